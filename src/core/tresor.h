@@ -1,0 +1,263 @@
+/* dovecot-tresor core: the C ABI between src/core (C++20, no Dovecot headers)
+   and the Dovecot glue (src/storage, src/doveadm, later src/fts and sieve/).
+
+   Rules of this boundary:
+   - Plain C types only; every function is noexcept on the C++ side and
+     reports failure through its return value plus an error text written
+     into a caller-provided buffer (err, err_size). No exception crosses.
+   - Objects are opaque; each *_new/_open has a matching *_free/_close.
+   - Strings returned by getters stay valid until the owning object is
+     freed or the next call that says it invalidates them. */
+#ifndef TRESOR_CORE_H
+#define TRESOR_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TRESOR_SHA256_HEX_SIZE 65 /* 64 hex digits + NUL */
+#define TRESOR_MESSAGE_ID_MAX 1000
+
+/* ------------------------------------------------------------------ */
+/* Settings                                                           */
+/* ------------------------------------------------------------------ */
+
+typedef struct tresor_config tresor_config;
+
+enum tresor_journal_scope {
+	TRESOR_JOURNAL_ALL = 0,     /* every save/expunge in every folder */
+	TRESOR_JOURNAL_ARCHIVE = 1  /* only archive folders */
+};
+
+enum tresor_duplicate_policy {
+	TRESOR_DUPLICATES_KEEP = 0,
+	TRESOR_DUPLICATES_DROP = 1
+};
+
+/* A config with every setting at its documented default. */
+tresor_config *tresor_config_new(void);
+void tresor_config_free(tresor_config *cfg);
+
+/* NULL-terminated list of every setting name the core understands
+   ("tresor_archive", "tresor_dir", ...). The glue looks each one up in
+   the plugin {} block and passes the non-NULL values to
+   tresor_config_set(). */
+const char *const *tresor_config_setting_names(void);
+
+/* Set one setting from its string value. Returns 0 on success, -1 on a
+   bad value or unknown name; err then holds a message that names the
+   setting, e.g. "tresor_duplicates: invalid value 'maybe' (expected keep
+   or drop)". */
+int tresor_config_set(tresor_config *cfg, const char *name, const char *value,
+		      char *err, size_t err_size);
+
+/* tresor_dir as configured (may start with "~/"; the glue expands it). */
+const char *tresor_config_dir(const tresor_config *cfg);
+enum tresor_journal_scope tresor_config_journal_scope(const tresor_config *cfg);
+enum tresor_duplicate_policy tresor_config_duplicates(const tresor_config *cfg);
+enum tresor_duplicate_policy tresor_config_content_duplicates(const tresor_config *cfg);
+
+/* 1 when the mailbox (full vname, hierarchy separator sep) matches one of
+   the tresor_archive patterns: '*' matches anything, '%' anything but
+   sep; matching is case-sensitive except that the "INBOX" prefix is
+   matched case-insensitively, as Dovecot does. */
+int tresor_config_is_archive(const tresor_config *cfg, const char *mailbox,
+			     char sep);
+/* 1 when some mailbox below `mailbox` (i.e. "mailbox<sep>...") could match
+   an archive pattern: renaming or deleting such a parent would move an
+   archive folder. */
+int tresor_config_has_archive_children(const tresor_config *cfg,
+				       const char *mailbox, char sep);
+/* 1 when saves/expunges in this mailbox are journaled (scope all, or an
+   archive folder). */
+int tresor_config_is_journaled(const tresor_config *cfg, const char *mailbox,
+			       char sep);
+
+/* ------------------------------------------------------------------ */
+/* Message hashing                                                    */
+/* ------------------------------------------------------------------ */
+
+/* Feed the message bytes as stored (LF or CRLF line ends, any chunking).
+   sha256: over the message as IMAP FETCH BODY[] returns it (every bare LF
+   becomes CRLF), with the tresor_secret_headers fields (and their
+   continuation lines) left out of the header.
+   content_sha256: over the tresor_content_headers fields, normalised,
+   followed by the CRLF-normalised body. docs/archive.md defines both. */
+typedef struct tresor_hasher tresor_hasher;
+
+typedef struct tresor_hash_result {
+	char sha256[TRESOR_SHA256_HEX_SIZE];
+	char content_sha256[TRESOR_SHA256_HEX_SIZE];
+	uint64_t size;            /* bytes of the CRLF form (= RFC822.SIZE) */
+	char message_id[TRESOR_MESSAGE_ID_MAX]; /* trimmed, "" if none */
+} tresor_hash_result;
+
+tresor_hasher *tresor_hasher_new(const tresor_config *cfg);
+void tresor_hasher_update(tresor_hasher *h, const void *data, size_t size);
+/* Completes the hashes. The hasher can't be updated afterwards. */
+void tresor_hasher_finish(tresor_hasher *h, tresor_hash_result *result_r);
+void tresor_hasher_free(tresor_hasher *h);
+
+/* ------------------------------------------------------------------ */
+/* Journal (append side)                                              */
+/* ------------------------------------------------------------------ */
+
+/* One event. Unused string fields are NULL and numeric ones 0; they are
+   then left out of the JSON line. seq, time and prev are filled in by
+   tresor_journal_append(). */
+typedef struct tresor_record {
+	const char *event;        /* save, expunge, denied, duplicate,
+				     delete, rename */
+	const char *mailbox;
+	const char *mailbox_guid; /* 32 hex digits */
+	uint32_t uidvalidity;
+	uint32_t uid;
+	const char *guid;
+	uint64_t size;
+	const char *sha256;
+	const char *content_sha256;
+	const char *message_id;
+	uint64_t duplicate_of;         /* seq of the earlier record */
+	uint64_t content_duplicate_of; /* seq of the earlier record */
+	const char *action;   /* denied: expunge, store-deleted, move-out,
+				 delete, rename */
+	const char *new_mailbox; /* rename: the new name */
+	const char *service;  /* imap, lmtp, doveadm, ... */
+	const char *session;  /* Dovecot session id, for correlating logs */
+	const char *reason;   /* one human sentence */
+} tresor_record;
+
+typedef struct tresor_journal tresor_journal;
+
+/* Opens (creating the directories with mode 0700 when missing) the journal
+   in dir (already ~-expanded): dir/journal/YYYY.jsonl, dir/journal/.lock
+   and the derived catalog dir/catalog.sqlite. Returns NULL with err set
+   on failure. */
+tresor_journal *tresor_journal_open(const char *dir, char *err,
+				    size_t err_size);
+void tresor_journal_close(tresor_journal *j);
+
+/* Exclusive per-user lock (flock on journal/.lock), reentrant within one
+   tresor_journal object: each successful lock must be paired with
+   unlock. Waits up to timeout_ms. Returns 0, or -1 with err set. */
+int tresor_journal_lock(tresor_journal *j, unsigned int timeout_ms,
+			char *err, size_t err_size);
+void tresor_journal_unlock(tresor_journal *j);
+
+/* Appends one record: takes the lock itself if not already held, reads
+   the current head (last line of the newest journal file), writes the
+   line {"seq":..,"time":..,"event":..,...,"prev":..}, fdatasync()s it
+   (and the directory when a new year's file was created), then updates
+   the catalog. Returns 0 and the record's seq in *seq_r (may be NULL), or
+   -1 with err set - then nothing was written. */
+int tresor_journal_append(tresor_journal *j, const tresor_record *rec,
+			  uint64_t *seq_r, char *err, size_t err_size);
+
+/* Duplicate look-up in the catalog (brought up to date from the journal
+   first; rebuilt when missing or corrupt): an earlier save record in the
+   same mailbox (by mailbox_guid) whose mail has not been removed since,
+   with the same sha256 (content = 0) or content_sha256 (content = 1).
+   Returns 1 and its seq/uid, 0 when none, -1 with err set. */
+int tresor_journal_find_duplicate(tresor_journal *j, const char *mailbox_guid,
+				  const char *hash, int content,
+				  uint64_t *seq_r, uint32_t *uid_r,
+				  char *err, size_t err_size);
+
+/* ------------------------------------------------------------------ */
+/* Journal (read side): doveadm tresor journal / status               */
+/* ------------------------------------------------------------------ */
+
+/* The fixed column order used when printing records ("seq", "time",
+   "event", "mailbox", ..., "prev"), NULL-terminated. */
+const char *const *tresor_journal_field_names(void);
+
+typedef struct tresor_journal_reader tresor_journal_reader;
+
+/* Opens dir/journal/ for reading, files in year order. NULL + err on
+   failure (a missing journal directory is an empty journal, not an
+   error). */
+tresor_journal_reader *tresor_journal_reader_open(const char *dir, char *err,
+						  size_t err_size);
+/* Next record: returns 1 and fills values_r with one string per
+   tresor_journal_field_names() entry ("" where the record has no such
+   field; numbers in decimal), 0 at the end, -1 when a line can't be
+   parsed (err says which file and line; the reader then continues with
+   the next line on the next call). Strings stay valid until the next
+   call. */
+int tresor_journal_reader_next(tresor_journal_reader *r,
+			       const char *const **values_r,
+			       char *err, size_t err_size);
+void tresor_journal_reader_free(tresor_journal_reader *r);
+
+typedef struct tresor_journal_status {
+	uint64_t records;
+	uint64_t head_seq;
+	char head_sha256[TRESOR_SHA256_HEX_SIZE]; /* hash of the last line */
+	char files[4096]; /* journal file paths, space-separated */
+} tresor_journal_status;
+
+int tresor_journal_get_status(const char *dir, tresor_journal_status *st_r,
+			      char *err, size_t err_size);
+
+/* ------------------------------------------------------------------ */
+/* Verification                                                       */
+/* ------------------------------------------------------------------ */
+
+enum tresor_problem_kind {
+	TRESOR_PROBLEM_CHAIN = 0,     /* removed/inserted/reordered/edited line */
+	TRESOR_PROBLEM_MODIFIED,      /* stored mail's hash differs */
+	TRESOR_PROBLEM_MISSING,       /* journaled, gone without allowed removal */
+	TRESOR_PROBLEM_UNJOURNALED    /* in a journaled folder, no record */
+};
+
+typedef struct tresor_problem {
+	enum tresor_problem_kind kind;
+	const char *kind_name;    /* "CHAIN", "MODIFIED", ... */
+	uint64_t seq;             /* journal seq concerned, 0 if none */
+	const char *mailbox;
+	const char *mailbox_guid;
+	uint32_t uid;
+	const char *detail;       /* one human sentence */
+} tresor_problem;
+
+typedef struct tresor_verify tresor_verify;
+
+/* Reads the whole journal under dir, checks the chain (prev hashes, seq
+   without gaps, parseable lines) and derives the set of mails that must
+   still be in the store: save records not followed by an expunge (of
+   that mailbox_guid+uid) or a delete (of that mailbox_guid). NULL + err
+   only when the journal can't be read at all. */
+tresor_verify *tresor_verify_new(const char *dir, char *err, size_t err_size);
+
+/* 1 when the journal expects mails in this mailbox. The glue observes
+   every mailbox that is journaled or expected. */
+int tresor_verify_mailbox_expected(const tresor_verify *v,
+				   const char *mailbox_guid);
+/* Declares that the glue examined this mailbox (call even if empty). */
+void tresor_verify_mailbox_seen(tresor_verify *v, const char *mailbox_guid,
+				const char *mailbox, uint32_t uidvalidity);
+/* One mail found in the store with its freshly computed sha256.
+   journaled: whether the mailbox is a journaled folder (an unexpected mail
+   is UNJOURNALED only there). */
+void tresor_verify_observe(tresor_verify *v, const char *mailbox_guid,
+			   const char *mailbox, uint32_t uid,
+			   const char *sha256, int journaled);
+/* Computes the remaining problems. only_seen_mailboxes = 1 restricts
+   MISSING to mailboxes declared with tresor_verify_mailbox_seen() (for
+   `verify MAILBOX ...`). */
+void tresor_verify_finish(tresor_verify *v, int only_seen_mailboxes);
+size_t tresor_verify_problem_count(const tresor_verify *v);
+const tresor_problem *tresor_verify_problem(const tresor_verify *v,
+					    size_t idx);
+/* Number of save records checked against the store (for the summary). */
+uint64_t tresor_verify_checked_count(const tresor_verify *v);
+void tresor_verify_free(tresor_verify *v);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,121 @@
+/* The tresor mail plugin: module entry points, per-user state and the
+   journal writer the storage hooks share. */
+#include "lib.h"
+#include "mail-user.h"
+#include "mail-storage-private.h"
+#include "tresor-plugin.h"
+#include "tresor-storage.h"
+
+const char *tresor_plugin_version = DOVECOT_ABI_VERSION;
+
+struct tresor_user_module tresor_user_module =
+	MODULE_CONTEXT_INIT(&mail_user_module_register);
+
+static void tresor_user_deinit(struct mail_user *user)
+{
+	struct tresor_user *tuser = TRESOR_USER_CONTEXT_REQUIRE(user);
+
+	if (tuser->journal != NULL)
+		tresor_journal_close(tuser->journal);
+	tresor_config_free(tuser->cfg);
+	tuser->module_ctx.super.deinit(user);
+}
+
+static void tresor_mail_user_created(struct mail_user *user)
+{
+	struct mail_user_vfuncs *v = user->vlast;
+	struct tresor_user *tuser;
+	tresor_config *cfg;
+	const char *dir, *error;
+
+	/* LMTP's raw mail user and similar internal users hold no mail of
+	   the account. */
+	if (user->autocreated)
+		return;
+
+	if (tresor_user_config_load(user, &cfg, &dir, &error) < 0) {
+		/* Fails mail_user_init(): the login or delivery is refused
+		   with this error rather than running unprotected. */
+		user->error = p_strdup(user->pool, error);
+		return;
+	}
+	tuser = p_new(user->pool, struct tresor_user, 1);
+	tuser->module_ctx.super = *v;
+	user->vlast = &tuser->module_ctx.super;
+	v->deinit = tresor_user_deinit;
+	tuser->cfg = cfg;
+	tuser->dir = p_strdup(user->pool, dir);
+	MODULE_CONTEXT_SET(user, tresor_user_module, tuser);
+}
+
+tresor_journal *tresor_user_journal(struct tresor_user *tuser,
+				    const char **error_r)
+{
+	char err[512];
+
+	if (tuser->journal == NULL) {
+		tuser->journal = tresor_journal_open(tuser->dir, err,
+						     sizeof(err));
+		if (tuser->journal == NULL) {
+			*error_r = t_strdup(err);
+			return NULL;
+		}
+	}
+	return tuser->journal;
+}
+
+int tresor_user_lock(struct tresor_user *tuser, const char **error_r)
+{
+	tresor_journal *journal;
+	char err[512];
+
+	if ((journal = tresor_user_journal(tuser, error_r)) == NULL)
+		return -1;
+	if (tresor_journal_lock(journal, TRESOR_JOURNAL_LOCK_TIMEOUT_MSECS,
+				err, sizeof(err)) < 0) {
+		*error_r = t_strdup(err);
+		return -1;
+	}
+	return 0;
+}
+
+void tresor_user_unlock(struct tresor_user *tuser)
+{
+	tresor_journal_unlock(tuser->journal);
+}
+
+int tresor_user_append(struct mail_user *user, struct tresor_user *tuser,
+		       tresor_record *rec, uint64_t *seq_r,
+		       const char **error_r)
+{
+	tresor_journal *journal;
+	char err[512];
+
+	if ((journal = tresor_user_journal(tuser, error_r)) == NULL)
+		return -1;
+	if (rec->service == NULL)
+		rec->service = user->service;
+	if (rec->session == NULL)
+		rec->session = user->session_id;
+	if (tresor_journal_append(journal, rec, seq_r, err, sizeof(err)) < 0) {
+		*error_r = t_strdup(err);
+		return -1;
+	}
+	return 0;
+}
+
+static struct mail_storage_hooks tresor_mail_storage_hooks = {
+	.mail_user_created = tresor_mail_user_created,
+	.mailbox_allocated = tresor_mailbox_allocated,
+	.mail_allocated = tresor_mail_allocated
+};
+
+void tresor_plugin_init(struct module *module)
+{
+	mail_storage_hooks_add(module, &tresor_mail_storage_hooks);
+}
+
+void tresor_plugin_deinit(void)
+{
+	mail_storage_hooks_remove(&tresor_mail_storage_hooks);
+}

@@ -1,0 +1,29 @@
+#ifndef TRESOR_PLUGIN_H
+#define TRESOR_PLUGIN_H
+
+#include "tresor.h"
+
+struct mail;
+struct mail_user;
+struct module;
+
+/* Loads every tresor_* setting of the user (plugin {} block) into a new
+   core config and expands tresor_dir ("~/" = the user's home).
+   Returns 0, or -1 with *error_r naming the bad setting. On success the
+   caller owns *cfg_r (tresor_config_free()); *dir_r is allocated from the
+   data stack. */
+int tresor_user_config_load(struct mail_user *user, tresor_config **cfg_r,
+			    const char **dir_r, const char **error_r);
+
+/* Hashes a stored mail (its full stream, as Dovecot returns it) with the
+   user's hash settings. Returns 0, or -1 with *error_r set. */
+int tresor_mail_hash(const tresor_config *cfg, struct mail *mail,
+		     tresor_hash_result *result_r, const char **error_r);
+
+/* How long a writer waits for another process's journal lock. */
+#define TRESOR_JOURNAL_LOCK_TIMEOUT_MSECS (30 * 1000)
+
+void tresor_plugin_init(struct module *module);
+void tresor_plugin_deinit(void);
+
+#endif

@@ -1,0 +1,761 @@
+/* Storage hooks of the tresor plugin: archive folders refuse everything
+   that would remove or alter a mail, and every save (and every expunge
+   elsewhere) is hashed and journaled when its transaction commits. */
+#include "lib.h"
+#include "array.h"
+#include "str.h"
+#include "istream.h"
+#include "ostream.h"
+#include "ostream-hash.h"
+#include "hash-method.h"
+#include "guid.h"
+#include "seq-range-array.h"
+#include "mailbox-list.h"
+#include "mail-namespace.h"
+#include "mail-storage-private.h"
+#include "tresor-plugin.h"
+#include "tresor-storage.h"
+
+#define TRESOR_CONTEXT(obj) \
+	MODULE_CONTEXT(obj, tresor_storage_module)
+#define TRESOR_CONTEXT_REQUIRE(obj) \
+	MODULE_CONTEXT_REQUIRE(obj, tresor_storage_module)
+#define TRESOR_MAIL_CONTEXT_REQUIRE(obj) \
+	MODULE_CONTEXT_REQUIRE(obj, tresor_mail_module)
+
+struct tresor_mailbox {
+	union mailbox_module_context module_ctx;
+	struct tresor_user *tuser;
+	bool archive;
+	bool journaled;
+	char guid[GUID_128_SIZE * 2 + 1]; /* "" until looked up */
+};
+
+/* A mail saved (or dropped as a duplicate) in this transaction. */
+struct tresor_save {
+	tresor_hash_result hash;
+	/* A dropped duplicate: not stored, the earlier copy stands. */
+	uint32_t dropped_for_uid;
+	uint64_t dropped_for_seq;
+	bool dropped_by_content;
+};
+
+struct tresor_expunge {
+	uint32_t uid;
+	const char *guid;
+};
+
+struct tresor_transaction {
+	union mailbox_transaction_module_context module_ctx;
+	pool_t pool;
+	ARRAY(struct tresor_save) saves;
+	ARRAY(struct tresor_expunge) expunges;
+	/* refused operations: action -> UIDs */
+	ARRAY_TYPE(seq_range) denied_expunge_uids;
+	ARRAY_TYPE(seq_range) denied_flag_uids;
+	tresor_hasher *append_hasher; /* the APPEND being written */
+	bool locked;
+};
+
+static MODULE_CONTEXT_DEFINE_INIT(tresor_storage_module,
+				  &mail_storage_module_register);
+static MODULE_CONTEXT_DEFINE_INIT(tresor_mail_module, &mail_module_register);
+
+static void tresor_hash_loop(void *context, const void *data, size_t size)
+{
+	tresor_hasher_update(context, data, size);
+}
+
+/* Lets Dovecot's hash ostream feed the bytes of an APPEND, as they are
+   written to the store, into the core's message hasher. */
+static const struct hash_method tresor_hash_method = {
+	.name = "tresor",
+	.loop = tresor_hash_loop,
+};
+
+static const char *tresor_archive_error(struct mailbox *box,
+					const char *what)
+{
+	return t_strdup_printf("%s refused: %s is a read-only archive folder "
+			       "(tresor)", what, mailbox_get_vname(box));
+}
+
+static const char *tresor_mailbox_guid(struct mailbox *box)
+{
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
+	struct mailbox_metadata metadata;
+
+	if (tbox->guid[0] == '\0') {
+		if (mailbox_get_metadata(box, MAILBOX_METADATA_GUID,
+					 &metadata) < 0)
+			return NULL;
+		i_strocpy(tbox->guid, guid_128_to_string(metadata.guid),
+			  sizeof(tbox->guid));
+	}
+	return tbox->guid;
+}
+
+static const char *tresor_uids_string(const ARRAY_TYPE(seq_range) *uids)
+{
+	const struct seq_range *range;
+	string_t *str = t_str_new(64);
+
+	array_foreach(uids, range) {
+		if (str_len(str) > 0)
+			str_append_c(str, ',');
+		if (range->seq1 == range->seq2)
+			str_printfa(str, "%u", range->seq1);
+		else
+			str_printfa(str, "%u:%u", range->seq1, range->seq2);
+	}
+	return str_c(str);
+}
+
+/* Journals a refused operation. A journal failure is logged but never
+   turns the refusal into permission. */
+static void tresor_journal_denied(struct mailbox *box, const char *action,
+				  const ARRAY_TYPE(seq_range) *uids,
+				  const char *reason)
+{
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
+	struct mail_user *user = box->storage->user;
+	tresor_record rec;
+	const char *error;
+
+	i_zero(&rec);
+	rec.event = "denied";
+	rec.action = action;
+	rec.mailbox = mailbox_get_vname(box);
+	rec.mailbox_guid = tresor_mailbox_guid(box);
+	if (uids != NULL && array_count(uids) > 0) {
+		const struct seq_range *first = array_front(uids);
+
+		rec.uid = first->seq1;
+		reason = t_strdup_printf("%s (UIDs %s)", reason,
+					 tresor_uids_string(uids));
+	}
+	rec.reason = reason;
+	if (tresor_user_append(user, tbox->tuser, &rec, NULL, &error) < 0)
+		e_error(box->event, "tresor: can't journal a refused %s: %s",
+			action, error);
+	else
+		e_info(box->event, "tresor: %s", reason);
+}
+
+static struct tresor_transaction *
+tresor_transaction_pool(struct tresor_transaction *tt)
+{
+	if (tt->pool == NULL) {
+		tt->pool = pool_alloconly_create("tresor transaction", 1024);
+		p_array_init(&tt->saves, tt->pool, 4);
+		p_array_init(&tt->expunges, tt->pool, 4);
+		p_array_init(&tt->denied_expunge_uids, tt->pool, 4);
+		p_array_init(&tt->denied_flag_uids, tt->pool, 4);
+	}
+	return tt;
+}
+
+static void tresor_transaction_free(struct tresor_mailbox *tbox,
+				    struct tresor_transaction *tt)
+{
+	if (tt->append_hasher != NULL)
+		tresor_hasher_free(tt->append_hasher);
+	if (tt->locked)
+		tresor_user_unlock(tbox->tuser);
+	pool_unref(&tt->pool);
+	i_free(tt);
+}
+
+/* ------------------------------------------------------------------ */
+/* mail: expunge and flag changes                                     */
+
+static void tresor_mail_expunge(struct mail *_mail)
+{
+	struct mail_private *mail = (struct mail_private *)_mail;
+	union mail_module_context *tmail = TRESOR_MAIL_CONTEXT_REQUIRE(mail);
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(_mail->box);
+	struct tresor_transaction *tt =
+		tresor_transaction_pool(TRESOR_CONTEXT_REQUIRE(_mail->transaction));
+	struct tresor_expunge *expunge;
+	const char *guid;
+
+	if (tbox->archive) {
+		/* Not passed on (so lazy_expunge never sees it either);
+		   the commit fails and journals the refusal. */
+		seq_range_array_add(&tt->denied_expunge_uids, _mail->uid);
+		return;
+	}
+	if (tbox->journaled) {
+		if (mail_get_special(_mail, MAIL_FETCH_GUID, &guid) < 0)
+			guid = "";
+		expunge = array_append_space(&tt->expunges);
+		expunge->uid = _mail->uid;
+		expunge->guid = p_strdup(tt->pool, guid);
+	}
+	tmail->super.expunge(_mail);
+}
+
+static void tresor_mail_update_flags(struct mail *_mail,
+				     enum modify_type modify_type,
+				     enum mail_flags flags)
+{
+	struct mail_private *mail = (struct mail_private *)_mail;
+	union mail_module_context *tmail = TRESOR_MAIL_CONTEXT_REQUIRE(mail);
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(_mail->box);
+	struct tresor_transaction *tt;
+
+	if (tbox->archive && modify_type != MODIFY_REMOVE &&
+	    (flags & MAIL_DELETED) != 0) {
+		/* \Deleted is the first half of an expunge. */
+		tt = tresor_transaction_pool(
+			TRESOR_CONTEXT_REQUIRE(_mail->transaction));
+		seq_range_array_add(&tt->denied_flag_uids, _mail->uid);
+		return;
+	}
+	tmail->super.update_flags(_mail, modify_type, flags);
+}
+
+void tresor_mail_allocated(struct mail *_mail)
+{
+	struct mail_private *mail = (struct mail_private *)_mail;
+	struct mail_vfuncs *v = mail->vlast;
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT(_mail->box);
+	union mail_module_context *tmail;
+
+	if (tbox == NULL || TRESOR_CONTEXT(_mail->transaction) == NULL ||
+	    (!tbox->archive && !tbox->journaled))
+		return;
+
+	tmail = p_new(mail->pool, union mail_module_context, 1);
+	tmail->super = *v;
+	mail->vlast = &tmail->super;
+	v->expunge = tresor_mail_expunge;
+	v->update_flags = tresor_mail_update_flags;
+	MODULE_CONTEXT_SET_SELF(mail, tresor_mail_module, tmail);
+}
+
+/* ------------------------------------------------------------------ */
+/* saving                                                             */
+
+/* With tresor_duplicates / tresor_content_duplicates = drop, a mail
+   already in this archive folder is not stored again. Returns TRUE when
+   the save is to be dropped; the journal lock is then held until the
+   transaction ends, so concurrent deliveries see each other. */
+static bool tresor_save_is_dropped_duplicate(struct mailbox *box,
+					     struct tresor_transaction *tt,
+					     struct tresor_save *save)
+{
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
+	const tresor_config *cfg = tbox->tuser->cfg;
+	const struct tresor_save *other;
+	const char *mailbox_guid, *error;
+	uint64_t seq;
+	uint32_t uid;
+	char err[512];
+	int content, ret;
+
+	if (!tbox->archive)
+		return FALSE;
+	for (content = 0; content <= 1; content++) {
+		if ((content == 0 ? tresor_config_duplicates(cfg) :
+		     tresor_config_content_duplicates(cfg)) !=
+		    TRESOR_DUPLICATES_DROP)
+			continue;
+		if (!tt->locked) {
+			if (tresor_user_lock(tbox->tuser, &error) < 0) {
+				e_error(box->event, "tresor: %s - "
+					"duplicate check skipped, mail kept",
+					error);
+				return FALSE;
+			}
+			tt->locked = TRUE;
+		}
+		if ((mailbox_guid = tresor_mailbox_guid(box)) == NULL)
+			return FALSE;
+		ret = tresor_journal_find_duplicate(tbox->tuser->journal,
+			mailbox_guid, content == 0 ? save->hash.sha256 :
+			save->hash.content_sha256, content, &seq, &uid,
+			err, sizeof(err));
+		if (ret < 0) {
+			e_error(box->event, "tresor: duplicate look-up failed, "
+				"mail kept: %s", err);
+			return FALSE;
+		}
+		if (ret == 0)
+			continue;
+		/* Two drops onto one earlier mail in one transaction would
+		   report its UID twice to the client; keep the second. */
+		array_foreach(&tt->saves, other) {
+			if (other->dropped_for_uid == uid)
+				return FALSE;
+		}
+		save->dropped_for_uid = uid;
+		save->dropped_for_seq = seq;
+		save->dropped_by_content = content == 1;
+		return TRUE;
+	}
+	return FALSE;
+}
+
+
+static int tresor_save_begin(struct mail_save_context *ctx,
+			     struct istream *input)
+{
+	struct mailbox *box = ctx->transaction->box;
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
+	struct tresor_transaction *tt =
+		tresor_transaction_pool(TRESOR_CONTEXT_REQUIRE(ctx->transaction));
+	struct ostream *output;
+
+	if (tbox->archive) {
+		/* A mail must not arrive half-way to being expunged. */
+		ctx->data.flags &= ENUM_NEGATE(MAIL_DELETED);
+	}
+	if (tbox->module_ctx.super.save_begin(ctx, input) < 0)
+		return -1;
+	/* Copies and deliveries were hashed from their source in
+	   tresor_copy(). */
+	if (!tbox->journaled || ctx->copying_via_save)
+		return 0;
+
+	i_assert(tt->append_hasher == NULL);
+	tt->append_hasher = tresor_hasher_new(tbox->tuser->cfg);
+	if (tt->append_hasher == NULL) {
+		mail_storage_set_critical(box->storage,
+					  "tresor: out of memory");
+		return -1;
+	}
+	output = o_stream_create_hash(ctx->data.output, &tresor_hash_method,
+				      tt->append_hasher);
+	o_stream_unref(&ctx->data.output);
+	ctx->data.output = output;
+	return 0;
+}
+
+static int tresor_save_finish(struct mail_save_context *ctx)
+{
+	struct mailbox *box = ctx->transaction->box;
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
+	struct tresor_transaction *tt = TRESOR_CONTEXT_REQUIRE(ctx->transaction);
+	struct tresor_save save;
+
+	if (tt->append_hasher == NULL)
+		return tbox->module_ctx.super.save_finish(ctx);
+
+	i_zero(&save);
+	tresor_hasher_finish(tt->append_hasher, &save.hash);
+	tresor_hasher_free(tt->append_hasher);
+	tt->append_hasher = NULL;
+
+	if (tresor_save_is_dropped_duplicate(box, tt, &save)) {
+		tbox->module_ctx.super.save_cancel(ctx);
+		array_push_back(&tt->saves, &save);
+		return 0;
+	}
+	if (tbox->module_ctx.super.save_finish(ctx) < 0)
+		return -1;
+	array_push_back(&tt->saves, &save);
+	return 0;
+}
+
+static void tresor_save_cancel(struct mail_save_context *ctx)
+{
+	struct tresor_mailbox *tbox =
+		TRESOR_CONTEXT_REQUIRE(ctx->transaction->box);
+	struct tresor_transaction *tt = TRESOR_CONTEXT_REQUIRE(ctx->transaction);
+
+	if (tt->append_hasher != NULL) {
+		tresor_hasher_free(tt->append_hasher);
+		tt->append_hasher = NULL;
+	}
+	tbox->module_ctx.super.save_cancel(ctx);
+}
+
+static int tresor_copy(struct mail_save_context *ctx, struct mail *mail)
+{
+	struct mailbox *box = ctx->transaction->box;
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
+	struct tresor_mailbox *src_tbox = TRESOR_CONTEXT(mail->box);
+	struct tresor_transaction *tt =
+		tresor_transaction_pool(TRESOR_CONTEXT_REQUIRE(ctx->transaction));
+	struct tresor_save save;
+	const char *error;
+
+	if (ctx->moving && src_tbox != NULL && src_tbox->archive) {
+		ARRAY_TYPE(seq_range) uids;
+		const char *reason = tresor_archive_error(mail->box, "MOVE");
+
+		t_array_init(&uids, 1);
+		seq_range_array_add(&uids, mail->uid);
+		tresor_journal_denied(mail->box, "move-out", &uids, reason);
+		mail_storage_set_error(box->storage, MAIL_ERROR_PERM, reason);
+		mailbox_save_cancel(&ctx);
+		return -1;
+	}
+	if (tbox->archive)
+		ctx->data.flags &= ENUM_NEGATE(MAIL_DELETED);
+	if (!tbox->journaled)
+		return tbox->module_ctx.super.copy(ctx, mail);
+
+	/* Hash the source: a copy (hard link or re-save) and a delivery
+	   store exactly its bytes, and a duplicate must be caught before
+	   anything is written. */
+	i_zero(&save);
+	if (tresor_mail_hash(tbox->tuser->cfg, mail, &save.hash, &error) < 0) {
+		mail_storage_set_critical(box->storage,
+			"tresor: can't hash the mail being saved: %s", error);
+		mailbox_save_cancel(&ctx);
+		return -1;
+	}
+	if (tresor_save_is_dropped_duplicate(box, tt, &save)) {
+		mailbox_save_cancel(&ctx);
+		array_push_back(&tt->saves, &save);
+		return 0;
+	}
+	if (tbox->module_ctx.super.copy(ctx, mail) < 0)
+		return -1;
+	array_push_back(&tt->saves, &save);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* transactions                                                       */
+
+static struct mailbox_transaction_context *
+tresor_transaction_begin(struct mailbox *box,
+			 enum mailbox_transaction_flags flags,
+			 const char *reason)
+{
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
+	struct mailbox_transaction_context *t;
+	struct tresor_transaction *tt;
+
+	t = tbox->module_ctx.super.transaction_begin(box, flags, reason);
+	tt = i_new(struct tresor_transaction, 1);
+	MODULE_CONTEXT_SET(t, tresor_storage_module, tt);
+	return t;
+}
+
+static void tresor_transaction_rollback(struct mailbox_transaction_context *t)
+{
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(t->box);
+	struct tresor_transaction *tt = TRESOR_CONTEXT_REQUIRE(t);
+
+	tbox->module_ctx.super.transaction_rollback(t);
+	tresor_transaction_free(tbox, tt);
+}
+
+/* Refuses the whole transaction when it tried to expunge or \Deleted-flag
+   a mail of an archive folder; the messages stay untouched. */
+static bool tresor_transaction_refuse(struct mailbox_transaction_context *t,
+				      struct tresor_transaction *tt)
+{
+	struct mailbox *box = t->box;
+	enum mail_error error = MAIL_ERROR_PERM;
+	const char *reason = NULL;
+
+	if (tt->pool == NULL)
+		return FALSE;
+	if (array_count(&tt->denied_flag_uids) > 0) {
+		reason = tresor_archive_error(box, "Setting \\Deleted");
+		tresor_journal_denied(box, "store-deleted",
+				      &tt->denied_flag_uids, reason);
+	}
+	if (array_count(&tt->denied_expunge_uids) > 0) {
+		reason = tresor_archive_error(box, "EXPUNGE");
+		tresor_journal_denied(box, "expunge",
+				      &tt->denied_expunge_uids, reason);
+		/* IMAP answers a NOPERM expunge with "OK Expunge ignored";
+		   the client must see a NO [CANNOT]. */
+		error = MAIL_ERROR_NOTPOSSIBLE;
+	}
+	if (reason == NULL)
+		return FALSE;
+	mail_storage_set_error(box->storage, error, reason);
+	return TRUE;
+}
+
+/* Journals the committed saves and expunges. Runs with the journal lock
+   held, right after the mails became visible. */
+static int
+tresor_transaction_journal(struct mailbox *box, struct tresor_transaction *tt,
+			   const char *mailbox_guid,
+			   struct mail_transaction_commit_changes *changes)
+{
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
+	struct mail_user *user = box->storage->user;
+	struct seq_range_iter iter;
+	ARRAY_TYPE(seq_range) dropped_uids;
+	struct tresor_save *save;
+	const struct tresor_expunge *expunge;
+	struct mailbox *lookup_box;
+	struct mailbox_transaction_context *lookup_trans;
+	struct mail *lookup_mail;
+	tresor_record rec;
+	unsigned int n = 0;
+	uint32_t uid;
+	uint64_t seq;
+	const char *guid, *error;
+	char err[512];
+
+	if (changes->uid_validity == 0) {
+		/* Nothing was stored (only dropped duplicates); the client
+		   still gets a valid APPENDUID/COPYUID. */
+		struct mailbox_status status;
+
+		mailbox_get_open_status(box, STATUS_UIDVALIDITY, &status);
+		changes->uid_validity = status.uidvalidity;
+	}
+	t_array_init(&dropped_uids, 4);
+	seq_range_array_iter_init(&iter, &changes->saved_uids);
+	/* The mails just saved can't tell their GUID (maildir names the
+	   file at commit), and the caller's view doesn't show them before
+	   its next sync, which is not ours to do: a fresh instance of the
+	   mailbox sees the committed index. */
+	lookup_box = mailbox_alloc(box->list, box->vname, 0);
+	if (mailbox_open(lookup_box) < 0) {
+		e_warning(box->event, "tresor: can't look up GUIDs: %s",
+			  mailbox_get_last_internal_error(lookup_box, NULL));
+	}
+	lookup_trans = mailbox_transaction_begin(lookup_box, 0, "tresor guid");
+	lookup_mail = mail_alloc(lookup_trans, MAIL_FETCH_GUID, NULL);
+	array_foreach_modifiable(&tt->saves, save) {
+		i_zero(&rec);
+		rec.mailbox = mailbox_get_vname(box);
+		rec.mailbox_guid = mailbox_guid;
+		rec.uidvalidity = changes->uid_validity;
+		rec.size = save->hash.size;
+		rec.sha256 = save->hash.sha256;
+		rec.content_sha256 = save->hash.content_sha256;
+		rec.message_id = save->hash.message_id[0] == '\0' ? NULL :
+			save->hash.message_id;
+		if (save->dropped_for_uid != 0) {
+			rec.event = "duplicate";
+			rec.uid = save->dropped_for_uid;
+			if (save->dropped_by_content)
+				rec.content_duplicate_of = save->dropped_for_seq;
+			else
+				rec.duplicate_of = save->dropped_for_seq;
+			rec.reason = "identical to a mail already in this "
+				"archive folder: not stored again";
+			seq_range_array_add(&dropped_uids, rec.uid);
+		} else {
+			rec.event = "save";
+			/* saved_uids is empty when the backend assigns no
+			   UIDs at commit (then verify reports the mail). */
+			if (seq_range_array_iter_nth(&iter, n++, &uid))
+				rec.uid = uid;
+			if (rec.uid != 0 && mail_set_uid(lookup_mail, rec.uid) &&
+			    mail_get_special(lookup_mail, MAIL_FETCH_GUID,
+					     &guid) == 0 && guid[0] != '\0')
+				rec.guid = t_strdup(guid);
+			if (tresor_journal_find_duplicate(tbox->tuser->journal,
+					mailbox_guid, rec.sha256, 0, &seq,
+					&uid, err, sizeof(err)) > 0)
+				rec.duplicate_of = seq;
+			if (tresor_journal_find_duplicate(tbox->tuser->journal,
+					mailbox_guid, rec.content_sha256, 1,
+					&seq, &uid, err, sizeof(err)) > 0)
+				rec.content_duplicate_of = seq;
+		}
+		if (tresor_user_append(user, tbox->tuser, &rec, NULL,
+				       &error) < 0) {
+			mail_free(&lookup_mail);
+			mailbox_transaction_rollback(&lookup_trans);
+			mailbox_free(&lookup_box);
+			goto failed;
+		}
+	}
+	mail_free(&lookup_mail);
+	mailbox_transaction_rollback(&lookup_trans);
+	mailbox_free(&lookup_box);
+	array_foreach(&tt->expunges, expunge) {
+		i_zero(&rec);
+		rec.event = "expunge";
+		rec.mailbox = mailbox_get_vname(box);
+		rec.mailbox_guid = mailbox_guid;
+		rec.uid = expunge->uid;
+		rec.guid = expunge->guid[0] == '\0' ? NULL : expunge->guid;
+		if (tresor_user_append(user, tbox->tuser, &rec, NULL,
+				       &error) < 0)
+			goto failed;
+	}
+	/* A dropped duplicate reports the earlier copy's UID as its own
+	   (APPENDUID, delivery logs), which keeps Dovecot's one-UID-per-
+	   save accounting intact. */
+	seq_range_array_merge(&changes->saved_uids, &dropped_uids);
+	return 0;
+
+failed:
+	/* The mails are stored but not journaled: the client is told the
+	   save failed (LMTP answers 4xx and retries; the retry is then a
+	   duplicate), and verify reports them as UNJOURNALED. */
+	e_error(box->event, "tresor: journal write failed: %s", error);
+	mail_storage_set_error(box->storage, MAIL_ERROR_TEMP,
+		"tresor: the archive journal can't be written; "
+		"try again later");
+	return -1;
+}
+
+static int
+tresor_transaction_commit(struct mailbox_transaction_context *t,
+			  struct mail_transaction_commit_changes *changes_r)
+{
+	struct mailbox *box = t->box;
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
+	struct tresor_transaction *tt = TRESOR_CONTEXT_REQUIRE(t);
+	const char *mailbox_guid, *error;
+	int ret;
+
+	if (tresor_transaction_refuse(t, tt)) {
+		tbox->module_ctx.super.transaction_rollback(t);
+		tresor_transaction_free(tbox, tt);
+		return -1;
+	}
+	if (tt->pool == NULL ||
+	    (array_count(&tt->saves) == 0 && array_count(&tt->expunges) == 0)) {
+		ret = tbox->module_ctx.super.transaction_commit(t, changes_r);
+		tresor_transaction_free(tbox, tt);
+		return ret;
+	}
+
+	/* Hold the journal lock across the commit, so the journal's order
+	   is the order in which mails became visible. */
+	if (!tt->locked) {
+		if (tresor_user_lock(tbox->tuser, &error) < 0) {
+			mail_storage_set_critical(box->storage, "tresor: %s",
+						  error);
+			tbox->module_ctx.super.transaction_rollback(t);
+			tresor_transaction_free(tbox, tt);
+			return -1;
+		}
+		tt->locked = TRUE;
+	}
+	if ((mailbox_guid = tresor_mailbox_guid(box)) == NULL) {
+		tbox->module_ctx.super.transaction_rollback(t);
+		tresor_transaction_free(tbox, tt);
+		return -1;
+	}
+	mailbox_guid = t_strdup(mailbox_guid);
+
+	/* t is freed by the commit; tt lives on. */
+	ret = tbox->module_ctx.super.transaction_commit(t, changes_r);
+	if (ret == 0)
+		ret = tresor_transaction_journal(box, tt, mailbox_guid,
+						 changes_r);
+	tresor_transaction_free(tbox, tt);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* mailboxes                                                          */
+
+static bool tresor_mailbox_is_protected(struct mailbox *box)
+{
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
+
+	return tbox->archive ||
+		tresor_config_has_archive_children(tbox->tuser->cfg,
+			mailbox_get_vname(box),
+			mail_namespace_get_sep(mailbox_list_get_namespace(box->list)));
+}
+
+static int tresor_mailbox_delete(struct mailbox *box)
+{
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
+	struct mail_user *user = box->storage->user;
+	const char *reason, *mailbox_guid, *error;
+	tresor_record rec;
+
+	if (tresor_mailbox_is_protected(box)) {
+		reason = tresor_archive_error(box, "DELETE");
+		tresor_journal_denied(box, "delete", NULL, reason);
+		mail_storage_set_error(box->storage, MAIL_ERROR_PERM, reason);
+		return -1;
+	}
+	if (!tbox->journaled)
+		return tbox->module_ctx.super.delete_box(box);
+
+	mailbox_guid = tresor_mailbox_guid(box);
+	mailbox_guid = mailbox_guid == NULL ? NULL : t_strdup(mailbox_guid);
+	if (tbox->module_ctx.super.delete_box(box) < 0)
+		return -1;
+	if (mailbox_guid == NULL)
+		return 0; /* never existed as a mailbox with mails */
+	/* The mails of a deleted folder are gone by the user's will. */
+	i_zero(&rec);
+	rec.event = "delete";
+	rec.mailbox = mailbox_get_vname(box);
+	rec.mailbox_guid = mailbox_guid;
+	if (tresor_user_append(user, tbox->tuser, &rec, NULL, &error) < 0)
+		e_error(box->event, "tresor: can't journal the deletion: %s",
+			error);
+	return 0;
+}
+
+static int tresor_mailbox_rename(struct mailbox *src, struct mailbox *dest)
+{
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(src);
+	struct mail_user *user = src->storage->user;
+	const char *reason, *mailbox_guid, *error;
+	tresor_record rec;
+
+	if (tresor_mailbox_is_protected(src)) {
+		reason = tresor_archive_error(src, "RENAME");
+		tresor_journal_denied(src, "rename", NULL, reason);
+		mail_storage_set_error(src->storage, MAIL_ERROR_PERM, reason);
+		return -1;
+	}
+	if (!tbox->journaled)
+		return tbox->module_ctx.super.rename_box(src, dest);
+
+	mailbox_guid = tresor_mailbox_guid(src);
+	mailbox_guid = mailbox_guid == NULL ? NULL : t_strdup(mailbox_guid);
+	if (tbox->module_ctx.super.rename_box(src, dest) < 0)
+		return -1;
+	i_zero(&rec);
+	rec.event = "rename";
+	rec.mailbox = mailbox_get_vname(src);
+	rec.mailbox_guid = mailbox_guid;
+	rec.new_mailbox = mailbox_get_vname(dest);
+	if (tresor_user_append(user, tbox->tuser, &rec, NULL, &error) < 0)
+		e_error(src->event, "tresor: can't journal the rename: %s",
+			error);
+	return 0;
+}
+
+void tresor_mailbox_allocated(struct mailbox *box)
+{
+	struct tresor_user *tuser = TRESOR_USER_CONTEXT(box->storage->user);
+	struct mailbox_vfuncs *v = box->vlast;
+	struct tresor_mailbox *tbox;
+	char sep;
+
+	if (tuser == NULL)
+		return;
+	/* A virtual folder only shows mails stored (and protected) in
+	   their real folders. */
+	if (strcmp(box->storage->name, "virtual") == 0)
+		return;
+
+	sep = mail_namespace_get_sep(mailbox_list_get_namespace(box->list));
+	tbox = p_new(box->pool, struct tresor_mailbox, 1);
+	tbox->module_ctx.super = *v;
+	box->vlast = &tbox->module_ctx.super;
+	tbox->tuser = tuser;
+	tbox->archive = tresor_config_is_archive(tuser->cfg, box->vname,
+						 sep) != 0;
+	tbox->journaled = tresor_config_is_journaled(tuser->cfg, box->vname,
+						     sep) != 0;
+
+	v->transaction_begin = tresor_transaction_begin;
+	v->transaction_commit = tresor_transaction_commit;
+	v->transaction_rollback = tresor_transaction_rollback;
+	v->save_begin = tresor_save_begin;
+	v->save_finish = tresor_save_finish;
+	v->save_cancel = tresor_save_cancel;
+	v->copy = tresor_copy;
+	v->delete_box = tresor_mailbox_delete;
+	v->rename_box = tresor_mailbox_rename;
+	MODULE_CONTEXT_SET(box, tresor_storage_module, tbox);
+}
