@@ -11,12 +11,74 @@ const char *tresor_plugin_version = DOVECOT_ABI_VERSION;
 struct tresor_user_module tresor_user_module =
 	MODULE_CONTEXT_INIT(&mail_user_module_register);
 
+/* Open journals (with their catalog connection) outlive the mail_user:
+   an lmtp or imap process serves many sessions of the same users, and
+   reopening the catalog for each would cost more than the delivery. */
+#define TRESOR_JOURNAL_CACHE_SIZE 8
+struct tresor_journal_cache_entry {
+	char *dir;
+	tresor_journal *journal;
+	unsigned int last_used;
+	unsigned int lock_count; /* never evicted while locked */
+};
+static struct tresor_journal_cache_entry
+	tresor_journal_cache[TRESOR_JOURNAL_CACHE_SIZE];
+static unsigned int tresor_journal_cache_clock;
+
+static struct tresor_journal_cache_entry *
+tresor_journal_cache_get(const char *dir, const char **error_r)
+{
+	struct tresor_journal_cache_entry *entry, *victim = NULL;
+	char err[512];
+	unsigned int i;
+
+	for (i = 0; i < TRESOR_JOURNAL_CACHE_SIZE; i++) {
+		entry = &tresor_journal_cache[i];
+		if (entry->dir != NULL && strcmp(entry->dir, dir) == 0) {
+			entry->last_used = ++tresor_journal_cache_clock;
+			return entry;
+		}
+		if (entry->lock_count > 0)
+			continue;
+		if (victim == NULL || entry->dir == NULL ||
+		    (victim->dir != NULL &&
+		     entry->last_used < victim->last_used))
+			victim = entry;
+	}
+	if (victim == NULL) {
+		*error_r = "too many journals locked at once in one process";
+		return NULL;
+	}
+	if (victim->dir != NULL) {
+		tresor_journal_close(victim->journal);
+		i_free(victim->dir);
+	}
+	victim->journal = tresor_journal_open(dir, err, sizeof(err));
+	if (victim->journal == NULL) {
+		*error_r = t_strdup(err);
+		return NULL;
+	}
+	victim->dir = i_strdup(dir);
+	victim->last_used = ++tresor_journal_cache_clock;
+	return victim;
+}
+
+static void tresor_journal_cache_clear(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < TRESOR_JOURNAL_CACHE_SIZE; i++) {
+		if (tresor_journal_cache[i].dir == NULL)
+			continue;
+		tresor_journal_close(tresor_journal_cache[i].journal);
+		i_free(tresor_journal_cache[i].dir);
+	}
+}
+
 static void tresor_user_deinit(struct mail_user *user)
 {
 	struct tresor_user *tuser = TRESOR_USER_CONTEXT_REQUIRE(user);
 
-	if (tuser->journal != NULL)
-		tresor_journal_close(tuser->journal);
 	tresor_config_free(tuser->cfg);
 	tuser->module_ctx.super.deinit(user);
 }
@@ -51,37 +113,41 @@ static void tresor_mail_user_created(struct mail_user *user)
 tresor_journal *tresor_user_journal(struct tresor_user *tuser,
 				    const char **error_r)
 {
-	char err[512];
+	struct tresor_journal_cache_entry *entry;
 
-	if (tuser->journal == NULL) {
-		tuser->journal = tresor_journal_open(tuser->dir, err,
-						     sizeof(err));
-		if (tuser->journal == NULL) {
-			*error_r = t_strdup(err);
-			return NULL;
-		}
-	}
-	return tuser->journal;
+	/* Looked up again each time: another user's session in this
+	   process may have evicted it from the cache. */
+	entry = tresor_journal_cache_get(tuser->dir, error_r);
+	return entry == NULL ? NULL : entry->journal;
 }
 
 int tresor_user_lock(struct tresor_user *tuser, const char **error_r)
 {
-	tresor_journal *journal;
+	struct tresor_journal_cache_entry *entry;
 	char err[512];
 
-	if ((journal = tresor_user_journal(tuser, error_r)) == NULL)
+	if ((entry = tresor_journal_cache_get(tuser->dir, error_r)) == NULL)
 		return -1;
-	if (tresor_journal_lock(journal, TRESOR_JOURNAL_LOCK_TIMEOUT_MSECS,
+	if (tresor_journal_lock(entry->journal,
+				TRESOR_JOURNAL_LOCK_TIMEOUT_MSECS,
 				err, sizeof(err)) < 0) {
 		*error_r = t_strdup(err);
 		return -1;
 	}
+	entry->lock_count++;
 	return 0;
 }
 
 void tresor_user_unlock(struct tresor_user *tuser)
 {
-	tresor_journal_unlock(tuser->journal);
+	struct tresor_journal_cache_entry *entry;
+	const char *error;
+
+	/* A locked entry is never evicted, so this finds it. */
+	entry = tresor_journal_cache_get(tuser->dir, &error);
+	i_assert(entry != NULL && entry->lock_count > 0);
+	entry->lock_count--;
+	tresor_journal_unlock(entry->journal);
 }
 
 int tresor_user_append(struct mail_user *user, struct tresor_user *tuser,
@@ -118,4 +184,5 @@ void tresor_plugin_init(struct module *module)
 void tresor_plugin_deinit(void)
 {
 	mail_storage_hooks_remove(&tresor_mail_storage_hooks);
+	tresor_journal_cache_clear();
 }

@@ -249,6 +249,7 @@ static bool tresor_save_is_dropped_duplicate(struct mailbox *box,
 	const tresor_config *cfg = tbox->tuser->cfg;
 	const struct tresor_save *other;
 	const char *mailbox_guid, *error;
+	tresor_journal *journal;
 	uint64_t seq;
 	uint32_t uid;
 	char err[512];
@@ -272,8 +273,9 @@ static bool tresor_save_is_dropped_duplicate(struct mailbox *box,
 		}
 		if ((mailbox_guid = tresor_mailbox_guid(box)) == NULL)
 			return FALSE;
-		ret = tresor_journal_find_duplicate(tbox->tuser->journal,
-			mailbox_guid, content == 0 ? save->hash.sha256 :
+		if ((journal = tresor_user_journal(tbox->tuser, &error)) == NULL)
+			return FALSE;
+		ret = tresor_journal_find_duplicate(journal, mailbox_guid, content == 0 ? save->hash.sha256 :
 			save->hash.content_sha256, content, &seq, &uid,
 			err, sizeof(err));
 		if (ret < 0) {
@@ -475,6 +477,54 @@ static bool tresor_transaction_refuse(struct mailbox_transaction_context *t,
 	return TRUE;
 }
 
+/* The mails just saved can't tell their GUID (maildir names the file at
+   commit), and the caller's view doesn't show them before its next sync,
+   which is not ours to do: a fresh instance of the mailbox sees the
+   committed index. */
+struct tresor_guid_lookup {
+	struct mailbox *box;
+	struct mailbox_transaction_context *trans;
+	struct mail *mail;
+};
+
+static void tresor_guid_lookup_init(struct tresor_guid_lookup *lookup,
+				    struct mailbox *box)
+{
+	i_zero(lookup);
+	lookup->box = mailbox_alloc(box->list, box->vname, 0);
+	if (mailbox_open(lookup->box) < 0) {
+		e_warning(box->event, "tresor: can't look up GUIDs: %s",
+			  mailbox_get_last_internal_error(lookup->box, NULL));
+		return;
+	}
+	lookup->trans = mailbox_transaction_begin(lookup->box, 0,
+						  "tresor guid");
+	lookup->mail = mail_alloc(lookup->trans, MAIL_FETCH_GUID, NULL);
+}
+
+/* The GUID of a committed mail, NULL if unknown. */
+static const char *tresor_guid_lookup(struct tresor_guid_lookup *lookup,
+				      uint32_t uid)
+{
+	const char *guid;
+
+	if (lookup->mail == NULL || uid == 0 ||
+	    !mail_set_uid(lookup->mail, uid) ||
+	    mail_get_special(lookup->mail, MAIL_FETCH_GUID, &guid) < 0 ||
+	    guid[0] == '\0')
+		return NULL;
+	return t_strdup(guid);
+}
+
+static void tresor_guid_lookup_deinit(struct tresor_guid_lookup *lookup)
+{
+	if (lookup->mail != NULL)
+		mail_free(&lookup->mail);
+	if (lookup->trans != NULL)
+		mailbox_transaction_rollback(&lookup->trans);
+	mailbox_free(&lookup->box);
+}
+
 /* Journals the committed saves and expunges. Runs with the journal lock
    held, right after the mails became visible. */
 static int
@@ -488,16 +538,18 @@ tresor_transaction_journal(struct mailbox *box, struct tresor_transaction *tt,
 	ARRAY_TYPE(seq_range) dropped_uids;
 	struct tresor_save *save;
 	const struct tresor_expunge *expunge;
-	struct mailbox *lookup_box;
-	struct mailbox_transaction_context *lookup_trans;
-	struct mail *lookup_mail;
+	tresor_journal *journal;
+	struct tresor_guid_lookup lookup;
 	tresor_record rec;
 	unsigned int n = 0;
 	uint32_t uid;
 	uint64_t seq;
-	const char *guid, *error;
+	const char *error;
 	char err[512];
 
+	/* Locked by the caller, hence open and cached. */
+	journal = tresor_user_journal(tbox->tuser, &error);
+	i_assert(journal != NULL);
 	if (changes->uid_validity == 0) {
 		/* Nothing was stored (only dropped duplicates); the client
 		   still gets a valid APPENDUID/COPYUID. */
@@ -508,17 +560,7 @@ tresor_transaction_journal(struct mailbox *box, struct tresor_transaction *tt,
 	}
 	t_array_init(&dropped_uids, 4);
 	seq_range_array_iter_init(&iter, &changes->saved_uids);
-	/* The mails just saved can't tell their GUID (maildir names the
-	   file at commit), and the caller's view doesn't show them before
-	   its next sync, which is not ours to do: a fresh instance of the
-	   mailbox sees the committed index. */
-	lookup_box = mailbox_alloc(box->list, box->vname, 0);
-	if (mailbox_open(lookup_box) < 0) {
-		e_warning(box->event, "tresor: can't look up GUIDs: %s",
-			  mailbox_get_last_internal_error(lookup_box, NULL));
-	}
-	lookup_trans = mailbox_transaction_begin(lookup_box, 0, "tresor guid");
-	lookup_mail = mail_alloc(lookup_trans, MAIL_FETCH_GUID, NULL);
+	tresor_guid_lookup_init(&lookup, box);
 	array_foreach_modifiable(&tt->saves, save) {
 		i_zero(&rec);
 		rec.mailbox = mailbox_get_vname(box);
@@ -545,30 +587,23 @@ tresor_transaction_journal(struct mailbox *box, struct tresor_transaction *tt,
 			   UIDs at commit (then verify reports the mail). */
 			if (seq_range_array_iter_nth(&iter, n++, &uid))
 				rec.uid = uid;
-			if (rec.uid != 0 && mail_set_uid(lookup_mail, rec.uid) &&
-			    mail_get_special(lookup_mail, MAIL_FETCH_GUID,
-					     &guid) == 0 && guid[0] != '\0')
-				rec.guid = t_strdup(guid);
-			if (tresor_journal_find_duplicate(tbox->tuser->journal,
+			rec.guid = tresor_guid_lookup(&lookup, rec.uid);
+			if (tresor_journal_find_duplicate(journal,
 					mailbox_guid, rec.sha256, 0, &seq,
 					&uid, err, sizeof(err)) > 0)
 				rec.duplicate_of = seq;
-			if (tresor_journal_find_duplicate(tbox->tuser->journal,
+			if (tresor_journal_find_duplicate(journal,
 					mailbox_guid, rec.content_sha256, 1,
 					&seq, &uid, err, sizeof(err)) > 0)
 				rec.content_duplicate_of = seq;
 		}
 		if (tresor_user_append(user, tbox->tuser, &rec, NULL,
 				       &error) < 0) {
-			mail_free(&lookup_mail);
-			mailbox_transaction_rollback(&lookup_trans);
-			mailbox_free(&lookup_box);
+			tresor_guid_lookup_deinit(&lookup);
 			goto failed;
 		}
 	}
-	mail_free(&lookup_mail);
-	mailbox_transaction_rollback(&lookup_trans);
-	mailbox_free(&lookup_box);
+	tresor_guid_lookup_deinit(&lookup);
 	array_foreach(&tt->expunges, expunge) {
 		i_zero(&rec);
 		rec.event = "expunge";

@@ -14,12 +14,12 @@ struct tresor_user {
 	union mail_user_module_context module_ctx;
 	tresor_config *cfg;
 	const char *dir;            /* tresor_dir, expanded */
-	tresor_journal *journal;    /* opened on first use */
 };
 
 extern MODULE_CONTEXT_DEFINE(tresor_user_module, &mail_user_module_register);
 
-/* The user's journal, opened on first use. NULL + error_r on failure. */
+/* The user's journal, opened on first use and kept open by the process.
+   NULL + error_r on failure. */
 tresor_journal *tresor_user_journal(struct tresor_user *tuser,
 				    const char **error_r);
 /* Takes / releases the user's journal lock (reentrant). */
