@@ -97,8 +97,9 @@ typedef struct tresor_hash_result {
 
 tresor_hasher *tresor_hasher_new(const tresor_config *cfg);
 void tresor_hasher_update(tresor_hasher *h, const void *data, size_t size);
-/* Completes the hashes. The hasher can't be updated afterwards. */
-void tresor_hasher_finish(tresor_hasher *h, tresor_hash_result *result_r);
+/* Completes the hashes. The hasher can't be updated afterwards. Returns 0,
+   or -1 when hashing failed (out of memory): *result_r is then zeroed. */
+int tresor_hasher_finish(tresor_hasher *h, tresor_hash_result *result_r);
 void tresor_hasher_free(tresor_hasher *h);
 
 /* ------------------------------------------------------------------ */
@@ -151,10 +152,18 @@ void tresor_journal_unlock(tresor_journal *j);
    the current head (last line of the newest journal file), writes the
    line {"seq":..,"time":..,"event":..,...,"prev":..}, fdatasync()s it
    (and the directory when a new year's file was created), then updates
-   the catalog. Returns 0 and the record's seq in *seq_r (may be NULL), or
-   -1 with err set - then nothing was written. */
+   the catalog. A save record whose duplicate_of (content_duplicate_of) is
+   0 gets the seq of the earliest live save with the same sha256
+   (content_sha256) in the same mailbox. Returns 0 and the record's seq in
+   *seq_r (may be NULL), or -1 with err set - then nothing was written. */
 int tresor_journal_append(tresor_journal *j, const tresor_record *rec,
 			  uint64_t *seq_r, char *err, size_t err_size);
+/* The same for count records in order, with one write and one fdatasync:
+   all are written or none. Duplicates among the batch's own saves are
+   recognised too. seqs_r (may be NULL) receives count seqs. */
+int tresor_journal_append_batch(tresor_journal *j, const tresor_record *recs,
+				size_t count, uint64_t *seqs_r, char *err,
+				size_t err_size);
 
 /* Duplicate look-up in the catalog (brought up to date from the journal
    first; rebuilt when missing or corrupt): an earlier save record in the

@@ -340,14 +340,21 @@ static int tresor_save_finish(struct mail_save_context *ctx)
 	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
 	struct tresor_transaction *tt = TRESOR_CONTEXT_REQUIRE(ctx->transaction);
 	struct tresor_save save;
+	int ret;
 
 	if (tt->append_hasher == NULL)
 		return tbox->module_ctx.super.save_finish(ctx);
 
 	i_zero(&save);
-	tresor_hasher_finish(tt->append_hasher, &save.hash);
+	ret = tresor_hasher_finish(tt->append_hasher, &save.hash);
 	tresor_hasher_free(tt->append_hasher);
 	tt->append_hasher = NULL;
+	if (ret < 0) {
+		mail_storage_set_critical(box->storage,
+			"tresor: hashing the mail failed (out of memory)");
+		tbox->module_ctx.super.save_cancel(ctx);
+		return -1;
+	}
 
 	if (tresor_save_is_dropped_duplicate(box, tt, &save)) {
 		tbox->module_ctx.super.save_cancel(ctx);
@@ -525,8 +532,8 @@ static void tresor_guid_lookup_deinit(struct tresor_guid_lookup *lookup)
 	mailbox_free(&lookup->box);
 }
 
-/* Journals the committed saves and expunges. Runs with the journal lock
-   held, right after the mails became visible. */
+/* Journals the committed saves and expunges, with one write and one
+   fdatasync, before the commit is reported to the caller. */
 static int
 tresor_transaction_journal(struct mailbox *box, struct tresor_transaction *tt,
 			   const char *mailbox_guid,
@@ -536,20 +543,17 @@ tresor_transaction_journal(struct mailbox *box, struct tresor_transaction *tt,
 	struct mail_user *user = box->storage->user;
 	struct seq_range_iter iter;
 	ARRAY_TYPE(seq_range) dropped_uids;
-	struct tresor_save *save;
+	ARRAY(tresor_record) records;
+	const struct tresor_save *save;
 	const struct tresor_expunge *expunge;
-	tresor_journal *journal;
 	struct tresor_guid_lookup lookup;
-	tresor_record rec;
+	tresor_journal *journal;
+	tresor_record *rec;
 	unsigned int n = 0;
 	uint32_t uid;
-	uint64_t seq;
 	const char *error;
 	char err[512];
 
-	/* Locked by the caller, hence open and cached. */
-	journal = tresor_user_journal(tbox->tuser, &error);
-	i_assert(journal != NULL);
 	if (changes->uid_validity == 0) {
 		/* Nothing was stored (only dropped duplicates); the client
 		   still gets a valid APPENDUID/COPYUID. */
@@ -559,61 +563,61 @@ tresor_transaction_journal(struct mailbox *box, struct tresor_transaction *tt,
 		changes->uid_validity = status.uidvalidity;
 	}
 	t_array_init(&dropped_uids, 4);
+	t_array_init(&records, array_count(&tt->saves) +
+		     array_count(&tt->expunges));
 	seq_range_array_iter_init(&iter, &changes->saved_uids);
 	tresor_guid_lookup_init(&lookup, box);
-	array_foreach_modifiable(&tt->saves, save) {
-		i_zero(&rec);
-		rec.mailbox = mailbox_get_vname(box);
-		rec.mailbox_guid = mailbox_guid;
-		rec.uidvalidity = changes->uid_validity;
-		rec.size = save->hash.size;
-		rec.sha256 = save->hash.sha256;
-		rec.content_sha256 = save->hash.content_sha256;
-		rec.message_id = save->hash.message_id[0] == '\0' ? NULL :
+	array_foreach(&tt->saves, save) {
+		rec = array_append_space(&records);
+		rec->mailbox = mailbox_get_vname(box);
+		rec->mailbox_guid = mailbox_guid;
+		rec->uidvalidity = changes->uid_validity;
+		rec->size = save->hash.size;
+		rec->sha256 = save->hash.sha256;
+		rec->content_sha256 = save->hash.content_sha256;
+		rec->message_id = save->hash.message_id[0] == '\0' ? NULL :
 			save->hash.message_id;
 		if (save->dropped_for_uid != 0) {
-			rec.event = "duplicate";
-			rec.uid = save->dropped_for_uid;
+			rec->event = "duplicate";
+			rec->uid = save->dropped_for_uid;
 			if (save->dropped_by_content)
-				rec.content_duplicate_of = save->dropped_for_seq;
+				rec->content_duplicate_of = save->dropped_for_seq;
 			else
-				rec.duplicate_of = save->dropped_for_seq;
-			rec.reason = "identical to a mail already in this "
+				rec->duplicate_of = save->dropped_for_seq;
+			rec->reason = "identical to a mail already in this "
 				"archive folder: not stored again";
-			seq_range_array_add(&dropped_uids, rec.uid);
+			seq_range_array_add(&dropped_uids, rec->uid);
 		} else {
-			rec.event = "save";
+			/* the core fills in duplicate_of */
+			rec->event = "save";
 			/* saved_uids is empty when the backend assigns no
 			   UIDs at commit (then verify reports the mail). */
 			if (seq_range_array_iter_nth(&iter, n++, &uid))
-				rec.uid = uid;
-			rec.guid = tresor_guid_lookup(&lookup, rec.uid);
-			if (tresor_journal_find_duplicate(journal,
-					mailbox_guid, rec.sha256, 0, &seq,
-					&uid, err, sizeof(err)) > 0)
-				rec.duplicate_of = seq;
-			if (tresor_journal_find_duplicate(journal,
-					mailbox_guid, rec.content_sha256, 1,
-					&seq, &uid, err, sizeof(err)) > 0)
-				rec.content_duplicate_of = seq;
-		}
-		if (tresor_user_append(user, tbox->tuser, &rec, NULL,
-				       &error) < 0) {
-			tresor_guid_lookup_deinit(&lookup);
-			goto failed;
+				rec->uid = uid;
+			rec->guid = tresor_guid_lookup(&lookup, rec->uid);
 		}
 	}
 	tresor_guid_lookup_deinit(&lookup);
 	array_foreach(&tt->expunges, expunge) {
-		i_zero(&rec);
-		rec.event = "expunge";
-		rec.mailbox = mailbox_get_vname(box);
-		rec.mailbox_guid = mailbox_guid;
-		rec.uid = expunge->uid;
-		rec.guid = expunge->guid[0] == '\0' ? NULL : expunge->guid;
-		if (tresor_user_append(user, tbox->tuser, &rec, NULL,
-				       &error) < 0)
-			goto failed;
+		rec = array_append_space(&records);
+		rec->event = "expunge";
+		rec->mailbox = mailbox_get_vname(box);
+		rec->mailbox_guid = mailbox_guid;
+		rec->uid = expunge->uid;
+		rec->guid = expunge->guid[0] == '\0' ? NULL : expunge->guid;
+	}
+	array_foreach_modifiable(&records, rec) {
+		rec->service = user->service;
+		rec->session = user->session_id;
+	}
+
+	if ((journal = tresor_user_journal(tbox->tuser, &error)) == NULL)
+		goto failed;
+	if (tresor_journal_append_batch(journal, array_front(&records),
+					array_count(&records), NULL,
+					err, sizeof(err)) < 0) {
+		error = t_strdup(err);
+		goto failed;
 	}
 	/* A dropped duplicate reports the earlier copy's UID as its own
 	   (APPENDUID, delivery logs), which keeps Dovecot's one-UID-per-
@@ -654,17 +658,16 @@ tresor_transaction_commit(struct mailbox_transaction_context *t,
 		return ret;
 	}
 
-	/* Hold the journal lock across the commit, so the journal's order
-	   is the order in which mails became visible. */
-	if (!tt->locked) {
-		if (tresor_user_lock(tbox->tuser, &error) < 0) {
-			mail_storage_set_critical(box->storage, "tresor: %s",
-						  error);
-			tbox->module_ctx.super.transaction_rollback(t);
-			tresor_transaction_free(tbox, tt);
-			return -1;
-		}
-		tt->locked = TRUE;
+	/* Nothing is stored that can't be journaled: a journal that can't
+	   even be opened fails the save before the commit. */
+	if (tresor_user_journal(tbox->tuser, &error) == NULL) {
+		e_error(box->event, "tresor: %s", error);
+		mail_storage_set_error(box->storage, MAIL_ERROR_TEMP,
+			"tresor: the archive journal can't be opened; "
+			"try again later");
+		tbox->module_ctx.super.transaction_rollback(t);
+		tresor_transaction_free(tbox, tt);
+		return -1;
 	}
 	if ((mailbox_guid = tresor_mailbox_guid(box)) == NULL) {
 		tbox->module_ctx.super.transaction_rollback(t);

@@ -73,7 +73,11 @@ int tresor_mail_hash(const tresor_config *cfg, struct mail *mail,
 		tresor_hasher_free(hasher);
 		return -1;
 	}
-	tresor_hasher_finish(hasher, result_r);
+	ret = tresor_hasher_finish(hasher, result_r);
 	tresor_hasher_free(hasher);
+	if (ret < 0) {
+		*error_r = "hashing failed (out of memory)";
+		return -1;
+	}
 	return 0;
 }

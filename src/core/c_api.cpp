@@ -1,0 +1,578 @@
+// The C ABI of tresor.h: thin wrappers around the C++ core. No exception
+// may cross into C: every entry point catches everything.
+#include "tresor.h"
+
+#include <algorithm>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config.hpp"
+#include "hasher.hpp"
+#include "journal.hpp"
+#include "verify.hpp"
+
+struct tresor_config {
+	tresor::Config c;
+};
+
+struct tresor_hasher {
+	std::optional<tresor::Hasher> h;
+	bool failed = false;
+	bool finished = false;
+	tresor_hash_result result{};
+};
+
+struct tresor_journal {
+	std::unique_ptr<tresor::Journal> j;
+};
+
+struct tresor_journal_reader {
+	std::unique_ptr<tresor::JournalReader> r;
+	std::vector<std::string> values;
+	std::vector<const char *> ptrs;
+};
+
+struct tresor_verify {
+	std::unique_ptr<tresor::Verifier> v;
+	mutable std::vector<tresor_problem> views;
+	mutable std::uint64_t views_generation = ~std::uint64_t(0);
+};
+
+namespace {
+
+void set_error(char *err, size_t err_size, const char *msg)
+{
+	if (err != nullptr && err_size > 0)
+		std::snprintf(err, err_size, "%s", msg);
+}
+
+void clear_error(char *err, size_t err_size)
+{
+	if (err != nullptr && err_size > 0)
+		err[0] = '\0';
+}
+
+// Runs f, turning any exception into -1 and an error text.
+template <class F> int guarded(char *err, size_t err_size, F &&f) noexcept
+{
+	try {
+		return f();
+	} catch (const std::bad_alloc &) {
+		set_error(err, err_size, "out of memory");
+	} catch (const std::exception &e) {
+		set_error(err, err_size, e.what());
+	} catch (...) {
+		set_error(err, err_size, "unknown error");
+	}
+	return -1;
+}
+
+// Copies s into dst (size bytes incl. NUL), cutting at a UTF-8 character
+// boundary when it doesn't fit.
+void copy_out(char *dst, size_t size, std::string_view s)
+{
+	if (size == 0)
+		return;
+	size_t n = s.size();
+	if (n >= size) {
+		n = size - 1;
+		while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80)
+			n--;
+	}
+	std::memcpy(dst, s.data(), n);
+	dst[n] = '\0';
+}
+
+std::optional<std::string> opt(const char *s)
+{
+	if (s == nullptr)
+		return std::nullopt;
+	return std::string(s);
+}
+
+tresor::Record to_record(const tresor_record *rec)
+{
+	tresor::Record r;
+	if (rec->event == nullptr || rec->event[0] == '\0')
+		throw std::invalid_argument("journal record without an event");
+	r.event = rec->event;
+	r.mailbox = opt(rec->mailbox);
+	r.mailbox_guid = opt(rec->mailbox_guid);
+	r.uidvalidity = rec->uidvalidity;
+	r.uid = rec->uid;
+	r.guid = opt(rec->guid);
+	r.size = rec->size;
+	r.sha256 = opt(rec->sha256);
+	r.content_sha256 = opt(rec->content_sha256);
+	r.message_id = opt(rec->message_id);
+	r.duplicate_of = rec->duplicate_of;
+	r.content_duplicate_of = rec->content_duplicate_of;
+	r.action = opt(rec->action);
+	r.new_mailbox = opt(rec->new_mailbox);
+	r.service = opt(rec->service);
+	r.session = opt(rec->session);
+	r.reason = opt(rec->reason);
+	return r;
+}
+
+} // namespace
+
+extern "C" {
+
+/* ---------------------------------------------------------------- config */
+
+tresor_config *tresor_config_new(void)
+{
+	try {
+		return new tresor_config();
+	} catch (...) {
+		return nullptr;
+	}
+}
+
+void tresor_config_free(tresor_config *cfg)
+{
+	delete cfg;
+}
+
+const char *const *tresor_config_setting_names(void)
+{
+	return tresor::Config::setting_names();
+}
+
+int tresor_config_set(tresor_config *cfg, const char *name, const char *value,
+		      char *err, size_t err_size)
+{
+	return guarded(err, err_size, [&]() {
+		if (cfg == nullptr || name == nullptr)
+			throw std::invalid_argument("tresor_config_set: no config or no name");
+		if (value == nullptr)
+			throw std::invalid_argument(std::string(name) + ": no value");
+		cfg->c.set(name, value);
+		clear_error(err, err_size);
+		return 0;
+	});
+}
+
+const char *tresor_config_dir(const tresor_config *cfg)
+{
+	return cfg != nullptr ? cfg->c.dir.c_str() : "~/tresor";
+}
+
+enum tresor_journal_scope tresor_config_journal_scope(const tresor_config *cfg)
+{
+	if (cfg != nullptr && cfg->c.journal == tresor::JournalScope::Archive)
+		return TRESOR_JOURNAL_ARCHIVE;
+	return TRESOR_JOURNAL_ALL;
+}
+
+enum tresor_duplicate_policy tresor_config_duplicates(const tresor_config *cfg)
+{
+	if (cfg != nullptr && cfg->c.duplicates == tresor::DuplicatePolicy::Drop)
+		return TRESOR_DUPLICATES_DROP;
+	return TRESOR_DUPLICATES_KEEP;
+}
+
+enum tresor_duplicate_policy tresor_config_content_duplicates(const tresor_config *cfg)
+{
+	if (cfg != nullptr && cfg->c.content_duplicates == tresor::DuplicatePolicy::Drop)
+		return TRESOR_DUPLICATES_DROP;
+	return TRESOR_DUPLICATES_KEEP;
+}
+
+int tresor_config_is_archive(const tresor_config *cfg, const char *mailbox, char sep)
+{
+	try {
+		return cfg != nullptr && mailbox != nullptr && cfg->c.is_archive(mailbox, sep);
+	} catch (...) {
+		return 0;
+	}
+}
+
+int tresor_config_has_archive_children(const tresor_config *cfg, const char *mailbox,
+				       char sep)
+{
+	try {
+		return cfg != nullptr && mailbox != nullptr &&
+		       cfg->c.has_archive_children(mailbox, sep);
+	} catch (...) {
+		return 0;
+	}
+}
+
+int tresor_config_is_journaled(const tresor_config *cfg, const char *mailbox, char sep)
+{
+	try {
+		if (cfg == nullptr)
+			return 1; // the default scope is "all"
+		return mailbox != nullptr && cfg->c.is_journaled(mailbox, sep);
+	} catch (...) {
+		return 0;
+	}
+}
+
+/* ---------------------------------------------------------------- hasher */
+
+tresor_hasher *tresor_hasher_new(const tresor_config *cfg)
+{
+	tresor_hasher *h = nullptr;
+	try {
+		h = new tresor_hasher();
+		if (cfg != nullptr)
+			h->h.emplace(cfg->c);
+		else
+			h->h.emplace(tresor::Config{});
+		return h;
+	} catch (...) {
+		delete h;
+		return nullptr;
+	}
+}
+
+void tresor_hasher_update(tresor_hasher *h, const void *data, size_t size)
+{
+	if (h == nullptr || h->failed || h->finished || (data == nullptr && size > 0))
+		return;
+	try {
+		h->h->update(data, size);
+	} catch (...) {
+		h->failed = true;
+	}
+}
+
+int tresor_hasher_finish(tresor_hasher *h, tresor_hash_result *result_r)
+{
+	if (result_r == nullptr)
+		return -1;
+	std::memset(result_r, 0, sizeof(*result_r));
+	if (h == nullptr)
+		return -1;
+	if (!h->finished) {
+		h->finished = true;
+		if (!h->failed) {
+			try {
+				tresor::HashResult r = h->h->finish();
+				copy_out(h->result.sha256, sizeof(h->result.sha256), r.sha256);
+				copy_out(h->result.content_sha256,
+					 sizeof(h->result.content_sha256), r.content_sha256);
+				h->result.size = r.size;
+				copy_out(h->result.message_id, sizeof(h->result.message_id),
+					 r.message_id);
+			} catch (...) {
+				h->failed = true;
+			}
+		}
+		if (h->failed)
+			std::memset(&h->result, 0, sizeof(h->result));
+	}
+	*result_r = h->result;
+	return h->failed ? -1 : 0;
+}
+
+void tresor_hasher_free(tresor_hasher *h)
+{
+	delete h;
+}
+
+/* ----------------------------------------------------------- journal */
+
+tresor_journal *tresor_journal_open(const char *dir, char *err, size_t err_size)
+{
+	tresor_journal *j = nullptr;
+	int rc = guarded(err, err_size, [&]() {
+		if (dir == nullptr)
+			throw std::invalid_argument("no journal directory");
+		auto p = std::make_unique<tresor_journal>();
+		p->j = std::make_unique<tresor::Journal>(dir);
+		j = p.release();
+		clear_error(err, err_size);
+		return 0;
+	});
+	return rc == 0 ? j : nullptr;
+}
+
+void tresor_journal_close(tresor_journal *j)
+{
+	try {
+		delete j;
+	} catch (...) {
+	}
+}
+
+int tresor_journal_lock(tresor_journal *j, unsigned int timeout_ms, char *err,
+			size_t err_size)
+{
+	return guarded(err, err_size, [&]() {
+		if (j == nullptr)
+			throw std::invalid_argument("no journal");
+		j->j->lock(timeout_ms);
+		clear_error(err, err_size);
+		return 0;
+	});
+}
+
+void tresor_journal_unlock(tresor_journal *j)
+{
+	if (j != nullptr)
+		j->j->unlock();
+}
+
+int tresor_journal_append(tresor_journal *j, const tresor_record *rec, uint64_t *seq_r,
+			  char *err, size_t err_size)
+{
+	return guarded(err, err_size, [&]() {
+		if (j == nullptr || rec == nullptr)
+			throw std::invalid_argument("no journal or no record");
+		std::uint64_t seq = j->j->append(to_record(rec));
+		if (seq_r != nullptr)
+			*seq_r = seq;
+		clear_error(err, err_size);
+		return 0;
+	});
+}
+
+int tresor_journal_append_batch(tresor_journal *j, const tresor_record *recs,
+				size_t count, uint64_t *seqs_r, char *err,
+				size_t err_size)
+{
+	return guarded(err, err_size, [&]() {
+		if (j == nullptr || (recs == nullptr && count > 0))
+			throw std::invalid_argument("no journal or no records");
+		std::vector<tresor::Record> batch;
+		batch.reserve(count);
+		for (size_t i = 0; i < count; i++)
+			batch.push_back(to_record(&recs[i]));
+		std::vector<std::uint64_t> seqs =
+			j->j->append_batch(std::move(batch), tresor::Clock::now());
+		if (seqs_r != nullptr)
+			std::copy(seqs.begin(), seqs.end(), seqs_r);
+		clear_error(err, err_size);
+		return 0;
+	});
+}
+
+int tresor_journal_find_duplicate(tresor_journal *j, const char *mailbox_guid,
+				  const char *hash, int content, uint64_t *seq_r,
+				  uint32_t *uid_r, char *err, size_t err_size)
+{
+	return guarded(err, err_size, [&]() {
+		if (j == nullptr || mailbox_guid == nullptr || hash == nullptr)
+			throw std::invalid_argument("find_duplicate: no journal, mailbox GUID or hash");
+		auto d = j->j->find_duplicate(mailbox_guid, hash, content != 0);
+		clear_error(err, err_size);
+		if (!d)
+			return 0;
+		if (seq_r != nullptr)
+			*seq_r = d->seq;
+		if (uid_r != nullptr)
+			*uid_r = d->uid;
+		return 1;
+	});
+}
+
+/* ------------------------------------------------------- journal reading */
+
+const char *const *tresor_journal_field_names(void)
+{
+	return tresor::journal_field_names();
+}
+
+tresor_journal_reader *tresor_journal_reader_open(const char *dir, char *err,
+						  size_t err_size)
+{
+	tresor_journal_reader *r = nullptr;
+	int rc = guarded(err, err_size, [&]() {
+		if (dir == nullptr)
+			throw std::invalid_argument("no journal directory");
+		auto p = std::make_unique<tresor_journal_reader>();
+		p->r = std::make_unique<tresor::JournalReader>(dir);
+		r = p.release();
+		clear_error(err, err_size);
+		return 0;
+	});
+	return rc == 0 ? r : nullptr;
+}
+
+int tresor_journal_reader_next(tresor_journal_reader *r, const char *const **values_r,
+			       char *err, size_t err_size)
+{
+	return guarded(err, err_size, [&]() {
+		if (r == nullptr)
+			throw std::invalid_argument("no journal reader");
+		std::string error;
+		int rc = r->r->next(r->values, error);
+		if (rc < 0) {
+			set_error(err, err_size, error.c_str());
+			return -1;
+		}
+		if (rc == 0) {
+			clear_error(err, err_size);
+			return 0;
+		}
+		r->ptrs.clear();
+		for (const std::string &v : r->values)
+			r->ptrs.push_back(v.c_str());
+		r->ptrs.push_back(nullptr);
+		if (values_r != nullptr)
+			*values_r = r->ptrs.data();
+		clear_error(err, err_size);
+		return 1;
+	});
+}
+
+void tresor_journal_reader_free(tresor_journal_reader *r)
+{
+	delete r;
+}
+
+int tresor_journal_get_status(const char *dir, tresor_journal_status *st_r, char *err,
+			      size_t err_size)
+{
+	return guarded(err, err_size, [&]() {
+		if (dir == nullptr || st_r == nullptr)
+			throw std::invalid_argument("no journal directory or no status");
+		tresor::JournalStatus st = tresor::journal_status(dir);
+		std::memset(st_r, 0, sizeof(*st_r));
+		st_r->records = st.records;
+		st_r->head_seq = st.head_seq;
+		copy_out(st_r->head_sha256, sizeof(st_r->head_sha256), st.head_sha256);
+		std::string files;
+		for (const std::string &f : st.files) {
+			std::string next = files.empty() ? f : files + " " + f;
+			if (next.size() >= sizeof(st_r->files)) {
+				if (files.size() + 4 < sizeof(st_r->files))
+					files += " ...";
+				break;
+			}
+			files = std::move(next);
+		}
+		copy_out(st_r->files, sizeof(st_r->files), files);
+		clear_error(err, err_size);
+		return 0;
+	});
+}
+
+/* ---------------------------------------------------------------- verify */
+
+tresor_verify *tresor_verify_new(const char *dir, char *err, size_t err_size)
+{
+	tresor_verify *v = nullptr;
+	int rc = guarded(err, err_size, [&]() {
+		if (dir == nullptr)
+			throw std::invalid_argument("no journal directory");
+		auto p = std::make_unique<tresor_verify>();
+		p->v = std::make_unique<tresor::Verifier>(dir);
+		v = p.release();
+		clear_error(err, err_size);
+		return 0;
+	});
+	return rc == 0 ? v : nullptr;
+}
+
+int tresor_verify_mailbox_expected(const tresor_verify *v, const char *mailbox_guid)
+{
+	try {
+		return v != nullptr && mailbox_guid != nullptr &&
+		       v->v->mailbox_expected(mailbox_guid);
+	} catch (...) {
+		return 0;
+	}
+}
+
+void tresor_verify_mailbox_seen(tresor_verify *v, const char *mailbox_guid,
+				const char *mailbox, uint32_t uidvalidity)
+{
+	if (v == nullptr || mailbox_guid == nullptr)
+		return;
+	try {
+		v->v->mailbox_seen(mailbox_guid, mailbox != nullptr ? mailbox : "", uidvalidity);
+	} catch (...) {
+	}
+}
+
+void tresor_verify_observe(tresor_verify *v, const char *mailbox_guid, const char *mailbox,
+			   uint32_t uid, const char *sha256, int journaled)
+{
+	if (v == nullptr || mailbox_guid == nullptr)
+		return;
+	try {
+		v->v->observe(mailbox_guid, mailbox != nullptr ? mailbox : "", uid,
+			      sha256 != nullptr ? sha256 : "", journaled != 0);
+	} catch (...) {
+	}
+}
+
+void tresor_verify_finish(tresor_verify *v, int only_seen_mailboxes)
+{
+	if (v == nullptr)
+		return;
+	try {
+		v->v->finish(only_seen_mailboxes != 0);
+	} catch (...) {
+	}
+}
+
+static const std::vector<tresor_problem> *problem_views(const tresor_verify *v)
+{
+	const std::vector<tresor::Problem> &ps = v->v->problems();
+	if (v->views_generation != v->v->generation()) {
+		v->views.clear();
+		v->views.reserve(ps.size());
+		for (const tresor::Problem &p : ps) {
+			tresor_problem c{};
+			c.kind = static_cast<tresor_problem_kind>(p.kind);
+			c.kind_name = tresor::problem_kind_name(p.kind);
+			c.seq = p.seq;
+			c.mailbox = p.mailbox.c_str();
+			c.mailbox_guid = p.mailbox_guid.c_str();
+			c.uid = p.uid;
+			c.detail = p.detail.c_str();
+			v->views.push_back(c);
+		}
+		v->views_generation = v->v->generation();
+	}
+	return &v->views;
+}
+
+size_t tresor_verify_problem_count(const tresor_verify *v)
+{
+	if (v == nullptr)
+		return 0;
+	try {
+		return problem_views(v)->size();
+	} catch (...) {
+		return 0;
+	}
+}
+
+const tresor_problem *tresor_verify_problem(const tresor_verify *v, size_t idx)
+{
+	if (v == nullptr)
+		return nullptr;
+	try {
+		const std::vector<tresor_problem> *views = problem_views(v);
+		return idx < views->size() ? &(*views)[idx] : nullptr;
+	} catch (...) {
+		return nullptr;
+	}
+}
+
+uint64_t tresor_verify_checked_count(const tresor_verify *v)
+{
+	return v != nullptr ? v->v->checked_count() : 0;
+}
+
+void tresor_verify_free(tresor_verify *v)
+{
+	delete v;
+}
+
+} // extern "C"

@@ -1,0 +1,57 @@
+// tresor_* settings: parsing, validation and mailbox pattern matching.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tresor {
+
+enum class JournalScope { All = 0, Archive = 1 };
+enum class DuplicatePolicy { Keep = 0, Drop = 1 };
+
+// A bad setting value or an unknown setting; what() names the setting.
+class ConfigError : public std::runtime_error {
+public:
+	using std::runtime_error::runtime_error;
+};
+
+struct Config {
+	std::vector<std::string> archive;          // tresor_archive
+	std::string dir = "~/tresor";              // tresor_dir
+	JournalScope journal = JournalScope::All;  // tresor_journal
+	std::vector<std::string> secret_headers;   // tresor_secret_headers
+	std::vector<std::string> content_headers = default_content_headers();
+	DuplicatePolicy duplicates = DuplicatePolicy::Keep;
+	DuplicatePolicy content_duplicates = DuplicatePolicy::Keep;
+
+	static std::vector<std::string> default_content_headers();
+	// NULL-terminated list of every setting name.
+	static const char *const *setting_names();
+
+	// Sets one setting from its string value; throws ConfigError.
+	void set(std::string_view name, std::string_view value);
+
+	bool is_archive(std::string_view mailbox, char sep) const;
+	bool has_archive_children(std::string_view mailbox, char sep) const;
+	bool is_journaled(std::string_view mailbox, char sep) const;
+};
+
+// IMAP LIST pattern match: '*' matches any sequence, '%' any sequence
+// without sep; case-sensitive except for a leading "INBOX".
+bool mailbox_pattern_match(std::string_view pattern, std::string_view name,
+			   char sep);
+// True when pattern can match some name "mailbox<sep>X" with X non-empty.
+bool mailbox_pattern_may_match_child(std::string_view pattern,
+				     std::string_view mailbox, char sep);
+
+// Splits a space-separated list (SP and HTAB separate items; an item may be
+// enclosed in double quotes to contain spaces, with \" and \\ escapes).
+// Throws std::invalid_argument with a reason on an unterminated quote.
+std::vector<std::string> split_setting_list(std::string_view value);
+
+// RFC 5322 field name: one or more printable ASCII characters except ':'.
+bool is_valid_header_name(std::string_view name);
+
+} // namespace tresor

@@ -1,0 +1,287 @@
+#include "hasher.hpp"
+
+#include <algorithm>
+
+namespace tresor {
+
+namespace {
+
+constexpr std::size_t kOutFlush = 64 * 1024;
+
+char ascii_lower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+std::string lower(std::string_view s)
+{
+	std::string out(s);
+	std::transform(out.begin(), out.end(), out.begin(), ascii_lower);
+	return out;
+}
+
+bool is_wsp(char c) { return c == ' ' || c == '\t'; }
+
+std::string trim_unfolded(const std::string &raw)
+{
+	// value_ never holds the CRLFs of folded lines, so it is unfolded.
+	std::size_t b = 0, e = raw.size();
+	while (b < e && is_wsp(raw[b]))
+		b++;
+	while (e > b && is_wsp(raw[e - 1]))
+		e--;
+	return raw.substr(b, e - b);
+}
+
+} // namespace
+
+std::string normalise_header_value(const std::string &raw)
+{
+	std::string out;
+	out.reserve(raw.size());
+	bool space = false;
+	for (char c : raw) {
+		if (is_wsp(c)) {
+			space = true;
+			continue;
+		}
+		if (space && !out.empty())
+			out += ' ';
+		space = false;
+		out += c;
+	}
+	return out;
+}
+
+Hasher::Hasher(const Config &cfg) : Hasher(cfg.secret_headers, cfg.content_headers)
+{
+}
+
+Hasher::Hasher(const std::vector<std::string> &secret_headers,
+	       const std::vector<std::string> &content_headers)
+{
+	for (const std::string &s : secret_headers) {
+		std::string l = lower(s);
+		if (std::find(secret_.begin(), secret_.end(), l) == secret_.end())
+			secret_.push_back(l);
+		max_name_len_ = std::max(max_name_len_, l.size());
+	}
+	for (const std::string &s : content_headers) {
+		std::string l = lower(s);
+		if (std::find(content_.begin(), content_.end(), l) == content_.end())
+			content_.push_back(l);
+		max_name_len_ = std::max(max_name_len_, l.size());
+	}
+	max_name_len_ = std::max(max_name_len_, std::string_view("message-id").size());
+	out_.reserve(kOutFlush + 16);
+}
+
+void Hasher::update(const void *data, std::size_t size)
+{
+	if (finished_)
+		return;
+	const char *p = static_cast<const char *>(data);
+	std::size_t i = 0;
+	while (i < size) {
+		if (pending_cr_) {
+			pending_cr_ = false;
+			if (p[i] == '\n') {
+				eol();
+				i++;
+				continue;
+			}
+			byte('\r');
+		}
+		if (in_body_) {
+			// fast path: copy a run of ordinary bytes
+			std::size_t j = i;
+			while (j < size && p[j] != '\r' && p[j] != '\n')
+				j++;
+			if (j > i) {
+				out_.append(p + i, j - i);
+				size_ += j - i;
+				if (out_.size() >= kOutFlush)
+					flush_out();
+				i = j;
+				continue;
+			}
+		}
+		char c = p[i++];
+		if (c == '\r')
+			pending_cr_ = true;
+		else if (c == '\n')
+			eol();
+		else
+			byte(c);
+	}
+}
+
+void Hasher::byte(char c)
+{
+	size_++;
+	if (in_body_) {
+		out_ += c;
+		if (out_.size() >= kOutFlush)
+			flush_out();
+	} else {
+		header_byte(c);
+	}
+}
+
+void Hasher::eol()
+{
+	size_ += 2;
+	if (in_body_) {
+		out_ += "\r\n";
+		if (out_.size() >= kOutFlush)
+			flush_out();
+	} else {
+		header_eol();
+	}
+}
+
+void Hasher::header_byte(char c)
+{
+	if (line_empty_) {
+		line_empty_ = false;
+		bool continuation = is_wsp(c) && field_ != FieldState::None;
+		if (!continuation) {
+			end_field();
+			field_ = FieldState::Name;
+			name_buf_.clear();
+		}
+	}
+	if (field_ == FieldState::Name) {
+		name_buf_ += c;
+		if (c == ':')
+			resolve_name();
+		else if (name_buf_.size() > max_name_len_ + 1024)
+			resolve_as_other(); // can't be a configured name
+	} else {
+		if (!secret_field_)
+			out_ += c;
+		if (content_idx_ >= 0 || (msgid_field_ && value_.size() < kMaxMessageIdBytes))
+			value_ += c;
+	}
+	if (out_.size() >= kOutFlush)
+		flush_out();
+}
+
+void Hasher::header_eol()
+{
+	if (line_empty_) {
+		// the empty line ends the header; it is kept in sha256
+		end_field();
+		out_ += "\r\n";
+		end_header();
+		return;
+	}
+	if (field_ == FieldState::Name)
+		resolve_as_other(); // a line without ':'
+	if (!secret_field_)
+		out_ += "\r\n";
+	line_empty_ = true;
+}
+
+void Hasher::resolve_name()
+{
+	std::string_view name(name_buf_);
+	name.remove_suffix(1); // ':'
+	while (!name.empty() && is_wsp(name.back()))
+		name.remove_suffix(1);
+	std::string l = lower(name);
+	secret_field_ = std::find(secret_.begin(), secret_.end(), l) != secret_.end();
+	auto it = std::find(content_.begin(), content_.end(), l);
+	content_idx_ = it == content_.end() ? -1 : static_cast<int>(it - content_.begin());
+	msgid_field_ = !have_msgid_ && l == "message-id";
+	if (msgid_field_)
+		have_msgid_ = true;
+	if (!secret_field_)
+		out_ += name_buf_;
+	name_buf_.clear();
+	value_.clear();
+	field_ = FieldState::Value;
+}
+
+void Hasher::resolve_as_other()
+{
+	secret_field_ = false;
+	content_idx_ = -1;
+	msgid_field_ = false;
+	out_ += name_buf_;
+	name_buf_.clear();
+	value_.clear();
+	field_ = FieldState::Value;
+}
+
+void Hasher::end_field()
+{
+	if (field_ == FieldState::Name)
+		resolve_as_other();
+	if (field_ == FieldState::Value) {
+		if (msgid_field_)
+			message_id_ = trim_unfolded(value_);
+		if (content_idx_ >= 0)
+			content_fields_.emplace_back(content_idx_, std::move(value_));
+	}
+	field_ = FieldState::None;
+	secret_field_ = false;
+	content_idx_ = -1;
+	msgid_field_ = false;
+	value_.clear();
+}
+
+void Hasher::end_header()
+{
+	flush_out(); // header bytes: sha256 only
+	for (std::size_t i = 0; i < content_.size(); i++) {
+		for (const auto &[idx, value] : content_fields_) {
+			if (idx != static_cast<int>(i))
+				continue;
+			std::string line = content_[i];
+			line += ':';
+			line += normalise_header_value(value);
+			line += "\r\n";
+			content_sha_.update(line);
+		}
+	}
+	content_sha_.update("\r\n");
+	content_fields_.clear();
+	content_fields_.shrink_to_fit();
+	in_body_ = true;
+}
+
+void Hasher::flush_out()
+{
+	if (out_.empty())
+		return;
+	sha_.update(out_);
+	if (in_body_)
+		content_sha_.update(out_);
+	out_.clear();
+}
+
+HashResult Hasher::finish()
+{
+	if (finished_)
+		throw std::logic_error("Hasher::finish called twice");
+	if (pending_cr_) {
+		pending_cr_ = false;
+		byte('\r');
+	}
+	if (!in_body_) {
+		// no empty line: the whole message is header, the body is empty
+		end_field();
+		end_header();
+	}
+	flush_out();
+	finished_ = true;
+	HashResult r;
+	r.sha256 = sha_.finish_hex();
+	r.content_sha256 = content_sha_.finish_hex();
+	r.size = size_;
+	r.message_id = std::move(message_id_);
+	return r;
+}
+
+} // namespace tresor

@@ -1,0 +1,83 @@
+// Streaming message hasher: sha256 (whole message in CRLF form without the
+// secret header fields), content_sha256 (selected header fields, normalised,
+// plus the body), RFC822.SIZE and the Message-ID. See docs/archive.md.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config.hpp"
+#include "sha256.hpp"
+
+namespace tresor {
+
+struct HashResult {
+	std::string sha256;
+	std::string content_sha256;
+	std::uint64_t size = 0;   // bytes of the CRLF form
+	std::string message_id;   // unfolded and trimmed, "" if none
+};
+
+class Hasher {
+public:
+	explicit Hasher(const Config &cfg);
+	Hasher(const std::vector<std::string> &secret_headers,
+	       const std::vector<std::string> &content_headers);
+
+	// Any chunking; LF, CRLF and lone CR as stored.
+	void update(const void *data, std::size_t size);
+	// Completes the hashes; the hasher can't be used afterwards.
+	HashResult finish();
+
+	// Longest Message-ID value kept (bytes, before trimming).
+	static constexpr std::size_t kMaxMessageIdBytes = 16384;
+
+private:
+	enum class FieldState { None, Name, Value };
+
+	void byte(char c);
+	void eol();
+	void header_byte(char c);
+	void header_eol();
+	void resolve_name();
+	void resolve_as_other();
+	void end_field();
+	void end_header();
+	void flush_out();
+
+	// configuration (lowercased names)
+	std::vector<std::string> secret_;
+	std::vector<std::string> content_;
+	std::size_t max_name_len_ = 0;
+
+	Sha256 sha_;
+	Sha256 content_sha_;
+	std::uint64_t size_ = 0;
+	bool pending_cr_ = false;
+	bool in_body_ = false;
+	bool finished_ = false;
+	bool line_empty_ = true;
+
+	FieldState field_ = FieldState::None;
+	std::string name_buf_;
+	bool secret_field_ = false;
+	int content_idx_ = -1;
+	bool msgid_field_ = false;
+	std::string value_;
+	std::vector<std::pair<int, std::string>> content_fields_;
+	bool have_msgid_ = false;
+	std::string message_id_;
+
+	// bytes not yet given to the hashes: header phase -> sha only,
+	// body phase -> sha and content_sha
+	std::string out_;
+};
+
+// A header field value as content_sha256 uses it: SP/HTAB runs made one SP,
+// leading and trailing white space removed (raw must already be unfolded).
+std::string normalise_header_value(const std::string &raw);
+
+} // namespace tresor

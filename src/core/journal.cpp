@@ -1,0 +1,864 @@
+#include "journal.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "catalog.hpp"
+
+namespace tresor {
+
+namespace {
+
+constexpr std::size_t kReadChunk = 64 * 1024;
+
+// Closes a file descriptor on scope exit.
+class Fd {
+public:
+	explicit Fd(int fd = -1) : fd_(fd) {}
+	~Fd() { reset(); }
+	Fd(const Fd &) = delete;
+	Fd &operator=(const Fd &) = delete;
+	int get() const { return fd_; }
+	void reset(int fd = -1)
+	{
+		if (fd_ >= 0)
+			::close(fd_);
+		fd_ = fd;
+	}
+
+private:
+	int fd_;
+};
+
+int open_retry(const std::string &path, int flags, mode_t mode = 0)
+{
+	int fd;
+	do
+		fd = ::open(path.c_str(), flags, mode);
+	while (fd < 0 && errno == EINTR);
+	return fd;
+}
+
+void pread_full(int fd, char *buf, std::size_t size, std::uint64_t offset,
+		const std::string &path)
+{
+	while (size > 0) {
+		ssize_t n = ::pread(fd, buf, size, static_cast<off_t>(offset));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			throw_errno("pread(" + path + ")");
+		}
+		if (n == 0)
+			throw std::runtime_error("pread(" + path +
+						 "): unexpected end of file (file shrank?)");
+		buf += n;
+		size -= static_cast<std::size_t>(n);
+		offset += static_cast<std::uint64_t>(n);
+	}
+}
+
+std::uint64_t file_size(int fd, const std::string &path)
+{
+	struct stat st;
+	if (::fstat(fd, &st) < 0)
+		throw_errno("fstat(" + path + ")");
+	return static_cast<std::uint64_t>(st.st_size);
+}
+
+// Position of the last '\n' in [0, before).
+std::optional<std::uint64_t> find_last_newline(int fd, std::uint64_t before,
+					       const std::string &path)
+{
+	std::string buf(kReadChunk, '\0');
+	std::uint64_t pos = before;
+	while (pos > 0) {
+		std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(pos, kReadChunk));
+		pos -= n;
+		pread_full(fd, buf.data(), n, pos, path);
+		for (std::size_t i = n; i-- > 0;) {
+			if (buf[i] == '\n')
+				return pos + i;
+		}
+	}
+	return std::nullopt;
+}
+
+char last_byte(int fd, std::uint64_t size, const std::string &path)
+{
+	char c = 0;
+	pread_full(fd, &c, 1, size - 1, path);
+	return c;
+}
+
+void fsync_dir(const std::string &path)
+{
+	Fd fd(open_retry(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+	if (fd.get() < 0)
+		throw_errno("open(" + path + ")");
+	if (::fsync(fd.get()) < 0)
+		throw_errno("fsync(" + path + ")");
+}
+
+// mkdir -p with mode 0700 for every missing component; true when the last
+// component was created.
+bool make_dirs(const std::string &path)
+{
+	bool created = false;
+	std::size_t pos = 0;
+	while (pos != std::string::npos) {
+		pos = path.find('/', pos + 1);
+		std::string prefix = path.substr(0, pos);
+		if (prefix.empty())
+			continue;
+		if (::mkdir(prefix.c_str(), 0700) == 0) {
+			created = true;
+			continue;
+		}
+		if (errno != EEXIST)
+			throw_errno("mkdir(" + prefix + ")");
+		created = false;
+		struct stat st;
+		if (::stat(prefix.c_str(), &st) < 0)
+			throw_errno("stat(" + prefix + ")");
+		if (!S_ISDIR(st.st_mode))
+			throw std::runtime_error(prefix + ": not a directory");
+	}
+	return created;
+}
+
+std::string parent_dir(const std::string &path)
+{
+	std::size_t p = path.find_last_of('/');
+	if (p == std::string::npos)
+		return ".";
+	if (p == 0)
+		return "/";
+	return path.substr(0, p);
+}
+
+// Lenient seq counting over the whole journal, up to the head: each line's
+// own seq where it can be parsed, else the previous seq + 1.
+std::uint64_t count_seq(const std::vector<JournalFile> &files)
+{
+	std::uint64_t seq = 0;
+	for (std::size_t k = 0; k < files.size(); k++) {
+		LineReader r(files[k].path);
+		std::string line;
+		bool term;
+		while (r.next(line, term)) {
+			if (!term && k + 1 == files.size())
+				break; // interrupted write, not part of the journal
+			auto j = parse_line(line);
+			auto s = j ? record_seq(*j) : std::nullopt;
+			seq = s ? *s : seq + 1;
+		}
+	}
+	return seq;
+}
+
+const char *const field_names[] = {
+	"seq",          "time",           "event",
+	"mailbox",      "mailbox_guid",   "uidvalidity",
+	"uid",          "guid",           "size",
+	"sha256",       "content_sha256", "message_id",
+	"duplicate_of", "content_duplicate_of", "action",
+	"new_mailbox",  "service",        "session",
+	"reason",       "prev",           nullptr,
+};
+
+} // namespace
+
+// ---------------------------------------------------------------- helpers
+
+void throw_errno(const std::string &what)
+{
+	throw_errno(what, errno);
+}
+
+void throw_errno(const std::string &what, int err)
+{
+	throw std::system_error(err, std::generic_category(), what);
+}
+
+std::string journal_dir_path(const std::string &dir)
+{
+	return dir + "/journal";
+}
+
+bool parse_journal_file_name(std::string_view name, int *year_r)
+{
+	if (name.size() != 10 || name.substr(4) != ".jsonl")
+		return false;
+	int year = 0;
+	for (std::size_t i = 0; i < 4; i++) {
+		if (name[i] < '0' || name[i] > '9')
+			return false;
+		year = year * 10 + (name[i] - '0');
+	}
+	if (year_r != nullptr)
+		*year_r = year;
+	return true;
+}
+
+std::vector<JournalFile> list_journal_files(const std::string &dir)
+{
+	std::string jdir = journal_dir_path(dir);
+	std::vector<JournalFile> files;
+	DIR *d = ::opendir(jdir.c_str());
+	if (d == nullptr) {
+		if (errno == ENOENT)
+			return files;
+		throw_errno("opendir(" + jdir + ")");
+	}
+	try {
+		for (;;) {
+			errno = 0;
+			struct dirent *de = ::readdir(d);
+			if (de == nullptr) {
+				if (errno != 0)
+					throw_errno("readdir(" + jdir + ")");
+				break;
+			}
+			int year;
+			if (parse_journal_file_name(de->d_name, &year))
+				files.push_back({year, de->d_name, jdir + "/" + de->d_name});
+		}
+	} catch (...) {
+		::closedir(d);
+		throw;
+	}
+	::closedir(d);
+	std::sort(files.begin(), files.end(),
+		  [](const JournalFile &a, const JournalFile &b) { return a.year < b.year; });
+	return files;
+}
+
+LineReader::LineReader(const std::string &path, std::uint64_t offset)
+	: path_(path), offset_(offset)
+{
+	fd_ = open_retry(path, O_RDONLY | O_CLOEXEC);
+	if (fd_ < 0)
+		throw_errno("open(" + path + ")");
+}
+
+LineReader::~LineReader()
+{
+	if (fd_ >= 0)
+		::close(fd_);
+}
+
+bool LineReader::fill()
+{
+	if (eof_)
+		return false;
+	std::uint64_t read_off = offset_; // everything before was consumed
+	buf_.resize(kReadChunk);
+	ssize_t n;
+	do
+		n = ::pread(fd_, buf_.data(), buf_.size(), static_cast<off_t>(read_off));
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		throw_errno("read(" + path_ + ")");
+	buf_.resize(static_cast<std::size_t>(n));
+	pos_ = 0;
+	if (n == 0) {
+		eof_ = true;
+		return false;
+	}
+	return true;
+}
+
+bool LineReader::next(std::string &line, bool &terminated_r)
+{
+	line.clear();
+	for (;;) {
+		if (pos_ < buf_.size()) {
+			const char *s = buf_.data() + pos_;
+			std::size_t avail = buf_.size() - pos_;
+			const void *nl = std::memchr(s, '\n', avail);
+			if (nl != nullptr) {
+				std::size_t len = static_cast<std::size_t>(
+					static_cast<const char *>(nl) - s);
+				line.append(s, len);
+				pos_ += len + 1;
+				offset_ += len + 1;
+				terminated_r = true;
+				return true;
+			}
+			line.append(s, avail);
+			pos_ = buf_.size();
+			offset_ += avail;
+		}
+		if (!fill()) {
+			terminated_r = false;
+			return !line.empty();
+		}
+	}
+}
+
+std::string read_line_before(int fd, std::uint64_t end, const std::string &path)
+{
+	std::uint64_t e = end;
+	if (e > 0 && last_byte(fd, e, path) == '\n')
+		e--;
+	auto nl = find_last_newline(fd, e, path);
+	std::uint64_t start = nl ? *nl + 1 : 0;
+	std::string line(static_cast<std::size_t>(e - start), '\0');
+	pread_full(fd, line.data(), line.size(), start, path);
+	return line;
+}
+
+JournalPos read_journal_head(const std::string &dir)
+{
+	std::vector<JournalFile> files = list_journal_files(dir);
+	for (std::size_t k = files.size(); k-- > 0;) {
+		const JournalFile &f = files[k];
+		Fd fd(open_retry(f.path, O_RDONLY | O_CLOEXEC));
+		if (fd.get() < 0)
+			throw_errno("open(" + f.path + ")");
+		std::uint64_t end = file_size(fd.get(), f.path);
+		if (k + 1 == files.size() && end > 0 && last_byte(fd.get(), end, f.path) != '\n') {
+			auto nl = find_last_newline(fd.get(), end, f.path);
+			end = nl ? *nl + 1 : 0;
+		}
+		if (end == 0)
+			continue;
+		std::string line = read_line_before(fd.get(), end, f.path);
+		JournalPos pos;
+		pos.file = f.name;
+		pos.offset = end;
+		pos.hash = sha256_hex(line);
+		auto j = parse_line(line);
+		auto s = j ? record_seq(*j) : std::nullopt;
+		pos.seq = s ? *s : count_seq(files);
+		return pos;
+	}
+	return JournalPos{};
+}
+
+std::string format_time(Clock::time_point t)
+{
+	using namespace std::chrono;
+	std::int64_t us = duration_cast<microseconds>(t.time_since_epoch()).count();
+	std::int64_t secs = us / 1000000;
+	std::int64_t frac = us % 1000000;
+	if (frac < 0) {
+		frac += 1000000;
+		secs--;
+	}
+	std::time_t tt = static_cast<std::time_t>(secs);
+	struct tm tm;
+	if (::gmtime_r(&tt, &tm) == nullptr)
+		throw std::runtime_error("time out of range");
+	char buf[64];
+	std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+		      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		      tm.tm_min, tm.tm_sec, static_cast<int>(frac));
+	return buf;
+}
+
+int utc_year(Clock::time_point t)
+{
+	std::time_t tt = Clock::to_time_t(t);
+	struct tm tm;
+	if (::gmtime_r(&tt, &tm) == nullptr)
+		throw std::runtime_error("time out of range");
+	return tm.tm_year + 1900;
+}
+
+json record_json(const Record &rec, std::uint64_t seq, Clock::time_point t,
+		 const std::string &prev)
+{
+	json j = json::object();
+	j["seq"] = seq;
+	j["time"] = format_time(t);
+	j["event"] = rec.event;
+	auto str = [&j](const char *key, const std::optional<std::string> &v) {
+		if (v)
+			j[key] = *v;
+	};
+	auto num = [&j](const char *key, std::uint64_t v) {
+		if (v != 0)
+			j[key] = v;
+	};
+	str("mailbox", rec.mailbox);
+	str("mailbox_guid", rec.mailbox_guid);
+	num("uidvalidity", rec.uidvalidity);
+	num("uid", rec.uid);
+	str("guid", rec.guid);
+	num("size", rec.size);
+	str("sha256", rec.sha256);
+	str("content_sha256", rec.content_sha256);
+	str("message_id", rec.message_id);
+	num("duplicate_of", rec.duplicate_of);
+	num("content_duplicate_of", rec.content_duplicate_of);
+	str("action", rec.action);
+	str("new_mailbox", rec.new_mailbox);
+	str("service", rec.service);
+	str("session", rec.session);
+	str("reason", rec.reason);
+	j["prev"] = prev;
+	return j;
+}
+
+std::string dump_line(const json &j)
+{
+	return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::optional<json> parse_line(std::string_view line)
+{
+	json j = json::parse(line.begin(), line.end(), nullptr, false);
+	if (j.is_discarded() || !j.is_object())
+		return std::nullopt;
+	return j;
+}
+
+std::optional<std::uint64_t> record_seq(const json &j)
+{
+	auto it = j.find("seq");
+	if (it == j.end())
+		return std::nullopt;
+	if (it->is_number_unsigned())
+		return it->get<std::uint64_t>();
+	if (it->is_number_integer() && it->get<std::int64_t>() >= 0)
+		return static_cast<std::uint64_t>(it->get<std::int64_t>());
+	return std::nullopt;
+}
+
+std::string json_string(const json &j, const char *key)
+{
+	auto it = j.find(key);
+	if (it == j.end() || !it->is_string())
+		return "";
+	return it->get<std::string>();
+}
+
+std::uint64_t json_uint(const json &j, const char *key)
+{
+	auto it = j.find(key);
+	if (it == j.end())
+		return 0;
+	if (it->is_number_unsigned())
+		return it->get<std::uint64_t>();
+	if (it->is_number_integer() && it->get<std::int64_t>() >= 0)
+		return static_cast<std::uint64_t>(it->get<std::int64_t>());
+	return 0;
+}
+
+// ---------------------------------------------------------------- Journal
+
+Journal::Journal(std::string dir) : dir_(std::move(dir))
+{
+	while (dir_.size() > 1 && dir_.back() == '/')
+		dir_.pop_back();
+	if (dir_.empty() || dir_.front() != '/')
+		throw std::runtime_error("journal directory '" + dir_ +
+					 "' is not an absolute path");
+	journal_dir_ = journal_dir_path(dir_);
+	lock_path_ = journal_dir_ + "/.lock";
+	make_dirs(dir_);
+	if (make_dirs(journal_dir_))
+		fsync_dir(parent_dir(journal_dir_));
+	lock_fd_ = open_retry(lock_path_, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock_fd_ < 0)
+		throw_errno("open(" + lock_path_ + ")");
+}
+
+Journal::~Journal()
+{
+	catalog_.reset();
+	if (lock_fd_ >= 0)
+		::close(lock_fd_); // releases the lock
+}
+
+void Journal::lock(unsigned timeout_ms)
+{
+	if (lock_depth_ > 0) {
+		lock_depth_++;
+		return;
+	}
+	using namespace std::chrono;
+	auto deadline = steady_clock::now() + milliseconds(timeout_ms);
+	auto pause = microseconds(20);
+	for (;;) {
+		if (::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0) {
+			lock_depth_ = 1;
+			return;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK)
+			throw_errno("flock(" + lock_path_ + ")");
+		auto now = steady_clock::now();
+		if (now >= deadline) {
+			throw std::runtime_error(
+				"timed out after " + std::to_string(timeout_ms) +
+				" ms waiting for the journal lock " + lock_path_ +
+				" (another process holds it)");
+		}
+		auto left = duration_cast<microseconds>(deadline - now);
+		std::this_thread::sleep_for(std::min(pause, left));
+		pause = std::min(pause * 2, microseconds(250));
+	}
+}
+
+void Journal::unlock()
+{
+	if (lock_depth_ == 0)
+		return;
+	if (--lock_depth_ == 0)
+		::flock(lock_fd_, LOCK_UN);
+}
+
+void Journal::repair_tail(const JournalFile &f)
+{
+	std::uint64_t keep;
+	{
+		Fd fd(open_retry(f.path, O_RDONLY | O_CLOEXEC));
+		if (fd.get() < 0)
+			throw_errno("open(" + f.path + ")");
+		std::uint64_t size = file_size(fd.get(), f.path);
+		if (size == 0 || last_byte(fd.get(), size, f.path) == '\n')
+			return;
+		auto nl = find_last_newline(fd.get(), size, f.path);
+		keep = nl ? *nl + 1 : 0;
+	}
+	// The unterminated tail is a write that was interrupted before it
+	// was acknowledged: remove it.
+	Fd fd(open_retry(f.path, O_WRONLY | O_CLOEXEC));
+	if (fd.get() >= 0 && ::ftruncate(fd.get(), static_cast<off_t>(keep)) == 0) {
+		if (::fdatasync(fd.get()) < 0)
+			throw_errno("fdatasync(" + f.path + ")");
+		return;
+	}
+	int err = errno;
+	if (err != EPERM)
+		throw_errno("truncate(" + f.path + ")", err);
+	// An append-only file (chattr +a) can't be truncated: end the
+	// fragment with a line end instead, so that it stays a (broken) line
+	// of its own that verify reports.
+	fd.reset(open_retry(f.path, O_WRONLY | O_APPEND | O_CLOEXEC));
+	if (fd.get() < 0)
+		throw_errno("open(" + f.path + ")");
+	ssize_t n;
+	do
+		n = ::write(fd.get(), "\n", 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		throw_errno("write(" + f.path + ")");
+	if (::fdatasync(fd.get()) < 0)
+		throw_errno("fdatasync(" + f.path + ")");
+}
+
+std::uint64_t Journal::append(const Record &rec, Clock::time_point now)
+{
+	return append_batch({rec}, now).front();
+}
+
+std::vector<Journal::BatchDuplicates> Journal::fill_duplicates(std::vector<Record> &recs)
+{
+	std::vector<BatchDuplicates> in_batch(recs.size());
+	bool synced = false;
+	for (std::size_t i = 0; i < recs.size(); i++) {
+		Record &rec = recs[i];
+		if (rec.event != "save" || !rec.mailbox_guid)
+			continue;
+		for (int content = 0; content <= 1; content++) {
+			std::uint64_t &dup = content ? rec.content_duplicate_of
+						     : rec.duplicate_of;
+			const std::optional<std::string> &hash =
+				content ? rec.content_sha256 : rec.sha256;
+			if (dup != 0 || !hash)
+				continue;
+			try {
+				if (!synced) {
+					catalog().sync();
+					synced = true;
+				}
+				if (auto d = catalog().find_synced(*rec.mailbox_guid,
+								   *hash, content != 0))
+					dup = d->seq;
+			} catch (const std::exception &e) {
+				catalog_error_ = e.what(); // derived data: no failure
+			}
+			if (dup != 0)
+				continue;
+			// an earlier save of this batch: its seq is known later
+			for (std::size_t k = 0; k < i; k++) {
+				const Record &o = recs[k];
+				if (o.event == "save" && o.mailbox_guid == rec.mailbox_guid &&
+				    (content ? o.content_sha256 : o.sha256) == hash) {
+					in_batch[i][content] = k;
+					break;
+				}
+			}
+		}
+	}
+	return in_batch;
+}
+
+std::vector<std::uint64_t> Journal::append_batch(std::vector<Record> recs,
+						 Clock::time_point now)
+{
+	if (recs.empty())
+		return {};
+	for (const Record &rec : recs) {
+		if (rec.event.empty())
+			throw std::invalid_argument("journal record without an event");
+	}
+	JournalLock guard(*this, kAppendLockTimeoutMs);
+
+	std::vector<JournalFile> files = list_journal_files(dir_);
+	if (!files.empty())
+		repair_tail(files.back());
+	JournalPos head = read_journal_head(dir_);
+	std::vector<BatchDuplicates> in_batch = fill_duplicates(recs);
+
+	int year = utc_year(now);
+	JournalFile target;
+	bool want_new = files.empty() || year > files.back().year;
+	if (want_new) {
+		char name[32];
+		std::snprintf(name, sizeof(name), "%04d.jsonl", year);
+		target = {year, name, journal_dir_ + "/" + name};
+	} else {
+		// the newest file, even when the clock says an earlier year
+		target = files.back();
+	}
+
+	// the lines, each chained to the one before
+	std::vector<std::uint64_t> seqs;
+	std::vector<json> objects;
+	std::vector<std::string> hashes;
+	std::vector<std::size_t> ends; // offset of each line's end in `data`
+	std::string data;
+	std::string prev = head.hash;
+	for (std::size_t i = 0; i < recs.size(); i++) {
+		std::uint64_t seq = head.seq + 1 + i;
+		if (in_batch[i][0])
+			recs[i].duplicate_of = seqs[*in_batch[i][0]];
+		if (in_batch[i][1])
+			recs[i].content_duplicate_of = seqs[*in_batch[i][1]];
+		json j = record_json(recs[i], seq, now, prev);
+		std::string line = dump_line(j);
+		prev = sha256_hex(line);
+		data += line;
+		data += '\n';
+		seqs.push_back(seq);
+		objects.push_back(std::move(j));
+		hashes.push_back(prev);
+		ends.push_back(data.size());
+	}
+
+	bool created = false;
+	Fd fd;
+	if (want_new) {
+		fd.reset(open_retry(target.path,
+				    O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600));
+		if (fd.get() >= 0)
+			created = true;
+		else if (errno == EEXIST)
+			fd.reset(open_retry(target.path, O_WRONLY | O_APPEND | O_CLOEXEC));
+	} else {
+		fd.reset(open_retry(target.path, O_WRONLY | O_APPEND | O_CLOEXEC));
+	}
+	if (fd.get() < 0)
+		throw_errno("open(" + target.path + ")");
+
+	std::uint64_t orig_size = file_size(fd.get(), target.path);
+	auto rollback = [&]() {
+		if (created) {
+			fd.reset();
+			::unlink(target.path.c_str());
+		} else if (::ftruncate(fd.get(), static_cast<off_t>(orig_size)) == 0) {
+			(void)::fdatasync(fd.get());
+		}
+	};
+
+	ssize_t n;
+	do
+		n = ::write(fd.get(), data.data(), data.size());
+	while (n < 0 && errno == EINTR);
+	if (n != static_cast<ssize_t>(data.size())) {
+		int err = n < 0 ? errno : ENOSPC;
+		rollback();
+		throw_errno("write(" + target.path + ")", err);
+	}
+	// The catalog is derived: its failures are remembered, never
+	// reported as a failed append.
+	try {
+		JournalPos before = head;
+		for (std::size_t i = 0; i < recs.size(); i++) {
+			JournalPos after{target.name, orig_size + ends[i], seqs[i],
+					 hashes[i]};
+			catalog().after_append(before, after, objects[i]);
+			before = after;
+		}
+		catalog_error_.clear();
+	} catch (const std::exception &e) {
+		catalog_error_ = e.what();
+	}
+
+	// Flushing outside the lock lets concurrent writers' flushes
+	// overlap. Nothing is acknowledged before its own flush returns, and
+	// a later writer's flush covers the lines before its own. A failed
+	// flush can't be rolled back once others may have chained to the
+	// line: the caller reports the save as failed, and the line - true,
+	// the mail is in the store - stays.
+	// A new year's file must be durable by name before anyone can chain
+	// to it, so that one is flushed under the lock.
+	if (!created)
+		guard.release();
+	if (::fdatasync(fd.get()) < 0)
+		throw_errno("fdatasync(" + target.path + ")");
+	if (created)
+		fsync_dir(journal_dir_);
+	return seqs;
+}
+
+Catalog &Journal::catalog()
+{
+	if (!catalog_)
+		catalog_ = std::make_unique<Catalog>(dir_);
+	return *catalog_;
+}
+
+std::optional<Journal::Duplicate> Journal::find_duplicate(const std::string &mailbox_guid,
+							  const std::string &hash,
+							  bool content)
+{
+	JournalLock guard(*this, kAppendLockTimeoutMs);
+	auto r = catalog().find(mailbox_guid, hash, content);
+	if (!r)
+		return std::nullopt;
+	return Duplicate{r->seq, r->uid};
+}
+
+CatalogStats Journal::catalog_stats() const
+{
+	return catalog_ ? catalog_->stats() : CatalogStats{};
+}
+
+// ---------------------------------------------------------------- reading
+
+const char *const *journal_field_names()
+{
+	return field_names;
+}
+
+std::size_t journal_field_count()
+{
+	return sizeof(field_names) / sizeof(field_names[0]) - 1;
+}
+
+JournalReader::JournalReader(const std::string &dir) : files_(list_journal_files(dir))
+{
+}
+
+int JournalReader::next(std::vector<std::string> &values_r, std::string &error_r)
+{
+	for (;;) {
+		std::string line;
+		bool term;
+		try {
+			if (!reader_) {
+				if (file_idx_ >= files_.size())
+					return 0;
+				line_no_ = 0;
+				reader_ = std::make_unique<LineReader>(files_[file_idx_].path);
+			}
+			if (!reader_->next(line, term)) {
+				reader_.reset();
+				file_idx_++;
+				continue;
+			}
+		} catch (...) {
+			// an unreadable file: report it, go on with the next one
+			reader_.reset();
+			file_idx_++;
+			throw;
+		}
+		line_no_++;
+		std::string where = files_[file_idx_].name + " line " + std::to_string(line_no_);
+		if (!term) {
+			error_r = where + ": incomplete line (no line end: a write was "
+					  "interrupted, the record was never acknowledged)";
+			return -1;
+		}
+		auto j = parse_line(line);
+		if (!j) {
+			error_r = where + ": not a valid journal record (expected a JSON object)";
+			return -1;
+		}
+		std::size_t n = journal_field_count();
+		values_r.assign(n, std::string());
+		for (std::size_t i = 0; i < n; i++) {
+			auto it = j->find(field_names[i]);
+			if (it == j->end() || it->is_null())
+				continue;
+			if (it->is_string())
+				values_r[i] = it->get<std::string>();
+			else if (it->is_number_unsigned())
+				values_r[i] = std::to_string(it->get<std::uint64_t>());
+			else if (it->is_number_integer())
+				values_r[i] = std::to_string(it->get<std::int64_t>());
+			else
+				values_r[i] = dump_line(*it);
+		}
+		return 1;
+	}
+}
+
+JournalStatus journal_status(const std::string &dir)
+{
+	JournalStatus st;
+	std::vector<JournalFile> files = list_journal_files(dir);
+	std::string buf(kReadChunk, '\0');
+	for (std::size_t k = 0; k < files.size(); k++) {
+		const JournalFile &f = files[k];
+		st.files.push_back(f.path);
+		Fd fd(open_retry(f.path, O_RDONLY | O_CLOEXEC));
+		if (fd.get() < 0)
+			throw_errno("open(" + f.path + ")");
+		char last = '\n';
+		std::uint64_t off = 0;
+		for (;;) {
+			ssize_t n = ::pread(fd.get(), buf.data(), buf.size(), static_cast<off_t>(off));
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				throw_errno("read(" + f.path + ")");
+			}
+			if (n == 0)
+				break;
+			st.records += static_cast<std::uint64_t>(
+				std::count(buf.begin(), buf.begin() + n, '\n'));
+			last = buf[static_cast<std::size_t>(n) - 1];
+			off += static_cast<std::uint64_t>(n);
+		}
+		// an unterminated end of an older file is a line of its own; of
+		// the newest file it is an interrupted write
+		if (last != '\n' && k + 1 < files.size())
+			st.records++;
+	}
+	JournalPos head = read_journal_head(dir);
+	st.head_seq = head.seq;
+	st.head_sha256 = head.hash;
+	return st;
+}
+
+} // namespace tresor

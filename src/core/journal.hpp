@@ -1,0 +1,239 @@
+// The hash-chained journal: dir/journal/YYYY.jsonl, one JSON object per
+// line, each carrying the SHA-256 of the line before it. See docs/archive.md.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sha256.hpp"
+
+namespace tresor {
+
+using Clock = std::chrono::system_clock;
+using json = nlohmann::ordered_json;
+
+// One event; unset strings and zero numbers are left out of the line.
+struct Record {
+	std::string event;
+	std::optional<std::string> mailbox;
+	std::optional<std::string> mailbox_guid;
+	std::uint32_t uidvalidity = 0;
+	std::uint32_t uid = 0;
+	std::optional<std::string> guid;
+	std::uint64_t size = 0;
+	std::optional<std::string> sha256;
+	std::optional<std::string> content_sha256;
+	std::optional<std::string> message_id;
+	std::uint64_t duplicate_of = 0;
+	std::uint64_t content_duplicate_of = 0;
+	std::optional<std::string> action;
+	std::optional<std::string> new_mailbox;
+	std::optional<std::string> service;
+	std::optional<std::string> session;
+	std::optional<std::string> reason;
+};
+
+// ---- helpers shared by the journal, the catalog and verify
+
+[[noreturn]] void throw_errno(const std::string &what);
+[[noreturn]] void throw_errno(const std::string &what, int err);
+
+std::string journal_dir_path(const std::string &dir);
+
+struct JournalFile {
+	int year = 0;
+	std::string name; // "2026.jsonl"
+	std::string path;
+};
+// Files named YYYY.jsonl in dir/journal, oldest year first. A missing
+// journal directory gives an empty list.
+std::vector<JournalFile> list_journal_files(const std::string &dir);
+bool parse_journal_file_name(std::string_view name, int *year_r);
+
+// Reads a file line by line from a byte offset.
+class LineReader {
+public:
+	LineReader(const std::string &path, std::uint64_t offset = 0);
+	~LineReader();
+	LineReader(const LineReader &) = delete;
+	LineReader &operator=(const LineReader &) = delete;
+
+	// The next line without its '\n'; terminated_r tells whether it had
+	// one. False at the end of the file.
+	bool next(std::string &line, bool &terminated_r);
+	// Byte offset just after the line last returned.
+	std::uint64_t offset() const { return offset_; }
+
+private:
+	bool fill();
+	std::string path_;
+	int fd_ = -1;
+	std::string buf_;
+	std::size_t pos_ = 0;
+	bool eof_ = false;
+	std::uint64_t offset_ = 0;
+};
+
+// The line ending at byte `end` of fd (its '\n' at end-1, if any, is not
+// part of it). Reads backwards from `end` only as far as needed.
+std::string read_line_before(int fd, std::uint64_t end, const std::string &path);
+
+// A position in the journal: just after the line with this seq and hash.
+// The empty journal is {"" , 0, 0, 64 zeros}.
+struct JournalPos {
+	std::string file;
+	std::uint64_t offset = 0;
+	std::uint64_t seq = 0;
+	std::string hash = std::string(kZeroHash);
+
+	bool operator==(const JournalPos &) const = default;
+};
+
+// The head: the last line of the journal (an unterminated tail of the
+// newest file, i.e. an interrupted write, is not part of it). seq is that
+// line's seq; when the line can't be parsed, it is counted from the last
+// parseable line before it.
+JournalPos read_journal_head(const std::string &dir);
+
+// "2026-11-23T09:05:00.123456Z"
+std::string format_time(Clock::time_point t);
+int utc_year(Clock::time_point t);
+
+// The JSON object of a record (keys in the documented order).
+json record_json(const Record &rec, std::uint64_t seq, Clock::time_point t,
+		 const std::string &prev);
+// One journal line (without "\n"); invalid UTF-8 is replaced by U+FFFD.
+std::string dump_line(const json &j);
+// Parses a line; nullopt unless it is a JSON object.
+std::optional<json> parse_line(std::string_view line);
+// The seq of a parsed record, when it is a non-negative integer.
+std::optional<std::uint64_t> record_seq(const json &j);
+// A string member, or "" when absent or not a string.
+std::string json_string(const json &j, const char *key);
+// An unsigned member, or 0.
+std::uint64_t json_uint(const json &j, const char *key);
+
+// ---- the append side
+
+class Catalog;
+struct CatalogStats;
+
+class Journal {
+public:
+	static constexpr unsigned kAppendLockTimeoutMs = 30000;
+
+	// Creates dir and dir/journal (0700) when missing; dir must be
+	// absolute. Throws std::runtime_error.
+	explicit Journal(std::string dir);
+	~Journal();
+	Journal(const Journal &) = delete;
+	Journal &operator=(const Journal &) = delete;
+
+	// Reentrant exclusive lock on dir/journal/.lock.
+	void lock(unsigned timeout_ms);
+	void unlock();
+	unsigned lock_depth() const { return lock_depth_; }
+
+	// Appends one record at time `now`; returns its seq. Throws, and
+	// leaves the journal as it was, when the line couldn't be made
+	// durable. A catalog failure does not make it fail.
+	std::uint64_t append(const Record &rec, Clock::time_point now);
+	std::uint64_t append(const Record &rec) { return append(rec, Clock::now()); }
+	// Appends records in order with one write and one fdatasync: all of
+	// them or none. Returns their seqs. A save record whose duplicate_of
+	// (content_duplicate_of) is 0 gets the seq of the earliest live save
+	// of the same sha256 (content_sha256) in the same mailbox, earlier
+	// records of the batch included.
+	std::vector<std::uint64_t> append_batch(std::vector<Record> recs,
+						Clock::time_point now);
+
+	struct Duplicate {
+		std::uint64_t seq = 0;
+		std::uint32_t uid = 0;
+	};
+	// The earliest live save in mailbox_guid with this sha256 (content =
+	// false) or content_sha256 (content = true).
+	std::optional<Duplicate> find_duplicate(const std::string &mailbox_guid,
+						const std::string &hash, bool content);
+
+	const std::string &dir() const { return dir_; }
+	// The last catalog error swallowed by append(), "" if none.
+	const std::string &last_catalog_error() const { return catalog_error_; }
+	CatalogStats catalog_stats() const;
+
+private:
+	void repair_tail(const JournalFile &f);
+	// per record: the batch index of the earlier save it duplicates by
+	// sha256 [0] and content_sha256 [1], when that is in the same batch
+	using BatchDuplicates = std::array<std::optional<std::size_t>, 2>;
+	std::vector<BatchDuplicates> fill_duplicates(std::vector<Record> &recs);
+	Catalog &catalog();
+
+	std::string dir_;
+	std::string journal_dir_;
+	std::string lock_path_;
+	int lock_fd_ = -1;
+	unsigned lock_depth_ = 0;
+	std::unique_ptr<Catalog> catalog_;
+	std::string catalog_error_;
+};
+
+// RAII reentrant lock.
+class JournalLock {
+public:
+	JournalLock(Journal &j, unsigned timeout_ms) : j_(j) { j_.lock(timeout_ms); }
+	~JournalLock() { release(); }
+	JournalLock(const JournalLock &) = delete;
+	JournalLock &operator=(const JournalLock &) = delete;
+	// Gives up this level of the lock before the end of the scope.
+	void release()
+	{
+		if (held_) {
+			held_ = false;
+			j_.unlock();
+		}
+	}
+
+private:
+	Journal &j_;
+	bool held_ = true;
+};
+
+// ---- the read side
+
+// "seq", "time", "event", ..., "prev", NULL-terminated.
+const char *const *journal_field_names();
+std::size_t journal_field_count();
+
+class JournalReader {
+public:
+	explicit JournalReader(const std::string &dir);
+	// 1: values_r holds one string per field name; 0: end; -1: a line that
+	// can't be parsed (error_r says where); the next call goes on.
+	int next(std::vector<std::string> &values_r, std::string &error_r);
+
+private:
+	std::vector<JournalFile> files_;
+	std::size_t file_idx_ = 0;
+	std::unique_ptr<LineReader> reader_;
+	std::uint64_t line_no_ = 0;
+};
+
+struct JournalStatus {
+	std::uint64_t records = 0;
+	std::uint64_t head_seq = 0;
+	std::string head_sha256 = std::string(kZeroHash);
+	std::vector<std::string> files;
+};
+JournalStatus journal_status(const std::string &dir);
+
+} // namespace tresor

@@ -1,0 +1,321 @@
+#include "verify.hpp"
+
+#include <algorithm>
+
+#include "catalog.hpp"
+
+namespace tresor {
+
+namespace {
+
+char ascii_lower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool iequals(const std::string &a, const std::string &b)
+{
+	return a.size() == b.size() &&
+	       std::equal(a.begin(), a.end(), b.begin(),
+			  [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
+}
+
+std::string join(const std::vector<std::string> &parts, const char *sep)
+{
+	std::string out;
+	for (const std::string &p : parts) {
+		if (!out.empty())
+			out += sep;
+		out += p;
+	}
+	return out;
+}
+
+std::string mail_name(std::uint32_t uid, const std::string &mailbox)
+{
+	return "UID " + std::to_string(uid) + " in " +
+	       (mailbox.empty() ? std::string("(unnamed mailbox)") : mailbox);
+}
+
+} // namespace
+
+const char *problem_kind_name(ProblemKind kind)
+{
+	switch (kind) {
+	case ProblemKind::Chain:
+		return "CHAIN";
+	case ProblemKind::Modified:
+		return "MODIFIED";
+	case ProblemKind::Missing:
+		return "MISSING";
+	case ProblemKind::Unjournaled:
+		return "UNJOURNALED";
+	}
+	return "UNKNOWN";
+}
+
+Verifier::Verifier(const std::string &dir)
+{
+	// The catalog's position first: it can then only be behind the
+	// journal we read, never legitimately ahead of it.
+	std::optional<JournalPos> cat = Catalog::peek_position(dir);
+	std::optional<std::string> hash_at_cat_seq;
+
+	std::vector<JournalFile> files = list_journal_files(dir);
+	std::uint64_t prev_seq = 0;
+	std::string prev_hash(kZeroHash);
+	for (std::size_t k = 0; k < files.size(); k++) {
+		const bool last_file = k + 1 == files.size();
+		LineReader r(files[k].path);
+		std::string line;
+		bool term;
+		std::uint64_t line_no = 0;
+		while (r.next(line, term)) {
+			line_no++;
+			lines_++;
+			std::string hash = sha256_hex(line);
+			auto j = parse_line(line);
+			std::uint64_t seq = prev_seq + 1;
+			bool has_seq = false;
+			if (j) {
+				if (auto s = record_seq(*j)) {
+					seq = *s;
+					has_seq = true;
+				}
+			}
+			std::vector<std::string> reasons;
+			if (!j) {
+				reasons.push_back("not a valid journal record (not a JSON object)");
+			} else if (!has_seq) {
+				reasons.push_back("not a valid journal record (seq is missing or "
+						  "not a number)");
+			} else if (seq != prev_seq + 1) {
+				reasons.push_back("seq " + std::to_string(seq) + " where " +
+						  std::to_string(prev_seq + 1) + " was expected");
+			}
+			if (j) {
+				auto it = j->find("prev");
+				if (it == j->end() || !it->is_string()) {
+					reasons.push_back("prev is missing");
+				} else if (it->get<std::string>() != prev_hash) {
+					reasons.push_back(
+						"prev does not match the hash of the previous line "
+						"(a line was removed, inserted, reordered or edited)");
+				}
+			}
+			if (!term) {
+				reasons.push_back(last_file
+					? "the last line is incomplete (no line end: a write was "
+					  "interrupted, the record was never acknowledged)"
+					: "the last line of the file has no line end");
+			}
+			if (!reasons.empty()) {
+				Problem p;
+				p.kind = ProblemKind::Chain;
+				p.seq = seq;
+				if (j) {
+					p.mailbox = json_string(*j, "mailbox");
+					p.mailbox_guid = json_string(*j, "mailbox_guid");
+					p.uid = static_cast<std::uint32_t>(json_uint(*j, "uid"));
+				}
+				p.detail = files[k].name + " line " + std::to_string(line_no) +
+					   ": " + join(reasons, "; ");
+				add(std::move(p));
+			}
+			if (j && (term || !last_file))
+				apply(*j, seq);
+			prev_seq = seq;
+			prev_hash = hash;
+			if (cat && seq == cat->seq)
+				hash_at_cat_seq = hash;
+		}
+	}
+	head_seq_ = prev_seq;
+
+	// Removing the last lines leaves no gap in the chain: the catalog
+	// remembers how far the journal went.
+	if (cat && cat->seq > 0) {
+		Problem p;
+		p.kind = ProblemKind::Chain;
+		p.seq = cat->seq;
+		if (cat->seq > prev_seq) {
+			std::uint64_t n = cat->seq - prev_seq;
+			p.detail = "the journal ends at seq " + std::to_string(prev_seq) +
+				   ", but the catalog had already recorded seq " +
+				   std::to_string(cat->seq) + ": the last " + std::to_string(n) +
+				   (n == 1 ? " record was" : " records were") +
+				   " removed from the end of the journal (or it was "
+				   "replaced by an older copy)";
+			add(std::move(p));
+		} else if (hash_at_cat_seq && *hash_at_cat_seq != cat->hash) {
+			p.detail = "the line with seq " + std::to_string(cat->seq) +
+				   " differs from the one the catalog recorded when it "
+				   "was written (sha256 " + cat->hash + ", now " +
+				   *hash_at_cat_seq + "): it was edited afterwards";
+			add(std::move(p));
+		}
+	}
+}
+
+void Verifier::apply(const json &rec, std::uint64_t seq)
+{
+	std::string event = json_string(rec, "event");
+	std::string guid = json_string(rec, "mailbox_guid");
+	if (guid.empty())
+		return;
+	auto uid = static_cast<std::uint32_t>(json_uint(rec, "uid"));
+	if (event == "save") {
+		if (uid == 0)
+			return;
+		Expected e;
+		e.seq = seq;
+		e.mailbox = json_string(rec, "mailbox");
+		e.sha256 = json_string(rec, "sha256");
+		e.uidvalidity = static_cast<std::uint32_t>(json_uint(rec, "uidvalidity"));
+		expected_[guid][uid] = std::move(e);
+	} else if (event == "expunge" || event == "purge") {
+		auto g = expected_.find(guid);
+		if (g != expected_.end()) {
+			g->second.erase(uid);
+			if (g->second.empty())
+				expected_.erase(g);
+		}
+	} else if (event == "delete") {
+		expected_.erase(guid);
+	} else if (event == "rename") {
+		std::string new_name = json_string(rec, "new_mailbox");
+		auto g = expected_.find(guid);
+		if (!new_name.empty() && g != expected_.end()) {
+			for (auto &[u, e] : g->second)
+				e.mailbox = new_name;
+		}
+	}
+}
+
+void Verifier::add(Problem p)
+{
+	problems_.push_back(std::move(p));
+	sorted_ = false;
+	generation_++;
+}
+
+bool Verifier::mailbox_expected(const std::string &mailbox_guid) const
+{
+	auto g = expected_.find(mailbox_guid);
+	return g != expected_.end() && !g->second.empty();
+}
+
+std::size_t Verifier::expected_count() const
+{
+	std::size_t n = 0;
+	for (const auto &[guid, mails] : expected_)
+		n += mails.size();
+	return n;
+}
+
+void Verifier::mailbox_seen(const std::string &mailbox_guid, const std::string &mailbox,
+			    std::uint32_t uidvalidity)
+{
+	seen_[mailbox_guid] = Seen{mailbox, uidvalidity};
+}
+
+void Verifier::observe(const std::string &mailbox_guid, const std::string &mailbox,
+		       std::uint32_t uid, const std::string &sha256, bool journaled)
+{
+	auto g = expected_.find(mailbox_guid);
+	if (g != expected_.end()) {
+		auto e = g->second.find(uid);
+		if (e != g->second.end()) {
+			Expected &x = e->second;
+			if (x.observed)
+				return;
+			x.observed = true;
+			checked_++;
+			if (!x.sha256.empty() && !iequals(x.sha256, sha256)) {
+				Problem p;
+				p.kind = ProblemKind::Modified;
+				p.seq = x.seq;
+				p.mailbox = x.mailbox.empty() ? mailbox : x.mailbox;
+				p.mailbox_guid = mailbox_guid;
+				p.uid = uid;
+				p.detail = mail_name(uid, p.mailbox) +
+					   " was changed: the journal recorded sha256 " +
+					   x.sha256 + " when it was saved (seq " +
+					   std::to_string(x.seq) + "), the stored mail now has " +
+					   sha256;
+				add(std::move(p));
+			}
+			return;
+		}
+	}
+	if (!journaled || !unexpected_.emplace(mailbox_guid, uid).second)
+		return;
+	Problem p;
+	p.kind = ProblemKind::Unjournaled;
+	p.mailbox = mailbox;
+	p.mailbox_guid = mailbox_guid;
+	p.uid = uid;
+	p.detail = mail_name(uid, mailbox) +
+		   " is in a journaled folder but has no save record in the journal";
+	add(std::move(p));
+}
+
+void Verifier::finish(bool only_seen_mailboxes)
+{
+	if (finished_)
+		return;
+	finished_ = true;
+	for (const auto &[guid, mails] : expected_) {
+		auto seen = seen_.find(guid);
+		if (only_seen_mailboxes && seen == seen_.end())
+			continue;
+		for (const auto &[uid, x] : mails) {
+			if (x.observed)
+				continue;
+			Problem p;
+			p.kind = ProblemKind::Missing;
+			p.seq = x.seq;
+			p.mailbox = x.mailbox;
+			p.mailbox_guid = guid;
+			p.uid = uid;
+			std::string what = mail_name(uid, x.mailbox) + " (saved as seq " +
+					   std::to_string(x.seq) +
+					   (x.sha256.empty() ? "" : ", sha256 " + x.sha256) + ")";
+			if (seen == seen_.end()) {
+				p.detail = what + " is gone: the mailbox with GUID " + guid +
+					   " was not found, and no delete of it was journaled";
+			} else {
+				p.detail = what + " is no longer in the mailbox, and no "
+						  "expunge or delete of it was journaled";
+				if (x.uidvalidity != 0 && seen->second.uidvalidity != 0 &&
+				    x.uidvalidity != seen->second.uidvalidity) {
+					p.detail += " (the mailbox's UIDVALIDITY changed from " +
+						    std::to_string(x.uidvalidity) + " to " +
+						    std::to_string(seen->second.uidvalidity) +
+						    ": its UIDs were renumbered)";
+				}
+			}
+			add(std::move(p));
+		}
+	}
+}
+
+const std::vector<Problem> &Verifier::problems() const
+{
+	if (!sorted_) {
+		std::stable_sort(problems_.begin(), problems_.end(),
+				 [](const Problem &a, const Problem &b) {
+					 if (a.kind != b.kind)
+						 return a.kind < b.kind;
+					 if (a.seq != b.seq)
+						 return a.seq < b.seq;
+					 if (a.mailbox_guid != b.mailbox_guid)
+						 return a.mailbox_guid < b.mailbox_guid;
+					 return a.uid < b.uid;
+				 });
+		sorted_ = true;
+	}
+	return problems_;
+}
+
+} // namespace tresor

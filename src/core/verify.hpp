@@ -1,0 +1,79 @@
+// Verification: the chain of the journal, and the journal against the mail
+// store (what the glue observes). See docs/archive.md.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "journal.hpp"
+
+namespace tresor {
+
+enum class ProblemKind { Chain = 0, Modified = 1, Missing = 2, Unjournaled = 3 };
+const char *problem_kind_name(ProblemKind kind);
+
+struct Problem {
+	ProblemKind kind = ProblemKind::Chain;
+	std::uint64_t seq = 0;
+	std::string mailbox;
+	std::string mailbox_guid;
+	std::uint32_t uid = 0;
+	std::string detail;
+};
+
+class Verifier {
+public:
+	// Reads and checks the whole journal under dir; throws only when it
+	// can't be read at all.
+	explicit Verifier(const std::string &dir);
+
+	bool mailbox_expected(const std::string &mailbox_guid) const;
+	void mailbox_seen(const std::string &mailbox_guid, const std::string &mailbox,
+			  std::uint32_t uidvalidity);
+	void observe(const std::string &mailbox_guid, const std::string &mailbox,
+		     std::uint32_t uid, const std::string &sha256, bool journaled);
+	void finish(bool only_seen_mailboxes);
+
+	// Sorted by kind, then seq.
+	const std::vector<Problem> &problems() const;
+	std::uint64_t checked_count() const { return checked_; }
+	// Lines read and the seq of the last one.
+	std::uint64_t lines() const { return lines_; }
+	std::uint64_t head_seq() const { return head_seq_; }
+	std::size_t expected_count() const;
+	// Changes whenever the problem list changes.
+	std::uint64_t generation() const { return generation_; }
+
+private:
+	struct Expected {
+		std::uint64_t seq = 0;
+		std::string mailbox;
+		std::string sha256;
+		std::uint32_t uidvalidity = 0;
+		bool observed = false;
+	};
+	struct Seen {
+		std::string mailbox;
+		std::uint32_t uidvalidity = 0;
+	};
+
+	void apply(const json &rec, std::uint64_t seq);
+	void add(Problem p);
+
+	std::map<std::string, std::map<std::uint32_t, Expected>> expected_;
+	std::map<std::string, Seen> seen_;
+	std::set<std::pair<std::string, std::uint32_t>> unexpected_;
+	mutable std::vector<Problem> problems_;
+	mutable bool sorted_ = true;
+	std::uint64_t checked_ = 0;
+	std::uint64_t lines_ = 0;
+	std::uint64_t head_seq_ = 0;
+	std::uint64_t generation_ = 0;
+	bool finished_ = false;
+};
+
+} // namespace tresor

@@ -1,0 +1,1028 @@
+/* doveadm tresor verify|journal|status: the admin's view of the tresor
+   archive journal.
+
+     doveadm tresor verify [-u <user>|-A] [<mailbox> ...]
+       Proves the journal and the mail store against each other: the
+       journal's hash chain is intact, every mail the journal says must
+       still be there is there and unchanged, and no mail sits in a
+       journaled folder without a save record. One row per problem:
+       problem (CHAIN, MODIFIED, MISSING, UNJOURNALED), seq, mailbox, uid,
+       detail. <mailbox> arguments restrict the mail store side to the
+       named mailboxes (exact names, or patterns with '*' and '%' as in
+       doveadm's other mailbox commands); MISSING is then reported only
+       for those mailboxes. The journal chain is always checked whole.
+       Exit status: 0 when everything checks out, 65 (EX_DATAERR) when a
+       problem was found, 75 (EX_TEMPFAIL) when the journal or a mailbox
+       couldn't be read (the verification is then incomplete), 78
+       (EX_CONFIG) for a bad tresor_* setting, 68 when a named mailbox
+       doesn't exist.
+
+     doveadm tresor journal [-u <user>|-A] [-s|--since <seq>]
+       Prints every journal record (with seq > <seq>), one row per record
+       with the columns of tresor_journal_field_names(). A line that can't
+       be parsed is logged (file and line) and makes the exit status 65;
+       the rest is still printed.
+
+     doveadm tresor status [-u <user>|-A]
+       One row: records, head_seq, head_sha256, files, dir.
+
+   Default output is one human-readable line per row (only the fields a
+   row has); -f json|tab|table|flow print every column. */
+
+#include "lib.h"
+#include "array.h"
+#include "buffer.h"
+#include "str.h"
+#include "strnum.h"
+#include "hex-binary.h"
+#include "guid.h"
+#include "mail-namespace.h"
+#include "mail-storage-private.h"
+#include "mail-search.h"
+#include "mailbox-list-iter.h"
+#include "doveadm-mail.h"
+#include "doveadm-mailbox-list-iter.h"
+#include "doveadm-print.h"
+#include "tresor-plugin.h"
+
+#include <ctype.h>
+
+/* doveadm tresor verify found at least one problem. */
+#define TRESOR_EX_PROBLEMS EX_DATAERR
+/* A journal line that can't be parsed (doveadm tresor journal). */
+#define TRESOR_EX_BAD_JOURNAL EX_DATAERR
+
+#define TRESOR_ERR_SIZE 1024
+#define TRESOR_SHA256_SIZE 32
+
+const char *doveadm_tresor_plugin_version = DOVECOT_ABI_VERSION;
+
+void doveadm_tresor_plugin_init(struct module *module);
+void doveadm_tresor_plugin_deinit(void);
+
+struct tresor_cmd_context {
+	struct doveadm_mail_cmd_context ctx;
+
+	/* The format of the current row for the "formatted" printer (the
+	   default): only the fields that row has. */
+	string_t *format;
+	uint64_t since;
+
+	/* A "username" column is printed (-A, wildcard -u, doveadm-server) */
+	bool with_username:1;
+	/* We chose the "formatted" printer (no -f) */
+	bool own_formatted:1;
+	bool mailbox_args:1;
+	bool since_invalid:1;
+};
+
+/* ------------------------------------------------------------------ */
+/* common                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Errors that left a command's work incomplete take precedence over
+   TRESOR_EX_PROBLEMS, as doveadm does with EX_TEMPFAIL. */
+static void tresor_cmd_set_exit(struct doveadm_mail_cmd_context *ctx, int code)
+{
+	if (code == TRESOR_EX_PROBLEMS) {
+		if (ctx->exit_code == 0)
+			ctx->exit_code = code;
+	} else if (ctx->exit_code == 0 || ctx->exit_code == TRESOR_EX_PROBLEMS ||
+		   code == EX_TEMPFAIL) {
+		ctx->exit_code = code;
+	}
+}
+
+static void tresor_cmd_init_common(struct tresor_cmd_context *tctx)
+{
+	struct doveadm_mail_cmd_context *ctx = &tctx->ctx;
+
+	/* doveadm_mail_cmd_exec() has added the sticky username column
+	   under exactly these conditions before calling init(). */
+	tctx->with_username = !ctx->iterate_single_user ||
+		ctx->add_username_header;
+	tctx->format = str_new(ctx->pool, 256);
+
+	if (tctx->own_formatted &&
+	    (ctx->set->doveadm_worker_count > 0 || ctx->set->doveadm_port != 0)) {
+		/* The command may run on a doveadm server (-S, or a proxied
+		   user): the values printed here then come from its answer,
+		   which the "formatted" printer of Dovecot 2.3 can't show
+		   (it keeps pointers to a buffer the connection reuses).
+		   "flow" shows the same fields as key=value. */
+		doveadm_print_deinit();
+		doveadm_print_init(DOVEADM_PRINT_TYPE_FLOW);
+		if (tctx->with_username) {
+			doveadm_print_header("username", "Username",
+					     DOVEADM_PRINT_HEADER_FLAG_STICKY |
+					     DOVEADM_PRINT_HEADER_FLAG_HIDE_TITLE);
+		}
+		tctx->own_formatted = FALSE;
+	}
+}
+
+/* Starts the default format of a row: the username column (when printed)
+   comes first, as doveadm prints it first. */
+static string_t *tresor_row_format_begin(struct tresor_cmd_context *tctx)
+{
+	str_truncate(tctx->format, 0);
+	if (tctx->with_username)
+		str_append(tctx->format, "%{username}: ");
+	return tctx->format;
+}
+
+/* The format takes effect only when the "formatted" printer is in use; it
+   is read when the row's last column is printed, so it must be set
+   before that. */
+static void tresor_row_format_end(struct tresor_cmd_context *tctx)
+{
+	doveadm_print_formatted_set_format(str_c(tctx->format));
+}
+
+static int
+tresor_cmd_load_config(struct doveadm_mail_cmd_context *ctx,
+		       struct mail_user *user, tresor_config **cfg_r,
+		       const char **dir_r)
+{
+	const char *error;
+
+	if (tresor_user_config_load(user, cfg_r, dir_r, &error) < 0) {
+		i_error("%s", error);
+		tresor_cmd_set_exit(ctx, EX_CONFIG);
+		return -1;
+	}
+	return 0;
+}
+
+static struct tresor_cmd_context *tresor_cmd_alloc(const char *print_type)
+{
+	struct tresor_cmd_context *tctx;
+
+	tctx = doveadm_mail_cmd_alloc(struct tresor_cmd_context);
+	/* -f chose a formatter, or this is a doveadm server */
+	if (!doveadm_print_is_initialized()) {
+		doveadm_print_init(print_type);
+		tctx->own_formatted =
+			strcmp(print_type, DOVEADM_PRINT_TYPE_FORMATTED) == 0;
+	}
+	return tctx;
+}
+
+/* ------------------------------------------------------------------ */
+/* verify                                                             */
+/* ------------------------------------------------------------------ */
+
+struct tresor_uid_hash {
+	uint32_t uid;
+	bool unreadable;
+	unsigned char sha256[TRESOR_SHA256_SIZE];
+};
+
+/* A mailbox examined in the first pass, with what was observed there. */
+struct tresor_verify_box {
+	const char *guid;
+	struct mail_namespace *ns;
+	const char *vname;
+	/* in UID order */
+	ARRAY(struct tresor_uid_hash) hashes;
+};
+
+struct tresor_problem_row {
+	enum tresor_problem_kind kind;
+	const char *kind_name;
+	uint64_t seq;
+	const char *mailbox;
+	const char *mailbox_guid;
+	uint32_t uid;
+	const char *detail;
+};
+
+struct tresor_verify_run {
+	struct tresor_cmd_context *tctx;
+	pool_t pool;
+	const tresor_config *cfg;
+	const char *dir;
+
+	ARRAY(struct tresor_verify_box) boxes;
+	/* mailboxes whose check failed: their MISSING results mean nothing */
+	ARRAY_TYPE(const_string) failed_guids;
+	ARRAY(struct tresor_problem_row) rows;
+
+	uint64_t mails_checked;
+	bool second_pass:1;
+	bool killed:1;
+};
+
+static bool str_array_contains(const ARRAY_TYPE(const_string) *arr,
+			       const char *str)
+{
+	const char *s;
+
+	array_foreach_elem(arr, s) {
+		if (strcmp(s, str) == 0)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+static struct tresor_verify_box *
+tresor_verify_box_find(struct tresor_verify_run *run, const char *guid)
+{
+	struct tresor_verify_box *box;
+
+	array_foreach_modifiable(&run->boxes, box) {
+		if (strcmp(box->guid, guid) == 0)
+			return box;
+	}
+	return NULL;
+}
+
+static void
+tresor_verify_box_failed(struct tresor_verify_run *run, const char *guid)
+{
+	if (guid != NULL && !str_array_contains(&run->failed_guids, guid)) {
+		guid = p_strdup(run->pool, guid);
+		array_push_back(&run->failed_guids, &guid);
+	}
+}
+
+static const struct tresor_uid_hash *
+tresor_verify_box_lookup(const struct tresor_verify_box *vbox, uint32_t uid)
+{
+	const struct tresor_uid_hash *hashes;
+	unsigned int count, idx, left = 0, right;
+
+	hashes = array_get(&vbox->hashes, &count);
+	right = count;
+	while (left < right) {
+		idx = left + (right - left) / 2;
+		if (hashes[idx].uid < uid)
+			left = idx + 1;
+		else if (hashes[idx].uid > uid)
+			right = idx;
+		else
+			return &hashes[idx];
+	}
+	return NULL;
+}
+
+/* Hashes one mail and hands it to the verifier. In the second pass a mail
+   already hashed in the first is not read again. */
+static void
+tresor_verify_mail(struct tresor_verify_run *run, tresor_verify *v,
+		   struct tresor_verify_box *vbox, struct mail *mail,
+		   bool journaled)
+{
+	const struct tresor_uid_hash *known;
+	struct tresor_uid_hash *uh;
+	tresor_hash_result result;
+	const char *sha256, *error;
+	buffer_t buf;
+	bool readable;
+
+	if (run->second_pass &&
+	    (known = tresor_verify_box_lookup(vbox, mail->uid)) != NULL) {
+		sha256 = known->unreadable ? "no readable content" :
+			binary_to_hex(known->sha256, sizeof(known->sha256));
+		tresor_verify_observe(v, vbox->guid, vbox->vname, mail->uid,
+				      sha256, journaled ? 1 : 0);
+		return;
+	}
+
+	if (tresor_mail_hash(run->cfg, mail, &result, &error) < 0) {
+		if (mail->expunged) {
+			/* removed since the sync: not observed, so MISSING if
+			   the journal expects it */
+			return;
+		}
+		i_error("tresor verify: %s UID %u: can't read the mail: %s",
+			vbox->vname, mail->uid, error);
+		/* the verifier reports it as MODIFIED when the journal
+		   expects it (UNJOURNALED in a journaled folder otherwise) */
+		sha256 = t_strdup_printf("no readable content (%s)", error);
+		readable = FALSE;
+	} else {
+		sha256 = result.sha256;
+		readable = strlen(sha256) == TRESOR_SHA256_SIZE * 2;
+	}
+	if (!run->second_pass) {
+		run->mails_checked++;
+		uh = array_append_space(&vbox->hashes);
+		uh->uid = mail->uid;
+		buffer_create_from_data(&buf, uh->sha256, sizeof(uh->sha256));
+		if (!readable || hex_to_binary(sha256, &buf) < 0 ||
+		    buf.used != sizeof(uh->sha256))
+			uh->unreadable = TRUE;
+	}
+	tresor_verify_observe(v, vbox->guid, vbox->vname, mail->uid, sha256,
+			      journaled ? 1 : 0);
+}
+
+static void
+tresor_verify_box_error(struct tresor_verify_run *run, struct mailbox *box,
+			const char *what)
+{
+	enum mail_error error;
+	const char *errstr;
+
+	errstr = mailbox_get_last_internal_error(box, &error);
+	if (error == MAIL_ERROR_NOTFOUND) {
+		i_error("tresor verify: Mailbox %s doesn't exist",
+			mailbox_get_vname(box));
+	} else {
+		i_error("tresor verify: %s: %s: %s", mailbox_get_vname(box),
+			what, errstr);
+	}
+	doveadm_mail_failed_error(&run->tctx->ctx, error);
+}
+
+/* Examines one mailbox. Returns 1 when it was checked (*guid_r set), 0
+   when it isn't relevant (not journaled, nothing expected, virtual) or,
+   in the second pass, the name now belongs to another mailbox than
+   recheck_vbox; -1 on error (logged, exit code set). */
+static int
+tresor_verify_mailbox(struct tresor_verify_run *run, tresor_verify *v,
+		      struct mail_namespace *ns, const char *vname,
+		      struct tresor_verify_box *recheck_vbox,
+		      const char **guid_r)
+{
+	struct mailbox *box;
+	struct mailbox_metadata metadata;
+	struct mailbox_status status;
+	struct mailbox_transaction_context *trans;
+	struct tresor_verify_box *vbox, new_vbox;
+	struct mail *mail;
+	const char *guid;
+	bool journaled;
+	uint32_t seq;
+	int ret = 1;
+
+	*guid_r = NULL;
+	box = mailbox_alloc(ns->list, vname,
+			    MAILBOX_FLAG_READONLY | MAILBOX_FLAG_IGNORE_ACLS);
+	/* a virtual mailbox only shows mails stored in real ones */
+	if (strcmp(box->storage->name, "virtual") == 0) {
+		mailbox_free(&box);
+		return 0;
+	}
+	if (mailbox_open(box) < 0) {
+		tresor_verify_box_error(run, box, "Can't open mailbox");
+		mailbox_free(&box);
+		return -1;
+	}
+	if (mailbox_get_metadata(box, MAILBOX_METADATA_GUID, &metadata) < 0) {
+		tresor_verify_box_error(run, box, "Can't get the mailbox GUID");
+		mailbox_free(&box);
+		return -1;
+	}
+	guid = p_strdup(run->pool, guid_128_to_string(metadata.guid));
+	*guid_r = guid;
+	if (recheck_vbox != NULL && strcmp(guid, recheck_vbox->guid) != 0) {
+		/* renamed meanwhile: the first pass's results stand */
+		mailbox_free(&box);
+		return 0;
+	}
+
+	journaled = tresor_config_is_journaled(run->cfg, vname,
+					       mail_namespace_get_sep(ns)) != 0;
+	if (!journaled && tresor_verify_mailbox_expected(v, guid) == 0) {
+		mailbox_free(&box);
+		return 0;
+	}
+
+	/* notice files added or removed behind Dovecot's back */
+	if (mailbox_sync(box, MAILBOX_SYNC_FLAG_FULL_READ) < 0) {
+		tresor_verify_box_error(run, box, "Syncing mailbox failed");
+		tresor_verify_box_failed(run, guid);
+		mailbox_free(&box);
+		return -1;
+	}
+	mailbox_get_open_status(box, STATUS_MESSAGES | STATUS_UIDVALIDITY,
+				&status);
+	tresor_verify_mailbox_seen(v, guid, vname, status.uidvalidity);
+
+	if (!run->second_pass) {
+		i_zero(&new_vbox);
+		new_vbox.guid = guid;
+		new_vbox.ns = ns;
+		new_vbox.vname = p_strdup(run->pool, vname);
+		p_array_init(&new_vbox.hashes, run->pool,
+			     I_MAX(status.messages, 1));
+		array_push_back(&run->boxes, &new_vbox);
+		vbox = array_back_modifiable(&run->boxes);
+	} else {
+		i_assert(recheck_vbox != NULL);
+		vbox = recheck_vbox;
+	}
+
+	trans = mailbox_transaction_begin(box, 0, "tresor verify");
+	mail = mail_alloc(trans, 0, NULL);
+	for (seq = 1; seq <= status.messages; seq++) {
+		if (doveadm_is_killed()) {
+			run->killed = TRUE;
+			ret = -1;
+			break;
+		}
+		mail_set_seq(mail, seq);
+		T_BEGIN {
+			tresor_verify_mail(run, v, vbox, mail, journaled);
+		} T_END;
+	}
+	mail_free(&mail);
+	(void)mailbox_transaction_commit(&trans);
+	mailbox_free(&box);
+	return ret;
+}
+
+static int
+tresor_verify_all_mailboxes(struct tresor_verify_run *run, tresor_verify *v,
+			    struct mail_user *user)
+{
+	struct doveadm_mail_cmd_context *ctx = &run->tctx->ctx;
+	struct doveadm_mailbox_list_iter *iter;
+	const struct mailbox_info *info;
+	const char *guid;
+	int ret = 0;
+
+	iter = doveadm_mailbox_list_iter_init(ctx, user, ctx->search_args,
+					      MAILBOX_LIST_ITER_NO_AUTO_BOXES);
+	while ((info = doveadm_mailbox_list_iter_next(iter)) != NULL) {
+		T_BEGIN {
+			if (tresor_verify_mailbox(run, v, info->ns,
+						  info->vname, NULL,
+						  &guid) < 0)
+				ret = -1;
+		} T_END;
+		if (run->killed)
+			break;
+	}
+	if (doveadm_mailbox_list_iter_deinit(&iter) < 0) {
+		/* listing was incomplete: MISSING can't be trusted for any
+		   mailbox not seen */
+		ret = -1;
+	}
+	return ret;
+}
+
+static void
+tresor_verify_collect(struct tresor_verify_run *run, const tresor_verify *v,
+		      bool second_pass,
+		      const ARRAY_TYPE(const_string) *rechecked)
+{
+	const tresor_problem *p;
+	struct tresor_problem_row *row;
+	const char *guid;
+	size_t i, count = tresor_verify_problem_count(v);
+	bool racy;
+
+	for (i = 0; i < count; i++) {
+		if ((p = tresor_verify_problem(v, i)) == NULL)
+			continue;
+		guid = p->mailbox_guid == NULL ? "" : p->mailbox_guid;
+		racy = p->kind == TRESOR_PROBLEM_MISSING ||
+			p->kind == TRESOR_PROBLEM_UNJOURNALED;
+		if (second_pass) {
+			/* only the confirmed results of the mailboxes
+			   checked again */
+			if (!racy || !str_array_contains(rechecked, guid))
+				continue;
+		} else if (p->kind == TRESOR_PROBLEM_MISSING &&
+			   str_array_contains(&run->failed_guids, guid)) {
+			/* not found because the mailbox couldn't be read */
+			continue;
+		}
+		row = array_append_space(&run->rows);
+		row->kind = p->kind;
+		row->kind_name = p_strdup(run->pool, p->kind_name);
+		row->seq = p->seq;
+		row->mailbox = p_strdup(run->pool, p->mailbox == NULL ? "" :
+					p->mailbox);
+		row->mailbox_guid = p_strdup(run->pool, guid);
+		row->uid = p->uid;
+		row->detail = p_strdup(run->pool, p->detail == NULL ? "" :
+				       p->detail);
+	}
+}
+
+static bool tresor_row_is_racy(const struct tresor_problem_row *row)
+{
+	return row->kind == TRESOR_PROBLEM_MISSING ||
+		row->kind == TRESOR_PROBLEM_UNJOURNALED;
+}
+
+/* A mail saved or expunged while the first pass ran shows up as
+   UNJOURNALED or MISSING there, because the journal was read before. Such
+   results are confirmed under the journal lock - the mail plugin holds it
+   across each commit and its journal append, so store and journal agree
+   while it's held. Mails already hashed aren't read again, so the lock is
+   held only briefly. */
+static void
+tresor_verify_confirm(struct tresor_verify_run *run)
+{
+	struct doveadm_mail_cmd_context *ctx = &run->tctx->ctx;
+	ARRAY_TYPE(const_string) recheck, rechecked, unseen;
+	struct tresor_problem_row *rows;
+	struct tresor_verify_box *vbox;
+	tresor_journal *journal;
+	tresor_verify *v;
+	const char *guid, *checked_guid;
+	char err[TRESOR_ERR_SIZE];
+	unsigned int i, count;
+
+	t_array_init(&recheck, 8);
+	t_array_init(&rechecked, 8);
+	t_array_init(&unseen, 8);
+	rows = array_get_modifiable(&run->rows, &count);
+	for (i = 0; i < count; i++) {
+		if (!tresor_row_is_racy(&rows[i]))
+			continue;
+		guid = rows[i].mailbox_guid;
+		if (tresor_verify_box_find(run, guid) != NULL) {
+			if (!str_array_contains(&recheck, guid))
+				array_push_back(&recheck, &guid);
+		} else if (!str_array_contains(&unseen, guid)) {
+			array_push_back(&unseen, &guid);
+		}
+	}
+	if (array_count(&recheck) == 0 && array_count(&unseen) == 0)
+		return;
+
+	journal = tresor_journal_open(run->dir, err, sizeof(err));
+	if (journal == NULL) {
+		i_warning("tresor verify: can't open the journal to confirm "
+			  "the results: %s", err);
+		return;
+	}
+	if (tresor_journal_lock(journal, TRESOR_JOURNAL_LOCK_TIMEOUT_MSECS,
+				err, sizeof(err)) < 0) {
+		i_warning("tresor verify: can't lock the journal to confirm "
+			  "the results (a concurrent save or expunge may show "
+			  "up as UNJOURNALED or MISSING): %s", err);
+		tresor_journal_close(journal);
+		return;
+	}
+	v = tresor_verify_new(run->dir, err, sizeof(err));
+	if (v == NULL) {
+		i_error("tresor verify: can't read the journal in %s: %s",
+			run->dir, err);
+		tresor_cmd_set_exit(ctx, EX_TEMPFAIL);
+		tresor_journal_unlock(journal);
+		tresor_journal_close(journal);
+		return;
+	}
+
+	run->second_pass = TRUE;
+	array_foreach_elem(&recheck, guid) {
+		vbox = tresor_verify_box_find(run, guid);
+		i_assert(vbox != NULL);
+		if (tresor_verify_mailbox(run, v, vbox->ns, vbox->vname,
+					  vbox, &checked_guid) > 0)
+			array_push_back(&rechecked, &guid);
+		if (run->killed)
+			break;
+	}
+	tresor_verify_finish(v, 1);
+
+	/* drop the first pass's racy results that were checked again ... */
+	for (i = 0; i < count; i++) {
+		guid = rows[i].mailbox_guid;
+		if (tresor_row_is_racy(&rows[i]) &&
+		    (str_array_contains(&rechecked, guid) ||
+		     /* ... or whose mailbox was deleted meanwhile */
+		     (str_array_contains(&unseen, guid) &&
+		      tresor_verify_mailbox_expected(v, guid) == 0)))
+			rows[i].kind_name = NULL;
+	}
+	/* ... and take the confirmed ones instead */
+	tresor_verify_collect(run, v, TRUE, &rechecked);
+
+	tresor_verify_free(v);
+	tresor_journal_unlock(journal);
+	tresor_journal_close(journal);
+}
+
+static int
+tresor_problem_row_cmp(const struct tresor_problem_row *r1,
+		       const struct tresor_problem_row *r2)
+{
+	int ret;
+
+	if (r1->kind != r2->kind)
+		return r1->kind < r2->kind ? -1 : 1;
+	if (r1->seq != r2->seq)
+		return r1->seq < r2->seq ? -1 : 1;
+	if ((ret = strcmp(r1->mailbox, r2->mailbox)) != 0)
+		return ret;
+	if ((ret = strcmp(r1->mailbox_guid, r2->mailbox_guid)) != 0)
+		return ret;
+	if (r1->uid != r2->uid)
+		return r1->uid < r2->uid ? -1 : 1;
+	return 0;
+}
+
+static void
+tresor_verify_set_format(struct tresor_cmd_context *tctx, bool seq,
+			 bool mailbox, bool uid)
+{
+	string_t *fmt = tresor_row_format_begin(tctx);
+
+	str_append(fmt, "%{problem}");
+	if (seq)
+		str_append(fmt, " seq=%{seq}");
+	if (mailbox)
+		str_append(fmt, " mailbox=%{mailbox}");
+	if (uid)
+		str_append(fmt, " uid=%{uid}");
+	str_append(fmt, ": %{detail}\n");
+	tresor_row_format_end(tctx);
+}
+
+static void
+tresor_verify_print_row(struct tresor_cmd_context *tctx,
+			const struct tresor_problem_row *row)
+{
+	tresor_verify_set_format(tctx, row->seq != 0, row->mailbox[0] != '\0',
+				 row->uid != 0);
+
+	doveadm_print(row->kind_name);
+	doveadm_print(row->seq == 0 ? "" : dec2str(row->seq));
+	doveadm_print(row->mailbox);
+	doveadm_print(row->uid == 0 ? "" : dec2str(row->uid));
+	doveadm_print(row->detail);
+}
+
+static int
+cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
+		      struct mail_user *user)
+{
+	struct tresor_cmd_context *tctx = (struct tresor_cmd_context *)ctx;
+	struct tresor_verify_run run;
+	const struct tresor_problem_row *row;
+	tresor_journal_status *status;
+	tresor_config *cfg;
+	tresor_verify *v;
+	const char *dir, *records;
+	char err[TRESOR_ERR_SIZE];
+	unsigned int problems = 0;
+	int ret = 0;
+
+	if (tresor_cmd_load_config(ctx, user, &cfg, &dir) < 0)
+		return -1;
+
+	v = tresor_verify_new(dir, err, sizeof(err));
+	if (v == NULL) {
+		i_error("tresor verify: can't read the journal in %s: %s",
+			dir, err);
+		tresor_cmd_set_exit(ctx, EX_TEMPFAIL);
+		tresor_config_free(cfg);
+		return -1;
+	}
+	/* for the summary only */
+	status = t_new(tresor_journal_status, 1);
+	if (tresor_journal_get_status(dir, status, err, sizeof(err)) == 0)
+		records = dec2str(status->records);
+	else
+		records = "?";
+
+	i_zero(&run);
+	run.tctx = tctx;
+	run.pool = pool_alloconly_create("tresor verify", 4096);
+	run.cfg = cfg;
+	run.dir = p_strdup(run.pool, dir);
+	p_array_init(&run.boxes, run.pool, 16);
+	p_array_init(&run.failed_guids, run.pool, 4);
+	p_array_init(&run.rows, run.pool, 16);
+
+	if (tresor_verify_all_mailboxes(&run, v, user) < 0)
+		ret = -1;
+	if (run.killed) {
+		i_error("tresor verify: interrupted, nothing verified");
+		tresor_cmd_set_exit(ctx, EX_TEMPFAIL);
+		tresor_verify_free(v);
+		tresor_config_free(cfg);
+		pool_unref(&run.pool);
+		return -1;
+	}
+	tresor_verify_finish(v, tctx->mailbox_args ? 1 : 0);
+	tresor_verify_collect(&run, v, FALSE, NULL);
+	tresor_verify_free(v);
+
+	if (array_count(&run.rows) > 0) T_BEGIN {
+		tresor_verify_confirm(&run);
+	} T_END;
+	if (run.killed) {
+		/* while confirming: the first pass's results are printed */
+		i_error("tresor verify: interrupted while confirming the "
+			"results");
+		tresor_cmd_set_exit(ctx, EX_TEMPFAIL);
+		ret = -1;
+	}
+	array_sort(&run.rows, tresor_problem_row_cmp);
+
+	array_foreach(&run.rows, row) {
+		if (row->kind_name == NULL)
+			continue;
+		T_BEGIN {
+			tresor_verify_print_row(tctx, row);
+		} T_END;
+		problems++;
+	}
+	i_info("tresor verify: %s journal records, %"PRIu64" mail%s checked, "
+	       "%u problem%s%s", records, run.mails_checked,
+	       run.mails_checked == 1 ? "" : "s", problems,
+	       problems == 1 ? "" : "s",
+	       ret < 0 || run.killed ? " (incomplete: see the errors above)" : "");
+	if (problems > 0)
+		tresor_cmd_set_exit(ctx, TRESOR_EX_PROBLEMS);
+
+	tresor_config_free(cfg);
+	pool_unref(&run.pool);
+	if (ctx->exit_code == 0)
+		ret = 0;
+	return ret < 0 ? -1 : 0;
+}
+
+static void
+cmd_tresor_verify_init(struct doveadm_mail_cmd_context *ctx,
+		       const char *const args[])
+{
+	struct tresor_cmd_context *tctx = (struct tresor_cmd_context *)ctx;
+
+	tresor_cmd_init_common(tctx);
+	tctx->mailbox_args = args[0] != NULL;
+	/* exact names or patterns, as doveadm's mailbox commands take them */
+	ctx->search_args = doveadm_mail_mailbox_search_args_build(args);
+
+	doveadm_print_header_simple("problem");
+	/* no DOVEADM_PRINT_HEADER_FLAG_NUMBER: seq and uid are "" where a
+	   problem has none, and -f json prints every value as a string, as
+	   doveadm's own commands mostly do */
+	doveadm_print_header_simple("seq");
+	doveadm_print_header_simple("mailbox");
+	doveadm_print_header_simple("uid");
+	doveadm_print_header("detail", "detail",
+			     DOVEADM_PRINT_HEADER_FLAG_EXPAND);
+	/* for rows printed here from a remote doveadm-server's answer */
+	tresor_verify_set_format(tctx, TRUE, TRUE, TRUE);
+}
+
+static struct doveadm_mail_cmd_context *cmd_tresor_verify_alloc(void)
+{
+	struct tresor_cmd_context *tctx;
+
+	tctx = tresor_cmd_alloc(DOVEADM_PRINT_TYPE_FORMATTED);
+	tctx->ctx.v.init = cmd_tresor_verify_init;
+	tctx->ctx.v.run = cmd_tresor_verify_run;
+	return &tctx->ctx;
+}
+
+/* ------------------------------------------------------------------ */
+/* journal                                                            */
+/* ------------------------------------------------------------------ */
+
+/* values == NULL: every field */
+static void
+tresor_journal_set_format(struct tresor_cmd_context *tctx,
+			  const char *const *names, const char *const *values)
+{
+	string_t *fmt = tresor_row_format_begin(tctx);
+	size_t start = str_len(fmt);
+	unsigned int i;
+
+	for (i = 0; names[i] != NULL; i++) {
+		if (values != NULL &&
+		    (values[i] == NULL || values[i][0] == '\0'))
+			continue;
+		if (str_len(fmt) > start)
+			str_append_c(fmt, ' ');
+		str_printfa(fmt, "%s=%%{%s}", names[i], names[i]);
+	}
+	str_append_c(fmt, '\n');
+	tresor_row_format_end(tctx);
+}
+
+static void
+tresor_journal_print_row(struct tresor_cmd_context *tctx,
+			 const char *const *names, const char *const *values)
+{
+	unsigned int i;
+
+	tresor_journal_set_format(tctx, names, values);
+	for (i = 0; names[i] != NULL; i++)
+		doveadm_print(values[i] == NULL ? "" : values[i]);
+}
+
+static int
+cmd_tresor_journal_run(struct doveadm_mail_cmd_context *ctx,
+		       struct mail_user *user)
+{
+	struct tresor_cmd_context *tctx = (struct tresor_cmd_context *)ctx;
+	const char *const *names = tresor_journal_field_names();
+	const char *const *values;
+	tresor_journal_reader *reader;
+	tresor_config *cfg;
+	const char *dir;
+	char err[TRESOR_ERR_SIZE];
+	unsigned int seq_idx;
+	uint64_t seq;
+	int rc, ret = 0;
+
+	if (tresor_cmd_load_config(ctx, user, &cfg, &dir) < 0)
+		return -1;
+	tresor_config_free(cfg);
+
+	for (seq_idx = 0; names[seq_idx] != NULL; seq_idx++) {
+		if (strcmp(names[seq_idx], "seq") == 0)
+			break;
+	}
+
+	reader = tresor_journal_reader_open(dir, err, sizeof(err));
+	if (reader == NULL) {
+		i_error("tresor journal: can't read the journal in %s: %s",
+			dir, err);
+		tresor_cmd_set_exit(ctx, EX_TEMPFAIL);
+		return -1;
+	}
+	while ((rc = tresor_journal_reader_next(reader, &values, err,
+						sizeof(err))) != 0) {
+		if (rc < 0) {
+			/* "YYYY.jsonl line N: ..." is a line that can't be
+			   parsed; anything else a file that can't be read */
+			if (i_isdigit(err[0])) {
+				i_error("tresor journal: %s/journal/%s",
+					dir, err);
+				tresor_cmd_set_exit(ctx, TRESOR_EX_BAD_JOURNAL);
+			} else {
+				i_error("tresor journal: %s", err);
+				tresor_cmd_set_exit(ctx, EX_TEMPFAIL);
+			}
+			ret = -1;
+			continue;
+		}
+		/* a record whose seq can't be read is shown, not hidden */
+		if (tctx->since > 0 && names[seq_idx] != NULL &&
+		    str_to_uint64(values[seq_idx], &seq) == 0 &&
+		    seq <= tctx->since)
+			continue;
+		T_BEGIN {
+			tresor_journal_print_row(tctx, names, values);
+		} T_END;
+		if (doveadm_is_killed()) {
+			tresor_cmd_set_exit(ctx, EX_TEMPFAIL);
+			ret = -1;
+			break;
+		}
+	}
+	tresor_journal_reader_free(reader);
+	return ret;
+}
+
+static void
+cmd_tresor_journal_init(struct doveadm_mail_cmd_context *ctx,
+			const char *const args[])
+{
+	struct tresor_cmd_context *tctx = (struct tresor_cmd_context *)ctx;
+	const char *const *name;
+
+	if (args[0] != NULL || tctx->since_invalid)
+		doveadm_mail_help_name("tresor journal");
+	tresor_cmd_init_common(tctx);
+	for (name = tresor_journal_field_names(); *name != NULL; name++)
+		doveadm_print_header_simple(*name);
+	/* for rows printed here from a remote doveadm-server's answer */
+	tresor_journal_set_format(tctx, tresor_journal_field_names(), NULL);
+}
+
+static bool
+cmd_tresor_journal_parse_arg(struct doveadm_mail_cmd_context *ctx, int c)
+{
+	struct tresor_cmd_context *tctx = (struct tresor_cmd_context *)ctx;
+
+	switch (c) {
+	case 's':
+		/* reported in init(): returning FALSE here isn't handled
+		   safely by doveadm 2.3 */
+		if (optarg == NULL ||
+		    str_to_uint64(optarg, &tctx->since) < 0)
+			tctx->since_invalid = TRUE;
+		break;
+	default:
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static struct doveadm_mail_cmd_context *cmd_tresor_journal_alloc(void)
+{
+	struct tresor_cmd_context *tctx;
+
+	tctx = tresor_cmd_alloc(DOVEADM_PRINT_TYPE_FORMATTED);
+	tctx->ctx.getopt_args = "s:";
+	tctx->ctx.v.parse_arg = cmd_tresor_journal_parse_arg;
+	tctx->ctx.v.init = cmd_tresor_journal_init;
+	tctx->ctx.v.run = cmd_tresor_journal_run;
+	return &tctx->ctx;
+}
+
+/* ------------------------------------------------------------------ */
+/* status                                                             */
+/* ------------------------------------------------------------------ */
+
+static int
+cmd_tresor_status_run(struct doveadm_mail_cmd_context *ctx,
+		      struct mail_user *user)
+{
+	tresor_journal_status *status;
+	tresor_config *cfg;
+	const char *dir;
+	char err[TRESOR_ERR_SIZE];
+
+	if (tresor_cmd_load_config(ctx, user, &cfg, &dir) < 0)
+		return -1;
+	tresor_config_free(cfg);
+
+	status = t_new(tresor_journal_status, 1);
+	if (tresor_journal_get_status(dir, status, err, sizeof(err)) < 0) {
+		i_error("tresor status: can't read the journal in %s: %s",
+			dir, err);
+		tresor_cmd_set_exit(ctx, EX_TEMPFAIL);
+		return -1;
+	}
+	doveadm_print(dec2str(status->records));
+	doveadm_print(dec2str(status->head_seq));
+	doveadm_print(status->head_sha256);
+	doveadm_print(status->files);
+	doveadm_print(dir);
+	return 0;
+}
+
+static void
+cmd_tresor_status_init(struct doveadm_mail_cmd_context *ctx,
+		       const char *const args[])
+{
+	if (args[0] != NULL)
+		doveadm_mail_help_name("tresor status");
+	tresor_cmd_init_common((struct tresor_cmd_context *)ctx);
+	doveadm_print_header_simple("records");
+	doveadm_print_header_simple("head_seq");
+	doveadm_print_header_simple("head_sha256");
+	doveadm_print_header_simple("files");
+	doveadm_print_header_simple("dir");
+}
+
+static struct doveadm_mail_cmd_context *cmd_tresor_status_alloc(void)
+{
+	struct tresor_cmd_context *tctx;
+
+	tctx = tresor_cmd_alloc(DOVEADM_PRINT_TYPE_FLOW);
+	tctx->ctx.v.init = cmd_tresor_status_init;
+	tctx->ctx.v.run = cmd_tresor_status_run;
+	return &tctx->ctx;
+}
+
+/* ------------------------------------------------------------------ */
+/* registration                                                       */
+/* ------------------------------------------------------------------ */
+
+static struct doveadm_cmd_ver2 tresor_commands[] = {
+{
+	.name = "tresor verify",
+	.mail_cmd = cmd_tresor_verify_alloc,
+	.usage = DOVEADM_CMD_MAIL_USAGE_PREFIX "[<mailbox> ...]",
+DOVEADM_CMD_PARAMS_START
+DOVEADM_CMD_MAIL_COMMON
+DOVEADM_CMD_PARAM('\0', "mailbox", CMD_PARAM_ARRAY, CMD_PARAM_FLAG_POSITIONAL)
+DOVEADM_CMD_PARAMS_END
+},
+{
+	.name = "tresor journal",
+	.mail_cmd = cmd_tresor_journal_alloc,
+	.usage = DOVEADM_CMD_MAIL_USAGE_PREFIX "[-s|--since <seq>]",
+DOVEADM_CMD_PARAMS_START
+DOVEADM_CMD_MAIL_COMMON
+DOVEADM_CMD_PARAM('s', "since", CMD_PARAM_INT64, 0)
+DOVEADM_CMD_PARAMS_END
+},
+{
+	.name = "tresor status",
+	.mail_cmd = cmd_tresor_status_alloc,
+	.usage = DOVEADM_CMD_MAIL_USAGE_PREFIX,
+DOVEADM_CMD_PARAMS_START
+DOVEADM_CMD_MAIL_COMMON
+DOVEADM_CMD_PARAMS_END
+},
+};
+
+void doveadm_tresor_plugin_init(struct module *module ATTR_UNUSED)
+{
+	unsigned int i;
+
+	for (i = 0; i < N_ELEMENTS(tresor_commands); i++)
+		doveadm_cmd_register_ver2(&tresor_commands[i]);
+}
+
+void doveadm_tresor_plugin_deinit(void)
+{
+	/* doveadm 2.3 has no way to unregister commands; they go with the
+	   process. */
+}

@@ -1,0 +1,578 @@
+// The journal: line format, chain, locking, year files, crash repair,
+// the reader and status.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "catalog.hpp"
+#include "journal.hpp"
+#include "test_util.hpp"
+#include "tresor.h"
+#include "verify.hpp"
+
+using namespace testutil;
+using tresor::Journal;
+using tresor::Record;
+using json = nlohmann::ordered_json;
+
+namespace {
+
+std::string jfile(const TempDir &d, int year)
+{
+	return d / ("journal/" + std::to_string(year) + ".jsonl");
+}
+
+// Checks seq 1..n and the prev chain over the concatenated files.
+void expect_chain(const std::vector<std::string> &lines)
+{
+	std::string prev = zero_hash;
+	for (std::size_t i = 0; i < lines.size(); i++) {
+		json j = json::parse(lines[i]);
+		EXPECT_EQ(j["seq"].get<std::uint64_t>(), i + 1) << "line " << i + 1;
+		EXPECT_EQ(j["prev"].get<std::string>(), prev) << "line " << i + 1;
+		prev = sha256_oneshot(lines[i]);
+	}
+}
+
+std::vector<std::string> keys(const json &j)
+{
+	std::vector<std::string> k;
+	for (auto it = j.begin(); it != j.end(); ++it)
+		k.push_back(it.key());
+	return k;
+}
+
+} // namespace
+
+TEST(Journal, ExactLineFormat)
+{
+	TempDir d;
+	Journal j(d.path());
+	Record r = save_record(kGuid1, 7, std::string(64, 'a'), std::string(64, 'b'), "Rechnungen");
+	r.guid = "g-1";
+	r.size = 1234;
+	r.message_id = "<m@x>";
+	r.session = "sess1";
+	EXPECT_EQ(j.append(r, utc(2026, 11, 23, 9, 5, 0, 123456)), 1u);
+	std::string content = read_file(jfile(d, 2026));
+	std::string line1 =
+		"{\"seq\":1,\"time\":\"2026-11-23T09:05:00.123456Z\",\"event\":\"save\","
+		"\"mailbox\":\"Rechnungen\",\"mailbox_guid\":\"" + kGuid1 + "\","
+		"\"uidvalidity\":1700000000,\"uid\":7,\"guid\":\"g-1\",\"size\":1234,"
+		"\"sha256\":\"" + std::string(64, 'a') + "\","
+		"\"content_sha256\":\"" + std::string(64, 'b') + "\","
+		"\"message_id\":\"<m@x>\",\"service\":\"lmtp\",\"session\":\"sess1\","
+		"\"prev\":\"" + zero_hash + "\"}";
+	EXPECT_EQ(content, line1 + "\n");
+
+	// every field set: the documented key order
+	Record all;
+	all.event = "denied";
+	all.mailbox = "Archiv";
+	all.mailbox_guid = kGuid2;
+	all.uidvalidity = 5;
+	all.uid = 6;
+	all.guid = "g";
+	all.size = 7;
+	all.sha256 = "s";
+	all.content_sha256 = "c";
+	all.message_id = "m";
+	all.duplicate_of = 1;
+	all.content_duplicate_of = 1;
+	all.action = "rename";
+	all.new_mailbox = "Archiv2";
+	all.service = "imap";
+	all.session = "sess";
+	all.reason = "archive folders can't be renamed";
+	EXPECT_EQ(j.append(all, utc(2026, 11, 23, 9, 6, 0)), 2u);
+	std::vector<std::string> lines = split_lines(read_file(jfile(d, 2026)));
+	ASSERT_EQ(lines.size(), 2u);
+	json p = json::parse(lines[1]);
+	EXPECT_EQ(keys(p), (std::vector<std::string>{
+				   "seq", "time", "event", "mailbox", "mailbox_guid",
+				   "uidvalidity", "uid", "guid", "size", "sha256",
+				   "content_sha256", "message_id", "duplicate_of",
+				   "content_duplicate_of", "action", "new_mailbox", "service",
+				   "session", "reason", "prev"}));
+	EXPECT_EQ(p["time"], "2026-11-23T09:06:00.000000Z");
+	EXPECT_EQ(p["prev"], sha256_oneshot(line1));
+
+	// the reader's column order is the same
+	std::vector<std::string> names;
+	for (const char *const *n = tresor_journal_field_names(); *n != nullptr; n++)
+		names.push_back(*n);
+	EXPECT_EQ(names, keys(p));
+}
+
+TEST(Journal, AppendChainAndSeq)
+{
+	TempDir d;
+	Journal j(d.path());
+	for (std::uint32_t i = 1; i <= 20; i++)
+		EXPECT_EQ(j.append(save_record(kGuid1, i, mail_hash(std::to_string(i))),
+				   utc(2026, 3, 1, 12, 0, static_cast<int>(i))), i);
+	std::vector<std::string> lines = split_lines(read_file(jfile(d, 2026)));
+	ASSERT_EQ(lines.size(), 20u);
+	expect_chain(lines);
+	EXPECT_EQ(json::parse(lines[4])["uid"], 5);
+}
+
+TEST(Journal, InvalidUtf8IsReplaced)
+{
+	TempDir d;
+	Journal j(d.path());
+	Record r = save_record(kGuid1, 1, mail_hash("x"), "", "Rechn\xff" "ungen");
+	r.message_id = std::string("<a\xc3@x>");
+	ASSERT_EQ(j.append(r, utc(2026, 1, 1)), 1u);
+	std::string line = split_lines(read_file(jfile(d, 2026)))[0];
+	json p = json::parse(line); // valid UTF-8 JSON
+	EXPECT_EQ(p["mailbox"], "Rechn\xef\xbf\xbdungen");
+	EXPECT_EQ(p["message_id"], "<a\xef\xbf\xbd@x>");
+	// control characters are escaped, so a line never breaks
+	Record r2 = save_record(kGuid1, 2, mail_hash("y"), "", "a\nb");
+	ASSERT_EQ(j.append(r2, utc(2026, 1, 1)), 2u);
+	EXPECT_EQ(split_lines(read_file(jfile(d, 2026))).size(), 2u);
+}
+
+TEST(Journal, DirectoriesAndModes)
+{
+	TempDir d;
+	std::string dir = d / "home/user/tresor";
+	{
+		Journal j(dir);
+		j.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 5, 5));
+	}
+	struct stat st;
+	ASSERT_EQ(::stat(dir.c_str(), &st), 0);
+	EXPECT_EQ(st.st_mode & 07777, 0700u);
+	ASSERT_EQ(::stat((dir + "/journal").c_str(), &st), 0);
+	EXPECT_EQ(st.st_mode & 07777, 0700u);
+	ASSERT_EQ(::stat((dir + "/journal/2026.jsonl").c_str(), &st), 0);
+	EXPECT_EQ(st.st_mode & 0777, 0600u);
+	EXPECT_TRUE(exists(dir + "/journal/.lock"));
+	EXPECT_TRUE(exists(dir + "/catalog.sqlite"));
+
+	char err[256];
+	EXPECT_EQ(tresor_journal_open("relative/dir", err, sizeof(err)), nullptr);
+	EXPECT_STREQ(err, "journal directory 'relative/dir' is not an absolute path");
+	write_file(d / "file", "x");
+	EXPECT_EQ(tresor_journal_open((d / "file/sub").c_str(), err, sizeof(err)), nullptr);
+	EXPECT_NE(std::string(err).find("file"), std::string::npos) << err;
+}
+
+TEST(Journal, ReentrantLockAndContention)
+{
+	TempDir d;
+	Journal a(d.path()), b(d.path());
+	a.lock(0);
+	a.lock(0); // reentrant
+	EXPECT_EQ(a.lock_depth(), 2u);
+	auto t0 = std::chrono::steady_clock::now();
+	try {
+		b.lock(150);
+		FAIL() << "second Journal got the lock";
+	} catch (const std::runtime_error &e) {
+		EXPECT_NE(std::string(e.what()).find("timed out after 150 ms waiting for the journal lock"),
+			  std::string::npos) << e.what();
+	}
+	EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(150));
+	a.unlock();
+	EXPECT_THROW(b.lock(0), std::runtime_error); // still held once
+	// append takes the (reentrant) lock itself while a holds it
+	EXPECT_EQ(a.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 1, 1)), 1u);
+	EXPECT_EQ(a.lock_depth(), 1u);
+	a.unlock();
+	EXPECT_EQ(a.lock_depth(), 0u);
+	b.lock(0);
+	EXPECT_EQ(b.append(save_record(kGuid1, 2, mail_hash("2")), utc(2026, 1, 1)), 2u);
+	b.unlock();
+	a.unlock(); // unbalanced unlock is harmless
+	EXPECT_EQ(a.lock_depth(), 0u);
+}
+
+TEST(Journal, LockViaCApi)
+{
+	TempDir d;
+	char err[256];
+	tresor_journal *a = tresor_journal_open(d.path().c_str(), err, sizeof(err));
+	tresor_journal *b = tresor_journal_open(d.path().c_str(), err, sizeof(err));
+	ASSERT_NE(a, nullptr);
+	ASSERT_NE(b, nullptr);
+	EXPECT_EQ(tresor_journal_lock(a, 0, err, sizeof(err)), 0);
+	EXPECT_EQ(tresor_journal_lock(a, 0, err, sizeof(err)), 0);
+	EXPECT_EQ(tresor_journal_lock(b, 50, err, sizeof(err)), -1);
+	EXPECT_EQ(std::string(err),
+		  "timed out after 50 ms waiting for the journal lock " + d.path() +
+			  "/journal/.lock (another process holds it)");
+	tresor_journal_unlock(a);
+	tresor_journal_unlock(a);
+	EXPECT_EQ(tresor_journal_lock(b, 50, err, sizeof(err)), 0);
+	tresor_journal_unlock(b);
+	tresor_journal_close(a);
+	tresor_journal_close(b);
+}
+
+TEST(Journal, ProcessesAppendConcurrently)
+{
+	TempDir d;
+	constexpr int kChildren = 8, kAppends = 50;
+	std::vector<pid_t> pids;
+	for (int c = 0; c < kChildren; c++) {
+		pid_t pid = ::fork();
+		ASSERT_GE(pid, 0);
+		if (pid == 0) {
+			int rc = 0;
+			try {
+				Journal j(d.path());
+				for (int i = 0; i < kAppends; i++) {
+					Record r = save_record(kGuid1, static_cast<std::uint32_t>(c * 1000 + i + 1),
+							       mail_hash(std::to_string(c * 1000 + i)));
+					r.session = "child" + std::to_string(c);
+					if (j.append(r) == 0)
+						rc = 1;
+				}
+			} catch (...) {
+				rc = 2;
+			}
+			::_exit(rc);
+		}
+		pids.push_back(pid);
+	}
+	for (pid_t pid : pids) {
+		int status = 0;
+		ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+		EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+	}
+	std::vector<std::string> lines;
+	for (const auto &f : tresor::list_journal_files(d.path())) {
+		auto l = split_lines(read_file(f.path));
+		lines.insert(lines.end(), l.begin(), l.end());
+	}
+	ASSERT_EQ(lines.size(), static_cast<std::size_t>(kChildren * kAppends));
+	expect_chain(lines);
+	// every append is there once, each child's in its own order
+	std::map<int, int> last;
+	std::set<std::uint32_t> uids;
+	for (const std::string &l : lines) {
+		json p = json::parse(l);
+		auto uid = p["uid"].get<std::uint32_t>();
+		EXPECT_TRUE(uids.insert(uid).second);
+		int child = static_cast<int>((uid - 1) / 1000), i = static_cast<int>((uid - 1) % 1000);
+		auto it = last.find(child);
+		EXPECT_EQ(i, it == last.end() ? 0 : it->second + 1);
+		last[child] = i;
+	}
+	tresor::Verifier v(d.path());
+	EXPECT_EQ(v.problems().size(), 0u);
+	EXPECT_EQ(v.head_seq(), 400u);
+	// the catalog kept up with all of them
+	Journal j(d.path());
+	auto dup = j.find_duplicate(kGuid1, mail_hash("7003"), false);
+	ASSERT_TRUE(dup.has_value());
+	EXPECT_EQ(dup->uid, 7004u);
+	EXPECT_EQ(j.catalog_stats().rebuilds, 0u);
+}
+
+TEST(Journal, YearRollover)
+{
+	TempDir d;
+	Journal j(d.path());
+	EXPECT_EQ(j.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 12, 31, 23, 59, 59, 999999)), 1u);
+	EXPECT_EQ(j.append(save_record(kGuid1, 2, mail_hash("2")), utc(2027, 1, 1, 0, 0, 0, 1)), 2u);
+	EXPECT_EQ(j.append(save_record(kGuid1, 3, mail_hash("3")), utc(2027, 1, 1, 0, 0, 1)), 3u);
+	auto l2026 = split_lines(read_file(jfile(d, 2026)));
+	auto l2027 = split_lines(read_file(jfile(d, 2027)));
+	ASSERT_EQ(l2026.size(), 1u);
+	ASSERT_EQ(l2027.size(), 2u);
+	EXPECT_EQ(json::parse(l2026[0])["time"], "2026-12-31T23:59:59.999999Z");
+	EXPECT_EQ(json::parse(l2027[0])["time"], "2027-01-01T00:00:00.000001Z");
+	// the first line of the new year's file chains to the old file's last
+	EXPECT_EQ(json::parse(l2027[0])["prev"], sha256_oneshot(l2026[0]));
+	expect_chain({l2026[0], l2027[0], l2027[1]});
+	tresor::Verifier v(d.path());
+	EXPECT_EQ(v.problems().size(), 0u);
+}
+
+TEST(Journal, ClockGoingBackwards)
+{
+	TempDir d;
+	Journal j(d.path());
+	j.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 12, 31, 23, 0, 0));
+	j.append(save_record(kGuid1, 2, mail_hash("2")), utc(2027, 1, 1, 0, 0, 5));
+	// the clock jumps back into 2026: the record goes to the newest file
+	EXPECT_EQ(j.append(save_record(kGuid1, 3, mail_hash("3")), utc(2026, 12, 31, 23, 59, 0)), 3u);
+	auto l2026 = split_lines(read_file(jfile(d, 2026)));
+	auto l2027 = split_lines(read_file(jfile(d, 2027)));
+	ASSERT_EQ(l2026.size(), 1u);
+	ASSERT_EQ(l2027.size(), 2u);
+	EXPECT_EQ(json::parse(l2027[1])["time"], "2026-12-31T23:59:00.000000Z");
+	expect_chain({l2026[0], l2027[0], l2027[1]});
+
+	// never an older file than the newest one
+	TempDir d2;
+	Journal j2(d2.path());
+	j2.append(save_record(kGuid1, 1, mail_hash("1")), utc(2027, 6, 1));
+	j2.append(save_record(kGuid1, 2, mail_hash("2")), utc(2025, 6, 1));
+	EXPECT_FALSE(exists(jfile(d2, 2025)));
+	EXPECT_EQ(split_lines(read_file(jfile(d2, 2027))).size(), 2u);
+}
+
+TEST(Journal, TornLastLineIsTruncated)
+{
+	TempDir d;
+	Journal j(d.path());
+	j.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 2, 1));
+	j.append(save_record(kGuid1, 2, mail_hash("2")), utc(2026, 2, 2));
+	std::string before = read_file(jfile(d, 2026));
+	append_file(jfile(d, 2026), "{\"seq\":3,\"time\":\"2026-02-03T00:00:00.0000");
+	EXPECT_EQ(tresor::read_journal_head(d.path()).seq, 2u); // the fragment is no record
+	EXPECT_EQ(j.append(save_record(kGuid1, 3, mail_hash("3")), utc(2026, 2, 3)), 3u);
+	std::string after = read_file(jfile(d, 2026));
+	ASSERT_EQ(after.substr(0, before.size()), before);
+	auto lines = split_lines(after);
+	ASSERT_EQ(lines.size(), 3u);
+	EXPECT_EQ(after.back(), '\n');
+	expect_chain(lines);
+	EXPECT_EQ(tresor::Verifier(d.path()).problems().size(), 0u);
+}
+
+TEST(Journal, TornFirstLineOfNewYearFile)
+{
+	TempDir d;
+	Journal j(d.path());
+	j.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 12, 31));
+	write_file(jfile(d, 2027), "{\"seq\":2,\"ti");
+	EXPECT_EQ(j.append(save_record(kGuid1, 2, mail_hash("2")), utc(2027, 1, 1)), 2u);
+	auto l2026 = split_lines(read_file(jfile(d, 2026)));
+	auto l2027 = split_lines(read_file(jfile(d, 2027)));
+	ASSERT_EQ(l2027.size(), 1u);
+	expect_chain({l2026[0], l2027[0]});
+}
+
+TEST(Journal, FailedWriteLeavesFileUnchanged)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 4, 1));
+	}
+	std::string before = read_file(jfile(d, 2026));
+	pid_t pid = ::fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		// a file size limit just above the current size: the write is cut
+		::signal(SIGXFSZ, SIG_IGN);
+		struct rlimit rl;
+		rl.rlim_cur = rl.rlim_max = before.size() + 10;
+		if (::setrlimit(RLIMIT_FSIZE, &rl) < 0)
+			::_exit(10);
+		int rc = 1;
+		try {
+			Journal j(d.path());
+			Record r = save_record(kGuid1, 2, mail_hash("2"));
+			r.reason = std::string(500, 'r');
+			j.append(r, utc(2026, 4, 2));
+		} catch (const std::system_error &e) {
+			rc = std::string(e.what()).find("write(") != std::string::npos ? 0 : 3;
+		} catch (...) {
+			rc = 4;
+		}
+		::_exit(rc);
+	}
+	int status = 0;
+	ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(WEXITSTATUS(status), 0);
+	EXPECT_EQ(read_file(jfile(d, 2026)), before);
+	// and the next append goes on from there
+	Journal j(d.path());
+	EXPECT_EQ(j.append(save_record(kGuid1, 2, mail_hash("2")), utc(2026, 4, 3)), 2u);
+	expect_chain(split_lines(read_file(jfile(d, 2026))));
+}
+
+TEST(Journal, UnparseableHeadStillChains)
+{
+	TempDir d;
+	Journal j(d.path());
+	j.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 1, 1));
+	j.append(save_record(kGuid1, 2, mail_hash("2")), utc(2026, 1, 2));
+	append_file(jfile(d, 2026), "this is not json\n");
+	// the damaged line counts as seq 3; the chain goes on through it
+	EXPECT_EQ(j.append(save_record(kGuid1, 3, mail_hash("3")), utc(2026, 1, 3)), 4u);
+	auto lines = split_lines(read_file(jfile(d, 2026)));
+	ASSERT_EQ(lines.size(), 4u);
+	EXPECT_EQ(json::parse(lines[3])["prev"], sha256_oneshot("this is not json"));
+	tresor::Verifier v(d.path());
+	ASSERT_EQ(v.problems().size(), 1u);
+	EXPECT_EQ(v.problems()[0].seq, 3u);
+	EXPECT_EQ(v.problems()[0].detail,
+		  "2026.jsonl line 3: not a valid journal record (not a JSON object)");
+}
+
+TEST(Journal, AppendViaCApi)
+{
+	TempDir d;
+	char err[256];
+	tresor_journal *j = tresor_journal_open(d.path().c_str(), err, sizeof(err));
+	ASSERT_NE(j, nullptr) << err;
+	tresor_record r{};
+	r.event = "save";
+	r.mailbox = "INBOX";
+	r.mailbox_guid = kGuid1.c_str();
+	r.uid = 3;
+	std::string h = mail_hash("c");
+	r.sha256 = h.c_str();
+	std::uint64_t seq = 0;
+	ASSERT_EQ(tresor_journal_append(j, &r, &seq, err, sizeof(err)), 0) << err;
+	EXPECT_EQ(seq, 1u);
+	ASSERT_EQ(tresor_journal_append(j, &r, nullptr, err, sizeof(err)), 0) << err;
+
+	tresor_record bad{};
+	EXPECT_EQ(tresor_journal_append(j, &bad, &seq, err, sizeof(err)), -1);
+	EXPECT_STREQ(err, "journal record without an event");
+	EXPECT_EQ(seq, 1u);
+
+	std::uint32_t uid = 0;
+	EXPECT_EQ(tresor_journal_find_duplicate(j, kGuid1.c_str(), h.c_str(), 0, &seq, &uid, err,
+						sizeof(err)), 1);
+	EXPECT_EQ(seq, 1u);
+	EXPECT_EQ(uid, 3u);
+	EXPECT_EQ(tresor_journal_find_duplicate(j, kGuid2.c_str(), h.c_str(), 0, &seq, &uid, err,
+						sizeof(err)), 0);
+	EXPECT_EQ(tresor_journal_find_duplicate(j, nullptr, h.c_str(), 0, &seq, &uid, err,
+						sizeof(err)), -1);
+	tresor_journal_close(j);
+
+	// the file holds exactly the two records
+	auto lines = split_lines(read_file(d / "journal/" +
+					   std::to_string(tresor::utc_year(std::chrono::system_clock::now())) +
+					   ".jsonl"));
+	ASSERT_EQ(lines.size(), 2u);
+	expect_chain(lines);
+	EXPECT_EQ(json::parse(lines[0]).contains("uidvalidity"), false);
+	EXPECT_EQ(json::parse(lines[0]).contains("service"), false);
+}
+
+TEST(Journal, ReaderAndStatus)
+{
+	TempDir d;
+	Journal j(d.path());
+	Record r = save_record(kGuid1, 7, mail_hash("7"));
+	j.append(r, utc(2026, 12, 31, 10));
+	Record e = expunge_record(kGuid1, 7);
+	j.append(e, utc(2027, 1, 2, 10));
+	append_file(jfile(d, 2027), "{broken\n");
+	j.append(save_record(kGuid1, 8, mail_hash("8")), utc(2027, 1, 3));
+	append_file(jfile(d, 2027), "{\"seq\":5,\"ti"); // interrupted write
+
+	char err[256];
+	tresor_journal_reader *rd = tresor_journal_reader_open(d.path().c_str(), err, sizeof(err));
+	ASSERT_NE(rd, nullptr) << err;
+	const char *const *v = nullptr;
+	ASSERT_EQ(tresor_journal_reader_next(rd, &v, err, sizeof(err)), 1);
+	EXPECT_STREQ(v[0], "1");
+	EXPECT_STREQ(v[1], "2026-12-31T10:00:00.000000Z");
+	EXPECT_STREQ(v[2], "save");
+	EXPECT_STREQ(v[3], "INBOX");
+	EXPECT_STREQ(v[4], kGuid1.c_str());
+	EXPECT_STREQ(v[5], "1700000000");
+	EXPECT_STREQ(v[6], "7");
+	EXPECT_STREQ(v[7], "");
+	EXPECT_STREQ(v[8], "1007");
+	EXPECT_STREQ(v[9], mail_hash("7").c_str());
+	EXPECT_STREQ(v[16], "lmtp");
+	EXPECT_STREQ(v[19], zero_hash.c_str());
+	EXPECT_EQ(v[20], nullptr);
+	ASSERT_EQ(tresor_journal_reader_next(rd, &v, err, sizeof(err)), 1);
+	EXPECT_STREQ(v[2], "expunge");
+	EXPECT_STREQ(v[8], "");
+	ASSERT_EQ(tresor_journal_reader_next(rd, &v, err, sizeof(err)), -1);
+	EXPECT_STREQ(err, "2027.jsonl line 2: not a valid journal record (expected a JSON object)");
+	ASSERT_EQ(tresor_journal_reader_next(rd, &v, err, sizeof(err)), 1);
+	EXPECT_STREQ(v[0], "4");
+	ASSERT_EQ(tresor_journal_reader_next(rd, &v, err, sizeof(err)), -1);
+	EXPECT_STREQ(err, "2027.jsonl line 4: incomplete line (no line end: a write was "
+			  "interrupted, the record was never acknowledged)");
+	EXPECT_EQ(tresor_journal_reader_next(rd, &v, err, sizeof(err)), 0);
+	EXPECT_EQ(tresor_journal_reader_next(rd, &v, err, sizeof(err)), 0);
+	tresor_journal_reader_free(rd);
+
+	tresor_journal_status st;
+	ASSERT_EQ(tresor_journal_get_status(d.path().c_str(), &st, err, sizeof(err)), 0) << err;
+	EXPECT_EQ(st.records, 4u);
+	EXPECT_EQ(st.head_seq, 4u);
+	auto l2027 = split_lines(read_file(jfile(d, 2027)));
+	EXPECT_STREQ(st.head_sha256, sha256_oneshot(l2027[2]).c_str());
+	EXPECT_EQ(std::string(st.files), jfile(d, 2026) + " " + jfile(d, 2027));
+
+	// no journal yet: empty, not an error
+	TempDir empty;
+	rd = tresor_journal_reader_open((empty / "none").c_str(), err, sizeof(err));
+	ASSERT_NE(rd, nullptr);
+	EXPECT_EQ(tresor_journal_reader_next(rd, &v, err, sizeof(err)), 0);
+	tresor_journal_reader_free(rd);
+	ASSERT_EQ(tresor_journal_get_status((empty / "none").c_str(), &st, err, sizeof(err)), 0);
+	EXPECT_EQ(st.records, 0u);
+	EXPECT_EQ(st.head_seq, 0u);
+	EXPECT_STREQ(st.head_sha256, zero_hash.c_str());
+	EXPECT_STREQ(st.files, "");
+}
+
+TEST(Journal, OnlyYearFilesCount)
+{
+	TempDir d;
+	Journal j(d.path());
+	j.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 1, 1));
+	write_file(d / "journal/2026.jsonl.bak", "junk\n");
+	write_file(d / "journal/99999.jsonl", "junk\n");
+	write_file(d / "journal/abcd.jsonl", "junk\n");
+	auto files = tresor::list_journal_files(d.path());
+	ASSERT_EQ(files.size(), 1u);
+	EXPECT_EQ(files[0].name, "2026.jsonl");
+	EXPECT_EQ(files[0].year, 2026);
+	EXPECT_EQ(j.append(save_record(kGuid1, 2, mail_hash("2")), utc(2026, 1, 2)), 2u);
+	EXPECT_EQ(tresor::Verifier(d.path()).problems().size(), 0u);
+}
+
+TEST(Journal, BatchIsOneChainedWriteAndFillsDuplicates)
+{
+	TempDir d;
+	Journal j(d.path());
+	std::string h1 = mail_hash("1"), h2 = mail_hash("2");
+	ASSERT_EQ(j.append(save_record(kGuid1, 1, h1), utc(2026, 3, 1)), 1u);
+
+	std::vector<Record> batch = {
+		save_record(kGuid1, 2, h2),  // new
+		save_record(kGuid1, 3, h1),  // duplicate of seq 1 (catalog)
+		save_record(kGuid1, 4, h2),  // duplicate of seq 2 (same batch)
+		save_record(kGuid2, 1, h1),  // other mailbox: no duplicate
+	};
+	std::vector<std::uint64_t> seqs = j.append_batch(batch, utc(2026, 3, 2));
+	EXPECT_EQ(seqs, (std::vector<std::uint64_t>{2, 3, 4, 5}));
+
+	std::vector<std::string> raw = split_lines(read_file(jfile(d, 2026)));
+	ASSERT_EQ(raw.size(), 5u);
+	expect_chain(raw);
+	auto rec = [&](std::size_t i) { return json::parse(raw[i]); };
+	EXPECT_FALSE(rec(1).contains("duplicate_of"));
+	EXPECT_EQ(rec(2)["duplicate_of"], 1);
+	EXPECT_EQ(rec(3)["duplicate_of"], 2);
+	EXPECT_FALSE(rec(4).contains("duplicate_of"));
+
+	// an explicit duplicate_of is kept as given
+	Record explicit_dup = save_record(kGuid1, 5, h1);
+	explicit_dup.duplicate_of = 3;
+	EXPECT_EQ(j.append(explicit_dup, utc(2026, 3, 3)), 6u);
+	EXPECT_EQ(json::parse(split_lines(read_file(jfile(d, 2026))).back())["duplicate_of"], 3);
+}

@@ -1,0 +1,196 @@
+// Helpers for the core unit tests: temporary directories, file access, an
+// independent SHA-256 (OpenSSL's one-shot EVP_Digest), and fixed times.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <openssl/evp.h>
+
+namespace testutil {
+
+// A fresh directory from mkdtemp(), removed with everything in it.
+class TempDir {
+public:
+	TempDir()
+	{
+		std::string tmpl = (std::filesystem::temp_directory_path() /
+				    "tresor-test-XXXXXX").string();
+		if (::mkdtemp(tmpl.data()) == nullptr)
+			throw std::runtime_error("mkdtemp failed");
+		path_ = tmpl;
+	}
+	~TempDir()
+	{
+		std::error_code ec;
+		std::filesystem::remove_all(path_, ec);
+	}
+	TempDir(const TempDir &) = delete;
+	TempDir &operator=(const TempDir &) = delete;
+
+	const std::string &path() const { return path_; }
+	std::string operator/(std::string_view rel) const
+	{
+		return path_ + "/" + std::string(rel);
+	}
+
+private:
+	std::string path_;
+};
+
+inline std::string read_file(const std::string &path)
+{
+	std::ifstream in(path, std::ios::binary);
+	if (!in)
+		throw std::runtime_error("can't read " + path);
+	std::ostringstream ss;
+	ss << in.rdbuf();
+	return ss.str();
+}
+
+inline void write_file(const std::string &path, std::string_view data)
+{
+	std::ofstream out(path, std::ios::binary | std::ios::trunc);
+	out.write(data.data(), static_cast<std::streamsize>(data.size()));
+	if (!out)
+		throw std::runtime_error("can't write " + path);
+}
+
+inline void append_file(const std::string &path, std::string_view data)
+{
+	std::ofstream out(path, std::ios::binary | std::ios::app);
+	out.write(data.data(), static_cast<std::streamsize>(data.size()));
+	if (!out)
+		throw std::runtime_error("can't append to " + path);
+}
+
+// Lines without their "\n"; a final piece without "\n" is kept.
+inline std::vector<std::string> split_lines(const std::string &data)
+{
+	std::vector<std::string> lines;
+	std::size_t start = 0;
+	while (start < data.size()) {
+		std::size_t nl = data.find('\n', start);
+		if (nl == std::string::npos) {
+			lines.push_back(data.substr(start));
+			break;
+		}
+		lines.push_back(data.substr(start, nl - start));
+		start = nl + 1;
+	}
+	return lines;
+}
+
+inline std::string join_lines(const std::vector<std::string> &lines)
+{
+	std::string out;
+	for (const std::string &l : lines)
+		out += l + "\n";
+	return out;
+}
+
+// SHA-256 by a second route: OpenSSL's one-shot EVP_Digest.
+inline std::string sha256_oneshot(std::string_view data)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1)
+		throw std::runtime_error("EVP_Digest failed");
+	static const char hex[] = "0123456789abcdef";
+	std::string out;
+	for (unsigned int i = 0; i < len; i++) {
+		out += hex[md[i] >> 4];
+		out += hex[md[i] & 15];
+	}
+	return out;
+}
+
+inline const std::string zero_hash(64, '0');
+
+// A UTC time point.
+inline std::chrono::system_clock::time_point utc(int year, int mon, int day, int hour = 0,
+						 int min = 0, int sec = 0, int usec = 0)
+{
+	struct tm tm {};
+	tm.tm_year = year - 1900;
+	tm.tm_mon = mon - 1;
+	tm.tm_mday = day;
+	tm.tm_hour = hour;
+	tm.tm_min = min;
+	tm.tm_sec = sec;
+	std::time_t t = ::timegm(&tm);
+	return std::chrono::system_clock::from_time_t(t) + std::chrono::microseconds(usec);
+}
+
+inline bool exists(const std::string &path)
+{
+	return std::filesystem::exists(path);
+}
+
+} // namespace testutil
+
+// ---- journal records for the tests
+#include "journal.hpp"
+
+namespace testutil {
+
+inline std::string mail_hash(const std::string &what)
+{
+	return sha256_oneshot("mail " + what);
+}
+
+inline tresor::Record save_record(const std::string &guid, std::uint32_t uid,
+				  const std::string &sha256,
+				  const std::string &content_sha256 = "",
+				  const std::string &mailbox = "INBOX")
+{
+	tresor::Record r;
+	r.event = "save";
+	r.mailbox = mailbox;
+	r.mailbox_guid = guid;
+	r.uidvalidity = 1700000000;
+	r.uid = uid;
+	r.size = 1000 + uid;
+	r.sha256 = sha256;
+	if (!content_sha256.empty())
+		r.content_sha256 = content_sha256;
+	r.service = "lmtp";
+	return r;
+}
+
+inline tresor::Record expunge_record(const std::string &guid, std::uint32_t uid,
+				     const std::string &event = "expunge")
+{
+	tresor::Record r;
+	r.event = event;
+	r.mailbox = "INBOX";
+	r.mailbox_guid = guid;
+	r.uid = uid;
+	r.service = "imap";
+	return r;
+}
+
+inline tresor::Record delete_record(const std::string &guid, const std::string &mailbox = "INBOX")
+{
+	tresor::Record r;
+	r.event = "delete";
+	r.mailbox = mailbox;
+	r.mailbox_guid = guid;
+	r.service = "imap";
+	return r;
+}
+
+inline const std::string kGuid1 = "0123456789abcdef0123456789abcdef";
+inline const std::string kGuid2 = "fedcba9876543210fedcba9876543210";
+inline const std::string kGuid3 = "00000000000000000000000000000003";
+
+} // namespace testutil

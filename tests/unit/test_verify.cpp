@@ -1,0 +1,460 @@
+// Verification: chain problems for removed, edited, reordered and inserted
+// lines; expected mails against what the glue observes in the store.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "journal.hpp"
+#include "test_util.hpp"
+#include "tresor.h"
+#include "verify.hpp"
+
+using namespace testutil;
+using tresor::Journal;
+using tresor::Problem;
+using tresor::ProblemKind;
+using tresor::Record;
+using tresor::Verifier;
+
+namespace {
+
+const std::string kPrevMismatch =
+	"prev does not match the hash of the previous line (a line was removed, "
+	"inserted, reordered or edited)";
+
+std::string j2026(const TempDir &d)
+{
+	return d / "journal/2026.jsonl";
+}
+
+// Five saves of uid 1..5 in kGuid1 (sha256 mail_hash(uid)), in 2026.
+void five_saves(const TempDir &d)
+{
+	Journal j(d.path());
+	for (std::uint32_t i = 1; i <= 5; i++)
+		j.append(save_record(kGuid1, i, mail_hash(std::to_string(i))),
+			 utc(2026, 3, 1, 8, 0, static_cast<int>(i)));
+}
+
+std::vector<std::string> lines_of(const TempDir &d)
+{
+	return split_lines(read_file(j2026(d)));
+}
+
+void rewrite(const TempDir &d, const std::vector<std::string> &lines)
+{
+	write_file(j2026(d), join_lines(lines));
+}
+
+std::vector<std::uint64_t> seqs(const std::vector<Problem> &ps)
+{
+	std::vector<std::uint64_t> out;
+	for (const Problem &p : ps)
+		out.push_back(p.seq);
+	return out;
+}
+
+} // namespace
+
+TEST(Verify, IntactJournal)
+{
+	TempDir d;
+	five_saves(d);
+	Verifier v(d.path());
+	EXPECT_TRUE(v.problems().empty());
+	EXPECT_EQ(v.head_seq(), 5u);
+	EXPECT_EQ(v.lines(), 5u);
+	EXPECT_EQ(v.expected_count(), 5u);
+	EXPECT_TRUE(v.mailbox_expected(kGuid1));
+	EXPECT_FALSE(v.mailbox_expected(kGuid2));
+	v.mailbox_seen(kGuid1, "INBOX", 1700000000);
+	for (std::uint32_t i = 1; i <= 5; i++)
+		v.observe(kGuid1, "INBOX", i, mail_hash(std::to_string(i)), true);
+	v.finish(false);
+	EXPECT_TRUE(v.problems().empty());
+	EXPECT_EQ(v.checked_count(), 5u);
+}
+
+TEST(Verify, RemovedLine)
+{
+	TempDir d;
+	five_saves(d);
+	auto lines = lines_of(d);
+	lines.erase(lines.begin() + 2); // seq 3
+	rewrite(d, lines);
+	Verifier v(d.path());
+	ASSERT_EQ(v.problems().size(), 1u);
+	const Problem &p = v.problems()[0];
+	EXPECT_EQ(p.kind, ProblemKind::Chain);
+	EXPECT_EQ(p.seq, 4u);
+	EXPECT_EQ(p.mailbox, "INBOX");
+	EXPECT_EQ(p.mailbox_guid, kGuid1);
+	EXPECT_EQ(p.uid, 4u);
+	EXPECT_EQ(p.detail, "2026.jsonl line 3: seq 4 where 3 was expected; " + kPrevMismatch);
+}
+
+TEST(Verify, EditedLine)
+{
+	TempDir d;
+	five_saves(d);
+	auto lines = lines_of(d);
+	std::string h3 = mail_hash("3");
+	lines[2].replace(lines[2].find(h3), h3.size(), mail_hash("forged"));
+	rewrite(d, lines);
+	Verifier v(d.path());
+	ASSERT_EQ(v.problems().size(), 1u);
+	EXPECT_EQ(v.problems()[0].seq, 4u); // the next line notices
+	EXPECT_EQ(v.problems()[0].detail, "2026.jsonl line 4: " + kPrevMismatch);
+}
+
+TEST(Verify, SwappedLines)
+{
+	TempDir d;
+	five_saves(d);
+	auto lines = lines_of(d);
+	std::swap(lines[2], lines[3]);
+	rewrite(d, lines);
+	Verifier v(d.path());
+	EXPECT_EQ(seqs(v.problems()), (std::vector<std::uint64_t>{3, 4, 5}));
+	EXPECT_EQ(v.problems()[0].detail,
+		  "2026.jsonl line 4: seq 3 where 5 was expected; " + kPrevMismatch);
+	EXPECT_EQ(v.problems()[1].detail,
+		  "2026.jsonl line 3: seq 4 where 3 was expected; " + kPrevMismatch);
+	EXPECT_EQ(v.problems()[2].detail,
+		  "2026.jsonl line 5: seq 5 where 4 was expected; " + kPrevMismatch);
+}
+
+TEST(Verify, InsertedLine)
+{
+	TempDir d;
+	five_saves(d);
+	auto lines = lines_of(d);
+	// a forged record that fits after line 2
+	Record r = save_record(kGuid1, 99, mail_hash("99"));
+	std::string forged = tresor::dump_line(
+		tresor::record_json(r, 3, utc(2026, 3, 1, 8, 0, 2, 500), sha256_oneshot(lines[1])));
+	lines.insert(lines.begin() + 2, forged);
+	rewrite(d, lines);
+	Verifier v(d.path());
+	ASSERT_EQ(v.problems().size(), 1u);
+	EXPECT_EQ(v.problems()[0].seq, 3u);
+	EXPECT_EQ(v.problems()[0].detail,
+		  "2026.jsonl line 4: seq 3 where 4 was expected; " + kPrevMismatch);
+}
+
+TEST(Verify, GarbageLine)
+{
+	TempDir d;
+	five_saves(d);
+	auto lines = lines_of(d);
+	lines[1] = "garbage";
+	rewrite(d, lines);
+	Verifier v(d.path());
+	ASSERT_EQ(v.problems().size(), 2u);
+	EXPECT_EQ(v.problems()[0].seq, 2u);
+	EXPECT_EQ(v.problems()[0].detail,
+		  "2026.jsonl line 2: not a valid journal record (not a JSON object)");
+	EXPECT_EQ(v.problems()[1].seq, 3u);
+	EXPECT_EQ(v.problems()[1].detail, "2026.jsonl line 3: " + kPrevMismatch);
+	lines[1] = "{\"seq\":\"2\"}";
+	rewrite(d, lines);
+	Verifier v2(d.path());
+	ASSERT_EQ(v2.problems().size(), 2u);
+	EXPECT_EQ(v2.problems()[0].detail,
+		  "2026.jsonl line 2: not a valid journal record (seq is missing or not a "
+		  "number); prev is missing");
+}
+
+TEST(Verify, RemovedLastLine)
+{
+	TempDir d;
+	five_saves(d);
+	auto lines = lines_of(d);
+	lines.pop_back();
+	rewrite(d, lines);
+	// the chain alone can't tell; the catalog remembers seq 5
+	Verifier v(d.path());
+	ASSERT_EQ(v.problems().size(), 1u);
+	EXPECT_EQ(v.problems()[0].kind, ProblemKind::Chain);
+	EXPECT_EQ(v.problems()[0].seq, 5u);
+	EXPECT_EQ(v.problems()[0].detail,
+		  "the journal ends at seq 4, but the catalog had already recorded seq 5: "
+		  "the last 1 record was removed from the end of the journal (or it was "
+		  "replaced by an older copy)");
+	// without a catalog, the removal of the last line goes unnoticed
+	for (const char *s : {"", "-wal", "-shm"})
+		::unlink((d / "catalog.sqlite" + s).c_str());
+	EXPECT_TRUE(Verifier(d.path()).problems().empty());
+}
+
+TEST(Verify, EditedLastLine)
+{
+	TempDir d;
+	five_saves(d);
+	auto lines = lines_of(d);
+	std::string old_hash = sha256_oneshot(lines[4]);
+	std::string h5 = mail_hash("5");
+	lines[4].replace(lines[4].find(h5), h5.size(), mail_hash("forged"));
+	rewrite(d, lines);
+	Verifier v(d.path());
+	ASSERT_EQ(v.problems().size(), 1u);
+	EXPECT_EQ(v.problems()[0].seq, 5u);
+	EXPECT_EQ(v.problems()[0].detail,
+		  "the line with seq 5 differs from the one the catalog recorded when it was "
+		  "written (sha256 " + old_hash + ", now " + sha256_oneshot(lines[4]) +
+			  "): it was edited afterwards");
+}
+
+TEST(Verify, UnterminatedLastLine)
+{
+	TempDir d;
+	five_saves(d);
+	append_file(j2026(d), "{\"seq\":6,\"ti");
+	Verifier v(d.path());
+	ASSERT_EQ(v.problems().size(), 1u);
+	EXPECT_EQ(v.problems()[0].seq, 6u);
+	EXPECT_EQ(v.problems()[0].detail,
+		  "2026.jsonl line 6: not a valid journal record (not a JSON object); the last "
+		  "line is incomplete (no line end: a write was interrupted, the record was "
+		  "never acknowledged)");
+	// the next append repairs it
+	Journal j(d.path());
+	EXPECT_EQ(j.append(save_record(kGuid1, 6, mail_hash("6")), utc(2026, 3, 2)), 6u);
+	EXPECT_TRUE(Verifier(d.path()).problems().empty());
+}
+
+TEST(Verify, RemovedYearFile)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		for (std::uint32_t i = 1; i <= 5; i++)
+			j.append(save_record(kGuid1, i, mail_hash(std::to_string(i))),
+				 i <= 3 ? utc(2026, 12, 31) : utc(2027, 1, 1));
+	}
+	ASSERT_EQ(::unlink(j2026(d).c_str()), 0);
+	Verifier v(d.path());
+	ASSERT_EQ(v.problems().size(), 1u);
+	EXPECT_EQ(v.problems()[0].seq, 4u);
+	EXPECT_EQ(v.problems()[0].detail,
+		  "2027.jsonl line 1: seq 4 where 1 was expected; " + kPrevMismatch);
+}
+
+TEST(Verify, ExpectedMails)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 1, 1));
+		j.append(save_record(kGuid1, 2, mail_hash("2")), utc(2026, 1, 1));
+		j.append(save_record(kGuid1, 3, mail_hash("3")), utc(2026, 1, 1));
+		j.append(expunge_record(kGuid1, 2), utc(2026, 1, 1));
+		j.append(save_record(kGuid2, 1, mail_hash("b1")), utc(2026, 1, 1));
+		j.append(save_record(kGuid2, 2, mail_hash("b2")), utc(2026, 1, 1));
+		j.append(delete_record(kGuid2), utc(2026, 1, 1));
+		j.append(save_record(kGuid3, 1, mail_hash("c1")), utc(2026, 1, 1));
+		j.append(expunge_record(kGuid3, 1, "purge"), utc(2026, 1, 1));
+		Record dupl = save_record(kGuid1, 0, mail_hash("1"));
+		dupl.event = "duplicate";
+		j.append(dupl, utc(2026, 1, 1));
+	}
+	Verifier v(d.path());
+	EXPECT_TRUE(v.problems().empty());
+	EXPECT_EQ(v.expected_count(), 2u);
+	EXPECT_TRUE(v.mailbox_expected(kGuid1));
+	EXPECT_FALSE(v.mailbox_expected(kGuid2));
+	EXPECT_FALSE(v.mailbox_expected(kGuid3));
+	v.mailbox_seen(kGuid1, "INBOX", 1700000000);
+	v.observe(kGuid1, "INBOX", 1, mail_hash("1"), true);
+	v.observe(kGuid1, "INBOX", 3, mail_hash("3"), true);
+	v.finish(false);
+	EXPECT_TRUE(v.problems().empty());
+	EXPECT_EQ(v.checked_count(), 2u);
+}
+
+TEST(Verify, ModifiedMissingUnjournaled)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(save_record(kGuid1, 1, mail_hash("1"), "", "Rechnungen"), utc(2026, 1, 1));
+		j.append(save_record(kGuid1, 2, mail_hash("2"), "", "Rechnungen"), utc(2026, 1, 1));
+		j.append(save_record(kGuid1, 3, mail_hash("3"), "", "Rechnungen"), utc(2026, 1, 1));
+		j.append(save_record(kGuid2, 1, mail_hash("b1"), "", "Belege"), utc(2026, 1, 1));
+	}
+	Verifier v(d.path());
+	v.mailbox_seen(kGuid1, "Rechnungen", 1700000000);
+	v.observe(kGuid1, "Rechnungen", 1, mail_hash("1"), true);
+	v.observe(kGuid1, "Rechnungen", 2, mail_hash("changed"), true);
+	v.observe(kGuid1, "Rechnungen", 2, mail_hash("changed"), true); // twice: once
+	v.observe(kGuid1, "Rechnungen", 7, mail_hash("7"), true);
+	v.observe(kGuid1, "Rechnungen", 8, mail_hash("8"), false); // not journaled: fine
+	v.mailbox_seen(kGuid3, "Neu", 5);
+	v.observe(kGuid3, "Neu", 1, mail_hash("n1"), true);
+	v.finish(false);
+	const auto &ps = v.problems();
+	ASSERT_EQ(ps.size(), 5u);
+
+	EXPECT_EQ(ps[0].kind, ProblemKind::Modified);
+	EXPECT_EQ(ps[0].seq, 2u);
+	EXPECT_EQ(ps[0].uid, 2u);
+	EXPECT_EQ(ps[0].mailbox, "Rechnungen");
+	EXPECT_EQ(ps[0].detail, "UID 2 in Rechnungen was changed: the journal recorded sha256 " +
+					mail_hash("2") + " when it was saved (seq 2), the stored "
+					"mail now has " + mail_hash("changed"));
+
+	EXPECT_EQ(ps[1].kind, ProblemKind::Missing);
+	EXPECT_EQ(ps[1].seq, 3u);
+	EXPECT_EQ(ps[1].uid, 3u);
+	EXPECT_EQ(ps[1].detail, "UID 3 in Rechnungen (saved as seq 3, sha256 " + mail_hash("3") +
+					") is no longer in the mailbox, and no expunge or "
+					"delete of it was journaled");
+	EXPECT_EQ(ps[2].kind, ProblemKind::Missing);
+	EXPECT_EQ(ps[2].seq, 4u);
+	EXPECT_EQ(ps[2].mailbox, "Belege");
+	EXPECT_EQ(ps[2].mailbox_guid, kGuid2);
+	EXPECT_EQ(ps[2].detail, "UID 1 in Belege (saved as seq 4, sha256 " + mail_hash("b1") +
+					") is gone: the mailbox with GUID " + kGuid2 +
+					" was not found, and no delete of it was journaled");
+
+	// equal seq (0): ordered by mailbox GUID, then UID
+	EXPECT_EQ(ps[3].kind, ProblemKind::Unjournaled);
+	EXPECT_EQ(ps[3].seq, 0u);
+	EXPECT_EQ(ps[3].mailbox_guid, kGuid3);
+	EXPECT_EQ(ps[3].mailbox, "Neu");
+	EXPECT_EQ(ps[4].kind, ProblemKind::Unjournaled);
+	EXPECT_EQ(ps[4].mailbox_guid, kGuid1);
+	EXPECT_EQ(ps[4].uid, 7u);
+	EXPECT_EQ(ps[4].detail,
+		  "UID 7 in Rechnungen is in a journaled folder but has no save record in the journal");
+	EXPECT_EQ(v.checked_count(), 2u);
+}
+
+TEST(Verify, OnlySeenMailboxes)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 1, 1));
+		j.append(save_record(kGuid2, 1, mail_hash("b1")), utc(2026, 1, 1));
+	}
+	Verifier v(d.path());
+	v.mailbox_seen(kGuid1, "INBOX", 1700000000);
+	v.finish(true);
+	ASSERT_EQ(v.problems().size(), 1u);
+	EXPECT_EQ(v.problems()[0].kind, ProblemKind::Missing);
+	EXPECT_EQ(v.problems()[0].mailbox_guid, kGuid1);
+	v.finish(false); // finishing twice changes nothing
+	EXPECT_EQ(v.problems().size(), 1u);
+}
+
+TEST(Verify, UidvalidityChangeAndRename)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(save_record(kGuid1, 1, mail_hash("1"), "", "Alt"), utc(2026, 1, 1));
+		Record rn;
+		rn.event = "rename";
+		rn.mailbox = "Alt";
+		rn.new_mailbox = "Neu";
+		rn.mailbox_guid = kGuid1;
+		j.append(rn, utc(2026, 1, 2));
+	}
+	Verifier v(d.path());
+	v.mailbox_seen(kGuid1, "Neu", 1800000000);
+	v.finish(false);
+	ASSERT_EQ(v.problems().size(), 1u);
+	EXPECT_EQ(v.problems()[0].mailbox, "Neu");
+	EXPECT_EQ(v.problems()[0].detail,
+		  "UID 1 in Neu (saved as seq 1, sha256 " + mail_hash("1") +
+			  ") is no longer in the mailbox, and no expunge or delete of it was "
+			  "journaled (the mailbox's UIDVALIDITY changed from 1700000000 to "
+			  "1800000000: its UIDs were renumbered)");
+}
+
+TEST(Verify, SortedByKindThenSeq)
+{
+	TempDir d;
+	five_saves(d);
+	auto lines = lines_of(d);
+	lines.erase(lines.begin() + 3); // seq 4: CHAIN at seq 5
+	rewrite(d, lines);
+	Verifier v(d.path());
+	v.observe(kGuid1, "INBOX", 9, mail_hash("9"), true);   // UNJOURNALED
+	v.observe(kGuid1, "INBOX", 5, mail_hash("x"), true);   // MODIFIED seq 5
+	v.observe(kGuid1, "INBOX", 1, mail_hash("y"), true);   // MODIFIED seq 1
+	v.mailbox_seen(kGuid1, "INBOX", 1700000000);
+	v.finish(false); // MISSING 2, 3
+	std::vector<std::pair<ProblemKind, std::uint64_t>> got;
+	for (const Problem &p : v.problems())
+		got.emplace_back(p.kind, p.seq);
+	EXPECT_EQ(got, (std::vector<std::pair<ProblemKind, std::uint64_t>>{
+			       {ProblemKind::Chain, 5},
+			       {ProblemKind::Modified, 1},
+			       {ProblemKind::Modified, 5},
+			       {ProblemKind::Missing, 2},
+			       {ProblemKind::Missing, 3},
+			       {ProblemKind::Unjournaled, 0}}));
+}
+
+TEST(Verify, CApi)
+{
+	TempDir d;
+	five_saves(d);
+	char err[256];
+	tresor_verify *v = tresor_verify_new(d.path().c_str(), err, sizeof(err));
+	ASSERT_NE(v, nullptr) << err;
+	EXPECT_EQ(tresor_verify_mailbox_expected(v, kGuid1.c_str()), 1);
+	EXPECT_EQ(tresor_verify_mailbox_expected(v, kGuid2.c_str()), 0);
+	tresor_verify_mailbox_seen(v, kGuid1.c_str(), "INBOX", 1700000000);
+	for (std::uint32_t i = 1; i <= 4; i++) {
+		std::string h = mail_hash(i == 2 ? "bad" : std::to_string(i));
+		tresor_verify_observe(v, kGuid1.c_str(), "INBOX", i, h.c_str(), 1);
+	}
+	tresor_verify_observe(v, kGuid2.c_str(), "Other", 1, mail_hash("o").c_str(), 1);
+	tresor_verify_finish(v, 0);
+	ASSERT_EQ(tresor_verify_problem_count(v), 3u);
+	const tresor_problem *p0 = tresor_verify_problem(v, 0);
+	const tresor_problem *p1 = tresor_verify_problem(v, 1);
+	const tresor_problem *p2 = tresor_verify_problem(v, 2);
+	ASSERT_NE(p0, nullptr);
+	EXPECT_EQ(p0->kind, TRESOR_PROBLEM_MODIFIED);
+	EXPECT_STREQ(p0->kind_name, "MODIFIED");
+	EXPECT_EQ(p0->seq, 2u);
+	EXPECT_STREQ(p0->mailbox, "INBOX");
+	EXPECT_STREQ(p0->mailbox_guid, kGuid1.c_str());
+	EXPECT_EQ(p0->uid, 2u);
+	EXPECT_EQ(p1->kind, TRESOR_PROBLEM_MISSING);
+	EXPECT_STREQ(p1->kind_name, "MISSING");
+	EXPECT_EQ(p1->seq, 5u);
+	EXPECT_EQ(p2->kind, TRESOR_PROBLEM_UNJOURNALED);
+	EXPECT_STREQ(p2->kind_name, "UNJOURNALED");
+	EXPECT_STREQ(p2->mailbox, "Other");
+	EXPECT_EQ(tresor_verify_problem(v, 3), nullptr);
+	EXPECT_EQ(tresor_verify_checked_count(v), 4u);
+	tresor_verify_free(v);
+
+	// an empty journal (no journal directory at all) verifies fine
+	TempDir e;
+	v = tresor_verify_new((e / "nothing").c_str(), err, sizeof(err));
+	ASSERT_NE(v, nullptr) << err;
+	tresor_verify_finish(v, 0);
+	EXPECT_EQ(tresor_verify_problem_count(v), 0u);
+	tresor_verify_free(v);
+
+	// a CHAIN problem via the C API
+	auto lines = lines_of(d);
+	lines.erase(lines.begin());
+	rewrite(d, lines);
+	v = tresor_verify_new(d.path().c_str(), err, sizeof(err));
+	ASSERT_NE(v, nullptr);
+	ASSERT_EQ(tresor_verify_problem_count(v), 1u);
+	EXPECT_EQ(tresor_verify_problem(v, 0)->kind, TRESOR_PROBLEM_CHAIN);
+	EXPECT_STREQ(tresor_verify_problem(v, 0)->kind_name, "CHAIN");
+	EXPECT_EQ(tresor_verify_problem(v, 0)->seq, 2u);
+	EXPECT_STREQ(tresor_verify_problem(v, 0)->detail,
+		     ("2026.jsonl line 1: seq 2 where 1 was expected; " + kPrevMismatch).c_str());
+	tresor_verify_free(v);
+}
