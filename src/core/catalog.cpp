@@ -443,7 +443,7 @@ void Catalog::catch_up()
 	stats_.lines_caught_up += applied;
 }
 
-void Catalog::sync()
+void Catalog::sync(const JournalPos *journal_head)
 {
 	try {
 		ensure_open();
@@ -452,6 +452,9 @@ void Catalog::sync()
 			load_all();
 			return;
 		}
+		// the common case under the journal lock: nothing to read
+		if (journal_head != nullptr && read_meta() == *journal_head)
+			return;
 		catch_up();
 	} catch (const std::exception &) {
 		// missing, unreadable, corrupt, ahead of or inconsistent with

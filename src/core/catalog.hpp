@@ -41,7 +41,9 @@ public:
 	// Brings the catalog up to date with the journal: reads only the new
 	// lines when the journal still holds the line it stopped at, else
 	// deletes and rebuilds it. The caller holds the journal lock.
-	void sync();
+	// journal_head, when the caller (holding the lock) has just read it,
+	// spares the reading when the catalog is already there.
+	void sync(const JournalPos *journal_head = nullptr);
 	// After the journal line `rec` was appended between before and after:
 	// applies it directly when the catalog was at `before`, else syncs.
 	void after_append(const JournalPos &before, const JournalPos &after,

@@ -569,7 +569,8 @@ std::uint64_t Journal::append(const Record &rec, Clock::time_point now)
 	return append_batch({rec}, now).front();
 }
 
-std::vector<Journal::BatchDuplicates> Journal::fill_duplicates(std::vector<Record> &recs)
+std::vector<Journal::BatchDuplicates> Journal::fill_duplicates(std::vector<Record> &recs,
+							     const JournalPos &head)
 {
 	std::vector<BatchDuplicates> in_batch(recs.size());
 	bool synced = false;
@@ -586,7 +587,7 @@ std::vector<Journal::BatchDuplicates> Journal::fill_duplicates(std::vector<Recor
 				continue;
 			try {
 				if (!synced) {
-					catalog().sync();
+					catalog().sync(&head);
 					synced = true;
 				}
 				if (auto d = catalog().find_synced(*rec.mailbox_guid,
@@ -626,7 +627,7 @@ std::vector<std::uint64_t> Journal::append_batch(std::vector<Record> recs,
 	if (!files.empty())
 		repair_tail(files.back());
 	JournalPos head = read_journal_head(dir_);
-	std::vector<BatchDuplicates> in_batch = fill_duplicates(recs);
+	std::vector<BatchDuplicates> in_batch = fill_duplicates(recs, head);
 
 	int year = utc_year(now);
 	JournalFile target;

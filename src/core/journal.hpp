@@ -175,7 +175,8 @@ private:
 	// per record: the batch index of the earlier save it duplicates by
 	// sha256 [0] and content_sha256 [1], when that is in the same batch
 	using BatchDuplicates = std::array<std::optional<std::size_t>, 2>;
-	std::vector<BatchDuplicates> fill_duplicates(std::vector<Record> &recs);
+	std::vector<BatchDuplicates> fill_duplicates(std::vector<Record> &recs,
+						     const JournalPos &head);
 	Catalog &catalog();
 
 	std::string dir_;

@@ -180,8 +180,8 @@ static void tresor_mail_expunge(struct mail *_mail)
 	const char *guid;
 
 	if (tbox->archive) {
-		/* Not passed on (so lazy_expunge never sees it either);
-		   the commit fails and journals the refusal. */
+		/* Not passed on, so lazy_expunge (loaded after us) never
+		   sees it; the commit fails and journals the refusal. */
 		seq_range_array_add(&tt->denied_expunge_uids, _mail->uid);
 		return;
 	}
@@ -439,6 +439,10 @@ tresor_transaction_begin(struct mailbox *box,
 	struct mailbox_transaction_context *t;
 	struct tresor_transaction *tt;
 
+	/* A journal record needs the UID. Without this flag, maildir may
+	   leave UIDs unassigned when another process holds its uidlist. */
+	if (tbox->journaled)
+		flags |= MAILBOX_TRANSACTION_FLAG_ASSIGN_UIDS;
 	t = tbox->module_ctx.super.transaction_begin(box, flags, reason);
 	tt = i_new(struct tresor_transaction, 1);
 	MODULE_CONTEXT_SET(t, tresor_storage_module, tt);

@@ -1,0 +1,1203 @@
+"""A throwaway Dovecot for integration tests, demos and benchmarks.
+
+    from harness import Dovecot
+    with Dovecot(plugin={"tresor_archive": "Archiv Archiv/*"}) as dc:
+        c = dc.imap("alice")
+        dc.lmtp_deliver("alice@example.com", msg_bytes)
+        rc, out, err = dc.doveadm("tresor", "verify", "-u", "alice")
+        records = dc.journal("alice")
+
+Everything lives in one temporary directory: the configuration (never
+/etc/dovecot), base_dir, state_dir, the log, the users' homes and a module
+directory holding symlinks to Debian's mail plugins plus the freshly built
+ones. Dovecot listens on 127.0.0.1 only, on free high ports.
+
+doveadm loads its plugins only from /usr/lib/dovecot/modules/doveadm, so
+the built doveadm plugins are symlinked there while at least one harness
+is running and removed (anything that was there before restored) when the
+last one stops - also after an exception (context manager, atexit,
+SIGTERM/SIGHUP).
+
+Needs root (CI runs as root): Dovecot must switch to dovenull and read the
+test's files. Python 3.11 standard library only.
+"""
+
+import atexit
+import fcntl
+import glob
+import hashlib
+import imaplib
+import json
+import os
+import pwd
+import grp
+import re
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+HOST = "127.0.0.1"
+PASSWORD = "pass"
+DOVECOT_MODULE_DIR = "/usr/lib/dovecot/modules"
+DOVEADM_MODULE_DIR = os.path.join(DOVECOT_MODULE_DIR, "doveadm")
+MAIL_USER = "dovenull"
+
+SRCDIR = os.environ.get("TRESOR_SRCDIR") or os.path.abspath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+BUILDDIR = os.environ.get("TRESOR_BUILDDIR") or os.path.join(SRCDIR, "build")
+
+TRESOR_MAIL_PLUGIN = "lib01_tresor_plugin.so"
+TRESOR_DOVEADM_PLUGIN = "lib10_doveadm_tresor_plugin.so"
+
+IMAP_TIMEOUT = 60
+LMTP_TIMEOUT = 60
+DOVEADM_TIMEOUT = 120
+START_TIMEOUT = 20
+STOP_GRACE = 1.5
+
+
+class HarnessError(Exception):
+    """The test environment could not be set up (not a product failure
+    in itself, but a test run that can't proceed must fail, not skip)."""
+
+
+# --------------------------------------------------------------------------
+# preconditions
+
+
+def skip_reason():
+    """Why the integration tests can't run here at all (they are then
+    skipped), or None."""
+    if os.geteuid() != 0:
+        return ("integration tests need root (Dovecot must switch to the "
+                "dovenull user and doveadm plugins go to %s); run them as "
+                "root" % DOVEADM_MODULE_DIR)
+    if shutil.which("dovecot") is None or shutil.which("doveadm") is None:
+        return "dovecot/doveadm not installed (apt-get install dovecot-core dovecot-imapd dovecot-lmtpd)"
+    try:
+        pwd.getpwnam(MAIL_USER)
+    except KeyError:
+        return "user %s does not exist (it comes with dovecot-core)" % MAIL_USER
+    return None
+
+
+def built_plugin(name, builddir=None):
+    """Path of a plugin built by libtool in builddir/.libs."""
+    return os.path.join(builddir or BUILDDIR, ".libs", name)
+
+
+def require_built(*names, builddir=None):
+    """Paths of the built plugins; HarnessError naming every missing one."""
+    paths = [built_plugin(n, builddir) for n in names]
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise HarnessError(
+            "built plugin(s) missing: %s - build first (scripts/check, or "
+            "mkdir build && cd build && ../configure && make) and point "
+            "TRESOR_BUILDDIR at the build directory (now %s)"
+            % (", ".join(missing), builddir or BUILDDIR))
+    return paths
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def port_open(port):
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def pid_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def descendants(pid):
+    """All processes below pid (by parent links in /proc)."""
+    children = {}
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(
+                int(stat.split("/")[2]))
+        except (OSError, IndexError, ValueError):
+            continue
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def crlf(data):
+    """Every LF not preceded by CR becomes CRLF, as in IMAP FETCH BODY[]
+    (a lone CR stays as it is)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return re.sub(rb"(?<!\r)\n", b"\r\n", data)
+
+
+def sha256_hex(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------
+# doveadm plugin directory: shared by concurrent harnesses (reference
+# counted by pid under a lock), restored when the last one leaves.
+
+_LINK_STATE_DIR = "/run/dovecot-tresor-test"
+
+
+class _DoveadmPluginLinks:
+    def __init__(self):
+        self.linked = []  # names this process holds a reference on
+
+    def _lock(self):
+        os.makedirs(_LINK_STATE_DIR, mode=0o700, exist_ok=True)
+        fd = os.open(os.path.join(_LINK_STATE_DIR, "lock"),
+                     os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+
+    def _state(self, name):
+        path = os.path.join(_LINK_STATE_DIR, name + ".json")
+        try:
+            with open(path) as f:
+                st = json.load(f)
+        except (OSError, ValueError):
+            st = {"users": [], "saved": None}
+        st["users"] = [p for p in st["users"] if pid_alive(p)]
+        return path, st
+
+    @staticmethod
+    def _save(path, st):
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(st, f)
+        os.rename(tmp, path)
+
+    def add(self, src):
+        name = os.path.basename(src)
+        dest = os.path.join(DOVEADM_MODULE_DIR, name)
+        backup = os.path.join(DOVEADM_MODULE_DIR,
+                              "." + name + ".saved-by-tresor-test")
+        fd = self._lock()
+        try:
+            path, st = self._state(name)
+            if not st["users"]:
+                # First user: remember what was there (a left-over of a
+                # killed run is recognisable by the saved marker).
+                if st.get("saved") is None:
+                    if os.path.lexists(dest):
+                        os.rename(dest, backup)
+                        st["saved"] = backup
+                    else:
+                        st["saved"] = ""
+                elif os.path.lexists(dest):
+                    os.unlink(dest)
+            if os.path.realpath(dest) != os.path.realpath(src):
+                if os.path.lexists(dest):
+                    os.unlink(dest)
+                os.symlink(os.path.abspath(src), dest)
+            if os.getpid() not in st["users"]:
+                st["users"].append(os.getpid())
+            self._save(path, st)
+            if name not in self.linked:
+                self.linked.append(name)
+        finally:
+            os.close(fd)
+
+    def release_all(self):
+        if not self.linked:
+            return
+        fd = self._lock()
+        try:
+            for name in self.linked:
+                dest = os.path.join(DOVEADM_MODULE_DIR, name)
+                path, st = self._state(name)
+                st["users"] = [p for p in st["users"] if p != os.getpid()]
+                if not st["users"]:
+                    if os.path.lexists(dest):
+                        os.unlink(dest)
+                    if st.get("saved"):
+                        if os.path.lexists(st["saved"]):
+                            os.rename(st["saved"], dest)
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass
+                else:
+                    self._save(path, st)
+            self.linked = []
+        finally:
+            os.close(fd)
+
+
+_links = _DoveadmPluginLinks()
+_running = []  # Dovecot instances not yet stopped
+_registry_lock = threading.Lock()
+
+
+def running_instances():
+    with _registry_lock:
+        return list(_running)
+
+
+def cleanup_all():
+    """Stops every Dovecot this process started and restores the doveadm
+    module directory. Safe to call more than once."""
+    for dc in running_instances():
+        try:
+            dc.stop()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+    try:
+        _links.release_all()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+atexit.register(cleanup_all)
+
+
+def _on_signal(signum, frame):
+    cleanup_all()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+for _sig in (signal.SIGTERM, signal.SIGHUP):
+    try:
+        if signal.getsignal(_sig) in (signal.SIG_DFL, None):
+            signal.signal(_sig, _on_signal)
+    except (ValueError, OSError):  # not the main thread
+        pass
+
+
+# --------------------------------------------------------------------------
+# IMAP helpers
+
+
+class IMAPResult:
+    """Outcome of one IMAP command: status ("OK"/"NO"/"BAD"), the tagged
+    text, every untagged line received meanwhile (raw bytes, without
+    "* "; a literal's bytes are inlined), and the literals separately as
+    (text of the line before the literal, literal bytes)."""
+
+    def __init__(self, status, text, untagged, literals=()):
+        self.status = status
+        self.text = text
+        self.untagged = untagged
+        self.literals = list(literals)
+
+    def untagged_no(self):
+        return [u for u in self.untagged if re.match(rb"(?i)NO\b", u)]
+
+    def __repr__(self):
+        return "IMAPResult(%s %r, untagged=%r)" % (
+            self.status, self.text, [u[:200] for u in self.untagged])
+
+
+class IMAPClient(imaplib.IMAP4):
+    """imaplib.IMAP4 plus cmd(), a raw command helper that keeps the
+    tagged status text and the untagged lines (CLOSE reports failures
+    untagged, MOVE sends COPYUID untagged), and helpers built on it that
+    never confuse unsolicited responses with the answer."""
+
+    def cmd(self, line):
+        """Runs one command given as the text after the tag, e.g.
+        'UID MOVE 3 INBOX'. Literals in the command are not supported
+        (use append_msg())."""
+        if isinstance(line, str):
+            line = line.encode("utf-8")
+        untagged, literals = [], []
+        tag = self._new_tag()
+        self.send(tag + b" " + line + b"\r\n")
+        while True:
+            resp = self._get_line()
+            if resp.startswith(tag + b" "):
+                rest = resp[len(tag) + 1:]
+                status, _, text = rest.partition(b" ")
+                status = status.decode().upper()
+                verb = line.split(b" ", 1)[0].upper()
+                if status == "OK" and verb in (b"SELECT", b"EXAMINE"):
+                    self.state = "SELECTED"
+                elif verb in (b"CLOSE", b"UNSELECT") or (
+                        verb in (b"SELECT", b"EXAMINE") and status != "OK"):
+                    self.state = "AUTH"
+                return IMAPResult(status, text.decode("utf-8", "replace"),
+                                  untagged, literals)
+            if resp.startswith(b"* "):
+                full = resp
+                while True:
+                    lit = re.search(rb"\{(\d+)\}$", resp)
+                    if not lit:
+                        break
+                    data = self.read(int(lit.group(1)))
+                    literals.append((full[2:], data))
+                    resp = self._get_line()
+                    full += b"\r\n" + data + resp
+                untagged.append(full[2:])
+            # continuation requests are not expected here
+
+    def select_box(self, mailbox, readonly=False):
+        res = self.cmd("%s %s" % ("EXAMINE" if readonly else "SELECT",
+                                  quote(mailbox)))
+        if res.status != "OK":
+            raise AssertionError("SELECT %s failed: %r" % (mailbox, res))
+        return res
+
+    def append_msg(self, mailbox, msg, flags=None):
+        """APPEND; returns (status, text, uidvalidity, uid) with the
+        APPENDUID values (None when absent)."""
+        typ, data = self.append(quote(mailbox),
+                                "(%s)" % " ".join(flags) if flags else None,
+                                None, crlf(msg))
+        text = b" ".join(d for d in data if isinstance(d, bytes)).decode(
+            "utf-8", "replace")
+        m = re.search(r"\[APPENDUID (\d+) (\d+)\]", text)
+        if m:
+            return typ, text, int(m.group(1)), int(m.group(2))
+        return typ, text, None, None
+
+    def uids(self, mailbox=None):
+        if mailbox is not None:
+            self.select_box(mailbox, readonly=True)
+        res = self.cmd("UID SEARCH ALL")
+        assert res.status == "OK", res
+        for u in res.untagged:
+            if u.upper().startswith(b"SEARCH"):
+                return [int(x) for x in u.split()[1:]]
+        return []
+
+    def fetch_body(self, uid):
+        """BODY.PEEK[] of one UID of the selected mailbox, exactly as sent."""
+        res = self.cmd("UID FETCH %d (BODY.PEEK[])" % uid)
+        assert res.status == "OK", res
+        for prefix, data in res.literals:
+            if re.search(rb"\bUID %d\b" % uid, prefix) and b"BODY[]" in prefix:
+                return data
+        raise AssertionError("no BODY[] for UID %s: %r" % (uid, res))
+
+    def fetch_flags(self, uid):
+        """The flags of one UID of the selected mailbox (a set of str)."""
+        res = self.cmd("UID FETCH %d (FLAGS)" % uid)
+        assert res.status == "OK", res
+        for u in res.untagged:
+            if re.search(rb"\bUID %d\b" % uid, u):
+                m = re.search(rb"FLAGS \(([^)]*)\)", u)
+                if m:
+                    return set(m.group(1).decode().split())
+        raise AssertionError("no FLAGS for UID %s: %r" % (uid, res))
+
+    def bodies(self, mailbox):
+        """{uid: BODY[]} of every mail in mailbox (EXAMINE, no side
+        effects)."""
+        out = {}
+        for uid in self.uids(mailbox):
+            out[uid] = self.fetch_body(uid)
+        return out
+
+    def close_quietly(self):
+        try:
+            self.logout()
+        except Exception:  # noqa: BLE001
+            try:
+                self.shutdown()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def quote(mailbox):
+    return '"%s"' % mailbox.replace("\\", "\\\\").replace('"', '\\"')
+
+
+# --------------------------------------------------------------------------
+
+
+class Dovecot:
+    """One throwaway Dovecot.
+
+    plugin        dict of plugin { } settings
+    mail_plugins  mail plugin names after $mail_plugins (default: ["tresor"],
+                  with lazy_expunge=True ["lazy_expunge", "tresor"])
+    lazy_expunge  load lazy_expunge (plugin { lazy_expunge = EXPUNGED }, a
+                  mailbox EXPUNGED with autoexpunge; the ".EXPUNGED" of
+                  Dovecot's docs is no valid name with Maildir++)
+    mailboxes     {name: {setting: value}} entries of the inbox namespace
+    extra_modules built mail plugin .so files to offer next to Debian's
+    doveadm_modules built doveadm plugin .so files to link into
+                  /usr/lib/dovecot/modules/doveadm (default: the tresor one
+                  when "tresor" is among mail_plugins)
+    protocols     Dovecot protocols (listeners are made for imap and lmtp)
+    settings      extra top-level settings {name: value}
+    extra_conf    raw text appended to the configuration
+    """
+
+    def __init__(self, plugin=None, mail_plugins=None, lazy_expunge=False,
+                 mailboxes=None, extra_modules=None, doveadm_modules=None,
+                 protocols=("imap", "lmtp"), settings=None, extra_conf="",
+                 builddir=None, name="tresor-it"):
+        self.builddir = builddir or BUILDDIR
+        self.name = name
+        self.plugin = dict(plugin or {})
+        self.lazy_expunge = lazy_expunge
+        if mail_plugins is None:
+            mail_plugins = ["tresor"]
+            if lazy_expunge:
+                mail_plugins = ["lazy_expunge", "tresor"]
+        self.mail_plugins = list(mail_plugins)
+        self.mailboxes = dict(mailboxes or {})
+        self.extra_modules = list(extra_modules or [])
+        if "tresor" in self.mail_plugins:
+            self.extra_modules.append(
+                built_plugin(TRESOR_MAIL_PLUGIN, self.builddir))
+        if doveadm_modules is None:
+            doveadm_modules = []
+            if "tresor" in self.mail_plugins:
+                doveadm_modules = [
+                    built_plugin(TRESOR_DOVEADM_PLUGIN, self.builddir)]
+        self.doveadm_modules = list(doveadm_modules)
+        self.protocols = list(protocols)
+        self.settings = dict(settings or {})
+        self.extra_conf = extra_conf
+        self.tmp = None
+        self.ports = {}
+        self.master_pid = None
+        self._clients = []
+        self._log_mark = 0
+        self.missing_doveadm = []
+
+    # ---------------------------------------------------------- paths
+    @property
+    def conf_path(self):
+        return os.path.join(self.tmp, "dovecot.conf")
+
+    @property
+    def log_path(self):
+        return os.path.join(self.tmp, "dovecot.log")
+
+    @property
+    def base_dir(self):
+        return os.path.join(self.tmp, "run")
+
+    @property
+    def imap_port(self):
+        return self.ports.get("imap")
+
+    @property
+    def lmtp_port(self):
+        return self.ports.get("lmtp")
+
+    def home(self, user):
+        return os.path.join(self.tmp, "home", user)
+
+    def tresor_dir(self, user):
+        """The user's tresor_dir as configured ("~/" and %u/%n expanded)."""
+        d = self.plugin.get("tresor_dir", "~/tresor")
+        d = d.replace("%u", user).replace("%n", user.split("@")[0])
+        if d.startswith("~/"):
+            d = os.path.join(self.home(user), d[2:])
+        return d
+
+    def journal_dir(self, user):
+        return os.path.join(self.tresor_dir(user), "journal")
+
+    def maildir(self, user, mailbox="INBOX"):
+        """Directory of a Maildir++ folder (namespace separator '/')."""
+        root = os.path.join(self.home(user), "Maildir")
+        if mailbox.upper() == "INBOX":
+            return root
+        return os.path.join(root, "." + mailbox.replace("/", "."))
+
+    def mail_files(self, user, mailbox="INBOX"):
+        """Paths of the mail files of a folder (new/ and cur/), sorted."""
+        d = self.maildir(user, mailbox)
+        files = []
+        for sub in ("new", "cur"):
+            p = os.path.join(d, sub)
+            if os.path.isdir(p):
+                files += [os.path.join(p, f) for f in os.listdir(p)
+                          if not f.startswith(".")]
+        return sorted(files)
+
+    def mail_file_for_uid(self, user, mailbox, uid):
+        """Maildir file of a UID, looked up in dovecot-uidlist."""
+        d = self.maildir(user, mailbox)
+        with open(os.path.join(d, "dovecot-uidlist"), "rb") as f:
+            lines = f.read().decode("utf-8", "replace").splitlines()
+        for line in lines[1:]:
+            if not line or not line[0].isdigit():
+                continue
+            head, _, fname = line.partition(" :")
+            if not fname:
+                # "uid [ext...] :filename" - older form "uid filename"
+                parts = line.split()
+                fname = parts[-1].lstrip(":")
+            if int(head.split()[0]) == uid:
+                base = fname.split(":")[0]
+                for path in self.mail_files(user, mailbox):
+                    if os.path.basename(path).split(":")[0] == base:
+                        return path
+                raise AssertionError("UID %d of %s: file %s not found"
+                                     % (uid, mailbox, base))
+        raise AssertionError("UID %d not in %s/dovecot-uidlist" % (uid, d))
+
+    def journal_files(self, user):
+        return sorted(glob.glob(os.path.join(self.journal_dir(user),
+                                             "*.jsonl")))
+
+    def journal_lines(self, user):
+        """Raw journal lines (bytes, without "\\n") in file order."""
+        lines = []
+        for path in self.journal_files(user):
+            with open(path, "rb") as f:
+                data = f.read()
+            lines += data.split(b"\n")[:-1] if data.endswith(b"\n") \
+                else data.split(b"\n")
+        return lines
+
+    def journal(self, user):
+        """The journal records as dicts, read directly from the files."""
+        return [json.loads(line) for line in self.journal_lines(user)]
+
+    # ---------------------------------------------------------- config
+    def _config_text(self):
+        mod_dir = os.path.join(self.tmp, "modules")
+        home = os.path.join(self.tmp, "home")
+        listeners = []
+        if "imap" in self.protocols:
+            listeners.append(
+                "service imap-login {\n"
+                "  inet_listener imap {\n    address = %s\n    port = %d\n  }\n"
+                "  inet_listener imaps {\n    port = 0\n  }\n"
+                "}\n" % (HOST, self.ports["imap"]))
+        if "lmtp" in self.protocols:
+            listeners.append(
+                "service lmtp {\n"
+                "  inet_listener lmtp {\n    address = %s\n    port = %d\n  }\n"
+                "}\n" % (HOST, self.ports["lmtp"]))
+        if "pop3" in self.protocols:
+            listeners.append(
+                "service pop3-login {\n"
+                "  inet_listener pop3 {\n    address = %s\n    port = %d\n  }\n"
+                "  inet_listener pop3s {\n    port = 0\n  }\n"
+                "}\n" % (HOST, self.ports["pop3"]))
+        boxes = dict(self.mailboxes)
+        plugin = dict(self.plugin)
+        if self.lazy_expunge:
+            boxes.setdefault("EXPUNGED", {"autoexpunge": "7days"})
+            plugin.setdefault("lazy_expunge", "EXPUNGED")
+            plugin.setdefault("lazy_expunge_only_last_instance", "yes")
+        box_text = ""
+        for name, opts in boxes.items():
+            box_text += "  mailbox %s {\n" % quote(name)
+            for k, v in opts.items():
+                box_text += "    %s = %s\n" % (k, v)
+            box_text += "  }\n"
+        plugin_text = "".join("  %s = %s\n" % (k, v)
+                              for k, v in plugin.items())
+        settings = {
+            "base_dir": self.base_dir,
+            "state_dir": os.path.join(self.tmp, "state"),
+            "instance_name": "%s-%d" % (self.name, os.getpid()),
+            "log_path": self.log_path,
+            "info_log_path": self.log_path,
+            "debug_log_path": self.log_path,
+            "protocols": " ".join(self.protocols),
+            "listen": HOST,
+            "ssl": "no",
+            "disable_plaintext_auth": "no",
+            "auth_mechanisms": "plain",
+            "auth_username_format": "%Ln",
+            "mail_uid": MAIL_USER,
+            "mail_gid": grp.getgrgid(pwd.getpwnam(MAIL_USER).pw_gid).gr_name,
+            "first_valid_uid": "1",
+            "first_valid_gid": "1",
+            "mail_location": "maildir:~/Maildir",
+            "mail_plugin_dir": mod_dir,
+            "mail_plugins": " ".join(["$mail_plugins"] + self.mail_plugins),
+            "login_trusted_networks": "127.0.0.0/8",
+            "recipient_delimiter": "+",
+            "lmtp_save_to_detail_mailbox": "yes",
+            "lda_mailbox_autocreate": "yes",
+            "lda_mailbox_autosubscribe": "yes",
+            "postmaster_address": "postmaster@example.com",
+            "hostname": "mx.example.com",
+            "mail_max_userip_connections": "100",
+            "auth_verbose": "yes",
+            "log_timestamp": '"%Y-%m-%d %H:%M:%S "',
+        }
+        settings.update(self.settings)
+        text = "# generated by tests/integration/harness.py\n"
+        text += "".join("%s = %s\n" % (k, v) for k, v in settings.items()
+                        if v is not None)
+        text += (
+            "passdb {\n  driver = static\n  args = password=%s\n}\n"
+            "userdb {\n  driver = static\n"
+            "  args = uid=%s gid=%s home=%s/%%u\n}\n"
+            % (PASSWORD, MAIL_USER, settings["mail_gid"], home))
+        text += ("namespace inbox {\n  inbox = yes\n  separator = /\n"
+                 "%s}\n" % box_text)
+        text += "".join(listeners)
+        text += "service imap {\n  process_limit = 100\n}\n"
+        text += "service lmtp {\n  process_min_avail = 0\n}\n"
+        text += "plugin {\n%s}\n" % plugin_text
+        text += self.extra_conf
+        return text
+
+    def _prepare_tmp(self):
+        self.tmp = tempfile.mkdtemp(prefix="%s-" % self.name)
+        os.chmod(self.tmp, 0o755)
+        pw = pwd.getpwnam(MAIL_USER)
+        home = os.path.join(self.tmp, "home")
+        os.mkdir(home, 0o755)
+        os.chown(home, pw.pw_uid, pw.pw_gid)
+        mod_dir = os.path.join(self.tmp, "modules")
+        os.mkdir(mod_dir, 0o755)
+        self._link_modules()
+
+    def _link_modules(self):
+        mod_dir = os.path.join(self.tmp, "modules")
+        for f in os.listdir(mod_dir):
+            os.unlink(os.path.join(mod_dir, f))
+        for so in glob.glob(os.path.join(DOVECOT_MODULE_DIR, "*.so")):
+            os.symlink(so, os.path.join(mod_dir, os.path.basename(so)))
+        for so in self.extra_modules:
+            if not os.path.isfile(so):
+                raise HarnessError("built plugin missing: %s (build first; "
+                                   "TRESOR_BUILDDIR=%s)" % (so, self.builddir))
+            dest = os.path.join(mod_dir, os.path.basename(so))
+            if os.path.lexists(dest):
+                os.unlink(dest)
+            os.symlink(os.path.abspath(so), dest)
+
+    # ---------------------------------------------------------- lifecycle
+    def start(self):
+        reason = skip_reason()
+        if reason:
+            raise HarnessError(reason)
+        # A missing doveadm plugin fails only the doveadm commands that
+        # need it (see doveadm()), not the whole instance.
+        self.missing_doveadm = [so for so in self.doveadm_modules
+                                if not os.path.isfile(so)]
+        if self.tmp is None:
+            self._prepare_tmp()
+        else:
+            self._link_modules()
+        with _registry_lock:
+            if self not in _running:
+                _running.append(self)
+        for so in self.doveadm_modules:
+            if so not in self.missing_doveadm:
+                _links.add(so)
+        last = None
+        for attempt in range(4):
+            if not self.ports or attempt > 0:
+                self.ports = {p: free_port() for p in self.protocols
+                              if p in ("imap", "lmtp", "pop3")}
+            with open(self.conf_path, "w") as f:
+                f.write(self._config_text())
+            try:
+                self._start_once()
+                return self
+            except HarnessError as e:
+                last = e
+                if "Address already in use" not in self.log_tail(20):
+                    break
+                self._kill_master()
+        raise last
+
+    def _start_once(self):
+        with open(os.path.join(self.tmp, "dovecot.stdout"), "ab") as out:
+            p = subprocess.run(["dovecot", "-c", self.conf_path],
+                               stdin=subprocess.DEVNULL, stdout=out,
+                               stderr=subprocess.STDOUT, timeout=START_TIMEOUT)
+        if p.returncode != 0:
+            raise HarnessError("dovecot -c %s failed (exit %d): %s\n%s" % (
+                self.conf_path, p.returncode, self._stdout_text(),
+                self.log_tail(20)))
+        pidfile = os.path.join(self.base_dir, "master.pid")
+        deadline = time.time() + START_TIMEOUT
+        while time.time() < deadline:
+            if self.master_pid is None and os.path.exists(pidfile):
+                try:
+                    with open(pidfile) as f:
+                        self.master_pid = int(f.read().strip())
+                except ValueError:
+                    pass
+            if self.master_pid is not None and not pid_alive(self.master_pid):
+                break
+            if all(port_open(p) for p in self.ports.values()):
+                return
+            time.sleep(0.05)
+        raise HarnessError("dovecot did not come up on %s: %s\n%s" % (
+            self.ports, self._stdout_text(), self.log_tail(30)))
+
+    def _stdout_text(self):
+        try:
+            with open(os.path.join(self.tmp, "dovecot.stdout"), "rb") as f:
+                return f.read().decode("utf-8", "replace").strip()
+        except OSError:
+            return ""
+
+    def _kill_master(self):
+        pid = self.master_pid
+        if pid is None:
+            try:
+                with open(os.path.join(self.base_dir, "master.pid")) as f:
+                    pid = int(f.read().strip())
+            except (OSError, ValueError):
+                return
+        procs = descendants(pid)
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        # Dovecot's own shutdown can take seconds (login processes wait
+        # for the stats-writer handshake); a test Dovecot holds nothing
+        # worth waiting for once its clients are gone.
+        deadline = time.time() + STOP_GRACE
+        while time.time() < deadline and pid_alive(pid):
+            time.sleep(0.05)
+        procs = list(dict.fromkeys(procs + descendants(pid)))
+        for p in procs + [pid]:
+            if pid_alive(p):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        deadline = time.time() + 5
+        while time.time() < deadline and any(pid_alive(p) for p in [pid] + procs):
+            time.sleep(0.05)
+        # A killed master may linger as a zombie (when init does not reap),
+        # and a new master refuses to start while master.pid names it.
+        try:
+            os.unlink(os.path.join(self.base_dir, "master.pid"))
+        except OSError:
+            pass
+        self.master_pid = None
+
+    def stop(self, remove=True):
+        """Stops Dovecot (and its children), releases the doveadm plugin
+        links when no other harness needs them, and removes the temp dir
+        (unless remove=False or TRESOR_KEEP_TMP is set)."""
+        for c in self._clients:
+            c.close_quietly()
+        self._clients = []
+        if self.tmp is not None:
+            self._kill_master()
+        with _registry_lock:
+            if self in _running:
+                _running.remove(self)
+            others = bool(_running)
+        if not others:
+            _links.release_all()
+        if remove and self.tmp is not None and not os.environ.get("TRESOR_KEEP_TMP"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+
+    def restart(self, plugin=None, mail_plugins=None, settings=None,
+                replace_plugin=False):
+        """Stops and starts again with changed settings (homes, journals
+        and mails are kept). plugin entries are merged into the current
+        ones (or replace them with replace_plugin=True); a value of None
+        removes a setting."""
+        for c in self._clients:
+            c.close_quietly()
+        self._clients = []
+        self._kill_master()
+        if plugin is not None:
+            if replace_plugin:
+                self.plugin = {}
+            for k, v in plugin.items():
+                if v is None:
+                    self.plugin.pop(k, None)
+                else:
+                    self.plugin[k] = v
+        if mail_plugins is not None:
+            self.mail_plugins = list(mail_plugins)
+        if settings is not None:
+            self.settings.update(settings)
+        return self.start()
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    # ---------------------------------------------------------- log
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, n=40):
+        return "\n".join(self.log().splitlines()[-n:])
+
+    def mark_log(self):
+        """Remembers the log's current end; log_since_mark() returns what
+        was written after it."""
+        try:
+            self._log_mark = os.path.getsize(self.log_path)
+        except OSError:
+            self._log_mark = 0
+
+    def log_since_mark(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self._log_mark)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def wait_log(self, pattern, timeout=5, since_mark=True):
+        """Waits until the log (after the mark) matches a regex."""
+        deadline = time.time() + timeout
+        while True:
+            text = self.log_since_mark() if since_mark else self.log()
+            if re.search(pattern, text):
+                return text
+            if time.time() > deadline:
+                return None
+            time.sleep(0.05)
+
+    # ---------------------------------------------------------- clients
+    def imap(self, user, password=PASSWORD):
+        """A logged-in IMAP client (closed when Dovecot stops)."""
+        c = IMAPClient(HOST, self.imap_port, timeout=IMAP_TIMEOUT)
+        try:
+            c.login(user, password)
+        except BaseException:
+            c.close_quietly()
+            raise
+        self._clients.append(c)
+        return c
+
+    def imap_connect(self):
+        """An IMAP client that is not logged in."""
+        c = IMAPClient(HOST, self.imap_port, timeout=IMAP_TIMEOUT)
+        self._clients.append(c)
+        return c
+
+    def lmtp_deliver(self, rcpts, msg, mail_from="sender@example.com"):
+        """Delivers msg (bytes or str) by LMTP to the recipients
+        ("alice@example.com", "alice+Archiv@example.com" for the Archiv
+        folder). Returns {rcpt: (code, text)}: the RCPT reply when the
+        recipient was refused, else its reply after DATA."""
+        if isinstance(rcpts, str):
+            rcpts = [rcpts]
+        data = crlf(msg)
+        result = {}
+        with smtplib.LMTP(HOST, self.lmtp_port, timeout=LMTP_TIMEOUT) as s:
+            s.ehlo_or_helo_if_needed()
+            code, text = s.mail(mail_from)
+            if code != 250:
+                return {r: (code, text.decode("utf-8", "replace"))
+                        for r in rcpts}
+            accepted = []
+            for r in rcpts:
+                code, text = s.rcpt(r)
+                if code in (250, 251):
+                    accepted.append(r)
+                else:
+                    result[r] = (code, text.decode("utf-8", "replace"))
+            if accepted:
+                code, text = s.docmd("DATA")
+                if code != 354:
+                    for r in accepted:
+                        result[r] = (code, text.decode("utf-8", "replace"))
+                else:
+                    q = re.sub(rb"(?m)^\.", b"..", data)
+                    if not q.endswith(b"\r\n"):
+                        q += b"\r\n"
+                    s.send(q + b".\r\n")
+                    for r in accepted:
+                        code, text = s.getreply()
+                        result[r] = (code, text.decode("utf-8", "replace"))
+            try:
+                s.quit()
+            except smtplib.SMTPException:
+                pass
+        return result
+
+    # ---------------------------------------------------------- doveadm
+    def doveadm(self, *args, fmt=None, options=None, timeout=DOVEADM_TIMEOUT,
+                input=None):
+        """Runs doveadm -c CONF [-o k=v ...] [-f fmt] ARGS.
+        Returns (returncode, stdout, stderr) as text."""
+        cmd = ["doveadm", "-c", self.conf_path]
+        for k, v in (options or {}).items():
+            cmd += ["-o", "%s=%s" % (k, v)]
+        if fmt:
+            cmd += ["-f", fmt]
+        cmd += [str(a) for a in args]
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL if input is None
+                           else None, input=input, capture_output=True,
+                           timeout=timeout)
+        out = p.stdout.decode("utf-8", "replace")
+        err = p.stderr.decode("utf-8", "replace")
+        if p.returncode != 0 and re.search(r"(?im)unknown command|^usage: doveadm \[-", err):
+            hint = ""
+            if self.missing_doveadm:
+                hint = ("the built doveadm plugin(s) %s are missing - build "
+                        "first (TRESOR_BUILDDIR=%s)"
+                        % (", ".join(self.missing_doveadm), self.builddir))
+            elif self.doveadm_modules:
+                hint = ("the doveadm plugin(s) %s are linked into %s but "
+                        "doveadm does not know the command: it ignores "
+                        "plugins it can't dlopen (run doveadm -D to see why)"
+                        % (", ".join(self.doveadm_modules), DOVEADM_MODULE_DIR))
+            if hint:
+                raise HarnessError("doveadm %s: %s\n%s" % (
+                    " ".join(str(a) for a in args), hint, err.strip()))
+        return p.returncode, out, err
+
+    def doveadm_json(self, *args, options=None, timeout=DOVEADM_TIMEOUT):
+        """doveadm -f json ARGS: (returncode, parsed list, stderr). Empty
+        output is an empty list."""
+        rc, out, err = self.doveadm(*args, fmt="json", options=options,
+                                    timeout=timeout)
+        out = out.strip()
+        try:
+            data = json.loads(out) if out else []
+        except ValueError as e:
+            raise AssertionError("doveadm %s printed no valid JSON (%s): "
+                                 "%r\nstderr: %s" % (" ".join(args), e, out,
+                                                     err))
+        return rc, data, err
+
+    def doveconf(self, *args):
+        p = subprocess.run(["doveconf", "-c", self.conf_path] + list(args),
+                           capture_output=True, timeout=30)
+        return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+# --------------------------------------------------------------------------
+# journal helpers shared by the tests
+
+
+ZERO_HASH = "0" * 64
+
+
+def check_chain(lines):
+    """Problems (list of text) in a journal given as raw lines: seq
+    1..n without gaps, prev = sha256 of the previous line."""
+    problems = []
+    prev = ZERO_HASH
+    for i, line in enumerate(lines, 1):
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            problems.append("line %d is not JSON" % i)
+            prev = sha256_hex(line)
+            continue
+        if rec.get("seq") != i:
+            problems.append("line %d has seq %r" % (i, rec.get("seq")))
+        if rec.get("prev") != prev:
+            problems.append("line %d: prev %r, expected %s"
+                            % (i, rec.get("prev"), prev))
+        prev = sha256_hex(line)
+    return problems
+
+
+def rewrite_file(path, data):
+    """Replaces a file's bytes in place (owner and mode unchanged)."""
+    with open(path, "r+b") as f:
+        f.write(data)
+        f.truncate()
+
+
+def chown_mail_user(path):
+    pw = pwd.getpwnam(MAIL_USER)
+    os.chown(path, pw.pw_uid, pw.pw_gid)
+
+
+# --------------------------------------------------------------------------
+# the message hashes, computed independently of the product (docs:
+# sha256 / content_sha256 definitions in the issue and docs/archive.md)
+
+DEFAULT_CONTENT_HEADERS = ("X-Real-Mailfrom", "X-Real-Rcptto", "Return-Path",
+                           "Subject", "Message-Id", "Date", "From", "To", "Cc")
+
+
+def split_message(raw):
+    """(header fields, body) of a message in CRLF form: fields as a list
+    of (name or None for a line without ":", raw bytes of the whole field
+    including continuation lines and their CRLFs); body = the bytes after
+    the empty line (docs/archive.md 1.1)."""
+    raw = crlf(raw)
+    end = raw.find(b"\r\n\r\n")
+    if raw.startswith(b"\r\n"):
+        header, body = b"", raw[2:]
+    elif end < 0:
+        header, body = raw, b""
+    else:
+        header, body = raw[:end + 2], raw[end + 4:]
+    fields = []
+    for line in re.findall(rb".*?\r\n|.+$", header, re.S):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] = (fields[-1][0], fields[-1][1] + line)
+        else:
+            first = line.split(b"\r\n")[0]
+            # a line without ":" is no field of any name
+            name = first.split(b":", 1)[0].rstrip(b" \t").decode(
+                "latin-1") if b":" in first else None
+            fields.append((name, line))
+    return fields, body
+
+
+def expected_sha256(raw, secret_headers=()):
+    """sha256 of the message as FETCH BODY[] gives it, without the secret
+    header fields (and their continuation lines)."""
+    raw = crlf(raw)
+    secret = {h.lower() for h in secret_headers}
+    fields, body = split_message(raw)
+    if not secret:
+        return sha256_hex(raw)
+    kept = b"".join(f for name, f in fields
+                    if name is None or name.lower() not in secret)
+    has_sep = b"\r\n\r\n" in raw or raw.startswith(b"\r\n")
+    return sha256_hex(kept + (b"\r\n" + body if has_sep else b""))
+
+
+def normalised_value(field):
+    value = field.split(b":", 1)[1] if b":" in field else b""
+    value = value.replace(b"\r\n", b"")
+    value = re.sub(rb"[ \t]+", b" ", value)
+    return value.strip(b" \t")
+
+
+def expected_content_sha256(raw, content_headers=DEFAULT_CONTENT_HEADERS):
+    """content_sha256: for each configured name in order, each occurrence
+    in message order: lowercase(name) ":" normalised value CRLF; then CRLF;
+    then the CRLF body."""
+    fields, body = split_message(raw)
+    out = b""
+    names = {}
+    for name in content_headers:  # a name listed twice counts once
+        names.setdefault(name.lower(), name)
+    for name in names.values():
+        for fname, f in fields:
+            if fname is not None and fname.lower() == name.lower():
+                out += name.lower().encode() + b":" + normalised_value(f) + b"\r\n"
+    return sha256_hex(out + b"\r\n" + body)
+
+
+# --------------------------------------------------------------------------
+# unittest base class: one Dovecot per test class
+
+
+class DovecotTestCase(unittest.TestCase):
+    """Starts one Dovecot for the class (dovecot_options()), stops it
+    afterwards. Not root: every test is skipped with the reason. Built
+    plugins missing or Dovecot not starting: every test fails with the
+    message (never a silent skip)."""
+
+    required_plugins = (TRESOR_MAIL_PLUGIN,)
+    dc = None
+    _skip = None
+    _setup_error = None
+
+    @classmethod
+    def dovecot_options(cls):
+        return {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dc = None
+        cls._skip = skip_reason()
+        cls._setup_error = None
+        if cls._skip:
+            return
+        try:
+            require_built(*cls.required_plugins)
+            cls.dc = Dovecot(**cls.dovecot_options())
+            cls.dc.start()
+        except HarnessError as e:
+            cls._setup_error = str(e)
+            if cls.dc is not None:
+                cls.dc.stop()
+                cls.dc = None
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.dc is not None:
+            cls.dc.stop()
+            cls.dc = None
+
+    def setUp(self):
+        if self._skip:
+            self.skipTest(self._skip)
+        if self._setup_error:
+            self.fail("test environment: " + self._setup_error)
+        self.dc.mark_log()
+
+    def user(self, suffix=""):
+        """A user name of its own for each test (own home, own journal)."""
+        name = self.id().rsplit(".", 1)[-1]
+        name = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+        name = name.replace("test-", "", 1)[:40]
+        return name + suffix
+
+    def imap(self, user):
+        c = self.dc.imap(user)
+        self.addCleanup(c.close_quietly)
+        return c
+
+    # -------------------------------------------------- assertions
+    def assertRefusedIMAP(self, res, allow_untagged=False):
+        """IMAP refusal of an archive operation: NO [NOPERM] or [CANNOT]
+        with "read-only archive" in the text. For CLOSE, which always
+        ends OK in Dovecot, an untagged NO with that text (Dovecot gives
+        untagged storage errors no response code)."""
+        pat = r"^\[(NOPERM|CANNOT)\].*read-only archive"
+        if res.status == "NO" and re.search(pat, res.text, re.I):
+            return
+        if allow_untagged:
+            # Dovecot sends storage errors untagged without a response
+            # code (client_send_untagged_storage_error()).
+            for u in res.untagged_no():
+                if re.search(r"read-only archive", u.decode(
+                        "utf-8", "replace"), re.I):
+                    return
+        self.fail("expected NO [NOPERM]/[CANNOT] ... read-only archive, got "
+                  "%s %r (untagged: %r)" % (res.status, res.text,
+                                            res.untagged))
+
+    def assertOK(self, res, what=""):
+        self.assertEqual(res.status, "OK", "%s: %r" % (what, res))
+
+    def new_records(self, user, before):
+        return self.dc.journal(user)[before:]
+
+    def assertChainIntact(self, user):
+        lines = self.dc.journal_lines(user)
+        self.assertEqual(check_chain(lines), [], "journal chain of %s" % user)
+        return lines

@@ -1,0 +1,331 @@
+"""doveadm tresor verify: clean stores exit 0 without output; a changed
+mail is MODIFIED, a vanished one MISSING, one slipped into the Maildir
+behind Dovecot's back UNJOURNALED, and a removed / edited / swapped /
+truncated journal line breaks the CHAIN at the right seq. Exit status is
+non-zero whenever anything was found."""
+
+import json
+import os
+import re
+import time
+import unittest
+import zlib
+
+from harness import (DovecotTestCase, chown_mail_user, crlf, rewrite_file,
+                     sha256_hex, TRESOR_DOVEADM_PLUGIN, TRESOR_MAIL_PLUGIN)
+from mailgen import MailGenerator
+
+PROBLEMS = ("CHAIN", "MODIFIED", "MISSING", "UNJOURNALED")
+
+
+class VerifyTests(DovecotTestCase):
+    required_plugins = (TRESOR_MAIL_PLUGIN, TRESOR_DOVEADM_PLUGIN)
+
+    @classmethod
+    def dovecot_options(cls):
+        return {"plugin": {"tresor_archive": "Archiv Archiv/* Rechnungen/*"}}
+
+    def setUp(self):
+        super().setUp()
+        self.gen = MailGenerator(seed=zlib.crc32(self.id().encode()))
+
+    # -------------------------------------------------- helpers
+    def verify(self, u, *mailboxes):
+        """(exit code, problem rows of -f json, stderr)."""
+        rc, data, err = self.dc.doveadm_json("tresor", "verify", "-u", u,
+                                             *mailboxes)
+        self.assertIsInstance(data, list, data)
+        problems = [row for row in data if row.get("problem")]
+        for row in problems:
+            self.assertIn(row["problem"], PROBLEMS, row)
+            for k in ("problem", "seq", "mailbox", "uid", "detail"):
+                self.assertIn(k, row, row)
+                self.assertIsInstance(row[k], str, row)
+        return rc, problems, err
+
+    def assertClean(self, u, *mailboxes):
+        rc, problems, err = self.verify(u, *mailboxes)
+        self.assertEqual(problems, [], "verify found problems: %s" % err)
+        self.assertEqual(rc, 0, "verify exit code on a clean store: %s"
+                         % err)
+        rc, out, err = self.dc.doveadm("tresor", "verify", "-u", u,
+                                       *mailboxes)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.strip(), "", "verify printed lines for a "
+                         "clean store")
+
+    def assertProblems(self, u, expected, *mailboxes):
+        """expected: list of (kind, {field: value or set of values}) - the
+        problems found must be exactly these (in any order)."""
+        rc, problems, err = self.verify(u, *mailboxes)
+        self.assertNotEqual(rc, 0, "verify exited 0 despite %r" % expected)
+        unmatched = list(problems)
+        for kind, fields in expected:
+            for row in unmatched:
+                if row["problem"] != kind:
+                    continue
+                if all((row.get(k) in v) if isinstance(v, set)
+                       else row.get(k) == str(v)
+                       for k, v in fields.items()):
+                    unmatched.remove(row)
+                    break
+            else:
+                self.fail("no %s problem with %r among %s" % (
+                    kind, fields, json.dumps(problems, indent=1)))
+        self.assertEqual(unmatched, [], "unexpected problems")
+        rc2, out, _ = self.dc.doveadm("tresor", "verify", "-u", u,
+                                      *mailboxes)
+        self.assertNotEqual(rc2, 0)
+        lines = [line for line in out.splitlines() if line.strip()]
+        kinds = sorted(k for k, _ in expected)
+        self.assertEqual(len(lines), len(problems),
+                         "one line per problem expected:\n" + out)
+        self.assertEqual(sorted(next(k for k in PROBLEMS if k in line)
+                                for line in lines), kinds, out)
+        return problems
+
+    def populate(self, u):
+        """5 records: 1 save INBOX, 2 save Archiv, 3 denied, 4 and 5 save
+        INBOX. Returns the records."""
+        c = self.imap(u)
+        c.cmd("CREATE Archiv")
+        c.append_msg("INBOX", self.gen.mail())
+        c.append_msg("Archiv", self.gen.invoice())
+        c.select_box("Archiv")
+        self.assertRefusedIMAP(c.cmd("STORE 1 +FLAGS (\\Deleted)"))
+        c.cmd("CLOSE")
+        c.append_msg("INBOX", self.gen.letter())
+        self.assertEqual(self.dc.lmtp_deliver("%s@example.com" % u,
+                                              self.gen.invoice())
+                         ["%s@example.com" % u][0], 250)
+        c.logout()
+        recs = self.dc.journal(u)
+        self.assertEqual([r["event"] for r in recs],
+                         ["save", "save", "denied", "save", "save"])
+        return recs
+
+    def journal_file(self, u):
+        files = self.dc.journal_files(u)
+        self.assertEqual(len(files), 1)
+        return files[0]
+
+    def edit_journal(self, u, fn):
+        path = self.journal_file(u)
+        with open(path, "rb") as f:
+            lines = f.read().split(b"\n")[:-1]
+        lines = fn(lines)
+        rewrite_file(path, b"".join(line + b"\n" for line in lines))
+
+    # -------------------------------------------------- clean
+    def test_clean_store(self):
+        u = self.user()
+        self.populate(u)
+        c = self.imap(u)
+        # everything a user may do keeps the store clean
+        c.cmd("CREATE Projekte")
+        c.append_msg("Projekte", self.gen.letter())
+        c.append_msg("Projekte", self.gen.letter())
+        self.assertOK(c.cmd("RENAME Projekte Projekte-alt"))
+        c.cmd("CREATE Temp")
+        c.append_msg("Temp", self.gen.letter())
+        self.assertOK(c.cmd("DELETE Temp"))
+        c.select_box("INBOX")
+        self.assertOK(c.cmd("UID MOVE 1 Archiv"))
+        self.assertOK(c.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)"))
+        self.assertOK(c.cmd("EXPUNGE"))
+        c.select_box("Archiv")
+        self.assertOK(c.cmd("STORE 1:* +FLAGS ($Exported \\Seen)"))
+        c.logout()
+        self.assertClean(u)
+
+    def test_clean_after_expunge_in_non_archive_folder(self):
+        u = self.user()
+        c = self.imap(u)
+        for _ in range(3):
+            c.append_msg("INBOX", self.gen.mail())
+        c.select_box("INBOX")
+        self.assertOK(c.cmd("UID STORE 2 +FLAGS.SILENT (\\Deleted)"))
+        self.assertOK(c.cmd("EXPUNGE"))
+        c.logout()
+        recs = self.dc.journal(u)
+        self.assertEqual([(r["event"], r.get("uid")) for r in recs],
+                         [("save", 1), ("save", 2), ("save", 3),
+                          ("expunge", 2)])
+        self.assertClean(u)
+
+    def test_empty_user_is_clean(self):
+        u = self.user()
+        self.imap(u).logout()
+        self.assertClean(u)
+
+    # -------------------------------------------------- mails
+    def test_flipped_byte_is_modified(self):
+        u = self.user()
+        recs = self.populate(u)
+        rec = recs[1]  # the Archiv mail
+        path = self.dc.mail_file_for_uid(u, "Archiv", rec["uid"])
+        with open(path, "rb") as f:
+            data = bytearray(f.read())
+        body = data.index(b"\n\n") + 2
+        i = next(k for k in range(body, len(data))
+                 if chr(data[k]).isalpha())
+        data[i] ^= 0x20  # one letter's case: same size, other bytes
+        rewrite_file(path, bytes(data))
+        self.assertProblems(u, [("MODIFIED", {"seq": rec["seq"],
+                                              "uid": rec["uid"],
+                                              "mailbox": "Archiv"})])
+
+    def test_removed_file_is_missing(self):
+        u = self.user()
+        recs = self.populate(u)
+        rec = recs[3]
+        os.unlink(self.dc.mail_file_for_uid(u, "INBOX", rec["uid"]))
+        self.assertProblems(u, [("MISSING", {"seq": rec["seq"],
+                                             "uid": rec["uid"],
+                                             "mailbox": "INBOX"})])
+
+    def test_removed_archive_file_is_missing(self):
+        u = self.user()
+        recs = self.populate(u)
+        rec = recs[1]
+        os.unlink(self.dc.mail_file_for_uid(u, "Archiv", rec["uid"]))
+        self.assertProblems(u, [("MISSING", {"seq": rec["seq"],
+                                             "uid": rec["uid"],
+                                             "mailbox": "Archiv"})])
+
+    def planted_mail(self, u, mailbox):
+        """Puts a mail file into the folder's cur/ behind Dovecot's back;
+        returns the UID Dovecot will give it."""
+        c = self.imap(u)
+        res = c.cmd("STATUS %s (UIDNEXT)" % mailbox)
+        uidnext = int(re.search(rb"UIDNEXT (\d+)", b" ".join(
+            res.untagged)).group(1))
+        c.logout()
+        data = crlf(self.gen.invoice()).replace(b"\r\n", b"\n")
+        name = "%d.M%dP%d.planted,S=%d:2," % (time.time(), os.getpid(),
+                                               uidnext, len(data))
+        path = os.path.join(self.dc.maildir(u, mailbox), "cur", name)
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chmod(path, 0o600)
+        chown_mail_user(path)
+        return uidnext
+
+    def test_planted_file_is_unjournaled(self):
+        u = self.user()
+        self.populate(u)
+        uid = self.planted_mail(u, "INBOX")
+        self.assertProblems(u, [("UNJOURNALED", {"uid": uid,
+                                                 "mailbox": "INBOX"})])
+
+    def test_planted_archive_file_is_unjournaled(self):
+        u = self.user()
+        self.populate(u)
+        uid = self.planted_mail(u, "Archiv")
+        self.assertProblems(u, [("UNJOURNALED", {"uid": uid,
+                                                 "mailbox": "Archiv"})])
+
+    def test_several_problems_all_reported(self):
+        u = self.user()
+        recs = self.populate(u)
+        os.unlink(self.dc.mail_file_for_uid(u, "INBOX", recs[0]["uid"]))
+        path = self.dc.mail_file_for_uid(u, "INBOX", recs[4]["uid"])
+        with open(path, "rb") as f:
+            data = f.read()
+        rewrite_file(path, data.replace(b"EUR", b"USD", 1))
+        uid = self.planted_mail(u, "Archiv")
+        self.assertProblems(u, [
+            ("MISSING", {"seq": recs[0]["seq"], "uid": recs[0]["uid"]}),
+            ("MODIFIED", {"seq": recs[4]["seq"], "uid": recs[4]["uid"]}),
+            ("UNJOURNALED", {"uid": uid, "mailbox": "Archiv"})])
+
+    def test_verify_only_named_mailboxes(self):
+        u = self.user()
+        recs = self.populate(u)
+        path = self.dc.mail_file_for_uid(u, "Archiv", recs[1]["uid"])
+        with open(path, "rb") as f:
+            data = f.read()
+        rewrite_file(path, data.replace(b"EUR", b"USD", 1))
+        self.assertClean(u, "INBOX")
+        self.assertProblems(u, [("MODIFIED", {"seq": recs[1]["seq"],
+                                              "mailbox": "Archiv"})],
+                            "Archiv")
+
+    # -------------------------------------------------- journal chain
+    def test_removed_journal_line_breaks_chain(self):
+        u = self.user()
+        self.populate(u)
+        self.edit_journal(u, lambda lines: lines[:2] + lines[3:])
+        self.assertProblems(u, [("CHAIN", {"seq": {"3", "4"}})])
+
+    def test_edited_journal_line_breaks_chain(self):
+        """The attack: change an archived mail and rewrite its sha256 in
+        the journal to match."""
+        u = self.user()
+        recs = self.populate(u)
+        rec = recs[1]
+        path = self.dc.mail_file_for_uid(u, "Archiv", rec["uid"])
+        with open(path, "rb") as f:
+            data = f.read()
+        forged = data.replace(b"EUR", b"USD", 1)
+        self.assertNotEqual(forged, data)
+        rewrite_file(path, forged)
+        new_hash = sha256_hex(crlf(forged))
+
+        def edit(lines):
+            self.assertIn(rec["sha256"].encode(), lines[1])
+            lines[1] = lines[1].replace(rec["sha256"].encode(),
+                                        new_hash.encode())
+            return lines
+        self.edit_journal(u, edit)
+        self.assertEqual(self.dc.journal(u)[1]["sha256"], new_hash)
+        self.assertProblems(u, [("CHAIN", {"seq": {"2", "3"}})])
+
+    def test_edited_denied_record_breaks_chain(self):
+        u = self.user()
+        self.populate(u)
+
+        def edit(lines):
+            rec = json.loads(lines[2])
+            rec["action"] = "store-flagged"
+            lines[2] = json.dumps(rec, separators=(",", ":")).encode()
+            return lines
+        self.edit_journal(u, edit)
+        self.assertProblems(u, [("CHAIN", {"seq": {"3", "4"}})])
+
+    def test_swapped_journal_lines_break_chain(self):
+        u = self.user()
+        self.populate(u)
+        self.edit_journal(u, lambda lines: lines[:3] + [lines[4], lines[3]])
+        rc, problems, err = self.verify(u)
+        self.assertNotEqual(rc, 0)
+        self.assertTrue(problems)
+        self.assertEqual({p["problem"] for p in problems}, {"CHAIN"},
+                         problems)
+        seqs = {p["seq"] for p in problems}
+        self.assertTrue(seqs & {"4", "5"}, problems)
+        self.assertLessEqual(seqs, {"4", "5", "6"}, problems)
+
+    def test_truncated_journal_tail_detected(self):
+        u = self.user()
+        recs = self.populate(u)
+        self.edit_journal(u, lambda lines: lines[:4])
+        self.assertProblems(u, [
+            ("CHAIN", {"seq": recs[4]["seq"]}),
+            ("UNJOURNALED", {"uid": recs[4]["uid"], "mailbox": "INBOX"})])
+
+    def test_appending_after_tampering_keeps_reporting(self):
+        """New saves after a removed line must not heal the chain."""
+        u = self.user()
+        self.populate(u)
+        self.edit_journal(u, lambda lines: lines[:2] + lines[3:])
+        c = self.imap(u)
+        c.append_msg("INBOX", self.gen.simple())
+        c.logout()
+        rc, problems, err = self.verify(u)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("CHAIN", {p["problem"] for p in problems})
+
+
+if __name__ == "__main__":
+    unittest.main()
