@@ -221,20 +221,34 @@ int tresor_config_is_journaled(const tresor_config *cfg, const char *mailbox, ch
 
 /* ---------------------------------------------------------------- hasher */
 
-tresor_hasher *tresor_hasher_new(const tresor_config *cfg)
+namespace {
+
+tresor_hasher *new_hasher(const tresor_config *cfg, tresor::Hasher::Hashes hashes)
 {
 	tresor_hasher *h = nullptr;
 	try {
 		h = new tresor_hasher();
 		if (cfg != nullptr)
-			h->h.emplace(cfg->c);
+			h->h.emplace(cfg->c, hashes);
 		else
-			h->h.emplace(tresor::Config{});
+			h->h.emplace(tresor::Config{}, hashes);
 		return h;
 	} catch (...) {
 		delete h;
 		return nullptr;
 	}
+}
+
+} // namespace
+
+tresor_hasher *tresor_hasher_new(const tresor_config *cfg)
+{
+	return new_hasher(cfg, tresor::Hasher::Hashes::Both);
+}
+
+tresor_hasher *tresor_hasher_new_sha256_only(const tresor_config *cfg)
+{
+	return new_hasher(cfg, tresor::Hasher::Hashes::Sha256Only);
 }
 
 void tresor_hasher_update(tresor_hasher *h, const void *data, size_t size)

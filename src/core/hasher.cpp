@@ -53,12 +53,14 @@ std::string normalise_header_value(const std::string &raw)
 	return out;
 }
 
-Hasher::Hasher(const Config &cfg) : Hasher(cfg.secret_headers, cfg.content_headers)
+Hasher::Hasher(const Config &cfg, Hashes hashes)
+	: Hasher(cfg.secret_headers, cfg.content_headers, hashes)
 {
 }
 
 Hasher::Hasher(const std::vector<std::string> &secret_headers,
-	       const std::vector<std::string> &content_headers)
+	       const std::vector<std::string> &content_headers, Hashes hashes)
+	: want_content_(hashes == Hashes::Both)
 {
 	for (const std::string &s : secret_headers) {
 		std::string l = lower(s);
@@ -256,7 +258,7 @@ void Hasher::flush_out()
 	if (out_.empty())
 		return;
 	sha_.update(out_);
-	if (in_body_)
+	if (in_body_ && want_content_)
 		content_sha_.update(out_);
 	out_.clear();
 }
@@ -278,7 +280,8 @@ HashResult Hasher::finish()
 	finished_ = true;
 	HashResult r;
 	r.sha256 = sha_.finish_hex();
-	r.content_sha256 = content_sha_.finish_hex();
+	if (want_content_)
+		r.content_sha256 = content_sha_.finish_hex();
 	r.size = size_;
 	r.message_id = std::move(message_id_);
 	return r;

@@ -289,7 +289,7 @@ tresor_verify_mail(struct tresor_verify_run *run, tresor_verify *v,
 		return;
 	}
 
-	if (tresor_mail_hash(run->cfg, mail, &result, &error) < 0) {
+	if (tresor_mail_hash(run->cfg, mail, TRUE, &result, &error) < 0) {
 		if (mail->expunged) {
 			/* removed since the sync: not observed, so MISSING if
 			   the journal expects it */

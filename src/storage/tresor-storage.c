@@ -410,7 +410,8 @@ static int tresor_copy(struct mail_save_context *ctx, struct mail *mail)
 	   store exactly its bytes, and a duplicate must be caught before
 	   anything is written. */
 	i_zero(&save);
-	if (tresor_mail_hash(tbox->tuser->cfg, mail, &save.hash, &error) < 0) {
+	if (tresor_mail_hash(tbox->tuser->cfg, mail, FALSE, &save.hash,
+			     &error) < 0) {
 		mail_storage_set_critical(box->storage,
 			"tresor: can't hash the mail being saved: %s", error);
 		mailbox_save_cancel(&ctx);

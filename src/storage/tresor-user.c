@@ -43,7 +43,8 @@ int tresor_user_config_load(struct mail_user *user, tresor_config **cfg_r,
 }
 
 int tresor_mail_hash(const tresor_config *cfg, struct mail *mail,
-		     tresor_hash_result *result_r, const char **error_r)
+		     bool sha256_only, tresor_hash_result *result_r,
+		     const char **error_r)
 {
 	struct istream *input;
 	const unsigned char *data;
@@ -56,7 +57,8 @@ int tresor_mail_hash(const tresor_config *cfg, struct mail *mail,
 		*error_r = mailbox_get_last_internal_error(mail->box, NULL);
 		return -1;
 	}
-	hasher = tresor_hasher_new(cfg);
+	hasher = sha256_only ? tresor_hasher_new_sha256_only(cfg) :
+		tresor_hasher_new(cfg);
 	if (hasher == NULL) {
 		*error_r = "out of memory";
 		return -1;

@@ -387,3 +387,22 @@ TEST(Hasher, HeaderNameWithSpaceBeforeColon)
 	EXPECT_EQ(r.sha256, sha256_oneshot("Subject  : Hallo\r\nno colon line\r\n\r\nB"));
 	EXPECT_EQ(r.content_sha256, sha256_oneshot("subject:Hallo\r\n\r\nB"));
 }
+
+TEST(Hasher, Sha256OnlySkipsTheContentHash)
+{
+	const std::string msg = "From: a@example.com\r\nSubject: x\r\n\r\nbody\r\n";
+	tresor::Hasher both(std::vector<std::string>{}, std::vector<std::string>{"Subject"});
+	both.update(msg.data(), msg.size());
+	tresor::HashResult full = both.finish();
+
+	tresor::Hasher only(std::vector<std::string>{}, std::vector<std::string>{"Subject"},
+			    tresor::Hasher::Hashes::Sha256Only);
+	only.update(msg.data(), msg.size());
+	tresor::HashResult partial = only.finish();
+
+	EXPECT_EQ(partial.sha256, full.sha256);
+	EXPECT_EQ(partial.sha256, testutil::sha256_oneshot(msg));
+	EXPECT_EQ(partial.size, full.size);
+	EXPECT_EQ(partial.content_sha256, "");
+	EXPECT_EQ(full.content_sha256.size(), 64u);
+}
