@@ -513,12 +513,14 @@ void tresor_verify_mailbox_seen(tresor_verify *v, const char *mailbox_guid,
 }
 
 void tresor_verify_observe(tresor_verify *v, const char *mailbox_guid, const char *mailbox,
-			   uint32_t uid, const char *sha256, int journaled)
+			   uint32_t uid, const char *guid, const char *sha256,
+			   int journaled)
 {
 	if (v == nullptr || mailbox_guid == nullptr)
 		return;
 	try {
 		v->v->observe(mailbox_guid, mailbox != nullptr ? mailbox : "", uid,
+			      guid != nullptr ? guid : "",
 			      sha256 != nullptr ? sha256 : "", journaled != 0);
 	} catch (...) {
 	}

@@ -12,7 +12,7 @@ namespace tresor {
 
 namespace {
 
-constexpr const char *kVersion = "1";
+constexpr const char *kVersion = "2"; // 2: saves.guid
 
 class CatalogError : public std::runtime_error {
 public:
@@ -257,11 +257,13 @@ void Catalog::open_db()
 	     " seq INTEGER PRIMARY KEY,"
 	     " mailbox_guid TEXT NOT NULL,"
 	     " uid INTEGER NOT NULL,"
+	     " guid TEXT,"
 	     " sha256 TEXT,"
 	     " content_sha256 TEXT)");
 	exec("CREATE INDEX IF NOT EXISTS saves_sha256 ON saves (mailbox_guid, sha256, seq)");
 	exec("CREATE INDEX IF NOT EXISTS saves_content ON saves (mailbox_guid, content_sha256, seq)");
 	exec("CREATE INDEX IF NOT EXISTS saves_uid ON saves (mailbox_guid, uid)");
+	exec("CREATE INDEX IF NOT EXISTS saves_guid ON saves (mailbox_guid, guid)");
 	{
 		Stmt st(db_, "SELECT count(*) FROM meta");
 		st.step();
@@ -315,18 +317,23 @@ void Catalog::apply(const json &rec, std::uint64_t seq)
 	std::uint64_t uid = json_uint(rec, "uid");
 	if (event == "save") {
 		Stmt st(db_, prepared("INSERT OR REPLACE INTO saves"
-			     " (seq, mailbox_guid, uid, sha256, content_sha256)"
-			     " VALUES (?1, ?2, ?3, ?4, ?5)"));
+			     " (seq, mailbox_guid, uid, guid, sha256, content_sha256)"
+			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
 		st.bind(1, seq);
 		st.bind(2, guid);
 		st.bind(3, uid);
-		st.bind_opt(4, json_string(rec, "sha256"));
-		st.bind_opt(5, json_string(rec, "content_sha256"));
+		st.bind_opt(4, json_string(rec, "guid"));
+		st.bind_opt(5, json_string(rec, "sha256"));
+		st.bind_opt(6, json_string(rec, "content_sha256"));
 		st.step();
 	} else if (event == "expunge" || event == "purge") {
-		Stmt st(db_, prepared("DELETE FROM saves WHERE mailbox_guid = ?1 AND uid = ?2"));
+		// by UID, or by GUID for a mail saved without one (the
+		// backend assigned its UID after the commit)
+		Stmt st(db_, prepared("DELETE FROM saves WHERE mailbox_guid = ?1 AND"
+				      " (uid = ?2 OR (uid = 0 AND guid = ?3))"));
 		st.bind(1, guid);
 		st.bind(2, uid);
+		st.bind_opt(3, json_string(rec, "guid"));
 		st.step();
 	} else if (event == "delete") {
 		Stmt st(db_, prepared("DELETE FROM saves WHERE mailbox_guid = ?1"));

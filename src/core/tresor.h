@@ -240,7 +240,8 @@ typedef struct tresor_verify tresor_verify;
 /* Reads the whole journal under dir, checks the chain (prev hashes, seq
    without gaps, parseable lines) and derives the set of mails that must
    still be in the store: save records not followed by an expunge (of
-   that mailbox_guid+uid) or a delete (of that mailbox_guid). NULL + err
+   that mailbox_guid+uid, or +guid for a save without UID) or a delete (of
+   that mailbox_guid). NULL + err
    only when the journal can't be read at all. */
 tresor_verify *tresor_verify_new(const char *dir, char *err, size_t err_size);
 
@@ -251,11 +252,13 @@ int tresor_verify_mailbox_expected(const tresor_verify *v,
 /* Declares that the glue examined this mailbox (call even if empty). */
 void tresor_verify_mailbox_seen(tresor_verify *v, const char *mailbox_guid,
 				const char *mailbox, uint32_t uidvalidity);
-/* One mail found in the store with its freshly computed sha256.
+/* One mail found in the store with its freshly computed sha256 and its
+   GUID (may be NULL; it finds save records written without a UID, when
+   the backend assigned the UID only after the commit).
    journaled: whether the mailbox is a journaled folder (an unexpected mail
    is UNJOURNALED only there). */
 void tresor_verify_observe(tresor_verify *v, const char *mailbox_guid,
-			   const char *mailbox, uint32_t uid,
+			   const char *mailbox, uint32_t uid, const char *guid,
 			   const char *sha256, int journaled);
 /* Computes the remaining problems. only_seen_mailboxes = 1 restricts
    MISSING to mailboxes declared with tresor_verify_mailbox_seen() (for

@@ -31,9 +31,12 @@ std::string join(const std::vector<std::string> &parts, const char *sep)
 	return out;
 }
 
-std::string mail_name(std::uint32_t uid, const std::string &mailbox)
+std::string mail_name(std::uint32_t uid, const std::string &mailbox,
+		      const std::string &guid = std::string())
 {
-	return "UID " + std::to_string(uid) + " in " +
+	std::string which = uid != 0 ? "UID " + std::to_string(uid)
+				     : "the mail with GUID " + guid;
+	return which + " in " +
 	       (mailbox.empty() ? std::string("(unnamed mailbox)") : mailbox);
 }
 
@@ -157,36 +160,81 @@ Verifier::Verifier(const std::string &dir)
 	}
 }
 
+Verifier::Expected *Verifier::MailboxExpectation::find(std::uint32_t uid,
+							const std::string &guid)
+{
+	if (uid != 0) {
+		auto u = by_uid.find(uid);
+		if (u != by_uid.end())
+			return &mails[u->second];
+	}
+	if (!guid.empty()) {
+		auto g = uidless_by_guid.find(guid);
+		if (g != uidless_by_guid.end()) {
+			for (std::size_t i : g->second) {
+				if (!mails[i].removed && !mails[i].observed)
+					return &mails[i];
+			}
+		}
+	}
+	return nullptr;
+}
+
+void Verifier::MailboxExpectation::remove(Expected &e)
+{
+	if (e.removed)
+		return;
+	e.removed = true;
+	live--;
+	if (e.uid != 0)
+		by_uid.erase(e.uid);
+}
+
 void Verifier::apply(const json &rec, std::uint64_t seq)
 {
 	std::string event = json_string(rec, "event");
-	std::string guid = json_string(rec, "mailbox_guid");
-	if (guid.empty())
+	std::string mailbox_guid = json_string(rec, "mailbox_guid");
+	if (mailbox_guid.empty())
 		return;
 	auto uid = static_cast<std::uint32_t>(json_uint(rec, "uid"));
+	std::string guid = json_string(rec, "guid");
 	if (event == "save") {
-		if (uid == 0)
-			return;
+		if (uid == 0 && guid.empty())
+			return; // nothing to find it by; never written by the plugin
+		MailboxExpectation &box = expected_[mailbox_guid];
 		Expected e;
 		e.seq = seq;
 		e.mailbox = json_string(rec, "mailbox");
 		e.sha256 = json_string(rec, "sha256");
 		e.uidvalidity = static_cast<std::uint32_t>(json_uint(rec, "uidvalidity"));
-		expected_[guid][uid] = std::move(e);
-	} else if (event == "expunge" || event == "purge") {
-		auto g = expected_.find(guid);
-		if (g != expected_.end()) {
-			g->second.erase(uid);
-			if (g->second.empty())
-				expected_.erase(g);
+		e.uid = uid;
+		e.guid = guid;
+		if (uid != 0) {
+			// a UID saved again replaces the old expectation
+			auto old = box.by_uid.find(uid);
+			if (old != box.by_uid.end())
+				box.remove(box.mails[old->second]);
+			box.by_uid[uid] = box.mails.size();
+		} else {
+			box.uidless_by_guid[guid].push_back(box.mails.size());
 		}
+		box.mails.push_back(std::move(e));
+		box.live++;
+	} else if (event == "expunge" || event == "purge") {
+		auto g = expected_.find(mailbox_guid);
+		if (g == expected_.end())
+			return;
+		if (Expected *e = g->second.find(uid, guid))
+			g->second.remove(*e);
+		if (g->second.live == 0)
+			expected_.erase(g);
 	} else if (event == "delete") {
-		expected_.erase(guid);
+		expected_.erase(mailbox_guid);
 	} else if (event == "rename") {
 		std::string new_name = json_string(rec, "new_mailbox");
-		auto g = expected_.find(guid);
+		auto g = expected_.find(mailbox_guid);
 		if (!new_name.empty() && g != expected_.end()) {
-			for (auto &[u, e] : g->second)
+			for (Expected &e : g->second.mails)
 				e.mailbox = new_name;
 		}
 	}
@@ -202,14 +250,14 @@ void Verifier::add(Problem p)
 bool Verifier::mailbox_expected(const std::string &mailbox_guid) const
 {
 	auto g = expected_.find(mailbox_guid);
-	return g != expected_.end() && !g->second.empty();
+	return g != expected_.end() && g->second.live > 0;
 }
 
 std::size_t Verifier::expected_count() const
 {
 	std::size_t n = 0;
-	for (const auto &[guid, mails] : expected_)
-		n += mails.size();
+	for (const auto &[guid, box] : expected_)
+		n += box.live;
 	return n;
 }
 
@@ -220,13 +268,13 @@ void Verifier::mailbox_seen(const std::string &mailbox_guid, const std::string &
 }
 
 void Verifier::observe(const std::string &mailbox_guid, const std::string &mailbox,
-		       std::uint32_t uid, const std::string &sha256, bool journaled)
+		       std::uint32_t uid, const std::string &guid,
+		       const std::string &sha256, bool journaled)
 {
 	auto g = expected_.find(mailbox_guid);
 	if (g != expected_.end()) {
-		auto e = g->second.find(uid);
-		if (e != g->second.end()) {
-			Expected &x = e->second;
+		if (Expected *e = g->second.find(uid, guid); e != nullptr && !e->removed) {
+			Expected &x = *e;
 			if (x.observed)
 				return;
 			x.observed = true;
@@ -265,20 +313,20 @@ void Verifier::finish(bool only_seen_mailboxes)
 	if (finished_)
 		return;
 	finished_ = true;
-	for (const auto &[guid, mails] : expected_) {
+	for (const auto &[guid, box] : expected_) {
 		auto seen = seen_.find(guid);
 		if (only_seen_mailboxes && seen == seen_.end())
 			continue;
-		for (const auto &[uid, x] : mails) {
-			if (x.observed)
+		for (const Expected &x : box.mails) {
+			if (x.observed || x.removed)
 				continue;
 			Problem p;
 			p.kind = ProblemKind::Missing;
 			p.seq = x.seq;
 			p.mailbox = x.mailbox;
 			p.mailbox_guid = guid;
-			p.uid = uid;
-			std::string what = mail_name(uid, x.mailbox) + " (saved as seq " +
+			p.uid = x.uid;
+			std::string what = mail_name(x.uid, x.mailbox, x.guid) + " (saved as seq " +
 					   std::to_string(x.seq) +
 					   (x.sha256.empty() ? "" : ", sha256 " + x.sha256) + ")";
 			if (seen == seen_.end()) {

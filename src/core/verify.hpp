@@ -34,8 +34,16 @@ public:
 	bool mailbox_expected(const std::string &mailbox_guid) const;
 	void mailbox_seen(const std::string &mailbox_guid, const std::string &mailbox,
 			  std::uint32_t uidvalidity);
+	// guid: Dovecot's GUID of the mail, matched against save records
+	// that have no UID (the backend assigned it after the commit).
 	void observe(const std::string &mailbox_guid, const std::string &mailbox,
-		     std::uint32_t uid, const std::string &sha256, bool journaled);
+		     std::uint32_t uid, const std::string &guid,
+		     const std::string &sha256, bool journaled);
+	void observe(const std::string &mailbox_guid, const std::string &mailbox,
+		     std::uint32_t uid, const std::string &sha256, bool journaled)
+	{
+		observe(mailbox_guid, mailbox, uid, std::string(), sha256, journaled);
+	}
 	void finish(bool only_seen_mailboxes);
 
 	// Sorted by kind, then seq.
@@ -54,7 +62,21 @@ private:
 		std::string mailbox;
 		std::string sha256;
 		std::uint32_t uidvalidity = 0;
+		std::uint32_t uid = 0;  // 0: saved without one
+		std::string guid;
 		bool observed = false;
+		bool removed = false;
+	};
+	// The mails a mailbox must still hold, found by UID, or by GUID for
+	// those saved without a UID.
+	struct MailboxExpectation {
+		std::vector<Expected> mails;
+		std::map<std::uint32_t, std::size_t> by_uid;
+		std::map<std::string, std::vector<std::size_t>> uidless_by_guid;
+		std::size_t live = 0;
+
+		Expected *find(std::uint32_t uid, const std::string &guid);
+		void remove(Expected &e);
 	};
 	struct Seen {
 		std::string mailbox;
@@ -64,7 +86,7 @@ private:
 	void apply(const json &rec, std::uint64_t seq);
 	void add(Problem p);
 
-	std::map<std::string, std::map<std::uint32_t, Expected>> expected_;
+	std::map<std::string, MailboxExpectation> expected_;
 	std::map<std::string, Seen> seen_;
 	std::set<std::pair<std::string, std::uint32_t>> unexpected_;
 	mutable std::vector<Problem> problems_;

@@ -276,16 +276,19 @@ tresor_verify_mail(struct tresor_verify_run *run, tresor_verify *v,
 	const struct tresor_uid_hash *known;
 	struct tresor_uid_hash *uh;
 	tresor_hash_result result;
-	const char *sha256, *error;
+	const char *sha256, *error, *guid;
 	buffer_t buf;
 	bool readable;
 
+	/* finds save records that were journaled without a UID */
+	if (mail_get_special(mail, MAIL_FETCH_GUID, &guid) < 0)
+		guid = NULL;
 	if (run->second_pass &&
 	    (known = tresor_verify_box_lookup(vbox, mail->uid)) != NULL) {
 		sha256 = known->unreadable ? "no readable content" :
 			binary_to_hex(known->sha256, sizeof(known->sha256));
 		tresor_verify_observe(v, vbox->guid, vbox->vname, mail->uid,
-				      sha256, journaled ? 1 : 0);
+				      guid, sha256, journaled ? 1 : 0);
 		return;
 	}
 
@@ -314,8 +317,8 @@ tresor_verify_mail(struct tresor_verify_run *run, tresor_verify *v,
 		    buf.used != sizeof(uh->sha256))
 			uh->unreadable = TRUE;
 	}
-	tresor_verify_observe(v, vbox->guid, vbox->vname, mail->uid, sha256,
-			      journaled ? 1 : 0);
+	tresor_verify_observe(v, vbox->guid, vbox->vname, mail->uid, guid,
+			      sha256, journaled ? 1 : 0);
 }
 
 static void

@@ -34,6 +34,8 @@ struct tresor_mailbox {
 /* A mail saved (or dropped as a duplicate) in this transaction. */
 struct tresor_save {
 	tresor_hash_result hash;
+	/* Dovecot's GUID of the saved mail, NULL if unknown before commit */
+	const char *guid;
 	/* A dropped duplicate: not stored, the earlier copy stands. */
 	uint32_t dropped_for_uid;
 	uint64_t dropped_for_seq;
@@ -54,6 +56,7 @@ struct tresor_transaction {
 	ARRAY_TYPE(seq_range) denied_expunge_uids;
 	ARRAY_TYPE(seq_range) denied_flag_uids;
 	tresor_hasher *append_hasher; /* the APPEND being written */
+	const char *append_guid;
 	bool locked;
 };
 
@@ -285,6 +288,10 @@ static bool tresor_save_is_dropped_duplicate(struct mailbox *box,
 		}
 		if (ret == 0)
 			continue;
+		/* The client is told the earlier copy's UID: unknown when it
+		   was journaled without one, so keep this copy then. */
+		if (uid == 0)
+			return FALSE;
 		/* Two drops onto one earlier mail in one transaction would
 		   report its UID twice to the client; keep the second. */
 		array_foreach(&tt->saves, other) {
@@ -300,6 +307,22 @@ static bool tresor_save_is_dropped_duplicate(struct mailbox *box,
 }
 
 
+/* The GUID the saved mail will have. Dovecot names it at commit and a
+   mail being saved can't tell it, so where none was requested the save
+   is given one: the backend stores it as the mail's GUID (maildir as
+   the file name, as dsync does). Allocated from the transaction's pool. */
+static const char *tresor_save_guid(struct tresor_transaction *tt,
+				    struct mail_save_context *ctx)
+{
+	guid_128_t guid;
+
+	if (ctx->data.guid == NULL) {
+		guid_128_generate(guid);
+		mailbox_save_set_guid(ctx, guid_128_to_string(guid));
+	}
+	return p_strdup(tt->pool, ctx->data.guid);
+}
+
 static int tresor_save_begin(struct mail_save_context *ctx,
 			     struct istream *input)
 {
@@ -313,12 +336,14 @@ static int tresor_save_begin(struct mail_save_context *ctx,
 		/* A mail must not arrive half-way to being expunged. */
 		ctx->data.flags &= ENUM_NEGATE(MAIL_DELETED);
 	}
-	if (tbox->module_ctx.super.save_begin(ctx, input) < 0)
-		return -1;
-	/* Copies and deliveries were hashed from their source in
+	/* Copies and deliveries are hashed from their source in
 	   tresor_copy(). */
 	if (!tbox->journaled || ctx->copying_via_save)
-		return 0;
+		return tbox->module_ctx.super.save_begin(ctx, input);
+
+	tt->append_guid = tresor_save_guid(tt, ctx);
+	if (tbox->module_ctx.super.save_begin(ctx, input) < 0)
+		return -1;
 
 	i_assert(tt->append_hasher == NULL);
 	tt->append_hasher = tresor_hasher_new(tbox->tuser->cfg);
@@ -346,6 +371,7 @@ static int tresor_save_finish(struct mail_save_context *ctx)
 		return tbox->module_ctx.super.save_finish(ctx);
 
 	i_zero(&save);
+	save.guid = tt->append_guid;
 	ret = tresor_hasher_finish(tt->append_hasher, &save.hash);
 	tresor_hasher_free(tt->append_hasher);
 	tt->append_hasher = NULL;
@@ -388,7 +414,7 @@ static int tresor_copy(struct mail_save_context *ctx, struct mail *mail)
 	struct tresor_transaction *tt =
 		tresor_transaction_pool(TRESOR_CONTEXT_REQUIRE(ctx->transaction));
 	struct tresor_save save;
-	const char *error;
+	const char *error, *guid;
 
 	if (ctx->moving && src_tbox != NULL && src_tbox->archive) {
 		ARRAY_TYPE(seq_range) uids;
@@ -422,8 +448,18 @@ static int tresor_copy(struct mail_save_context *ctx, struct mail *mail)
 		array_push_back(&tt->saves, &save);
 		return 0;
 	}
+	/* A delivery (from LMTP's raw mail) or a copy between storages is
+	   saved anew and gets a GUID here. A copy within the storage may be
+	   a hard link (or a dbox reference), which keeps the source's GUID -
+	   given one here it would lose that. */
+	if (ctx->data.guid != NULL || mail->box->storage != box->storage)
+		save.guid = tresor_save_guid(tt, ctx);
 	if (tbox->module_ctx.super.copy(ctx, mail) < 0)
 		return -1;
+	if (!ctx->copying_via_save &&
+	    mail_get_special(mail, MAIL_FETCH_GUID, &guid) == 0 &&
+	    guid[0] != '\0')
+		save.guid = p_strdup(tt->pool, guid);
 	array_push_back(&tt->saves, &save);
 	return 0;
 }
@@ -440,10 +476,9 @@ tresor_transaction_begin(struct mailbox *box,
 	struct mailbox_transaction_context *t;
 	struct tresor_transaction *tt;
 
-	/* A journal record needs the UID. Without this flag, maildir may
-	   leave UIDs unassigned when another process holds its uidlist. */
-	if (tbox->journaled)
-		flags |= MAILBOX_TRANSACTION_FLAG_ASSIGN_UIDS;
+	/* No MAILBOX_TRANSACTION_FLAG_ASSIGN_UIDS: waiting for maildir's
+	   uidlist lock would halve parallel delivery. A save whose UID comes
+	   later is journaled with its GUID, by which verify finds it. */
 	t = tbox->module_ctx.super.transaction_begin(box, flags, reason);
 	tt = i_new(struct tresor_transaction, 1);
 	MODULE_CONTEXT_SET(t, tresor_storage_module, tt);
@@ -489,39 +524,38 @@ static bool tresor_transaction_refuse(struct mailbox_transaction_context *t,
 	return TRUE;
 }
 
-/* The mails just saved can't tell their GUID (maildir names the file at
-   commit), and the caller's view doesn't show them before its next sync,
-   which is not ours to do: a fresh instance of the mailbox sees the
-   committed index. */
+/* The GUID of a copied mail that was neither hard-linked nor given one
+   (a copy that fell back to saving): read back after the commit from a
+   fresh instance of the mailbox, as the caller's view doesn't show the
+   new mail before its next sync. Rare, so opened only when needed. */
 struct tresor_guid_lookup {
 	struct mailbox *box;
 	struct mailbox_transaction_context *trans;
 	struct mail *mail;
+	bool failed;
 };
 
-static void tresor_guid_lookup_init(struct tresor_guid_lookup *lookup,
-				    struct mailbox *box)
-{
-	i_zero(lookup);
-	lookup->box = mailbox_alloc(box->list, box->vname, 0);
-	if (mailbox_open(lookup->box) < 0) {
-		e_warning(box->event, "tresor: can't look up GUIDs: %s",
-			  mailbox_get_last_internal_error(lookup->box, NULL));
-		return;
-	}
-	lookup->trans = mailbox_transaction_begin(lookup->box, 0,
-						  "tresor guid");
-	lookup->mail = mail_alloc(lookup->trans, MAIL_FETCH_GUID, NULL);
-}
-
-/* The GUID of a committed mail, NULL if unknown. */
 static const char *tresor_guid_lookup(struct tresor_guid_lookup *lookup,
-				      uint32_t uid)
+				      struct mailbox *box, uint32_t uid)
 {
 	const char *guid;
 
-	if (lookup->mail == NULL || uid == 0 ||
-	    !mail_set_uid(lookup->mail, uid) ||
+	if (uid == 0 || lookup->failed)
+		return NULL;
+	if (lookup->box == NULL) {
+		lookup->box = mailbox_alloc(box->list, box->vname, 0);
+		if (mailbox_open(lookup->box) < 0) {
+			e_warning(box->event, "tresor: can't look up GUIDs: %s",
+				  mailbox_get_last_internal_error(lookup->box,
+								  NULL));
+			lookup->failed = TRUE;
+			return NULL;
+		}
+		lookup->trans = mailbox_transaction_begin(lookup->box, 0,
+							  "tresor guid");
+		lookup->mail = mail_alloc(lookup->trans, MAIL_FETCH_GUID, NULL);
+	}
+	if (!mail_set_uid(lookup->mail, uid) ||
 	    mail_get_special(lookup->mail, MAIL_FETCH_GUID, &guid) < 0 ||
 	    guid[0] == '\0')
 		return NULL;
@@ -534,7 +568,8 @@ static void tresor_guid_lookup_deinit(struct tresor_guid_lookup *lookup)
 		mail_free(&lookup->mail);
 	if (lookup->trans != NULL)
 		mailbox_transaction_rollback(&lookup->trans);
-	mailbox_free(&lookup->box);
+	if (lookup->box != NULL)
+		mailbox_free(&lookup->box);
 }
 
 /* Journals the committed saves and expunges, with one write and one
@@ -571,7 +606,7 @@ tresor_transaction_journal(struct mailbox *box, struct tresor_transaction *tt,
 	t_array_init(&records, array_count(&tt->saves) +
 		     array_count(&tt->expunges));
 	seq_range_array_iter_init(&iter, &changes->saved_uids);
-	tresor_guid_lookup_init(&lookup, box);
+	i_zero(&lookup);
 	array_foreach(&tt->saves, save) {
 		rec = array_append_space(&records);
 		rec->mailbox = mailbox_get_vname(box);
@@ -599,7 +634,8 @@ tresor_transaction_journal(struct mailbox *box, struct tresor_transaction *tt,
 			   UIDs at commit (then verify reports the mail). */
 			if (seq_range_array_iter_nth(&iter, n++, &uid))
 				rec->uid = uid;
-			rec->guid = tresor_guid_lookup(&lookup, rec->uid);
+			rec->guid = save->guid != NULL ? save->guid :
+				tresor_guid_lookup(&lookup, box, rec->uid);
 		}
 	}
 	tresor_guid_lookup_deinit(&lookup);

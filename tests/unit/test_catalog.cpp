@@ -349,3 +349,24 @@ TEST(Catalog, FileIsPrivate)
 	ASSERT_EQ(::stat(catalog_path(d).c_str(), &st), 0);
 	EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
+
+TEST(Catalog, ExpungeFindsASaveWithoutUidByGuid)
+{
+	TempDir d;
+	Journal j(d.path());
+	std::string h = mail_hash("no uid yet");
+	Record saved = save_record(kGuid1, 0, h);
+	saved.guid = "guid-1";
+	j.append(saved, utc(2026, 1, 1));
+	EXPECT_EQ(dup(j, kGuid1, h), P(1, 0)); // found, UID unknown
+
+	Record other = expunge_record(kGuid1, 9); // another mail
+	other.guid = "guid-2";
+	j.append(other, utc(2026, 1, 2));
+	EXPECT_EQ(dup(j, kGuid1, h), P(1, 0));
+
+	Record gone = expunge_record(kGuid1, 4); // its UID, assigned later
+	gone.guid = "guid-1";
+	j.append(gone, utc(2026, 1, 3));
+	EXPECT_EQ(dup(j, kGuid1, h), P(0, 0));
+}

@@ -411,9 +411,9 @@ TEST(Verify, CApi)
 	tresor_verify_mailbox_seen(v, kGuid1.c_str(), "INBOX", 1700000000);
 	for (std::uint32_t i = 1; i <= 4; i++) {
 		std::string h = mail_hash(i == 2 ? "bad" : std::to_string(i));
-		tresor_verify_observe(v, kGuid1.c_str(), "INBOX", i, h.c_str(), 1);
+		tresor_verify_observe(v, kGuid1.c_str(), "INBOX", i, nullptr, h.c_str(), 1);
 	}
-	tresor_verify_observe(v, kGuid2.c_str(), "Other", 1, mail_hash("o").c_str(), 1);
+	tresor_verify_observe(v, kGuid2.c_str(), "Other", 1, nullptr, mail_hash("o").c_str(), 1);
 	tresor_verify_finish(v, 0);
 	ASSERT_EQ(tresor_verify_problem_count(v), 3u);
 	const tresor_problem *p0 = tresor_verify_problem(v, 0);
@@ -457,4 +457,41 @@ TEST(Verify, CApi)
 	EXPECT_STREQ(tresor_verify_problem(v, 0)->detail,
 		     ("2026.jsonl line 1: seq 2 where 1 was expected; " + kPrevMismatch).c_str());
 	tresor_verify_free(v);
+}
+
+// A save journaled before the backend assigned its UID (maildir without
+// the uidlist lock) carries only the mail's GUID: verify finds it by that.
+TEST(Verify, SaveWithoutUidIsFoundByGuid)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		Record a = save_record(kGuid1, 0, mail_hash("a"));
+		a.guid = "guid-a";
+		Record b = save_record(kGuid1, 0, mail_hash("b"));
+		b.guid = "guid-b";
+		Record c = save_record(kGuid1, 0, mail_hash("c"));
+		c.guid = "guid-c";
+		j.append(a, utc(2026, 1, 1));
+		j.append(b, utc(2026, 1, 1));
+		j.append(c, utc(2026, 1, 1));
+		Record gone = expunge_record(kGuid1, 7); // c got UID 7 later
+		gone.guid = "guid-c";
+		j.append(gone, utc(2026, 1, 2));
+	}
+	Verifier v(d.path());
+	EXPECT_TRUE(v.problems().empty());
+	EXPECT_EQ(v.expected_count(), 2u);
+	v.mailbox_seen(kGuid1, "INBOX", 1700000000);
+	v.observe(kGuid1, "INBOX", 5, "guid-a", mail_hash("a"), true);
+	v.observe(kGuid1, "INBOX", 6, "guid-x", mail_hash("x"), true);
+	v.finish(false);
+	const auto &ps = v.problems();
+	ASSERT_EQ(ps.size(), 2u);
+	EXPECT_EQ(ps[0].kind, ProblemKind::Missing); // b: never observed
+	EXPECT_EQ(ps[0].seq, 2u);
+	EXPECT_NE(ps[0].detail.find("the mail with GUID guid-b"), std::string::npos);
+	EXPECT_EQ(ps[1].kind, ProblemKind::Unjournaled); // uid 6
+	EXPECT_EQ(ps[1].uid, 6u);
+	EXPECT_EQ(v.checked_count(), 1u);
 }
