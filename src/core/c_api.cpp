@@ -353,9 +353,9 @@ int tresor_journal_append(tresor_journal *j, const tresor_record *rec, uint64_t 
 	});
 }
 
-int tresor_journal_append_batch(tresor_journal *j, const tresor_record *recs,
-				size_t count, uint64_t *seqs_r, char *err,
-				size_t err_size)
+static int append_batch(tresor_journal *j, const tresor_record *recs,
+			size_t count, uint64_t *seqs_r, bool flush,
+			char *err, size_t err_size)
 {
 	return guarded(err, err_size, [&]() {
 		if (j == nullptr || (recs == nullptr && count > 0))
@@ -364,10 +364,38 @@ int tresor_journal_append_batch(tresor_journal *j, const tresor_record *recs,
 		batch.reserve(count);
 		for (size_t i = 0; i < count; i++)
 			batch.push_back(to_record(&recs[i]));
-		std::vector<std::uint64_t> seqs =
-			j->j->append_batch(std::move(batch), tresor::Clock::now());
+		std::vector<std::uint64_t> seqs = flush ?
+			j->j->append_batch(std::move(batch), tresor::Clock::now()) :
+			j->j->append_batch_unflushed(std::move(batch),
+						     tresor::Clock::now());
 		if (seqs_r != nullptr)
 			std::copy(seqs.begin(), seqs.end(), seqs_r);
+		clear_error(err, err_size);
+		return 0;
+	});
+}
+
+int tresor_journal_append_batch(tresor_journal *j, const tresor_record *recs,
+				size_t count, uint64_t *seqs_r, char *err,
+				size_t err_size)
+{
+	return append_batch(j, recs, count, seqs_r, true, err, err_size);
+}
+
+int tresor_journal_append_batch_unflushed(tresor_journal *j,
+					  const tresor_record *recs,
+					  size_t count, uint64_t *seqs_r,
+					  char *err, size_t err_size)
+{
+	return append_batch(j, recs, count, seqs_r, false, err, err_size);
+}
+
+int tresor_journal_flush(tresor_journal *j, char *err, size_t err_size)
+{
+	return guarded(err, err_size, [&]() {
+		if (j == nullptr)
+			throw std::invalid_argument("no journal");
+		j->j->flush();
 		clear_error(err, err_size);
 		return 0;
 	});

@@ -480,6 +480,11 @@ Journal::Journal(std::string dir) : dir_(std::move(dir))
 
 Journal::~Journal()
 {
+	try {
+		flush();
+	} catch (...) {
+		// nobody to tell: the caller that wanted it flushed did
+	}
 	catalog_.reset();
 	if (lock_fd_ >= 0)
 		::close(lock_fd_); // releases the lock
@@ -615,6 +620,28 @@ std::vector<Journal::BatchDuplicates> Journal::fill_duplicates(std::vector<Recor
 std::vector<std::uint64_t> Journal::append_batch(std::vector<Record> recs,
 						 Clock::time_point now)
 {
+	return write_batch(std::move(recs), now, true);
+}
+
+std::vector<std::uint64_t> Journal::append_batch_unflushed(std::vector<Record> recs,
+							   Clock::time_point now)
+{
+	return write_batch(std::move(recs), now, false);
+}
+
+void Journal::flush()
+{
+	if (unflushed_fd_ < 0)
+		return;
+	Fd fd(unflushed_fd_);
+	unflushed_fd_ = -1;
+	if (::fdatasync(fd.get()) < 0)
+		throw_errno("fdatasync(" + unflushed_path_ + ")");
+}
+
+std::vector<std::uint64_t> Journal::write_batch(std::vector<Record> recs,
+						Clock::time_point now, bool flush_now)
+{
 	if (recs.empty())
 		return {};
 	for (const Record &rec : recs) {
@@ -722,6 +749,19 @@ std::vector<std::uint64_t> Journal::append_batch(std::vector<Record> recs,
 	// the mail is in the store - stays.
 	// A new year's file must be durable by name before anyone can chain
 	// to it, so that one is flushed under the lock.
+	if (!created && !flush_now) {
+		// an earlier unflushed batch went to this or an older file;
+		// one fdatasync of the newest covers only that file
+		if (unflushed_fd_ >= 0 && unflushed_path_ != target.path)
+			flush();
+		if (unflushed_fd_ < 0) {
+			unflushed_fd_ = ::dup(fd.get());
+			if (unflushed_fd_ < 0)
+				throw_errno("dup(" + target.path + ")");
+			unflushed_path_ = target.path;
+		}
+		return seqs;
+	}
 	if (!created)
 		guard.release();
 	if (::fdatasync(fd.get()) < 0)

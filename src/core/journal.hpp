@@ -155,6 +155,15 @@ public:
 	// records of the batch included.
 	std::vector<std::uint64_t> append_batch(std::vector<Record> recs,
 						Clock::time_point now);
+	// The same, but the lines are made durable only by flush(): for a
+	// caller that holds the lock across more work and flushes after
+	// releasing it, so that concurrent writers' flushes overlap.
+	// (A new year's file is still flushed at once.)
+	std::vector<std::uint64_t> append_batch_unflushed(std::vector<Record> recs,
+							  Clock::time_point now);
+	// fdatasync()s what append_batch_unflushed() wrote; no-op if nothing
+	// is pending. Throws on failure.
+	void flush();
 
 	struct Duplicate {
 		std::uint64_t seq = 0;
@@ -172,6 +181,8 @@ public:
 
 private:
 	void repair_tail(const JournalFile &f);
+	std::vector<std::uint64_t> write_batch(std::vector<Record> recs,
+					       Clock::time_point now, bool flush_now);
 	// per record: the batch index of the earlier save it duplicates by
 	// sha256 [0] and content_sha256 [1], when that is in the same batch
 	using BatchDuplicates = std::array<std::optional<std::size_t>, 2>;
@@ -185,6 +196,8 @@ private:
 	int lock_fd_ = -1;
 	unsigned lock_depth_ = 0;
 	std::unique_ptr<Catalog> catalog_;
+	int unflushed_fd_ = -1; // the file append_batch_unflushed() wrote
+	std::string unflushed_path_;
 	std::string catalog_error_;
 };
 

@@ -167,6 +167,16 @@ int tresor_journal_append(tresor_journal *j, const tresor_record *rec,
 int tresor_journal_append_batch(tresor_journal *j, const tresor_record *recs,
 				size_t count, uint64_t *seqs_r, char *err,
 				size_t err_size);
+/* The same without the fdatasync: the caller holds the lock across more
+   work (the mail store's commit), releases it, then calls
+   tresor_journal_flush() before reporting success - so that concurrent
+   writers' flushes overlap instead of queueing behind the lock. */
+int tresor_journal_append_batch_unflushed(tresor_journal *j,
+					  const tresor_record *recs,
+					  size_t count, uint64_t *seqs_r,
+					  char *err, size_t err_size);
+/* Makes what append_batch_unflushed wrote durable. 0, or -1 with err. */
+int tresor_journal_flush(tresor_journal *j, char *err, size_t err_size);
 
 /* Duplicate look-up in the catalog (brought up to date from the journal
    first; rebuilt when missing or corrupt): an earlier save record in the

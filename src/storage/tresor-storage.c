@@ -476,9 +476,11 @@ tresor_transaction_begin(struct mailbox *box,
 	struct mailbox_transaction_context *t;
 	struct tresor_transaction *tt;
 
-	/* No MAILBOX_TRANSACTION_FLAG_ASSIGN_UIDS: waiting for maildir's
-	   uidlist lock would halve parallel delivery. A save whose UID comes
-	   later is journaled with its GUID, by which verify finds it. */
+	/* A journal record needs the UID. Without this flag, maildir may
+	   leave UIDs unassigned when another process holds its uidlist (the
+	   GUID still identifies such a save). */
+	if (tbox->journaled)
+		flags |= MAILBOX_TRANSACTION_FLAG_ASSIGN_UIDS;
 	t = tbox->module_ctx.super.transaction_begin(box, flags, reason);
 	tt = i_new(struct tresor_transaction, 1);
 	MODULE_CONTEXT_SET(t, tresor_storage_module, tt);
@@ -654,9 +656,10 @@ tresor_transaction_journal(struct mailbox *box, struct tresor_transaction *tt,
 
 	if ((journal = tresor_user_journal(tbox->tuser, &error)) == NULL)
 		goto failed;
-	if (tresor_journal_append_batch(journal, array_front(&records),
-					array_count(&records), NULL,
-					err, sizeof(err)) < 0) {
+	/* flushed by the caller once the lock is released */
+	if (tresor_journal_append_batch_unflushed(journal,
+			array_front(&records), array_count(&records), NULL,
+			err, sizeof(err)) < 0) {
 		error = t_strdup(err);
 		goto failed;
 	}
@@ -685,6 +688,8 @@ tresor_transaction_commit(struct mailbox_transaction_context *t,
 	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
 	struct tresor_transaction *tt = TRESOR_CONTEXT_REQUIRE(t);
 	const char *mailbox_guid, *error;
+	tresor_journal *journal;
+	char err[512];
 	int ret;
 
 	if (tresor_transaction_refuse(t, tt)) {
@@ -700,16 +705,22 @@ tresor_transaction_commit(struct mailbox_transaction_context *t,
 	}
 
 	/* Nothing is stored that can't be journaled: a journal that can't
-	   even be opened fails the save before the commit. */
-	if (tresor_user_journal(tbox->tuser, &error) == NULL) {
+	   even be opened and locked fails the save before the commit. The
+	   lock is held across the commit: it serialises the user's commits,
+	   so maildir's uidlist lock (which ASSIGN_UIDS waits for, sleeping
+	   up to 100 ms between tries) is free when the commit needs it, and
+	   the journal's order is the order in which mails appeared. */
+	if ((journal = tresor_user_journal(tbox->tuser, &error)) == NULL ||
+	    (!tt->locked && tresor_user_lock(tbox->tuser, &error) < 0)) {
 		e_error(box->event, "tresor: %s", error);
 		mail_storage_set_error(box->storage, MAIL_ERROR_TEMP,
-			"tresor: the archive journal can't be opened; "
+			"tresor: the archive journal can't be written; "
 			"try again later");
 		tbox->module_ctx.super.transaction_rollback(t);
 		tresor_transaction_free(tbox, tt);
 		return -1;
 	}
+	tt->locked = TRUE;
 	if ((mailbox_guid = tresor_mailbox_guid(box)) == NULL) {
 		tbox->module_ctx.super.transaction_rollback(t);
 		tresor_transaction_free(tbox, tt);
@@ -722,7 +733,14 @@ tresor_transaction_commit(struct mailbox_transaction_context *t,
 	if (ret == 0)
 		ret = tresor_transaction_journal(box, tt, mailbox_guid,
 						 changes_r);
-	tresor_transaction_free(tbox, tt);
+	tresor_transaction_free(tbox, tt); /* releases the lock */
+	if (ret == 0 && tresor_journal_flush(journal, err, sizeof(err)) < 0) {
+		e_error(box->event, "tresor: journal write failed: %s", err);
+		mail_storage_set_error(box->storage, MAIL_ERROR_TEMP,
+			"tresor: the archive journal can't be written; "
+			"try again later");
+		ret = -1;
+	}
 	return ret;
 }
 

@@ -576,3 +576,22 @@ TEST(Journal, BatchIsOneChainedWriteAndFillsDuplicates)
 	EXPECT_EQ(j.append(explicit_dup, utc(2026, 3, 3)), 6u);
 	EXPECT_EQ(json::parse(split_lines(read_file(jfile(d, 2026))).back())["duplicate_of"], 3);
 }
+
+TEST(Journal, UnflushedBatchIsWrittenAndFlushedLater)
+{
+	TempDir d;
+	Journal j(d.path());
+	j.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 4, 1)); // creates the file
+	{
+		tresor::JournalLock outer(j, 1000);
+		auto seqs = j.append_batch_unflushed({save_record(kGuid1, 2, mail_hash("2")),
+						      save_record(kGuid1, 3, mail_hash("3"))},
+						     utc(2026, 4, 2));
+		EXPECT_EQ(seqs, (std::vector<std::uint64_t>{2, 3}));
+	}
+	j.flush();
+	j.flush(); // nothing pending: no-op
+	std::vector<std::string> lines = split_lines(read_file(jfile(d, 2026)));
+	ASSERT_EQ(lines.size(), 3u);
+	expect_chain(lines);
+}
