@@ -7,7 +7,8 @@ TRESOR_SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Debian 12 packages the build, the tests and the demo need.
 TRESOR_DEBIAN_PACKAGES="build-essential autoconf automake libtool pkg-config
  dovecot-dev dovecot-core dovecot-imapd dovecot-lmtpd dovecot-sieve
- libssl-dev libsqlite3-dev nlohmann-json3-dev libgtest-dev python3 openssl"
+ libssl-dev libsqlite3-dev nlohmann-json3-dev libgtest-dev libpsl-dev
+ python3 openssl"
 
 tresor_install_deps() {
 	local missing=() pkg
