@@ -8,6 +8,7 @@ TRESOR_SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TRESOR_DEBIAN_PACKAGES="build-essential autoconf automake libtool pkg-config
  dovecot-dev dovecot-core dovecot-imapd dovecot-lmtpd dovecot-sieve
  libssl-dev libsqlite3-dev nlohmann-json3-dev libgtest-dev libpsl-dev
+ libicu-dev libpugixml-dev libpoppler-cpp-dev poppler-utils
  python3 openssl"
 
 tresor_install_deps() {

@@ -1,0 +1,55 @@
+// Structured e-invoices (XRechnung UBL and CII, ZUGFeRD 1, ZUGFeRD 2 /
+// Factur-X): recognises the XML by its root element and namespace and reads
+// the fields invoice routing needs. Pure, in-process and exception-free on
+// bad input; untrusted documents reach it only inside the tresor-extract
+// helper, which runs under resource limits.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace tresor::einvoice {
+
+struct Invoice {
+	// "xrechnung-ubl" (UBL Invoice/CreditNote), "xrechnung-cii" (CII
+	// CrossIndustryInvoice), "zugferd-1" (ZUGFeRD 1.0 CrossIndustryDocument),
+	// "factur-x" (CII embedded in a PDF: ZUGFeRD 2, Factur-X,
+	// XRechnung-in-PDF)
+	std::string format;
+	std::string number;
+	// ISO 8601 YYYY-MM-DD when the source is format 102 (YYYYMMDD) or ISO;
+	// otherwise as written
+	std::string date;
+	// amount due (or grand total) as written, e.g. "529.87"
+	std::string total;
+	std::string currency;
+	std::string seller;   // seller name
+	std::string vatid;    // seller VAT ID, normalise_vatid()
+	std::string iban;     // seller's payee IBAN, normalised, only if mod-97 valid
+};
+
+// Larger documents are refused without parsing.
+constexpr std::size_t kMaxXmlBytes = 16u << 20;
+// Longest field value kept (bytes); longer values are cut at a UTF-8
+// character boundary.
+constexpr std::size_t kMaxFieldBytes = 1024;
+
+// The invoice in xml, or nullopt when it is not a recognised e-invoice (or
+// not XML at all, or larger than kMaxXmlBytes). inside_pdf: the XML was
+// embedded in a PDF (CII then reports "factur-x"). Elements are matched by
+// local name and namespace URI, never by prefix. DTDs and custom entities
+// are not processed. Throws nothing but std::bad_alloc.
+std::optional<Invoice> parse_xml(std::string_view xml, bool inside_pdf);
+
+// "de 123.456-789" -> "DE123456789": ASCII upper case, without white space,
+// dots and dashes.
+std::string normalise_vatid(std::string_view vatid);
+// White space removed, ASCII upper case.
+std::string normalise_iban(std::string_view iban);
+// ISO 13616: country code, check digits, mod-97 == 1, plausible length
+// (the exact length for the countries we know).
+bool iban_valid(std::string_view normalised);
+
+} // namespace tresor::einvoice
