@@ -19,22 +19,26 @@ def corpus(n, seed=42):
     return [harness.crlf(m) for m in gen.mails(n)]
 
 
-def deliver_parallel(dc, rcpt, mails, connections):
+def deliver_parallel(dc, rcpts, mails, connections):
     """Delivers mails over `connections` parallel LMTP sessions, each
-    sending its share one mail per transaction. Returns the wall time."""
+    sending its share one mail per transaction. rcpts: one recipient for
+    all, or a list with one per mail. Returns the wall time."""
     import smtplib
     errors = []
+    if isinstance(rcpts, str):
+        rcpts = [rcpts] * len(mails)
+    jobs = list(zip(rcpts, mails))
 
     def worker(share):
         try:
             with smtplib.LMTP(harness.HOST, dc.lmtp_port,
                               timeout=harness.LMTP_TIMEOUT) as s:
-                for m in share:
+                for rcpt, m in share:
                     s.sendmail("bench@example.com", [rcpt], m)
         except Exception as e:  # reported below, the run is void
             errors.append(e)
 
-    shares = [mails[i::connections] for i in range(connections)]
+    shares = [jobs[i::connections] for i in range(connections)]
     threads = [threading.Thread(target=worker, args=(s,)) for s in shares]
     start = time.monotonic()
     for t in threads:

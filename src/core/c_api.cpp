@@ -614,6 +614,11 @@ uint64_t tresor_verify_checked_count(const tresor_verify *v)
 	return v != nullptr ? v->v->checked_count() : 0;
 }
 
+uint64_t tresor_verify_record_count(const tresor_verify *v)
+{
+	return v == nullptr ? 0 : v->v->lines();
+}
+
 void tresor_verify_free(tresor_verify *v)
 {
 	delete v;

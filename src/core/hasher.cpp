@@ -94,13 +94,17 @@ void Hasher::update(const void *data, std::size_t size)
 			}
 			byte('\r');
 		}
-		if (in_body_) {
-			// fast path: copy a run of ordinary bytes
+		if (in_body_ || (field_ == FieldState::Value && !line_empty_)) {
+			// fast path: a run of ordinary bytes of the body or of a
+			// header field's value goes in one piece
 			std::size_t j = i;
 			while (j < size && p[j] != '\r' && p[j] != '\n')
 				j++;
 			if (j > i) {
-				out_.append(p + i, j - i);
+				if (in_body_)
+					out_.append(p + i, j - i);
+				else
+					header_value_bytes(std::string_view(p + i, j - i));
 				size_ += j - i;
 				if (out_.size() >= kOutFlush)
 					flush_out();
@@ -160,13 +164,20 @@ void Hasher::header_byte(char c)
 		else if (name_buf_.size() > max_name_len_ + 1024)
 			resolve_as_other(); // can't be a configured name
 	} else {
-		if (!secret_field_)
-			out_ += c;
-		if (content_idx_ >= 0 || (msgid_field_ && value_.size() < kMaxMessageIdBytes))
-			value_ += c;
+		header_value_bytes(std::string_view(&c, 1));
 	}
 	if (out_.size() >= kOutFlush)
 		flush_out();
+}
+
+void Hasher::header_value_bytes(std::string_view bytes)
+{
+	if (!secret_field_)
+		out_ += bytes;
+	if (content_idx_ >= 0)
+		value_ += bytes;
+	else if (msgid_field_ && value_.size() < kMaxMessageIdBytes)
+		value_ += bytes.substr(0, kMaxMessageIdBytes - value_.size());
 }
 
 void Hasher::header_eol()

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -46,6 +47,8 @@ private:
 	void byte(char c);
 	void eol();
 	void header_byte(char c);
+	// bytes of a field's value (no CR/LF), past its name
+	void header_value_bytes(std::string_view bytes);
 	void header_eol();
 	void resolve_name();
 	void resolve_as_other();

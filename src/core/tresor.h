@@ -279,6 +279,8 @@ const tresor_problem *tresor_verify_problem(const tresor_verify *v,
 					    size_t idx);
 /* Number of save records checked against the store (for the summary). */
 uint64_t tresor_verify_checked_count(const tresor_verify *v);
+/* Number of journal lines read. */
+uint64_t tresor_verify_record_count(const tresor_verify *v);
 void tresor_verify_free(tresor_verify *v);
 
 #ifdef __cplusplus

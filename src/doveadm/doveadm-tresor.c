@@ -661,7 +661,6 @@ cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 	struct tresor_cmd_context *tctx = (struct tresor_cmd_context *)ctx;
 	struct tresor_verify_run run;
 	const struct tresor_problem_row *row;
-	tresor_journal_status *status;
 	tresor_config *cfg;
 	tresor_verify *v;
 	const char *dir, *records;
@@ -680,12 +679,7 @@ cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 		tresor_config_free(cfg);
 		return -1;
 	}
-	/* for the summary only */
-	status = t_new(tresor_journal_status, 1);
-	if (tresor_journal_get_status(dir, status, err, sizeof(err)) == 0)
-		records = dec2str(status->records);
-	else
-		records = "?";
+	records = dec2str(tresor_verify_record_count(v));
 
 	i_zero(&run);
 	run.tctx = tctx;
