@@ -3,6 +3,9 @@
 
 TRESOR_SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 : "${TRESOR_BUILDDIR:=$TRESOR_SRCDIR/build}"
+# The shared test corpus beside the repository (never copied into it).
+: "${TRESOR_TESTDATA:=$(cd "$TRESOR_SRCDIR/.." && pwd)/shared/testdata}"
+export TRESOR_TESTDATA
 
 # Debian 12 packages the build, the tests and the demo need.
 TRESOR_DEBIAN_PACKAGES="build-essential autoconf automake libtool pkg-config

@@ -28,7 +28,10 @@ from mailgen import _pdf
 SIEVE_PLUGIN = "lib90_sieve_tresor_plugin.so"
 SIEVE_TEST_TIMEOUT = 120
 
-TESTDATA = os.path.normpath(os.path.join(SRCDIR, "..", "shared", "testdata"))
+# the shared corpus beside the repository; make check and scripts/check
+# name it in TRESOR_TESTDATA (make distcheck builds elsewhere)
+TESTDATA = os.environ.get("TRESOR_TESTDATA") or os.path.normpath(
+    os.path.join(SRCDIR, "..", "shared", "testdata"))
 EINVOICE_DIR = os.path.join(TESTDATA, "einvoice")
 MALFORMED_DIR = os.path.join(TESTDATA, "mail", "malformed")
 RFC_DIR = os.path.join(TESTDATA, "mail", "rfc")

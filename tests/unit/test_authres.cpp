@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "authres.hpp"
+#include "test_util.hpp"
 
 using tresor::authres::address_domain;
 using tresor::authres::authenticate_from;
@@ -42,29 +43,11 @@ Header parsed(const std::string &value)
 
 // ---- the shared mail corpus
 
-// TRESOR_SRCDIR (set by make check), else the repository root computed
-// from this file's path.
-std::filesystem::path source_dir()
-{
-	if (const char *dir = std::getenv("TRESOR_SRCDIR"); dir != nullptr && *dir != '\0')
-		return dir;
-	return std::filesystem::absolute(std::filesystem::path(__FILE__))
-		.parent_path()
-		.parent_path()
-		.parent_path();
-}
+using testutil::read_file;
 
 std::filesystem::path corpus_dir()
 {
-	return source_dir() / ".." / "shared" / "testdata" / "mail" / "authres";
-}
-
-std::string read_file(const std::filesystem::path &path)
-{
-	std::ifstream in(path, std::ios::binary);
-	std::ostringstream ss;
-	ss << in.rdbuf();
-	return ss.str();
+	return testutil::testdata_dir() / "mail" / "authres";
 }
 
 bool iequals(std::string_view a, std::string_view b)

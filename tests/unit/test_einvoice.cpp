@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "einvoice.hpp"
+#include "test_util.hpp"
 
 using tresor::einvoice::Invoice;
 using tresor::einvoice::iban_valid;
@@ -23,29 +24,11 @@ using tresor::einvoice::parse_xml;
 
 namespace {
 
-// TRESOR_SRCDIR (set by make check), else the repository root computed
-// from this file's path.
-std::filesystem::path source_dir()
-{
-	if (const char *dir = std::getenv("TRESOR_SRCDIR"); dir != nullptr && *dir != '\0')
-		return dir;
-	return std::filesystem::absolute(std::filesystem::path(__FILE__))
-		.parent_path()
-		.parent_path()
-		.parent_path();
-}
+using testutil::read_file;
 
 std::filesystem::path corpus_dir()
 {
-	return source_dir() / ".." / "shared" / "testdata" / "einvoice";
-}
-
-std::string read_file(const std::filesystem::path &path)
-{
-	std::ifstream in(path, std::ios::binary);
-	std::ostringstream ss;
-	ss << in.rdbuf();
-	return ss.str();
+	return testutil::testdata_dir() / "einvoice";
 }
 
 #define SKIP_WITHOUT_CORPUS()                                                            \

@@ -29,6 +29,7 @@
 
 #include "einvoice.hpp"
 #include "extract_client.hpp"
+#include "test_util.hpp"
 
 using tresor::einvoice::Invoice;
 using tresor::extract::analyse;
@@ -40,27 +41,11 @@ namespace {
 
 // ------------------------------------------------------------ helpers
 
-std::filesystem::path source_dir()
-{
-	if (const char *dir = std::getenv("TRESOR_SRCDIR"); dir != nullptr && *dir != '\0')
-		return dir;
-	return std::filesystem::absolute(std::filesystem::path(__FILE__))
-		.parent_path()
-		.parent_path()
-		.parent_path();
-}
+using testutil::read_file;
 
 std::filesystem::path corpus_dir()
 {
-	return source_dir() / ".." / "shared" / "testdata" / "einvoice";
-}
-
-std::string read_file(const std::filesystem::path &path)
-{
-	std::ifstream in(path, std::ios::binary);
-	std::ostringstream ss;
-	ss << in.rdbuf();
-	return ss.str();
+	return testutil::testdata_dir() / "einvoice";
 }
 
 std::string helper_path()

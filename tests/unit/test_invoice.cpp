@@ -1172,12 +1172,7 @@ std::string helper_path()
 
 std::filesystem::path einvoice_dir()
 {
-	std::filesystem::path root;
-	if (const char *src = std::getenv("TRESOR_SRCDIR"); src != nullptr && *src != '\0')
-		root = src;
-	else
-		root = std::filesystem::absolute(__FILE__).parent_path().parent_path().parent_path();
-	return root / ".." / "shared" / "testdata" / "einvoice";
+	return testutil::testdata_dir() / "einvoice";
 }
 
 // A one-page PDF showing the lines in Helvetica (ASCII only).

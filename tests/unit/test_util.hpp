@@ -47,6 +47,18 @@ private:
 	std::string path_;
 };
 
+// The shared test corpus (../shared/testdata beside the repository, with
+// its licences; never copied into the project): $TRESOR_TESTDATA (set by
+// make check and scripts/check), else found from this file's path.
+inline std::filesystem::path testdata_dir()
+{
+	if (const char *dir = std::getenv("TRESOR_TESTDATA"); dir != nullptr && *dir != '\0')
+		return dir;
+	return std::filesystem::absolute(std::filesystem::path(__FILE__))
+		       .parent_path().parent_path().parent_path().parent_path() /
+	       "shared" / "testdata";
+}
+
 inline std::string read_file(const std::string &path)
 {
 	std::ifstream in(path, std::ios::binary);
