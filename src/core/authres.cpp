@@ -1,4 +1,5 @@
 #include "authres.hpp"
+#include "text.hpp"
 
 #include <algorithm>
 
@@ -17,19 +18,6 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alnum(char c)
 {
 	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-char ascii_lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string lowercase(std::string_view s)
-{
-	std::string out(s);
-	for (char &c : out)
-		c = ascii_lower(c);
-	return out;
 }
 
 std::string_view trim_fws(std::string_view s)
@@ -92,7 +80,7 @@ public:
 		std::size_t start = pos_;
 		while (!at_end() && is_keyword_char(text_[pos_]))
 			pos_++;
-		return lowercase(text_.substr(start, pos_ - start));
+		return tresor::text::ascii_lowercase(text_.substr(start, pos_ - start));
 	}
 
 	std::string digits()
@@ -273,7 +261,7 @@ std::string clean_domain(std::string_view s)
 		return "";
 	if (!std::all_of(s.begin(), s.end(), is_domain_char))
 		return "";
-	return lowercase(s);
+	return tresor::text::ascii_lowercase(s);
 }
 
 // The domain of a property value that is a domain ("example.com"), an
@@ -446,7 +434,7 @@ std::optional<Header> parse(std::string_view value)
 	Scanner in(value);
 	in.skip_cfws();
 	Header header;
-	header.authserv_id = lowercase(in.peek() == '"' ? in.quoted_string() : in.token());
+	header.authserv_id = tresor::text::ascii_lowercase(in.peek() == '"' ? in.quoted_string() : in.token());
 	if (header.authserv_id.empty())
 		return std::nullopt;
 	in.skip_cfws();
@@ -568,7 +556,7 @@ Authentication authenticate_from(const std::vector<std::string> &header_values,
 	for (const std::string &id : trusted_authserv_ids) {
 		std::string_view trimmed = trim_fws(id);
 		if (!trimmed.empty())
-			add_unique(trusted_ids, lowercase(trimmed));
+			add_unique(trusted_ids, tresor::text::ascii_lowercase(trimmed));
 	}
 	if (trusted_ids.empty())
 		return refuse("tresor_authserv_id is not set, so no Authentication-Results "

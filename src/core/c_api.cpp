@@ -18,6 +18,7 @@
 #include "hasher.hpp"
 #include "journal.hpp"
 #include "verify.hpp"
+#include "c_abi.hpp"
 
 struct tresor_config {
 	tresor::Config c;
@@ -48,32 +49,9 @@ struct tresor_verify {
 
 namespace {
 
-void set_error(char *err, size_t err_size, const char *msg)
-{
-	if (err != nullptr && err_size > 0)
-		std::snprintf(err, err_size, "%s", msg);
-}
-
-void clear_error(char *err, size_t err_size)
-{
-	if (err != nullptr && err_size > 0)
-		err[0] = '\0';
-}
-
-// Runs f, turning any exception into -1 and an error text.
-template <class F> int guarded(char *err, size_t err_size, F &&f) noexcept
-{
-	try {
-		return f();
-	} catch (const std::bad_alloc &) {
-		set_error(err, err_size, "out of memory");
-	} catch (const std::exception &e) {
-		set_error(err, err_size, e.what());
-	} catch (...) {
-		set_error(err, err_size, "unknown error");
-	}
-	return -1;
-}
+using tresor::c_abi::clear_error;
+using tresor::c_abi::guarded;
+using tresor::c_abi::set_error;
 
 // Copies s into dst (size bytes incl. NUL), cutting at a UTF-8 character
 // boundary when it doesn't fit.

@@ -1,4 +1,5 @@
 #include "config.hpp"
+#include "text.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -6,6 +7,8 @@
 namespace tresor {
 
 namespace {
+
+using tresor::text::iequals;
 
 const char *const setting_name_list[] = {
 	"tresor_archive",
@@ -27,22 +30,6 @@ std::string_view trim_wsp(std::string_view s)
 	while (!s.empty() && is_wsp(s.back()))
 		s.remove_suffix(1);
 	return s;
-}
-
-char ascii_lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b)
-{
-	if (a.size() != b.size())
-		return false;
-	for (std::size_t i = 0; i < a.size(); i++) {
-		if (ascii_lower(a[i]) != ascii_lower(b[i]))
-			return false;
-	}
-	return true;
 }
 
 // The value as it appears in an error message: control characters shown

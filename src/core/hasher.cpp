@@ -1,4 +1,5 @@
 #include "hasher.hpp"
+#include "text.hpp"
 
 #include <algorithm>
 
@@ -7,18 +8,6 @@ namespace tresor {
 namespace {
 
 constexpr std::size_t kOutFlush = 64 * 1024;
-
-char ascii_lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string lower(std::string_view s)
-{
-	std::string out(s);
-	std::transform(out.begin(), out.end(), out.begin(), ascii_lower);
-	return out;
-}
 
 bool is_wsp(char c) { return c == ' ' || c == '\t'; }
 
@@ -63,13 +52,13 @@ Hasher::Hasher(const std::vector<std::string> &secret_headers,
 	: want_content_(hashes == Hashes::Both)
 {
 	for (const std::string &s : secret_headers) {
-		std::string l = lower(s);
+		std::string l = tresor::text::ascii_lowercase(s);
 		if (std::find(secret_.begin(), secret_.end(), l) == secret_.end())
 			secret_.push_back(l);
 		max_name_len_ = std::max(max_name_len_, l.size());
 	}
 	for (const std::string &s : content_headers) {
-		std::string l = lower(s);
+		std::string l = tresor::text::ascii_lowercase(s);
 		if (std::find(content_.begin(), content_.end(), l) == content_.end())
 			content_.push_back(l);
 		max_name_len_ = std::max(max_name_len_, l.size());
@@ -202,7 +191,7 @@ void Hasher::resolve_name()
 	name.remove_suffix(1); // ':'
 	while (!name.empty() && is_wsp(name.back()))
 		name.remove_suffix(1);
-	std::string l = lower(name);
+	std::string l = tresor::text::ascii_lowercase(name);
 	secret_field_ = std::find(secret_.begin(), secret_.end(), l) != secret_.end();
 	auto it = std::find(content_.begin(), content_.end(), l);
 	content_idx_ = it == content_.end() ? -1 : static_cast<int>(it - content_.begin());

@@ -18,10 +18,14 @@
 #include "authres.hpp"
 #include "einvoice.hpp"
 #include "tresor-invoice.h"
+#include "text.hpp"
 
 namespace tresor::invoice {
 
 namespace {
+
+using tresor::text::ascii_lowercase;
+using tresor::text::iequals;
 
 // A mail with more documents than this gets the first ones analysed: each
 // may cost the helper's full time limit, and lmtp is waiting.
@@ -38,43 +42,9 @@ const char *const setting_name_list[] = {
 	nullptr,
 };
 
-char ascii_lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string ascii_lowercase(std::string_view s)
-{
-	std::string out(s);
-	for (char &c : out)
-		c = ascii_lower(c);
-	return out;
-}
-
-bool iequals(std::string_view a, std::string_view b)
-{
-	return a.size() == b.size() &&
-	       std::equal(a.begin(), a.end(), b.begin(),
-			  [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
-}
-
 bool ends_with_ci(std::string_view s, std::string_view suffix)
 {
 	return s.size() >= suffix.size() && iequals(s.substr(s.size() - suffix.size()), suffix);
-}
-
-bool is_wsp(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-std::string_view trim(std::string_view s)
-{
-	while (!s.empty() && is_wsp(s.front()))
-		s.remove_prefix(1);
-	while (!s.empty() && is_wsp(s.back()))
-		s.remove_suffix(1);
-	return s;
 }
 
 bool is_ascii_digit(char c) { return c >= '0' && c <= '9'; }
@@ -111,7 +81,7 @@ std::uint64_t parse_number(std::string_view &v)
 		n = n * 10 + d;
 		v.remove_prefix(1);
 	}
-	v = trim(v);
+	v = tresor::text::trim_space(v);
 	return n;
 }
 
@@ -612,7 +582,7 @@ void Settings::set(std::string_view name, std::string_view value)
 		}
 		keywords = std::move(list);
 	} else if (name == "tresor_suppliers") {
-		std::string_view v = trim(value);
+		std::string_view v = tresor::text::trim_space(value);
 		if (!v.empty() && v.front() != '/')
 			throw bad("expected an absolute path, or nothing for no supplier file");
 		suppliers = std::string(v);
@@ -635,7 +605,7 @@ void Settings::set(std::string_view name, std::string_view value)
 		}
 		authserv_ids = std::move(list);
 	} else if (name == "tresor_extract") {
-		std::string_view v = trim(value);
+		std::string_view v = tresor::text::trim_space(value);
 		if (v.empty() || v.front() != '/')
 			throw bad("expected the absolute path of the tresor-extract helper");
 		extract_path = std::string(v);
@@ -675,7 +645,7 @@ void Settings::set(std::string_view name, std::string_view value)
 
 std::chrono::milliseconds parse_duration(std::string_view value)
 {
-	std::string_view v = trim(value);
+	std::string_view v = tresor::text::trim_space(value);
 	std::uint64_t n = parse_number(v);
 	std::uint64_t factor;
 	if (v.empty() || unit_is(v, {"s", "sec", "secs", "second", "seconds"}))
@@ -696,7 +666,7 @@ std::chrono::milliseconds parse_duration(std::string_view value)
 
 std::uint64_t parse_size(std::string_view value)
 {
-	std::string_view v = trim(value);
+	std::string_view v = tresor::text::trim_space(value);
 	std::uint64_t n = parse_number(v);
 	std::uint64_t factor;
 	if (v.empty() || unit_is(v, {"b"}))
@@ -740,7 +710,7 @@ std::string decode_header_text(std::string_view raw)
 			next = raw.find("=?", next + 2);
 		std::string_view between = raw.substr(pos, (w ? next : raw.size()) - pos);
 		// White space between two encoded-words is not part of the text.
-		bool only_space = trim(between).empty();
+		bool only_space = tresor::text::trim_space(between).empty();
 		if (!(after_word && w && only_space)) {
 			flush();
 			out += raw_to_utf8(between);
@@ -802,10 +772,10 @@ FromAddress parse_from(std::string_view value)
 			std::size_t colon = addr.rfind(':');
 			if (colon != std::string_view::npos)
 				addr.remove_prefix(colon + 1);
-			from.address = std::string(trim(addr));
-			from.display_name = decode_header_text(trim(display));
+			from.address = std::string(tresor::text::trim_space(addr));
+			from.display_name = decode_header_text(tresor::text::trim_space(display));
 			if (from.display_name.empty())
-				from.display_name = decode_header_text(trim(comment));
+				from.display_name = decode_header_text(tresor::text::trim_space(comment));
 			return from;
 		} else if (c == ',') {
 			break;
@@ -816,16 +786,16 @@ FromAddress parse_from(std::string_view value)
 			i++;
 		} else {
 			display += c;
-			if (!is_wsp(c))
+			if (!tresor::text::is_ascii_space(c))
 				plain += c;
 			i++;
 		}
 	}
-	std::string_view addr = trim(plain);
+	std::string_view addr = tresor::text::trim_space(plain);
 	if (!addr.empty() && addr.back() == ';')
 		addr.remove_suffix(1);
 	from.address = std::string(addr);
-	from.display_name = decode_header_text(trim(comment));
+	from.display_name = decode_header_text(tresor::text::trim_space(comment));
 	return from;
 }
 

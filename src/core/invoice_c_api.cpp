@@ -9,6 +9,7 @@
 #include <string>
 
 #include "invoice.hpp"
+#include "c_abi.hpp"
 
 struct tresor_invoice_config {
 	tresor::invoice::Analyser analyser;
@@ -28,32 +29,9 @@ struct tresor_invoice_message {
 
 namespace {
 
-void set_error(char *err, size_t err_size, const char *msg)
-{
-	if (err != nullptr && err_size > 0)
-		std::snprintf(err, err_size, "%s", msg);
-}
-
-void clear_error(char *err, size_t err_size)
-{
-	if (err != nullptr && err_size > 0)
-		err[0] = '\0';
-}
-
-// Runs f, turning any exception into -1 and an error text.
-template <class F> int guarded(char *err, size_t err_size, F &&f) noexcept
-{
-	try {
-		return f();
-	} catch (const std::bad_alloc &) {
-		set_error(err, err_size, "out of memory");
-	} catch (const std::exception &e) {
-		set_error(err, err_size, e.what());
-	} catch (...) {
-		set_error(err, err_size, "unknown error");
-	}
-	return -1;
-}
+using tresor::c_abi::clear_error;
+using tresor::c_abi::guarded;
+using tresor::c_abi::set_error;
 
 void clear_result(tresor_invoice_result *r)
 {

@@ -12,42 +12,18 @@
 #include <unicode/uidna.h>
 
 #include "einvoice.hpp"
+#include "text.hpp"
 
 namespace tresor::suppliers {
 
 namespace {
 
+using tresor::text::ascii_lowercase;
+
 // A supplier file this large is a mistake, not a supplier list.
 constexpr std::size_t max_file_size = 16u << 20;
 
 const char log_prefix[] = "tresor_suppliers: ";
-
-char ascii_lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string ascii_lowercase(std::string_view s)
-{
-	std::string out(s);
-	for (char &c : out)
-		c = ascii_lower(c);
-	return out;
-}
-
-bool is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-std::string_view trim(std::string_view s)
-{
-	while (!s.empty() && is_space(s.front()))
-		s.remove_prefix(1);
-	while (!s.empty() && is_space(s.back()))
-		s.remove_suffix(1);
-	return s;
-}
 
 bool has_control_char(std::string_view s)
 {
@@ -62,10 +38,10 @@ std::vector<std::string> split_values(std::string_view field)
 	std::vector<std::string> out;
 	std::size_t i = 0;
 	while (i < field.size()) {
-		while (i < field.size() && is_space(field[i]))
+		while (i < field.size() && tresor::text::is_ascii_space(field[i]))
 			i++;
 		std::size_t start = i;
-		while (i < field.size() && !is_space(field[i]))
+		while (i < field.size() && !tresor::text::is_ascii_space(field[i]))
 			i++;
 		if (i > start)
 			out.emplace_back(field.substr(start, i - start));
@@ -260,7 +236,7 @@ private:
 
 Column column_of(std::string_view header_field)
 {
-	std::string h = ascii_lowercase(trim(header_field));
+	std::string h = ascii_lowercase(tresor::text::trim_space(header_field));
 	static const std::array<std::pair<const char *, Column>, 6> names{{
 		{"name", Column::name},
 		{"folder", Column::folder},
@@ -309,10 +285,10 @@ std::optional<std::string> make_supplier(const std::vector<Column> &columns,
 		const std::string &field = rec.fields[i];
 		switch (columns[i]) {
 		case Column::name:
-			s.name = std::string(trim(field));
+			s.name = std::string(tresor::text::trim_space(field));
 			break;
 		case Column::folder:
-			s.folder = std::string(trim(field));
+			s.folder = std::string(tresor::text::trim_space(field));
 			break;
 		case Column::domains:
 			for (const std::string &v : split_values(field)) {
@@ -496,10 +472,10 @@ SupplierList parse(std::string_view csv, std::string_view origin, const Logger &
 		Column c = column_of(h);
 		if (c == Column::unknown) {
 			log(2, where + " line " + std::to_string(rec.line) +
-				       ": unknown column " + quoted(trim(h)) + " ignored");
+				       ": unknown column " + quoted(tresor::text::trim_space(h)) + " ignored");
 		} else if (std::find(columns.begin(), columns.end(), c) != columns.end()) {
 			log(3, where + " line " + std::to_string(rec.line) +
-				       ": column " + quoted(trim(h)) +
+				       ": column " + quoted(tresor::text::trim_space(h)) +
 				       " appears twice; no supplier is known");
 			return list;
 		}
@@ -642,7 +618,7 @@ std::shared_ptr<const SupplierList> Registry::load(Signature &sig_r, const Logge
 
 std::optional<std::string> canonical_domain(std::string_view domain)
 {
-	domain = trim(domain);
+	domain = tresor::text::trim_space(domain);
 	if (!domain.empty() && domain.back() == '.')
 		domain.remove_suffix(1);
 	if (domain.empty() || domain.size() > 1000 || !is_valid_utf8(domain))
@@ -699,7 +675,7 @@ std::string domain_to_unicode(std::string_view canonical)
 
 std::optional<std::string> canonical_address(std::string_view address)
 {
-	address = trim(address);
+	address = tresor::text::trim_space(address);
 	std::size_t at = address.rfind('@');
 	if (at == std::string_view::npos || at == 0 || at + 1 >= address.size())
 		return std::nullopt;

@@ -3,22 +3,13 @@
 #include <algorithm>
 
 #include "catalog.hpp"
+#include "text.hpp"
 
 namespace tresor {
 
 namespace {
 
-char ascii_lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(const std::string &a, const std::string &b)
-{
-	return a.size() == b.size() &&
-	       std::equal(a.begin(), a.end(), b.begin(),
-			  [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
-}
+using tresor::text::iequals;
 
 std::string join(const std::vector<std::string> &parts, const char *sep)
 {

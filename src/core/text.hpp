@@ -1,0 +1,50 @@
+// Small ASCII text helpers shared by the core (locale-independent on
+// purpose: header names, domains, settings and hex are ASCII).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace tresor::text {
+
+inline char ascii_lower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+inline std::string ascii_lowercase(std::string_view s)
+{
+	std::string out(s);
+	for (char &c : out)
+		c = ascii_lower(c);
+	return out;
+}
+
+inline bool iequals(std::string_view a, std::string_view b)
+{
+	if (a.size() != b.size())
+		return false;
+	for (std::size_t i = 0; i < a.size(); i++) {
+		if (ascii_lower(a[i]) != ascii_lower(b[i]))
+			return false;
+	}
+	return true;
+}
+
+// SP, HTAB, CR or LF.
+inline bool is_ascii_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+// Without leading and trailing SP, HTAB, CR and LF.
+inline std::string_view trim_space(std::string_view s)
+{
+	while (!s.empty() && is_ascii_space(s.front()))
+		s.remove_prefix(1);
+	while (!s.empty() && is_ascii_space(s.back()))
+		s.remove_suffix(1);
+	return s;
+}
+
+} // namespace tresor::text
