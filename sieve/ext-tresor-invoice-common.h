@@ -35,11 +35,16 @@ struct ext_tresor_invoice_context {
 	struct sieve_instance *svinst;
 	const struct sieve_extension *var_ext;
 
+	/* shared with later instances of this process (see
+	   ext_tresor_invoice_config_load()) */
 	tresor_invoice_config *config;
 	/* Set when a setting was bad: every invoice test then fails the
 	   script with this error (never a silent fallback). */
 	char *config_error;
 };
+
+/* Points the core's log lines at the Sieve instance running now. */
+void ext_tresor_invoice_use_logger(const struct ext_tresor_invoice_context *ectx);
 
 extern const struct sieve_extension_def tresor_invoice_extension;
 

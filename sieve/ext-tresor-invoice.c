@@ -85,22 +85,67 @@ ext_tresor_invoice_expand_home(struct sieve_instance *svinst, const char *name,
 	return t_strconcat(home, value + 1, NULL);
 }
 
+/* One configuration per process for as long as the settings stay the
+   same: Pigeonhole makes a Sieve instance per delivery, and the supplier
+   registry (with its reload-on-change check) and ICU's checkers would
+   otherwise be built anew each time. The module stays resident for this
+   (sieve_tresor_plugin_init()). */
+static struct {
+	char *settings; /* what it was made from */
+	tresor_invoice_config *config;
+	char *error;
+	unsigned int users;
+} ext_tresor_invoice_shared;
+
+void ext_tresor_invoice_use_logger(const struct ext_tresor_invoice_context *ectx)
+{
+	tresor_invoice_config_set_logger(ectx->config, ext_tresor_invoice_log,
+					 ectx->svinst);
+}
+
 static void ext_tresor_invoice_config_load(struct ext_tresor_invoice_context *ectx)
 {
 	struct sieve_instance *svinst = ectx->svinst;
 	const char *const *name;
 	const char *value;
+	string_t *settings = t_str_new(256);
+	tresor_invoice_config *config;
+	char *error = NULL;
 	char err[512];
 
-	ectx->config = tresor_invoice_config_new();
-	if (ectx->config == NULL) {
+	for (name = tresor_invoice_setting_names(); *name != NULL; name++) {
+		value = sieve_setting_get(svinst, *name);
+		if (value != NULL) {
+			str_printfa(settings, "%s=%s\n", *name,
+				    ext_tresor_invoice_expand_home(svinst,
+								   *name, value));
+		}
+	}
+	if (ext_tresor_invoice_shared.config != NULL &&
+	    strcmp(ext_tresor_invoice_shared.settings, str_c(settings)) == 0) {
+		ectx->config = ext_tresor_invoice_shared.config;
+		ectx->config_error = i_strdup(ext_tresor_invoice_shared.error);
+		ext_tresor_invoice_shared.users++;
+		return;
+	}
+	if (ext_tresor_invoice_shared.users > 0) {
+		/* another instance with other settings is still using it */
+		e_error(svinst->event, TRESOR_INVOICE_LOG_PREFIX
+			"settings differ from those of a Sieve instance still "
+			"running in this process; not loaded");
+		ectx->config_error = i_strdup("settings changed while in use");
+		return;
+	}
+
+	config = tresor_invoice_config_new();
+	if (config == NULL) {
 		ectx->config_error = i_strdup("out of memory");
 		e_error(svinst->event, TRESOR_INVOICE_LOG_PREFIX
 			"can't create the configuration: out of memory");
 		return;
 	}
 	/* The logger first: loading the supplier file logs its bad lines. */
-	tresor_invoice_config_set_logger(ectx->config, ext_tresor_invoice_log,
+	tresor_invoice_config_set_logger(config, ext_tresor_invoice_log,
 					 svinst);
 	for (name = tresor_invoice_setting_names(); *name != NULL; name++) {
 		value = sieve_setting_get(svinst, *name);
@@ -110,7 +155,7 @@ static void ext_tresor_invoice_config_load(struct ext_tresor_invoice_context *ec
 			value = ext_tresor_invoice_expand_home(svinst, *name,
 							       value);
 			err[0] = '\0';
-			if (tresor_invoice_config_set(ectx->config, *name, value,
+			if (tresor_invoice_config_set(config, *name, value,
 						      err, sizeof(err)) < 0) {
 				if (err[0] == '\0') {
 					i_snprintf(err, sizeof(err),
@@ -119,16 +164,26 @@ static void ext_tresor_invoice_config_load(struct ext_tresor_invoice_context *ec
 				}
 				e_error(svinst->event,
 					TRESOR_INVOICE_LOG_PREFIX "%s", err);
-				if (ectx->config_error == NULL)
-					ectx->config_error = i_strdup(err);
+				if (error == NULL)
+					error = i_strdup(err);
 			}
 		} T_END;
 	}
 	if (svinst->debug) {
 		e_debug(svinst->event, TRESOR_INVOICE_LOG_PREFIX
-			"extension loaded%s", ectx->config_error == NULL ? "" :
+			"extension loaded%s", error == NULL ? "" :
 			" with configuration errors");
 	}
+	if (ext_tresor_invoice_shared.config != NULL)
+		tresor_invoice_config_free(ext_tresor_invoice_shared.config);
+	i_free(ext_tresor_invoice_shared.settings);
+	i_free(ext_tresor_invoice_shared.error);
+	ext_tresor_invoice_shared.settings = i_strdup(str_c(settings));
+	ext_tresor_invoice_shared.config = config;
+	ext_tresor_invoice_shared.error = error;
+	ext_tresor_invoice_shared.users = 1;
+	ectx->config = config;
+	ectx->config_error = i_strdup(error);
 }
 
 /*
@@ -160,8 +215,16 @@ static void ext_tresor_invoice_unload(const struct sieve_extension *ext)
 
 	if (ectx == NULL)
 		return;
-	if (ectx->config != NULL)
-		tresor_invoice_config_free(ectx->config);
+	if (ectx->config != NULL) {
+		i_assert(ectx->config == ext_tresor_invoice_shared.config);
+		i_assert(ext_tresor_invoice_shared.users > 0);
+		/* kept for the next instance, but no more logging through
+		   this one */
+		if (--ext_tresor_invoice_shared.users == 0) {
+			tresor_invoice_config_set_logger(ectx->config,
+							 NULL, NULL);
+		}
+	}
 	i_free(ectx->config_error);
 	i_free(ectx);
 }

@@ -2,7 +2,13 @@
    with every Sieve instance that loads the plugin; the extension becomes
    usable once enabled (sieve_extensions = +vnd.tresor.invoice, or
    sieve_global_extensions), and reads its tresor_* settings then. */
+/* dladdr() */
+#ifndef _GNU_SOURCE
+#  define _GNU_SOURCE
+#endif
 #include "lib.h"
+
+#include <dlfcn.h>
 
 #include "sieve-config.h"
 #include "sieve-common.h"
@@ -44,6 +50,15 @@ void sieve_tresor_plugin_unload(struct sieve_instance *svinst ATTR_UNUSED,
 
 void sieve_tresor_plugin_init(void)
 {
+	Dl_info info;
+
+	/* Pigeonhole loads and unloads its plugins with every Sieve
+	   instance - for LMTP, every delivery. Staying resident spares
+	   reloading this module and ICU each time (about 1 ms a delivery). */
+	if (dladdr((void *)sieve_tresor_plugin_init, &info) != 0 &&
+	    info.dli_fname != NULL)
+		(void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD |
+			     RTLD_NODELETE);
 }
 
 void sieve_tresor_plugin_deinit(void)

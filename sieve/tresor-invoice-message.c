@@ -494,6 +494,7 @@ static int tresor_invoice_analyse_mail(const struct sieve_runtime_env *renv,
 
 	i_zero(&result);
 	err[0] = '\0';
+	ext_tresor_invoice_use_logger(ectx);
 	if (tresor_invoice_analyse(ectx->config, msg, &result,
 				   err, sizeof(err)) < 0) {
 		sieve_runtime_critical(renv, NULL, "invoice test",
