@@ -26,16 +26,13 @@ namespace {
 
 using testutil::read_file;
 
-std::filesystem::path corpus_dir()
-{
-	return testutil::testdata_dir() / "einvoice";
-}
+using testutil::einvoice_dir;
 
 #define SKIP_WITHOUT_CORPUS()                                                            \
 	do {                                                                             \
-		if (!std::filesystem::is_directory(corpus_dir()))                        \
+		if (!std::filesystem::is_directory(einvoice_dir()))                        \
 			GTEST_SKIP() << "shared test data not found at "                 \
-				     << corpus_dir().string()                            \
+				     << einvoice_dir().string()                            \
 				     << " (set TRESOR_SRCDIR to the repository root)";      \
 	} while (0)
 
@@ -82,7 +79,7 @@ const CorpusFile kXmlFiles[] = {
 
 std::string corpus_file(const char *name)
 {
-	return read_file(corpus_dir() / name);
+	return read_file(einvoice_dir() / name);
 }
 
 // A minimal CII invoice; prefixes and extra content are the caller's.
@@ -193,7 +190,7 @@ TEST(EinvoiceCorpusFiles, EveryXmlFileHasExpectations)
 	for (const CorpusFile &f : kXmlFiles)
 		known.insert(f.name);
 	std::size_t xml_files = 0;
-	for (const auto &entry : std::filesystem::directory_iterator(corpus_dir())) {
+	for (const auto &entry : std::filesystem::directory_iterator(einvoice_dir())) {
 		if (entry.path().extension() != ".xml")
 			continue;
 		xml_files++;

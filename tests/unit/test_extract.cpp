@@ -43,10 +43,7 @@ namespace {
 
 using testutil::read_file;
 
-std::filesystem::path corpus_dir()
-{
-	return testutil::testdata_dir() / "einvoice";
-}
+using testutil::einvoice_dir;
 
 std::string helper_path()
 {
@@ -68,9 +65,9 @@ std::string helper_path()
 
 #define SKIP_WITHOUT_CORPUS()                                                            \
 	do {                                                                             \
-		if (!std::filesystem::is_directory(corpus_dir()))                        \
+		if (!std::filesystem::is_directory(einvoice_dir()))                        \
 			GTEST_SKIP() << "shared test data not found at "                 \
-				     << corpus_dir().string()                            \
+				     << einvoice_dir().string()                            \
 				     << " (set TRESOR_SRCDIR to the repository root)";      \
 	} while (0)
 
@@ -207,22 +204,8 @@ std::string make_pdf(const std::string &text, const std::vector<Attachment> &att
 				" <0123456789abcdef0123456789abcdef>]";
 	}
 
-	std::string pdf = "%PDF-1.7\n%\xe2\xe3\xcf\xd3\n";
-	std::vector<std::size_t> offsets;
-	for (std::size_t i = 0; i < objects.size(); i++) {
-		offsets.push_back(pdf.size());
-		pdf += std::to_string(i + 1) + " 0 obj\n" + objects[i] + "\nendobj\n";
-	}
-	std::size_t xref = pdf.size();
-	pdf += "xref\n0 " + std::to_string(objects.size() + 1) + "\n0000000000 65535 f \n";
-	for (std::size_t off : offsets) {
-		char line[32];
-		std::snprintf(line, sizeof(line), "%010zu 00000 n \n", off);
-		pdf += line;
-	}
-	pdf += "trailer\n<< /Size " + std::to_string(objects.size() + 1) + " /Root 1 0 R" +
-	       trailer_extra + " >>\nstartxref\n" + std::to_string(xref) + "\n%%EOF\n";
-	return pdf;
+	return testutil::pdf_from_objects(objects, "%PDF-1.7\n%\xe2\xe3\xcf\xd3\n",
+					  trailer_extra);
 }
 
 const char *const kCiiFile = "zugferd-corpus--XML-Rechnung_CII_XRECHNUNG_Einfach.cii.xml";
@@ -288,7 +271,7 @@ TEST_P(ExtractCorpusPdf, EmbeddedInvoiceAndText)
 {
 	SKIP_WITHOUT_CORPUS();
 	HELPER_OR_FAIL(helper);
-	std::string pdf = read_file(corpus_dir() / GetParam().name);
+	std::string pdf = read_file(einvoice_dir() / GetParam().name);
 	ASSERT_FALSE(pdf.empty());
 	Document doc = analyse(helper, Kind::pdf, pdf, Limits{});
 	ASSERT_TRUE(doc.ok) << join(doc.warnings);
@@ -301,7 +284,7 @@ TEST_P(ExtractCorpusPdf, FirstHalfIsNoInvoiceButAnAnswer)
 {
 	SKIP_WITHOUT_CORPUS();
 	HELPER_OR_FAIL(helper);
-	std::string pdf = read_file(corpus_dir() / GetParam().name);
+	std::string pdf = read_file(einvoice_dir() / GetParam().name);
 	Document doc = analyse(helper, Kind::pdf, pdf.substr(0, pdf.size() / 2), Limits{});
 	ASSERT_TRUE(doc.ok) << join(doc.warnings);
 	EXPECT_FALSE(doc.einvoice.has_value());
@@ -321,7 +304,7 @@ TEST(ExtractCorpus, EveryPdfFileHasExpectations)
 	for (const CorpusPdf &f : kPdfFiles)
 		known.insert(f.name);
 	std::size_t pdf_files = 0;
-	for (const auto &entry : std::filesystem::directory_iterator(corpus_dir())) {
+	for (const auto &entry : std::filesystem::directory_iterator(einvoice_dir())) {
 		if (entry.path().extension() != ".pdf")
 			continue;
 		pdf_files++;
@@ -337,7 +320,7 @@ TEST(ExtractCorpus, XmlModeMatchesInProcessParser)
 	SKIP_WITHOUT_CORPUS();
 	HELPER_OR_FAIL(helper);
 	std::size_t xml_files = 0;
-	for (const auto &entry : std::filesystem::directory_iterator(corpus_dir())) {
+	for (const auto &entry : std::filesystem::directory_iterator(einvoice_dir())) {
 		if (entry.path().extension() != ".xml")
 			continue;
 		xml_files++;
@@ -370,7 +353,7 @@ TEST(ExtractPdf, AttachmentsAreTriedWhateverTheirName)
 {
 	SKIP_WITHOUT_CORPUS();
 	HELPER_OR_FAIL(helper);
-	std::string cii = read_file(corpus_dir() / kCiiFile);
+	std::string cii = read_file(einvoice_dir() / kCiiFile);
 	std::string pdf = make_pdf("Rechnung", {{"readme.txt", "not xml at all"},
 						 {"order.xml", "<Order><ID>5</ID></Order>"},
 						 {"anhang.bin", cii}});
@@ -395,8 +378,8 @@ TEST(ExtractPdf, TwoInvoicesTheFirstCountsWithAWarning)
 {
 	SKIP_WITHOUT_CORPUS();
 	HELPER_OR_FAIL(helper);
-	std::string pdf = make_pdf("x", {{"a.xml", read_file(corpus_dir() / kUblFile)},
-					  {"b.xml", read_file(corpus_dir() / kCiiFile)}});
+	std::string pdf = make_pdf("x", {{"a.xml", read_file(einvoice_dir() / kUblFile)},
+					  {"b.xml", read_file(einvoice_dir() / kCiiFile)}});
 	Document doc = analyse(helper, Kind::pdf, pdf, Limits{});
 	ASSERT_TRUE(doc.ok) << join(doc.warnings);
 	ASSERT_TRUE(doc.einvoice.has_value());
@@ -410,7 +393,7 @@ TEST(ExtractPdf, EncryptedIsReportedNotParsed)
 {
 	SKIP_WITHOUT_CORPUS();
 	HELPER_OR_FAIL(helper);
-	std::string pdf = make_pdf("geheim", {{"factur-x.xml", read_file(corpus_dir() / kCiiFile)}},
+	std::string pdf = make_pdf("geheim", {{"factur-x.xml", read_file(einvoice_dir() / kCiiFile)}},
 				   true);
 	Document doc = analyse(helper, Kind::pdf, pdf, Limits{});
 	ASSERT_TRUE(doc.ok) << join(doc.warnings);
@@ -479,7 +462,7 @@ TEST(ExtractXml, LargerThanAPipeBuffer)
 {
 	SKIP_WITHOUT_CORPUS();
 	HELPER_OR_FAIL(helper);
-	std::string xml = read_file(corpus_dir() / kCiiFile);
+	std::string xml = read_file(einvoice_dir() / kCiiFile);
 	// 4 MiB of comment after the declaration line
 	std::size_t line_end = xml.find('\n');
 	ASSERT_NE(line_end, std::string::npos);
@@ -509,7 +492,7 @@ TEST(ExtractLimits, TimeoutOfOneMillisecond)
 	HELPER_OR_FAIL(helper);
 	Limits limits;
 	limits.timeout_ms = 1;
-	Document doc = analyse(helper, Kind::pdf, read_file(corpus_dir() / kPdfFiles[0].name),
+	Document doc = analyse(helper, Kind::pdf, read_file(einvoice_dir() / kPdfFiles[0].name),
 			       limits);
 	EXPECT_FALSE(doc.ok);
 	EXPECT_FALSE(doc.einvoice.has_value());
@@ -578,8 +561,8 @@ TEST(ExtractLimits, MemoryLimitStopsTheHelper)
 	EXPECT_FALSE(doc.ok);
 	EXPECT_EQ(join(doc.warnings), "exit status 3 (out of memory): tresor-extract: out of memory");
 	// the same limit is plenty for a real invoice
-	if (std::filesystem::is_directory(corpus_dir())) {
-		doc = analyse(helper, Kind::pdf, read_file(corpus_dir() / kPdfFiles[0].name), limits);
+	if (std::filesystem::is_directory(einvoice_dir())) {
+		doc = analyse(helper, Kind::pdf, read_file(einvoice_dir() / kPdfFiles[0].name), limits);
 		EXPECT_TRUE(doc.ok) << join(doc.warnings);
 		EXPECT_TRUE(doc.einvoice.has_value());
 	}

@@ -1170,10 +1170,7 @@ std::string helper_path()
 	return path;
 }
 
-std::filesystem::path einvoice_dir()
-{
-	return testutil::testdata_dir() / "einvoice";
-}
+using testutil::einvoice_dir;
 
 // A one-page PDF showing the lines in Helvetica (ASCII only).
 std::string make_pdf(const std::vector<std::string> &lines)
@@ -1198,22 +1195,7 @@ std::string make_pdf(const std::vector<std::string> &lines)
 		"<< /Length " + std::to_string(content.size()) + " >>\nstream\n" + content +
 			"\nendstream",
 	};
-	std::string pdf = "%PDF-1.4\n";
-	std::vector<std::size_t> offsets;
-	for (std::size_t i = 0; i < objects.size(); i++) {
-		offsets.push_back(pdf.size());
-		pdf += std::to_string(i + 1) + " 0 obj\n" + objects[i] + "\nendobj\n";
-	}
-	std::size_t xref = pdf.size();
-	pdf += "xref\n0 " + std::to_string(objects.size() + 1) + "\n0000000000 65535 f \n";
-	for (std::size_t off : offsets) {
-		char entry[32];
-		std::snprintf(entry, sizeof(entry), "%010zu 00000 n \n", off);
-		pdf += entry;
-	}
-	pdf += "trailer\n<< /Size " + std::to_string(objects.size() + 1) +
-	       " /Root 1 0 R >>\nstartxref\n" + std::to_string(xref) + "\n%%EOF\n";
-	return pdf;
+	return testutil::pdf_from_objects(objects, "%PDF-1.4\n");
 }
 
 class InvoiceRealHelperTest : public testing::Test {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -57,6 +58,37 @@ inline std::filesystem::path testdata_dir()
 	return std::filesystem::absolute(std::filesystem::path(__FILE__))
 		       .parent_path().parent_path().parent_path().parent_path() /
 	       "shared" / "testdata";
+}
+
+// A PDF file of these objects (object n is objects[n - 1], object 1 the
+// catalog), with a correct cross-reference table: the tests' own
+// documents, written by hand so that nothing is copied from elsewhere.
+inline std::string pdf_from_objects(const std::vector<std::string> &objects,
+				    const std::string &header = "%PDF-1.7\n",
+				    const std::string &trailer_extra = "")
+{
+	std::string pdf = header;
+	std::vector<std::size_t> offsets;
+	for (std::size_t i = 0; i < objects.size(); i++) {
+		offsets.push_back(pdf.size());
+		pdf += std::to_string(i + 1) + " 0 obj\n" + objects[i] + "\nendobj\n";
+	}
+	std::size_t xref = pdf.size();
+	pdf += "xref\n0 " + std::to_string(objects.size() + 1) + "\n0000000000 65535 f \n";
+	for (std::size_t off : offsets) {
+		char entry[32];
+		std::snprintf(entry, sizeof(entry), "%010zu 00000 n \n", off);
+		pdf += entry;
+	}
+	pdf += "trailer\n<< /Size " + std::to_string(objects.size() + 1) + " /Root 1 0 R" +
+	       trailer_extra + " >>\nstartxref\n" + std::to_string(xref) + "\n%%EOF\n";
+	return pdf;
+}
+
+// The e-invoices of the shared corpus.
+inline std::filesystem::path einvoice_dir()
+{
+	return testdata_dir() / "einvoice";
 }
 
 inline std::string read_file(const std::string &path)
