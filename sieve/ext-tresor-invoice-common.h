@@ -36,8 +36,9 @@ struct ext_tresor_invoice_context {
 	const struct sieve_extension *var_ext;
 
 	/* shared with later instances of this process (see
-	   ext_tresor_invoice_config_load()) */
+	   ext_tresor_invoice_config_load()), unless config_private */
 	tresor_invoice_config *config;
+	bool config_private;
 	/* Set when a setting was bad: every invoice test then fails the
 	   script with this error (never a silent fallback). */
 	char *config_error;

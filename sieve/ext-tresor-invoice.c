@@ -128,15 +128,6 @@ static void ext_tresor_invoice_config_load(struct ext_tresor_invoice_context *ec
 		ext_tresor_invoice_shared.users++;
 		return;
 	}
-	if (ext_tresor_invoice_shared.users > 0) {
-		/* another instance with other settings is still using it */
-		e_error(svinst->event, TRESOR_INVOICE_LOG_PREFIX
-			"settings differ from those of a Sieve instance still "
-			"running in this process; not loaded");
-		ectx->config_error = i_strdup("settings changed while in use");
-		return;
-	}
-
 	config = tresor_invoice_config_new();
 	if (config == NULL) {
 		ectx->config_error = i_strdup("out of memory");
@@ -174,16 +165,22 @@ static void ext_tresor_invoice_config_load(struct ext_tresor_invoice_context *ec
 			"extension loaded%s", error == NULL ? "" :
 			" with configuration errors");
 	}
+	ectx->config = config;
+	ectx->config_error = error;
+	if (ext_tresor_invoice_shared.users > 0) {
+		/* an instance with other settings still uses the shared one
+		   (two users in one process): this one keeps its own */
+		ectx->config_private = TRUE;
+		return;
+	}
 	if (ext_tresor_invoice_shared.config != NULL)
 		tresor_invoice_config_free(ext_tresor_invoice_shared.config);
 	i_free(ext_tresor_invoice_shared.settings);
 	i_free(ext_tresor_invoice_shared.error);
 	ext_tresor_invoice_shared.settings = i_strdup(str_c(settings));
 	ext_tresor_invoice_shared.config = config;
-	ext_tresor_invoice_shared.error = error;
+	ext_tresor_invoice_shared.error = i_strdup(error);
 	ext_tresor_invoice_shared.users = 1;
-	ectx->config = config;
-	ectx->config_error = i_strdup(error);
 }
 
 /*
@@ -215,7 +212,9 @@ static void ext_tresor_invoice_unload(const struct sieve_extension *ext)
 
 	if (ectx == NULL)
 		return;
-	if (ectx->config != NULL) {
+	if (ectx->config_private) {
+		tresor_invoice_config_free(ectx->config);
+	} else if (ectx->config != NULL) {
 		i_assert(ectx->config == ext_tresor_invoice_shared.config);
 		i_assert(ext_tresor_invoice_shared.users > 0);
 		/* kept for the next instance, but no more logging through
