@@ -578,10 +578,9 @@ static void tresor_guid_lookup_deinit(struct tresor_guid_lookup *lookup)
    fdatasync, before the commit is reported to the caller. */
 static int
 tresor_transaction_journal(struct mailbox *box, struct tresor_transaction *tt,
-			   const char *mailbox_guid,
+			   tresor_journal *journal, const char *mailbox_guid,
 			   struct mail_transaction_commit_changes *changes)
 {
-	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
 	struct mail_user *user = box->storage->user;
 	struct seq_range_iter iter;
 	ARRAY_TYPE(seq_range) dropped_uids;
@@ -589,7 +588,6 @@ tresor_transaction_journal(struct mailbox *box, struct tresor_transaction *tt,
 	const struct tresor_save *save;
 	const struct tresor_expunge *expunge;
 	struct tresor_guid_lookup lookup;
-	tresor_journal *journal;
 	tresor_record *rec;
 	unsigned int n = 0;
 	uint32_t uid;
@@ -654,8 +652,6 @@ tresor_transaction_journal(struct mailbox *box, struct tresor_transaction *tt,
 		rec->session = user->session_id;
 	}
 
-	if ((journal = tresor_user_journal(tbox->tuser, &error)) == NULL)
-		goto failed;
 	/* flushed by the caller once the lock is released */
 	if (tresor_journal_append_batch_unflushed(journal,
 			array_front(&records), array_count(&records), NULL,
@@ -731,7 +727,7 @@ tresor_transaction_commit(struct mailbox_transaction_context *t,
 	/* t is freed by the commit; tt lives on. */
 	ret = tbox->module_ctx.super.transaction_commit(t, changes_r);
 	if (ret == 0)
-		ret = tresor_transaction_journal(box, tt, mailbox_guid,
+		ret = tresor_transaction_journal(box, tt, journal, mailbox_guid,
 						 changes_r);
 	tresor_transaction_free(tbox, tt); /* releases the lock */
 	if (ret == 0 && tresor_journal_flush(journal, err, sizeof(err)) < 0) {
