@@ -12,6 +12,7 @@ TRESOR_DEBIAN_PACKAGES="build-essential autoconf automake libtool pkg-config
  dovecot-dev dovecot-core dovecot-imapd dovecot-lmtpd dovecot-sieve
  libssl-dev libsqlite3-dev nlohmann-json3-dev libgtest-dev libpsl-dev
  libicu-dev libpugixml-dev libpoppler-cpp-dev poppler-utils
+ libzip-dev libxapian-dev dovecot-fts-xapian dovecot-lucene
  python3 openssl"
 
 tresor_install_deps() {

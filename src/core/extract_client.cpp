@@ -446,13 +446,29 @@ struct Pump {
 	}
 };
 
-void run_helper(const std::string &helper_path, Kind kind, std::string_view data,
-		const Limits &limits, Document &doc)
+// A MIME type from a mail header made safe as one argument: printable
+// ASCII, not too long.
+std::string content_type_argument(std::string_view content_type)
 {
-	std::string mode = kind == Kind::pdf ? "--mode=pdf" : "--mode=xml";
+	std::string arg = "--content-type=";
+	for (char c : content_type.substr(0, 200))
+		if (c > ' ' && c < 0x7F)
+			arg += c;
+		else if (c == ' ' || c == '\t')
+			arg += ' ';
+	return arg;
+}
+
+void run_helper(const std::string &helper_path, Kind kind, std::string_view content_type,
+		std::string_view data, const Limits &limits, Document &doc)
+{
+	std::string mode = kind == Kind::pdf ? "--mode=pdf" :
+			   kind == Kind::xml ? "--mode=xml" : "--mode=auto";
 	std::string max_text = "--max-text=" + std::to_string(limits.max_text);
+	std::string type_arg = content_type_argument(content_type);
+	bool pass_type = kind == Kind::automatic && !content_type.empty();
 	char *argv[] = {const_cast<char *>(helper_path.c_str()), mode.data(),
-			max_text.data(), nullptr};
+			max_text.data(), pass_type ? type_arg.data() : nullptr, nullptr};
 	// The helper needs no environment; nothing of the caller's leaks.
 	char *envp[] = {nullptr};
 
@@ -637,12 +653,14 @@ bool parse_answer(std::string_view json, Document &doc)
 	return true;
 }
 
-Document analyse(const std::string &helper_path, Kind kind, std::string_view data,
-		 const Limits &limits)
+namespace {
+
+Document run_guarded(const std::string &helper_path, Kind kind, std::string_view content_type,
+		     std::string_view data, const Limits &limits)
 {
 	Document doc;
 	try {
-		run_helper(helper_path, kind, data, limits, doc);
+		run_helper(helper_path, kind, content_type, data, limits, doc);
 	} catch (const std::bad_alloc &) {
 		throw;
 	} catch (const std::exception &e) {
@@ -652,6 +670,20 @@ Document analyse(const std::string &helper_path, Kind kind, std::string_view dat
 		doc.warnings.push_back(std::string("internal error: ") + e.what());
 	}
 	return doc;
+}
+
+} // namespace
+
+Document analyse(const std::string &helper_path, Kind kind, std::string_view data,
+		 const Limits &limits)
+{
+	return run_guarded(helper_path, kind, "", data, limits);
+}
+
+Document extract_text(const std::string &helper_path, std::string_view data,
+		      std::string_view content_type_hint, const Limits &limits)
+{
+	return run_guarded(helper_path, Kind::automatic, content_type_hint, data, limits);
 }
 
 } // namespace tresor::extract

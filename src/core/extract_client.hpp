@@ -24,7 +24,10 @@ struct Limits {
 	std::size_t max_text = 1u << 20;         // passed as --max-text
 };
 
-enum class Kind { xml, pdf };
+// What the helper is told the document is: xml and pdf as the invoice
+// recognition needs them (--mode=xml: only the e-invoice, no text),
+// automatic for any attachment (--mode=auto: the helper looks at the bytes).
+enum class Kind { xml, pdf, automatic };
 
 struct Document {
 	bool ok = false; // the helper produced a valid answer
@@ -43,11 +46,29 @@ enum ExitStatus : int {
 	kExitInternal = 4,
 };
 
-// Runs `helper_path --mode=xml|pdf --max-text=N` with data on its stdin.
-// Never fails by exception except std::bad_alloc; every problem ends up as
-// ok = false with a warning.
+// Runs `helper_path --mode=xml|pdf|auto --max-text=N` with data on its
+// stdin. Never fails by exception except std::bad_alloc; every problem ends
+// up as ok = false with a warning.
 Document analyse(const std::string &helper_path, Kind kind, std::string_view data,
 		 const Limits &limits);
+
+// The plain text of an attachment, for full-text search: runs
+// `helper_path --mode=auto --content-type=HINT --max-text=N`. The helper
+// reads PDF (page text), docx/docm, xlsx/xlsm, pptx/pptm, odt, ods, odp,
+// any XML (element text, e.g. XRechnung) and plain text (invalid UTF-8
+// repaired, Latin-1 kept), recognised by their bytes; content_type_hint
+// (the MIME type of the part, parameters allowed, may be empty) only
+// breaks ties. doc.text is valid UTF-8 of at most limits.max_text bytes,
+// words separated by white space.
+//
+// ok = true with empty text and a warning ("unsupported document ...")
+// for anything else, and ok = true with the text that could be had plus a
+// warning for cut, corrupt or zip-bomb documents; ok = false only when the
+// helper failed (limits, crash: see Document::warnings). doc.einvoice is
+// set as a side effect for an e-invoice PDF or XML. Same exception
+// guarantee as analyse().
+Document extract_text(const std::string &helper_path, std::string_view data,
+		      std::string_view content_type_hint, const Limits &limits);
 
 // Reads the helper's JSON answer; false (with a warning) when it is not one.
 bool parse_answer(std::string_view json, Document &doc);

@@ -1,20 +1,40 @@
 // tresor-extract: the one place where untrusted documents are parsed.
-// Reads a PDF or XML document on stdin and writes one JSON object on stdout:
+// Reads a document on stdin. In the JSON modes it writes one object on
+// stdout:
 //
 //   {"einvoice": {"format", "number", "date", "total", "currency", "seller",
 //                 "vatid", "iban"} or null,
-//    "text": "<page text, at most --max-text bytes of UTF-8>",
+//    "text": "<document text, at most --max-text bytes of UTF-8>",
 //    "warnings": ["..."]}
 //
-// Exit status 0 whenever the answer was written, also for "not an invoice"
-// and for broken or encrypted PDFs (those carry a warning). The caller
-// (extract_client) runs it under CPU, memory and wall-clock limits, so a
-// hostile document costs a helper process, never a Dovecot one.
+//   --mode=pdf   a PDF: page text, and the e-invoice among its attachments
+//   --mode=xml   an e-invoice XML (no text)
+//   --mode=auto  whatever it is (PDF, docx/xlsx/pptx, odt/ods/odp, XML,
+//                plain text; --content-type=TYPE breaks ties): its text,
+//                and the e-invoice of a PDF or XML; anything else is
+//                "unsupported", a warning and no text
 //
-// Usage: tresor-extract --mode=xml|pdf [--max-text=BYTES]
+// Exit status 0 whenever the answer was written, also for "not an invoice"
+// and for broken, cut or encrypted documents (those carry a warning). The
+// caller (extract_client) runs it under CPU, memory and wall-clock limits,
+// so a hostile document costs a helper process, never a Dovecot one.
+//
+// --decoder [CONTENT-TYPE] makes it Dovecot's fts_decoder behind the
+// "script" service (src/util/script.c): without a type it lists the types
+// it reads ("type extension" lines and an empty line, fts-parser-script.c
+// asks for that once); with one it reads the document on stdin and writes
+// its plain UTF-8 text, no JSON, on stdout. Nobody limits it there, so it
+// sets its own CPU, memory and time limits first (--cpu-limit=SECONDS,
+// --memory-limit=BYTES[K|M|G], --timeout=SECONDS before the type).
+//
+// Usage: tresor-extract --mode=xml|pdf|auto [--content-type=TYPE] [--max-text=BYTES]
+//        tresor-extract --decoder [--max-text=BYTES] [--cpu-limit=S]
+//                       [--memory-limit=BYTES] [--timeout=S] [CONTENT-TYPE]
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <csignal>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
@@ -28,6 +48,7 @@
 #include <system_error>
 #include <vector>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -36,6 +57,7 @@
 #include <poppler-global.h>
 #include <poppler-page.h>
 
+#include "documents.hpp"
 #include "einvoice.hpp"
 #include "extract_client.hpp"
 
@@ -43,19 +65,22 @@ namespace tresor::extract {
 
 namespace {
 
-enum class Mode { xml, pdf };
+enum class Mode { xml, pdf, automatic, decoder };
 
 struct Options {
 	Mode mode = Mode::pdf;
 	std::size_t max_text = 1u << 20;
+	std::string content_type;
+	bool have_content_type = false;
+	// --decoder only: the limits extract_client would otherwise set
+	unsigned cpu_seconds = 5;
+	std::size_t memory_bytes = 256u << 20;
+	unsigned timeout_seconds = 10;
 };
-
-constexpr std::size_t kMaxWarnings = 20;
-constexpr std::size_t kMaxWarningBytes = 300;
 
 bool parse_size(std::string_view text, std::size_t &value_r)
 {
-	if (text.empty() || text.size() > 19)
+	if (text.empty() || text.size() > 15)
 		return false;
 	std::size_t value = 0;
 	for (char c : text) {
@@ -67,29 +92,93 @@ bool parse_size(std::string_view text, std::size_t &value_r)
 	return true;
 }
 
+// "256M", "1G", "65536"
+bool parse_bytes(std::string_view text, std::size_t &value_r)
+{
+	unsigned shift = 0;
+	if (!text.empty()) {
+		switch (text.back()) {
+		case 'K': case 'k': shift = 10; break;
+		case 'M': case 'm': shift = 20; break;
+		case 'G': case 'g': shift = 30; break;
+		}
+	}
+	if (shift != 0)
+		text.remove_suffix(1);
+	if (!parse_size(text, value_r))
+		return false;
+	value_r <<= shift;
+	return true;
+}
+
+bool parse_seconds(std::string_view text, unsigned &value_r)
+{
+	std::size_t value = 0;
+	if (!parse_size(text, value) || value == 0 || value > 86400)
+		return false;
+	value_r = static_cast<unsigned>(value);
+	return true;
+}
+
 bool parse_args(int argc, char **argv, Options &opts, std::string &error_r)
 {
 	bool have_mode = false;
+	bool decoder_limits = false;
 	for (int i = 1; i < argc; i++) {
 		std::string_view arg = argv[i];
-		if (arg == "--mode=xml") {
-			opts.mode = Mode::xml;
-			have_mode = true;
-		} else if (arg == "--mode=pdf") {
-			opts.mode = Mode::pdf;
+		if (arg == "--mode=xml" || arg == "--mode=pdf" || arg == "--mode=auto" ||
+		    arg == "--decoder") {
+			if (have_mode) {
+				error_r = "only one of --mode and --decoder";
+				return false;
+			}
+			opts.mode = arg == "--mode=xml" ? Mode::xml :
+				    arg == "--mode=pdf" ? Mode::pdf :
+				    arg == "--mode=auto" ? Mode::automatic : Mode::decoder;
 			have_mode = true;
 		} else if (arg.starts_with("--max-text=")) {
 			if (!parse_size(arg.substr(11), opts.max_text)) {
 				error_r = "--max-text needs a number of bytes";
 				return false;
 			}
+		} else if (arg.starts_with("--content-type=")) {
+			opts.content_type = arg.substr(15);
+			opts.have_content_type = true;
+		} else if (arg.starts_with("--cpu-limit=")) {
+			if (!parse_seconds(arg.substr(12), opts.cpu_seconds)) {
+				error_r = "--cpu-limit needs seconds (1 .. 86400)";
+				return false;
+			}
+			decoder_limits = true;
+		} else if (arg.starts_with("--memory-limit=")) {
+			if (!parse_bytes(arg.substr(15), opts.memory_bytes) ||
+			    opts.memory_bytes < (32u << 20)) {
+				error_r = "--memory-limit needs bytes (K, M, G), at least 32M";
+				return false;
+			}
+			decoder_limits = true;
+		} else if (arg.starts_with("--timeout=")) {
+			if (!parse_seconds(arg.substr(10), opts.timeout_seconds)) {
+				error_r = "--timeout needs seconds (1 .. 86400)";
+				return false;
+			}
+			decoder_limits = true;
+		} else if (opts.mode == Mode::decoder && have_mode && !arg.starts_with("--") &&
+			   !opts.have_content_type) {
+			// the script service appends the MIME type as the last argument
+			opts.content_type = arg;
+			opts.have_content_type = true;
 		} else {
 			error_r = "unknown argument " + std::string(arg);
 			return false;
 		}
 	}
 	if (!have_mode) {
-		error_r = "--mode=xml or --mode=pdf is required";
+		error_r = "--mode=xml, --mode=pdf, --mode=auto or --decoder is required";
+		return false;
+	}
+	if (decoder_limits && opts.mode != Mode::decoder) {
+		error_r = "--cpu-limit, --memory-limit and --timeout go with --decoder";
 		return false;
 	}
 	return true;
@@ -124,46 +213,6 @@ void write_all_stdout(std::string_view data)
 		data.remove_prefix(static_cast<std::size_t>(n));
 	}
 }
-
-// Cuts to at most max bytes without splitting a UTF-8 sequence.
-void cut_utf8(std::string &s, std::size_t max)
-{
-	if (s.size() <= max)
-		return;
-	std::size_t n = max;
-	while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80)
-		n--;
-	s.resize(n);
-}
-
-// A broken PDF can make poppler complain thousands of times: keep the
-// first few distinct messages, count the rest.
-class Warnings {
-public:
-	void add(std::string message)
-	{
-		cut_utf8(message, kMaxWarningBytes);
-		if (!seen_.insert(message).second)
-			return;
-		if (list_.size() < kMaxWarnings)
-			list_.push_back(std::move(message));
-		else
-			dropped_++;
-	}
-
-	std::vector<std::string> finish() const
-	{
-		std::vector<std::string> out = list_;
-		if (dropped_ > 0)
-			out.push_back(std::to_string(dropped_) + " more warnings");
-		return out;
-	}
-
-private:
-	std::vector<std::string> list_;
-	std::set<std::string> seen_;
-	std::size_t dropped_ = 0;
-};
 
 // poppler's error and debug output, otherwise printed on stderr.
 void collect_poppler_message(const std::string &message, void *closure)
@@ -295,23 +344,143 @@ nlohmann::json invoice_json(const einvoice::Invoice &inv)
 	};
 }
 
+// Any document: its text (valid UTF-8, at most max_text bytes), and the
+// e-invoice when it is a PDF or an XML one.
+Result analyse_any(const std::string &data, std::string_view content_type, std::size_t max_text,
+		   Warnings &warnings)
+{
+	Result result;
+	TextSink sink(max_text);
+	switch (sniff(data, content_type)) {
+	case DocumentType::pdf:
+		result = analyse_pdf(data, max_text, warnings);
+		break;
+	case DocumentType::zip:
+		extract_zip_document(data, content_type, sink, warnings);
+		break;
+	case DocumentType::xml:
+		extract_xml_text(data, sink, warnings);
+		if (data.size() <= einvoice::kMaxXmlBytes)
+			result.invoice = einvoice::parse_xml(data, false);
+		break;
+	case DocumentType::text:
+		extract_plain_text(data, sink);
+		break;
+	case DocumentType::unsupported:
+		if (!data.empty()) {
+			std::string type(content_type.substr(0, 100));
+			warnings.add("unsupported document" +
+				     (type.empty() ? std::string() : " (" + type + ")") +
+				     ", no text");
+		}
+		break;
+	}
+	if (result.text.empty())
+		result.text = sink.take();
+	result.text = repair_utf8(result.text);
+	cut_utf8(result.text, max_text);
+	return result;
+}
+
+// The lines fts-parser-script.c reads once: "<type> <extension>..." and
+// an empty line. Every line needs an extension, which Dovecot uses for
+// application/octet-stream attachments.
+constexpr const char kDecoderTypes[] =
+	"application/pdf pdf\n"
+	"application/x-pdf pdf\n"
+	"application/vnd.openxmlformats-officedocument.wordprocessingml.document docx\n"
+	"application/vnd.ms-word.document.macroenabled.12 docm\n"
+	"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet xlsx\n"
+	"application/vnd.ms-excel.sheet.macroenabled.12 xlsm\n"
+	"application/vnd.openxmlformats-officedocument.presentationml.presentation pptx\n"
+	"application/vnd.ms-powerpoint.presentation.macroenabled.12 pptm\n"
+	"application/vnd.oasis.opendocument.text odt\n"
+	"application/vnd.oasis.opendocument.spreadsheet ods\n"
+	"application/vnd.oasis.opendocument.presentation odp\n"
+	"application/xml xml\n"
+	"text/xml xml\n"
+	"\n";
+
+void set_limit(int resource, rlim_t soft, rlim_t hard)
+{
+	struct rlimit current;
+	if (::getrlimit(resource, &current) == 0 && current.rlim_max != RLIM_INFINITY) {
+		hard = std::min(hard, current.rlim_max);
+		soft = std::min(soft, hard);
+	}
+	struct rlimit wanted;
+	wanted.rlim_cur = soft;
+	wanted.rlim_max = hard;
+	if (::setrlimit(resource, &wanted) < 0)
+		throw std::system_error(errno, std::generic_category(), "setrlimit");
+}
+
+// As the script service's child nobody watches us: the same kind of
+// limits extract_client sets, and an alarm for the wall clock (the
+// service's own alarm=10 would otherwise be the only one).
+void limit_decoder(const Options &opts)
+{
+	for (int sig : {SIGALRM, SIGXCPU})
+		std::signal(sig, SIG_DFL);
+	set_limit(RLIMIT_CPU, opts.cpu_seconds, static_cast<rlim_t>(opts.cpu_seconds) + 1);
+	set_limit(RLIMIT_AS, opts.memory_bytes, opts.memory_bytes);
+	// (no RLIMIT_FSIZE: an admin trying it out may send stdout to a file)
+	set_limit(RLIMIT_CORE, 0, 0);
+	::alarm(opts.timeout_seconds);
+}
+
+int run_decoder(const Options &opts)
+{
+	limit_decoder(opts);
+	if (!opts.have_content_type) {
+		write_all_stdout(std::string_view(kDecoderTypes, sizeof(kDecoderTypes) - 1));
+		return 0;
+	}
+	// Broken documents are common in mail; saying so on stderr would
+	// only fill Dovecot's error log. Their text is whatever was read.
+	Warnings warnings;
+	poppler::set_debug_error_function(ignore_poppler_message, nullptr);
+	std::string data = read_all_stdin();
+	Result result = analyse_any(data, opts.content_type, opts.max_text, warnings);
+	if (!result.text.empty()) {
+		result.text += '\n';
+		write_all_stdout(result.text);
+	}
+	return 0;
+}
+
 int run(int argc, char **argv)
 {
 	Options opts;
 	std::string error;
 	if (!parse_args(argc, argv, opts, error)) {
 		std::fprintf(stderr, "tresor-extract: %s\n"
-			     "usage: tresor-extract --mode=xml|pdf [--max-text=BYTES] < document\n",
+			     "usage: tresor-extract --mode=xml|pdf|auto [--content-type=TYPE] "
+			     "[--max-text=BYTES] < document\n"
+			     "       tresor-extract --decoder [--max-text=BYTES] [--cpu-limit=S] "
+			     "[--memory-limit=BYTES] [--timeout=S] [CONTENT-TYPE] < document\n",
 			     error.c_str());
 		return kExitUsage;
 	}
+	if (opts.mode == Mode::decoder)
+		return run_decoder(opts);
 
 	Warnings warnings;
 	poppler::set_debug_error_function(collect_poppler_message, &warnings);
 
 	std::string data = read_all_stdin();
-	Result result = opts.mode == Mode::pdf ?
-		analyse_pdf(data, opts.max_text, warnings) : analyse_xml(data, warnings);
+	Result result;
+	switch (opts.mode) {
+	case Mode::pdf:
+		result = analyse_pdf(data, opts.max_text, warnings);
+		break;
+	case Mode::xml:
+		result = analyse_xml(data, warnings);
+		break;
+	default:
+		result = analyse_any(data, opts.content_type, opts.max_text, warnings);
+		break;
+	}
 
 	// warnings is about to go; poppler must not write to it any more.
 	poppler::set_debug_error_function(ignore_poppler_message, nullptr);

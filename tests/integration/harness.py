@@ -54,6 +54,7 @@ BUILDDIR = os.environ.get("TRESOR_BUILDDIR") or os.path.join(SRCDIR, "build")
 
 TRESOR_MAIL_PLUGIN = "lib01_tresor_plugin.so"
 TRESOR_DOVEADM_PLUGIN = "lib10_doveadm_tresor_plugin.so"
+TRESOR_FTS_PLUGIN = "lib21_fts_tresor_plugin.so"
 
 IMAP_TIMEOUT = 60
 LMTP_TIMEOUT = 60
@@ -444,6 +445,8 @@ class Dovecot:
                   Dovecot's docs is no valid name with Maildir++)
     mailboxes     {name: {setting: value}} entries of the inbox namespace
     extra_modules built mail plugin .so files to offer next to Debian's
+                  (the built tresor / FTS backend plugin is added when
+                  "tresor" / "fts_tresor" is among mail_plugins)
     doveadm_modules built doveadm plugin .so files to link into
                   /usr/lib/dovecot/modules/doveadm (default: the tresor one
                   when "tresor" is among mail_plugins)
@@ -470,6 +473,9 @@ class Dovecot:
         if "tresor" in self.mail_plugins:
             self.extra_modules.append(
                 built_plugin(TRESOR_MAIL_PLUGIN, self.builddir))
+        if "fts_tresor" in self.mail_plugins:
+            self.extra_modules.append(
+                built_plugin(TRESOR_FTS_PLUGIN, self.builddir))
         if doveadm_modules is None:
             doveadm_modules = []
             if "tresor" in self.mail_plugins:
@@ -721,8 +727,13 @@ class Dovecot:
                 return self
             except HarnessError as e:
                 last = e
-                if "Address already in use" not in self.log_tail(20):
+                tail = self.log_tail(20)
+                # "already running": a master from before (slow to die
+                # on a loaded machine) rewrote master.pid; kill it too.
+                if ("Address already in use" not in tail
+                        and "is already running" not in tail):
                     break
+                self.master_pid = None
                 self._kill_master()
         raise last
 

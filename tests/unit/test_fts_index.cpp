@@ -1,0 +1,362 @@
+// The full-text index of fts_tresor (src/core/fts_index.cpp).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "fts_index.hpp"
+
+namespace fs = std::filesystem;
+using namespace tresor::fts;
+
+namespace {
+
+class TempDir {
+  public:
+	TempDir()
+	{
+		std::string tmpl = (fs::temp_directory_path() / "tresor-fts-XXXXXX").string();
+		if (mkdtemp(tmpl.data()) == nullptr)
+			throw std::runtime_error("mkdtemp");
+		path_ = tmpl;
+	}
+	~TempDir() { fs::remove_all(path_); }
+	std::string str(const std::string &sub = "idx") const { return (path_ / sub).string(); }
+
+  private:
+	fs::path path_;
+};
+
+std::unique_ptr<Index> open_index(const std::string &dir, bool writable, std::uint32_t uidvalidity = 7,
+				  unsigned lock_timeout_ms = 30000)
+{
+	OpenOptions o;
+	o.writable = writable;
+	o.uidvalidity = uidvalidity;
+	o.lock_timeout_ms = lock_timeout_ms;
+	std::string notice;
+	return Index::open(dir, o, notice);
+}
+
+std::set<std::uint32_t> uids(const std::vector<Range> &ranges, std::uint32_t cap = 1000)
+{
+	std::set<std::uint32_t> out;
+	for (auto r : ranges)
+		for (std::uint32_t u = r.first; u <= r.last && u <= cap; u++)
+			out.insert(u);
+	return out;
+}
+
+struct Answer {
+	std::set<std::uint32_t> definite, maybe;
+	bool handled = false;
+};
+
+Answer ask(Index &idx, std::vector<Key> keys, bool and_args = true)
+{
+	Answer a;
+	auto r = idx.lookup(keys, and_args);
+	if (!r)
+		return a;
+	a.handled = true;
+	a.definite = uids(r->definite);
+	a.maybe = uids(r->maybe);
+	return a;
+}
+
+Key key(KeyType type, std::string value, std::string header = "", bool negated = false)
+{
+	Key k;
+	k.type = type;
+	k.value = std::move(value);
+	k.header_name = std::move(header);
+	k.negated = negated;
+	return k;
+}
+
+// Text as Dovecot's normaliser hands it over: upper case.
+void write_corpus(Index &w)
+{
+	w.begin_document(1);
+	w.add_text(Field::header, "SUBJECT", "IHRE EINGANGSRECHNUNG");
+	w.end_field();
+	w.add_text(Field::body, "", "SEHR GEEHRTE DAMEN, ANBEI RECHNUNG NR. 4711.\r\nGRÜSSE");
+	w.end_field();
+	w.begin_document(2);
+	w.add_text(Field::header, "SUBJECT", "RECHNUNGS");
+	w.add_text(Field::header, "SUBJECT", "NUMMER FOLGT");
+	w.end_field();
+	w.add_text(Field::header, "FROM", "MÜLLER <MUELLER@FIRMA.DE>");
+	w.end_field();
+	w.add_text(Field::body, "", "NICHTS WEITER");
+	w.end_field();
+	w.begin_document(3);
+	w.add_text(Field::attachment, "", "ZAHLUNGSZIEL 30 TAGE");
+	w.end_field();
+	w.begin_document(4);
+	w.add_text(Field::html, "", "HTMLWORT");
+	w.end_field();
+	w.add_text(Field::mime_header, "CONTENT-TYPE", "APPLICATION/PDF; NAME=BELEG.PDF");
+	w.end_field();
+	w.commit();
+}
+
+} // namespace
+
+TEST(FtsRunSplitter, SplitsAtWhitespaceAcrossPieces)
+{
+	RunSplitter s;
+	std::vector<std::string> runs;
+	auto emit = [&](std::string_view r) { runs.emplace_back(r); };
+	s.feed("EIN GANGS", emit);
+	s.feed("RECHNUNG\r\nNR.\t4711 ", emit);
+	s.feed("END", emit);
+	s.finish(emit);
+	EXPECT_EQ(runs, (std::vector<std::string>{"EIN", "GANGSRECHNUNG", "NR.", "4711", "END"}));
+}
+
+TEST(FtsRunSplitter, LongRunsBecomeWindowsCoveringEveryShortSubstring)
+{
+	std::mt19937 rng(3);
+	std::string run;
+	for (int i = 0; i < 500; i++)
+		run.push_back(static_cast<char>('A' + rng() % 26));
+	RunSplitter s;
+	std::vector<std::string> windows;
+	s.feed(run, [&](std::string_view r) { windows.emplace_back(r); });
+	s.finish([&](std::string_view r) { windows.emplace_back(r); });
+	ASSERT_GT(windows.size(), 1u);
+	for (const auto &w : windows)
+		EXPECT_LE(w.size(), RunSplitter::kMaxRun);
+	for (std::size_t len : {1ul, 30ul, RunSplitter::kMaxExact}) {
+		for (std::size_t off = 0; off + len <= run.size(); off++) {
+			std::string sub = run.substr(off, len);
+			bool found = false;
+			for (const auto &w : windows)
+				found = found || w.find(sub) != std::string::npos;
+			ASSERT_TRUE(found) << "offset " << off << " length " << len;
+		}
+	}
+}
+
+TEST(FtsIndex, SubstringsInsideWordsAreDefinite)
+{
+	TempDir tmp;
+	write_corpus(*open_index(tmp.str(), true));
+	auto r = open_index(tmp.str(), false);
+	EXPECT_EQ(r->last_uid(), 4u);
+	EXPECT_EQ(r->document_count(), 4u);
+
+	auto a = ask(*r, {key(KeyType::body, "RECHNUNG")});
+	EXPECT_EQ(a.definite, (std::set<std::uint32_t>{1}));
+	EXPECT_TRUE(a.maybe.empty());
+
+	a = ask(*r, {key(KeyType::text, "RECHNUNG")});
+	EXPECT_EQ(a.definite, (std::set<std::uint32_t>{1, 2}));
+
+	a = ask(*r, {key(KeyType::header, "GANGSRECH", "SUBJECT")});
+	EXPECT_EQ(a.definite, (std::set<std::uint32_t>{1}));
+
+	// pieces of one header value are one run
+	a = ask(*r, {key(KeyType::header, "RECHNUNGSNUMMER", "SUBJECT")});
+	EXPECT_EQ(a.definite, (std::set<std::uint32_t>{2}));
+
+	a = ask(*r, {key(KeyType::header, "MUELLER@FIRMA", "FROM")});
+	EXPECT_EQ(a.definite, (std::set<std::uint32_t>{2}));
+	a = ask(*r, {key(KeyType::header, "MUELLER", "SUBJECT")});
+	EXPECT_TRUE(a.definite.empty());
+
+	a = ask(*r, {key(KeyType::body, "GRÜSSE")});
+	EXPECT_EQ(a.definite, (std::set<std::uint32_t>{1}));
+	a = ask(*r, {key(KeyType::body, "NICHTDA")});
+	EXPECT_TRUE(a.handled);
+	EXPECT_TRUE(a.definite.empty() && a.maybe.empty());
+}
+
+TEST(FtsIndex, AttachmentsHeaderNamesAndMimeHeadersCountForText)
+{
+	TempDir tmp;
+	write_corpus(*open_index(tmp.str(), true));
+	auto r = open_index(tmp.str(), false);
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "ZAHLUNGSZ")}).definite, (std::set<std::uint32_t>{3}));
+	EXPECT_EQ(ask(*r, {key(KeyType::text, "ZAHLUNGSZ")}).definite, (std::set<std::uint32_t>{3}));
+	// "SUBJECT:" is part of the text Dovecot's TEXT search looks at
+	EXPECT_EQ(ask(*r, {key(KeyType::text, "UBJECT:")}).definite, (std::set<std::uint32_t>{1, 2}));
+	EXPECT_EQ(ask(*r, {key(KeyType::text, "BELEG.PDF")}).definite, (std::set<std::uint32_t>{4}));
+	EXPECT_TRUE(ask(*r, {key(KeyType::body, "BELEG")}).definite.empty());
+}
+
+TEST(FtsIndex, HtmlPhrasesAndApproximateHeadersAreOnlyMaybe)
+{
+	TempDir tmp;
+	write_corpus(*open_index(tmp.str(), true));
+	auto r = open_index(tmp.str(), false);
+	auto a = ask(*r, {key(KeyType::body, "HTMLW")});
+	EXPECT_TRUE(a.definite.empty());
+	EXPECT_EQ(a.maybe, (std::set<std::uint32_t>{4}));
+
+	// whitespace inside the key: candidates only, Dovecot confirms
+	a = ask(*r, {key(KeyType::body, "NR. 4711")});
+	EXPECT_TRUE(a.definite.empty());
+	EXPECT_EQ(a.maybe, (std::set<std::uint32_t>{1}));
+	a = ask(*r, {key(KeyType::body, " RECHNUNG")});
+	EXPECT_EQ(a.maybe, (std::set<std::uint32_t>{1}));
+
+	a = ask(*r, {key(KeyType::header_approx, "FIRMA", "FROM")});
+	EXPECT_TRUE(a.definite.empty());
+	EXPECT_EQ(a.maybe, (std::set<std::uint32_t>{2}));
+}
+
+TEST(FtsIndex, NotAndOrCombineThreeValued)
+{
+	TempDir tmp;
+	write_corpus(*open_index(tmp.str(), true));
+	auto r = open_index(tmp.str(), false);
+	auto a = ask(*r, {key(KeyType::body, "RECHNUNG", "", true)});
+	EXPECT_EQ(a.definite, (std::set<std::uint32_t>{2, 3, 4}));
+	a = ask(*r, {key(KeyType::body, "HTMLW", "", true)});
+	EXPECT_EQ(a.definite, (std::set<std::uint32_t>{1, 2, 3}));
+	EXPECT_EQ(a.maybe, (std::set<std::uint32_t>{4}));
+
+	a = ask(*r, {key(KeyType::text, "RECHNUNG"), key(KeyType::header, "FOLGT", "SUBJECT")}, true);
+	EXPECT_EQ(a.definite, (std::set<std::uint32_t>{2}));
+	a = ask(*r, {key(KeyType::body, "ZAHLUNG"), key(KeyType::body, "HTMLW")}, false);
+	EXPECT_EQ(a.definite, (std::set<std::uint32_t>{3}));
+	EXPECT_EQ(a.maybe, (std::set<std::uint32_t>{4}));
+
+	std::vector<Key> keys{key(KeyType::body, "")};
+	EXPECT_FALSE(r->lookup(keys, true).has_value());
+	EXPECT_FALSE(keys[0].handled);
+}
+
+TEST(FtsIndex, IncompleteDocumentsAreMaybe)
+{
+	TempDir tmp;
+	{
+		auto w = open_index(tmp.str(), true);
+		w->begin_document(5);
+		w->add_text(Field::body, "", "WORT");
+		w->add_text(Field::header, std::string(100, 'X'), "ODD");
+		w->commit();
+	}
+	auto r = open_index(tmp.str(), false);
+	auto a = ask(*r, {key(KeyType::body, "WORT")});
+	EXPECT_TRUE(a.definite.empty());
+	EXPECT_EQ(a.maybe, (std::set<std::uint32_t>{5}));
+}
+
+TEST(FtsIndex, LongRunsAreFoundExactlyUpToTheWindowOverlap)
+{
+	TempDir tmp;
+	std::string run;
+	for (int i = 0; i < 400; i++)
+		run.push_back(static_cast<char>('A' + (i * 7) % 26));
+	{
+		auto w = open_index(tmp.str(), true);
+		w->begin_document(1);
+		w->add_text(Field::body, "", run);
+		w->commit();
+	}
+	auto r = open_index(tmp.str(), false);
+	for (std::size_t off : {0ul, 59ul, 137ul, 339ul}) {
+		auto a = ask(*r, {key(KeyType::body, run.substr(off, RunSplitter::kMaxExact))});
+		EXPECT_EQ(a.definite, (std::set<std::uint32_t>{1})) << off;
+	}
+	auto a = ask(*r, {key(KeyType::body, run.substr(10, 90))});
+	EXPECT_EQ(a.maybe, (std::set<std::uint32_t>{1}));
+}
+
+TEST(FtsIndex, UidvalidityChangeStartsAfresh)
+{
+	TempDir tmp;
+	write_corpus(*open_index(tmp.str(), true, 7));
+	EXPECT_EQ(open_index(tmp.str(), false, 8)->last_uid(), 0u);
+	OpenOptions o;
+	o.writable = true;
+	o.uidvalidity = 8;
+	std::string notice;
+	auto w = Index::open(tmp.str(), o, notice);
+	EXPECT_NE(notice.find("UIDVALIDITY"), std::string::npos) << notice;
+	EXPECT_EQ(w->last_uid(), 0u);
+	EXPECT_EQ(w->document_count(), 0u);
+}
+
+TEST(FtsIndex, MissingIndexReadsAsEmpty)
+{
+	TempDir tmp;
+	auto r = open_index(tmp.str("nothing-here"), false);
+	EXPECT_FALSE(r->exists());
+	EXPECT_EQ(r->last_uid(), 0u);
+	auto a = ask(*r, {key(KeyType::body, "WORT")});
+	EXPECT_TRUE(a.handled);
+	EXPECT_TRUE(a.definite.empty());
+	EXPECT_FALSE(fs::exists(tmp.str("nothing-here")));
+}
+
+TEST(FtsIndex, DamageIsReportedAsCorrupt)
+{
+	TempDir tmp;
+	write_corpus(*open_index(tmp.str(), true));
+	for (auto &e : fs::recursive_directory_iterator(tmp.str())) {
+		if (e.is_regular_file() && e.path().filename() != "index") {
+			std::ofstream(e.path(), std::ios::trunc) << "garbage, not a Xapian table";
+		}
+	}
+	EXPECT_THROW(
+		{
+			auto r = open_index(tmp.str(), false);
+			ask(*r, {key(KeyType::body, "RECHNUNG")});
+		},
+		CorruptIndex);
+	Index::remove(tmp.str());
+	auto w = open_index(tmp.str(), true);
+	EXPECT_EQ(w->last_uid(), 0u);
+}
+
+TEST(FtsIndex, SecondWriterWaitsThenGivesUp)
+{
+	TempDir tmp;
+	auto w1 = open_index(tmp.str(), true);
+	EXPECT_THROW(open_index(tmp.str(), true, 7, 200), IndexBusy);
+	w1.reset();
+	EXPECT_NO_THROW(open_index(tmp.str(), true, 7, 200));
+}
+
+TEST(FtsIndex, ExpungeReconcileAndCompact)
+{
+	TempDir tmp;
+	{
+		auto w = open_index(tmp.str(), true);
+		write_corpus(*w);
+		w->expunge(2);
+		w->expunge(99); // never indexed: no error
+		w->commit();
+		EXPECT_EQ(w->document_count(), 3u);
+		// mail 4 vanished, mails 5 and 2 exist but 2 is no longer indexed
+		EXPECT_EQ(w->reconcile({1, 2, 3, 5}), 1u);
+		EXPECT_EQ(w->document_count(), 2u);
+		w->compact();
+		EXPECT_EQ(w->document_count(), 2u);
+		EXPECT_EQ(w->last_uid(), 1u);
+	}
+	auto r = open_index(tmp.str(), false);
+	EXPECT_EQ(r->last_uid(), 1u);
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "RECHNUNG")}).definite, (std::set<std::uint32_t>{1}));
+	int dbs = 0;
+	for (auto &e : fs::directory_iterator(tmp.str()))
+		dbs += e.is_directory() ? 1 : 0;
+	EXPECT_EQ(dbs, 1) << "the database before compaction is removed";
+}
+
+TEST(FtsIndex, WorthExtracting)
+{
+	EXPECT_TRUE(worth_extracting("application/octet-stream", "%PDF-1.7\n"));
+	EXPECT_TRUE(worth_extracting("application/octet-stream", std::string("PK\x03\x04", 4)));
+	EXPECT_TRUE(worth_extracting("application/xml", "\xEF\xBB\xBF<?xml version"));
+	EXPECT_FALSE(worth_extracting("application/octet-stream", "\x7f" "ELF"));
+	EXPECT_FALSE(worth_extracting("image/png", "\x89PNG"));
+}
