@@ -252,8 +252,11 @@ std::unique_ptr<Index> Index::open(const std::string &dir_str, const OpenOptions
 			if (fresh) {
 				if (!now.empty() && now != target)
 					continue;
-				if (now.empty())
+				if (now.empty()) {
 					write_stub(impl->dir, target);
+					notice = "no index yet (new mailbox, or the index was "
+						 "removed): building it";
+				}
 			}
 			impl->db_target = target;
 			impl->wdb = wdb.get();

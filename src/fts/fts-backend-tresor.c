@@ -437,8 +437,10 @@ static void tresor_fts_index_attachment(struct tresor_fts_update_context *ctx)
 		return;
 	}
 	if (err[0] != '\0') {
-		e_debug(box->event, "fts-tresor: UID %u: %s attachment: %s",
-			ctx->doc_uid, ctx->content_type, err);
+		/* a broken, truncated or over-limit document: indexed with
+		   whatever text could be read */
+		e_info(box->event, "fts-tresor: UID %u: %s attachment: %s",
+		       ctx->doc_uid, ctx->content_type, err);
 	}
 	buffer_set_used_size(ctx->normalized, 0);
 	if (ctx->ctx.normalizer != NULL)
