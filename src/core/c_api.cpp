@@ -269,6 +269,20 @@ int tresor_hasher_finish(tresor_hasher *h, tresor_hash_result *result_r)
 	return h->failed ? -1 : 0;
 }
 
+void tresor_hasher_reset(tresor_hasher *h)
+{
+	if (h == nullptr)
+		return;
+	try {
+		h->h->reset();
+		h->failed = false;
+	} catch (...) {
+		h->failed = true; // finish() then reports it
+	}
+	h->finished = false;
+	std::memset(&h->result, 0, sizeof(h->result));
+}
+
 void tresor_hasher_free(tresor_hasher *h)
 {
 	delete h;
@@ -513,7 +527,8 @@ void tresor_verify_mailbox_seen(tresor_verify *v, const char *mailbox_guid,
 	if (v == nullptr || mailbox_guid == nullptr)
 		return;
 	try {
-		v->v->mailbox_seen(mailbox_guid, mailbox != nullptr ? mailbox : "", uidvalidity);
+		v->v->mailbox_seen(mailbox_guid, mailbox != nullptr ? mailbox : std::string_view(),
+				   uidvalidity);
 	} catch (...) {
 	}
 }
@@ -525,9 +540,12 @@ void tresor_verify_observe(tresor_verify *v, const char *mailbox_guid, const cha
 	if (v == nullptr || mailbox_guid == nullptr)
 		return;
 	try {
-		v->v->observe(mailbox_guid, mailbox != nullptr ? mailbox : "", uid,
-			      guid != nullptr ? guid : "",
-			      sha256 != nullptr ? sha256 : "", journaled != 0);
+		// views: no copies of the strings per mail
+		auto view = [](const char *s) {
+			return s != nullptr ? std::string_view(s) : std::string_view();
+		};
+		v->v->observe(mailbox_guid, view(mailbox), uid, view(guid), view(sha256),
+			      journaled != 0);
 	} catch (...) {
 	}
 }

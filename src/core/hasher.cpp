@@ -2,6 +2,7 @@
 #include "text.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 namespace tresor {
 
@@ -64,7 +65,69 @@ Hasher::Hasher(const std::vector<std::string> &secret_headers,
 		max_name_len_ = std::max(max_name_len_, l.size());
 	}
 	max_name_len_ = std::max(max_name_len_, std::string_view("message-id").size());
+	crlf_only_ = !want_content_ && secret_.empty();
 	out_.reserve(kOutFlush + 16);
+}
+
+void Hasher::reset()
+{
+	if (!finished_) {
+		// drop what was hashed so far (finish() starts a new digest)
+		(void)sha_.finish();
+		if (want_content_)
+			(void)content_sha_.finish();
+	}
+	size_ = 0;
+	pending_cr_ = false;
+	in_body_ = false;
+	finished_ = false;
+	line_empty_ = true;
+	last_was_cr_ = false;
+	field_ = FieldState::None;
+	name_buf_.clear();
+	secret_field_ = false;
+	content_idx_ = -1;
+	msgid_field_ = false;
+	value_.clear();
+	content_fields_.clear();
+	have_msgid_ = false;
+	message_id_.clear();
+	out_.clear();
+}
+
+void Hasher::append_out(const char *p, std::size_t size)
+{
+	size_ += size;
+	if (out_.size() + size > kOutFlush) {
+		flush_out();
+		if (size >= kOutFlush) {
+			sha_.update(p, size); // a long run: no detour through out_
+			return;
+		}
+	}
+	out_.append(p, size);
+}
+
+void Hasher::update_crlf_only(const char *p, std::size_t size)
+{
+	while (size > 0) {
+		const auto *lf = static_cast<const char *>(std::memchr(p, '\n', size));
+		std::size_t run = lf != nullptr ? static_cast<std::size_t>(lf - p) : size;
+		if (run > 0) {
+			append_out(p, run);
+			last_was_cr_ = p[run - 1] == '\r';
+		}
+		if (lf == nullptr)
+			break;
+		// a bare LF is CR LF in the form IMAP returns
+		if (last_was_cr_)
+			append_out("\n", 1);
+		else
+			append_out("\r\n", 2);
+		last_was_cr_ = false;
+		p += run + 1;
+		size -= run + 1;
+	}
 }
 
 void Hasher::update(const void *data, std::size_t size)
@@ -72,6 +135,10 @@ void Hasher::update(const void *data, std::size_t size)
 	if (finished_)
 		return;
 	const char *p = static_cast<const char *>(data);
+	if (crlf_only_) {
+		update_crlf_only(p, size);
+		return;
+	}
 	std::size_t i = 0;
 	while (i < size) {
 		if (pending_cr_) {
@@ -193,9 +260,15 @@ void Hasher::resolve_name()
 		name.remove_suffix(1);
 	std::string l = tresor::text::ascii_lowercase(name);
 	secret_field_ = std::find(secret_.begin(), secret_.end(), l) != secret_.end();
-	auto it = std::find(content_.begin(), content_.end(), l);
-	content_idx_ = it == content_.end() ? -1 : static_cast<int>(it - content_.begin());
-	msgid_field_ = !have_msgid_ && l == "message-id";
+	content_idx_ = -1;
+	msgid_field_ = false;
+	if (want_content_) {
+		// (Sha256Only collects no values)
+		auto it = std::find(content_.begin(), content_.end(), l);
+		if (it != content_.end())
+			content_idx_ = static_cast<int>(it - content_.begin());
+		msgid_field_ = !have_msgid_ && l == "message-id";
+	}
 	if (msgid_field_)
 		have_msgid_ = true;
 	if (!secret_field_)
@@ -236,6 +309,9 @@ void Hasher::end_field()
 void Hasher::end_header()
 {
 	flush_out(); // header bytes: sha256 only
+	in_body_ = true;
+	if (!want_content_)
+		return;
 	for (std::size_t i = 0; i < content_.size(); i++) {
 		for (const auto &[idx, value] : content_fields_) {
 			if (idx != static_cast<int>(i))
@@ -249,8 +325,6 @@ void Hasher::end_header()
 	}
 	content_sha_.update("\r\n");
 	content_fields_.clear();
-	content_fields_.shrink_to_fit();
-	in_body_ = true;
 }
 
 void Hasher::flush_out()
@@ -271,7 +345,7 @@ HashResult Hasher::finish()
 		pending_cr_ = false;
 		byte('\r');
 	}
-	if (!in_body_) {
+	if (!in_body_ && !crlf_only_) {
 		// no empty line: the whole message is header, the body is empty
 		end_field();
 		end_header();

@@ -25,7 +25,9 @@ struct HashResult {
 class Hasher {
 public:
 	// What to compute: verify needs only sha256, and skipping the
-	// content hash halves the work on the body.
+	// content hash halves the work on the body. Sha256Only leaves
+	// content_sha256 and message_id "", and without secret headers it
+	// doesn't parse the header at all.
 	enum class Hashes { Both, Sha256Only };
 
 	explicit Hasher(const Config &cfg, Hashes hashes = Hashes::Both);
@@ -35,8 +37,12 @@ public:
 
 	// Any chunking; LF, CRLF and lone CR as stored.
 	void update(const void *data, std::size_t size);
-	// Completes the hashes; the hasher can't be used afterwards.
+	// Completes the hashes; update() does nothing afterwards until
+	// reset().
 	HashResult finish();
+	// Starts over for the next message with the same settings, keeping
+	// the buffers: hashing many mails needs no allocation per mail.
+	void reset();
 
 	// Longest Message-ID value kept (bytes, before trimming).
 	static constexpr std::size_t kMaxMessageIdBytes = 16384;
@@ -55,6 +61,9 @@ private:
 	void end_field();
 	void end_header();
 	void flush_out();
+	// sha256 when nothing is left out: only bare LFs become CR LF
+	void update_crlf_only(const char *p, std::size_t size);
+	void append_out(const char *p, std::size_t size);
 
 	// configuration (lowercased names)
 	std::vector<std::string> secret_;
@@ -64,6 +73,9 @@ private:
 	Sha256 sha_;
 	Sha256 content_sha_;
 	bool want_content_ = true;
+	// Sha256Only without secret headers: update_crlf_only()
+	bool crlf_only_ = false;
+	bool last_was_cr_ = false; // of update_crlf_only()'s input
 	std::uint64_t size_ = 0;
 	bool pending_cr_ = false;
 	bool in_body_ = false;

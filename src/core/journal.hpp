@@ -122,6 +122,36 @@ std::string json_string(const json &j, const char *key);
 // An unsigned member, or 0.
 std::uint64_t json_uint(const json &j, const char *key);
 
+// The members of a record that verify reads, with the meaning record_seq(),
+// json_string() and json_uint() give them. Kept between lines so that
+// reading a journal doesn't allocate per line.
+struct RecordFields {
+	std::optional<std::uint64_t> seq;
+	std::string event;
+	std::string mailbox;
+	std::string mailbox_guid;
+	std::uint64_t uidvalidity = 0;
+	std::uint64_t uid = 0;
+	std::string guid;
+	std::string sha256;
+	std::string new_mailbox;
+	bool has_prev = false; // present and a string
+	std::string prev;
+
+	void clear();
+};
+
+// Reads a line into fields_r; false unless it is a JSON object (as
+// parse_line()). A flat object of strings and unsigned integers - every
+// line the journal writes - takes a fast path that doesn't build a JSON
+// tree; anything else goes through parse_line(), so the result is the same.
+bool parse_record_fields(std::string_view line, RecordFields &fields_r);
+// The fast path alone: false for anything it doesn't handle, valid or not
+// (nested values, true/false/null, negative or fractional numbers,
+// surrogate escapes, a member of RecordFields given twice, and everything
+// that isn't JSON). It accepts nothing that parse_line() rejects.
+bool parse_flat_record_fields(std::string_view line, RecordFields &fields_r);
+
 // ---- the append side
 
 class Catalog;

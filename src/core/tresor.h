@@ -96,13 +96,17 @@ typedef struct tresor_hash_result {
 } tresor_hash_result;
 
 tresor_hasher *tresor_hasher_new(const tresor_config *cfg);
-/* Computes only sha256 (content_sha256 stays ""): what verify needs, at
-   half the cost on the body. */
+/* Computes only sha256 (content_sha256 and message_id stay ""): what
+   verify needs, at a fraction of the cost. */
 tresor_hasher *tresor_hasher_new_sha256_only(const tresor_config *cfg);
 void tresor_hasher_update(tresor_hasher *h, const void *data, size_t size);
-/* Completes the hashes. The hasher can't be updated afterwards. Returns 0,
-   or -1 when hashing failed (out of memory): *result_r is then zeroed. */
+/* Completes the hashes. The hasher can't be updated afterwards (until
+   tresor_hasher_reset()). Returns 0, or -1 when hashing failed (out of
+   memory): *result_r is then zeroed. */
 int tresor_hasher_finish(tresor_hasher *h, tresor_hash_result *result_r);
+/* Makes the hasher ready for the next message, finished or not, with the
+   same settings; cheaper than a new one per mail. */
+void tresor_hasher_reset(tresor_hasher *h);
 void tresor_hasher_free(tresor_hasher *h);
 
 /* ------------------------------------------------------------------ */

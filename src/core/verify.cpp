@@ -31,6 +31,17 @@ std::string mail_name(std::uint32_t uid, const std::string &mailbox,
 	       (mailbox.empty() ? std::string("(unnamed mailbox)") : mailbox);
 }
 
+// Lowercase hex of a digest into out, reusing its buffer.
+void hex_digest(const Sha256::Digest &d, std::string &out)
+{
+	static const char digits[] = "0123456789abcdef";
+	out.resize(d.size() * 2);
+	for (std::size_t i = 0; i < d.size(); i++) {
+		out[2 * i] = digits[d[i] >> 4];
+		out[2 * i + 1] = digits[d[i] & 0x0f];
+	}
+}
+
 } // namespace
 
 const char *problem_kind_name(ProblemKind kind)
@@ -58,27 +69,27 @@ Verifier::Verifier(const std::string &dir)
 	std::vector<JournalFile> files = list_journal_files(dir);
 	std::uint64_t prev_seq = 0;
 	std::string prev_hash(kZeroHash);
+	// reused for every line: no allocation per line once they are warm
+	std::string line, hash;
+	RecordFields rec;
+	Sha256 line_sha;
 	for (std::size_t k = 0; k < files.size(); k++) {
 		const bool last_file = k + 1 == files.size();
 		LineReader r(files[k].path);
-		std::string line;
 		bool term;
 		std::uint64_t line_no = 0;
 		while (r.next(line, term)) {
 			line_no++;
 			lines_++;
-			std::string hash = sha256_hex(line);
-			auto j = parse_line(line);
+			line_sha.update(line);
+			hex_digest(line_sha.finish(), hash);
+			const bool parsed = parse_record_fields(line, rec);
 			std::uint64_t seq = prev_seq + 1;
-			bool has_seq = false;
-			if (j) {
-				if (auto s = record_seq(*j)) {
-					seq = *s;
-					has_seq = true;
-				}
-			}
+			const bool has_seq = parsed && rec.seq.has_value();
+			if (has_seq)
+				seq = *rec.seq;
 			std::vector<std::string> reasons;
-			if (!j) {
+			if (!parsed) {
 				reasons.push_back("not a valid journal record (not a JSON object)");
 			} else if (!has_seq) {
 				reasons.push_back("not a valid journal record (seq is missing or "
@@ -87,11 +98,10 @@ Verifier::Verifier(const std::string &dir)
 				reasons.push_back("seq " + std::to_string(seq) + " where " +
 						  std::to_string(prev_seq + 1) + " was expected");
 			}
-			if (j) {
-				auto it = j->find("prev");
-				if (it == j->end() || !it->is_string()) {
+			if (parsed) {
+				if (!rec.has_prev) {
 					reasons.push_back("prev is missing");
-				} else if (it->get<std::string>() != prev_hash) {
+				} else if (rec.prev != prev_hash) {
 					reasons.push_back(
 						"prev does not match the hash of the previous line "
 						"(a line was removed, inserted, reordered or edited)");
@@ -107,21 +117,21 @@ Verifier::Verifier(const std::string &dir)
 				Problem p;
 				p.kind = ProblemKind::Chain;
 				p.seq = seq;
-				if (j) {
-					p.mailbox = json_string(*j, "mailbox");
-					p.mailbox_guid = json_string(*j, "mailbox_guid");
-					p.uid = static_cast<std::uint32_t>(json_uint(*j, "uid"));
+				if (parsed) {
+					p.mailbox = rec.mailbox;
+					p.mailbox_guid = rec.mailbox_guid;
+					p.uid = static_cast<std::uint32_t>(rec.uid);
 				}
 				p.detail = files[k].name + " line " + std::to_string(line_no) +
 					   ": " + join(reasons, "; ");
 				add(std::move(p));
 			}
-			if (j && (term || !last_file))
-				apply(*j, seq);
+			if (parsed && (term || !last_file))
+				apply(rec, seq);
 			prev_seq = seq;
-			prev_hash = hash;
+			prev_hash.swap(hash);
 			if (cat && seq == cat->seq)
-				hash_at_cat_seq = hash;
+				hash_at_cat_seq = prev_hash;
 		}
 	}
 	head_seq_ = prev_seq;
@@ -152,7 +162,7 @@ Verifier::Verifier(const std::string &dir)
 }
 
 Verifier::Expected *Verifier::MailboxExpectation::find(std::uint32_t uid,
-							const std::string &guid)
+							std::string_view guid)
 {
 	if (uid != 0) {
 		auto u = by_uid.find(uid);
@@ -181,33 +191,40 @@ void Verifier::MailboxExpectation::remove(Expected &e)
 		by_uid.erase(e.uid);
 }
 
-void Verifier::apply(const json &rec, std::uint64_t seq)
+void Verifier::apply(const RecordFields &rec, std::uint64_t seq)
 {
-	std::string event = json_string(rec, "event");
-	std::string mailbox_guid = json_string(rec, "mailbox_guid");
+	const std::string &mailbox_guid = rec.mailbox_guid;
 	if (mailbox_guid.empty())
 		return;
-	auto uid = static_cast<std::uint32_t>(json_uint(rec, "uid"));
-	std::string guid = json_string(rec, "guid");
+	const auto uid = static_cast<std::uint32_t>(rec.uid);
+	const std::string &guid = rec.guid;
+	const std::string &event = rec.event;
 	if (event == "save") {
 		if (uid == 0 && guid.empty())
 			return; // nothing to find it by; never written by the plugin
-		MailboxExpectation &box = expected_[mailbox_guid];
+		auto g = expected_.find(mailbox_guid);
+		if (g == expected_.end())
+			g = expected_.emplace(mailbox_guid, MailboxExpectation()).first;
+		MailboxExpectation &box = g->second;
 		Expected e;
 		e.seq = seq;
-		e.mailbox = json_string(rec, "mailbox");
-		e.sha256 = json_string(rec, "sha256");
-		e.uidvalidity = static_cast<std::uint32_t>(json_uint(rec, "uidvalidity"));
+		e.mailbox = rec.mailbox;
+		e.sha256 = rec.sha256;
+		e.uidvalidity = static_cast<std::uint32_t>(rec.uidvalidity);
 		e.uid = uid;
-		e.guid = guid;
 		if (uid != 0) {
 			// a UID saved again replaces the old expectation
-			auto old = box.by_uid.find(uid);
-			if (old != box.by_uid.end())
+			auto [old, inserted] = box.by_uid.try_emplace(uid, box.mails.size());
+			if (!inserted) {
 				box.remove(box.mails[old->second]);
-			box.by_uid[uid] = box.mails.size();
+				box.by_uid[uid] = box.mails.size();
+			}
 		} else {
-			box.uidless_by_guid[guid].push_back(box.mails.size());
+			e.guid = guid;
+			auto ids = box.uidless_by_guid.find(guid);
+			if (ids == box.uidless_by_guid.end())
+				ids = box.uidless_by_guid.emplace(guid, std::vector<std::size_t>()).first;
+			ids->second.push_back(box.mails.size());
 		}
 		box.mails.push_back(std::move(e));
 		box.live++;
@@ -220,9 +237,11 @@ void Verifier::apply(const json &rec, std::uint64_t seq)
 		if (g->second.live == 0)
 			expected_.erase(g);
 	} else if (event == "delete") {
-		expected_.erase(mailbox_guid);
+		auto g = expected_.find(mailbox_guid);
+		if (g != expected_.end())
+			expected_.erase(g);
 	} else if (event == "rename") {
-		std::string new_name = json_string(rec, "new_mailbox");
+		const std::string &new_name = rec.new_mailbox;
 		auto g = expected_.find(mailbox_guid);
 		if (!new_name.empty() && g != expected_.end()) {
 			for (Expected &e : g->second.mails)
@@ -238,7 +257,7 @@ void Verifier::add(Problem p)
 	generation_++;
 }
 
-bool Verifier::mailbox_expected(const std::string &mailbox_guid) const
+bool Verifier::mailbox_expected(std::string_view mailbox_guid) const
 {
 	auto g = expected_.find(mailbox_guid);
 	return g != expected_.end() && g->second.live > 0;
@@ -252,15 +271,18 @@ std::size_t Verifier::expected_count() const
 	return n;
 }
 
-void Verifier::mailbox_seen(const std::string &mailbox_guid, const std::string &mailbox,
+void Verifier::mailbox_seen(std::string_view mailbox_guid, std::string_view mailbox,
 			    std::uint32_t uidvalidity)
 {
-	seen_[mailbox_guid] = Seen{mailbox, uidvalidity};
+	auto s = seen_.find(mailbox_guid);
+	if (s == seen_.end())
+		s = seen_.emplace(std::string(mailbox_guid), Seen()).first;
+	s->second = Seen{std::string(mailbox), uidvalidity};
 }
 
-void Verifier::observe(const std::string &mailbox_guid, const std::string &mailbox,
-		       std::uint32_t uid, const std::string &guid,
-		       const std::string &sha256, bool journaled)
+void Verifier::observe(std::string_view mailbox_guid, std::string_view mailbox,
+		       std::uint32_t uid, std::string_view guid,
+		       std::string_view sha256, bool journaled)
 {
 	auto g = expected_.find(mailbox_guid);
 	if (g != expected_.end()) {
@@ -274,27 +296,27 @@ void Verifier::observe(const std::string &mailbox_guid, const std::string &mailb
 				Problem p;
 				p.kind = ProblemKind::Modified;
 				p.seq = x.seq;
-				p.mailbox = x.mailbox.empty() ? mailbox : x.mailbox;
+				p.mailbox = x.mailbox.empty() ? std::string(mailbox) : x.mailbox;
 				p.mailbox_guid = mailbox_guid;
 				p.uid = uid;
 				p.detail = mail_name(uid, p.mailbox) +
 					   " was changed: the journal recorded sha256 " +
 					   x.sha256 + " when it was saved (seq " +
-					   std::to_string(x.seq) + "), the stored mail now has " +
-					   sha256;
+					   std::to_string(x.seq) + "), the stored mail now has ";
+				p.detail += sha256;
 				add(std::move(p));
 			}
 			return;
 		}
 	}
-	if (!journaled || !unexpected_.emplace(mailbox_guid, uid).second)
+	if (!journaled || !unexpected_.emplace(std::string(mailbox_guid), uid).second)
 		return;
 	Problem p;
 	p.kind = ProblemKind::Unjournaled;
 	p.mailbox = mailbox;
 	p.mailbox_guid = mailbox_guid;
 	p.uid = uid;
-	p.detail = mail_name(uid, mailbox) +
+	p.detail = mail_name(uid, p.mailbox) +
 		   " is in a journaled folder but has no save record in the journal";
 	add(std::move(p));
 }

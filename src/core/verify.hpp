@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -31,18 +32,20 @@ public:
 	// can't be read at all.
 	explicit Verifier(const std::string &dir);
 
-	bool mailbox_expected(const std::string &mailbox_guid) const;
-	void mailbox_seen(const std::string &mailbox_guid, const std::string &mailbox,
+	// (Views: the glue calls these once per mail; nothing is copied
+	// unless it has to be kept.)
+	bool mailbox_expected(std::string_view mailbox_guid) const;
+	void mailbox_seen(std::string_view mailbox_guid, std::string_view mailbox,
 			  std::uint32_t uidvalidity);
 	// guid: Dovecot's GUID of the mail, matched against save records
 	// that have no UID (the backend assigned it after the commit).
-	void observe(const std::string &mailbox_guid, const std::string &mailbox,
-		     std::uint32_t uid, const std::string &guid,
-		     const std::string &sha256, bool journaled);
-	void observe(const std::string &mailbox_guid, const std::string &mailbox,
-		     std::uint32_t uid, const std::string &sha256, bool journaled)
+	void observe(std::string_view mailbox_guid, std::string_view mailbox,
+		     std::uint32_t uid, std::string_view guid,
+		     std::string_view sha256, bool journaled);
+	void observe(std::string_view mailbox_guid, std::string_view mailbox,
+		     std::uint32_t uid, std::string_view sha256, bool journaled)
 	{
-		observe(mailbox_guid, mailbox, uid, std::string(), sha256, journaled);
+		observe(mailbox_guid, mailbox, uid, std::string_view(), sha256, journaled);
 	}
 	void finish(bool only_seen_mailboxes);
 
@@ -63,7 +66,7 @@ private:
 		std::string sha256;
 		std::uint32_t uidvalidity = 0;
 		std::uint32_t uid = 0;  // 0: saved without one
-		std::string guid;
+		std::string guid;       // only kept for those saved without a UID
 		bool observed = false;
 		bool removed = false;
 	};
@@ -72,10 +75,10 @@ private:
 	struct MailboxExpectation {
 		std::vector<Expected> mails;
 		std::map<std::uint32_t, std::size_t> by_uid;
-		std::map<std::string, std::vector<std::size_t>> uidless_by_guid;
+		std::map<std::string, std::vector<std::size_t>, std::less<>> uidless_by_guid;
 		std::size_t live = 0;
 
-		Expected *find(std::uint32_t uid, const std::string &guid);
+		Expected *find(std::uint32_t uid, std::string_view guid);
 		void remove(Expected &e);
 	};
 	struct Seen {
@@ -83,11 +86,12 @@ private:
 		std::uint32_t uidvalidity = 0;
 	};
 
-	void apply(const json &rec, std::uint64_t seq);
+	void apply(const RecordFields &rec, std::uint64_t seq);
 	void add(Problem p);
 
-	std::map<std::string, MailboxExpectation> expected_;
-	std::map<std::string, Seen> seen_;
+	// std::less<>: looked up by string_view without a copy
+	std::map<std::string, MailboxExpectation, std::less<>> expected_;
+	std::map<std::string, Seen, std::less<>> seen_;
 	std::set<std::pair<std::string, std::uint32_t>> unexpected_;
 	mutable std::vector<Problem> problems_;
 	mutable bool sorted_ = true;

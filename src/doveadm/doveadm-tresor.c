@@ -202,6 +202,8 @@ struct tresor_verify_run {
 	pool_t pool;
 	const tresor_config *cfg;
 	const char *dir;
+	/* sha256 only; one for the whole run, reset after each mail */
+	tresor_hasher *hasher;
 
 	ARRAY(struct tresor_verify_box) boxes;
 	/* mailboxes whose check failed: their MISSING results mean nothing */
@@ -292,7 +294,7 @@ tresor_verify_mail(struct tresor_verify_run *run, tresor_verify *v,
 		return;
 	}
 
-	if (tresor_mail_hash(run->cfg, mail, TRUE, &result, &error) < 0) {
+	if (tresor_mail_hash_with(run->hasher, mail, &result, &error) < 0) {
 		if (mail->expunged) {
 			/* removed since the sync: not observed, so MISSING if
 			   the journal expects it */
@@ -686,6 +688,15 @@ cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 	run.pool = pool_alloconly_create("tresor verify", 4096);
 	run.cfg = cfg;
 	run.dir = p_strdup(run.pool, dir);
+	run.hasher = tresor_hasher_new_sha256_only(cfg);
+	if (run.hasher == NULL) {
+		i_error("tresor verify: out of memory");
+		tresor_cmd_set_exit(ctx, EX_TEMPFAIL);
+		tresor_verify_free(v);
+		tresor_config_free(cfg);
+		pool_unref(&run.pool);
+		return -1;
+	}
 	p_array_init(&run.boxes, run.pool, 16);
 	p_array_init(&run.failed_guids, run.pool, 4);
 	p_array_init(&run.rows, run.pool, 16);
@@ -696,6 +707,7 @@ cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 		i_error("tresor verify: interrupted, nothing verified");
 		tresor_cmd_set_exit(ctx, EX_TEMPFAIL);
 		tresor_verify_free(v);
+		tresor_hasher_free(run.hasher);
 		tresor_config_free(cfg);
 		pool_unref(&run.pool);
 		return -1;
@@ -732,6 +744,7 @@ cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 	if (problems > 0)
 		tresor_cmd_set_exit(ctx, TRESOR_EX_PROBLEMS);
 
+	tresor_hasher_free(run.hasher);
 	tresor_config_free(cfg);
 	pool_unref(&run.pool);
 	if (ctx->exit_code == 0)

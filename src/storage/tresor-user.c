@@ -42,14 +42,12 @@ int tresor_user_config_load(struct mail_user *user, tresor_config **cfg_r,
 	return 0;
 }
 
-int tresor_mail_hash(const tresor_config *cfg, struct mail *mail,
-		     bool sha256_only, tresor_hash_result *result_r,
-		     const char **error_r)
+int tresor_mail_hash_with(tresor_hasher *hasher, struct mail *mail,
+			  tresor_hash_result *result_r, const char **error_r)
 {
 	struct istream *input;
 	const unsigned char *data;
 	size_t size;
-	tresor_hasher *hasher;
 	int ret;
 
 	if (mail_get_stream_because(mail, NULL, NULL, "tresor hash",
@@ -57,12 +55,7 @@ int tresor_mail_hash(const tresor_config *cfg, struct mail *mail,
 		*error_r = mailbox_get_last_internal_error(mail->box, NULL);
 		return -1;
 	}
-	hasher = sha256_only ? tresor_hasher_new_sha256_only(cfg) :
-		tresor_hasher_new(cfg);
-	if (hasher == NULL) {
-		*error_r = "out of memory";
-		return -1;
-	}
+	tresor_hasher_reset(hasher);
 	while ((ret = i_stream_read_more(input, &data, &size)) > 0) {
 		tresor_hasher_update(hasher, data, size);
 		i_stream_skip(input, size);
@@ -72,14 +65,29 @@ int tresor_mail_hash(const tresor_config *cfg, struct mail *mail,
 		*error_r = t_strdup_printf("read(%s) failed: %s",
 					   i_stream_get_name(input),
 					   i_stream_get_error(input));
-		tresor_hasher_free(hasher);
 		return -1;
 	}
-	ret = tresor_hasher_finish(hasher, result_r);
-	tresor_hasher_free(hasher);
-	if (ret < 0) {
+	if (tresor_hasher_finish(hasher, result_r) < 0) {
 		*error_r = "hashing failed (out of memory)";
 		return -1;
 	}
 	return 0;
+}
+
+int tresor_mail_hash(const tresor_config *cfg, struct mail *mail,
+		     bool sha256_only, tresor_hash_result *result_r,
+		     const char **error_r)
+{
+	tresor_hasher *hasher;
+	int ret;
+
+	hasher = sha256_only ? tresor_hasher_new_sha256_only(cfg) :
+		tresor_hasher_new(cfg);
+	if (hasher == NULL) {
+		*error_r = "out of memory";
+		return -1;
+	}
+	ret = tresor_mail_hash_with(hasher, mail, result_r, error_r);
+	tresor_hasher_free(hasher);
+	return ret;
 }

@@ -406,3 +406,147 @@ TEST(Hasher, Sha256OnlySkipsTheContentHash)
 	EXPECT_EQ(partial.content_sha256, "");
 	EXPECT_EQ(full.content_sha256.size(), 64u);
 }
+
+namespace {
+
+// sha256 and size of Sha256Only (no secret headers: the CRLF-only path) in
+// the given pieces.
+HashResult hash_sha256_only(const std::vector<std::string> &pieces,
+			    const std::vector<std::string> &secret = {})
+{
+	Hasher h(secret, std::vector<std::string>{"Subject"}, Hasher::Hashes::Sha256Only);
+	for (const std::string &p : pieces)
+		h.update(p.data(), p.size());
+	return h.finish();
+}
+
+// Line ends that the CRLF-only path must treat exactly as the full one.
+const std::vector<std::string> kLineEndCases = {
+	"",
+	"\n",
+	"\r",
+	"\r\n",
+	"\n\n\n",
+	"\r\r\n",
+	"\r\r",
+	"no line end at all",
+	"Subject: x\n\nbody",
+	"Subject: x\r\n\r\nbody\r\n",
+	"\nleading empty line\n",
+	"lone\rCR\rstays\r\n\rand\n\r",
+	"Subject: no separator\nFrom: a\n",
+	"a\n\nb",
+};
+
+} // namespace
+
+TEST(Hasher, Sha256OnlyWithoutSecretsMatchesTheFullHasher)
+{
+	Config cfg; // no secret headers
+	for (const std::string &msg : kLineEndCases) {
+		const std::string what = "message '" + msg + "'";
+		HashResult full = hash_all(cfg, msg);
+		HashResult whole = hash_sha256_only({msg});
+		EXPECT_EQ(whole.sha256, full.sha256) << what;
+		EXPECT_EQ(whole.size, full.size) << what;
+		EXPECT_EQ(whole.content_sha256, "") << what;
+		EXPECT_EQ(whole.message_id, "") << what;
+		// every two-piece split, including between CR and LF
+		for (std::size_t split = 0; split <= msg.size(); split++) {
+			HashResult r = hash_sha256_only({msg.substr(0, split), msg.substr(split)});
+			EXPECT_EQ(r.sha256, full.sha256) << what << " split at " << split;
+			EXPECT_EQ(r.size, full.size) << what << " split at " << split;
+		}
+	}
+	for (const std::string *msg : {&kInvoiceLf, &kInvoiceCrlf}) {
+		HashResult r = hash_sha256_only({*msg});
+		EXPECT_EQ(r.sha256, sha256_oneshot(kInvoiceCrlf));
+		EXPECT_EQ(r.size, kInvoiceCrlf.size());
+		EXPECT_EQ(r.message_id, "") << "Sha256Only doesn't read the header";
+	}
+}
+
+TEST(Hasher, Sha256OnlyLongLinesAndManyChunks)
+{
+	// lines longer than the internal buffer go to SHA-256 directly
+	std::mt19937 rng(7);
+	std::string msg = "Subject: big\n\n";
+	for (int line = 0; line < 40; line++) {
+		std::size_t len = (line % 5 == 0) ? 70000 + rng() % 70000 : rng() % 200;
+		for (std::size_t i = 0; i < len; i++)
+			msg += static_cast<char>('a' + rng() % 26);
+		msg += (line % 3 == 0) ? "\r\n" : "\n";
+	}
+	Config cfg;
+	HashResult full = hash_all(cfg, msg);
+	EXPECT_EQ(hash_sha256_only({msg}).sha256, full.sha256);
+	std::vector<std::string> pieces;
+	for (std::size_t pos = 0; pos < msg.size();) {
+		std::size_t n = std::min<std::size_t>(1 + rng() % 100000, msg.size() - pos);
+		pieces.push_back(msg.substr(pos, n));
+		pos += n;
+	}
+	HashResult chunked = hash_sha256_only(pieces);
+	EXPECT_EQ(chunked.sha256, full.sha256);
+	EXPECT_EQ(chunked.size, full.size);
+}
+
+TEST(Hasher, Sha256OnlyWithSecretHeadersLeavesThemOut)
+{
+	const std::string msg = "Subject: x\nX-Secret: s\n\tfolded\nMessage-ID: <m@x>\n\nbody\n";
+	HashResult r = hash_sha256_only({msg}, {"X-Secret"});
+	EXPECT_EQ(r.sha256, sha256_oneshot("Subject: x\r\nMessage-ID: <m@x>\r\n\r\nbody\r\n"));
+	EXPECT_EQ(r.content_sha256, "");
+	EXPECT_EQ(r.message_id, "");
+	Config cfg;
+	cfg.secret_headers = {"X-Secret"};
+	EXPECT_EQ(r.sha256, hash_all(cfg, msg).sha256);
+}
+
+TEST(Hasher, ResetHashesTheNextMessageAfresh)
+{
+	Config cfg;
+	cfg.secret_headers = {"Received"};
+	for (auto hashes : {Hasher::Hashes::Both, Hasher::Hashes::Sha256Only}) {
+		for (const Config &c : {Config(), cfg}) {
+			Hasher reused(c, hashes);
+			for (const std::string *msg : {&kInvoiceLf, &kInvoiceCrlf, &kLineEndCases[5]}) {
+				Hasher fresh(c, hashes);
+				fresh.update(msg->data(), msg->size());
+				HashResult expected = fresh.finish();
+				reused.update(msg->data(), msg->size());
+				expect_same(reused.finish(), expected, "after finish");
+				reused.reset();
+				// a message given up halfway leaves nothing behind
+				reused.update("Subject: dropped\r\n\r", 19);
+				reused.reset();
+				reused.update(msg->data(), msg->size());
+				expect_same(reused.finish(), expected, "after an abandoned message");
+				reused.reset();
+			}
+		}
+	}
+}
+
+TEST(Hasher, CApiReset)
+{
+	tresor_hasher *h = tresor_hasher_new_sha256_only(nullptr);
+	ASSERT_NE(h, nullptr);
+	tresor_hash_result r;
+	for (const std::string *msg : {&kInvoiceLf, &kInvoiceCrlf}) {
+		tresor_hasher_update(h, msg->data(), msg->size());
+		ASSERT_EQ(tresor_hasher_finish(h, &r), 0);
+		EXPECT_EQ(std::string(r.sha256), sha256_oneshot(kInvoiceCrlf));
+		EXPECT_EQ(r.size, kInvoiceCrlf.size());
+		EXPECT_EQ(std::string(r.content_sha256), "");
+		// finished: further input is ignored until reset
+		tresor_hasher_update(h, "x", 1);
+		ASSERT_EQ(tresor_hasher_finish(h, &r), 0);
+		EXPECT_EQ(std::string(r.sha256), sha256_oneshot(kInvoiceCrlf));
+		tresor_hasher_reset(h);
+	}
+	ASSERT_EQ(tresor_hasher_finish(h, &r), 0);
+	EXPECT_EQ(std::string(r.sha256), sha256_oneshot(""));
+	tresor_hasher_reset(nullptr); // harmless
+	tresor_hasher_free(h);
+}

@@ -595,3 +595,181 @@ TEST(Journal, UnflushedBatchIsWrittenAndFlushedLater)
 	ASSERT_EQ(lines.size(), 3u);
 	expect_chain(lines);
 }
+
+// ---------------------------------------------------- reading record fields
+
+namespace {
+
+// What the fields of a line are by definition: the full JSON parser and
+// record_seq() / json_string() / json_uint().
+tresor::RecordFields fields_by_json(const std::string &line)
+{
+	tresor::RecordFields f;
+	auto j = tresor::parse_line(line);
+	if (!j)
+		return f;
+	f.seq = tresor::record_seq(*j);
+	f.event = tresor::json_string(*j, "event");
+	f.mailbox = tresor::json_string(*j, "mailbox");
+	f.mailbox_guid = tresor::json_string(*j, "mailbox_guid");
+	f.uidvalidity = tresor::json_uint(*j, "uidvalidity");
+	f.uid = tresor::json_uint(*j, "uid");
+	f.guid = tresor::json_string(*j, "guid");
+	f.sha256 = tresor::json_string(*j, "sha256");
+	f.new_mailbox = tresor::json_string(*j, "new_mailbox");
+	auto prev = j->find("prev");
+	if (prev != j->end() && prev->is_string()) {
+		f.has_prev = true;
+		f.prev = prev->get<std::string>();
+	}
+	return f;
+}
+
+void expect_same_fields(const tresor::RecordFields &a, const tresor::RecordFields &b,
+			const std::string &line)
+{
+	EXPECT_EQ(a.seq, b.seq) << line;
+	EXPECT_EQ(a.event, b.event) << line;
+	EXPECT_EQ(a.mailbox, b.mailbox) << line;
+	EXPECT_EQ(a.mailbox_guid, b.mailbox_guid) << line;
+	EXPECT_EQ(a.uidvalidity, b.uidvalidity) << line;
+	EXPECT_EQ(a.uid, b.uid) << line;
+	EXPECT_EQ(a.guid, b.guid) << line;
+	EXPECT_EQ(a.sha256, b.sha256) << line;
+	EXPECT_EQ(a.new_mailbox, b.new_mailbox) << line;
+	EXPECT_EQ(a.has_prev, b.has_prev) << line;
+	EXPECT_EQ(a.prev, b.prev) << line;
+}
+
+} // namespace
+
+TEST(JournalFields, LinesTheJournalWritesTakeTheFastPath)
+{
+	TempDir d;
+	Journal j(d.path());
+	Record all;
+	all.event = "rename";
+	all.mailbox = "Archiv/\xc3\x84nderungen \"alt\"\\ \t\x01";
+	all.mailbox_guid = kGuid2;
+	all.uidvalidity = 4000000000u;
+	all.uid = 4294967295u;
+	all.guid = "g";
+	all.size = 7;
+	all.sha256 = std::string(64, 'a');
+	all.content_sha256 = "c";
+	all.message_id = "<\xe2\x82\xac\xf0\x9d\x84\x9e@x>";
+	all.duplicate_of = 1;
+	all.content_duplicate_of = 1;
+	all.action = "rename";
+	all.new_mailbox = "Archiv/Neu";
+	all.service = "imap";
+	all.session = "sess";
+	all.reason = "line\nbreak";
+	j.append(all, utc(2026, 11, 23, 9, 6, 0));
+	j.append(save_record(kGuid1, 7, mail_hash("7")), utc(2026, 11, 23, 9, 7, 0));
+	j.append(delete_record(kGuid1), utc(2026, 11, 23, 9, 8, 0));
+	for (const std::string &line : split_lines(read_file(jfile(d, 2026)))) {
+		tresor::RecordFields fast, full;
+		ASSERT_TRUE(tresor::parse_flat_record_fields(line, fast)) << line;
+		ASSERT_TRUE(tresor::parse_record_fields(line, full)) << line;
+		expect_same_fields(fast, fields_by_json(line), line);
+		expect_same_fields(full, fields_by_json(line), line);
+	}
+	tresor::RecordFields f;
+	ASSERT_TRUE(tresor::parse_record_fields(split_lines(read_file(jfile(d, 2026)))[0], f));
+	EXPECT_EQ(f.mailbox, *all.mailbox);
+	EXPECT_EQ(f.uid, 4294967295u);
+	EXPECT_EQ(f.new_mailbox, "Archiv/Neu");
+	EXPECT_EQ(f.prev, zero_hash);
+}
+
+TEST(JournalFields, ValidJsonGivesTheSameFieldsEitherWay)
+{
+	const std::string valid[] = {
+		// the fast path's own subset
+		"{}",
+		" \t{ \"seq\" : 1 , \"prev\" : \"p\" } \r",
+		"{\"prev\":\"p\",\"uid\":3,\"seq\":2,\"mailbox_guid\":\"g\",\"event\":\"save\"}",
+		"{\"seq\":\"2\",\"uid\":\"3\",\"prev\":4,\"event\":5}",
+		"{\"seq\":18446744073709551615,\"uid\":0}",
+		"{\"seq\":0}",
+		"{\"mailbox\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u0041\\u00e4\\u20ac\\u0000\"}",
+		"{\"se\\u0071\":5,\"m\\u0061ilbox\":\"escaped key\"}",
+		"{\"mailbox\":\"\xc3\xa4\xe2\x82\xac\xf0\x9d\x84\x9e\x7f\"}",
+		"{\"other\":1,\"other\":\"twice\",\"seq\":1}",
+		// left to the full parser, valid all the same
+		"{\"seq\":1,\"x\":{\"nested\":[1,2]}}",
+		"{\"seq\":1,\"flag\":true,\"none\":null,\"no\":false}",
+		"{\"seq\":-1,\"uid\":-5}",
+		"{\"seq\":1.0,\"uid\":2e3}",
+		"{\"seq\":18446744073709551616}",
+		"{\"mailbox\":\"\\ud834\\udd1e\"}",
+		"{\"seq\":1,\"seq\":2}",
+		"{\"prev\":\"a\",\"prev\":\"b\"}",
+		"\xef\xbb\xbf{\"seq\":1}",
+		// the JSON parser takes a NUL byte for the end of its input
+		std::string("{\"seq\":1}\0 anything", 20),
+	};
+	for (const std::string &line : valid) {
+		ASSERT_TRUE(tresor::parse_line(line).has_value()) << "test case is JSON: " << line;
+		tresor::RecordFields f;
+		ASSERT_TRUE(tresor::parse_record_fields(line, f)) << line;
+		expect_same_fields(f, fields_by_json(line), line);
+		tresor::RecordFields fast;
+		if (tresor::parse_flat_record_fields(line, fast))
+			expect_same_fields(fast, fields_by_json(line), line);
+	}
+	tresor::RecordFields f;
+	EXPECT_TRUE(tresor::parse_flat_record_fields(valid[1], f));
+	EXPECT_TRUE(tresor::parse_flat_record_fields(valid[6], f));
+	EXPECT_EQ(f.mailbox, std::string("\"\\/\b\f\n\r\tA\xc3\xa4\xe2\x82\xac\0", 15));
+	EXPECT_FALSE(tresor::parse_flat_record_fields(valid[10], f));
+	EXPECT_FALSE(tresor::parse_flat_record_fields(valid[16], f));
+}
+
+TEST(JournalFields, MalformedLinesAreRejected)
+{
+	const std::string malformed[] = {
+		"",
+		"garbage",
+		"[1,2]",
+		"\"seq\"",
+		"{",
+		"{\"seq\":1",
+		"{\"seq\":1,}",
+		"{,\"seq\":1}",
+		"{\"seq\" 1}",
+		"{\"seq\":}",
+		"{seq:1}",
+		"{'seq':1}",
+		"{\"seq\":01}",
+		"{\"seq\":1} x",
+		"{\"seq\":1}{}",
+		"{\"seq\":1x}",
+		"{\"mailbox\":\"unterminated}",
+		"{\"mailbox\":\"raw\x01control\"}",
+		"{\"mailbox\":\"raw\ttab\"}",
+		"{\"mailbox\":\"bad escape \\x\"}",
+		"{\"mailbox\":\"short \\u12\"}",
+		"{\"mailbox\":\"bad hex \\u12G4\"}",
+		"{\"mailbox\":\"lone \\ud834\"}",
+		"{\"mailbox\":\"lone low \\udd1e\"}",
+		"{\"mailbox\":\"\xc3\x28\"}",         // bad continuation
+		"{\"mailbox\":\"\xc0\xaf\"}",         // overlong
+		"{\"mailbox\":\"\xe0\x80\xaf\"}",     // overlong
+		"{\"mailbox\":\"\xed\xa0\x80\"}",     // encoded surrogate
+		"{\"mailbox\":\"\xf4\x90\x80\x80\"}", // beyond U+10FFFF
+		"{\"mailbox\":\"\xe2\x82\"}",         // truncated
+		"{\"mailbox\":\"\x80\"}",             // lone continuation byte
+		"{\"mailbox\":\"\xff\"}",
+		std::string("{\"seq\":1\0}", 10),
+		std::string("\0{\"seq\":1}", 10),
+	};
+	for (const std::string &line : malformed) {
+		ASSERT_FALSE(tresor::parse_line(line).has_value()) << "test case is not JSON: " << line;
+		tresor::RecordFields f;
+		f.seq = 99; // must not leak into a rejected line
+		EXPECT_FALSE(tresor::parse_flat_record_fields(line, f)) << line;
+		EXPECT_FALSE(tresor::parse_record_fields(line, f)) << line;
+	}
+}

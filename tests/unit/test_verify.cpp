@@ -495,3 +495,83 @@ TEST(Verify, SaveWithoutUidIsFoundByGuid)
 	EXPECT_EQ(ps[1].uid, 6u);
 	EXPECT_EQ(v.checked_count(), 1u);
 }
+
+namespace {
+
+// Sets each line's prev from `from` on to the hash of the line before, as
+// someone rewriting the journal consistently would, and removes the
+// catalog that remembers the old last line.
+void rechain(const TempDir &d, std::vector<std::string> &lines, std::size_t from)
+{
+	for (std::size_t i = from; i < lines.size(); i++) {
+		auto j = tresor::parse_line(lines[i]);
+		ASSERT_TRUE(j.has_value());
+		(*j)["prev"] = i == 0 ? zero_hash : sha256_oneshot(lines[i - 1]);
+		lines[i] = tresor::dump_line(*j);
+	}
+	for (const char *s : {"", "-wal", "-shm"})
+		::unlink((d / "catalog.sqlite" + s).c_str());
+}
+
+} // namespace
+
+TEST(Verify, LinesInAnotherJsonLayoutAreRead)
+{
+	// the same record with members reordered, white space and escapes:
+	// not what the journal writes, but valid JSON with the same meaning
+	TempDir d;
+	five_saves(d);
+	auto lines = lines_of(d);
+	auto j = tresor::parse_line(lines[1]);
+	ASSERT_TRUE(j.has_value());
+	lines[1] = " { \"prev\" : \"" + (*j)["prev"].get<std::string>() +
+		   "\", \"\\u0073eq\":2, \"uid\" : 2,\"event\":\"sa\\u0076e\", "
+		   "\"mailbox_guid\":\"" + kGuid1 + "\",\"extra\":[1,{\"x\":null}],"
+		   "\"sha256\":\"" + mail_hash("2") + "\" } ";
+	rechain(d, lines, 2);
+	rewrite(d, lines);
+	Verifier v(d.path());
+	EXPECT_TRUE(v.problems().empty()) << v.problems()[0].detail;
+	EXPECT_EQ(v.expected_count(), 5u);
+	v.mailbox_seen(kGuid1, "INBOX", 1700000000);
+	for (std::uint32_t i = 1; i <= 5; i++)
+		v.observe(kGuid1, "INBOX", i, i == 2 ? mail_hash("changed") : mail_hash(std::to_string(i)),
+			  true);
+	v.finish(false);
+	ASSERT_EQ(v.problems().size(), 1u);
+	EXPECT_EQ(v.problems()[0].kind, ProblemKind::Modified);
+	EXPECT_EQ(v.problems()[0].seq, 2u);
+}
+
+TEST(Verify, MalformedLinesAreReportedEvenWhenRechained)
+{
+	// lines that are JSON but for one byte, with the chain made to fit:
+	// only the JSON check can tell
+	const std::string bad_strings[] = {
+		"raw\x01" "control",    // control characters must be escaped
+		"\xc3\x28",             // not UTF-8
+		"\xed\xa0\x80",         // an encoded surrogate
+		"bad \\x escape",
+	};
+	for (const std::string &bad : bad_strings) {
+		TempDir d;
+		five_saves(d);
+		auto lines = lines_of(d);
+		std::string line = lines[2];
+		std::size_t at = line.find("\"event\":\"save\"");
+		ASSERT_NE(at, std::string::npos);
+		line.replace(at, 14, "\"event\":\"save\",\"reason\":\"" + bad + "\"");
+		ASSERT_FALSE(tresor::parse_line(line).has_value());
+		lines[2] = line;
+		rechain(d, lines, 3);
+		rewrite(d, lines);
+		Verifier v(d.path());
+		ASSERT_EQ(v.problems().size(), 1u) << bad;
+		EXPECT_EQ(v.problems()[0].kind, ProblemKind::Chain);
+		EXPECT_EQ(v.problems()[0].seq, 3u);
+		EXPECT_EQ(v.problems()[0].detail,
+			  "2026.jsonl line 3: not a valid journal record (not a JSON object)");
+		// the unreadable save isn't expected: its mail shows as unjournaled
+		EXPECT_EQ(v.expected_count(), 4u);
+	}
+}
