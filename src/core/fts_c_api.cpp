@@ -212,6 +212,16 @@ int tresor_fts_compact(tresor_fts_index *idx, char *err, size_t err_size)
 	});
 }
 
+int tresor_fts_compact_if_worthwhile(tresor_fts_index *idx, int *compacted_r, char *err,
+				     size_t err_size)
+{
+	*compacted_r = 0;
+	return guarded_index(err, err_size, [&] {
+		*compacted_r = idx->index->compact_if_worthwhile() ? 1 : 0;
+		return 0;
+	});
+}
+
 int tresor_fts_lookup(tresor_fts_index *idx, struct tresor_fts_key *keys, size_t count,
 		      int and_args, tresor_fts_result **result_r, char *err, size_t err_size)
 {

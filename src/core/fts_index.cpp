@@ -9,6 +9,7 @@
 #include <sstream>
 #include <system_error>
 #include <thread>
+#include <unordered_set>
 
 #include <xapian.h>
 
@@ -31,7 +32,42 @@ const std::string kIncomplete = "Z";
 const std::string kMetaFormat = "tresor.format";
 const std::string kMetaUidvalidity = "tresor.uidvalidity";
 const std::string kMetaLastUid = "tresor.last_uid";
-const std::string kFormat = "1";
+// UIDs of expunged mails: the database has no termlist (it would double
+// its size), so postings can't be removed one mail at a time; they are
+// filtered out of results and dropped when the index is rebuilt.
+const std::string kMetaExpunged = "tresor.expunged";
+// document count at the last compaction (auto-compaction policy)
+const std::string kMetaCompactedCount = "tresor.compacted_count";
+// 2: no termlist, short header codes, HTML runs only when not in the body
+const std::string kFormat = "2";
+
+// Short codes for frequent header names in X terms (lower case, so they
+// can't collide with a header name, which arrives upper case): the name
+// is stored in every one of a header's terms.
+struct HeaderCode {
+	const char *name;
+	const char *code;
+};
+constexpr HeaderCode kHeaderCodes[] = {
+	{"SUBJECT", "s"},        {"FROM", "f"},
+	{"TO", "t"},             {"CC", "c"},
+	{"BCC", "b"},            {"REPLY-TO", "rt"},
+	{"SENDER", "se"},        {"MESSAGE-ID", "i"},
+	{"IN-REPLY-TO", "ir"},   {"REFERENCES", "rf"},
+	{"DATE", "d"},           {"RECEIVED", "rc"},
+	{"RETURN-PATH", "rp"},   {"DELIVERED-TO", "dt"},
+	{"CONTENT-TYPE", "ct"},  {"CONTENT-TRANSFER-ENCODING", "ce"},
+	{"CONTENT-DISPOSITION", "cd"}, {"MIME-VERSION", "mv"},
+	{"DKIM-SIGNATURE", "dk"}, {"AUTHENTICATION-RESULTS", "ar"},
+	{"ARC-SEAL", "as"},      {"ARC-MESSAGE-SIGNATURE", "am"},
+	{"ARC-AUTHENTICATION-RESULTS", "aa"}, {"RECEIVED-SPF", "sp"},
+	{"X-MAILER", "xm"},      {"USER-AGENT", "ua"},
+	{"LIST-ID", "li"},       {"LIST-UNSUBSCRIBE", "lu"},
+};
+
+// Rebuilding (dropping expunged mails) inverts the postings of this many
+// UIDs at a time.
+constexpr std::uint32_t kRebuildChunk = 20000;
 
 // The stub file naming the current database directory; swapped atomically
 // by compact().
@@ -75,6 +111,82 @@ std::string upper_ascii(std::string_view s)
 			c = static_cast<char>(c - 'a' + 'A');
 	}
 	return out;
+}
+
+// "X<code>:" - the term prefix of a top-level header
+std::string header_prefix(std::string_view upper_name)
+{
+	for (const auto &hc : kHeaderCodes) {
+		if (upper_name == hc.name)
+			return std::string(1, kHeader) + hc.code + ":";
+	}
+	return std::string(1, kHeader) + std::string(upper_name) + ":";
+}
+
+// Sorted, merged UID ranges as "1-5,9" (metadata), and back.
+std::string format_ranges(const std::vector<Range> &ranges)
+{
+	std::string out;
+	for (auto r : ranges) {
+		if (!out.empty())
+			out += ',';
+		out += std::to_string(r.first);
+		if (r.last != r.first)
+			out += '-' + std::to_string(r.last);
+	}
+	return out;
+}
+
+std::vector<Range> parse_ranges(const std::string &text)
+{
+	std::vector<Range> out;
+	std::size_t i = 0;
+	while (i < text.size()) {
+		std::size_t end = text.find(',', i);
+		if (end == std::string::npos)
+			end = text.size();
+		std::string item = text.substr(i, end - i);
+		std::size_t dash = item.find('-');
+		std::uint32_t a = parse_uint(item.substr(0, dash));
+		std::uint32_t b = dash == std::string::npos ? a : parse_uint(item.substr(dash + 1));
+		if (a == 0 || b < a)
+			throw CorruptIndex("bad expunged-UID list in the index metadata");
+		out.push_back({a, b});
+		i = end + 1;
+	}
+	return out;
+}
+
+bool in_ranges(const std::vector<Range> &ranges, std::uint32_t uid)
+{
+	auto it = std::upper_bound(ranges.begin(), ranges.end(), uid,
+				   [](std::uint32_t u, const Range &r) { return u < r.first; });
+	return it != ranges.begin() && std::prev(it)->last >= uid;
+}
+
+void add_to_ranges(std::vector<Range> &ranges, std::uint32_t uid)
+{
+	if (in_ranges(ranges, uid))
+		return;
+	ranges.push_back({uid, uid});
+	std::sort(ranges.begin(), ranges.end(),
+		  [](const Range &a, const Range &b) { return a.first < b.first; });
+	std::vector<Range> merged;
+	for (auto r : ranges) {
+		if (!merged.empty() && merged.back().last + 1 >= r.first)
+			merged.back().last = std::max(merged.back().last, r.last);
+		else
+			merged.push_back(r);
+	}
+	ranges = std::move(merged);
+}
+
+std::uint64_t range_count(const std::vector<Range> &ranges)
+{
+	std::uint64_t n = 0;
+	for (auto r : ranges)
+		n += std::uint64_t(r.last) - r.first + 1;
+	return n;
 }
 
 std::string read_stub_target(const fs::path &stub)
@@ -146,21 +258,28 @@ bool worth_extracting(std::string_view content_type, std::string_view head)
 struct Index::Impl {
 	fs::path dir;
 	OpenOptions opts;
-	std::string db_target; // "db-N"
+	std::string db_target; // "db-N" the stub named when we opened
 	std::unique_ptr<Xapian::Database> db;
 	Xapian::WritableDatabase *wdb = nullptr; // == db.get() when writable
 	bool exists = false;
 	std::uint32_t uidvalidity = 0;
 	std::uint32_t last_uid = 0;
 	std::uint32_t pending_last_uid = 0;
+	std::vector<Range> expunged;
+	bool expunged_dirty = false;
 
 	// the document being built
 	std::optional<Xapian::Document> doc;
 	std::uint32_t doc_uid = 0;
+	bool skip_doc = false; // already indexed (a second indexer, a rescan)
 	Field cur_field = Field::body;
 	std::string cur_prefix;
 	bool field_open = false;
 	RunSplitter splitter;
+	// HTML usually repeats the text/plain alternative: its runs are kept
+	// only where the body lacks them (they only ever answer "maybe").
+	std::unordered_set<std::string> body_runs;
+	std::vector<std::string> html_runs;
 
 	void check_writable() const
 	{
@@ -170,6 +289,12 @@ struct Index::Impl {
 
 	void emit(std::string_view run)
 	{
+		if (cur_field == Field::html) {
+			html_runs.emplace_back(run);
+			return;
+		}
+		if (cur_field == Field::body)
+			body_runs.emplace(run);
 		std::string term;
 		term.reserve(cur_prefix.size() + run.size());
 		term += cur_prefix;
@@ -189,8 +314,66 @@ struct Index::Impl {
 	{
 		uidvalidity = parse_uint(db->get_metadata(kMetaUidvalidity));
 		last_uid = parse_uint(db->get_metadata(kMetaLastUid));
+		expunged = parse_ranges(db->get_metadata(kMetaExpunged));
 		if (uidvalidity != opts.uidvalidity)
 			last_uid = 0;
+	}
+
+	std::string current_stub_target() const
+	{
+		std::error_code ec;
+		fs::path stub = dir / kStubName;
+		return fs::exists(stub, ec) ? read_stub_target(stub) : "";
+	}
+
+	static std::string next_target(const std::string &target)
+	{
+		return "db-" + std::to_string(parse_uint(target.substr(3)) + 1);
+	}
+
+	static int create_flags()
+	{
+		return Xapian::DB_CREATE_OR_OVERWRITE | Xapian::DB_BACKEND_GLASS |
+		       Xapian::DB_NO_TERMLIST;
+	}
+
+	void init_meta(Xapian::WritableDatabase &w) const
+	{
+		w.set_metadata(kMetaFormat, kFormat);
+		w.set_metadata(kMetaUidvalidity, std::to_string(opts.uidvalidity));
+		w.set_metadata(kMetaLastUid, "0");
+	}
+
+	// Makes new_db (holding its lock) the current database: the stub is
+	// switched atomically, then the old one is released and removed.
+	void switch_to(std::unique_ptr<Xapian::WritableDatabase> new_db, const std::string &target)
+	{
+		write_stub(dir, target);
+		std::string old = db_target;
+		db.reset();
+		wdb = nullptr;
+		std::error_code ec;
+		if (!old.empty() && old != target)
+			fs::remove_all(dir / old, ec);
+		wdb = new_db.get();
+		db = std::move(new_db);
+		db_target = target;
+	}
+
+	// An empty database in place of the current one (UIDVALIDITY change,
+	// old format). Keeps the lock throughout.
+	void start_afresh()
+	{
+		std::string next = next_target(db_target);
+		std::error_code ec;
+		fs::remove_all(dir / next, ec);
+		auto fresh = std::make_unique<Xapian::WritableDatabase>((dir / next).string(),
+									create_flags());
+		init_meta(*fresh);
+		fresh->commit();
+		switch_to(std::move(fresh), next);
+		expunged.clear();
+		expunged_dirty = false;
 	}
 };
 
@@ -217,16 +400,27 @@ std::unique_ptr<Index> Index::open(const std::string &dir_str, const OpenOptions
 	std::error_code ec;
 
 	if (!opts.writable) {
-		if (!fs::exists(stub, ec))
-			return std::unique_ptr<Index>(new Index(std::move(impl)));
-		try {
-			impl->db = std::make_unique<Xapian::Database>(stub.string());
-			impl->exists = true;
-			impl->read_meta();
-		} catch (const Xapian::Error &e) {
-			rethrow_xapian(e, dir_str);
+		for (int attempt = 0;; attempt++) {
+			std::string target = impl->current_stub_target();
+			if (target.empty()) {
+				if (fs::exists(stub, ec))
+					throw CorruptIndex("unreadable stub file " + stub.string());
+				return std::unique_ptr<Index>(new Index(std::move(impl)));
+			}
+			try {
+				impl->db = std::make_unique<Xapian::Database>(
+					(impl->dir / target).string(), Xapian::DB_BACKEND_GLASS);
+				impl->db_target = target;
+				impl->exists = true;
+				impl->read_meta();
+				return std::unique_ptr<Index>(new Index(std::move(impl)));
+			} catch (const Xapian::Error &e) {
+				// replaced under us by a compaction: open the new one
+				if (attempt < 3 && impl->current_stub_target() != target)
+					continue;
+				rethrow_xapian(e, dir_str);
+			}
 		}
-		return std::unique_ptr<Index>(new Index(std::move(impl)));
 	}
 
 	fs::create_directories(impl->dir, ec);
@@ -235,28 +429,33 @@ std::unique_ptr<Index> Index::open(const std::string &dir_str, const OpenOptions
 	auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts.lock_timeout_ms);
 	unsigned sleep_ms = 10;
 	for (;;) {
+		std::string target = impl->current_stub_target();
+		if (target.empty() && fs::exists(stub, ec))
+			throw CorruptIndex("unreadable stub file " + stub.string());
+		const bool fresh = target.empty();
 		try {
-			std::string target = fs::exists(stub, ec) ? read_stub_target(stub) : "";
-			if (fs::exists(stub, ec) && target.empty())
-				throw CorruptIndex("unreadable stub file " + stub.string());
-			bool fresh = target.empty();
-			if (fresh)
-				target = "db-1";
-			auto wdb = std::make_unique<Xapian::WritableDatabase>(
-				(impl->dir / target).string(),
-				Xapian::DB_CREATE_OR_OPEN | Xapian::DB_BACKEND_GLASS);
-			// compact() may have switched databases while we waited.
-			std::string now = fs::exists(stub, ec) ? read_stub_target(stub) : "";
-			if (!fresh && now != target)
-				continue;
+			std::unique_ptr<Xapian::WritableDatabase> wdb;
 			if (fresh) {
-				if (!now.empty() && now != target)
-					continue;
-				if (now.empty()) {
-					write_stub(impl->dir, target);
-					notice = "no index yet (new mailbox, or the index was "
-						 "removed): building it";
-				}
+				target = "db-1";
+				wdb = std::make_unique<Xapian::WritableDatabase>(
+					(impl->dir / target).string(),
+					Xapian::DB_CREATE_OR_OPEN | Xapian::DB_BACKEND_GLASS |
+						Xapian::DB_NO_TERMLIST);
+			} else {
+				wdb = std::make_unique<Xapian::WritableDatabase>(
+					(impl->dir / target).string(),
+					Xapian::DB_OPEN | Xapian::DB_BACKEND_GLASS |
+						Xapian::DB_NO_TERMLIST);
+			}
+			// another process may have switched databases while we
+			// waited for the lock
+			std::string now = impl->current_stub_target();
+			if (now != target && !(fresh && now.empty()))
+				continue;
+			if (fresh && now.empty()) {
+				write_stub(impl->dir, target);
+				notice = "no index yet (new mailbox, or the index was removed): "
+					 "building it";
 			}
 			impl->db_target = target;
 			impl->wdb = wdb.get();
@@ -269,6 +468,8 @@ std::unique_ptr<Index> Index::open(const std::string &dir_str, const OpenOptions
 			std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
 			sleep_ms = std::min(sleep_ms * 2, 200u);
 		} catch (const Xapian::Error &e) {
+			if (!fresh && impl->current_stub_target() != target)
+				continue;
 			rethrow_xapian(e, dir_str);
 		}
 	}
@@ -280,20 +481,13 @@ std::unique_ptr<Index> Index::open(const std::string &dir_str, const OpenOptions
 		bool empty = w->get_doccount() == 0 && format.empty();
 		if (!empty && (format != kFormat || stored_validity != opts.uidvalidity)) {
 			notice = format != kFormat
-				? "index format " + (format.empty() ? std::string("unknown") : format) + " replaced"
+				? "index format " + (format.empty() ? std::string("unknown") : format) +
+					  " replaced: index started afresh"
 				: "UIDVALIDITY changed from " + std::to_string(stored_validity) + " to " +
 					  std::to_string(opts.uidvalidity) + ": index started afresh";
-			// Starting afresh in place keeps the lock held throughout.
-			for (auto it = w->postlist_begin(""); it != w->postlist_end(""); ++it)
-				w->delete_document(*it);
-			for (auto key : {kMetaLastUid, kMetaUidvalidity, kMetaFormat})
-				w->set_metadata(key, "");
-			w->commit();
-		}
-		if (w->get_metadata(kMetaFormat).empty()) {
-			w->set_metadata(kMetaFormat, kFormat);
-			w->set_metadata(kMetaUidvalidity, std::to_string(opts.uidvalidity));
-			w->set_metadata(kMetaLastUid, "0");
+			impl->start_afresh();
+		} else if (format.empty()) {
+			impl->init_meta(*w);
 			w->commit();
 		}
 		impl->read_meta();
@@ -312,22 +506,51 @@ std::uint32_t Index::document_count() const
 	if (!impl_->db)
 		return 0;
 	try {
-		return impl_->db->get_doccount();
+		std::uint64_t n = impl_->db->get_doccount();
+		std::uint64_t gone = range_count(impl_->expunged);
+		return static_cast<std::uint32_t>(n > gone ? n - gone : 0);
 	} catch (const Xapian::Error &e) {
 		rethrow_xapian(e, impl_->dir.string());
 	}
 }
 
+namespace {
+
+bool has_document(const Xapian::Database &db, std::uint32_t uid)
+{
+	if (uid > db.get_lastdocid())
+		return false;
+	try {
+		(void)db.get_doclength(uid);
+		return true;
+	} catch (const Xapian::DocNotFoundError &) {
+		return false;
+	}
+}
+
+} // namespace
+
 void Index::begin_document(std::uint32_t uid)
 {
-	impl_->check_writable();
+	Impl &m = *impl_;
+	m.check_writable();
 	if (uid == 0)
 		throw IndexError("UID 0 cannot be indexed");
-	if (impl_->doc)
+	if (m.doc)
 		end_document();
-	impl_->doc.emplace();
-	impl_->doc_uid = uid;
-	impl_->field_open = false;
+	try {
+		// Without a termlist a document can't be replaced; one indexed
+		// already (by a concurrent indexer, or below a rescan's last_uid)
+		// is complete, so it is kept as it is.
+		m.skip_doc = has_document(*m.wdb, uid) || in_ranges(m.expunged, uid);
+	} catch (const Xapian::Error &e) {
+		rethrow_xapian(e, m.dir.string());
+	}
+	m.doc.emplace();
+	m.doc_uid = uid;
+	m.field_open = false;
+	m.body_runs.clear();
+	m.html_runs.clear();
 }
 
 void Index::add_text(Field field, std::string_view header_name, std::string_view text)
@@ -355,7 +578,7 @@ void Index::add_text(Field field, std::string_view header_name, std::string_view
 		}
 		std::string name = upper_ascii(header_name);
 		if (field == Field::header) {
-			prefix = std::string(1, kHeader) + name + ":";
+			prefix = header_prefix(name);
 			name_term = std::string(1, kHeaderName) + name + ":";
 		} else {
 			prefix = std::string(1, kMimeHeader);
@@ -393,26 +616,36 @@ void Index::end_document()
 	if (!m.doc)
 		return;
 	m.close_field();
-	try {
-		m.wdb->replace_document(m.doc_uid, *m.doc);
-	} catch (const Xapian::Error &e) {
-		m.doc.reset();
-		rethrow_xapian(e, m.dir.string());
+	for (const auto &run : m.html_runs) {
+		if (m.body_runs.count(run) == 0)
+			m.doc->add_boolean_term(std::string(1, kHtml) + run);
+	}
+	if (!m.skip_doc) {
+		try {
+			m.wdb->replace_document(m.doc_uid, *m.doc);
+		} catch (const Xapian::Error &e) {
+			m.doc.reset();
+			rethrow_xapian(e, m.dir.string());
+		}
 	}
 	m.pending_last_uid = std::max(m.pending_last_uid, m.doc_uid);
 	m.doc.reset();
+	m.body_runs.clear();
+	m.html_runs.clear();
 }
 
 void Index::expunge(std::uint32_t uid)
 {
-	impl_->check_writable();
+	Impl &m = *impl_;
+	m.check_writable();
 	try {
-		impl_->wdb->delete_document(uid);
-	} catch (const Xapian::DocNotFoundError &) {
-		// never indexed, or expunged twice: nothing to do
+		if (!has_document(*m.wdb, uid) || in_ranges(m.expunged, uid))
+			return; // never indexed, or expunged twice
 	} catch (const Xapian::Error &e) {
-		rethrow_xapian(e, impl_->dir.string());
+		rethrow_xapian(e, m.dir.string());
 	}
+	add_to_ranges(m.expunged, uid);
+	m.expunged_dirty = true;
 }
 
 void Index::commit()
@@ -425,9 +658,17 @@ void Index::commit()
 		std::uint32_t last = std::max(stored, m.pending_last_uid);
 		if (last != stored)
 			m.wdb->set_metadata(kMetaLastUid, std::to_string(last));
+		if (m.expunged_dirty) {
+			// another writer may have added some since we opened: merge
+			for (auto r : parse_ranges(m.wdb->get_metadata(kMetaExpunged)))
+				for (std::uint32_t u = r.first; u <= r.last && u != 0; u++)
+					add_to_ranges(m.expunged, u);
+			m.wdb->set_metadata(kMetaExpunged, format_ranges(m.expunged));
+		}
 		m.wdb->commit();
 		m.last_uid = last;
 		m.pending_last_uid = 0;
+		m.expunged_dirty = false;
 	} catch (const Xapian::Error &e) {
 		rethrow_xapian(e, m.dir.string());
 	}
@@ -440,13 +681,16 @@ std::uint32_t Index::reconcile(const std::vector<std::uint32_t> &existing)
 	end_document();
 	try {
 		std::vector<std::uint32_t> indexed;
-		for (auto it = m.wdb->postlist_begin(""); it != m.wdb->postlist_end(""); ++it)
-			indexed.push_back(*it);
+		for (auto it = m.wdb->postlist_begin(""); it != m.wdb->postlist_end(""); ++it) {
+			if (!in_ranges(m.expunged, *it))
+				indexed.push_back(*it);
+		}
 		std::vector<std::uint32_t> stale;
 		std::set_difference(indexed.begin(), indexed.end(), existing.begin(), existing.end(),
 				    std::back_inserter(stale));
 		for (auto uid : stale)
-			m.wdb->delete_document(uid);
+			add_to_ranges(m.expunged, uid);
+		m.expunged_dirty = m.expunged_dirty || !stale.empty();
 		// The first existing UID at or below last_uid that is not indexed.
 		std::uint32_t last = parse_uint(m.wdb->get_metadata(kMetaLastUid));
 		std::uint32_t new_last = last;
@@ -458,8 +702,11 @@ std::uint32_t Index::reconcile(const std::vector<std::uint32_t> &existing)
 				break;
 			}
 		}
+		if (m.expunged_dirty)
+			m.wdb->set_metadata(kMetaExpunged, format_ranges(m.expunged));
 		m.wdb->set_metadata(kMetaLastUid, std::to_string(new_last));
 		m.wdb->commit();
+		m.expunged_dirty = false;
 		m.last_uid = new_last;
 		return new_last;
 	} catch (const Xapian::Error &e) {
@@ -467,34 +714,109 @@ std::uint32_t Index::reconcile(const std::vector<std::uint32_t> &existing)
 	}
 }
 
+namespace {
+
+// A copy of src without the documents of the expunged UIDs: without a
+// termlist the postings are inverted back into documents, a chunk of
+// UIDs at a time, so memory stays bounded by the vocabulary.
+void copy_without(const Xapian::Database &src, Xapian::WritableDatabase &dest,
+		  const std::vector<Range> &expunged)
+{
+	std::vector<std::string> terms;
+	for (auto t = src.allterms_begin(); t != src.allterms_end(); ++t)
+		terms.push_back(*t);
+	const std::uint32_t last = src.get_lastdocid();
+	for (std::uint64_t lo = 1; lo <= last; lo += kRebuildChunk) {
+		const std::uint32_t hi = static_cast<std::uint32_t>(
+			std::min<std::uint64_t>(lo + kRebuildChunk - 1, last));
+		std::vector<std::vector<std::uint32_t>> doc_terms(hi - lo + 1);
+		std::vector<bool> present(hi - lo + 1, false);
+		for (auto p = src.postlist_begin(""); p != src.postlist_end(""); ++p) {
+			if (*p >= lo && *p <= hi && !in_ranges(expunged, *p))
+				present[*p - lo] = true;
+		}
+		for (std::uint32_t ti = 0; ti < terms.size(); ti++) {
+			auto p = src.postlist_begin(terms[ti]);
+			p.skip_to(static_cast<Xapian::docid>(lo));
+			for (; p != src.postlist_end(terms[ti]) && *p <= hi; ++p) {
+				if (present[*p - lo])
+					doc_terms[*p - lo].push_back(ti);
+			}
+		}
+		for (std::uint32_t i = 0; i < doc_terms.size(); i++) {
+			if (!present[i])
+				continue;
+			Xapian::Document doc;
+			for (auto ti : doc_terms[i])
+				doc.add_boolean_term(terms[ti]);
+			dest.replace_document(static_cast<Xapian::docid>(lo + i), doc);
+		}
+		dest.commit();
+	}
+	for (const auto &key : {kMetaFormat, kMetaUidvalidity, kMetaLastUid})
+		dest.set_metadata(key, src.get_metadata(key));
+	dest.commit();
+}
+
+} // namespace
+
 void Index::compact()
 {
 	Impl &m = *impl_;
 	m.check_writable();
-	end_document();
-	std::string next;
+	commit();
+	const std::string next = Impl::next_target(m.db_target);
+	const fs::path tmp = m.dir / (next + ".tmp");
+	std::error_code ec;
+	fs::remove_all(m.dir / next, ec);
+	fs::remove_all(tmp, ec);
 	try {
-		m.wdb->commit();
-		unsigned n = parse_uint(m.db_target.substr(3));
-		next = "db-" + std::to_string(n + 1);
-		std::error_code ec;
+		if (!m.expunged.empty()) {
+			Xapian::WritableDatabase rebuilt(tmp.string(), Impl::create_flags());
+			copy_without(*m.wdb, rebuilt, m.expunged);
+			rebuilt.close();
+			Xapian::Database(tmp.string()).compact((m.dir / next).string(),
+							       Xapian::DBCOMPACT_NO_RENUMBER);
+			fs::remove_all(tmp, ec);
+		} else {
+			m.wdb->compact((m.dir / next).string(), Xapian::DBCOMPACT_NO_RENUMBER);
+		}
+		auto compacted = std::make_unique<Xapian::WritableDatabase>(
+			(m.dir / next).string(),
+			Xapian::DB_OPEN | Xapian::DB_BACKEND_GLASS | Xapian::DB_NO_TERMLIST);
+		compacted->set_metadata(kMetaExpunged, "");
+		compacted->set_metadata(kMetaCompactedCount,
+					std::to_string(compacted->get_doccount()));
+		compacted->commit();
+		m.switch_to(std::move(compacted), next);
+		m.expunged.clear();
+	} catch (const Xapian::Error &e) {
+		fs::remove_all(tmp, ec);
 		fs::remove_all(m.dir / next, ec);
-		m.wdb->compact((m.dir / next).string(), Xapian::DBCOMPACT_NO_RENUMBER);
+		rethrow_xapian(e, m.dir.string());
+	}
+}
+
+bool Index::compact_if_worthwhile()
+{
+	Impl &m = *impl_;
+	m.check_writable();
+	std::uint64_t docs, at_last, gone;
+	try {
+		docs = m.wdb->get_doccount();
+		at_last = parse_uint(m.wdb->get_metadata(kMetaCompactedCount));
+		gone = range_count(m.expunged);
 	} catch (const Xapian::Error &e) {
 		rethrow_xapian(e, m.dir.string());
 	}
-	// Readers opened through the stub keep their open files; the old
-	// directory goes once we let go of its lock.
-	write_stub(m.dir, next);
-	std::string old = m.db_target;
-	m.db.reset();
-	m.wdb = nullptr;
-	std::error_code ec;
-	fs::remove_all(m.dir / old, ec);
-	std::string notice;
-	OpenOptions o = m.opts;
-	auto reopened = open(m.dir.string(), o, notice);
-	impl_ = std::move(reopened->impl_);
+	// A freshly grown index is mostly B-tree slack from the batched
+	// commits; many expunged mails are dead postings every search scans.
+	bool grown = docs >= at_last + 1000 && docs >= at_last + at_last / 2;
+	bool dead = gone >= 100 && gone * 4 >= docs;
+	if (!grown && !dead)
+		return false;
+	compact();
+	return true;
 }
 
 void Index::remove(const std::string &dir)
@@ -529,8 +851,8 @@ std::vector<Scan> scans_for(const Key &key)
 			{std::string(1, kHtml), false, false}};
 	case KeyType::header:
 	case KeyType::header_approx:
-		return {{std::string(1, kHeader) + upper_ascii(key.header_name) + ":",
-			 key.type == KeyType::header, false}};
+		return {{header_prefix(upper_ascii(key.header_name)), key.type == KeyType::header,
+			 false}};
 	}
 	return {};
 }
@@ -651,6 +973,8 @@ std::optional<Result> Index::lookup(std::vector<Key> &keys, bool and_args)
 		return std::nullopt;
 	Result r;
 	for (std::uint32_t u = 1; u <= last; u++) {
+		if (combined[u] != kNo && in_ranges(m.expunged, u))
+			continue;
 		if (combined[u] == kYes)
 			append_range(r.definite, u);
 		else if (combined[u] == kMaybe)

@@ -118,6 +118,8 @@ class Index {
 	// index): every search answers "maybe" for it.
 	void mark_incomplete();
 	void end_document();
+	// Expunged mails stay in the postings until compact() and are left
+	// out of every result.
 	void expunge(std::uint32_t uid);
 	// Makes everything so far durable, and raises last_uid to at least the
 	// highest UID added.
@@ -126,8 +128,13 @@ class Index {
 	// UID below which every existing UID is indexed, which becomes last_uid,
 	// so that the missing ones get indexed again.
 	std::uint32_t reconcile(const std::vector<std::uint32_t> &existing_sorted);
-	// Rewrites the database compactly (doveadm fts optimize).
+	// Rewrites the database compactly, without the postings of expunged
+	// mails (doveadm fts optimize).
 	void compact();
+	// compact() when the index grew by half since the last compaction
+	// (at least 1000 mails) or a quarter of it (at least 100) is expunged mails; true
+	// when it did.
+	bool compact_if_worthwhile();
 
 	// --- searching
 	// Answers every key it can (sets handled) and combines the handled

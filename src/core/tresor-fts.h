@@ -68,6 +68,10 @@ int tresor_fts_reconcile(tresor_fts_index *idx, const uint32_t *existing_uids,
 			 size_t count, uint32_t *last_uid_r,
 			 char *err, size_t err_size);
 int tresor_fts_compact(tresor_fts_index *idx, char *err, size_t err_size);
+/* Compacts after an indexing run when the index grew by half or a quarter
+   of it is expunged mails; *compacted_r says whether it did. */
+int tresor_fts_compact_if_worthwhile(tresor_fts_index *idx, int *compacted_r,
+				     char *err, size_t err_size);
 
 /* Searching */
 struct tresor_fts_key {

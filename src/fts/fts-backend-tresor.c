@@ -242,6 +242,19 @@ static void tresor_fts_update_close_box(struct tresor_fts_update_context *ctx)
 		if (!ctx->ctx.failed &&
 		    tresor_fts_commit(ctx->index, err, sizeof(err)) < 0)
 			tresor_fts_update_error(ctx, "committing", err);
+		if (!ctx->ctx.failed) {
+			int compacted;
+
+			/* while we hold the lock anyway */
+			if (tresor_fts_compact_if_worthwhile(ctx->index, &compacted,
+							     err, sizeof(err)) < 0)
+				e_warning(ctx->box->event, "fts-tresor: compacting %s "
+					  "failed (the index stays usable): %s",
+					  ctx->box_dir, err);
+			else if (compacted)
+				e_debug(ctx->box->event, "fts-tresor: compacted %s",
+					ctx->box_dir);
+		}
 		tresor_fts_close(ctx->index);
 		ctx->index = NULL;
 	}

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <xapian.h>
+
 #include "fts_index.hpp"
 
 namespace fs = std::filesystem;
@@ -359,4 +361,107 @@ TEST(FtsIndex, WorthExtracting)
 	EXPECT_TRUE(worth_extracting("application/xml", "\xEF\xBB\xBF<?xml version"));
 	EXPECT_FALSE(worth_extracting("application/octet-stream", "\x7f" "ELF"));
 	EXPECT_FALSE(worth_extracting("image/png", "\x89PNG"));
+}
+
+TEST(FtsIndex, HtmlRunsAlreadyInTheBodyAreNotRepeated)
+{
+	TempDir tmp;
+	{
+		auto w = open_index(tmp.str(), true);
+		w->begin_document(1);
+		w->add_text(Field::body, "", "ANGEBOT FÜR SIE");
+		w->end_field();
+		w->add_text(Field::html, "", "ANGEBOT FÜR SIE NUR-IM-HTML");
+		w->end_field();
+		w->commit();
+	}
+	auto r = open_index(tmp.str(), false);
+	auto a = ask(*r, {key(KeyType::body, "ANGEBOT")});
+	EXPECT_EQ(a.definite, (std::set<std::uint32_t>{1}));
+	EXPECT_TRUE(a.maybe.empty());
+	a = ask(*r, {key(KeyType::body, "IM-HTML")});
+	EXPECT_EQ(a.maybe, (std::set<std::uint32_t>{1}));
+}
+
+TEST(FtsIndex, AMailIndexedTwiceKeepsItsFirstDocument)
+{
+	TempDir tmp;
+	auto w = open_index(tmp.str(), true);
+	w->begin_document(3);
+	w->add_text(Field::body, "", "ERSTER");
+	w->commit();
+	// a second indexer (or a rescan) gets to the same mail
+	w->begin_document(3);
+	w->add_text(Field::body, "", "ZWEITER");
+	w->begin_document(4);
+	w->add_text(Field::body, "", "VIERTER");
+	w->commit();
+	EXPECT_EQ(w->last_uid(), 4u);
+	EXPECT_EQ(w->document_count(), 2u);
+	auto r = open_index(tmp.str(), false);
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "ERSTER")}).definite, (std::set<std::uint32_t>{3}));
+	EXPECT_TRUE(ask(*r, {key(KeyType::body, "ZWEITER")}).definite.empty());
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "VIERTER")}).definite, (std::set<std::uint32_t>{4}));
+}
+
+TEST(FtsIndex, ExpungedMailsLeaveResultsAtOnceAndPostingsAtCompaction)
+{
+	TempDir tmp;
+	auto w = open_index(tmp.str(), true);
+	for (std::uint32_t uid = 1; uid <= 300; uid++) {
+		w->begin_document(uid);
+		w->add_text(Field::body, "", uid % 2 ? "UNGERADE WORT" : "GERADE WORT");
+	}
+	w->commit();
+	EXPECT_FALSE(w->compact_if_worthwhile()) << "300 new mails are not worth it";
+	for (std::uint32_t uid = 1; uid <= 300; uid += 2)
+		w->expunge(uid);
+	w->commit();
+	{
+		auto r = open_index(tmp.str(), false);
+		auto a = ask(*r, {key(KeyType::body, "UNGERADE")});
+		EXPECT_TRUE(a.definite.empty() && a.maybe.empty());
+		EXPECT_EQ(ask(*r, {key(KeyType::body, "WORT")}).definite.size(), 150u);
+		EXPECT_EQ(r->document_count(), 150u);
+	}
+	EXPECT_TRUE(w->compact_if_worthwhile()) << "half of the mails are expunged";
+	EXPECT_EQ(w->document_count(), 150u);
+	EXPECT_EQ(w->last_uid(), 300u);
+	auto r = open_index(tmp.str(), false);
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "GERADE")}).definite.size(), 150u);
+	EXPECT_TRUE(ask(*r, {key(KeyType::body, "UNGERADE")}).definite.empty());
+	// and the new mails after the rebuild are indexed as usual
+	w->begin_document(301);
+	w->add_text(Field::body, "", "NACHZÜGLER");
+	w->commit();
+	auto r2 = open_index(tmp.str(), false);
+	EXPECT_EQ(ask(*r2, {key(KeyType::body, "ZÜGLER")}).definite, (std::set<std::uint32_t>{301}));
+}
+
+TEST(FtsIndex, AnIndexOfAnOlderFormatStartsAfresh)
+{
+	TempDir tmp;
+	fs::create_directories(tmp.str());
+	{
+		// format 1: with a termlist
+		Xapian::WritableDatabase old(tmp.str() + "/db-1", Xapian::DB_CREATE);
+		Xapian::Document doc;
+		doc.add_boolean_term("BALT");
+		old.replace_document(1, doc);
+		old.set_metadata("tresor.format", "1");
+		old.set_metadata("tresor.uidvalidity", "7");
+		old.set_metadata("tresor.last_uid", "1");
+		old.commit();
+	}
+	std::ofstream(tmp.str() + "/index") << "glass db-1\n";
+	EXPECT_EQ(open_index(tmp.str(), false)->last_uid(), 1u);
+	OpenOptions o;
+	o.writable = true;
+	o.uidvalidity = 7;
+	std::string notice;
+	auto w = Index::open(tmp.str(), o, notice);
+	EXPECT_NE(notice.find("format 1"), std::string::npos) << notice;
+	EXPECT_EQ(w->last_uid(), 0u);
+	EXPECT_EQ(w->document_count(), 0u);
+	EXPECT_FALSE(fs::exists(tmp.str() + "/db-1"));
 }
