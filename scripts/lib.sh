@@ -7,13 +7,14 @@ TRESOR_SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 : "${TRESOR_TESTDATA:=$(cd "$TRESOR_SRCDIR/.." && pwd)/shared/testdata}"
 export TRESOR_TESTDATA
 
-# Debian 12 packages the build, the tests and the demo need.
+# Debian 12 packages the build, the tests, the demo and the Debian package
+# (scripts/package: debhelper, dpkg-dev) need.
 TRESOR_DEBIAN_PACKAGES="build-essential autoconf automake libtool pkg-config
  dovecot-dev dovecot-core dovecot-imapd dovecot-lmtpd dovecot-sieve
  libssl-dev libsqlite3-dev nlohmann-json3-dev libgtest-dev libpsl-dev
  libicu-dev libpugixml-dev libpoppler-cpp-dev poppler-utils
  libzip-dev libxapian-dev dovecot-fts-xapian dovecot-lucene
- python3 openssl"
+ python3 openssl debhelper dpkg-dev"
 
 tresor_install_deps() {
 	local missing=() pkg

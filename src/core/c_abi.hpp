@@ -7,7 +7,16 @@
 #include <new>
 #include <stdexcept>
 
+struct tresor_config;
+namespace tresor {
+struct Config;
+}
+
 namespace tresor::c_abi {
+
+// The settings behind a tresor_config (the defaults for NULL), for C ABI
+// parts outside c_api.cpp.
+const Config &config_of(const tresor_config *cfg);
 
 inline void set_error(char *err, std::size_t err_size, const char *msg)
 {

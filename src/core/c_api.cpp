@@ -103,6 +103,12 @@ tresor::Record to_record(const tresor_record *rec)
 
 } // namespace
 
+const tresor::Config &tresor::c_abi::config_of(const tresor_config *cfg)
+{
+	static const tresor::Config defaults;
+	return cfg != nullptr ? cfg->c : defaults;
+}
+
 extern "C" {
 
 /* ---------------------------------------------------------------- config */
@@ -164,6 +170,21 @@ enum tresor_duplicate_policy tresor_config_content_duplicates(const tresor_confi
 	if (cfg != nullptr && cfg->c.content_duplicates == tresor::DuplicatePolicy::Drop)
 		return TRESOR_DUPLICATES_DROP;
 	return TRESOR_DUPLICATES_KEEP;
+}
+
+const char *tresor_config_seal_key(const tresor_config *cfg)
+{
+	return cfg != nullptr ? cfg->c.seal_key.c_str() : "";
+}
+
+const char *tresor_config_seal_pubkey(const tresor_config *cfg)
+{
+	return cfg != nullptr ? cfg->c.seal_pubkey.c_str() : "";
+}
+
+const char *tresor_config_tsa_ca(const tresor_config *cfg)
+{
+	return cfg != nullptr ? cfg->c.tsa_ca.c_str() : "";
 }
 
 int tresor_config_is_archive(const tresor_config *cfg, const char *mailbox, char sep)
@@ -511,6 +532,37 @@ tresor_verify *tresor_verify_new(const char *dir, char *err, size_t err_size)
 	return rc == 0 ? v : nullptr;
 }
 
+tresor_verify *tresor_verify_new_with_seals(const char *dir, const tresor_config *cfg,
+					    const char *user, int *config_error_r,
+					    char *err, size_t err_size)
+{
+	tresor_verify *v = nullptr;
+	if (config_error_r != nullptr)
+		*config_error_r = 0;
+	int rc = guarded(err, err_size, [&]() {
+		if (dir == nullptr)
+			throw std::invalid_argument("no journal directory");
+		tresor::SealCheckSettings seals;
+		seals.user = user != nullptr ? user : "";
+		if (cfg != nullptr) {
+			seals.pubkey_file = cfg->c.seal_pubkey;
+			seals.tsa_ca_file = cfg->c.tsa_ca;
+		}
+		auto p = std::make_unique<tresor_verify>();
+		try {
+			p->v = std::make_unique<tresor::Verifier>(dir, seals);
+		} catch (const tresor::SealSetupError &) {
+			if (config_error_r != nullptr)
+				*config_error_r = 1;
+			throw;
+		}
+		v = p.release();
+		clear_error(err, err_size);
+		return 0;
+	});
+	return rc == 0 ? v : nullptr;
+}
+
 int tresor_verify_mailbox_expected(const tresor_verify *v, const char *mailbox_guid)
 {
 	try {
@@ -613,6 +665,11 @@ uint64_t tresor_verify_checked_count(const tresor_verify *v)
 uint64_t tresor_verify_record_count(const tresor_verify *v)
 {
 	return v == nullptr ? 0 : v->v->lines();
+}
+
+uint64_t tresor_verify_purge_pending_count(const tresor_verify *v)
+{
+	return v == nullptr ? 0 : v->v->purge_pending_count();
 }
 
 void tresor_verify_free(tresor_verify *v)

@@ -18,6 +18,10 @@ const char *const setting_name_list[] = {
 	"tresor_content_headers",
 	"tresor_duplicates",
 	"tresor_content_duplicates",
+	"tresor_seal_key",
+	"tresor_seal_pubkey",
+	"tresor_tsa_ca",
+	"tresor_retention",
 	nullptr,
 };
 
@@ -63,6 +67,19 @@ DuplicatePolicy parse_policy(std::string_view name, std::string_view value)
 		return DuplicatePolicy::Drop;
 	throw ConfigError(std::string(name) + ": invalid value " +
 			  quote_value(value) + " (expected keep or drop)");
+}
+
+// A key or certificate file: empty (not set) or an absolute path. Whether
+// it can be read is checked where it is used (the key only by the seal
+// job, which may be the only one allowed to read it).
+std::string parse_file_path(std::string_view name, std::string_view value)
+{
+	std::string_view v = trim_wsp(value);
+	if (!v.empty() && (v.front() != '/' || has_control_char(v))) {
+		throw ConfigError(std::string(name) + ": invalid value " + quote_value(value) +
+				  " (expected an absolute path)");
+	}
+	return std::string(v);
 }
 
 std::vector<std::string> parse_list(std::string_view name, std::string_view value)
@@ -231,6 +248,14 @@ void Config::set(std::string_view name, std::string_view value)
 		duplicates = parse_policy(name, value);
 	} else if (name == "tresor_content_duplicates") {
 		content_duplicates = parse_policy(name, value);
+	} else if (name == "tresor_seal_key") {
+		seal_key = parse_file_path(name, value);
+	} else if (name == "tresor_seal_pubkey") {
+		seal_pubkey = parse_file_path(name, value);
+	} else if (name == "tresor_tsa_ca") {
+		tsa_ca = parse_file_path(name, value);
+	} else if (name == "tresor_retention") {
+		retention = parse_retention_setting(value);
 	} else {
 		std::string known;
 		for (const char *const *n = setting_name_list; *n != nullptr; n++) {
@@ -260,6 +285,13 @@ bool Config::has_archive_children(std::string_view mailbox, char sep) const
 bool Config::is_journaled(std::string_view mailbox, char sep) const
 {
 	return journal == JournalScope::All || is_archive(mailbox, sep);
+}
+
+const RetentionRule *Config::retention_rule(std::string_view mailbox, char sep) const
+{
+	if (!is_archive(mailbox, sep))
+		return nullptr;
+	return find_retention_rule(retention, mailbox, sep);
 }
 
 bool mailbox_pattern_match(std::string_view pattern, std::string_view name, char sep)

@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "retention_rule.hpp"
+
 namespace tresor {
 
 enum class JournalScope { All = 0, Archive = 1 };
@@ -25,6 +27,12 @@ struct Config {
 	std::vector<std::string> content_headers = default_content_headers();
 	DuplicatePolicy duplicates = DuplicatePolicy::Keep;
 	DuplicatePolicy content_duplicates = DuplicatePolicy::Keep;
+	// seals (docs/archive.md section 7); absolute paths, "" = not set
+	std::string seal_key;     // tresor_seal_key
+	std::string seal_pubkey;  // tresor_seal_pubkey
+	std::string tsa_ca;       // tresor_tsa_ca
+	// tresor_retention: the first matching rule counts; none = never purged
+	std::vector<RetentionRule> retention;
 
 	static std::vector<std::string> default_content_headers();
 	// NULL-terminated list of every setting name.
@@ -36,6 +44,9 @@ struct Config {
 	bool is_archive(std::string_view mailbox, char sep) const;
 	bool has_archive_children(std::string_view mailbox, char sep) const;
 	bool is_journaled(std::string_view mailbox, char sep) const;
+	// The retention rule of an archive folder, nullptr when it has none
+	// (or is no archive folder).
+	const RetentionRule *retention_rule(std::string_view mailbox, char sep) const;
 };
 
 // IMAP LIST pattern match: '*' matches any sequence, '%' any sequence

@@ -1,6 +1,7 @@
 #include "extract_client.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -149,6 +150,10 @@ public:
 	void started(pid_t pid) { pid_ = pid; }
 	pid_t pid() const { return pid_; }
 
+	// After fork() in the caller: the helper is the parent's, not to be
+	// killed or waited for from here.
+	void disown() { reaped_ = true; }
+
 	// Only while we haven't reaped it: until then neither its pid nor its
 	// group id can be reused.
 	void kill_group()
@@ -210,6 +215,13 @@ private:
 	int status_ = 0;
 };
 
+// The resource limits of a helper process; 0 leaves one as it is.
+struct ProcessLimits {
+	rlim_t cpu_soft = 0; // SIGXCPU
+	rlim_t cpu_hard = 0; // SIGKILL
+	rlim_t memory_bytes = 0;
+};
+
 // Everything the child needs, prepared before fork(): after it, only
 // async-signal-safe calls are allowed.
 struct SpawnPlan {
@@ -217,7 +229,7 @@ struct SpawnPlan {
 	char *const *argv;
 	char *const *envp;
 	int stdin_fd, stdout_fd, stderr_fd, status_fd;
-	const Limits *limits;
+	ProcessLimits limits;
 	int max_fd; // fallback for close_range()
 };
 
@@ -279,12 +291,11 @@ void lower_limit(int resource, rlim_t value)
 			::close(fd);
 	}
 
-	const Limits &limits = *plan.limits;
-	if (limits.cpu_seconds > 0) {
-		// SIGXCPU at the soft limit, SIGKILL a second later
+	const ProcessLimits &limits = plan.limits;
+	if (limits.cpu_hard > 0) {
 		struct rlimit cpu;
-		cpu.rlim_cur = limits.cpu_seconds;
-		cpu.rlim_max = static_cast<rlim_t>(limits.cpu_seconds) + 1;
+		cpu.rlim_cur = limits.cpu_soft;
+		cpu.rlim_max = limits.cpu_hard;
 		struct rlimit current;
 		if (::getrlimit(RLIMIT_CPU, &current) == 0 && current.rlim_max != RLIM_INFINITY) {
 			cpu.rlim_max = std::min(cpu.rlim_max, current.rlim_max);
@@ -294,7 +305,7 @@ void lower_limit(int resource, rlim_t value)
 			child_fail(status_fd, errno);
 	}
 	if (limits.memory_bytes > 0)
-		lower_limit(RLIMIT_AS, static_cast<rlim_t>(limits.memory_bytes));
+		lower_limit(RLIMIT_AS, limits.memory_bytes);
 	lower_limit(RLIMIT_FSIZE, 0);
 	lower_limit(RLIMIT_CORE, 0);
 	lower_limit(RLIMIT_NOFILE, kHelperMaxFiles);
@@ -324,6 +335,8 @@ std::string describe_exit(int code)
 		text += " (usage)";
 	else if (code == kExitInternal)
 		text += " (internal error)";
+	else if (code == kExitProtocol)
+		text += " (protocol error)";
 	return text;
 }
 
@@ -346,36 +359,193 @@ const std::string *string_field(const nlohmann::json &obj, const char *key)
 	return it->get_ptr<const std::string *>();
 }
 
-// Pumps data into the helper's stdin and its stdout/stderr into strings
-// until both are done, the deadline passes or the output grows too large.
-struct Pump {
-	enum class End { done, timed_out, too_large, failed };
+// A started helper: the process and our ends of its standard pipes (all
+// close-on-exec; ours non-blocking). Members go in reverse order, so the
+// pipes close before the Child destructor kills and reaps.
+struct HelperProcess {
+	Child child;
+	Fd stdin_pipe;
+	Fd stdout_pipe;
+	Fd stderr_pipe;
+};
+
+// Starts argv[0] with argv in its own process group under limits, with
+// no environment and no descriptor but its three pipes. False with
+// error_r when it could not be started or executed.
+bool start_helper(const std::vector<std::string> &args, const ProcessLimits &limits,
+		  HelperProcess &helper, std::string &error_r)
+{
+	const std::string &path = args.front();
+	std::vector<char *> argv;
+	for (const std::string &arg : args)
+		argv.push_back(const_cast<char *>(arg.c_str()));
+	argv.push_back(nullptr);
+	// The helper needs no environment; nothing of the caller's leaks.
+	char *envp[] = {nullptr};
+
+	Fd in_read, out_write, err_write, status_read, status_write;
+	const std::pair<Fd *, Fd *> pipes[] = {{&in_read, &helper.stdin_pipe},
+					       {&helper.stdout_pipe, &out_write},
+					       {&helper.stderr_pipe, &err_write},
+					       {&status_read, &status_write}};
+	for (auto [r, w] : pipes) {
+		if (int error = make_pipe(*r, *w); error != 0) {
+			error_r = "can't create pipe: " + errno_text(error);
+			return false;
+		}
+	}
+	for (Fd *fd : {&helper.stdin_pipe, &helper.stdout_pipe, &helper.stderr_pipe}) {
+		if (int error = set_nonblocking(fd->get()); error != 0) {
+			error_r = "can't set up pipe: " + errno_text(error);
+			return false;
+		}
+	}
+	long open_max = ::sysconf(_SC_OPEN_MAX);
+	SpawnPlan plan{path.c_str(), argv.data(), envp,
+		       in_read.get(), out_write.get(), err_write.get(), status_write.get(),
+		       limits,
+		       static_cast<int>(std::clamp(open_max, 256L, 65536L))};
+
+	pid_t pid = ::fork();
+	if (pid < 0) {
+		error_r = "can't start " + path + ": fork: " + errno_text(errno);
+		return false;
+	}
+	if (pid == 0)
+		exec_child(plan);
+	helper.child.started(pid);
+	// also here, so that kill_group() works however the race goes
+	::setpgid(pid, pid);
+
+	in_read.reset();
+	out_write.reset();
+	err_write.reset();
+	status_write.reset();
+
+	// EOF: exec succeeded (close-on-exec); otherwise the child's errno.
+	int exec_error = 0;
+	for (;;) {
+		ssize_t ret = ::read(status_read.get(), &exec_error, sizeof(exec_error));
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret != static_cast<ssize_t>(sizeof(exec_error)))
+			exec_error = 0;
+		break;
+	}
+	if (exec_error != 0) {
+		helper.child.wait_blocking();
+		error_r = "can't execute " + path + ": " + errno_text(exec_error);
+		return false;
+	}
+	return true;
+}
+
+// Waits (without reaping) until the child has exited or the deadline has
+// passed; whether it has exited.
+bool wait_for_exit(Child &child, long long deadline)
+{
+	for (int pause = 1; !child.has_exited(); pause = std::min(pause * 2, 50)) {
+		long long left = deadline - now_ms();
+		if (left <= 0)
+			return false;
+		::poll(nullptr, 0, static_cast<int>(std::min<long long>(pause, left)));
+	}
+	return true;
+}
+
+// An answer of the --serve protocol at the start of a buffer:
+// "<length>\n" and length bytes.
+struct AnswerFrame {
+	enum class State { incomplete, complete, malformed };
+	State state = State::incomplete;
+	std::size_t body_start = 0;
+	std::size_t body_length = 0;
+	bool length_known = false;
+
+	static constexpr std::size_t kMaxLengthDigits = 15;
+
+	void examine(std::string_view buf)
+	{
+		std::size_t newline = buf.substr(0, kMaxLengthDigits + 1).find('\n');
+		if (newline == std::string_view::npos) {
+			bool digits_so_far = buf.size() <= kMaxLengthDigits &&
+				buf.find_first_not_of("0123456789") == std::string_view::npos;
+			state = digits_so_far ? State::incomplete : State::malformed;
+			return;
+		}
+		std::string_view digits = buf.substr(0, newline);
+		if (digits.empty() ||
+		    digits.find_first_not_of("0123456789") != std::string_view::npos) {
+			state = State::malformed;
+			return;
+		}
+		body_length = 0;
+		for (char c : digits)
+			body_length = body_length * 10 + static_cast<std::size_t>(c - '0');
+		body_start = newline + 1;
+		length_known = true;
+		std::size_t have = buf.size() - body_start;
+		// more than one answer is as wrong as a broken one
+		state = have < body_length ? State::incomplete :
+			have == body_length ? State::complete : State::malformed;
+	}
+};
+
+// One request and its answer: writes the request to the helper's stdin
+// while reading its stdout and stderr (a helper may write before it has
+// read everything; neither side may wait for the other), until the answer
+// is complete, the deadline passes or the output grows too large.
+//   one-shot: stdin is closed after the request; the answer is all of
+//             stdout, complete when stdout and stderr have ended;
+//   framed:   the pipes stay open for the next request; the answer is
+//             one AnswerFrame.
+struct Exchange {
+	enum class End {
+		complete,
+		helper_gone, // framed: stdout ended before a complete answer
+		timed_out,
+		too_large,
+		bad_frame,
+		failed, // error holds the errno
+	};
 
 	Fd &in;
 	Fd &out;
 	Fd &err;
-	std::string_view data;
+	std::array<std::string_view, 2> request;
+	bool framed;
 	std::string &out_buf;
 	std::string &err_buf;
 	std::size_t max_output;
 	long long deadline;
 	SigpipeGuard &sigpipe;
 	int error = 0;
+	AnswerFrame frame {};
 
 	End run()
 	{
-		std::size_t written = 0;
-		if (data.empty())
-			in.reset();
+		std::size_t piece = 0, written = 0;
+		auto skip_written = [&] {
+			while (piece < request.size() && written == request[piece].size()) {
+				piece++;
+				written = 0;
+			}
+		};
+		skip_written();
+		if (!framed && piece == request.size())
+			in.reset(); // EOF for the helper
 		char buf[kIoChunk];
-		while (in || out || err) {
+		for (;;) {
+			bool writing = in && piece < request.size();
+			if (!writing && !out && !err)
+				return framed ? End::helper_gone : End::complete;
 			long long left = deadline - now_ms();
 			if (left <= 0)
 				return End::timed_out;
 			struct pollfd fds[3];
 			nfds_t n = 0;
 			int in_idx = -1, out_idx = -1, err_idx = -1;
-			if (in) {
+			if (writing) {
 				in_idx = static_cast<int>(n);
 				fds[n++] = {in.get(), POLLOUT, 0};
 			}
@@ -395,14 +565,15 @@ struct Pump {
 				return End::failed;
 			}
 			if (in_idx >= 0 && fds[in_idx].revents != 0) {
-				std::size_t chunk = std::min(kIoChunk, data.size() - written);
-				ssize_t ret = ::write(in.get(), data.data() + written, chunk);
+				std::string_view rest = request[piece].substr(written);
+				ssize_t ret = ::write(in.get(), rest.data(), std::min(kIoChunk, rest.size()));
 				if (ret > 0) {
 					written += static_cast<std::size_t>(ret);
-					if (written == data.size())
-						in.reset(); // EOF for the helper
+					skip_written();
+					if (!framed && piece == request.size())
+						in.reset();
 				} else if (ret < 0 && errno == EPIPE) {
-					// it stopped reading; its answer tells why
+					// it stopped reading; its answer or its exit tells why
 					sigpipe.caused_sigpipe();
 					in.reset();
 				} else if (ret < 0 && errno != EAGAIN && errno != EINTR) {
@@ -413,8 +584,19 @@ struct Pump {
 			if (out_idx >= 0 && fds[out_idx].revents != 0) {
 				if (!drain(out, out_buf, buf))
 					return End::failed;
-				if (out_buf.size() > max_output)
+				if (framed && !out_buf.empty()) {
+					frame.examine(out_buf);
+					if (frame.length_known && frame.body_length > max_output)
+						return End::too_large;
+					if (frame.state == AnswerFrame::State::malformed)
+						return End::bad_frame;
+					if (frame.state == AnswerFrame::State::complete)
+						// an answer to a request not yet sent is no answer
+						return piece == request.size() ? End::complete :
+										 End::bad_frame;
+				} else if (out_buf.size() > max_output) {
 					return End::too_large;
+				}
 			}
 			if (err_idx >= 0 && fds[err_idx].revents != 0) {
 				if (!drain(err, err_buf, buf))
@@ -424,7 +606,6 @@ struct Pump {
 					err_buf.erase(0, err_buf.size() - kMaxStderr);
 			}
 		}
-		return End::done;
 	}
 
 	// One read; closes fd at EOF.
@@ -446,147 +627,114 @@ struct Pump {
 	}
 };
 
-// A MIME type from a mail header made safe as one argument: printable
-// ASCII, not too long.
-std::string content_type_argument(std::string_view content_type)
+std::string describe_end(Exchange::End end, int error, const Limits &limits)
 {
-	std::string arg = "--content-type=";
-	for (char c : content_type.substr(0, 200))
-		if (c > ' ' && c < 0x7F)
-			arg += c;
-		else if (c == ' ' || c == '\t')
-			arg += ' ';
-	return arg;
-}
-
-void run_helper(const std::string &helper_path, Kind kind, std::string_view content_type,
-		std::string_view data, const Limits &limits, Document &doc)
-{
-	std::string mode = kind == Kind::pdf ? "--mode=pdf" :
-			   kind == Kind::xml ? "--mode=xml" : "--mode=auto";
-	std::string max_text = "--max-text=" + std::to_string(limits.max_text);
-	std::string type_arg = content_type_argument(content_type);
-	bool pass_type = kind == Kind::automatic && !content_type.empty();
-	char *argv[] = {const_cast<char *>(helper_path.c_str()), mode.data(),
-			max_text.data(), pass_type ? type_arg.data() : nullptr, nullptr};
-	// The helper needs no environment; nothing of the caller's leaks.
-	char *envp[] = {nullptr};
-
-	Fd in_read, in_write, out_read, out_write, err_read, err_write;
-	Fd status_read, status_write;
-	const std::pair<Fd *, Fd *> pipes[] = {{&in_read, &in_write}, {&out_read, &out_write},
-					       {&err_read, &err_write},
-					       {&status_read, &status_write}};
-	for (auto [r, w] : pipes) {
-		if (int error = make_pipe(*r, *w); error != 0) {
-			doc.warnings.push_back("can't create pipe: " + errno_text(error));
-			return;
-		}
-	}
-	for (Fd *fd : {&in_write, &out_read, &err_read}) {
-		if (int error = set_nonblocking(fd->get()); error != 0) {
-			doc.warnings.push_back("can't set up pipe: " + errno_text(error));
-			return;
-		}
-	}
-	long open_max = ::sysconf(_SC_OPEN_MAX);
-	SpawnPlan plan{helper_path.c_str(), argv, envp,
-		       in_read.get(), out_write.get(), err_write.get(), status_write.get(),
-		       &limits,
-		       static_cast<int>(std::clamp(open_max, 256L, 65536L))};
-
-	// Blocked before fork() so that the window is covered; the child
-	// unblocks it before exec.
-	SigpipeGuard sigpipe;
-	Child child;
-	long long deadline = now_ms() + limits.timeout_ms;
-	pid_t pid = ::fork();
-	if (pid < 0) {
-		doc.warnings.push_back("can't start " + helper_path + ": fork: " +
-				       errno_text(errno));
-		return;
-	}
-	if (pid == 0)
-		exec_child(plan);
-	child.started(pid);
-	// also here, so that kill_group() works however the race goes
-	::setpgid(pid, pid);
-
-	in_read.reset();
-	out_write.reset();
-	err_write.reset();
-	status_write.reset();
-
-	// EOF: exec succeeded (close-on-exec); otherwise the child's errno.
-	int exec_error = 0;
-	for (;;) {
-		ssize_t ret = ::read(status_read.get(), &exec_error, sizeof(exec_error));
-		if (ret < 0 && errno == EINTR)
-			continue;
-		if (ret != static_cast<ssize_t>(sizeof(exec_error)))
-			exec_error = 0;
+	switch (end) {
+	case Exchange::End::timed_out:
+		return "timed out after " + std::to_string(limits.timeout_ms) + " ms";
+	case Exchange::End::too_large:
+		return "output larger than " + std::to_string(limits.max_output) + " bytes";
+	case Exchange::End::failed:
+		return "talking to the helper failed: " + errno_text(error);
+	case Exchange::End::bad_frame:
+		return "invalid output";
+	case Exchange::End::helper_gone:
+		return "no answer";
+	case Exchange::End::complete:
 		break;
 	}
-	status_read.reset();
-	if (exec_error != 0) {
-		child.wait_blocking();
-		doc.warnings.push_back("can't execute " + helper_path + ": " +
-				       errno_text(exec_error));
+	return {};
+}
+
+// Why a reaped helper failed: its signal or exit status, and the last
+// line it printed on stderr. Empty when it exited with 0 or its status is
+// unknown (reaped elsewhere).
+std::string exit_failure(const Child &child, std::string_view err, const Limits &limits)
+{
+	if (!child.status_known())
+		return {};
+	int status = child.status();
+	std::string why;
+	if (WIFSIGNALED(status))
+		why = describe_signal(WTERMSIG(status), limits);
+	else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+		why = describe_exit(WEXITSTATUS(status));
+	if (!why.empty()) {
+		std::string said = last_line(err);
+		if (!said.empty())
+			why += ": " + said;
+	}
+	return why;
+}
+
+// A MIME type from a mail header made safe as one argument or request
+// line: printable ASCII, not too long.
+std::string printable_content_type(std::string_view content_type)
+{
+	std::string printable;
+	for (char c : content_type.substr(0, 200))
+		if (c > ' ' && c < 0x7F)
+			printable += c;
+		else if (c == ' ' || c == '\t')
+			printable += ' ';
+	return printable;
+}
+
+std::string max_text_argument(const Limits &limits)
+{
+	return "--max-text=" + std::to_string(limits.max_text);
+}
+
+// One helper process for one document: its answer is all it prints.
+void run_once(const std::string &helper_path, Kind kind, std::string_view content_type,
+	      std::string_view data, const Limits &limits, Document &doc)
+{
+	std::vector<std::string> args = {
+		helper_path,
+		kind == Kind::pdf ? "--mode=pdf" : kind == Kind::xml ? "--mode=xml" : "--mode=auto",
+		max_text_argument(limits)};
+	if (kind == Kind::automatic && !content_type.empty())
+		args.push_back("--content-type=" + printable_content_type(content_type));
+	ProcessLimits process_limits;
+	if (limits.cpu_seconds > 0) {
+		// SIGXCPU at the soft limit, SIGKILL a second later
+		process_limits.cpu_soft = limits.cpu_seconds;
+		process_limits.cpu_hard = static_cast<rlim_t>(limits.cpu_seconds) + 1;
+	}
+	process_limits.memory_bytes = static_cast<rlim_t>(limits.memory_bytes);
+
+	// Declared before the helper: SIGPIPE stays blocked until it is reaped.
+	SigpipeGuard sigpipe;
+	HelperProcess helper;
+	long long deadline = now_ms() + limits.timeout_ms;
+	std::string error;
+	if (!start_helper(args, process_limits, helper, error)) {
+		doc.warnings.push_back(error);
 		return;
 	}
 
 	std::string out, err;
-	Pump pump{in_write, out_read, err_read, data, out, err,
-		  limits.max_output, deadline, sigpipe};
-	Pump::End end = pump.run();
-	in_write.reset();
-	out_read.reset();
-	err_read.reset();
+	Exchange exchange{helper.stdin_pipe, helper.stdout_pipe, helper.stderr_pipe,
+			  {data, {}}, false, out, err, limits.max_output, deadline, sigpipe};
+	Exchange::End end = exchange.run();
+	helper.stdin_pipe.reset();
+	helper.stdout_pipe.reset();
+	helper.stderr_pipe.reset();
 
 	// stdout closed: wait for the exit within the same deadline
-	if (end == Pump::End::done) {
-		for (int pause = 1; !child.has_exited(); pause = std::min(pause * 2, 50)) {
-			if (now_ms() >= deadline) {
-				end = Pump::End::timed_out;
-				break;
-			}
-			::poll(nullptr, 0, pause);
-		}
-	}
+	if (end == Exchange::End::complete && !wait_for_exit(helper.child, deadline))
+		end = Exchange::End::timed_out;
 	// also takes down anything the helper left behind in its group
-	child.kill_group();
-	child.wait_blocking();
+	helper.child.kill_group();
+	helper.child.wait_blocking();
 
-	switch (end) {
-	case Pump::End::timed_out:
-		doc.warnings.push_back("timed out after " + std::to_string(limits.timeout_ms) +
-				       " ms");
+	if (end != Exchange::End::complete) {
+		doc.warnings.push_back(describe_end(end, exchange.error, limits));
 		return;
-	case Pump::End::too_large:
-		doc.warnings.push_back("output larger than " + std::to_string(limits.max_output) +
-				       " bytes");
-		return;
-	case Pump::End::failed:
-		doc.warnings.push_back("talking to the helper failed: " + errno_text(pump.error));
-		return;
-	case Pump::End::done:
-		break;
 	}
-
-	if (child.status_known()) {
-		int status = child.status();
-		std::string why;
-		if (WIFSIGNALED(status))
-			why = describe_signal(WTERMSIG(status), limits);
-		else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-			why = describe_exit(WEXITSTATUS(status));
-		if (!why.empty()) {
-			std::string said = last_line(err);
-			if (!said.empty())
-				why += ": " + said;
-			doc.warnings.push_back(why);
-			return;
-		}
+	if (std::string why = exit_failure(helper.child, err, limits); !why.empty()) {
+		doc.warnings.push_back(why);
+		return;
 	}
 	// status unknown (reaped elsewhere): a complete answer still counts
 	parse_answer(out, doc);
@@ -660,7 +808,7 @@ Document run_guarded(const std::string &helper_path, Kind kind, std::string_view
 {
 	Document doc;
 	try {
-		run_helper(helper_path, kind, content_type, data, limits, doc);
+		run_once(helper_path, kind, content_type, data, limits, doc);
 	} catch (const std::bad_alloc &) {
 		throw;
 	} catch (const std::exception &e) {
@@ -684,6 +832,157 @@ Document extract_text(const std::string &helper_path, std::string_view data,
 		      std::string_view content_type_hint, const Limits &limits)
 {
 	return run_guarded(helper_path, Kind::automatic, content_type_hint, data, limits);
+}
+
+// ------------------------------------------------------------ Session
+
+struct Session::Helper {
+	HelperProcess process;
+	pid_t owner = ::getpid(); // a forked child must keep its hands off
+	unsigned documents = 0;
+};
+
+namespace {
+
+// The helper takes at most a day per document.
+constexpr unsigned kMaxCpuSeconds = 86400;
+
+std::vector<std::string> serve_arguments(const std::string &helper_path, const Limits &limits)
+{
+	std::vector<std::string> args = {helper_path, "--serve", max_text_argument(limits)};
+	if (limits.cpu_seconds > 0)
+		args.push_back("--cpu-limit=" +
+			       std::to_string(std::min(limits.cpu_seconds, kMaxCpuSeconds)));
+	return args;
+}
+
+// The helper moves its soft CPU limit before each document (its share on
+// top of what it has used); the hard limit is only a cap that all its
+// documents together can't reach without a fault.
+ProcessLimits serve_limits(const Limits &limits, unsigned max_documents)
+{
+	ProcessLimits process_limits;
+	if (limits.cpu_seconds > 0) {
+		rlim_t share = std::min(limits.cpu_seconds, kMaxCpuSeconds);
+		// + 1: the helper rounds what it has used up to a second
+		rlim_t cap = (share + 1) * (static_cast<rlim_t>(max_documents) + 1);
+		process_limits.cpu_soft = cap;
+		process_limits.cpu_hard = cap;
+	}
+	process_limits.memory_bytes = static_cast<rlim_t>(limits.memory_bytes);
+	return process_limits;
+}
+
+} // namespace
+
+Session::Session(std::string helper_path, Limits limits, unsigned max_documents)
+	: helper_path_(std::move(helper_path)), limits_(limits),
+	  max_documents_(std::max(max_documents, 1u))
+{
+}
+
+Session::~Session()
+{
+	stop_helper(kExitGraceMs);
+}
+
+pid_t Session::helper_pid() const
+{
+	if (!helper_ || helper_->owner != ::getpid())
+		return -1;
+	return helper_->process.child.pid();
+}
+
+void Session::stop_helper(unsigned grace_ms)
+{
+	if (!helper_)
+		return;
+	Child &child = helper_->process.child;
+	if (helper_->owner != ::getpid()) {
+		// our copy after a fork(): the helper is the parent's
+		child.disown();
+	} else {
+		helper_->process.stdin_pipe.reset(); // EOF: it exits
+		wait_for_exit(child, now_ms() + grace_ms);
+		// it, if it didn't, and whatever it left in its group
+		child.kill_group();
+		child.wait_blocking();
+	}
+	helper_.reset();
+}
+
+Document Session::extract_text(std::string_view data, std::string_view content_type_hint)
+{
+	Document doc;
+	try {
+		run(data, content_type_hint, doc);
+	} catch (const std::bad_alloc &) {
+		// possibly in the middle of a request: the helper can't stay
+		stop_helper(0);
+		throw;
+	} catch (const std::exception &e) {
+		stop_helper(0);
+		doc = Document{};
+		doc.warnings.push_back(std::string("internal error: ") + e.what());
+	}
+	return doc;
+}
+
+void Session::run(std::string_view data, std::string_view content_type_hint, Document &doc)
+{
+	// Replaced without a warning: the parent's helper after a fork, a
+	// helper that has done its share, and one that died between
+	// documents, which is no fault of this one.
+	if (helper_ && (helper_->owner != ::getpid() || helper_->documents >= max_documents_ ||
+			helper_->process.child.has_exited()))
+		stop_helper(kExitGraceMs);
+
+	// Declared before the helper starts: SIGPIPE blocked while we write.
+	SigpipeGuard sigpipe;
+	long long deadline = now_ms() + limits_.timeout_ms;
+	if (!helper_) {
+		auto helper = std::make_unique<Helper>();
+		std::string error;
+		if (!start_helper(serve_arguments(helper_path_, limits_),
+				  serve_limits(limits_, max_documents_), helper->process, error)) {
+			doc.warnings.push_back(error);
+			return;
+		}
+		helper_ = std::move(helper);
+		helpers_started_++;
+	}
+
+	HelperProcess &process = helper_->process;
+	std::string request_line = std::to_string(data.size());
+	if (std::string type = printable_content_type(content_type_hint); !type.empty())
+		request_line += " " + type;
+	request_line += '\n';
+	std::string out, err;
+	Exchange exchange{process.stdin_pipe, process.stdout_pipe, process.stderr_pipe,
+			  {request_line, data}, true, out, err, limits_.max_output, deadline,
+			  sigpipe};
+	Exchange::End end = exchange.run();
+	helper_->documents++;
+
+	if (end == Exchange::End::complete) {
+		if (parse_answer(std::string_view(out).substr(exchange.frame.body_start), doc))
+			return;
+		// a helper that says what we can't read may say anything next
+		stop_helper(0);
+		return;
+	}
+
+	// Failed: this document is lost, the next gets a fresh helper.
+	if (end == Exchange::End::helper_gone && !wait_for_exit(process.child, deadline))
+		end = Exchange::End::timed_out;
+	process.child.kill_group();
+	process.child.wait_blocking();
+	std::string why = end == Exchange::End::helper_gone ?
+		exit_failure(process.child, err, limits_) : std::string();
+	if (why.empty())
+		why = describe_end(end, exchange.error, limits_);
+	doc.warnings.push_back(why);
+	stop_helper(0);
 }
 
 } // namespace tresor::extract

@@ -26,6 +26,14 @@ struct tresor_fts_settings {
 	fts::Settings settings;
 };
 
+struct tresor_fts_extractor {
+	tresor::extract::Session session;
+	tresor_fts_extractor(const std::string &helper, const tresor::extract::Limits &limits)
+		: session(helper, limits)
+	{
+	}
+};
+
 namespace {
 
 // Runs f, mapping the index's own exceptions to their error codes.
@@ -325,7 +333,21 @@ unsigned tresor_fts_settings_lock_timeout_ms(const tresor_fts_settings *set)
 	return set->settings.lock_timeout_ms;
 }
 
-int tresor_fts_extract_text(const tresor_fts_settings *set, const char *content_type,
+tresor_fts_extractor *tresor_fts_extractor_new(const tresor_fts_settings *set)
+{
+	try {
+		return new tresor_fts_extractor(set->settings.extract_path, set->settings.limits);
+	} catch (...) {
+		return nullptr;
+	}
+}
+
+void tresor_fts_extractor_free(tresor_fts_extractor *ex)
+{
+	delete ex;
+}
+
+int tresor_fts_extract_text(tresor_fts_extractor *ex, const char *content_type,
 			    const void *data, size_t len, char **text_r, size_t *text_len_r,
 			    char *err, size_t err_size)
 {
@@ -333,9 +355,9 @@ int tresor_fts_extract_text(const tresor_fts_settings *set, const char *content_
 	*text_len_r = 0;
 	clear_error(err, err_size);
 	return tresor::c_abi::guarded(err, err_size, [&] {
-		auto doc = tresor::extract::extract_text(
-			set->settings.extract_path, std::string_view(static_cast<const char *>(data), len),
-			content_type != nullptr ? content_type : "", set->settings.limits);
+		auto doc = ex->session.extract_text(
+			std::string_view(static_cast<const char *>(data), len),
+			content_type != nullptr ? content_type : "");
 		std::string why;
 		for (const auto &w : doc.warnings)
 			why += (why.empty() ? "" : "; ") + w;

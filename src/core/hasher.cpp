@@ -102,6 +102,8 @@ void Hasher::append_out(const char *p, std::size_t size)
 		flush_out();
 		if (size >= kOutFlush) {
 			sha_.update(p, size); // a long run: no detour through out_
+			if (sink_)
+				sink_(std::string_view(p, size));
 			return;
 		}
 	}
@@ -332,6 +334,8 @@ void Hasher::flush_out()
 	if (out_.empty())
 		return;
 	sha_.update(out_);
+	if (sink_)
+		sink_(out_);
 	if (in_body_ && want_content_)
 		content_sha_.update(out_);
 	out_.clear();

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -43,6 +44,10 @@ public:
 	// Starts over for the next message with the same settings, keeping
 	// the buffers: hashing many mails needs no allocation per mail.
 	void reset();
+	// Also hands every byte that goes into sha256 to sink, in order (the
+	// evidence export writes them as the .eml file: sha256sum of it is
+	// then the journal's sha256). An empty function: none.
+	void set_sink(std::function<void(std::string_view)> sink) { sink_ = std::move(sink); }
 
 	// Longest Message-ID value kept (bytes, before trimming).
 	static constexpr std::size_t kMaxMessageIdBytes = 16384;
@@ -95,6 +100,7 @@ private:
 	// bytes not yet given to the hashes: header phase -> sha only,
 	// body phase -> sha and content_sha
 	std::string out_;
+	std::function<void(std::string_view)> sink_;
 };
 
 // A header field value as content_sha256 uses it: SP/HTAB runs made one SP,

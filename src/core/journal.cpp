@@ -410,6 +410,8 @@ json record_json(const Record &rec, std::uint64_t seq, Clock::time_point t,
 	str("service", rec.service);
 	str("session", rec.session);
 	str("reason", rec.reason);
+	for (const auto &[key, value] : rec.extra)
+		j[key] = value;
 	j["prev"] = prev;
 	return j;
 }
@@ -507,7 +509,7 @@ int hex_digit_value(char c)
 // The members RecordFields holds; each may be given once on the fast path.
 enum class RecordMember {
 	Seq, Event, Mailbox, MailboxGuid, Uidvalidity, Uid, Guid, Sha256,
-	NewMailbox, Prev, Other
+	NewMailbox, Prev, Time, MessageId, Other
 };
 
 RecordMember record_member(std::string_view key)
@@ -523,6 +525,8 @@ RecordMember record_member(std::string_view key)
 		{"sha256", RecordMember::Sha256},
 		{"new_mailbox", RecordMember::NewMailbox},
 		{"prev", RecordMember::Prev},
+		{"time", RecordMember::Time},
+		{"message_id", RecordMember::MessageId},
 	};
 	for (const auto &[name, member] : members) {
 		if (key == name)
@@ -605,6 +609,8 @@ private:
 			case RecordMember::Sha256: target = &f.sha256; break;
 			case RecordMember::NewMailbox: target = &f.new_mailbox; break;
 			case RecordMember::Prev: target = &f.prev; break;
+			case RecordMember::Time: target = &f.time; break;
+			case RecordMember::MessageId: target = &f.message_id; break;
 			default: break; // a number member given as a string reads as unset
 			}
 			if (!string(*target))
@@ -744,6 +750,8 @@ void RecordFields::clear()
 	guid.clear();
 	sha256.clear();
 	new_mailbox.clear();
+	time.clear();
+	message_id.clear();
 	has_prev = false;
 	prev.clear();
 }
@@ -770,6 +778,8 @@ bool parse_record_fields(std::string_view line, RecordFields &fields_r)
 	fields_r.guid = json_string(*j, "guid");
 	fields_r.sha256 = json_string(*j, "sha256");
 	fields_r.new_mailbox = json_string(*j, "new_mailbox");
+	fields_r.time = json_string(*j, "time");
+	fields_r.message_id = json_string(*j, "message_id");
 	auto prev = j->find("prev");
 	if (prev != j->end() && prev->is_string()) {
 		fields_r.has_prev = true;

@@ -40,6 +40,9 @@ struct Record {
 	std::optional<std::string> service;
 	std::optional<std::string> session;
 	std::optional<std::string> reason;
+	// Members of seal and tsr records (docs/archive.md section 4), written
+	// in this order after reason and before prev.
+	std::vector<std::pair<std::string, json>> extra;
 };
 
 // ---- helpers shared by the journal, the catalog and verify
@@ -135,6 +138,8 @@ struct RecordFields {
 	std::string guid;
 	std::string sha256;
 	std::string new_mailbox;
+	std::string time;       // purge decisions and verify's purge check
+	std::string message_id; // hold matching
 	bool has_prev = false; // present and a string
 	std::string prev;
 

@@ -119,14 +119,19 @@ unsigned tresor_fts_settings_lock_timeout_ms(const tresor_fts_settings *set);
    tresor-extract for. */
 int tresor_fts_worth_extracting(const char *content_type, const void *head,
 				size_t head_len);
-/* Runs tresor-extract on one attachment under the configured limits.
-   Returns 0 with *text_r (malloc()ed, free() it; may be empty; err may
-   then hold warnings) or -1 with the reason in err: the part is skipped,
-   nothing else fails. */
-int tresor_fts_extract_text(const tresor_fts_settings *set,
-			    const char *content_type, const void *data,
-			    size_t len, char **text_r, size_t *text_len_r,
-			    char *err, size_t err_size);
+/* A long-lived tresor-extract (--serve) for one indexing run: started at
+   the first attachment, restarted after a failure or every 500
+   documents, stopped by _free(). */
+typedef struct tresor_fts_extractor tresor_fts_extractor;
+tresor_fts_extractor *tresor_fts_extractor_new(const tresor_fts_settings *set);
+void tresor_fts_extractor_free(tresor_fts_extractor *ex);
+/* The text of one attachment, under the configured limits. Returns 0 with
+   *text_r (malloc()ed, free() it; may be empty; err may then hold
+   warnings) or -1 with the reason in err: the part is skipped, nothing
+   else fails. */
+int tresor_fts_extract_text(tresor_fts_extractor *ex, const char *content_type,
+			    const void *data, size_t len, char **text_r,
+			    size_t *text_len_r, char *err, size_t err_size);
 
 #ifdef __cplusplus
 }

@@ -59,6 +59,11 @@ const char *tresor_config_dir(const tresor_config *cfg);
 enum tresor_journal_scope tresor_config_journal_scope(const tresor_config *cfg);
 enum tresor_duplicate_policy tresor_config_duplicates(const tresor_config *cfg);
 enum tresor_duplicate_policy tresor_config_content_duplicates(const tresor_config *cfg);
+/* tresor_seal_key, tresor_seal_pubkey, tresor_tsa_ca: absolute paths, ""
+   when not set. */
+const char *tresor_config_seal_key(const tresor_config *cfg);
+const char *tresor_config_seal_pubkey(const tresor_config *cfg);
+const char *tresor_config_tsa_ca(const tresor_config *cfg);
 
 /* 1 when the mailbox (full vname, hierarchy separator sep) matches one of
    the tresor_archive patterns: '*' matches anything, '%' anything but
@@ -236,7 +241,12 @@ enum tresor_problem_kind {
 	TRESOR_PROBLEM_CHAIN = 0,     /* removed/inserted/reordered/edited line */
 	TRESOR_PROBLEM_MODIFIED,      /* stored mail's hash differs */
 	TRESOR_PROBLEM_MISSING,       /* journaled, gone without allowed removal */
-	TRESOR_PROBLEM_UNJOURNALED    /* in a journaled folder, no record */
+	TRESOR_PROBLEM_UNJOURNALED,   /* in a journaled folder, no record */
+	TRESOR_PROBLEM_SEAL,          /* a seal or time-stamp response that
+					 doesn't check out, or can't be checked */
+	TRESOR_PROBLEM_PURGE          /* a purge record for a mail that was not
+					 purgeable then (retention not ended,
+					 or under a hold) */
 };
 
 typedef struct tresor_problem {
@@ -258,6 +268,16 @@ typedef struct tresor_verify tresor_verify;
    that mailbox_guid). NULL + err
    only when the journal can't be read at all. */
 tresor_verify *tresor_verify_new(const char *dir, char *err, size_t err_size);
+/* The same, and checks every seal with the config's tresor_seal_pubkey and
+   every time-stamp response with its tresor_tsa_ca (SEAL problems; seals
+   of another user than `user` are problems too). On failure
+   *config_error_r is 1 when a key or CA file can't be used (err names the
+   setting), 0 when the journal can't be read. */
+tresor_verify *tresor_verify_new_with_seals(const char *dir,
+					    const tresor_config *cfg,
+					    const char *user,
+					    int *config_error_r,
+					    char *err, size_t err_size);
 
 /* 1 when the journal expects mails in this mailbox. The glue observes
    every mailbox that is journaled or expected. */
@@ -285,7 +305,101 @@ const tresor_problem *tresor_verify_problem(const tresor_verify *v,
 uint64_t tresor_verify_checked_count(const tresor_verify *v);
 /* Number of journal lines read. */
 uint64_t tresor_verify_record_count(const tresor_verify *v);
+/* Number of mails observed although a purge record ended them (an
+   interrupted purge; the next doveadm tresor purge finishes it). */
+uint64_t tresor_verify_purge_pending_count(const tresor_verify *v);
 void tresor_verify_free(tresor_verify *v);
+
+/* ------------------------------------------------------------------ */
+/* Seals, time stamps and evidence export (docs/archive.md 7 and 8)   */
+/* ------------------------------------------------------------------ */
+
+typedef struct tresor_seal_key tresor_seal_key;
+
+/* Loads tresor_seal_key: a PEM Ed25519 private key. NULL with err naming
+   the setting when it can't be read or isn't an Ed25519 key. */
+tresor_seal_key *tresor_seal_key_load(const char *path, char *err,
+				      size_t err_size);
+void tresor_seal_key_free(tresor_seal_key *key);
+/* SHA-256 (hex) of the public key's DER form. */
+const char *tresor_seal_key_id(const tresor_seal_key *key);
+
+typedef struct tresor_seal_info {
+	uint64_t seq;       /* the seal record; 0: no journal, nothing sealed */
+	uint64_t head_seq;  /* the line it seals */
+	char head_sha256[TRESOR_SHA256_HEX_SIZE];
+	char time[40];
+	char key_id[TRESOR_SHA256_HEX_SIZE];
+	char sig[100];      /* base64 */
+} tresor_seal_info;
+
+/* Appends a seal record over the head of the journal in dir (taking the
+   journal lock from reading the head to writing the record), signed with
+   key for user. tsq_path != NULL: also writes an RFC 3161 TimeStampReq
+   (DER, SHA-256 over the signed text, with a nonce kept in the seal) to
+   that file. A user without a journal gets none: info_r->seq = 0.
+   Returns 0, or -1 with err. */
+int tresor_seal(const char *dir, const tresor_seal_key *key, const char *user,
+		const char *tsq_path, tresor_seal_info *info_r,
+		char *err, size_t err_size);
+
+typedef struct tresor_tsr_info {
+	uint64_t seq;       /* the tsr record */
+	uint64_t seal_seq;  /* the seal it time-stamps */
+	char gen_time[40];  /* the TSA's time, RFC 3339 */
+} tresor_tsr_info;
+
+/* Reads a TimeStampResp (DER) from tsr_path, finds the seal it answers
+   (by its message imprint), checks the nonce and, when tsa_ca is not NULL
+   or "", the TSA's signature and certificate; then appends a tsr record.
+   Returns 0, or -1 with err (nothing appended). */
+int tresor_seal_attach_tsr(const char *dir, const char *tsr_path,
+			   const char *tsa_ca, tresor_tsr_info *info_r,
+			   char *err, size_t err_size);
+
+typedef struct tresor_export tresor_export;
+
+typedef struct tresor_export_mail {
+	uint64_t seq;             /* of the save record */
+	const char *mailbox;      /* as journaled */
+	const char *mailbox_guid;
+	uint32_t uidvalidity;
+	uint32_t uid;             /* 0: find it by guid */
+	const char *guid;
+	const char *sha256;       /* as journaled */
+	const char *status;       /* "": to be exported; "expunged",
+				     "purged", "deleted": removed by a
+				     journaled record, nothing to export */
+} tresor_export_mail;
+
+/* Starts an evidence export of the mails user saved from `from` to `to`
+   (YYYY-MM-DD, UTC, both included) into out_dir (created; must not exist
+   or be empty), reading the journal in dir. NULL with err on failure. */
+tresor_export *tresor_export_new(const char *dir, const tresor_config *cfg,
+				 const char *user, const char *from,
+				 const char *to, const char *out_dir,
+				 char *err, size_t err_size);
+size_t tresor_export_mail_count(const tresor_export *x);
+/* Strings stay valid until the next call with x. */
+int tresor_export_get_mail(const tresor_export *x, size_t idx,
+			   tresor_export_mail *mail_r);
+/* Writes mail idx as mails/<seq>.eml from its stored bytes (any chunks):
+   begin, write..., end. end returns 1 when the bytes have the journaled
+   sha256, 0 when not (the file stays, status "modified"), -1 on error. */
+int tresor_export_mail_begin(tresor_export *x, size_t idx, char *err,
+			     size_t err_size);
+void tresor_export_mail_write(tresor_export *x, const void *data, size_t size);
+int tresor_export_mail_end(tresor_export *x, char *err, size_t err_size);
+/* A mail that couldn't be exported: status "missing" or "unreadable". */
+void tresor_export_mail_mark(tresor_export *x, size_t idx, const char *status,
+			     const char *note);
+/* Writes the journal, seals, keys, mails.csv, VERIFY.txt and
+   MANIFEST.sha256. 0, or -1 with err. Afterwards the warnings (one
+   sentence each) can be read. */
+int tresor_export_finish(tresor_export *x, char *err, size_t err_size);
+size_t tresor_export_warning_count(const tresor_export *x);
+const char *tresor_export_warning(const tresor_export *x, size_t idx);
+void tresor_export_free(tresor_export *x);
 
 #ifdef __cplusplus
 }

@@ -55,12 +55,17 @@ const char *problem_kind_name(ProblemKind kind)
 		return "MISSING";
 	case ProblemKind::Unjournaled:
 		return "UNJOURNALED";
+	case ProblemKind::Seal:
+		return "SEAL";
+	case ProblemKind::Purge:
+		return "PURGE";
 	}
 	return "UNKNOWN";
 }
 
-Verifier::Verifier(const std::string &dir)
+Verifier::Verifier(const std::string &dir, const SealCheckSettings &seal_settings)
 {
+	SealChecker seals(seal_settings);
 	// The catalog's position first: it can then only be behind the
 	// journal we read, never legitimately ahead of it.
 	std::optional<JournalPos> cat = Catalog::peek_position(dir);
@@ -127,7 +132,11 @@ Verifier::Verifier(const std::string &dir)
 				add(std::move(p));
 			}
 			if (parsed && (term || !last_file))
-				apply(rec, seq);
+				apply(rec, seq, line);
+			// seals: prev_hash is still the previous line's hash here
+			seals.line(seq, prev_hash, reasons.empty(),
+				   parsed ? std::string_view(rec.event) : std::string_view(),
+				   line);
 			prev_seq = seq;
 			prev_hash.swap(hash);
 			if (cat && seq == cat->seq)
@@ -135,6 +144,13 @@ Verifier::Verifier(const std::string &dir)
 		}
 	}
 	head_seq_ = prev_seq;
+	for (SealProblem &sp : seals.finish()) {
+		Problem p;
+		p.kind = ProblemKind::Seal;
+		p.seq = sp.seq;
+		p.detail = std::move(sp.detail);
+		add(std::move(p));
+	}
 
 	// Removing the last lines leaves no gap in the chain: the catalog
 	// remembers how far the journal went.
@@ -181,6 +197,22 @@ Verifier::Expected *Verifier::MailboxExpectation::find(std::uint32_t uid,
 	return nullptr;
 }
 
+Verifier::Expected *Verifier::MailboxExpectation::find_purged(std::uint32_t uid,
+							       std::string_view guid)
+{
+	if (uid != 0) {
+		auto u = purged_by_uid.find(uid);
+		if (u != purged_by_uid.end())
+			return &mails[u->second];
+	}
+	if (!guid.empty()) {
+		auto g = purged_by_guid.find(guid);
+		if (g != purged_by_guid.end())
+			return &mails[g->second];
+	}
+	return nullptr;
+}
+
 void Verifier::MailboxExpectation::remove(Expected &e)
 {
 	if (e.removed)
@@ -191,8 +223,23 @@ void Verifier::MailboxExpectation::remove(Expected &e)
 		by_uid.erase(e.uid);
 }
 
-void Verifier::apply(const RecordFields &rec, std::uint64_t seq)
+void Verifier::apply(const RecordFields &rec, std::uint64_t seq, std::string_view line)
 {
+	// holds are replayed so that each purge is checked against those
+	// in force when it was written
+	if (rec.event == "hold" || rec.event == "unhold") {
+		if (auto j = parse_line(line)) {
+			if (rec.event == "hold")
+				holds_.add(hold_from_record(*j, seq));
+			else
+				holds_.remove(json_uint(*j, "hold_seq"));
+		}
+		return;
+	}
+	if (rec.event == "purge") {
+		apply_purge(rec, seq, line);
+		return;
+	}
 	const std::string &mailbox_guid = rec.mailbox_guid;
 	if (mailbox_guid.empty())
 		return;
@@ -212,6 +259,8 @@ void Verifier::apply(const RecordFields &rec, std::uint64_t seq)
 		e.sha256 = rec.sha256;
 		e.uidvalidity = static_cast<std::uint32_t>(rec.uidvalidity);
 		e.uid = uid;
+		e.time = rec.time;
+		e.message_id = rec.message_id;
 		if (uid != 0) {
 			// a UID saved again replaces the old expectation
 			auto [old, inserted] = box.by_uid.try_emplace(uid, box.mails.size());
@@ -228,13 +277,14 @@ void Verifier::apply(const RecordFields &rec, std::uint64_t seq)
 		}
 		box.mails.push_back(std::move(e));
 		box.live++;
-	} else if (event == "expunge" || event == "purge") {
+	} else if (event == "expunge") {
 		auto g = expected_.find(mailbox_guid);
 		if (g == expected_.end())
 			return;
 		if (Expected *e = g->second.find(uid, guid))
 			g->second.remove(*e);
-		if (g->second.live == 0)
+		if (g->second.live == 0 && g->second.purged_by_uid.empty() &&
+		    g->second.purged_by_guid.empty())
 			expected_.erase(g);
 	} else if (event == "delete") {
 		auto g = expected_.find(mailbox_guid);
@@ -248,6 +298,43 @@ void Verifier::apply(const RecordFields &rec, std::uint64_t seq)
 				e.mailbox = new_name;
 		}
 	}
+}
+
+// A purge ends its save like an expunge, but must have been allowed: the
+// retention it names ended and no hold matched (retention.hpp).
+void Verifier::apply_purge(const RecordFields &rec, std::uint64_t seq, std::string_view line)
+{
+	const auto uid = static_cast<std::uint32_t>(rec.uid);
+	Problem p;
+	p.kind = ProblemKind::Purge;
+	p.seq = seq;
+	p.mailbox = rec.mailbox;
+	p.mailbox_guid = rec.mailbox_guid;
+	p.uid = uid;
+	auto j = parse_line(line);
+	auto g = expected_.find(rec.mailbox_guid);
+	Expected *e = g == expected_.end() ? nullptr : g->second.find(uid, rec.guid);
+	if (!j || e == nullptr || e->removed) {
+		p.detail = "the purge record for " + mail_name(uid, rec.mailbox, rec.guid) +
+			   " ends no save record that was still in force";
+		add(std::move(p));
+		return;
+	}
+	std::string why = purge_record_problem(*j, e->seq, e->time, e->message_id, holds_);
+	if (!why.empty()) {
+		p.detail = mail_name(uid, rec.mailbox) + " (saved as seq " +
+			   std::to_string(e->seq) + ") was purged although it was not "
+			   "purgeable: " + why;
+		add(std::move(p));
+	}
+	MailboxExpectation &box = g->second;
+	box.remove(*e);
+	e->purged = true;
+	std::size_t idx = static_cast<std::size_t>(e - box.mails.data());
+	if (uid != 0)
+		box.purged_by_uid[uid] = idx;
+	if (!rec.guid.empty())
+		box.purged_by_guid[rec.guid] = idx;
 }
 
 void Verifier::add(Problem p)
@@ -303,6 +390,31 @@ void Verifier::observe(std::string_view mailbox_guid, std::string_view mailbox,
 					   " was changed: the journal recorded sha256 " +
 					   x.sha256 + " when it was saved (seq " +
 					   std::to_string(x.seq) + "), the stored mail now has ";
+				p.detail += sha256;
+				add(std::move(p));
+			}
+			return;
+		}
+	}
+	if (g != expected_.end()) {
+		// still there after its purge record: the purge is pending
+		if (Expected *e = g->second.find_purged(uid, guid); e != nullptr) {
+			if (e->observed)
+				return;
+			e->observed = true;
+			checked_++;
+			purge_pending_++;
+			if (!e->sha256.empty() && !iequals(e->sha256, sha256)) {
+				Problem p;
+				p.kind = ProblemKind::Modified;
+				p.seq = e->seq;
+				p.mailbox = e->mailbox.empty() ? std::string(mailbox) : e->mailbox;
+				p.mailbox_guid = mailbox_guid;
+				p.uid = uid;
+				p.detail = mail_name(uid, p.mailbox) +
+					   " (purge pending) was changed: the journal recorded "
+					   "sha256 " + e->sha256 + " when it was saved (seq " +
+					   std::to_string(e->seq) + "), the stored mail now has ";
 				p.detail += sha256;
 				add(std::move(p));
 			}

@@ -11,10 +11,15 @@
 #include <vector>
 
 #include "journal.hpp"
+#include "retention.hpp"
+#include "seal.hpp"
 
 namespace tresor {
 
-enum class ProblemKind { Chain = 0, Modified = 1, Missing = 2, Unjournaled = 3 };
+enum class ProblemKind {
+	Chain = 0, Modified = 1, Missing = 2, Unjournaled = 3, Seal = 4,
+	Purge = 5, // a purge record for a mail that was not purgeable then
+};
 const char *problem_kind_name(ProblemKind kind);
 
 struct Problem {
@@ -28,9 +33,10 @@ struct Problem {
 
 class Verifier {
 public:
-	// Reads and checks the whole journal under dir; throws only when it
-	// can't be read at all.
-	explicit Verifier(const std::string &dir);
+	// Reads and checks the whole journal under dir, seals and time-stamp
+	// responses with the given keys (seal.hpp); throws only when it can't
+	// be read at all, or SealSetupError for an unusable key or CA file.
+	explicit Verifier(const std::string &dir, const SealCheckSettings &seals = {});
 
 	// (Views: the glue calls these once per mail; nothing is copied
 	// unless it has to be kept.)
@@ -56,6 +62,10 @@ public:
 	std::uint64_t lines() const { return lines_; }
 	std::uint64_t head_seq() const { return head_seq_; }
 	std::size_t expected_count() const;
+	// Mails still in the store although a purge record ended them (the
+	// expunge after the record was interrupted): not a problem, the next
+	// purge finishes them. Counted by observe().
+	std::uint64_t purge_pending_count() const { return purge_pending_; }
 	// Changes whenever the problem list changes.
 	std::uint64_t generation() const { return generation_; }
 
@@ -67,8 +77,11 @@ private:
 		std::uint32_t uidvalidity = 0;
 		std::uint32_t uid = 0;  // 0: saved without one
 		std::string guid;       // only kept for those saved without a UID
+		std::string time;       // of the save record: checks its purge
+		std::string message_id; // matched against holds at its purge
 		bool observed = false;
 		bool removed = false;
+		bool purged = false;    // removed by a purge record
 	};
 	// The mails a mailbox must still hold, found by UID, or by GUID for
 	// those saved without a UID.
@@ -76,9 +89,14 @@ private:
 		std::vector<Expected> mails;
 		std::map<std::uint32_t, std::size_t> by_uid;
 		std::map<std::string, std::vector<std::size_t>, std::less<>> uidless_by_guid;
+		// purged mails by the purge record's UID and GUID: one still
+		// present is a pending purge, not UNJOURNALED
+		std::map<std::uint32_t, std::size_t> purged_by_uid;
+		std::map<std::string, std::size_t, std::less<>> purged_by_guid;
 		std::size_t live = 0;
 
 		Expected *find(std::uint32_t uid, std::string_view guid);
+		Expected *find_purged(std::uint32_t uid, std::string_view guid);
 		void remove(Expected &e);
 	};
 	struct Seen {
@@ -86,7 +104,8 @@ private:
 		std::uint32_t uidvalidity = 0;
 	};
 
-	void apply(const RecordFields &rec, std::uint64_t seq);
+	void apply(const RecordFields &rec, std::uint64_t seq, std::string_view line);
+	void apply_purge(const RecordFields &rec, std::uint64_t seq, std::string_view line);
 	void add(Problem p);
 
 	// std::less<>: looked up by string_view without a copy
@@ -99,6 +118,8 @@ private:
 	std::uint64_t lines_ = 0;
 	std::uint64_t head_seq_ = 0;
 	std::uint64_t generation_ = 0;
+	HoldSet holds_; // in force at the record being applied
+	std::uint64_t purge_pending_ = 0;
 	bool finished_ = false;
 };
 

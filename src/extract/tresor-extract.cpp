@@ -19,6 +19,26 @@
 // caller (extract_client) runs it under CPU, memory and wall-clock limits,
 // so a hostile document costs a helper process, never a Dovecot one.
 //
+// --serve keeps one process for many documents (extract_client's Session),
+// which saves the fork and exec and poppler's start-up for every
+// attachment. Requests on stdin, answers on stdout, one at a time:
+//
+//   request: "<length>[ <content-type hint>]\n" then exactly <length> bytes
+//            (length: 1 to 15 decimal digits; the whole line at most
+//            kMaxRequestLine bytes; the hint as --content-type in
+//            --mode=auto, may be left out)
+//   answer:  "<length>\n" then <length> bytes: the JSON object --mode=auto
+//            prints, with its final newline
+//
+// It reads exactly the announced bytes, never ahead. EOF before a request
+// line ends it with status 0; a malformed or cut request with
+// kExitProtocol. With --cpu-limit=SECONDS every document gets that much
+// CPU time on top of what the process has used so far (the soft
+// RLIMIT_CPU, moved before each document; the hard limit the client set
+// stays the cap for the whole process). The client's RLIMIT_AS covers
+// the process. --test-spin-on=MARKER (tests only) makes a document
+// containing MARKER spin until a limit ends the process.
+//
 // --decoder [CONTENT-TYPE] makes it Dovecot's fts_decoder behind the
 // "script" service (src/util/script.c): without a type it lists the types
 // it reads ("type extension" lines and an empty line, fts-parser-script.c
@@ -28,6 +48,7 @@
 // --memory-limit=BYTES[K|M|G], --timeout=SECONDS before the type).
 //
 // Usage: tresor-extract --mode=xml|pdf|auto [--content-type=TYPE] [--max-text=BYTES]
+//        tresor-extract --serve [--max-text=BYTES] [--cpu-limit=S]
 //        tresor-extract --decoder [--max-text=BYTES] [--cpu-limit=S]
 //                       [--memory-limit=BYTES] [--timeout=S] [CONTENT-TYPE]
 
@@ -65,15 +86,22 @@ namespace tresor::extract {
 
 namespace {
 
-enum class Mode { xml, pdf, automatic, decoder };
+enum class Mode { xml, pdf, automatic, decoder, serve };
+
+// The longest request line --serve accepts: 15 digits, a blank, a MIME
+// type with parameters and the newline.
+constexpr std::size_t kMaxRequestLine = 1024;
 
 struct Options {
 	Mode mode = Mode::pdf;
 	std::size_t max_text = 1u << 20;
 	std::string content_type;
 	bool have_content_type = false;
-	// --decoder only: the limits extract_client would otherwise set
+	// --decoder: the limits extract_client would otherwise set;
+	// --serve: cpu_seconds per document, when given
 	unsigned cpu_seconds = 5;
+	bool have_cpu_limit = false;
+	std::string test_spin_marker; // --serve only
 	std::size_t memory_bytes = 256u << 20;
 	unsigned timeout_seconds = 10;
 };
@@ -127,14 +155,15 @@ bool parse_args(int argc, char **argv, Options &opts, std::string &error_r)
 	for (int i = 1; i < argc; i++) {
 		std::string_view arg = argv[i];
 		if (arg == "--mode=xml" || arg == "--mode=pdf" || arg == "--mode=auto" ||
-		    arg == "--decoder") {
+		    arg == "--decoder" || arg == "--serve") {
 			if (have_mode) {
-				error_r = "only one of --mode and --decoder";
+				error_r = "only one of --mode, --decoder and --serve";
 				return false;
 			}
 			opts.mode = arg == "--mode=xml" ? Mode::xml :
 				    arg == "--mode=pdf" ? Mode::pdf :
-				    arg == "--mode=auto" ? Mode::automatic : Mode::decoder;
+				    arg == "--mode=auto" ? Mode::automatic :
+				    arg == "--serve" ? Mode::serve : Mode::decoder;
 			have_mode = true;
 		} else if (arg.starts_with("--max-text=")) {
 			if (!parse_size(arg.substr(11), opts.max_text)) {
@@ -149,7 +178,9 @@ bool parse_args(int argc, char **argv, Options &opts, std::string &error_r)
 				error_r = "--cpu-limit needs seconds (1 .. 86400)";
 				return false;
 			}
-			decoder_limits = true;
+			opts.have_cpu_limit = true;
+		} else if (arg.starts_with("--test-spin-on=") && arg.size() > 15) {
+			opts.test_spin_marker = arg.substr(15);
 		} else if (arg.starts_with("--memory-limit=")) {
 			if (!parse_bytes(arg.substr(15), opts.memory_bytes) ||
 			    opts.memory_bytes < (32u << 20)) {
@@ -174,11 +205,23 @@ bool parse_args(int argc, char **argv, Options &opts, std::string &error_r)
 		}
 	}
 	if (!have_mode) {
-		error_r = "--mode=xml, --mode=pdf, --mode=auto or --decoder is required";
+		error_r = "--mode=xml, --mode=pdf, --mode=auto, --decoder or --serve is required";
+		return false;
+	}
+	if (opts.have_cpu_limit && opts.mode != Mode::decoder && opts.mode != Mode::serve) {
+		error_r = "--cpu-limit goes with --decoder or --serve";
 		return false;
 	}
 	if (decoder_limits && opts.mode != Mode::decoder) {
-		error_r = "--cpu-limit, --memory-limit and --timeout go with --decoder";
+		error_r = "--memory-limit and --timeout go with --decoder";
+		return false;
+	}
+	if (opts.mode == Mode::serve && opts.have_content_type) {
+		error_r = "--serve takes the content type with each request";
+		return false;
+	}
+	if (!opts.test_spin_marker.empty() && opts.mode != Mode::serve) {
+		error_r = "--test-spin-on goes with --serve";
 		return false;
 	}
 	return true;
@@ -214,6 +257,84 @@ void write_all_stdout(std::string_view data)
 	}
 }
 
+// Up to size bytes from stdin; fewer only at EOF.
+std::size_t read_stdin_exactly(char *into, std::size_t size)
+{
+	std::size_t got = 0;
+	while (got < size) {
+		ssize_t n = ::read(STDIN_FILENO, into + got, size - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			throw std::system_error(errno, std::generic_category(), "read(stdin)");
+		}
+		if (n == 0)
+			break;
+		got += static_cast<std::size_t>(n);
+	}
+	return got;
+}
+
+struct Request {
+	std::string content_type;
+	std::string data;
+};
+
+enum class RequestRead { document, end_of_input, malformed };
+
+// One --serve request: "<length>[ <hint>]\n" and <length> bytes. The
+// line is read a byte at a time, so that nothing beyond the request is
+// consumed (a few dozen system calls, nothing next to a document).
+RequestRead read_request(Request &request, std::string &error_r)
+{
+	std::string line;
+	for (;;) {
+		char c;
+		if (read_stdin_exactly(&c, 1) == 0) {
+			if (line.empty())
+				return RequestRead::end_of_input;
+			error_r = "request line cut off by end of input";
+			return RequestRead::malformed;
+		}
+		if (c == '\n')
+			break;
+		if (line.size() + 1 >= kMaxRequestLine) {
+			error_r = "request line longer than " + std::to_string(kMaxRequestLine) +
+				  " bytes";
+			return RequestRead::malformed;
+		}
+		line += c;
+	}
+	std::string_view length_text = line;
+	std::size_t blank = line.find(' ');
+	if (blank != std::string::npos) {
+		length_text = length_text.substr(0, blank);
+		request.content_type = line.substr(blank + 1);
+	}
+	std::size_t length = 0;
+	if (!parse_size(length_text, length)) {
+		error_r = "request line does not start with a length";
+		return RequestRead::malformed;
+	}
+	// Grows with what arrives rather than trusting the announced length
+	// with one allocation: a lie then costs no memory.
+	constexpr std::size_t kChunk = 1u << 20;
+	while (request.data.size() < length) {
+		std::size_t want = std::min(kChunk, length - request.data.size());
+		std::size_t old_size = request.data.size();
+		request.data.resize(old_size + want);
+		std::size_t got = read_stdin_exactly(request.data.data() + old_size, want);
+		request.data.resize(old_size + got);
+		if (got < want) {
+			error_r = "document cut off by end of input after " +
+				  std::to_string(request.data.size()) + " of " +
+				  std::to_string(length) + " bytes";
+			return RequestRead::malformed;
+		}
+	}
+	return RequestRead::document;
+}
+
 // poppler's error and debug output, otherwise printed on stderr.
 void collect_poppler_message(const std::string &message, void *closure)
 {
@@ -223,6 +344,19 @@ void collect_poppler_message(const std::string &message, void *closure)
 void ignore_poppler_message(const std::string &, void *)
 {
 }
+
+// poppler reports into warnings while this lives, and never after (it
+// would write to a destroyed object).
+class PopplerMessagesInto {
+public:
+	explicit PopplerMessagesInto(Warnings &warnings)
+	{
+		poppler::set_debug_error_function(collect_poppler_message, &warnings);
+	}
+	~PopplerMessagesInto() { poppler::set_debug_error_function(ignore_poppler_message, nullptr); }
+	PopplerMessagesInto(const PopplerMessagesInto &) = delete;
+	PopplerMessagesInto &operator=(const PopplerMessagesInto &) = delete;
+};
 
 struct Result {
 	std::optional<einvoice::Invoice> invoice;
@@ -344,6 +478,21 @@ nlohmann::json invoice_json(const einvoice::Invoice &inv)
 	};
 }
 
+// The JSON answer, with its final newline.
+std::string answer_json(const Result &result, const Warnings &warnings)
+{
+	nlohmann::json invoice = result.invoice ? invoice_json(*result.invoice) : nullptr;
+	nlohmann::json answer = {
+		{"einvoice", invoice},
+		{"text", result.text},
+		{"warnings", warnings.finish()},
+	};
+	// Text from a PDF or XML may be invalid UTF-8: replace, don't fail.
+	std::string out = answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+	out += '\n';
+	return out;
+}
+
 // Any document: its text (valid UTF-8, at most max_text bytes), and the
 // e-invoice when it is a PDF or an XML one.
 Result analyse_any(const std::string &data, std::string_view content_type, std::size_t max_text,
@@ -449,6 +598,71 @@ int run_decoder(const Options &opts)
 	return 0;
 }
 
+// The share of CPU time of the next --serve document: seconds on top of
+// what the process has used so far (rounded up), so that neither the
+// documents before it shrink its share nor a hostile one takes more. Past
+// the soft limit the kernel sends SIGXCPU, which ends the process.
+void limit_cpu_for_next_document(unsigned seconds)
+{
+	struct rusage usage;
+	if (::getrusage(RUSAGE_SELF, &usage) < 0)
+		throw std::system_error(errno, std::generic_category(), "getrusage");
+	long long used_usec = (static_cast<long long>(usage.ru_utime.tv_sec) +
+			       usage.ru_stime.tv_sec) * 1000000 +
+			      usage.ru_utime.tv_usec + usage.ru_stime.tv_usec;
+	rlim_t used_seconds = static_cast<rlim_t>((used_usec + 999999) / 1000000);
+	struct rlimit cpu;
+	if (::getrlimit(RLIMIT_CPU, &cpu) < 0)
+		throw std::system_error(errno, std::generic_category(), "getrlimit");
+	cpu.rlim_cur = used_seconds + seconds;
+	if (cpu.rlim_max != RLIM_INFINITY)
+		cpu.rlim_cur = std::min(cpu.rlim_cur, cpu.rlim_max);
+	if (::setrlimit(RLIMIT_CPU, &cpu) < 0)
+		throw std::system_error(errno, std::generic_category(), "setrlimit");
+}
+
+// A hostile document for the limit tests, one for sure.
+[[noreturn]] void spin_for_tests()
+{
+	volatile unsigned long rounds = 0;
+	for (;;) {
+		unsigned long done = rounds;
+		rounds = done + 1;
+	}
+}
+
+int run_serve(const Options &opts)
+{
+	for (;;) {
+		Request request;
+		std::string error;
+		switch (read_request(request, error)) {
+		case RequestRead::end_of_input:
+			return 0;
+		case RequestRead::malformed:
+			std::fprintf(stderr, "tresor-extract: %s\n", error.c_str());
+			return kExitProtocol;
+		case RequestRead::document:
+			break;
+		}
+		if (opts.have_cpu_limit)
+			limit_cpu_for_next_document(opts.cpu_seconds);
+		if (!opts.test_spin_marker.empty() &&
+		    request.data.find(opts.test_spin_marker) != std::string::npos)
+			spin_for_tests();
+
+		Warnings warnings;
+		Result result;
+		{
+			PopplerMessagesInto messages(warnings);
+			result = analyse_any(request.data, request.content_type, opts.max_text,
+					     warnings);
+		}
+		std::string answer = answer_json(result, warnings);
+		write_all_stdout(std::to_string(answer.size()) + "\n" + answer);
+	}
+}
+
 int run(int argc, char **argv)
 {
 	Options opts;
@@ -457,6 +671,8 @@ int run(int argc, char **argv)
 		std::fprintf(stderr, "tresor-extract: %s\n"
 			     "usage: tresor-extract --mode=xml|pdf|auto [--content-type=TYPE] "
 			     "[--max-text=BYTES] < document\n"
+			     "       tresor-extract --serve [--max-text=BYTES] [--cpu-limit=S] "
+			     "< requests\n"
 			     "       tresor-extract --decoder [--max-text=BYTES] [--cpu-limit=S] "
 			     "[--memory-limit=BYTES] [--timeout=S] [CONTENT-TYPE] < document\n",
 			     error.c_str());
@@ -464,37 +680,27 @@ int run(int argc, char **argv)
 	}
 	if (opts.mode == Mode::decoder)
 		return run_decoder(opts);
+	if (opts.mode == Mode::serve)
+		return run_serve(opts);
 
 	Warnings warnings;
-	poppler::set_debug_error_function(collect_poppler_message, &warnings);
-
-	std::string data = read_all_stdin();
 	Result result;
-	switch (opts.mode) {
-	case Mode::pdf:
-		result = analyse_pdf(data, opts.max_text, warnings);
-		break;
-	case Mode::xml:
-		result = analyse_xml(data, warnings);
-		break;
-	default:
-		result = analyse_any(data, opts.content_type, opts.max_text, warnings);
-		break;
+	{
+		PopplerMessagesInto messages(warnings);
+		std::string data = read_all_stdin();
+		switch (opts.mode) {
+		case Mode::pdf:
+			result = analyse_pdf(data, opts.max_text, warnings);
+			break;
+		case Mode::xml:
+			result = analyse_xml(data, warnings);
+			break;
+		default:
+			result = analyse_any(data, opts.content_type, opts.max_text, warnings);
+			break;
+		}
 	}
-
-	// warnings is about to go; poppler must not write to it any more.
-	poppler::set_debug_error_function(ignore_poppler_message, nullptr);
-
-	nlohmann::json invoice = result.invoice ? invoice_json(*result.invoice) : nullptr;
-	nlohmann::json answer = {
-		{"einvoice", invoice},
-		{"text", result.text},
-		{"warnings", warnings.finish()},
-	};
-	// Text from a PDF or XML may be invalid UTF-8: replace, don't fail.
-	std::string out = answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-	out += '\n';
-	write_all_stdout(out);
+	write_all_stdout(answer_json(result, warnings));
 	return 0;
 }
 

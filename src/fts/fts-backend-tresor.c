@@ -60,6 +60,7 @@ struct tresor_fts_update_context {
 	char *content_type;
 	buffer_t *binary_data;
 	buffer_t *normalized;
+	tresor_fts_extractor *extractor; /* started at the first attachment */
 };
 
 static struct fts_backend *fts_backend_tresor_alloc(void)
@@ -306,6 +307,8 @@ fts_backend_tresor_update_deinit(struct fts_backend_update_context *_ctx)
 
 	tresor_fts_update_close_box(ctx);
 	ret = _ctx->failed ? -1 : 0;
+	if (ctx->extractor != NULL)
+		tresor_fts_extractor_free(ctx->extractor);
 	buffer_free(&ctx->binary_data);
 	buffer_free(&ctx->normalized);
 	i_free(ctx->header_name);
@@ -442,7 +445,12 @@ static void tresor_fts_index_attachment(struct tresor_fts_update_context *ctx)
 					ctx->binary_data->data,
 					I_MIN(ctx->binary_data->used, 512)) == 0)
 		return;
-	if (tresor_fts_extract_text(backend->fuser->settings, ctx->content_type,
+	if (ctx->extractor == NULL) {
+		ctx->extractor = tresor_fts_extractor_new(backend->fuser->settings);
+		if (ctx->extractor == NULL)
+			i_fatal_status(FATAL_OUTOFMEM, "fts-tresor: out of memory");
+	}
+	if (tresor_fts_extract_text(ctx->extractor, ctx->content_type,
 				    ctx->binary_data->data, ctx->binary_data->used,
 				    &text, &text_len, err, sizeof(err)) < 0) {
 		e_warning(box->event, "fts-tresor: UID %u: %s attachment skipped: %s",

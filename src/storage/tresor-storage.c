@@ -55,6 +55,9 @@ struct tresor_transaction {
 	/* refused operations: action -> UIDs */
 	ARRAY_TYPE(seq_range) denied_expunge_uids;
 	ARRAY_TYPE(seq_range) denied_flag_uids;
+	/* archive mails doveadm tresor purge has journaled purge records for:
+	   the only expunges an archive folder lets through */
+	ARRAY_TYPE(seq_range) purge_uids;
 	tresor_hasher *append_hasher; /* the APPEND being written */
 	const char *append_guid;
 	bool locked;
@@ -154,6 +157,7 @@ tresor_transaction_pool(struct tresor_transaction *tt)
 		p_array_init(&tt->expunges, tt->pool, 4);
 		p_array_init(&tt->denied_expunge_uids, tt->pool, 4);
 		p_array_init(&tt->denied_flag_uids, tt->pool, 4);
+		p_array_init(&tt->purge_uids, tt->pool, 4);
 	}
 	return tt;
 }
@@ -182,6 +186,12 @@ static void tresor_mail_expunge(struct mail *_mail)
 	struct tresor_expunge *expunge;
 	const char *guid;
 
+	if (tbox->archive &&
+	    seq_range_exists(&tt->purge_uids, _mail->uid)) {
+		/* a purge: its purge record is the journal entry */
+		tmail->super.expunge(_mail);
+		return;
+	}
 	if (tbox->archive) {
 		/* Not passed on, so lazy_expunge (loaded after us) never
 		   sees it; the commit fails and journals the refusal. */
@@ -485,6 +495,21 @@ tresor_transaction_begin(struct mailbox *box,
 	tt = i_new(struct tresor_transaction, 1);
 	MODULE_CONTEXT_SET(t, tresor_storage_module, tt);
 	return t;
+}
+
+int tresor_plugin_purge_allow_expunge(struct mailbox_transaction_context *t,
+				      uint32_t uid)
+{
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT(t->box);
+	struct tresor_transaction *tt = TRESOR_CONTEXT(t);
+
+	/* Only doveadm runs tresor purge; nothing an IMAP, POP3 or LMTP
+	   session does can get here. */
+	if (tbox == NULL || tt == NULL || !tbox->archive ||
+	    strcmp(t->box->storage->user->service, "doveadm") != 0)
+		return -1;
+	seq_range_array_add(&tresor_transaction_pool(tt)->purge_uids, uid);
+	return 0;
 }
 
 static void tresor_transaction_rollback(struct mailbox_transaction_context *t)

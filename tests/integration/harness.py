@@ -56,6 +56,15 @@ TRESOR_MAIL_PLUGIN = "lib01_tresor_plugin.so"
 TRESOR_DOVEADM_PLUGIN = "lib10_doveadm_tresor_plugin.so"
 TRESOR_FTS_PLUGIN = "lib21_fts_tresor_plugin.so"
 
+# TRESOR_INSTALLED=1: test the installed package (make install, or the
+# Debian package) instead of a build tree. Plugins and tresor-extract are
+# then taken from Dovecot's directories, and the doveadm plugin is already
+# where doveadm loads it (nothing is linked).
+INSTALLED = os.environ.get("TRESOR_INSTALLED", "") not in ("", "0")
+INSTALLED_EXTRACT = "/usr/lib/dovecot/tresor-extract"
+_INSTALLED_SUBDIR = {TRESOR_DOVEADM_PLUGIN: "doveadm",
+                     "lib90_sieve_tresor_plugin.so": "sieve"}
+
 IMAP_TIMEOUT = 60
 LMTP_TIMEOUT = 60
 DOVEADM_TIMEOUT = 120
@@ -89,14 +98,30 @@ def skip_reason():
 
 
 def built_plugin(name, builddir=None):
-    """Path of a plugin built by libtool in builddir/.libs."""
+    """Path of a plugin built by libtool in builddir/.libs (the installed
+    one with TRESOR_INSTALLED=1)."""
+    if INSTALLED:
+        return os.path.join(DOVECOT_MODULE_DIR,
+                            _INSTALLED_SUBDIR.get(name, ""), name)
     return os.path.join(builddir or BUILDDIR, ".libs", name)
+
+
+def extract_path(builddir=None):
+    """Path of the tresor-extract helper in builddir (the installed one
+    with TRESOR_INSTALLED=1)."""
+    if INSTALLED:
+        return INSTALLED_EXTRACT
+    return os.path.join(builddir or BUILDDIR, "tresor-extract")
 
 
 def require_built(*names, builddir=None):
     """Paths of the built plugins; HarnessError naming every missing one."""
     paths = [built_plugin(n, builddir) for n in names]
     missing = [p for p in paths if not os.path.isfile(p)]
+    if missing and INSTALLED:
+        raise HarnessError("installed plugin(s) missing: %s (TRESOR_INSTALLED"
+                           "=1: is dovecot-tresor installed?)"
+                           % ", ".join(missing))
     if missing:
         raise HarnessError(
             "built plugin(s) missing: %s - build first (scripts/check, or "
@@ -198,6 +223,8 @@ class _DoveadmPluginLinks:
     def add(self, src):
         name = os.path.basename(src)
         dest = os.path.join(DOVEADM_MODULE_DIR, name)
+        if os.path.dirname(os.path.abspath(src)) == DOVEADM_MODULE_DIR:
+            return  # installed: already where doveadm loads it
         backup = os.path.join(DOVEADM_MODULE_DIR,
                               "." + name + ".saved-by-tresor-test")
         fd = self._lock()

@@ -21,8 +21,8 @@ import subprocess
 import tempfile
 from email.message import EmailMessage
 
-from harness import (BUILDDIR, MAIL_USER, SRCDIR, HarnessError, built_plugin,
-                     crlf)
+from harness import (BUILDDIR, INSTALLED, MAIL_USER, SRCDIR, HarnessError,
+                     built_plugin, crlf, extract_path)
 from mailgen import _pdf
 
 SIEVE_PLUGIN = "lib90_sieve_tresor_plugin.so"
@@ -69,6 +69,8 @@ DEBUG_SCRIPT = (
 def find_extract(builddir=None):
     """The built tresor-extract helper: $TRESOR_EXTRACT, else the real
     binary in BUILDDIR/.libs (libtool), else BUILDDIR/tresor-extract."""
+    if INSTALLED:
+        return extract_path()
     env = os.environ.get("TRESOR_EXTRACT")
     if env:
         return env

@@ -16,9 +16,9 @@ import subprocess
 import unittest
 import zipfile
 
-from harness import BUILDDIR, Dovecot, HarnessError, crlf, skip_reason
+from harness import Dovecot, HarnessError, crlf, extract_path, skip_reason
 
-EXTRACT = os.path.join(BUILDDIR, "tresor-extract")
+EXTRACT = extract_path()
 TESTDATA = os.environ.get("TRESOR_TESTDATA") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared",
     "testdata")

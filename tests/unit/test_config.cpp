@@ -60,7 +60,9 @@ TEST(Config, SettingNames)
 	EXPECT_EQ(names, (std::vector<std::string>{
 				 "tresor_archive", "tresor_dir", "tresor_journal",
 				 "tresor_secret_headers", "tresor_content_headers",
-				 "tresor_duplicates", "tresor_content_duplicates"}));
+				 "tresor_duplicates", "tresor_content_duplicates",
+				 "tresor_seal_key", "tresor_seal_pubkey", "tresor_tsa_ca",
+				 "tresor_retention"}));
 	// every listed name is accepted with its default
 	CConfig c;
 	char err[256];
@@ -193,7 +195,8 @@ TEST(Config, UnknownSetting)
 	EXPECT_EQ(set_error(c, "tresor_archives", "x"),
 		  "unknown setting 'tresor_archives' (known settings: tresor_archive, "
 		  "tresor_dir, tresor_journal, tresor_secret_headers, "
-		  "tresor_content_headers, tresor_duplicates, tresor_content_duplicates)");
+		  "tresor_content_headers, tresor_duplicates, tresor_content_duplicates, "
+		  "tresor_seal_key, tresor_seal_pubkey, tresor_tsa_ca, tresor_retention)");
 	CConfig cc;
 	char err[512];
 	EXPECT_EQ(tresor_config_set(cc.cfg, "tresor_nonsense", "1", err, sizeof(err)), -1);

@@ -837,3 +837,11 @@ TEST(ExtractDecoder, LimitsItself)
 }
 
 } // namespace
+
+// The docx above for test_extract_session.cpp.
+namespace extract_fixtures {
+std::string sample_docx()
+{
+	return make_docx();
+}
+} // namespace extract_fixtures

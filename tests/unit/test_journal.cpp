@@ -617,6 +617,8 @@ tresor::RecordFields fields_by_json(const std::string &line)
 	f.guid = tresor::json_string(*j, "guid");
 	f.sha256 = tresor::json_string(*j, "sha256");
 	f.new_mailbox = tresor::json_string(*j, "new_mailbox");
+	f.time = tresor::json_string(*j, "time");
+	f.message_id = tresor::json_string(*j, "message_id");
 	auto prev = j->find("prev");
 	if (prev != j->end() && prev->is_string()) {
 		f.has_prev = true;
@@ -637,6 +639,8 @@ void expect_same_fields(const tresor::RecordFields &a, const tresor::RecordField
 	EXPECT_EQ(a.guid, b.guid) << line;
 	EXPECT_EQ(a.sha256, b.sha256) << line;
 	EXPECT_EQ(a.new_mailbox, b.new_mailbox) << line;
+	EXPECT_EQ(a.time, b.time) << line;
+	EXPECT_EQ(a.message_id, b.message_id) << line;
 	EXPECT_EQ(a.has_prev, b.has_prev) << line;
 	EXPECT_EQ(a.prev, b.prev) << line;
 }

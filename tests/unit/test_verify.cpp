@@ -253,8 +253,12 @@ TEST(Verify, ExpectedMails)
 		j.append(save_record(kGuid2, 1, mail_hash("b1")), utc(2026, 1, 1));
 		j.append(save_record(kGuid2, 2, mail_hash("b2")), utc(2026, 1, 1));
 		j.append(delete_record(kGuid2), utc(2026, 1, 1));
-		j.append(save_record(kGuid3, 1, mail_hash("c1")), utc(2026, 1, 1));
-		j.append(expunge_record(kGuid3, 1, "purge"), utc(2026, 1, 1));
+		j.append(save_record(kGuid3, 1, mail_hash("c1")), utc(2015, 1, 1));
+		// a purge whose retention (10 years from the end of 2015) ended
+		Record purge = expunge_record(kGuid3, 1, "purge");
+		purge.extra.emplace_back("save_seq", 8);
+		purge.extra.emplace_back("retention_rule", "*=10y");
+		j.append(purge, utc(2026, 1, 1));
 		Record dupl = save_record(kGuid1, 0, mail_hash("1"));
 		dupl.event = "duplicate";
 		j.append(dupl, utc(2026, 1, 1));

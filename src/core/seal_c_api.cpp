@@ -1,0 +1,304 @@
+// The seal, time-stamp and export part of the C ABI (tresor.h): thin
+// wrappers; no exception crosses into C.
+#include "tresor.h"
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "c_abi.hpp"
+#include "config.hpp"
+#include "export.hpp"
+#include "journal.hpp"
+#include "seal.hpp"
+
+struct tresor_seal_key {
+	std::unique_ptr<tresor::SealKey> key;
+};
+
+struct tresor_export {
+	std::unique_ptr<tresor::EvidenceExport> x;
+	std::vector<std::string> warnings;
+};
+
+namespace {
+
+using tresor::c_abi::clear_error;
+using tresor::c_abi::guarded;
+
+void copy_string(char *dst, std::size_t size, const std::string &s)
+{
+	if (size == 0)
+		return;
+	std::size_t n = std::min(s.size(), size - 1);
+	std::memcpy(dst, s.data(), n);
+	dst[n] = '\0';
+}
+
+std::string read_file(const std::string &path)
+{
+	int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		tresor::throw_errno("open(" + path + ")");
+	std::string data;
+	char buf[8192];
+	for (;;) {
+		ssize_t n = ::read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int err = errno;
+			::close(fd);
+			tresor::throw_errno("read(" + path + ")", err);
+		}
+		if (n == 0)
+			break;
+		data.append(buf, static_cast<std::size_t>(n));
+		if (data.size() > 1024 * 1024) {
+			::close(fd);
+			throw std::runtime_error(path + " is too large for a time-stamp response");
+		}
+	}
+	::close(fd);
+	return data;
+}
+
+// Written completely or not at all (a temporary file renamed into place).
+void write_file(const std::string &path, const std::string &data)
+{
+	std::string tmp = path + ".tmp";
+	int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		tresor::throw_errno("open(" + tmp + ")");
+	std::size_t off = 0;
+	while (off < data.size()) {
+		ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int err = errno;
+			::close(fd);
+			::unlink(tmp.c_str());
+			tresor::throw_errno("write(" + tmp + ")", err);
+		}
+		off += static_cast<std::size_t>(n);
+	}
+	if (::close(fd) < 0 || ::rename(tmp.c_str(), path.c_str()) < 0) {
+		int err = errno;
+		::unlink(tmp.c_str());
+		tresor::throw_errno("write(" + path + ")", err);
+	}
+}
+
+} // namespace
+
+extern "C" {
+
+tresor_seal_key *tresor_seal_key_load(const char *path, char *err, size_t err_size)
+{
+	tresor_seal_key *k = nullptr;
+	int rc = guarded(err, err_size, [&]() {
+		auto p = std::make_unique<tresor_seal_key>();
+		p->key = std::make_unique<tresor::SealKey>(
+			tresor::SealKey::load_private(path != nullptr ? path : ""));
+		k = p.release();
+		clear_error(err, err_size);
+		return 0;
+	});
+	return rc == 0 ? k : nullptr;
+}
+
+void tresor_seal_key_free(tresor_seal_key *key)
+{
+	delete key;
+}
+
+const char *tresor_seal_key_id(const tresor_seal_key *key)
+{
+	return key != nullptr ? key->key->key_id().c_str() : "";
+}
+
+int tresor_seal(const char *dir, const tresor_seal_key *key, const char *user,
+		const char *tsq_path, tresor_seal_info *info_r, char *err, size_t err_size)
+{
+	return guarded(err, err_size, [&]() {
+		if (dir == nullptr || key == nullptr || user == nullptr || info_r == nullptr)
+			throw std::invalid_argument("tresor_seal: missing argument");
+		std::memset(info_r, 0, sizeof(*info_r));
+		// a user who never had a journal gets none (-A runs over all)
+		if (tresor::list_journal_files(dir).empty()) {
+			clear_error(err, err_size);
+			return 0;
+		}
+		tresor::Journal journal(dir);
+		tresor::SealOptions opts;
+		opts.user = user;
+		opts.make_request = tsq_path != nullptr;
+		tresor::SealResult r = tresor::seal_journal(journal, *key->key, opts);
+		info_r->seq = r.seq;
+		info_r->head_seq = r.head_seq;
+		copy_string(info_r->head_sha256, sizeof(info_r->head_sha256), r.head_hash);
+		copy_string(info_r->time, sizeof(info_r->time), r.time);
+		copy_string(info_r->key_id, sizeof(info_r->key_id), r.key_id);
+		copy_string(info_r->sig, sizeof(info_r->sig), r.signature_b64);
+		if (tsq_path != nullptr) {
+			try {
+				write_file(tsq_path, r.request_der);
+			} catch (const std::exception &e) {
+				throw std::runtime_error(
+					"the seal is in the journal as seq " +
+					std::to_string(r.seq) +
+					", but its time-stamp request could not be written: " +
+					e.what());
+			}
+		}
+		clear_error(err, err_size);
+		return 0;
+	});
+}
+
+int tresor_seal_attach_tsr(const char *dir, const char *tsr_path, const char *tsa_ca,
+			   tresor_tsr_info *info_r, char *err, size_t err_size)
+{
+	return guarded(err, err_size, [&]() {
+		if (dir == nullptr || tsr_path == nullptr || info_r == nullptr)
+			throw std::invalid_argument("tresor_seal_attach_tsr: missing argument");
+		std::memset(info_r, 0, sizeof(*info_r));
+		std::string der = read_file(tsr_path);
+		if (tresor::list_journal_files(dir).empty())
+			throw std::runtime_error("the user has no journal, hence no seal");
+		tresor::Journal journal(dir);
+		tresor::AttachResult r = tresor::attach_timestamp_response(
+			journal, der, tsa_ca != nullptr ? tsa_ca : "");
+		info_r->seq = r.seq;
+		info_r->seal_seq = r.seal_seq;
+		copy_string(info_r->gen_time, sizeof(info_r->gen_time), r.gen_time);
+		clear_error(err, err_size);
+		return 0;
+	});
+}
+
+tresor_export *tresor_export_new(const char *dir, const tresor_config *cfg, const char *user,
+				 const char *from, const char *to, const char *out_dir,
+				 char *err, size_t err_size)
+{
+	tresor_export *x = nullptr;
+	int rc = guarded(err, err_size, [&]() {
+		if (dir == nullptr || user == nullptr || from == nullptr || to == nullptr ||
+		    out_dir == nullptr)
+			throw std::invalid_argument("tresor_export_new: missing argument");
+		tresor::ExportOptions opts;
+		opts.tresor_dir = dir;
+		opts.user = user;
+		opts.from = from;
+		opts.to = to;
+		opts.out_dir = out_dir;
+		opts.config = tresor::c_abi::config_of(cfg);
+		auto p = std::make_unique<tresor_export>();
+		p->x = std::make_unique<tresor::EvidenceExport>(std::move(opts));
+		x = p.release();
+		clear_error(err, err_size);
+		return 0;
+	});
+	return rc == 0 ? x : nullptr;
+}
+
+size_t tresor_export_mail_count(const tresor_export *x)
+{
+	return x != nullptr ? x->x->mails().size() : 0;
+}
+
+int tresor_export_get_mail(const tresor_export *x, size_t idx, tresor_export_mail *mail_r)
+{
+	if (x == nullptr || mail_r == nullptr || idx >= x->x->mails().size())
+		return -1;
+	const tresor::ExportMail &m = x->x->mails()[idx];
+	mail_r->seq = m.seq;
+	mail_r->mailbox = m.mailbox.c_str();
+	mail_r->mailbox_guid = m.mailbox_guid.c_str();
+	mail_r->uidvalidity = m.uidvalidity;
+	mail_r->uid = m.uid;
+	mail_r->guid = m.guid.c_str();
+	mail_r->sha256 = m.sha256.c_str();
+	mail_r->status = m.status.c_str();
+	return 0;
+}
+
+int tresor_export_mail_begin(tresor_export *x, size_t idx, char *err, size_t err_size)
+{
+	return guarded(err, err_size, [&]() {
+		if (x == nullptr)
+			throw std::invalid_argument("no export");
+		x->x->begin_mail(idx);
+		clear_error(err, err_size);
+		return 0;
+	});
+}
+
+void tresor_export_mail_write(tresor_export *x, const void *data, size_t size)
+{
+	if (x == nullptr || (data == nullptr && size > 0))
+		return;
+	try {
+		x->x->write(data, size);
+	} catch (...) {
+		// end() reports the write error
+	}
+}
+
+int tresor_export_mail_end(tresor_export *x, char *err, size_t err_size)
+{
+	return guarded(err, err_size, [&]() {
+		if (x == nullptr)
+			throw std::invalid_argument("no export");
+		bool same = x->x->end_mail();
+		clear_error(err, err_size);
+		return same ? 1 : 0;
+	});
+}
+
+void tresor_export_mail_mark(tresor_export *x, size_t idx, const char *status,
+			     const char *note)
+{
+	if (x == nullptr || status == nullptr)
+		return;
+	try {
+		x->x->mark(idx, status, note != nullptr ? note : "");
+	} catch (...) {
+	}
+}
+
+int tresor_export_finish(tresor_export *x, char *err, size_t err_size)
+{
+	return guarded(err, err_size, [&]() {
+		if (x == nullptr)
+			throw std::invalid_argument("no export");
+		x->warnings = x->x->finish();
+		clear_error(err, err_size);
+		return 0;
+	});
+}
+
+size_t tresor_export_warning_count(const tresor_export *x)
+{
+	return x != nullptr ? x->warnings.size() : 0;
+}
+
+const char *tresor_export_warning(const tresor_export *x, size_t idx)
+{
+	if (x == nullptr || idx >= x->warnings.size())
+		return nullptr;
+	return x->warnings[idx].c_str();
+}
+
+void tresor_export_free(tresor_export *x)
+{
+	delete x;
+}
+
+} // extern "C"
