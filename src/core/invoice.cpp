@@ -184,17 +184,6 @@ private:
 
 // ---- RFC 2047
 
-int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 std::optional<std::string> decode_base64(std::string_view in)
 {
 	std::string out;
@@ -233,9 +222,9 @@ std::string decode_q(std::string_view in)
 		char c = in[i];
 		if (c == '_') {
 			out += ' ';
-		} else if (c == '=' && i + 2 < in.size() && hex_value(in[i + 1]) >= 0 &&
-			   hex_value(in[i + 2]) >= 0) {
-			out += static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
+		} else if (c == '=' && i + 2 < in.size() && text::hex_digit_value(in[i + 1]) >= 0 &&
+			   text::hex_digit_value(in[i + 2]) >= 0) {
+			out += static_cast<char>(text::hex_digit_value(in[i + 1]) * 16 + text::hex_digit_value(in[i + 2]));
 			i += 2;
 		} else {
 			out += c;
@@ -423,15 +412,12 @@ private:
 };
 
 // Edit distance up to which two registrable names count as look-alikes:
-// 2 as a rule, less for short names, where one or two changes make a
-// different name rather than a typo ("ibm" vs "abc").
+// 2, for every length (the rule). For short names that also
+// catches unrelated ones ("ibm" vs "abc"); those mails go to review
+// either way, only the verdict names the look-alike.
 std::size_t lookalike_distance(std::size_t shorter_length)
 {
-	if (shorter_length >= 5)
-		return 2;
-	if (shorter_length >= 3)
-		return 1;
-	return 0;
+	return shorter_length == 0 ? 0 : 2;
 }
 
 // The sender's domain in the forms the look-alike tests compare, computed
@@ -1123,7 +1109,7 @@ Result Analyser::analyse(const Message &msg) const
 		if (!sender.domain.empty())
 			evidence.push_back("sender " +
 					   (sender.address.empty() ? sender.shown : sender.address));
-		r.reason = list->empty() ? "the supplier file lists no suppliers" :
+		r.reason = list->empty() ? "no supplier is known (the supplier file is missing, unreadable or empty)" :
 		           evidence.empty() ? "no known supplier matches this mail" :
 					      "no known supplier matches " + join(evidence, ", ");
 		return r;

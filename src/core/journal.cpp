@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "catalog.hpp"
+#include "text.hpp"
 
 namespace tresor {
 
@@ -191,6 +192,38 @@ void throw_errno(const std::string &what)
 void throw_errno(const std::string &what, int err)
 {
 	throw std::system_error(err, std::generic_category(), what);
+}
+
+std::string read_small_file(const std::string &path, std::size_t max_bytes)
+{
+	int fd;
+	do
+		fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		throw_errno("open(" + path + ")");
+	std::string data;
+	char buf[8192];
+	for (;;) {
+		ssize_t n = ::read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int err = errno;
+			::close(fd);
+			throw_errno("read(" + path + ")", err);
+		}
+		if (n == 0)
+			break;
+		data.append(buf, static_cast<std::size_t>(n));
+		if (data.size() > max_bytes) {
+			::close(fd);
+			throw std::length_error(path + " is larger than " +
+						std::to_string(max_bytes) + " bytes");
+		}
+	}
+	::close(fd);
+	return data;
 }
 
 std::string journal_dir_path(const std::string &dir)
@@ -495,17 +528,6 @@ std::size_t utf8_sequence_length(std::string_view s)
 	return 0;
 }
 
-int hex_digit_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 // The members RecordFields holds; each may be given once on the fast path.
 enum class RecordMember {
 	Seq, Event, Mailbox, MailboxGuid, Uidvalidity, Uid, Guid, Sha256,
@@ -687,7 +709,7 @@ private:
 			return false;
 		unsigned cp = 0;
 		for (int i = 0; i < 4; i++) {
-			int d = hex_digit_value(s_[pos_ + i]);
+			int d = text::hex_digit_value(s_[pos_ + i]);
 			if (d < 0)
 				return false;
 			cp = cp * 16 + static_cast<unsigned>(d);

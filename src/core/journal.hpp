@@ -49,6 +49,10 @@ struct Record {
 
 [[noreturn]] void throw_errno(const std::string &what);
 [[noreturn]] void throw_errno(const std::string &what, int err);
+// A whole small file (a key, a certificate, a time-stamp response).
+// Throws std::system_error naming the file, or std::length_error when it
+// is larger than max_bytes.
+std::string read_small_file(const std::string &path, std::size_t max_bytes);
 
 std::string journal_dir_path(const std::string &dir);
 

@@ -1,6 +1,8 @@
 #include "seal.hpp"
 
 #include <algorithm>
+#include <stdexcept>
+#include <system_error>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -19,6 +21,8 @@
 #include <openssl/ts.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+
+#include "journal.hpp"
 
 namespace tresor {
 
@@ -73,37 +77,15 @@ std::string read_setting_file(const char *setting, const std::string &path)
 {
 	if (path.empty())
 		throw SealSetupError(std::string(setting) + " is not set");
-	int fd;
-	do
-		fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-	while (fd < 0 && errno == EINTR);
-	if (fd < 0) {
+	try {
+		return read_small_file(path, 16 * 1024 * 1024);
+	} catch (const std::system_error &e) {
 		throw SealSetupError(std::string(setting) + ": can't read " + path + ": " +
-				     std::strerror(errno));
+				     e.code().message());
+	} catch (const std::length_error &) {
+		throw SealSetupError(std::string(setting) + ": " + path +
+				     " is too large for a key or certificate file");
 	}
-	std::string data;
-	char buf[8192];
-	for (;;) {
-		ssize_t n = ::read(fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int err = errno;
-			::close(fd);
-			throw SealSetupError(std::string(setting) + ": can't read " + path +
-					     ": " + std::strerror(err));
-		}
-		if (n == 0)
-			break;
-		data.append(buf, static_cast<std::size_t>(n));
-		if (data.size() > 16 * 1024 * 1024) {
-			::close(fd);
-			throw SealSetupError(std::string(setting) + ": " + path +
-					     " is too large for a key or certificate file");
-		}
-	}
-	::close(fd);
-	return data;
 }
 
 std::string key_id_of(EVP_PKEY *key)
@@ -442,7 +424,7 @@ std::optional<std::string> base64_decode(std::string_view text)
 // ---------------------------------------------------------------- sealing
 
 SealResult seal_journal(Journal &journal, const SealKey &key, const SealOptions &opts,
-			Clock::time_point now)
+			std::optional<Clock::time_point> now_override)
 {
 	if (!key.has_private())
 		throw std::logic_error("sealing needs the private key");
@@ -450,6 +432,7 @@ SealResult seal_journal(Journal &journal, const SealKey &key, const SealOptions 
 	// the append takes the same (reentrant) lock again.
 	JournalLock guard(journal, Journal::kAppendLockTimeoutMs);
 	JournalPos head = read_journal_head(journal.dir());
+	const Clock::time_point now = now_override.value_or(Clock::now());
 
 	SealResult r;
 	r.head_seq = head.seq;

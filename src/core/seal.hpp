@@ -101,8 +101,10 @@ struct SealResult {
 // Appends a seal record over the current head, holding the journal lock
 // from reading the head to writing the record, so that a concurrent
 // delivery can't slip in between. Throws on failure (nothing written).
+// The seal's time is taken once the lock is held (so it never precedes
+// the head's), unless a test passes one.
 SealResult seal_journal(Journal &journal, const SealKey &key, const SealOptions &opts,
-			Clock::time_point now = Clock::now());
+			std::optional<Clock::time_point> now = std::nullopt);
 
 // An RFC 3161 TimeStampReq (DER) over SHA-256(data), certReq true, with
 // the nonce (big-endian bytes, may be empty for none).

@@ -40,33 +40,6 @@ void copy_string(char *dst, std::size_t size, const std::string &s)
 	dst[n] = '\0';
 }
 
-std::string read_file(const std::string &path)
-{
-	int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		tresor::throw_errno("open(" + path + ")");
-	std::string data;
-	char buf[8192];
-	for (;;) {
-		ssize_t n = ::read(fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int err = errno;
-			::close(fd);
-			tresor::throw_errno("read(" + path + ")", err);
-		}
-		if (n == 0)
-			break;
-		data.append(buf, static_cast<std::size_t>(n));
-		if (data.size() > 1024 * 1024) {
-			::close(fd);
-			throw std::runtime_error(path + " is too large for a time-stamp response");
-		}
-	}
-	::close(fd);
-	return data;
-}
 
 // Written completely or not at all (a temporary file renamed into place).
 void write_file(const std::string &path, const std::string &data)
@@ -169,7 +142,7 @@ int tresor_seal_attach_tsr(const char *dir, const char *tsr_path, const char *ts
 		if (dir == nullptr || tsr_path == nullptr || info_r == nullptr)
 			throw std::invalid_argument("tresor_seal_attach_tsr: missing argument");
 		std::memset(info_r, 0, sizeof(*info_r));
-		std::string der = read_file(tsr_path);
+		std::string der = tresor::read_small_file(tsr_path, 1024 * 1024);
 		if (tresor::list_journal_files(dir).empty())
 			throw std::runtime_error("the user has no journal, hence no seal");
 		tresor::Journal journal(dir);

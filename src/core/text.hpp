@@ -31,6 +31,18 @@ inline bool iequals(std::string_view a, std::string_view b)
 	return true;
 }
 
+// 0..15 for a hexadecimal digit (either case), -1 otherwise.
+inline int hex_digit_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 // SP, HTAB, CR or LF.
 inline bool is_ascii_space(char c)
 {

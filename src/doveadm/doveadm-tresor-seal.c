@@ -131,7 +131,20 @@ cmd_tresor_seal_run(struct doveadm_mail_cmd_context *ctx,
 		return -1;
 
 	if (sctx->tsr_path != NULL) {
+		tresor_journal_status st;
+
 		path = tresor_path_for_user(sctx->tsr_path, user->username);
+		/* with -A, users without a journal got no request either */
+		if (tresor_journal_get_status(dir, &st, err, sizeof(err)) == 0 &&
+		    st.records == 0 && access(path, F_OK) < 0 && errno == ENOENT) {
+			tresor_config_free(cfg);
+			doveadm_print("no journal");
+			doveadm_print("");
+			doveadm_print("");
+			doveadm_print("");
+			doveadm_print(path);
+			return 0;
+		}
 		ret = tresor_seal_attach_tsr(dir, path, tresor_config_tsa_ca(cfg),
 					     &tsr, err, sizeof(err));
 		tresor_config_free(cfg);

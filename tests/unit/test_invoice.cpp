@@ -297,6 +297,18 @@ TEST_F(InvoiceTest, UnknownSupplier)
 			    "IBAN NL91 ABNA 0417 1643 00, sender rechnung@fremdfirma.example");
 }
 
+TEST_F(InvoiceTest, LookalikeByTwoEditsAlsoForShortNames)
+{
+	Mail mail;
+	// "acnu" is two replacements away from ACME's "acme"
+	einvoice_mail(mail, "billing@acnu.de", "<stranger/>",
+		      "mx.example.net; dmarc=pass header.from=acnu.de");
+	Outcome o = analyse(config, mail);
+	ASSERT_EQ(o.rc, 0) << o.err;
+	EXPECT_EQ(o.verdict, "lookalike-domain");
+	EXPECT_EQ(o.reason, "sender domain acnu.de is 2 edits away from ACME GmbH's domain acme.de");
+}
+
 TEST_F(InvoiceTest, LookalikeByEditDistance)
 {
 	Mail mail;
@@ -819,7 +831,7 @@ TEST_F(InvoiceTest, MissingSupplierFileIsLoggedAndEveryoneUnknown)
 	Outcome o = analyse(config, mail);
 	ASSERT_EQ(o.rc, 0) << o.err;
 	EXPECT_EQ(o.verdict, "unknown-supplier");
-	EXPECT_EQ(o.reason, "the supplier file lists no suppliers");
+	EXPECT_EQ(o.reason, "no supplier is known (the supplier file is missing, unreadable or empty)");
 	EXPECT_EQ(config.log_at(3),
 		  (std::vector<std::string>{"tresor_suppliers: " + (dir / "nonexistent.csv") +
 					    ": No such file or directory; no supplier is known, "
