@@ -36,25 +36,20 @@ struct tresor_fts_extractor {
 
 namespace {
 
-// Runs f, mapping the index's own exceptions to their error codes.
+// c_abi::guarded, with the index's own exceptions mapped to their codes.
 template <class F> int guarded_index(char *err, std::size_t err_size, F &&f) noexcept
 {
-	try {
-		return f();
-	} catch (const fts::CorruptIndex &e) {
-		set_error(err, err_size, e.what());
-		return TRESOR_FTS_ERR_CORRUPT;
-	} catch (const fts::IndexBusy &e) {
-		set_error(err, err_size, e.what());
-		return TRESOR_FTS_ERR_BUSY;
-	} catch (const std::bad_alloc &) {
-		set_error(err, err_size, "out of memory");
-	} catch (const std::exception &e) {
-		set_error(err, err_size, e.what());
-	} catch (...) {
-		set_error(err, err_size, "unknown error");
-	}
-	return -1;
+	return tresor::c_abi::guarded(err, err_size, [&]() -> int {
+		try {
+			return f();
+		} catch (const fts::CorruptIndex &e) {
+			set_error(err, err_size, e.what());
+			return TRESOR_FTS_ERR_CORRUPT;
+		} catch (const fts::IndexBusy &e) {
+			set_error(err, err_size, e.what());
+			return TRESOR_FTS_ERR_BUSY;
+		}
+	});
 }
 
 fts::Field to_field(enum tresor_fts_field f)

@@ -354,8 +354,13 @@ class SealTests(DovecotTestCase):
         text = run(["openssl", "ts", "-query", "-in", tsq, "-text"]).stdout.decode()
         self.assertIn("sha256", text)
         imprint = hashlib.sha256(signed_text(seal)).hexdigest()
-        hexdump = "".join(re.findall(r"\b[0-9a-f]{2}\b", text.split(
-            "Message data:")[1].split("Policy OID")[0]))
+        # "    0000 - ac 1e f3 dd 22 93 a6 1f-60 ff 61 39 7c 65 49 b3   ...."
+        # (only the hex column: the ASCII one can look like hex too)
+        dump = text.split("Message data:")[1].split("Policy OID")[0]
+        hexdump = "".join(
+            "".join(re.findall(r"[0-9a-f]{2}", m.group(1)))
+            for m in re.finditer(r"^\s*[0-9a-f]{4} - ((?:[0-9a-f]{2}[ -]){0,15}[0-9a-f]{2})",
+                                 dump, re.M))
         self.assertIn(imprint, hexdump)
         self.assertIn("Certificate required: yes", text)
         self.keys.reply(tsq, tsr, tsa)
