@@ -161,12 +161,21 @@ const RetentionRule *find_retention_rule(const std::vector<RetentionRule> &rules
 
 // ---------------------------------------------------------------- time
 
+// The days Clock can represent (its nanoseconds end in 1677 and 2262):
+// converting a day outside them would overflow.
+constexpr sys_days kFirstClockDay = ceil<days>(Clock::time_point::min());
+constexpr sys_days kLastClockDay = floor<days>(Clock::time_point::max()) - days{1};
+
 Clock::time_point retention_end(Clock::time_point saved, const RetentionPeriod &period)
 {
 	year_month_day ymd{floor<days>(saved)};
 	year_month_day end = year{static_cast<int>(ymd.year()) + 1 +
 				  static_cast<int>(period.years)} / January / 1;
 	end += months{period.months};
+	// A retention ending beyond what Clock holds (up to 999 years) never
+	// ends for us.
+	if (sys_days{end} > kLastClockDay)
+		return Clock::time_point::max();
 	return time_point_cast<Clock::duration>(sys_days{end});
 }
 
@@ -202,6 +211,8 @@ std::optional<Clock::time_point> parse_utc_time(std::string_view s)
 			   day{static_cast<unsigned>(d)}};
 	if (!ymd.ok() || h > 23 || mi > 59 || sec > 59)
 		return std::nullopt;
+	if (sys_days{ymd} < kFirstClockDay || sys_days{ymd} > kLastClockDay)
+		return std::nullopt; // not representable
 	auto t = sys_days{ymd} + hours{h} + minutes{mi} + seconds{sec} + microseconds{frac_us};
 	return time_point_cast<Clock::duration>(t);
 }
@@ -520,8 +531,10 @@ std::string purge_record_problem(const json &purge, std::uint64_t save_seq,
 				      " ends " + format_utc_seconds(end));
 		}
 	}
-	HeldMailRef mail{json_string(purge, "mailbox_guid"),
-			 static_cast<std::uint32_t>(json_uint(purge, "uid")), save_message_id};
+	// HeldMailRef holds views: the GUID must outlive it.
+	const std::string mailbox_guid = json_string(purge, "mailbox_guid");
+	HeldMailRef mail{mailbox_guid, static_cast<std::uint32_t>(json_uint(purge, "uid")),
+			 save_message_id};
 	if (const Hold *h = holds.first_match(mail)) {
 		why.push_back("hold seq " + std::to_string(h->seq) + " (" + h->scope() +
 			      ") stood");

@@ -514,3 +514,68 @@ TEST(Retention, VerifyReportsImproperPurges)
 		  "the purge record for UID 7 in Rechnungen ends no save record that was "
 		  "still in force");
 }
+
+// Found by fuzz/fuzz_journal: purge_record_problem() matched holds against
+// a view of a temporary (the purge record's mailbox_guid), already freed;
+// a mailbox hold was then compared with freed memory (ASan:
+// heap-use-after-free). The purge of a mail under a mailbox hold, and one
+// in another mailbox, must be judged by the real GUID.
+TEST(Retention, VerifyMatchesMailboxHoldsAgainstThePurgeRecord)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(archived_save(1), utc(2014, 6, 1));              // 1
+		j.append(hold_record(kGuid1, 0, ""), utc(2025, 6, 1));    // 2
+		j.append(purge_of(1, 1), utc(2026, 1, 1));                // 3: held
+	}
+	Verifier v(d.path());
+	v.finish(false);
+	const auto &ps = v.problems();
+	ASSERT_EQ(ps.size(), 1u);
+	EXPECT_EQ(ps[0].kind, ProblemKind::Purge);
+	EXPECT_EQ(ps[0].seq, 3u);
+	EXPECT_EQ(ps[0].detail,
+		  "UID 1 in Rechnungen (saved as seq 1) was purged although it was not "
+		  "purgeable: hold seq 2 (mailbox Rechnungen) stood");
+
+	// directly, with the record as the journal has it
+	HoldSet holds;
+	Hold box;
+	box.seq = 2;
+	box.mailbox = "Rechnungen";
+	box.mailbox_guid = kGuid1;
+	holds.add(box);
+	auto purge = tresor::parse_line(std::string(R"({"seq":3,"time":"2026-01-01T00:00:00.000000Z",)") +
+					R"("event":"purge","save_seq":1,"mailbox":"Rechnungen","mailbox_guid":")" +
+					kGuid1 + R"(","uid":1,"retention_rule":"Rechnungen=10y"})");
+	ASSERT_TRUE(purge.has_value());
+	EXPECT_EQ(tresor::purge_record_problem(*purge, 1, "2014-06-01T00:00:00.000000Z", "", holds),
+		  "hold seq 2 (mailbox Rechnungen) stood");
+	(*purge)["mailbox_guid"] = kGuid2;
+	EXPECT_EQ(tresor::purge_record_problem(*purge, 1, "2014-06-01T00:00:00.000000Z", "", holds),
+		  "");
+}
+
+// Found by fuzz/fuzz_journal and fuzz/fuzz_settings: times beyond what
+// the clock's nanoseconds hold (before 1677, after 2262) overflowed
+// (UBSan: signed integer overflow) and wrapped: a journal time
+// "4537-03-01..." read as a date in the past, and a long retention
+// (Archiv=300y) ended before it began, so the mail was purgeable at once.
+TEST(Retention, TimesBeyondTheClockDoNotWrap)
+{
+	EXPECT_FALSE(tresor::parse_utc_time("4537-03-01T10:00:00.000000Z"));
+	EXPECT_FALSE(tresor::parse_utc_time("9999-12-31"));
+	EXPECT_FALSE(tresor::parse_utc_time("0001-01-01T00:00:00Z"));
+	EXPECT_TRUE(tresor::parse_utc_time("2262-04-10T00:00:00Z"));
+	EXPECT_TRUE(tresor::parse_utc_time("1678-01-01"));
+
+	auto saved = tresor::parse_utc_time("2026-06-01");
+	ASSERT_TRUE(saved);
+	auto end = tresor::retention_end(*saved, RetentionPeriod{300, 0});
+	EXPECT_GT(end, *saved);
+	EXPECT_EQ(end, tresor::Clock::time_point::max());
+	EXPECT_EQ(tresor::retention_end(*saved, RetentionPeriod{999, 11}),
+		  tresor::Clock::time_point::max());
+	EXPECT_EQ(end_of("2026-06-01", "200y"), "2227-01-01T00:00:00Z");
+}

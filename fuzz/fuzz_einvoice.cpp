@@ -1,0 +1,35 @@
+// The e-invoice XML reader (XRechnung UBL/CII, ZUGFeRD 1, Factur-X).
+// Input: the first byte's low bit is inside_pdf, the rest is the XML.
+#include <optional>
+#include <string>
+
+#include "einvoice.hpp"
+#include "fuzz_util.hpp"
+#include "suppliers.hpp"
+
+using namespace tresor;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
+{
+	if (size == 0)
+		return 0;
+	bool inside_pdf = data[0] & 1;
+	std::string_view xml = fuzz::input(data + 1, size - 1);
+
+	std::optional<einvoice::Invoice> inv = einvoice::parse_xml(xml, inside_pdf);
+	if (inv) {
+		for (const std::string *f : {&inv->number, &inv->date, &inv->total, &inv->currency,
+					     &inv->seller, &inv->vatid, &inv->iban})
+			FUZZ_CHECK(f->size() <= einvoice::kMaxFieldBytes);
+		if (!inv->iban.empty())
+			FUZZ_CHECK(einvoice::iban_valid(inv->iban));
+		FUZZ_CHECK(!inv->format.empty());
+	}
+
+	std::string_view head = xml.substr(0, 256);
+	std::string iban = einvoice::normalise_iban(head);
+	(void)einvoice::iban_valid(iban);
+	std::string vat = einvoice::normalise_vatid(head);
+	FUZZ_CHECK(einvoice::normalise_vatid(vat) == vat);
+	return 0;
+}
