@@ -69,8 +69,9 @@ constexpr HeaderCode kHeaderCodes[] = {
 // UIDs at a time.
 constexpr std::uint32_t kRebuildChunk = 20000;
 
-// The stub file naming the current database directory; swapped atomically
-// by compact().
+// Xapian's "stub database" file (one line "glass db-N") naming the current
+// database directory; swapped atomically by compact() and when an index
+// starts afresh.
 constexpr const char *kStubName = "index";
 
 // Header names longer than this, or with odd bytes, are not indexed by

@@ -28,14 +28,6 @@ using testutil::read_file;
 
 using testutil::einvoice_dir;
 
-#define SKIP_WITHOUT_CORPUS()                                                            \
-	do {                                                                             \
-		if (!std::filesystem::is_directory(einvoice_dir()))                        \
-			GTEST_SKIP() << "shared test data not found at "                 \
-				     << einvoice_dir().string()                            \
-				     << " (set TRESOR_SRCDIR to the repository root)";      \
-	} while (0)
-
 void expect_invoice(const std::optional<Invoice> &got, const Invoice &want)
 {
 	ASSERT_TRUE(got.has_value());

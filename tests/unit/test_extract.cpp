@@ -45,32 +45,6 @@ using testutil::read_file;
 
 using testutil::einvoice_dir;
 
-std::string helper_path()
-{
-	if (const char *path = std::getenv("TRESOR_EXTRACT"); path != nullptr && *path != '\0')
-		return path;
-#ifdef TRESOR_EXTRACT_BUILD_PATH
-	return TRESOR_EXTRACT_BUILD_PATH;
-#else
-	return "";
-#endif
-}
-
-// The built helper is part of what is tested: its absence is a failure.
-#define HELPER_OR_FAIL(var)                                                              \
-	const std::string var = helper_path();                                           \
-	ASSERT_TRUE(!var.empty() && ::access(var.c_str(), X_OK) == 0)                    \
-		<< "tresor-extract not found at '" << var                                \
-		<< "': set TRESOR_EXTRACT or compile with -DTRESOR_EXTRACT_BUILD_PATH"
-
-#define SKIP_WITHOUT_CORPUS()                                                            \
-	do {                                                                             \
-		if (!std::filesystem::is_directory(einvoice_dir()))                        \
-			GTEST_SKIP() << "shared test data not found at "                 \
-				     << einvoice_dir().string()                            \
-				     << " (set TRESOR_SRCDIR to the repository root)";      \
-	} while (0)
-
 // A fresh directory, removed with its contents.
 class ScratchDir {
 public:

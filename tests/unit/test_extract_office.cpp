@@ -28,32 +28,11 @@
 
 using tresor::extract::Document;
 using tresor::extract::extract_text;
+using testutil::run_shell;
+using testutil::ShellRun;
 using tresor::extract::Limits;
 
 namespace {
-
-std::string helper_path()
-{
-	if (const char *path = std::getenv("TRESOR_EXTRACT"); path != nullptr && *path != '\0')
-		return path;
-#ifdef TRESOR_EXTRACT_BUILD_PATH
-	return TRESOR_EXTRACT_BUILD_PATH;
-#else
-	return "";
-#endif
-}
-
-#define HELPER_OR_FAIL(var)                                                              \
-	const std::string var = helper_path();                                           \
-	ASSERT_TRUE(!var.empty() && ::access(var.c_str(), X_OK) == 0)                    \
-		<< "tresor-extract not found at '" << var << "'"
-
-#define SKIP_WITHOUT_CORPUS()                                                            \
-	do {                                                                             \
-		if (!std::filesystem::is_directory(testutil::einvoice_dir()))              \
-			GTEST_SKIP() << "shared test data not found at "                 \
-				     << testutil::einvoice_dir().string();                 \
-	} while (0)
 
 std::string join(const std::vector<std::string> &items)
 {
@@ -396,27 +375,6 @@ std::string make_ods()
 			"<table:table-row><table:table-cell><text:p>Betrag</text:p>"
 			"</table:table-cell><table:table-cell><text:p>529,87</text:p>"
 			"</table:table-cell></table:table-row></table:table></office:spreadsheet>");
-}
-
-// Runs `helper args` through /bin/sh with stdin from a file (or a
-// pipeline), and gives its stdout and wait status.
-struct ShellRun {
-	std::string out;
-	int status = -1;
-};
-
-ShellRun run_shell(const std::string &command)
-{
-	ShellRun run;
-	FILE *pipe = ::popen(command.c_str(), "r");
-	if (pipe == nullptr)
-		return run;
-	char buf[65536];
-	std::size_t n;
-	while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0)
-		run.out.append(buf, n);
-	run.status = ::pclose(pipe);
-	return run;
 }
 
 std::string shell_quoted(const std::string &s)

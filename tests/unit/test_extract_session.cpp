@@ -38,28 +38,15 @@ std::string sample_docx(); // test_extract_office.cpp
 
 using tresor::extract::Document;
 using tresor::extract::extract_text;
+using testutil::exit_code;
+using testutil::run_shell;
+using testutil::ShellRun;
 using tresor::extract::Limits;
 using tresor::extract::Session;
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string helper_path()
-{
-	if (const char *path = std::getenv("TRESOR_EXTRACT"); path != nullptr && *path != '\0')
-		return path;
-#ifdef TRESOR_EXTRACT_BUILD_PATH
-	return TRESOR_EXTRACT_BUILD_PATH;
-#else
-	return "";
-#endif
-}
-
-#define HELPER_OR_FAIL(var)                                                              \
-	const std::string var = helper_path();                                           \
-	ASSERT_TRUE(!var.empty() && ::access(var.c_str(), X_OK) == 0)                    \
-		<< "tresor-extract not found at '" << var << "'"
 
 std::string join(const std::vector<std::string> &items)
 {
@@ -184,31 +171,6 @@ void expect_same(const Document &got, const Document &want)
 		EXPECT_EQ(got.einvoice->total, want.einvoice->total);
 		EXPECT_EQ(got.einvoice->iban, want.einvoice->iban);
 	}
-}
-
-// Runs a shell command, gives its stdout and wait status.
-struct ShellRun {
-	std::string out;
-	int status = -1;
-};
-
-ShellRun run_shell(const std::string &command)
-{
-	ShellRun run;
-	FILE *pipe = ::popen(command.c_str(), "r");
-	if (pipe == nullptr)
-		return run;
-	char buf[65536];
-	std::size_t n;
-	while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0)
-		run.out.append(buf, n);
-	run.status = ::pclose(pipe);
-	return run;
-}
-
-int exit_code(const ShellRun &run)
-{
-	return WIFEXITED(run.status) ? WEXITSTATUS(run.status) : -1;
 }
 
 } // namespace

@@ -1166,17 +1166,11 @@ TEST(InvoiceText, KeywordsAreCaseFolded)
 
 namespace {
 
-// TRESOR_EXTRACT, else the helper the build made (as test_extract.cpp
-// finds it); "" when that isn't an executable file.
+// The helper the build made (testutil::extract_helper_path); "" when that
+// isn't an executable file.
 std::string helper_path()
 {
-	std::string path;
-	if (const char *p = std::getenv("TRESOR_EXTRACT"); p != nullptr && *p != '\0')
-		path = p;
-#ifdef TRESOR_EXTRACT_BUILD_PATH
-	else
-		path = TRESOR_EXTRACT_BUILD_PATH;
-#endif
+	std::string path = testutil::extract_helper_path();
 	if (path.empty() || ::access(path.c_str(), X_OK) != 0)
 		return "";
 	return path;

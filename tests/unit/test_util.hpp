@@ -16,6 +16,8 @@
 #include <vector>
 
 #include <openssl/evp.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace testutil {
 
@@ -89,6 +91,60 @@ inline std::string pdf_from_objects(const std::vector<std::string> &objects,
 inline std::filesystem::path einvoice_dir()
 {
 	return testdata_dir() / "einvoice";
+}
+
+// The tresor-extract helper the tests run: TRESOR_EXTRACT, else the one
+// this build made; "" when neither is known.
+inline std::string extract_helper_path()
+{
+	if (const char *path = std::getenv("TRESOR_EXTRACT"); path != nullptr && *path != '\0')
+		return path;
+#ifdef TRESOR_EXTRACT_BUILD_PATH
+	return TRESOR_EXTRACT_BUILD_PATH;
+#else
+	return "";
+#endif
+}
+
+// The built helper is part of what is tested: its absence is a failure.
+#define HELPER_OR_FAIL(var)                                                              \
+	const std::string var = testutil::extract_helper_path();                         \
+	ASSERT_TRUE(!var.empty() && ::access(var.c_str(), X_OK) == 0)                    \
+		<< "tresor-extract not found at '" << var                                \
+		<< "': set TRESOR_EXTRACT or compile with -DTRESOR_EXTRACT_BUILD_PATH"
+
+#define SKIP_WITHOUT_CORPUS()                                                            \
+	do {                                                                             \
+		if (!std::filesystem::is_directory(testutil::einvoice_dir()))              \
+			GTEST_SKIP() << "shared test data not found at "                 \
+				     << testutil::einvoice_dir().string()                  \
+				     << " (set TRESOR_SRCDIR to the repository root)";      \
+	} while (0)
+
+// Runs a shell command, gives its stdout and wait status.
+struct ShellRun {
+	std::string out;
+	int status = -1;
+};
+
+inline ShellRun run_shell(const std::string &command)
+{
+	ShellRun run;
+	FILE *pipe = ::popen(command.c_str(), "r");
+	if (pipe == nullptr)
+		return run;
+	char buf[65536];
+	std::size_t n;
+	while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0)
+		run.out.append(buf, n);
+	run.status = ::pclose(pipe);
+	return run;
+}
+
+// The exit status of a run, -1 when it didn't exit normally.
+inline int exit_code(const ShellRun &run)
+{
+	return WIFEXITED(run.status) ? WEXITSTATUS(run.status) : -1;
 }
 
 inline std::string read_file(const std::string &path)
