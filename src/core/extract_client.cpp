@@ -502,6 +502,7 @@ struct AnswerFrame {
 struct Exchange {
 	enum class End {
 		complete,
+		written, // stop_when_written: the request is all written
 		helper_gone, // framed: stdout ended before a complete answer
 		timed_out,
 		too_large,
@@ -519,6 +520,9 @@ struct Exchange {
 	std::size_t max_output;
 	long long deadline;
 	SigpipeGuard &sigpipe;
+	// framed: return End::written once the request is written, to let the
+	// caller work while the helper does
+	bool stop_when_written = false;
 	int error = 0;
 	AnswerFrame frame {};
 
@@ -537,6 +541,8 @@ struct Exchange {
 		char buf[kIoChunk];
 		for (;;) {
 			bool writing = in && piece < request.size();
+			if (stop_when_written && piece == request.size())
+				return End::written;
 			if (!writing && !out && !err)
 				return framed ? End::helper_gone : End::complete;
 			long long left = deadline - now_ms();
@@ -641,6 +647,7 @@ std::string describe_end(Exchange::End end, int error, const Limits &limits)
 	case Exchange::End::helper_gone:
 		return "no answer";
 	case Exchange::End::complete:
+	case Exchange::End::written:
 		break;
 	}
 	return {};
@@ -911,13 +918,54 @@ void Session::stop_helper(unsigned grace_ms)
 	helper_.reset();
 }
 
+// A document handed to the helper whose answer hasn't been read yet.
+struct Session::Pending {
+	long long deadline = 0;
+	std::string out, err;
+	// the request never reached a helper: this is the answer
+	std::optional<Document> failed;
+	// the exchange already ended while the request was written
+	std::optional<Exchange::End> end;
+	std::size_t body_start = 0;
+	int error = 0;
+};
+
 Document Session::extract_text(std::string_view data, std::string_view content_type_hint)
 {
-	Document doc;
+	submit(data, content_type_hint);
+	return collect();
+}
+
+void Session::submit(std::string_view data, std::string_view content_type_hint)
+{
+	if (pending_)
+		(void)collect(); // one at a time; its answer is dropped
+	pending_ = std::make_unique<Pending>();
 	try {
-		run(data, content_type_hint, doc);
+		send(data, content_type_hint, *pending_);
 	} catch (const std::bad_alloc &) {
 		// possibly in the middle of a request: the helper can't stay
+		stop_helper(0);
+		pending_.reset();
+		throw;
+	} catch (const std::exception &e) {
+		stop_helper(0);
+		pending_->failed.emplace();
+		pending_->failed->warnings.push_back(std::string("internal error: ") + e.what());
+	}
+}
+
+Document Session::collect()
+{
+	Document doc;
+	std::unique_ptr<Pending> pending = std::move(pending_);
+	if (!pending) {
+		doc.warnings.push_back("internal error: no document was submitted");
+		return doc;
+	}
+	try {
+		receive(*pending, doc);
+	} catch (const std::bad_alloc &) {
 		stop_helper(0);
 		throw;
 	} catch (const std::exception &e) {
@@ -928,7 +976,7 @@ Document Session::extract_text(std::string_view data, std::string_view content_t
 	return doc;
 }
 
-void Session::run(std::string_view data, std::string_view content_type_hint, Document &doc)
+void Session::send(std::string_view data, std::string_view content_type_hint, Pending &pending)
 {
 	// Replaced without a warning: the parent's helper after a fork, a
 	// helper that has done its share, and one that died between
@@ -939,13 +987,14 @@ void Session::run(std::string_view data, std::string_view content_type_hint, Doc
 
 	// Declared before the helper starts: SIGPIPE blocked while we write.
 	SigpipeGuard sigpipe;
-	long long deadline = now_ms() + limits_.timeout_ms;
+	pending.deadline = now_ms() + limits_.timeout_ms;
 	if (!helper_) {
 		auto helper = std::make_unique<Helper>();
 		std::string error;
 		if (!start_helper(serve_arguments(helper_path_, limits_),
 				  serve_limits(limits_, max_documents_), helper->process, error)) {
-			doc.warnings.push_back(error);
+			pending.failed.emplace();
+			pending.failed->warnings.push_back(error);
 			return;
 		}
 		helper_ = std::move(helper);
@@ -957,15 +1006,55 @@ void Session::run(std::string_view data, std::string_view content_type_hint, Doc
 	if (std::string type = printable_content_type(content_type_hint); !type.empty())
 		request_line += " " + type;
 	request_line += '\n';
-	std::string out, err;
 	Exchange exchange{process.stdin_pipe, process.stdout_pipe, process.stderr_pipe,
-			  {request_line, data}, true, out, err, limits_.max_output, deadline,
-			  sigpipe};
+			  {request_line, data}, true, pending.out, pending.err, limits_.max_output,
+			  pending.deadline, sigpipe};
+	exchange.stop_when_written = true;
 	Exchange::End end = exchange.run();
 	helper_->documents++;
+	if (end != Exchange::End::written) {
+		pending.end = end;
+		pending.body_start = exchange.frame.body_start;
+		pending.error = exchange.error;
+	}
+}
+
+// An answer that came while the caller was busy elsewhere gets this long
+// to be read, whatever the wall clock says.
+constexpr long long kCollectGraceMs = 1000;
+
+void Session::receive(Pending &pending, Document &doc)
+{
+	if (pending.failed) {
+		doc = std::move(*pending.failed);
+		return;
+	}
+	if (!helper_ || helper_->owner != ::getpid()) {
+		// submitted by the parent before a fork: not ours to read
+		doc.warnings.push_back("no answer (the helper belongs to another process)");
+		return;
+	}
+	HelperProcess &process = helper_->process;
+	long long deadline = std::max(pending.deadline, now_ms() + kCollectGraceMs);
+	Exchange::End end;
+	std::size_t body_start;
+	int error;
+	if (pending.end) {
+		end = *pending.end;
+		body_start = pending.body_start;
+		error = pending.error;
+	} else {
+		SigpipeGuard sigpipe;
+		Exchange exchange{process.stdin_pipe, process.stdout_pipe, process.stderr_pipe,
+				  {std::string_view(), std::string_view()}, true, pending.out,
+				  pending.err, limits_.max_output, deadline, sigpipe};
+		end = exchange.run();
+		body_start = exchange.frame.body_start;
+		error = exchange.error;
+	}
 
 	if (end == Exchange::End::complete) {
-		if (parse_answer(std::string_view(out).substr(exchange.frame.body_start), doc))
+		if (parse_answer(std::string_view(pending.out).substr(body_start), doc))
 			return;
 		// a helper that says what we can't read may say anything next
 		stop_helper(0);
@@ -978,9 +1067,9 @@ void Session::run(std::string_view data, std::string_view content_type_hint, Doc
 	process.child.kill_group();
 	process.child.wait_blocking();
 	std::string why = end == Exchange::End::helper_gone ?
-		exit_failure(process.child, err, limits_) : std::string();
+		exit_failure(process.child, pending.err, limits_) : std::string();
 	if (why.empty())
-		why = describe_end(end, exchange.error, limits_);
+		why = describe_end(end, error, limits_);
 	doc.warnings.push_back(why);
 	stop_helper(0);
 }

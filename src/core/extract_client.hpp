@@ -110,6 +110,17 @@ public:
 
 	Document extract_text(std::string_view data, std::string_view content_type_hint);
 
+	// extract_text() in two halves, so that the caller can go on with its
+	// own work while the helper extracts: submit() hands the document over
+	// (it returns once the helper has read it) and collect() waits for the
+	// answer. One document at a time: a submit() while one is pending
+	// drops that one's answer. The wall-clock limit runs from submit(),
+	// but an answer that is already there when collect() comes late is not
+	// lost to it. Same answers and exception guarantee as extract_text().
+	void submit(std::string_view data, std::string_view content_type_hint);
+	Document collect();
+	bool pending() const { return pending_ != nullptr; }
+
 	// The helper's process id, -1 while none runs (for logs and tests).
 	pid_t helper_pid() const;
 	// Helper processes started so far.
@@ -119,8 +130,10 @@ public:
 
 private:
 	struct Helper;
+	struct Pending;
 
-	void run(std::string_view data, std::string_view content_type_hint, Document &doc);
+	void send(std::string_view data, std::string_view content_type_hint, Pending &pending);
+	void receive(Pending &pending, Document &doc);
 	// Closes its stdin, waits up to grace_ms for its exit, kills its
 	// process group, reaps it.
 	void stop_helper(unsigned grace_ms);
@@ -129,6 +142,7 @@ private:
 	Limits limits_;
 	unsigned max_documents_;
 	std::unique_ptr<Helper> helper_;
+	std::unique_ptr<Pending> pending_;
 	unsigned helpers_started_ = 0;
 };
 

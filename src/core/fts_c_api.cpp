@@ -180,6 +180,31 @@ int tresor_fts_end_document(tresor_fts_index *idx, char *err, size_t err_size)
 	});
 }
 
+int tresor_fts_hold_document(tresor_fts_index *idx, char *err, size_t err_size)
+{
+	return guarded_index(err, err_size, [&] {
+		idx->index->hold_document();
+		return 0;
+	});
+}
+
+int tresor_fts_add_held_text(tresor_fts_index *idx, uint32_t uid, const void *text, size_t len,
+			     char *err, size_t err_size)
+{
+	return guarded_index(err, err_size, [&] {
+		idx->index->add_held_text(uid, std::string_view(static_cast<const char *>(text), len));
+		return 0;
+	});
+}
+
+int tresor_fts_release_document(tresor_fts_index *idx, uint32_t uid, char *err, size_t err_size)
+{
+	return guarded_index(err, err_size, [&] {
+		idx->index->release_document(uid);
+		return 0;
+	});
+}
+
 int tresor_fts_expunge(tresor_fts_index *idx, uint32_t uid, char *err, size_t err_size)
 {
 	return guarded_index(err, err_size, [&] {
@@ -342,6 +367,34 @@ void tresor_fts_extractor_free(tresor_fts_extractor *ex)
 	delete ex;
 }
 
+namespace {
+
+// The C answer of an extraction: 0 with malloc()ed text (warnings in err),
+// or -1 with the reason in err.
+int hand_over(const tresor::extract::Document &doc, char **text_r, size_t *text_len_r,
+	      char *err, size_t err_size)
+{
+	std::string why;
+	for (const auto &w : doc.warnings)
+		why += (why.empty() ? "" : "; ") + w;
+	if (!doc.ok) {
+		set_error(err, err_size, why.empty() ? "extraction failed" : why.c_str());
+		return -1;
+	}
+	if (!why.empty())
+		set_error(err, err_size, why.c_str()); // warnings, still a result
+	char *text = static_cast<char *>(std::malloc(doc.text.size() + 1));
+	if (text == nullptr)
+		throw std::bad_alloc();
+	std::memcpy(text, doc.text.data(), doc.text.size());
+	text[doc.text.size()] = '\0';
+	*text_r = text;
+	*text_len_r = doc.text.size();
+	return 0;
+}
+
+} // namespace
+
 int tresor_fts_extract_text(tresor_fts_extractor *ex, const char *content_type,
 			    const void *data, size_t len, char **text_r, size_t *text_len_r,
 			    char *err, size_t err_size)
@@ -353,23 +406,35 @@ int tresor_fts_extract_text(tresor_fts_extractor *ex, const char *content_type,
 		auto doc = ex->session.extract_text(
 			std::string_view(static_cast<const char *>(data), len),
 			content_type != nullptr ? content_type : "");
-		std::string why;
-		for (const auto &w : doc.warnings)
-			why += (why.empty() ? "" : "; ") + w;
-		if (!doc.ok) {
-			set_error(err, err_size, why.empty() ? "extraction failed" : why.c_str());
-			return -1;
-		}
-		if (!why.empty())
-			set_error(err, err_size, why.c_str()); // warnings, still a result
-		char *text = static_cast<char *>(std::malloc(doc.text.size() + 1));
-		if (text == nullptr)
-			throw std::bad_alloc();
-		std::memcpy(text, doc.text.data(), doc.text.size());
-		text[doc.text.size()] = '\0';
-		*text_r = text;
-		*text_len_r = doc.text.size();
+		return hand_over(doc, text_r, text_len_r, err, err_size);
+	});
+}
+
+int tresor_fts_extract_submit(tresor_fts_extractor *ex, const char *content_type,
+			      const void *data, size_t len, char *err, size_t err_size)
+{
+	clear_error(err, err_size);
+	return tresor::c_abi::guarded(err, err_size, [&] {
+		ex->session.submit(std::string_view(static_cast<const char *>(data), len),
+				   content_type != nullptr ? content_type : "");
 		return 0;
+	});
+}
+
+int tresor_fts_extract_pending(const tresor_fts_extractor *ex)
+{
+	return ex->session.pending() ? 1 : 0;
+}
+
+int tresor_fts_extract_collect(tresor_fts_extractor *ex, char **text_r, size_t *text_len_r,
+			       char *err, size_t err_size)
+{
+	*text_r = nullptr;
+	*text_len_r = 0;
+	clear_error(err, err_size);
+	return tresor::c_abi::guarded(err, err_size, [&] {
+		auto doc = ex->session.collect();
+		return hand_over(doc, text_r, text_len_r, err, err_size);
 	});
 }
 

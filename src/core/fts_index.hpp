@@ -14,6 +14,11 @@
 // byte-wise. Document ids are UIDs; the UIDVALIDITY and the highest indexed
 // UID are stored in the same database, so they commit atomically with the
 // documents.
+//
+// A writable Index hands finished documents to Xapian on a thread of its
+// own (started with the first document, joined when the Index goes), so
+// that Xapian's inversion overlaps with parsing the next mail; every other
+// call waits for that thread first. An Index is for one thread at a time.
 #pragma once
 
 #include <cstddef>
@@ -118,6 +123,16 @@ class Index {
 	// index): every search answers "maybe" for it.
 	void mark_incomplete();
 	void end_document();
+	// Attachment text that comes after its mail's other text: the
+	// extraction helper works on one mail's attachment while the next
+	// mails are indexed. hold_document() ends the current document like
+	// end_document() but keeps it out of the database; add_held_text()
+	// adds extracted attachment text to it; release_document() writes it.
+	// commit() refuses while a document is held, so last_uid never passes
+	// a mail whose attachment text is still missing.
+	void hold_document();
+	void add_held_text(std::uint32_t uid, std::string_view attachment_text);
+	void release_document(std::uint32_t uid);
 	// Expunged mails stay in the postings until compact() and are left
 	// out of every result.
 	void expunge(std::uint32_t uid);

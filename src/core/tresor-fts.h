@@ -59,6 +59,16 @@ int tresor_fts_add_text(tresor_fts_index *idx, enum tresor_fts_field field,
 void tresor_fts_end_field(tresor_fts_index *idx);
 void tresor_fts_mark_incomplete(tresor_fts_index *idx);
 int tresor_fts_end_document(tresor_fts_index *idx, char *err, size_t err_size);
+/* Attachment text extracted while later mails are indexed: _hold_
+   ends the current document but keeps it back; _add_held_text adds
+   extracted attachment text (normalised) to it; _release_ writes it.
+   Commit fails while a document is held. */
+int tresor_fts_hold_document(tresor_fts_index *idx, char *err, size_t err_size);
+int tresor_fts_add_held_text(tresor_fts_index *idx, uint32_t uid,
+			     const void *text, size_t len,
+			     char *err, size_t err_size);
+int tresor_fts_release_document(tresor_fts_index *idx, uint32_t uid,
+				char *err, size_t err_size);
 int tresor_fts_expunge(tresor_fts_index *idx, uint32_t uid,
 		       char *err, size_t err_size);
 int tresor_fts_commit(tresor_fts_index *idx, char *err, size_t err_size);
@@ -132,6 +142,17 @@ void tresor_fts_extractor_free(tresor_fts_extractor *ex);
 int tresor_fts_extract_text(tresor_fts_extractor *ex, const char *content_type,
 			    const void *data, size_t len, char **text_r,
 			    size_t *text_len_r, char *err, size_t err_size);
+/* The same in two halves, so that indexing goes on while the helper
+   extracts: _submit hands one attachment over (returns once the helper
+   has read it; -1 only on an internal error), _collect waits for its
+   text with _extract_text's results. One at a time: collect before the
+   next submit. */
+int tresor_fts_extract_submit(tresor_fts_extractor *ex, const char *content_type,
+			      const void *data, size_t len,
+			      char *err, size_t err_size);
+int tresor_fts_extract_pending(const tresor_fts_extractor *ex);
+int tresor_fts_extract_collect(tresor_fts_extractor *ex, char **text_r,
+			       size_t *text_len_r, char *err, size_t err_size);
 
 #ifdef __cplusplus
 }

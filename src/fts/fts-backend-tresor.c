@@ -61,6 +61,12 @@ struct tresor_fts_update_context {
 	buffer_t *binary_data;
 	buffer_t *normalized;
 	tresor_fts_extractor *extractor; /* started at the first attachment */
+	/* The attachment the helper is working on while indexing goes on
+	   (one at a time): its mail, and whether that mail's document has
+	   ended and is held back for the text. */
+	uint32_t extract_uid; /* 0: none */
+	bool extract_doc_held;
+	char *extract_content_type;
 };
 
 static struct fts_backend *fts_backend_tresor_alloc(void)
@@ -212,14 +218,86 @@ static void tresor_fts_update_error(struct tresor_fts_update_context *ctx,
 	ctx->ctx.failed = TRUE;
 }
 
+static void tresor_fts_add(struct tresor_fts_update_context *ctx,
+			   const void *data, size_t size)
+{
+	char err[TRESOR_ERR_SIZE];
+
+	if (tresor_fts_add_text(ctx->index, ctx->field, ctx->header_name,
+				data, size, err, sizeof(err)) < 0)
+		tresor_fts_update_error(ctx, "indexing a mail in", err);
+}
+
+/* Waits for the attachment the helper is working on and adds its text,
+   normalised like everything else, to its mail's document (released when
+   it was held). A part the helper can't read is logged and skipped. */
+static void tresor_fts_collect_attachment(struct tresor_fts_update_context *ctx)
+{
+	struct mailbox *box = ctx->box;
+	uint32_t uid = ctx->extract_uid;
+	bool held = ctx->extract_doc_held;
+	char err[TRESOR_ERR_SIZE];
+	char *text;
+	size_t text_len;
+	int ret;
+
+	if (uid == 0)
+		return;
+	ctx->extract_uid = 0;
+	ctx->extract_doc_held = FALSE;
+	ret = tresor_fts_extract_collect(ctx->extractor, &text, &text_len,
+					 err, sizeof(err));
+	if (ret < 0) {
+		e_warning(box->event, "fts-tresor: UID %u: %s attachment skipped: %s",
+			  uid, ctx->extract_content_type, err);
+	} else {
+		if (err[0] != '\0') {
+			/* a broken, truncated or over-limit document: indexed
+			   with whatever text could be read */
+			e_info(box->event, "fts-tresor: UID %u: %s attachment: %s",
+			       uid, ctx->extract_content_type, err);
+		}
+		buffer_set_used_size(ctx->normalized, 0);
+		if (ctx->ctx.normalizer != NULL)
+			(void)ctx->ctx.normalizer(text, text_len, ctx->normalized);
+		else
+			buffer_append(ctx->normalized, text, text_len);
+		free(text);
+		if (held) {
+			if (tresor_fts_add_held_text(ctx->index, uid,
+						     ctx->normalized->data,
+						     ctx->normalized->used,
+						     err, sizeof(err)) < 0)
+				tresor_fts_update_error(ctx, "indexing a mail in", err);
+		} else if (ctx->doc_open && ctx->doc_uid == uid) {
+			ctx->field = TRESOR_FTS_FIELD_ATTACHMENT;
+			i_free_and_null(ctx->header_name);
+			tresor_fts_add(ctx, ctx->normalized->data,
+				       ctx->normalized->used);
+			tresor_fts_end_field(ctx->index);
+		}
+	}
+	if (held && tresor_fts_release_document(ctx->index, uid,
+						err, sizeof(err)) < 0)
+		tresor_fts_update_error(ctx, "indexing a mail in", err);
+}
+
 static void tresor_fts_update_end_document(struct tresor_fts_update_context *ctx)
 {
 	char err[TRESOR_ERR_SIZE];
+	int ret;
 
 	if (!ctx->doc_open)
 		return;
 	ctx->doc_open = FALSE;
-	if (tresor_fts_end_document(ctx->index, err, sizeof(err)) < 0) {
+	if (ctx->extract_uid == ctx->doc_uid) {
+		/* its attachment text comes later */
+		ret = tresor_fts_hold_document(ctx->index, err, sizeof(err));
+		ctx->extract_doc_held = TRUE;
+	} else {
+		ret = tresor_fts_end_document(ctx->index, err, sizeof(err));
+	}
+	if (ret < 0) {
 		tresor_fts_update_error(ctx, "indexing a mail in", err);
 		return;
 	}
@@ -228,7 +306,9 @@ static void tresor_fts_update_end_document(struct tresor_fts_update_context *ctx
 	if (++ctx->docs_since_commit >= TRESOR_FTS_COMMIT_EVERY &&
 	    !ctx->ctx.failed) {
 		ctx->docs_since_commit = 0;
-		if (tresor_fts_commit(ctx->index, err, sizeof(err)) < 0)
+		tresor_fts_collect_attachment(ctx);
+		if (!ctx->ctx.failed &&
+		    tresor_fts_commit(ctx->index, err, sizeof(err)) < 0)
 			tresor_fts_update_error(ctx, "committing", err);
 	}
 }
@@ -240,6 +320,7 @@ static void tresor_fts_update_close_box(struct tresor_fts_update_context *ctx)
 
 	if (ctx->index != NULL) {
 		tresor_fts_update_end_document(ctx);
+		tresor_fts_collect_attachment(ctx);
 		if (!ctx->ctx.failed &&
 		    tresor_fts_commit(ctx->index, err, sizeof(err)) < 0)
 			tresor_fts_update_error(ctx, "committing", err);
@@ -313,6 +394,7 @@ fts_backend_tresor_update_deinit(struct fts_backend_update_context *_ctx)
 	buffer_free(&ctx->normalized);
 	i_free(ctx->header_name);
 	i_free(ctx->content_type);
+	i_free(ctx->extract_content_type);
 	i_free(ctx);
 	return ret;
 }
@@ -342,6 +424,8 @@ fts_backend_tresor_update_expunge(struct fts_backend_update_context *_ctx,
 		return;
 	if (ctx->doc_open && ctx->doc_uid == uid)
 		tresor_fts_update_end_document(ctx);
+	/* a held document must be in the index to be expunged from it */
+	tresor_fts_collect_attachment(ctx);
 	if (tresor_fts_expunge(ctx->index, uid, err, sizeof(err)) < 0)
 		tresor_fts_update_error(ctx, "removing an expunged mail from", err);
 }
@@ -413,26 +497,15 @@ fts_backend_tresor_update_set_build_key(struct fts_backend_update_context *_ctx,
 	return TRUE;
 }
 
-static void tresor_fts_add(struct tresor_fts_update_context *ctx,
-			   const void *data, size_t size)
-{
-	char err[TRESOR_ERR_SIZE];
-
-	if (tresor_fts_add_text(ctx->index, ctx->field, ctx->header_name,
-				data, size, err, sizeof(err)) < 0)
-		tresor_fts_update_error(ctx, "indexing a mail in", err);
-}
-
-/* Text of one attachment, out of process, normalised like everything
-   else. A part the helper can't read is logged and skipped. */
+/* Hands a complete attachment to the helper; its text is collected
+   later (tresor_fts_collect_attachment), so that the helper extracts
+   while this process indexes the next mails. */
 static void tresor_fts_index_attachment(struct tresor_fts_update_context *ctx)
 {
 	struct tresor_fts_backend *backend =
 		(struct tresor_fts_backend *)ctx->ctx.backend;
 	struct mailbox *box = ctx->box;
 	char err[TRESOR_ERR_SIZE];
-	char *text;
-	size_t text_len;
 
 	if (ctx->binary_too_big) {
 		e_warning(box->event, "fts-tresor: UID %u: %s attachment larger than "
@@ -445,31 +518,24 @@ static void tresor_fts_index_attachment(struct tresor_fts_update_context *ctx)
 					ctx->binary_data->data,
 					I_MIN(ctx->binary_data->used, 512)) == 0)
 		return;
+	/* the helper takes one at a time */
+	tresor_fts_collect_attachment(ctx);
 	if (ctx->extractor == NULL) {
 		ctx->extractor = tresor_fts_extractor_new(backend->fuser->settings);
 		if (ctx->extractor == NULL)
 			i_fatal_status(FATAL_OUTOFMEM, "fts-tresor: out of memory");
 	}
-	if (tresor_fts_extract_text(ctx->extractor, ctx->content_type,
-				    ctx->binary_data->data, ctx->binary_data->used,
-				    &text, &text_len, err, sizeof(err)) < 0) {
+	if (tresor_fts_extract_submit(ctx->extractor, ctx->content_type,
+				      ctx->binary_data->data, ctx->binary_data->used,
+				      err, sizeof(err)) < 0) {
 		e_warning(box->event, "fts-tresor: UID %u: %s attachment skipped: %s",
 			  ctx->doc_uid, ctx->content_type, err);
 		return;
 	}
-	if (err[0] != '\0') {
-		/* a broken, truncated or over-limit document: indexed with
-		   whatever text could be read */
-		e_info(box->event, "fts-tresor: UID %u: %s attachment: %s",
-		       ctx->doc_uid, ctx->content_type, err);
-	}
-	buffer_set_used_size(ctx->normalized, 0);
-	if (ctx->ctx.normalizer != NULL)
-		(void)ctx->ctx.normalizer(text, text_len, ctx->normalized);
-	else
-		buffer_append(ctx->normalized, text, text_len);
-	free(text);
-	tresor_fts_add(ctx, ctx->normalized->data, ctx->normalized->used);
+	ctx->extract_uid = ctx->doc_uid;
+	ctx->extract_doc_held = FALSE;
+	i_free(ctx->extract_content_type);
+	ctx->extract_content_type = i_strdup(ctx->content_type);
 }
 
 static void

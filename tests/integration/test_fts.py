@@ -796,6 +796,15 @@ class FtsAttachmentTests(FtsCase):
                                           "Siehe Anhang.\n", [att]),
                           att[0] if isinstance(att[0], bytes)
                           else att[0].encode(att[3])))
+        # two attachments in one mail: the second is extracted only after
+        # the first one's text is in
+        pair_words = ("Wiedehopfnest", "Eisvogelufer")
+        pair = [(docx("Vermerk %s Ende" % pair_words[0]), "vermerk.docx",
+                 specials["docx"][2]),
+                (odt("Ort: %s 3" % pair_words[1]), "ort.odt",
+                 specials["odt"][2])]
+        mails.append(("pair", make_mail("Zwei Dokumente", "Siehe beide.\n",
+                                        pair), None))
         for t in tokens[4:]:
             mails.append(("mail " + t, token_mail(t), None))
         uid_of = {desc: i for i, (desc, _, _) in enumerate(mails, 1)}
@@ -813,6 +822,12 @@ class FtsAttachmentTests(FtsCase):
                     text += "".join(z.read(n).decode("utf-8", "replace")
                                     for n in z.namelist())
             content[desc] = text.lower()
+        content["pair"] = "".join(
+            a[0].decode("latin-1") + "".join(
+                zipfile.ZipFile(io.BytesIO(a[0])).read(n).decode("utf-8",
+                                                                 "replace")
+                for n in zipfile.ZipFile(io.BytesIO(a[0])).namelist())
+            for a in pair).lower()
 
         # the words to look for: [(desc, word, check_plain)]
         checks = []
@@ -830,7 +845,8 @@ class FtsAttachmentTests(FtsCase):
         self.assertIsNotNone(word, "no word only in %s" % XRECHNUNG_XML)
         checks.append(("xml", word, False))
         checks += [("docx", docx_word, True), ("xlsx", xlsx_word, True),
-                   ("odt", odt_word, True), ("txt", txt_word, False)]
+                   ("odt", odt_word, True), ("txt", txt_word, False),
+                   ("pair", pair_words[0], True), ("pair", pair_words[1], True)]
         for _, w, _ in checks:
             for _, m, _ in mails:
                 self.assertNotIn(w.lower().encode(), m.lower(),

@@ -271,6 +271,59 @@ TEST(ExtractSession, DocumentOverTheWallClockFailsAlone)
 	EXPECT_EQ(after.text, "zwei");
 }
 
+TEST(ExtractSession, SubmitAndCollectGiveTheSameAnswersLaterAndLateAnswersAreKept)
+{
+	HELPER_OR_FAIL(helper);
+	Limits limits;
+	limits.timeout_ms = 300;
+	Session session(helper, limits);
+	EXPECT_FALSE(session.pending());
+	Document none = session.collect();
+	EXPECT_FALSE(none.ok);
+	EXPECT_EQ(join(none.warnings), "internal error: no document was submitted");
+
+	session.submit("erstes Dokument", "text/plain");
+	EXPECT_TRUE(session.pending());
+	// the caller is busy for longer than the wall-clock limit: an answer
+	// that is waiting is still taken
+	std::this_thread::sleep_for(std::chrono::milliseconds(700));
+	Document first = session.collect();
+	EXPECT_FALSE(session.pending());
+	ASSERT_TRUE(first.ok) << join(first.warnings);
+	EXPECT_EQ(first.text, "erstes Dokument");
+
+	// one at a time: a second submit drops the first answer
+	session.submit("verworfen", "text/plain");
+	session.submit("behalten", "text/plain");
+	Document kept = session.collect();
+	ASSERT_TRUE(kept.ok) << join(kept.warnings);
+	EXPECT_EQ(kept.text, "behalten");
+	EXPECT_EQ(session.helpers_started(), 1u);
+}
+
+TEST(ExtractSession, SubmittedDocumentOverTheWallClockFailsAtCollect)
+{
+	HELPER_OR_FAIL(helper);
+	testutil::TempDir dir;
+	Limits limits;
+	limits.cpu_seconds = 0;
+	limits.timeout_ms = 300;
+	Session session(spinning_helper(dir, helper), limits);
+	session.submit(kSpin, "");
+	auto start = Clock::now();
+	Document hostile = session.collect();
+	auto elapsed = Clock::now() - start;
+	EXPECT_FALSE(hostile.ok);
+	EXPECT_EQ(join(hostile.warnings), "timed out after 300 ms");
+	// the grace for a late collect, not more
+	EXPECT_LT(elapsed, std::chrono::milliseconds(1900));
+	session.submit("danach", "");
+	Document after = session.collect();
+	ASSERT_TRUE(after.ok) << join(after.warnings);
+	EXPECT_EQ(after.text, "danach");
+	EXPECT_EQ(session.helpers_started(), 2u);
+}
+
 TEST(ExtractSession, MemoryLimitCoversTheHelper)
 {
 	HELPER_OR_FAIL(helper);

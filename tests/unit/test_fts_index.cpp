@@ -465,3 +465,52 @@ TEST(FtsIndex, AnIndexOfAnOlderFormatStartsAfresh)
 	EXPECT_EQ(w->document_count(), 0u);
 	EXPECT_FALSE(fs::exists(tmp.str() + "/db-1"));
 }
+
+TEST(FtsIndex, HeldDocumentsGetTheirAttachmentTextAndCommitWaitsForThem)
+{
+	TempDir tmp;
+	auto w = open_index(tmp.str(), true);
+	w->begin_document(1);
+	w->add_text(Field::body, "", "ERSTE MAIL");
+	w->hold_document(); // its PDF is still being extracted
+	w->begin_document(2);
+	w->add_text(Field::body, "", "ZWEITE MAIL");
+	w->end_document();
+	EXPECT_THROW(w->commit(), IndexError) << "UID 1 lacks its attachment text";
+	EXPECT_THROW(w->add_held_text(2, "X"), IndexError) << "UID 2 is not held";
+	w->add_held_text(1, "RECHNUNGSNUMMER R-2026-0815 ZAHLBAR");
+	w->add_held_text(1, "BIS 30.11.");
+	w->release_document(1);
+	EXPECT_THROW(w->release_document(1), IndexError) << "released twice";
+	w->commit();
+	EXPECT_EQ(w->last_uid(), 2u);
+
+	auto r = open_index(tmp.str(), false);
+	EXPECT_EQ(r->document_count(), 2u);
+	EXPECT_EQ(ask(*r, {key(KeyType::text, "NGSNUMMER")}).definite, (std::set<std::uint32_t>{1}));
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "R-2026-08")}).definite, (std::set<std::uint32_t>{1}));
+	EXPECT_EQ(ask(*r, {key(KeyType::text, "30.11")}).definite, (std::set<std::uint32_t>{1}));
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "ERSTE")}).definite, (std::set<std::uint32_t>{1}));
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "MAIL")}).definite, (std::set<std::uint32_t>{1, 2}));
+	// attachment text is not a header
+	EXPECT_TRUE(ask(*r, {key(KeyType::header, "RECHNUNG", "SUBJECT")}).definite.empty());
+}
+
+TEST(FtsIndex, AHeldDocumentClosedUnreleasedIsIndexedAgainLater)
+{
+	TempDir tmp;
+	{
+		auto w = open_index(tmp.str(), true);
+		w->begin_document(1);
+		w->add_text(Field::body, "", "EINS");
+		w->end_document();
+		w->commit();
+		w->begin_document(2);
+		w->add_text(Field::body, "", "ZWEI");
+		w->hold_document();
+		// the indexer dies before the text arrives
+	}
+	auto w = open_index(tmp.str(), true);
+	EXPECT_EQ(w->last_uid(), 1u) << "UID 2 must be indexed again";
+	EXPECT_EQ(w->document_count(), 1u);
+}
