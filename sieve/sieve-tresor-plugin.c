@@ -24,10 +24,33 @@ struct sieve_tresor_plugin_context {
 	const struct sieve_extension *ext_invoice;
 };
 
+/* Pigeonhole loads and unloads its plugins with every Sieve instance - for
+   LMTP, every delivery - and calls neither init() nor deinit() (it never
+   runs module_dir_init()), so this is done from load(). Staying resident
+   keeps the configuration shared between deliveries
+   (ext_tresor_invoice_shared) and the process-wide caches of the core (the
+   public suffix list, ICU's checkers) alive: unloaded, they were lost
+   with every delivery - about 90 KB per invoice, until the lmtp process
+   hit its vsz_limit - and the supplier file was read anew each time. */
+static void sieve_tresor_plugin_stay_resident(void)
+{
+	static bool resident = FALSE;
+	Dl_info info;
+
+	if (resident)
+		return;
+	if (dladdr((void *)sieve_tresor_plugin_stay_resident, &info) != 0 &&
+	    info.dli_fname != NULL &&
+	    dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD |
+		   RTLD_NODELETE) != NULL)
+		resident = TRUE;
+}
+
 void sieve_tresor_plugin_load(struct sieve_instance *svinst, void **context)
 {
 	struct sieve_tresor_plugin_context *pctx;
 
+	sieve_tresor_plugin_stay_resident();
 	pctx = i_new(struct sieve_tresor_plugin_context, 1);
 	pctx->ext_invoice = sieve_extension_register(
 		svinst, &tresor_invoice_extension, FALSE);
@@ -48,17 +71,10 @@ void sieve_tresor_plugin_unload(struct sieve_instance *svinst ATTR_UNUSED,
 	i_free(pctx);
 }
 
+/* Required by Pigeonhole's module loader (require_init_funcs), but never
+   called by it. */
 void sieve_tresor_plugin_init(void)
 {
-	Dl_info info;
-
-	/* Pigeonhole loads and unloads its plugins with every Sieve
-	   instance - for LMTP, every delivery. Staying resident spares
-	   reloading this module and ICU each time (about 1 ms a delivery). */
-	if (dladdr((void *)sieve_tresor_plugin_init, &info) != 0 &&
-	    info.dli_fname != NULL)
-		(void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD |
-			     RTLD_NODELETE);
 }
 
 void sieve_tresor_plugin_deinit(void)

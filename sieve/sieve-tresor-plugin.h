@@ -7,8 +7,8 @@ struct sieve_instance;
 
 extern const char *sieve_tresor_plugin_version;
 
-/* Pigeonhole's plugin interface: load/unload per Sieve instance,
-   init/deinit per process (module). */
+/* Pigeonhole's plugin interface: load/unload per Sieve instance;
+   init/deinit must exist but are never called. */
 void sieve_tresor_plugin_load(struct sieve_instance *svinst, void **context);
 void sieve_tresor_plugin_unload(struct sieve_instance *svinst, void *context);
 

@@ -602,6 +602,52 @@ class VerdictTests(InvoiceFixture):
         self.assertFiled(u, mail, folder, flagged=(verdict != "trusted"))
         return res
 
+    def test_extension_stays_resident_between_deliveries(self):
+        """Pigeonhole loads and unloads its plugins for every LMTP
+        delivery; the module pins itself so that its shared configuration
+        survives: an lmtp process reads the supplier file once, not for
+        every invoice (a module loaded anew lost - and leaked - it, about
+        90 KB per invoice, until the process hit its vsz_limit)."""
+        u = self.user()
+        mail = make_mail(subject="Rechnung 471102", sender=LIEFERANT,
+                         auth_results=[AR_PASS],
+                         attachments=[xml_att(ubl_variant())])
+        for _ in range(10):
+            self.deliver(u, mail)
+        log = self.dc.log_since_mark()
+        self.assertRegex(log, r"lmtp\(%s\)<\d+>.*stored mail into mailbox "
+                         r"'Rechnungen/Lieferant'" % re.escape(u))
+        pids = re.findall(r"lmtp\(%s\)<(\d+)>.*suppliers loaded"
+                          % re.escape(u), log)
+        self.assertEqual(len(pids), len(set(pids)),
+                         "an lmtp process read the supplier file more than "
+                         "once:\n" + log)
+
+    def test_supplier_file_change_seen_by_next_delivery(self):
+        """The resident configuration notices a changed supplier file
+        (checked at most once a second)."""
+        u = self.user()
+        mail = make_mail(
+            subject="Rechnung 77",
+            sender=("Neu Lieferant GmbH", "rechnung@neu-lieferant.de"),
+            auth_results=["mx.example.com; dmarc=pass "
+                          "header.from=neu-lieferant.de"],
+            attachments=[pdf_att(pdf(["Neu Lieferant GmbH", "Rechnung 77"]))])
+        self.deliver(u, mail)
+        c = self.imap(u)
+        self.assertEqual(len(c.uids("Rechnungen/Pruefen")), 1)
+        with open(self.env.suppliers_path) as f:
+            before = f.read()
+        try:
+            self.env.write_file(self.env.suppliers_path, before +
+                                "Neu Lieferant GmbH,Neu,neu-lieferant.de,,,\n")
+            time.sleep(1.2)
+            self.deliver(u, mail)
+            self.assertEqual(len(c.uids("Rechnungen/Neu")), 1,
+                             self.dc.log_since_mark())
+        finally:
+            self.env.write_file(self.env.suppliers_path, before)
+
     # ---- LMTP cases required by the issue
     def test_trusted_invoice_filed_and_journaled(self):
         mail = einvoice_mail(FX_XRECHNUNG, sender=LIEFERANT,
