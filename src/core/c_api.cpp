@@ -45,6 +45,7 @@ struct tresor_verify {
 	std::unique_ptr<tresor::Verifier> v;
 	mutable std::vector<tresor_problem> views;
 	mutable std::uint64_t views_generation = ~std::uint64_t(0);
+	mutable std::vector<tresor_note> note_views;
 };
 
 namespace {
@@ -414,6 +415,40 @@ int tresor_journal_flush(tresor_journal *j, char *err, size_t err_size)
 	});
 }
 
+int tresor_journal_write_intent(tresor_journal *j, const tresor_record *recs,
+				size_t count, char *err, size_t err_size)
+{
+	return guarded(err, err_size, [&]() {
+		if (j == nullptr || (recs == nullptr && count > 0))
+			throw std::invalid_argument("no journal or no records");
+		std::vector<tresor::Record> batch;
+		batch.reserve(count);
+		for (size_t i = 0; i < count; i++)
+			batch.push_back(to_record(&recs[i]));
+		j->j->write_intent(batch);
+		clear_error(err, err_size);
+		return 0;
+	});
+}
+
+int tresor_journal_end_intent(tresor_journal *j, char *err, size_t err_size)
+{
+	return guarded(err, err_size, [&]() {
+		if (j == nullptr)
+			throw std::invalid_argument("no journal");
+		j->j->end_intent();
+		clear_error(err, err_size);
+		return 0;
+	});
+}
+
+const char *tresor_journal_last_recovery(const tresor_journal *j, uint64_t *recovered_r)
+{
+	if (recovered_r != nullptr)
+		*recovered_r = j == nullptr ? 0 : j->j->last_recovered_count();
+	return j == nullptr ? "" : j->j->last_recovery_error().c_str();
+}
+
 int tresor_journal_find_duplicate(tresor_journal *j, const char *mailbox_guid,
 				  const char *hash, int content, uint64_t *seq_r,
 				  uint32_t *uid_r, char *err, size_t err_size)
@@ -670,6 +705,40 @@ uint64_t tresor_verify_record_count(const tresor_verify *v)
 uint64_t tresor_verify_purge_pending_count(const tresor_verify *v)
 {
 	return v == nullptr ? 0 : v->v->purge_pending_count();
+}
+
+static const std::vector<tresor_note> &note_views(const tresor_verify *v)
+{
+	const std::vector<tresor::Note> &notes = v->v->notes();
+	v->note_views.clear();
+	v->note_views.reserve(notes.size());
+	for (const tresor::Note &n : notes)
+		v->note_views.push_back(tresor_note{n.seq, n.detail.c_str()});
+	return v->note_views;
+}
+
+size_t tresor_verify_note_count(const tresor_verify *v)
+{
+	if (v == nullptr)
+		return 0;
+	try {
+		return note_views(v).size();
+	} catch (...) {
+		return 0;
+	}
+}
+
+const tresor_note *tresor_verify_note(const tresor_verify *v, size_t idx)
+{
+	if (v == nullptr)
+		return nullptr;
+	try {
+		if (v->note_views.size() != v->v->notes().size())
+			note_views(v);
+		return idx < v->note_views.size() ? &v->note_views[idx] : nullptr;
+	} catch (...) {
+		return nullptr;
+	}
 }
 
 void tresor_verify_free(tresor_verify *v)

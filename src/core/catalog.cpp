@@ -326,7 +326,10 @@ void Catalog::apply(const json &rec, std::uint64_t seq)
 		st.bind_opt(5, json_string(rec, "sha256"));
 		st.bind_opt(6, json_string(rec, "content_sha256"));
 		st.step();
-	} else if (event == "expunge" || event == "purge") {
+	} else if (event == "expunge" || event == "purge" ||
+		   (event == "interrupted" && json_string(rec, "action") == "expunge")) {
+		// (an interrupted expunge may have happened: its mail is no
+		// longer offered as the original of a duplicate)
 		// by UID, or by GUID for a mail saved without one (the
 		// backend assigned its UID after the commit)
 		Stmt st(db_, prepared("DELETE FROM saves WHERE mailbox_guid = ?1 AND"
@@ -340,7 +343,8 @@ void Catalog::apply(const json &rec, std::uint64_t seq)
 		st.bind(1, guid);
 		st.step();
 	}
-	// duplicate, denied, rename (the guid stays): nothing changes
+	// duplicate, denied, rename (the guid stays), an interrupted save (it
+	// may not be in the store): nothing changes
 }
 
 void Catalog::load_all()

@@ -1035,10 +1035,18 @@ bool Index::compact_if_worthwhile()
 
 void Index::remove(const std::string &dir)
 {
-	std::error_code ec;
-	fs::remove_all(dir, ec);
-	if (ec)
-		throw IndexError("cannot remove " + dir + ": " + ec.message());
+	for (int attempt = 0;; attempt++) {
+		std::error_code ec;
+		fs::remove_all(dir, ec);
+		if (!ec)
+			return;
+		// Another process removing the same damaged index took an entry
+		// away under us: what it removed is gone either way. Each attempt
+		// removes some entries, so this ends.
+		if (ec != std::errc::no_such_file_or_directory || attempt >= 1000)
+			throw IndexError("cannot remove " + dir + ": " + ec.message());
+		std::this_thread::yield();
+	}
 }
 
 namespace {

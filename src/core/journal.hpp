@@ -55,6 +55,8 @@ struct Record {
 std::string read_small_file(const std::string &path, std::size_t max_bytes);
 
 std::string journal_dir_path(const std::string &dir);
+// dir/intent.jsonl: the records of the commit in progress (Journal::write_intent()).
+std::string intent_path(const std::string &dir);
 
 struct JournalFile {
 	int year = 0;
@@ -204,6 +206,31 @@ public:
 	// is pending. Throws on failure.
 	void flush();
 
+	// ---- a commit of the mail store in progress
+	// Under the lock, before the mail store commits what these records
+	// (saves without their UIDs, expunges) describe: reserves the
+	// journal space their lines will need (fallocate, where the file
+	// system has it) and adds them to intent_path(). Throws when either
+	// fails - the commit must then not happen, as it could not be
+	// journaled. end_intent() after the records were appended, or when
+	// the commit failed; intents nest (a commit within a commit), and
+	// the file goes with the last end. An intent left behind - by a
+	// process killed between the commit and the append, or by an append
+	// that failed - is journaled by the next lock() as "interrupted"
+	// records: the mail may or may not be in the store, and verify
+	// accepts either (docs/auditor.md).
+	void write_intent(const std::vector<Record> &recs);
+	void end_intent();
+	// Journals a left-over intent (taking the lock); returns the number
+	// of interrupted records written. Throws, keeping the intent, when
+	// they can't be written.
+	std::size_t recover_intent();
+	// What the last lock() did with a left-over intent: the number of
+	// interrupted records it journaled, and why it could not ("" if it
+	// could, or there was none).
+	std::uint64_t last_recovered_count() const { return recovered_count_; }
+	const std::string &last_recovery_error() const { return recovery_error_; }
+
 	struct Duplicate {
 		std::uint64_t seq = 0;
 		std::uint32_t uid = 0;
@@ -238,6 +265,10 @@ private:
 	int unflushed_fd_ = -1; // the file append_batch_unflushed() wrote
 	std::string unflushed_path_;
 	std::string catalog_error_;
+	std::string intent_path_;
+	unsigned intent_depth_ = 0; // write_intent()s of this object not ended
+	std::string recovery_error_;
+	std::uint64_t recovered_count_ = 0;
 };
 
 // RAII reentrant lock.

@@ -123,7 +123,8 @@ void tresor_hasher_free(tresor_hasher *h);
    tresor_journal_append(). */
 typedef struct tresor_record {
 	const char *event;        /* save, expunge, denied, duplicate,
-				     delete, rename */
+				     delete, rename (and interrupted,
+				     written by the core itself) */
 	const char *mailbox;
 	const char *mailbox_guid; /* 32 hex digits */
 	uint32_t uidvalidity;
@@ -186,6 +187,25 @@ int tresor_journal_append_batch_unflushed(tresor_journal *j,
 					  char *err, size_t err_size);
 /* Makes what append_batch_unflushed wrote durable. 0, or -1 with err. */
 int tresor_journal_flush(tresor_journal *j, char *err, size_t err_size);
+
+/* A commit of the mail store that is to be journaled: with the lock held,
+   before the commit, announces its records (saves without UIDs, expunges;
+   not dropped duplicates). Reserves the journal space their lines will
+   need and adds them to dir/intent.jsonl. -1 with err when either fails
+   (journal file system full or read-only): the commit must then not
+   happen. tresor_journal_end_intent() once the records are appended, or
+   when the commit failed; after a failed append, don't: the intent stays.
+   Intents nest (a commit within a commit); the file goes with the last
+   end. One left behind (the process died after the commit, or the append
+   failed) is journaled by the next lock as "interrupted" records. */
+int tresor_journal_write_intent(tresor_journal *j, const tresor_record *recs,
+				size_t count, char *err, size_t err_size);
+int tresor_journal_end_intent(tresor_journal *j, char *err, size_t err_size);
+/* What the last tresor_journal_lock() did with an intent left behind:
+   *recovered_r interrupted records journaled; the returned text says why
+   it could not journal them ("" when it could, or there was none). */
+const char *tresor_journal_last_recovery(const tresor_journal *j,
+					 uint64_t *recovered_r);
 
 /* Duplicate look-up in the catalog (brought up to date from the journal
    first; rebuilt when missing or corrupt): an earlier save record in the
@@ -308,6 +328,17 @@ uint64_t tresor_verify_record_count(const tresor_verify *v);
 /* Number of mails observed although a purge record ended them (an
    interrupted purge; the next doveadm tresor purge finishes it). */
 uint64_t tresor_verify_purge_pending_count(const tresor_verify *v);
+/* Notes: what is out of the ordinary but no problem (the clock went back
+   between two records; an interrupted save or expunge, and whether it
+   happened). Complete after tresor_verify_finish(); in seq order.
+   tresor_verify_note_count() refreshes what tresor_verify_note() returns;
+   it stays valid until then, or until v is freed. */
+typedef struct tresor_note {
+	uint64_t seq;
+	const char *detail;       /* one human sentence */
+} tresor_note;
+size_t tresor_verify_note_count(const tresor_verify *v);
+const tresor_note *tresor_verify_note(const tresor_verify *v, size_t idx);
 void tresor_verify_free(tresor_verify *v);
 
 /* ------------------------------------------------------------------ */

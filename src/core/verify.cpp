@@ -1,6 +1,7 @@
 #include "verify.hpp"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "catalog.hpp"
 #include "text.hpp"
@@ -29,6 +30,34 @@ std::string mail_name(std::uint32_t uid, const std::string &mailbox,
 				     : "the mail with GUID " + guid;
 	return which + " in " +
 	       (mailbox.empty() ? std::string("(unnamed mailbox)") : mailbox);
+}
+
+// "1 hour 5 minutes", "3.2 seconds": how far the clock went back.
+std::string describe_duration(Clock::duration d)
+{
+	using namespace std::chrono;
+	auto us = duration_cast<microseconds>(d).count();
+	if (us < 60 * 1000000LL) {
+		char buf[32];
+		std::snprintf(buf, sizeof(buf), "%.6g second%s", us / 1e6,
+			      us == 1000000 ? "" : "s");
+		return buf;
+	}
+	long long secs = us / 1000000;
+	struct Unit {
+		long long secs;
+		const char *name;
+	};
+	static const Unit units[] = {{86400, "day"}, {3600, "hour"}, {60, "minute"},
+				     {1, "second"}};
+	std::vector<std::string> parts;
+	for (const Unit &u : units) {
+		long long n = secs / u.secs;
+		secs %= u.secs;
+		if (n > 0 && parts.size() < 2)
+			parts.push_back(std::to_string(n) + " " + u.name + (n == 1 ? "" : "s"));
+	}
+	return join(parts, " ");
 }
 
 // Lowercase hex of a digest into out, reusing its buffer.
@@ -78,6 +107,7 @@ Verifier::Verifier(const std::string &dir, const SealCheckSettings &seal_setting
 	std::string line, hash;
 	RecordFields rec;
 	Sha256 line_sha;
+	std::string prev_time; // of the previous record that had one
 	for (std::size_t k = 0; k < files.size(); k++) {
 		const bool last_file = k + 1 == files.size();
 		LineReader r(files[k].path);
@@ -133,6 +163,30 @@ Verifier::Verifier(const std::string &dir, const SealCheckSettings &seal_setting
 			}
 			if (parsed && (term || !last_file))
 				apply(rec, seq, line);
+			if (parsed && !rec.time.empty()) {
+				// The records' times come from the clock of the
+				// machine that wrote them; set back (by hand, NTP,
+				// a restored VM), it makes a record older than the
+				// one before. The chain, not the time, orders the
+				// journal: explained, not a problem. (Journal times
+				// compare as text; parsed only when they seem to
+				// go back.)
+				if (!prev_time.empty() && rec.time < prev_time) {
+					auto t = parse_utc_time(rec.time);
+					auto t_prev = parse_utc_time(prev_time);
+					if (t && t_prev && *t < *t_prev) {
+						note(seq, "seq " + std::to_string(seq) + " was written at " +
+							     rec.time + ", " +
+							     describe_duration(*t_prev - *t) +
+							     " earlier than the record before it (" +
+							     prev_time + "): the clock went back "
+							     "between the two. The chain is intact; the "
+							     "journal's order, not the time, is the "
+							     "order in which records were written");
+					}
+				}
+				prev_time = rec.time;
+			}
 			// seals: prev_hash is still the previous line's hash here
 			seals.line(seq, prev_hash, reasons.empty(),
 				   parsed ? std::string_view(rec.event) : std::string_view(),
@@ -240,6 +294,10 @@ void Verifier::apply(const RecordFields &rec, std::uint64_t seq, std::string_vie
 		apply_purge(rec, seq, line);
 		return;
 	}
+	if (rec.event == "interrupted") {
+		apply_interrupted(rec, seq, line);
+		return;
+	}
 	const std::string &mailbox_guid = rec.mailbox_guid;
 	if (mailbox_guid.empty())
 		return;
@@ -337,6 +395,68 @@ void Verifier::apply_purge(const RecordFields &rec, std::uint64_t seq, std::stri
 		box.purged_by_guid[rec.guid] = idx;
 }
 
+// A save or expunge whose process ended between the mail store's commit
+// and the journal append (the next writer journaled it from the intent
+// the process left): it may or may not have happened, and either is
+// right. A save is found by its GUID (or sha256 where the GUID was not
+// known before the commit); it is checked like any other once found.
+void Verifier::apply_interrupted(const RecordFields &rec, std::uint64_t seq,
+				 std::string_view line)
+{
+	auto j = parse_line(line);
+	std::string action = j ? json_string(*j, "action") : std::string();
+	if (rec.mailbox_guid.empty())
+		return;
+	if (action == "save") {
+		if (rec.guid.empty() && rec.sha256.empty())
+			return; // nothing to find it by
+		auto g = expected_.find(rec.mailbox_guid);
+		if (g == expected_.end())
+			g = expected_.emplace(rec.mailbox_guid, MailboxExpectation()).first;
+		MailboxExpectation &box = g->second;
+		Expected e;
+		e.seq = seq;
+		e.mailbox = rec.mailbox;
+		e.sha256 = rec.sha256;
+		e.time = rec.time;
+		e.message_id = rec.message_id;
+		e.interrupted = true;
+		std::size_t idx = box.mails.size();
+		if (!rec.guid.empty()) {
+			e.guid = rec.guid;
+			auto ids = box.uidless_by_guid.find(rec.guid);
+			if (ids == box.uidless_by_guid.end())
+				ids = box.uidless_by_guid.emplace(rec.guid, std::vector<std::size_t>()).first;
+			ids->second.push_back(idx);
+		}
+		// Also by its hash: the GUID given before the commit is lost
+		// when the process died after maildir moved the file into
+		// place but before it wrote the GUID to dovecot-uidlist.
+		if (!rec.sha256.empty()) {
+			auto ids = box.interrupted_by_sha256.find(rec.sha256);
+			if (ids == box.interrupted_by_sha256.end())
+				ids = box.interrupted_by_sha256
+					      .emplace(rec.sha256, std::vector<std::size_t>())
+					      .first;
+			ids->second.push_back(idx);
+		}
+		box.mails.push_back(std::move(e));
+		box.live++;
+	} else if (action == "expunge") {
+		auto g = expected_.find(rec.mailbox_guid);
+		if (g == expected_.end())
+			return;
+		Expected *e = g->second.find(static_cast<std::uint32_t>(rec.uid), rec.guid);
+		if (e != nullptr && !e->removed && e->maybe_expunged_by == 0)
+			e->maybe_expunged_by = seq;
+	}
+}
+
+void Verifier::note(std::uint64_t seq, std::string detail)
+{
+	notes_.push_back(Note{seq, std::move(detail)});
+}
+
 void Verifier::add(Problem p)
 {
 	problems_.push_back(std::move(p));
@@ -378,6 +498,7 @@ void Verifier::observe(std::string_view mailbox_guid, std::string_view mailbox,
 			if (x.observed)
 				return;
 			x.observed = true;
+			x.observed_uid = uid;
 			checked_++;
 			if (!x.sha256.empty() && !iequals(x.sha256, sha256)) {
 				Problem p;
@@ -394,6 +515,21 @@ void Verifier::observe(std::string_view mailbox_guid, std::string_view mailbox,
 				add(std::move(p));
 			}
 			return;
+		}
+	}
+	if (g != expected_.end()) {
+		// an interrupted save that reached the store, known by its hash
+		auto ids = g->second.interrupted_by_sha256.find(sha256);
+		if (ids != g->second.interrupted_by_sha256.end()) {
+			for (std::size_t i : ids->second) {
+				Expected &x = g->second.mails[i];
+				if (x.removed || x.observed)
+					continue;
+				x.observed = true;
+				x.observed_uid = uid;
+				checked_++;
+				return;
+			}
 		}
 	}
 	if (g != expected_.end()) {
@@ -443,7 +579,28 @@ void Verifier::finish(bool only_seen_mailboxes)
 		if (only_seen_mailboxes && seen == seen_.end())
 			continue;
 		for (const Expected &x : box.mails) {
-			if (x.observed || x.removed)
+			if (x.removed)
+				continue;
+			const std::string name = x.mailbox.empty() ? std::string("(unnamed mailbox)")
+								   : x.mailbox;
+			if (x.interrupted) {
+				note(x.seq, x.observed
+					? "seq " + std::to_string(x.seq) + ": the interrupted save " +
+						  "did reach the store: it is UID " +
+						  std::to_string(x.observed_uid) + " in " + name
+					: "seq " + std::to_string(x.seq) + ": the interrupted save " +
+						  "to " + name + (x.message_id.empty() ? std::string()
+									       : " (Message-ID " + x.message_id + ")") +
+						  " did not reach the store; nothing is missing");
+			}
+			if (x.maybe_expunged_by != 0) {
+				std::string which = mail_name(x.observed ? x.observed_uid : x.uid, name, x.guid);
+				note(x.maybe_expunged_by,
+				     "seq " + std::to_string(x.maybe_expunged_by) + ": the interrupted "
+				     "expunge of " + which + (x.observed ? " did not happen: the mail is still there"
+								 : " did happen: the mail is gone"));
+			}
+			if (x.observed || x.interrupted || x.maybe_expunged_by != 0)
 				continue;
 			Problem p;
 			p.kind = ProblemKind::Missing;
@@ -471,6 +628,8 @@ void Verifier::finish(bool only_seen_mailboxes)
 			add(std::move(p));
 		}
 	}
+	std::stable_sort(notes_.begin(), notes_.end(),
+			 [](const Note &a, const Note &b) { return a.seq < b.seq; });
 }
 
 const std::vector<Problem> &Verifier::problems() const

@@ -22,6 +22,13 @@ enum class ProblemKind {
 };
 const char *problem_kind_name(ProblemKind kind);
 
+// Something out of the ordinary that verify explains rather than reports:
+// no problem, the exit status stays 0.
+struct Note {
+	std::uint64_t seq = 0;
+	std::string detail;
+};
+
 struct Problem {
 	ProblemKind kind = ProblemKind::Chain;
 	std::uint64_t seq = 0;
@@ -57,6 +64,8 @@ public:
 
 	// Sorted by kind, then seq.
 	const std::vector<Problem> &problems() const;
+	// Sorted by seq; complete after finish().
+	const std::vector<Note> &notes() const { return notes_; }
 	std::uint64_t checked_count() const { return checked_; }
 	// Lines read and the seq of the last one.
 	std::uint64_t lines() const { return lines_; }
@@ -82,6 +91,11 @@ private:
 		bool observed = false;
 		bool removed = false;
 		bool purged = false;    // removed by a purge record
+		// an "interrupted" save: it may never have reached the store
+		bool interrupted = false;
+		// seq of an "interrupted" expunge of it: it may be gone
+		std::uint64_t maybe_expunged_by = 0;
+		std::uint32_t observed_uid = 0;
 	};
 	// The mails a mailbox must still hold, found by UID, or by GUID for
 	// those saved without a UID.
@@ -93,6 +107,9 @@ private:
 		// present is a pending purge, not UNJOURNALED
 		std::map<std::uint32_t, std::size_t> purged_by_uid;
 		std::map<std::string, std::size_t, std::less<>> purged_by_guid;
+		// interrupted saves by sha256 (the GUID they were given may be
+		// lost, or was not known before the commit)
+		std::map<std::string, std::vector<std::size_t>, std::less<>> interrupted_by_sha256;
 		std::size_t live = 0;
 
 		Expected *find(std::uint32_t uid, std::string_view guid);
@@ -106,13 +123,16 @@ private:
 
 	void apply(const RecordFields &rec, std::uint64_t seq, std::string_view line);
 	void apply_purge(const RecordFields &rec, std::uint64_t seq, std::string_view line);
+	void apply_interrupted(const RecordFields &rec, std::uint64_t seq, std::string_view line);
 	void add(Problem p);
+	void note(std::uint64_t seq, std::string detail);
 
 	// std::less<>: looked up by string_view without a copy
 	std::map<std::string, MailboxExpectation, std::less<>> expected_;
 	std::map<std::string, Seen, std::less<>> seen_;
 	std::set<std::pair<std::string, std::uint32_t>> unexpected_;
 	mutable std::vector<Problem> problems_;
+	std::vector<Note> notes_;
 	mutable bool sorted_ = true;
 	std::uint64_t checked_ = 0;
 	std::uint64_t lines_ = 0;

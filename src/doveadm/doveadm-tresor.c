@@ -658,6 +658,20 @@ tresor_verify_print_row(struct tresor_cmd_context *tctx,
 	doveadm_print(row->detail);
 }
 
+/* What verify explains rather than reports (the clock went back between
+   two records; an interrupted save or expunge, and whether it happened):
+   logged, the exit status is not affected. */
+static void tresor_verify_log_notes(const tresor_verify *v)
+{
+	const tresor_note *note;
+	size_t i, count = tresor_verify_note_count(v);
+
+	for (i = 0; i < count; i++) {
+		if ((note = tresor_verify_note(v, i)) != NULL)
+			i_info("tresor verify: note: %s", note->detail);
+	}
+}
+
 static int
 cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 		      struct mail_user *user)
@@ -726,6 +740,7 @@ cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 	tresor_verify_finish(v, tctx->mailbox_args ? 1 : 0);
 	tresor_verify_collect(&run, v, FALSE, NULL);
 	purge_pending = tresor_verify_purge_pending_count(v);
+	tresor_verify_log_notes(v);
 	tresor_verify_free(v);
 
 	if (array_count(&run.rows) > 0) T_BEGIN {

@@ -121,6 +121,28 @@ tresor_journal *tresor_user_journal(struct tresor_user *tuser,
 	return entry == NULL ? NULL : entry->journal;
 }
 
+/* Taking the lock journals what a process that died in the middle of a
+   commit left behind (tresor.h: intents); the admin hears of it. */
+static void tresor_log_recovery(struct tresor_journal_cache_entry *entry)
+{
+	const char *error;
+	uint64_t recovered;
+
+	error = tresor_journal_last_recovery(entry->journal, &recovered);
+	if (error[0] != '\0') {
+		i_error("tresor: %s: can't journal the commit a process left "
+			"unfinished (saves are refused until it can): %s",
+			entry->dir, error);
+	} else if (recovered > 0) {
+		i_warning("tresor: %s: journaled %"PRIu64" interrupted "
+			  "record%s: a process ended between committing mails "
+			  "and journaling them (killed, or the journal write "
+			  "failed); doveadm tresor verify says what reached "
+			  "the store", entry->dir, recovered,
+			  recovered == 1 ? "" : "s");
+	}
+}
+
 int tresor_user_lock(struct tresor_user *tuser, const char **error_r)
 {
 	struct tresor_journal_cache_entry *entry;
@@ -134,7 +156,8 @@ int tresor_user_lock(struct tresor_user *tuser, const char **error_r)
 		*error_r = t_strdup(err);
 		return -1;
 	}
-	entry->lock_count++;
+	if (entry->lock_count++ == 0)
+		tresor_log_recovery(entry);
 	return 0;
 }
 

@@ -599,50 +599,48 @@ static void tresor_guid_lookup_deinit(struct tresor_guid_lookup *lookup)
 		mailbox_free(&lookup->box);
 }
 
-/* Journals the committed saves and expunges, with one write and one
-   fdatasync, before the commit is reported to the caller. */
-static int
-tresor_transaction_journal(struct mailbox *box, struct tresor_transaction *tt,
-			   tresor_journal *journal, const char *mailbox_guid,
-			   struct mail_transaction_commit_changes *changes)
+ARRAY_DEFINE_TYPE(tresor_record, tresor_record);
+
+/* The journal records of the transaction's saves and expunges (allocated
+   from the data stack). Before the commit (changes == NULL) the saves'
+   UIDs are not known yet, and dropped duplicates - nothing stored - are
+   left out; after it, dropped_uids receives the UIDs the dropped
+   duplicates report. */
+static void
+tresor_transaction_records(struct mailbox *box, struct tresor_transaction *tt,
+			   const char *mailbox_guid,
+			   struct mail_transaction_commit_changes *changes,
+			   ARRAY_TYPE(tresor_record) *records,
+			   ARRAY_TYPE(seq_range) *dropped_uids)
 {
 	struct mail_user *user = box->storage->user;
 	struct seq_range_iter iter;
-	ARRAY_TYPE(seq_range) dropped_uids;
-	ARRAY(tresor_record) records;
 	const struct tresor_save *save;
 	const struct tresor_expunge *expunge;
 	struct tresor_guid_lookup lookup;
 	tresor_record *rec;
 	unsigned int n = 0;
 	uint32_t uid;
-	const char *error;
-	char err[512];
 
-	if (changes->uid_validity == 0) {
-		/* Nothing was stored (only dropped duplicates); the client
-		   still gets a valid APPENDUID/COPYUID. */
-		struct mailbox_status status;
-
-		mailbox_get_open_status(box, STATUS_UIDVALIDITY, &status);
-		changes->uid_validity = status.uidvalidity;
-	}
-	t_array_init(&dropped_uids, 4);
-	t_array_init(&records, array_count(&tt->saves) +
-		     array_count(&tt->expunges));
-	seq_range_array_iter_init(&iter, &changes->saved_uids);
+	if (changes != NULL)
+		seq_range_array_iter_init(&iter, &changes->saved_uids);
 	i_zero(&lookup);
 	array_foreach(&tt->saves, save) {
-		rec = array_append_space(&records);
+		if (changes == NULL && save->dropped_for_uid != 0)
+			continue;
+		rec = array_append_space(records);
 		rec->mailbox = mailbox_get_vname(box);
 		rec->mailbox_guid = mailbox_guid;
-		rec->uidvalidity = changes->uid_validity;
+		rec->uidvalidity = changes == NULL ? 0 : changes->uid_validity;
 		rec->size = save->hash.size;
 		rec->sha256 = save->hash.sha256;
 		rec->content_sha256 = save->hash.content_sha256;
 		rec->message_id = save->hash.message_id[0] == '\0' ? NULL :
 			save->hash.message_id;
-		if (save->dropped_for_uid != 0) {
+		if (changes == NULL) {
+			rec->event = "save";
+			rec->guid = save->guid;
+		} else if (save->dropped_for_uid != 0) {
 			rec->event = "duplicate";
 			rec->uid = save->dropped_for_uid;
 			if (save->dropped_by_content)
@@ -651,7 +649,7 @@ tresor_transaction_journal(struct mailbox *box, struct tresor_transaction *tt,
 				rec->duplicate_of = save->dropped_for_seq;
 			rec->reason = "identical to a mail already in this "
 				"archive folder: not stored again";
-			seq_range_array_add(&dropped_uids, rec->uid);
+			seq_range_array_add(dropped_uids, rec->uid);
 		} else {
 			/* the core fills in duplicate_of */
 			rec->event = "save";
@@ -665,17 +663,82 @@ tresor_transaction_journal(struct mailbox *box, struct tresor_transaction *tt,
 	}
 	tresor_guid_lookup_deinit(&lookup);
 	array_foreach(&tt->expunges, expunge) {
-		rec = array_append_space(&records);
+		rec = array_append_space(records);
 		rec->event = "expunge";
 		rec->mailbox = mailbox_get_vname(box);
 		rec->mailbox_guid = mailbox_guid;
 		rec->uid = expunge->uid;
 		rec->guid = expunge->guid[0] == '\0' ? NULL : expunge->guid;
 	}
-	array_foreach_modifiable(&records, rec) {
+	array_foreach_modifiable(records, rec) {
 		rec->service = user->service;
 		rec->session = user->session_id;
 	}
+}
+
+static void tresor_set_journal_error(struct mailbox *box)
+{
+	mail_storage_set_error(box->storage, MAIL_ERROR_TEMP,
+		"tresor: the archive journal can't be written; "
+		"try again later");
+}
+
+/* Before the commit: announces its records to the journal, which reserves
+   their space and keeps them until they are journaled, so that a process
+   killed between the commit and the append leaves them behind to be
+   journaled by the next one. A journal that can't take them (full, read-
+   only) fails the save before anything is stored. */
+static int
+tresor_transaction_write_intent(struct mailbox *box,
+				struct tresor_transaction *tt,
+				tresor_journal *journal,
+				const char *mailbox_guid)
+{
+	ARRAY_TYPE(tresor_record) records;
+	char err[512];
+
+	t_array_init(&records, array_count(&tt->saves) +
+		     array_count(&tt->expunges) + 1);
+	tresor_transaction_records(box, tt, mailbox_guid, NULL, &records,
+				   NULL);
+	if (array_count(&records) == 0)
+		return 0;
+	if (tresor_journal_write_intent(journal, array_front(&records),
+					array_count(&records), err,
+					sizeof(err)) < 0) {
+		e_error(box->event, "tresor: journal write failed, nothing "
+			"stored: %s", err);
+		tresor_set_journal_error(box);
+		return -1;
+	}
+	return 0;
+}
+
+/* Journals the committed saves and expunges, with one write and one
+   fdatasync, before the commit is reported to the caller. */
+static int
+tresor_transaction_journal(struct mailbox *box, struct tresor_transaction *tt,
+			   tresor_journal *journal, const char *mailbox_guid,
+			   struct mail_transaction_commit_changes *changes)
+{
+	ARRAY_TYPE(seq_range) dropped_uids;
+	ARRAY_TYPE(tresor_record) records;
+	const char *error;
+	char err[512];
+
+	if (changes->uid_validity == 0) {
+		/* Nothing was stored (only dropped duplicates); the client
+		   still gets a valid APPENDUID/COPYUID. */
+		struct mailbox_status status;
+
+		mailbox_get_open_status(box, STATUS_UIDVALIDITY, &status);
+		changes->uid_validity = status.uidvalidity;
+	}
+	t_array_init(&dropped_uids, 4);
+	t_array_init(&records, array_count(&tt->saves) +
+		     array_count(&tt->expunges) + 1);
+	tresor_transaction_records(box, tt, mailbox_guid, changes, &records,
+				   &dropped_uids);
 
 	/* flushed by the caller once the lock is released */
 	if (tresor_journal_append_batch_unflushed(journal,
@@ -693,11 +756,10 @@ tresor_transaction_journal(struct mailbox *box, struct tresor_transaction *tt,
 failed:
 	/* The mails are stored but not journaled: the client is told the
 	   save failed (LMTP answers 4xx and retries; the retry is then a
-	   duplicate), and verify reports them as UNJOURNALED. */
+	   duplicate). The intent stays, and the next writer journals them
+	   as interrupted. */
 	e_error(box->event, "tresor: journal write failed: %s", error);
-	mail_storage_set_error(box->storage, MAIL_ERROR_TEMP,
-		"tresor: the archive journal can't be written; "
-		"try again later");
+	tresor_set_journal_error(box);
 	return -1;
 }
 
@@ -711,6 +773,7 @@ tresor_transaction_commit(struct mailbox_transaction_context *t,
 	const char *mailbox_guid, *error;
 	tresor_journal *journal;
 	char err[512];
+	bool intent_done = FALSE;
 	int ret;
 
 	if (tresor_transaction_refuse(t, tt)) {
@@ -734,9 +797,7 @@ tresor_transaction_commit(struct mailbox_transaction_context *t,
 	if ((journal = tresor_user_journal(tbox->tuser, &error)) == NULL ||
 	    (!tt->locked && tresor_user_lock(tbox->tuser, &error) < 0)) {
 		e_error(box->event, "tresor: %s", error);
-		mail_storage_set_error(box->storage, MAIL_ERROR_TEMP,
-			"tresor: the archive journal can't be written; "
-			"try again later");
+		tresor_set_journal_error(box);
 		tbox->module_ctx.super.transaction_rollback(t);
 		tresor_transaction_free(tbox, tt);
 		return -1;
@@ -748,18 +809,32 @@ tresor_transaction_commit(struct mailbox_transaction_context *t,
 		return -1;
 	}
 	mailbox_guid = t_strdup(mailbox_guid);
+	if (tresor_transaction_write_intent(box, tt, journal,
+					    mailbox_guid) < 0) {
+		tbox->module_ctx.super.transaction_rollback(t);
+		tresor_transaction_free(tbox, tt);
+		return -1;
+	}
 
 	/* t is freed by the commit; tt lives on. */
 	ret = tbox->module_ctx.super.transaction_commit(t, changes_r);
-	if (ret == 0)
-		ret = tresor_transaction_journal(box, tt, journal, mailbox_guid,
-						 changes_r);
+	if (ret < 0)
+		intent_done = TRUE; /* nothing was stored */
+	else if ((ret = tresor_transaction_journal(box, tt, journal,
+						   mailbox_guid,
+						   changes_r)) == 0)
+		intent_done = TRUE;
+	/* else: the append failed - the intent stays for the next writer */
+	if (intent_done && tresor_journal_end_intent(journal, err,
+						      sizeof(err)) < 0) {
+		/* the next writer finds its records journaled (or, after a
+		   failed commit, journals them as interrupted): harmless */
+		e_warning(box->event, "tresor: %s", err);
+	}
 	tresor_transaction_free(tbox, tt); /* releases the lock */
 	if (ret == 0 && tresor_journal_flush(journal, err, sizeof(err)) < 0) {
 		e_error(box->event, "tresor: journal write failed: %s", err);
-		mail_storage_set_error(box->storage, MAIL_ERROR_TEMP,
-			"tresor: the archive journal can't be written; "
-			"try again later");
+		tresor_set_journal_error(box);
 		ret = -1;
 	}
 	return ret;

@@ -104,6 +104,32 @@ TEST(Catalog, ExpungedNotFound)
 	EXPECT_EQ(dup(j, kGuid1, h), P(5, 3));
 }
 
+TEST(Catalog, InterruptedRecords)
+{
+	// an interrupted expunge may have happened: its mail is no original
+	// any more; an interrupted save may not be in the store: none either
+	TempDir d;
+	Journal j(d.path());
+	std::string h = mail_hash("same");
+	j.append(save_record(kGuid1, 1, h), utc(2026, 1, 1));
+	Record ie = expunge_record(kGuid1, 1);
+	ie.event = "interrupted";
+	ie.action = "expunge";
+	j.append(ie, utc(2026, 1, 2));
+	EXPECT_EQ(dup(j, kGuid1, h), P(0, 0));
+	Record is = save_record(kGuid1, 0, h);
+	is.event = "interrupted";
+	is.action = "save";
+	is.guid = "g";
+	j.append(is, utc(2026, 1, 3));
+	EXPECT_EQ(dup(j, kGuid1, h), P(0, 0));
+	// the same after a rebuild
+	j.append(save_record(kGuid1, 4, h), utc(2026, 1, 4));
+	for (const char *suffix : {"", "-wal", "-shm"})
+		::unlink((catalog_path(d) + suffix).c_str());
+	EXPECT_EQ(dup(j, kGuid1, h), P(4, 4));
+}
+
 TEST(Catalog, DeleteRemovesMailboxOthersChangeNothing)
 {
 	TempDir d;

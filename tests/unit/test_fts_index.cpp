@@ -3,9 +3,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <xapian.h>
@@ -513,4 +515,32 @@ TEST(FtsIndex, AHeldDocumentClosedUnreleasedIsIndexedAgainLater)
 	auto w = open_index(tmp.str(), true);
 	EXPECT_EQ(w->last_uid(), 1u) << "UID 2 must be indexed again";
 	EXPECT_EQ(w->document_count(), 1u);
+}
+
+TEST(FtsIndex, TwoProcessesRemovingOneDamagedIndexBothSucceed)
+{
+	for (int round = 0; round < 5; round++) {
+		TempDir tmp;
+		std::string dir = tmp.str() + "/index";
+		for (int d = 0; d < 20; d++) {
+			std::filesystem::create_directories(dir + "/db-" + std::to_string(d));
+			for (int f = 0; f < 100; f++)
+				std::ofstream(dir + "/db-" + std::to_string(d) + "/" + std::to_string(f)) << "x";
+		}
+		std::string errors;
+		std::mutex errors_lock;
+		auto remove = [&] {
+			try {
+				Index::remove(dir);
+			} catch (const IndexError &e) {
+				std::lock_guard<std::mutex> lock(errors_lock);
+				errors += e.what();
+			}
+		};
+		std::thread other(remove);
+		remove();
+		other.join();
+		EXPECT_EQ(errors, "");
+		EXPECT_FALSE(std::filesystem::exists(dir));
+	}
 }

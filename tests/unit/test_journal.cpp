@@ -777,3 +777,311 @@ TEST(JournalFields, MalformedLinesAreRejected)
 		EXPECT_FALSE(tresor::parse_record_fields(line, f)) << line;
 	}
 }
+
+// ---- intents: a commit of the mail store in progress
+
+namespace {
+
+std::string intent_of(const TempDir &d)
+{
+	return d / "intent.jsonl";
+}
+
+// A save as the glue announces it before the commit: no UID yet.
+Record announced_save(const std::string &guid, const std::string &sha256)
+{
+	Record r = save_record(kGuid1, 0, sha256);
+	r.uidvalidity = 0;
+	if (!guid.empty())
+		r.guid = guid;
+	r.message_id = "<" + guid + "@example.com>";
+	return r;
+}
+
+std::vector<json> records_of(const TempDir &d)
+{
+	std::vector<json> out;
+	for (const auto &f : tresor::list_journal_files(d.path()))
+		for (const std::string &line : split_lines(read_file(f.path)))
+			out.push_back(json::parse(line));
+	return out;
+}
+
+} // namespace
+
+TEST(JournalIntent, TheAppendRemovesIt)
+{
+	TempDir d;
+	Journal j(d.path());
+	j.lock(1000);
+	j.write_intent({announced_save("g1", mail_hash("1")), expunge_record(kGuid1, 9)});
+	ASSERT_TRUE(exists(intent_of(d)));
+	auto lines = split_lines(read_file(intent_of(d)));
+	ASSERT_EQ(lines.size(), 3u); // where the journal stood, then the records
+	EXPECT_EQ(json::parse(lines[0])["seq"], 0);
+	EXPECT_EQ(json::parse(lines[1])["guid"], "g1");
+	Record saved = announced_save("g1", mail_hash("1"));
+	saved.uid = 4;
+	j.append_batch({saved, expunge_record(kGuid1, 9)}, utc(2026, 5, 1));
+	j.end_intent();
+	EXPECT_FALSE(exists(intent_of(d)));
+	j.unlock();
+	Journal j2(d.path());
+	j2.lock(1000);
+	EXPECT_EQ(j2.last_recovered_count(), 0u);
+	EXPECT_EQ(j2.last_recovery_error(), "");
+	j2.unlock();
+	EXPECT_EQ(records_of(d).size(), 2u);
+}
+
+TEST(JournalIntent, LeftBehindItIsJournaledAsInterrupted)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(save_record(kGuid1, 1, mail_hash("0")), utc(2026, 5, 1));
+		j.lock(1000);
+		Record s = announced_save("g1", mail_hash("1"));
+		s.session = "sess-1";
+		j.write_intent({s, expunge_record(kGuid1, 1)});
+		// the process dies here: after the commit, before the append
+	}
+	ASSERT_TRUE(exists(intent_of(d)));
+	Journal j(d.path());
+	j.lock(1000);
+	EXPECT_EQ(j.last_recovered_count(), 2u);
+	EXPECT_EQ(j.last_recovery_error(), "");
+	j.unlock();
+	EXPECT_FALSE(exists(intent_of(d)));
+	auto recs = records_of(d);
+	ASSERT_EQ(recs.size(), 3u);
+	EXPECT_EQ(recs[1]["event"], "interrupted");
+	EXPECT_EQ(recs[1]["action"], "save");
+	EXPECT_EQ(recs[1]["guid"], "g1");
+	EXPECT_EQ(recs[1]["sha256"], mail_hash("1"));
+	EXPECT_EQ(recs[1]["message_id"], "<g1@example.com>");
+	EXPECT_EQ(recs[1]["session"], "sess-1");
+	EXPECT_EQ(recs[1]["mailbox_guid"], kGuid1);
+	EXPECT_FALSE(recs[1].contains("uid"));
+	EXPECT_NE(recs[1]["reason"].get<std::string>().find("may or may not have been stored"),
+		  std::string::npos);
+	EXPECT_EQ(recs[2]["event"], "interrupted");
+	EXPECT_EQ(recs[2]["action"], "expunge");
+	EXPECT_EQ(recs[2]["uid"], 1);
+	expect_chain(split_lines(read_file(jfile(d, 2026))));
+
+	// once journaled, never again
+	Journal j2(d.path());
+	j2.lock(1000);
+	EXPECT_EQ(j2.last_recovered_count(), 0u);
+	j2.unlock();
+	EXPECT_EQ(records_of(d).size(), 3u);
+}
+
+TEST(JournalIntent, WhatWasJournaledIsNotJournaledAgain)
+{
+	TempDir d;
+	Journal j(d.path());
+	j.append(save_record(kGuid1, 1, mail_hash("0")), utc(2026, 5, 1));
+	j.lock(1000);
+	// two identical mails announced without GUID (known only after the
+	// commit), one with: the process died after appending two of them
+	Record same1 = announced_save("", mail_hash("same"));
+	Record same2 = announced_save("", mail_hash("same"));
+	Record other = announced_save("g3", mail_hash("3"));
+	j.write_intent({same1, same2, other});
+	std::string intent = read_file(intent_of(d));
+	Record s1 = same1;
+	s1.uid = 2;
+	s1.guid = "looked-up-later";
+	Record s3 = other;
+	s3.uid = 4;
+	j.append_batch({s1, s3}, utc(2026, 5, 2));
+	// the process dies before ending the intent
+	j.unlock();
+	EXPECT_EQ(read_file(intent_of(d)), intent);
+
+	Journal j2(d.path());
+	j2.lock(1000);
+	EXPECT_EQ(j2.last_recovered_count(), 1u);
+	j2.unlock();
+	auto recs = records_of(d);
+	ASSERT_EQ(recs.size(), 4u);
+	EXPECT_EQ(recs[3]["event"], "interrupted");
+	EXPECT_EQ(recs[3]["sha256"], mail_hash("same"));
+	EXPECT_FALSE(recs[3].contains("guid"));
+	EXPECT_FALSE(exists(intent_of(d)));
+}
+
+TEST(JournalIntent, TheJournalChangedBelowTheIntent)
+{
+	// the line the intent names is not there any more (the journal was
+	// restored from a backup): the whole journal is searched
+	TempDir d;
+	Journal j(d.path());
+	Record s = save_record(kGuid1, 5, mail_hash("5"));
+	s.guid = "g5";
+	j.append(s, utc(2026, 5, 1));
+	j.append(save_record(kGuid1, 6, mail_hash("x")), utc(2026, 5, 1));
+	std::uint64_t end = read_file(jfile(d, 2026)).size();
+	write_file(intent_of(d),
+		   "{\"intent\":1,\"file\":\"2026.jsonl\",\"offset\":" + std::to_string(end) +
+		   ",\"seq\":0,\"hash\":\"" + mail_hash("not that line") + "\"}\n"
+		   "{\"event\":\"save\",\"mailbox_guid\":\"" + kGuid1 + "\",\"guid\":\"g5\","
+		   "\"sha256\":\"" + mail_hash("5") + "\"}\n"
+		   "{\"event\":\"save\",\"mailbox_guid\":\"" + kGuid1 + "\",\"guid\":\"g6\","
+		   "\"sha256\":\"" + mail_hash("6") + "\"}\n");
+	j.lock(1000);
+	EXPECT_EQ(j.last_recovered_count(), 1u); // g5 was journaled
+	j.unlock();
+	auto recs = records_of(d);
+	ASSERT_EQ(recs.size(), 3u);
+	EXPECT_EQ(recs[2]["guid"], "g6");
+}
+
+TEST(JournalIntent, NestedCommits)
+{
+	// a commit within a commit (lazy_expunge copying expunged mails):
+	// the inner one's records are added, the file goes with the outer end
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.lock(1000);
+		j.write_intent({expunge_record(kGuid1, 3)});
+		j.write_intent({announced_save("inner", mail_hash("inner"))});
+		Record inner = announced_save("inner", mail_hash("inner"));
+		inner.uid = 1;
+		j.append(inner, utc(2026, 5, 1));
+		j.end_intent();
+		EXPECT_TRUE(exists(intent_of(d)));
+		EXPECT_EQ(split_lines(read_file(intent_of(d))).size(), 3u);
+		// the process dies before the outer append
+	}
+	Journal j(d.path());
+	j.lock(1000);
+	EXPECT_EQ(j.last_recovered_count(), 1u); // the expunge only
+	j.unlock();
+	auto recs = records_of(d);
+	ASSERT_EQ(recs.size(), 2u);
+	EXPECT_EQ(recs[1]["event"], "interrupted");
+	EXPECT_EQ(recs[1]["action"], "expunge");
+
+	j.lock(1000);
+	j.write_intent({expunge_record(kGuid1, 4)});
+	j.write_intent({announced_save("inner2", mail_hash("inner2"))});
+	j.end_intent();
+	j.end_intent();
+	EXPECT_FALSE(exists(intent_of(d)));
+	j.end_intent(); // one too many: nothing
+	j.unlock();
+}
+
+TEST(JournalIntent, CancelledOrDamagedLeavesNoRecord)
+{
+	TempDir d;
+	Journal j(d.path());
+	j.lock(1000);
+	j.write_intent({announced_save("g1", mail_hash("1"))});
+	j.end_intent(); // the commit failed: nothing stored
+	EXPECT_FALSE(exists(intent_of(d)));
+	j.unlock();
+
+	// garbage, and a last line cut off by the writer's death
+	write_file(intent_of(d), "\x01garbage\n[1,2]\n{\"event\":\"save\",\"mailbox_guid\":\"x");
+	j.lock(1000);
+	EXPECT_EQ(j.last_recovered_count(), 0u);
+	EXPECT_EQ(j.last_recovery_error(), "");
+	j.unlock();
+	EXPECT_FALSE(exists(intent_of(d)));
+	EXPECT_TRUE(records_of(d).empty());
+}
+
+TEST(JournalIntent, LeftBehindByAFailedAppendOfTheSameProcess)
+{
+	TempDir d;
+	Journal j(d.path());
+	j.lock(1000);
+	j.write_intent({announced_save("g1", mail_hash("1"))});
+	// the append failed (not simulated: nothing appended); the lock goes
+	j.unlock();
+	ASSERT_TRUE(exists(intent_of(d)));
+	// the next lock, in this process, journals it
+	j.lock(1000);
+	EXPECT_EQ(j.last_recovered_count(), 1u);
+	j.unlock();
+	auto recs = records_of(d);
+	ASSERT_EQ(recs.size(), 1u);
+	EXPECT_EQ(recs[0]["event"], "interrupted");
+}
+
+TEST(JournalIntent, NoRoomRefusesTheCommit)
+{
+	// (A file size limit doesn't stop fallocate(FALLOC_FL_KEEP_SIZE), so
+	// here the intent's write fails; a full file system - test_faults.py -
+	// stops the reservation.)
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 4, 1));
+	}
+	std::string before = read_file(jfile(d, 2026));
+	pid_t pid = ::fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		// room for a few bytes only
+		::signal(SIGXFSZ, SIG_IGN);
+		struct rlimit rl;
+		rl.rlim_cur = rl.rlim_max = before.size() + 10;
+		if (::setrlimit(RLIMIT_FSIZE, &rl) < 0)
+			::_exit(10);
+		int rc = 1;
+		try {
+			Journal j(d.path());
+			j.lock(1000);
+			j.write_intent({announced_save("g2", mail_hash("2"))});
+		} catch (const std::system_error &e) {
+			std::string what = e.what();
+			rc = what.find("fallocate(") != std::string::npos ||
+					     what.find("write(" + intent_of(d) + ")") != std::string::npos
+				     ? 0 : 3;
+		} catch (...) {
+			rc = 4;
+		}
+		::_exit(rc);
+	}
+	int status = 0;
+	ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(WEXITSTATUS(status), 0);
+	EXPECT_FALSE(exists(intent_of(d)));
+	EXPECT_EQ(read_file(jfile(d, 2026)), before);
+}
+
+TEST(JournalIntent, ViaCApi)
+{
+	TempDir d;
+	char err[256];
+	tresor_journal *j = tresor_journal_open(d.path().c_str(), err, sizeof(err));
+	ASSERT_NE(j, nullptr) << err;
+	ASSERT_EQ(tresor_journal_lock(j, 1000, err, sizeof(err)), 0) << err;
+	tresor_record rec{};
+	rec.event = "save";
+	rec.mailbox = "INBOX";
+	rec.mailbox_guid = kGuid1.c_str();
+	std::string sha = mail_hash("c");
+	rec.sha256 = sha.c_str();
+	rec.guid = "gc";
+	ASSERT_EQ(tresor_journal_write_intent(j, &rec, 1, err, sizeof(err)), 0) << err;
+	EXPECT_TRUE(exists(intent_of(d)));
+	ASSERT_EQ(tresor_journal_end_intent(j, err, sizeof(err)), 0) << err;
+	EXPECT_FALSE(exists(intent_of(d)));
+	ASSERT_EQ(tresor_journal_write_intent(j, &rec, 1, err, sizeof(err)), 0) << err;
+	tresor_journal_unlock(j); // not ended: left behind
+	ASSERT_EQ(tresor_journal_lock(j, 1000, err, sizeof(err)), 0) << err;
+	std::uint64_t n = 0;
+	EXPECT_STREQ(tresor_journal_last_recovery(j, &n), "");
+	EXPECT_EQ(n, 1u);
+	tresor_journal_unlock(j);
+	tresor_journal_close(j);
+	EXPECT_EQ(tresor_journal_write_intent(nullptr, &rec, 1, err, sizeof(err)), -1);
+}

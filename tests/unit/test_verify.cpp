@@ -579,3 +579,147 @@ TEST(Verify, MalformedLinesAreReportedEvenWhenRechained)
 		EXPECT_EQ(v.expected_count(), 4u);
 	}
 }
+
+// ---- notes: what verify explains instead of reporting
+
+TEST(Verify, ClockGoingBackIsANoteNotAProblem)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 3, 1, 9, 0, 0));
+		j.append(save_record(kGuid1, 2, mail_hash("2")), utc(2026, 3, 1, 10, 0, 0));
+		// set back by an hour and five minutes
+		j.append(save_record(kGuid1, 3, mail_hash("3")), utc(2026, 3, 1, 8, 55, 0));
+		j.append(save_record(kGuid1, 4, mail_hash("4")), utc(2026, 3, 1, 8, 56, 0));
+		// and by half a second
+		j.append(save_record(kGuid1, 5, mail_hash("5")), utc(2026, 3, 1, 8, 55, 59, 500000));
+	}
+	Verifier v(d.path());
+	for (std::uint32_t i = 1; i <= 5; i++)
+		v.observe(kGuid1, "INBOX", i, mail_hash(std::to_string(i)), true);
+	v.finish(false);
+	EXPECT_TRUE(v.problems().empty());
+	const auto &notes = v.notes();
+	ASSERT_EQ(notes.size(), 2u);
+	EXPECT_EQ(notes[0].seq, 3u);
+	EXPECT_EQ(notes[0].detail,
+		  "seq 3 was written at 2026-03-01T08:55:00.000000Z, 1 hour 5 minutes "
+		  "earlier than the record before it (2026-03-01T10:00:00.000000Z): the "
+		  "clock went back between the two. The chain is intact; the journal's "
+		  "order, not the time, is the order in which records were written");
+	EXPECT_EQ(notes[1].seq, 5u);
+	EXPECT_NE(notes[1].detail.find(", 0.5 seconds earlier than"), std::string::npos)
+		<< notes[1].detail;
+}
+
+namespace {
+
+Record interrupted(const std::string &action, std::uint32_t uid, const std::string &guid,
+		   const std::string &sha256)
+{
+	Record r;
+	r.event = "interrupted";
+	r.action = action;
+	r.mailbox = "INBOX";
+	r.mailbox_guid = kGuid1;
+	r.uid = uid;
+	if (!guid.empty())
+		r.guid = guid;
+	if (!sha256.empty())
+		r.sha256 = sha256;
+	r.message_id = "<" + (guid.empty() ? sha256.substr(0, 8) : guid) + "@x>";
+	return r;
+}
+
+} // namespace
+
+TEST(Verify, InterruptedSavesMayBeThereOrNot)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 3, 1));
+		j.append(interrupted("save", 0, "g-there", mail_hash("there")), utc(2026, 3, 2));
+		j.append(interrupted("save", 0, "g-never", mail_hash("never")), utc(2026, 3, 3));
+		// GUID known only after the commit: found by its hash
+		j.append(interrupted("save", 0, "", mail_hash("nameless")), utc(2026, 3, 4));
+		j.append(interrupted("save", 0, "g-changed", mail_hash("orig")), utc(2026, 3, 5));
+		// its GUID lost on the way (not in dovecot-uidlist): its hash
+		j.append(interrupted("save", 0, "g-lost", mail_hash("lost")), utc(2026, 3, 6));
+	}
+	Verifier v(d.path());
+	EXPECT_TRUE(v.mailbox_expected(kGuid1));
+	v.mailbox_seen(kGuid1, "INBOX", 1700000000);
+	v.observe(kGuid1, "INBOX", 1, "g-1", mail_hash("1"), true);
+	v.observe(kGuid1, "INBOX", 2, "g-there", mail_hash("there"), true);
+	v.observe(kGuid1, "INBOX", 3, "g-late", mail_hash("nameless"), true);
+	v.observe(kGuid1, "INBOX", 4, "g-changed", mail_hash("edited"), true);
+	v.observe(kGuid1, "INBOX", 5, "file-name-guid", mail_hash("lost"), true);
+	v.finish(false);
+	const auto &ps = v.problems();
+	ASSERT_EQ(ps.size(), 1u);
+	EXPECT_EQ(ps[0].kind, ProblemKind::Modified); // found, then checked
+	EXPECT_EQ(ps[0].seq, 5u);
+	EXPECT_EQ(v.checked_count(), 5u);
+	const auto &notes = v.notes();
+	ASSERT_EQ(notes.size(), 5u);
+	EXPECT_EQ(notes[0].detail, "seq 2: the interrupted save did reach the store: it is "
+				   "UID 2 in INBOX");
+	EXPECT_EQ(notes[1].detail, "seq 3: the interrupted save to INBOX (Message-ID "
+				   "<g-never@x>) did not reach the store; nothing is missing");
+	EXPECT_EQ(notes[2].detail, "seq 4: the interrupted save did reach the store: it is "
+				   "UID 3 in INBOX");
+	EXPECT_EQ(notes[3].seq, 5u);
+	EXPECT_EQ(notes[4].detail, "seq 6: the interrupted save did reach the store: it is "
+				   "UID 5 in INBOX");
+}
+
+TEST(Verify, InterruptedExpungesMayHaveHappenedOrNot)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		for (std::uint32_t i = 1; i <= 3; i++)
+			j.append(save_record(kGuid1, i, mail_hash(std::to_string(i))), utc(2026, 3, 1));
+		j.append(interrupted("expunge", 1, "", ""), utc(2026, 3, 2));
+		j.append(interrupted("expunge", 2, "", ""), utc(2026, 3, 2));
+	}
+	Verifier v(d.path());
+	v.mailbox_seen(kGuid1, "INBOX", 1700000000);
+	v.observe(kGuid1, "INBOX", 2, mail_hash("2"), true); // 1 is gone, 2 stayed
+	v.observe(kGuid1, "INBOX", 3, mail_hash("3"), true);
+	v.finish(false);
+	EXPECT_TRUE(v.problems().empty());
+	const auto &notes = v.notes();
+	ASSERT_EQ(notes.size(), 2u);
+	EXPECT_EQ(notes[0].detail, "seq 4: the interrupted expunge of UID 1 in INBOX did "
+				   "happen: the mail is gone");
+	EXPECT_EQ(notes[1].detail, "seq 5: the interrupted expunge of UID 2 in INBOX did not "
+				   "happen: the mail is still there");
+}
+
+TEST(Verify, NotesViaCApi)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 3, 1, 10));
+		j.append(save_record(kGuid1, 2, mail_hash("2")), utc(2026, 3, 1, 9));
+	}
+	char err[256];
+	tresor_verify *v = tresor_verify_new(d.path().c_str(), err, sizeof(err));
+	ASSERT_NE(v, nullptr) << err;
+	tresor_verify_observe(v, kGuid1.c_str(), "INBOX", 1, nullptr, mail_hash("1").c_str(), 1);
+	tresor_verify_observe(v, kGuid1.c_str(), "INBOX", 2, nullptr, mail_hash("2").c_str(), 1);
+	tresor_verify_finish(v, 0);
+	EXPECT_EQ(tresor_verify_problem_count(v), 0u);
+	ASSERT_EQ(tresor_verify_note_count(v), 1u);
+	const tresor_note *n = tresor_verify_note(v, 0);
+	ASSERT_NE(n, nullptr);
+	EXPECT_EQ(n->seq, 2u);
+	EXPECT_NE(std::string(n->detail).find("1 hour earlier"), std::string::npos) << n->detail;
+	EXPECT_EQ(tresor_verify_note(v, 1), nullptr);
+	tresor_verify_free(v);
+	EXPECT_EQ(tresor_verify_note_count(nullptr), 0u);
+}
