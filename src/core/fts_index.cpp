@@ -3,21 +3,15 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
-#include <csignal>
 #include <cstring>
-#include <deque>
-#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <sstream>
 #include <system_error>
 #include <thread>
 #include <unordered_set>
 
-#include <pthread.h>
 
 #include <xapian.h>
 
@@ -287,114 +281,6 @@ void add_if_new(Xapian::WritableDatabase &db, std::uint32_t uid, const Xapian::D
 		db.replace_document(uid, doc);
 }
 
-// Hands documents to Xapian on a thread of its own. Xapian's inversion of
-// a mail's terms is about half of what indexing costs this process; on
-// the second core it overlaps with Dovecot parsing the next mails (and the
-// extraction helper uses the same core only for attachments). While
-// anything is queued only this thread touches the database: the owner
-// calls wait_idle() first. The thread never calls into Dovecot, and blocks
-// every signal, which stay the main thread's.
-class DocumentWriter {
-  public:
-	DocumentWriter(Xapian::WritableDatabase &db, std::string dir) : db_(db), dir_(std::move(dir))
-	{
-		sigset_t all, old;
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		try {
-			thread_ = std::thread([this] { run(); });
-		} catch (...) {
-			pthread_sigmask(SIG_SETMASK, &old, nullptr);
-			throw;
-		}
-		pthread_sigmask(SIG_SETMASK, &old, nullptr);
-	}
-	// Drops what is still queued (it was never committed) and joins.
-	~DocumentWriter()
-	{
-		{
-			std::lock_guard<std::mutex> lock(mutex_);
-			stop_ = true;
-			queue_.clear();
-		}
-		work_.notify_one();
-		thread_.join();
-	}
-	DocumentWriter(const DocumentWriter &) = delete;
-	DocumentWriter &operator=(const DocumentWriter &) = delete;
-
-	// Waits while the queue is full, which bounds the memory of documents
-	// in flight. An earlier document's failure is thrown here.
-	void add(std::uint32_t uid, Xapian::Document doc)
-	{
-		std::unique_lock<std::mutex> lock(mutex_);
-		done_.wait(lock, [&] { return failure_ || queue_.size() < kMaxQueued; });
-		if (failure_)
-			std::rethrow_exception(failure_);
-		queue_.emplace_back(uid, std::move(doc));
-		lock.unlock();
-		work_.notify_one();
-	}
-	// Everything queued is in the database (uncommitted); or its failure
-	// is thrown.
-	void wait_idle()
-	{
-		std::unique_lock<std::mutex> lock(mutex_);
-		done_.wait(lock, [&] { return queue_.empty() && !busy_; });
-		if (failure_)
-			std::rethrow_exception(failure_);
-	}
-
-  private:
-	static constexpr std::size_t kMaxQueued = 32;
-
-	void run()
-	{
-		for (;;) {
-			std::pair<std::uint32_t, Xapian::Document> item;
-			{
-				std::unique_lock<std::mutex> lock(mutex_);
-				work_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-				if (stop_)
-					return;
-				item = std::move(queue_.front());
-				queue_.pop_front();
-				busy_ = true;
-			}
-			std::exception_ptr failure;
-			try {
-				try {
-					add_if_new(db_, item.first, item.second);
-				} catch (const Xapian::Error &e) {
-					rethrow_xapian(e, dir_);
-				}
-			} catch (...) {
-				failure = std::current_exception();
-			}
-			{
-				std::lock_guard<std::mutex> lock(mutex_);
-				busy_ = false;
-				if (failure && !failure_)
-					failure_ = failure;
-				if (failure_)
-					queue_.clear(); // nothing after a failure is committed
-			}
-			done_.notify_all();
-		}
-	}
-
-	Xapian::WritableDatabase &db_;
-	const std::string dir_;
-	std::mutex mutex_;
-	std::condition_variable work_; // to the thread: queued, or stop
-	std::condition_variable done_; // to the owner: written, or failed
-	std::deque<std::pair<std::uint32_t, Xapian::Document>> queue_;
-	bool busy_ = false;
-	bool stop_ = false;
-	std::exception_ptr failure_;
-	std::thread thread_;
-};
-
 } // namespace
 
 struct Index::Impl {
@@ -428,11 +314,6 @@ struct Index::Impl {
 		bool skip = false;
 	};
 	std::map<std::uint32_t, HeldDocument> held;
-	// Xapian's share of writing, on a thread of its own (started with the
-	// first document); null while none runs, or when no thread could be
-	// started (then documents are written here).
-	std::unique_ptr<DocumentWriter> writer;
-	bool writer_unavailable = false;
 
 	void check_writable() const
 	{
@@ -457,14 +338,7 @@ struct Index::Impl {
 
 	// closes the last field and adds the HTML-only runs
 	void finish_document();
-	void write_document(std::uint32_t uid, Xapian::Document document, bool skip);
-	// Before anything here touches the database: the writer thread has
-	// written all it was given (or its failure is thrown).
-	void writer_idle()
-	{
-		if (writer)
-			writer->wait_idle();
-	}
+	void write_document(std::uint32_t uid, const Xapian::Document &document, bool skip);
 
 	void close_field()
 	{
@@ -512,8 +386,6 @@ struct Index::Impl {
 	// switched atomically, then the old one is released and removed.
 	void switch_to(std::unique_ptr<Xapian::WritableDatabase> new_db, const std::string &target)
 	{
-		writer_idle();
-		writer.reset(); // it holds the old database
 		write_stub(dir, target);
 		std::string old = db_target;
 		db.reset();
@@ -550,7 +422,6 @@ Index::~Index()
 		// Uncommitted changes are dropped on purpose: last_uid was not
 		// raised for them, so they will be indexed again.
 		try {
-			impl_->writer.reset();
 			impl_->db.reset();
 		} catch (...) {
 		}
@@ -672,7 +543,6 @@ std::uint32_t Index::document_count() const
 {
 	if (!impl_->db)
 		return 0;
-	impl_->writer_idle();
 	try {
 		std::uint64_t n = impl_->db->get_doccount();
 		std::uint64_t gone = range_count(impl_->expunged);
@@ -756,24 +626,13 @@ void Index::mark_incomplete()
 	impl_->doc->add_boolean_term(kIncomplete);
 }
 
-void Index::Impl::write_document(std::uint32_t uid, Xapian::Document document, bool skip)
+void Index::Impl::write_document(std::uint32_t uid, const Xapian::Document &document, bool skip)
 {
 	if (!skip) {
-		if (!writer && !writer_unavailable) {
-			try {
-				writer = std::make_unique<DocumentWriter>(*wdb, dir.string());
-			} catch (const std::system_error &) {
-				writer_unavailable = true; // no thread for us: write here
-			}
-		}
-		if (writer) {
-			writer->add(uid, std::move(document));
-		} else {
-			try {
-				add_if_new(*wdb, uid, document);
-			} catch (const Xapian::Error &e) {
-				rethrow_xapian(e, dir.string());
-			}
+		try {
+			add_if_new(*wdb, uid, document);
+		} catch (const Xapian::Error &e) {
+			rethrow_xapian(e, dir.string());
 		}
 	}
 	pending_last_uid = std::max(pending_last_uid, uid);
@@ -798,7 +657,7 @@ void Index::end_document()
 	m.finish_document();
 	Xapian::Document doc = std::move(*m.doc);
 	m.doc.reset();
-	m.write_document(m.doc_uid, std::move(doc), m.skip_doc);
+	m.write_document(m.doc_uid, doc, m.skip_doc);
 }
 
 void Index::hold_document()
@@ -838,14 +697,13 @@ void Index::release_document(std::uint32_t uid)
 		throw IndexError("no held document for UID " + std::to_string(uid));
 	Impl::HeldDocument held = std::move(it->second);
 	m.held.erase(it);
-	m.write_document(uid, std::move(held.doc), held.skip);
+	m.write_document(uid, held.doc, held.skip);
 }
 
 void Index::expunge(std::uint32_t uid)
 {
 	Impl &m = *impl_;
 	m.check_writable();
-	m.writer_idle();
 	try {
 		if (!has_document(*m.wdb, uid) || in_ranges(m.expunged, uid))
 			return; // never indexed, or expunged twice
@@ -864,7 +722,6 @@ void Index::commit()
 	if (!m.held.empty())
 		throw IndexError("commit while UID " + std::to_string(m.held.begin()->first) +
 				 " still waits for its attachment text");
-	m.writer_idle();
 	try {
 		std::uint32_t stored = parse_uint(m.wdb->get_metadata(kMetaLastUid));
 		std::uint32_t last = std::max(stored, m.pending_last_uid);
@@ -891,7 +748,6 @@ std::uint32_t Index::reconcile(const std::vector<std::uint32_t> &existing)
 	Impl &m = *impl_;
 	m.check_writable();
 	end_document();
-	m.writer_idle();
 	try {
 		std::vector<std::uint32_t> indexed;
 		for (auto it = m.wdb->postlist_begin(""); it != m.wdb->postlist_end(""); ++it) {
@@ -1015,7 +871,6 @@ bool Index::compact_if_worthwhile()
 	Impl &m = *impl_;
 	m.check_writable();
 	std::uint64_t docs, at_last, gone;
-	m.writer_idle();
 	try {
 		docs = m.wdb->get_doccount();
 		at_last = parse_uint(m.wdb->get_metadata(kMetaCompactedCount));
@@ -1133,7 +988,6 @@ void scan_terms(const Xapian::Database &db, const Scan &scan, std::string_view n
 std::optional<Result> Index::lookup(std::vector<Key> &keys, bool and_args)
 {
 	Impl &m = *impl_;
-	m.writer_idle();
 	const std::uint32_t last = m.last_uid;
 	std::vector<std::uint8_t> combined;
 	bool any = false;

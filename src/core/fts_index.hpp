@@ -14,11 +14,6 @@
 // byte-wise. Document ids are UIDs; the UIDVALIDITY and the highest indexed
 // UID are stored in the same database, so they commit atomically with the
 // documents.
-//
-// A writable Index hands finished documents to Xapian on a thread of its
-// own (started with the first document, joined when the Index goes), so
-// that Xapian's inversion overlaps with parsing the next mail; every other
-// call waits for that thread first. An Index is for one thread at a time.
 #pragma once
 
 #include <cstddef>
