@@ -157,7 +157,6 @@ void EvidenceExport::read_journal()
 	std::vector<std::uint64_t> lengths(files.size(), 0);
 	std::vector<std::uint64_t> first_seq(files.size(), 0);
 	std::vector<bool> starts_with_seal(files.size(), false);
-	std::map<std::string, std::size_t> live; // mailbox_guid/uid-or-guid -> mail
 	std::optional<std::size_t> first_file;    // holding the first record in range
 	struct SealAt {
 		SealCopy copy;
@@ -192,41 +191,46 @@ void EvidenceExport::read_journal()
 			std::string day = time.substr(0, 10);
 			if (!first_file && day >= opts_.from)
 				first_file = k;
-			std::string guid = json_string(*j, "mailbox_guid");
-			std::uint64_t uid = json_uint(*j, "uid");
-			std::string key = guid + "/" + (uid != 0 ? std::to_string(uid)
-								  : "g" + json_string(*j, "guid"));
-			if (event == "save" && day >= opts_.from && day <= opts_.to) {
-				ExportMail m;
-				m.seq = *seq;
-				m.time = time;
-				m.mailbox = json_string(*j, "mailbox");
-				m.mailbox_guid = guid;
-				m.uidvalidity = static_cast<std::uint32_t>(json_uint(*j, "uidvalidity"));
-				m.uid = static_cast<std::uint32_t>(uid);
-				m.guid = json_string(*j, "guid");
-				m.sha256 = json_string(*j, "sha256");
-				m.size = json_uint(*j, "size");
-				live[key] = mails_.size();
-				mails_.push_back(std::move(m));
+			const bool in_period = day >= opts_.from && day <= opts_.to;
+			if (event == "save") {
+				add_save(*j, *seq, false, in_period);
+			} else if (event == "interrupted") {
+				std::string action = json_string(*j, "action");
+				if (action == "save") {
+					add_save(*j, *seq, true, in_period);
+				} else if (action == "expunge") {
+					// it may or may not have happened (verify
+					// accepts either)
+					Save *s = find_in_force(*j);
+					if (s != nullptr && s->mail != kNoMail &&
+					    mails_[s->mail].maybe_expunged_by == 0)
+						mails_[s->mail].maybe_expunged_by = *seq;
+				}
 			} else if (event == "expunge" || event == "purge") {
-				auto it = live.find(key);
-				if (it != live.end()) {
-					mails_[it->second].status = event == "purge" ? "purged" : "expunged";
-					mails_[it->second].note = event + " journaled as seq " +
-								  std::to_string(*seq);
-					live.erase(it);
+				if (Save *s = find_in_force(*j)) {
+					s->removed = true;
+					auto b = boxes_.find(json_string(*j, "mailbox_guid"));
+					std::uint32_t uid = static_cast<std::uint32_t>(json_uint(*j, "uid"));
+					if (s->by_uid && b != boxes_.end())
+						b->second.locator.forget_uid(uid);
+					if (s->mail != kNoMail && mails_[s->mail].status.empty()) {
+						ExportMail &m = mails_[s->mail];
+						m.status = event == "purge" ? "purged" : "expunged";
+						m.note = event + " journaled as seq " + std::to_string(*seq);
+					}
 				}
 			} else if (event == "delete") {
-				for (auto it = live.begin(); it != live.end();) {
-					if (it->first.compare(0, guid.size() + 1, guid + "/") == 0) {
-						mails_[it->second].status = "deleted";
-						mails_[it->second].note = "mailbox delete journaled as seq " +
-									  std::to_string(*seq);
-						it = live.erase(it);
-					} else {
-						++it;
+				auto b = boxes_.find(json_string(*j, "mailbox_guid"));
+				if (b != boxes_.end()) {
+					for (const Save &s : b->second.saves) {
+						if (s.removed || s.mail == kNoMail ||
+						    !mails_[s.mail].status.empty())
+							continue;
+						mails_[s.mail].status = "deleted";
+						mails_[s.mail].note = "mailbox delete journaled as seq " +
+								      std::to_string(*seq);
 					}
+					boxes_.erase(b);
 				}
 			} else if (event == "seal") {
 				std::string why;
@@ -267,6 +271,133 @@ void EvidenceExport::read_journal()
 	for (auto &[t, file] : tsrs) {
 		if (file >= start)
 			tsrs_.push_back(std::move(t));
+	}
+}
+
+void EvidenceExport::add_save(const json &rec, std::uint64_t seq, bool interrupted,
+			      bool in_period)
+{
+	std::string mailbox_guid = json_string(rec, "mailbox_guid");
+	const auto uid = interrupted ? 0u : static_cast<std::uint32_t>(json_uint(rec, "uid"));
+	std::string guid = json_string(rec, "guid");
+	std::string sha256 = json_string(rec, "sha256");
+	if (mailbox_guid.empty() ||
+	    (uid == 0 && guid.empty() && (!interrupted || sha256.empty())))
+		return; // nothing to find it by (verify ignores it too)
+	Box &box = boxes_[mailbox_guid];
+	const std::size_t idx = box.saves.size();
+	Save s;
+	s.seq = seq;
+	s.by_uid = uid != 0;
+	s.interrupted = interrupted;
+	if (uid != 0) {
+		// a UID saved again replaces the old save
+		if (auto old = box.locator.add_uid(uid, idx))
+			box.saves[*old].removed = true;
+	} else {
+		box.locator.add_guid(guid, idx);
+	}
+	if (interrupted)
+		box.locator.add_sha256(sha256, idx);
+	if (in_period) {
+		s.mail = mails_.size();
+		ExportMail m;
+		m.seq = seq;
+		m.time = json_string(rec, "time");
+		m.mailbox = json_string(rec, "mailbox");
+		m.mailbox_guid = mailbox_guid;
+		m.uidvalidity = static_cast<std::uint32_t>(json_uint(rec, "uidvalidity"));
+		m.uid = uid;
+		m.guid = std::move(guid);
+		m.sha256 = std::move(sha256);
+		m.size = json_uint(rec, "size");
+		m.interrupted = interrupted;
+		mails_.push_back(std::move(m));
+	}
+	box.saves.push_back(s);
+}
+
+// The save an expunge, purge or interrupted expunge record ends, as verify
+// finds it: by UID or GUID; a purge of an interrupted save's mail found by
+// its hash names it by save_seq and sha256.
+EvidenceExport::Save *EvidenceExport::find_in_force(const json &rec)
+{
+	auto b = boxes_.find(json_string(rec, "mailbox_guid"));
+	if (b == boxes_.end())
+		return nullptr;
+	Box &box = b->second;
+	auto gone = [&box](std::size_t i) { return box.saves[i].removed; };
+	auto idx = box.locator.find(static_cast<std::uint32_t>(json_uint(rec, "uid")),
+				    json_string(rec, "guid"), gone);
+	if (!idx && json_string(rec, "event") == "purge") {
+		std::uint64_t save_seq = json_uint(rec, "save_seq");
+		idx = box.locator.find_interrupted(
+			json_string(rec, "sha256"), [&box, save_seq](std::size_t i) {
+				return box.saves[i].removed || box.saves[i].seq != save_seq;
+			});
+	}
+	return idx ? &box.saves[*idx] : nullptr;
+}
+
+std::optional<std::size_t> EvidenceExport::locate(std::string_view mailbox_guid,
+						  std::uint32_t uid, std::string_view guid,
+						  std::string_view sha256)
+{
+	auto b = boxes_.find(mailbox_guid);
+	if (b == boxes_.end())
+		return std::nullopt;
+	Box &box = b->second;
+	if (uid != 0 && box.found_by_uid.count(uid) > 0)
+		return std::nullopt; // found before
+	auto gone = [&box, uid](std::size_t i) {
+		const Save &s = box.saves[i];
+		return s.removed || (s.found_uid != 0 && s.found_uid != uid);
+	};
+	auto idx = box.locator.find(uid, guid, gone);
+	if (!idx)
+		idx = box.locator.find_interrupted(sha256, gone);
+	if (!idx)
+		return std::nullopt;
+	Save &s = box.saves[*idx];
+	if (uid != 0) {
+		s.found_uid = uid;
+		box.found_by_uid[uid] = *idx;
+	}
+	// a mail saved with its UID is exported by that UID, not found here
+	if (s.by_uid || s.mail == kNoMail || !mails_[s.mail].status.empty())
+		return std::nullopt;
+	if (uid != 0)
+		mails_[s.mail].uid = uid;
+	return s.mail;
+}
+
+bool EvidenceExport::wants_hashes(std::string_view mailbox_guid) const
+{
+	auto b = boxes_.find(mailbox_guid);
+	if (b == boxes_.end() || !b->second.locator.has_interrupted())
+		return false;
+	for (const Save &s : b->second.saves) {
+		if (s.interrupted && !s.removed && s.found_uid == 0 && s.mail != kNoMail &&
+		    mails_[s.mail].status.empty())
+			return true;
+	}
+	return false;
+}
+
+// Not found in the store: a problem, unless the journal itself says the
+// mail may be gone or never arrived (verify does not report those).
+void EvidenceExport::settle(ExportMail &m)
+{
+	if (m.status != "missing")
+		return;
+	if (m.interrupted) {
+		m.status = "not-stored";
+		m.note = "the interrupted save journaled as seq " + std::to_string(m.seq) +
+			 " did not reach the store";
+	} else if (m.maybe_expunged_by != 0) {
+		m.status = "expunged";
+		m.note = "the interrupted expunge journaled as seq " +
+			 std::to_string(m.maybe_expunged_by) + " did happen";
 	}
 }
 
@@ -324,6 +455,7 @@ void EvidenceExport::mark(std::size_t index, std::string status, std::string not
 	ExportMail &m = mails_.at(index);
 	m.status = std::move(status);
 	m.note = std::move(note);
+	settle(m);
 }
 
 void EvidenceExport::write_out(const std::string &rel, std::string_view data)
@@ -396,6 +528,7 @@ std::vector<std::string> EvidenceExport::finish()
 		if (m.status.empty()) {
 			m.status = "missing";
 			m.note = "not exported";
+			settle(m);
 		}
 		if (m.status == "exported" || m.status == "modified") {
 			if (m.seq > last_seal_head_ && unsealed++ == 0)
@@ -463,10 +596,15 @@ Contents
   mails/SEQ.eml        each mail exactly as its journaled sha256 covers it:
                        as IMAP FETCH BODY[] returns it (CR LF line ends),
                        without the tresor_secret_headers fields. SEQ is the
-                       seq of its save record in the journal.
+                       seq of its save record in the journal (or of its
+                       "interrupted" record with "action":"save": a save
+                       whose process ended before journaling it; the mail
+                       was found by its GUID or its sha256).
   mails.csv            every mail saved in the period: seq, time, mailbox,
                        UID, sha256, status (exported, modified, missing,
-                       expunged, purged, deleted) and file
+                       expunged, purged, deleted; not-stored: an
+                       interrupted save that did not reach the store) and
+                       file
   journal/YYYY.jsonl   the journal files, unchanged, from the one holding the
                        period's first record to the newest
   seals/SEQ.txt        the text the seal record SEQ signs
@@ -522,7 +660,7 @@ done
 ```
 
 3. Every mail is the one the journal recorded: its SHA-256 is the sha256
-   of its save record.
+   of its save record (or interrupted save record).
 
 ```sh
 bad=0; n=0
@@ -530,7 +668,8 @@ for f in mails/*.eml; do
   [ -e "$f" ] || continue
   seq=${f#mails/}; seq=${seq%.eml}
   h=$(sha256sum < "$f" | cut -d' ' -f1)
-  if grep -q "^{\"seq\":$seq,.*,\"event\":\"save\",.*,\"sha256\":\"$h\"," journal/*.jsonl; then
+  if grep -q "^{\"seq\":$seq,.*,\"event\":\"save\",.*,\"sha256\":\"$h\"," journal/*.jsonl ||
+     grep -q "^{\"seq\":$seq,.*,\"event\":\"interrupted\",.*,\"sha256\":\"$h\",.*,\"action\":\"save\"," journal/*.jsonl; then
     n=$((n + 1))
   else
     echo "FAILED: $f (sha256 $h) is not the mail journaled as seq $seq"; bad=1

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "config.hpp"
 #include "hasher.hpp"
 #include "journal.hpp"
+#include "retention.hpp"
 
 namespace tresor {
 
@@ -27,17 +29,25 @@ struct ExportOptions {
 };
 
 struct ExportMail {
-	std::uint64_t seq = 0;  // of the save record
+	// of the save record, or of the interrupted save record
+	// (docs/archive.md 3.4) of a mail whose save was interrupted
+	std::uint64_t seq = 0;
 	std::string time;
 	std::string mailbox;
 	std::string mailbox_guid;
 	std::uint32_t uidvalidity = 0;
-	std::uint32_t uid = 0;  // 0: saved without one; find it by guid
+	// 0: saved without one; found by locate() (the UID it was found
+	// under afterwards)
+	std::uint32_t uid = 0;
 	std::string guid;
 	std::string sha256;     // as journaled
 	std::uint64_t size = 0;
+	bool interrupted = false; // an interrupted save: it may not be stored
+	std::uint64_t maybe_expunged_by = 0; // seq of an interrupted expunge
 	// "" while to be exported; then exported, modified, missing,
-	// unreadable, or expunged/deleted (removed by a journaled record)
+	// unreadable, expunged/purged/deleted (removed by a journaled
+	// record), or not-stored (an interrupted save that did not reach
+	// the store)
 	std::string status;
 	std::string note;
 	std::string file;       // relative path of the .eml, if written
@@ -53,6 +63,17 @@ public:
 
 	std::vector<ExportMail> &mails() { return mails_; }
 
+	// The mail to export that the stored mail (UID, GUID, and its sha256
+	// where computed) is, among those saved without a UID: found as
+	// verify finds it (SaveLocator, retention.hpp) - an interrupted save
+	// by its GUID or else its sha256. Each stored mail and each save is
+	// found once; nullopt for a mail found before, or not one of those.
+	std::optional<std::size_t> locate(std::string_view mailbox_guid, std::uint32_t uid,
+					  std::string_view guid, std::string_view sha256 = {});
+	// Whether the mailbox has interrupted saves to export not found yet:
+	// its mails are then worth hashing for locate().
+	bool wants_hashes(std::string_view mailbox_guid) const;
+
 	// Writes mails()[index] as mails/<seq>.eml from the stored bytes
 	// (fed in any chunks).
 	void begin_mail(std::size_t index);
@@ -61,7 +82,9 @@ public:
 	// "exported"), false otherwise ("modified"; the file stays, so the
 	// auditor sees the difference).
 	bool end_mail();
-	// The mail couldn't be found or read: status and a sentence.
+	// The mail couldn't be found or read: status and a sentence. A mail
+	// of an interrupted save not found ("missing") is "not-stored"; one
+	// an interrupted expunge may have removed is "expunged".
 	void mark(std::size_t index, std::string status, std::string note);
 
 	// Writes the journal files, seals, time stamps, keys, mails.csv,
@@ -87,12 +110,33 @@ private:
 		std::string der;
 	};
 
+	// Every save and interrupted save of the journal (not only those of
+	// the period), so that a stored mail is found for the right one.
+	struct Save {
+		std::uint64_t seq = 0;
+		std::size_t mail = kNoMail; // index into mails_
+		bool by_uid = false;        // journaled with its UID
+		bool interrupted = false;
+		bool removed = false;       // expunged, purged (or replaced)
+		std::uint32_t found_uid = 0;
+	};
+	static constexpr std::size_t kNoMail = static_cast<std::size_t>(-1);
+	struct Box {
+		std::vector<Save> saves;
+		SaveLocator locator;
+		std::map<std::uint32_t, std::size_t> found_by_uid;
+	};
+
 	void read_journal();
+	void add_save(const json &rec, std::uint64_t seq, bool interrupted, bool in_period);
+	Save *find_in_force(const json &rec);
+	void settle(ExportMail &m);
 	std::string verify_text(const std::vector<std::string> &key_ids) const;
 	void write_out(const std::string &rel, std::string_view data);
 
 	ExportOptions opts_;
 	std::vector<ExportMail> mails_;
+	std::map<std::string, Box, std::less<>> boxes_; // by mailbox GUID
 	std::vector<JournalCopy> journal_;
 	std::vector<SealCopy> seals_;
 	std::vector<TsrCopy> tsrs_;

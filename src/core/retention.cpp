@@ -315,6 +315,35 @@ const Hold *HoldSet::first_match(const HeldMailRef &mail) const
 	return nullptr;
 }
 
+// ---------------------------------------------------------------- locator
+
+std::optional<std::size_t> SaveLocator::add_uid(std::uint32_t uid, std::size_t save)
+{
+	auto [it, inserted] = by_uid_.try_emplace(uid, save);
+	if (inserted)
+		return std::nullopt;
+	std::size_t old = it->second;
+	it->second = save;
+	return old;
+}
+
+void SaveLocator::add_guid(std::string_view guid, std::size_t save)
+{
+	if (!guid.empty())
+		by_guid_[std::string(guid)].push_back(save);
+}
+
+void SaveLocator::add_sha256(std::string_view sha256, std::size_t save)
+{
+	if (!sha256.empty())
+		by_sha256_[std::string(sha256)].push_back(save);
+}
+
+void SaveLocator::forget_uid(std::uint32_t uid)
+{
+	by_uid_.erase(uid);
+}
+
 // ---------------------------------------------------------------- journal
 
 RetentionJournal::RetentionJournal(const std::string &dir)
@@ -340,46 +369,89 @@ RetentionJournal::RetentionJournal(const std::string &dir)
 	head_seq_ = seq;
 }
 
-JournaledSave *RetentionJournal::find_mutable(std::string_view mailbox_guid,
-					      std::uint32_t uid, std::string_view guid)
+
+JournaledSave *RetentionJournal::find_in_force(std::string_view mailbox_guid,
+					       std::uint32_t uid, std::string_view guid)
+{
+	auto b = boxes_.find(mailbox_guid);
+	if (b == boxes_.end())
+		return nullptr;
+	Box &box = b->second;
+	auto idx = box.locator.find(uid, guid,
+				    [&box](std::size_t i) { return box.mails[i].removed; });
+	return idx ? &box.mails[*idx] : nullptr;
+}
+
+const JournaledSave *RetentionJournal::locate(std::string_view mailbox_guid,
+					      std::uint32_t uid, std::string_view guid,
+					      std::string_view sha256)
 {
 	auto b = boxes_.find(mailbox_guid);
 	if (b == boxes_.end())
 		return nullptr;
 	Box &box = b->second;
 	if (uid != 0) {
-		auto u = box.by_uid.find(uid);
-		if (u != box.by_uid.end())
-			return &box.mails[u->second];
+		auto f = box.found_by_uid.find(uid);
+		if (f != box.found_by_uid.end())
+			return &box.mails[f->second];
 	}
-	if (!guid.empty()) {
-		auto g = box.uidless_by_guid.find(guid);
-		if (g != box.uidless_by_guid.end())
-			return &box.mails[g->second];
+	// found for another mail already: not this one's
+	auto gone = [&box, uid](std::size_t i) {
+		const JournaledSave &s = box.mails[i];
+		return s.removed || (s.found_uid != 0 && s.found_uid != uid);
+	};
+	auto idx = box.locator.find(uid, guid, gone);
+	if (!idx)
+		idx = box.locator.find_interrupted(sha256, gone);
+	if (!idx)
+		return nullptr;
+	JournaledSave &s = box.mails[*idx];
+	if (uid != 0) {
+		s.found_uid = uid;
+		box.found_by_uid[uid] = *idx;
 	}
-	return nullptr;
+	return &s;
 }
 
-const JournaledSave *RetentionJournal::find(std::string_view mailbox_guid,
-					    std::uint32_t uid, std::string_view guid) const
-{
-	return const_cast<RetentionJournal *>(this)->find_mutable(mailbox_guid, uid, guid);
-}
-
-void RetentionJournal::forget(std::string_view mailbox_guid, std::uint32_t uid,
-			      std::string_view guid)
+bool RetentionJournal::has_unlocated_interrupted(std::string_view mailbox_guid) const
 {
 	auto b = boxes_.find(mailbox_guid);
-	if (b == boxes_.end())
-		return;
-	Box &box = b->second;
-	if (uid != 0 && box.by_uid.erase(uid) > 0)
-		return;
-	if (!guid.empty()) {
-		auto g = box.uidless_by_guid.find(guid);
-		if (g != box.uidless_by_guid.end())
-			box.uidless_by_guid.erase(g);
+	if (b == boxes_.end() || !b->second.locator.has_interrupted())
+		return false;
+	return std::any_of(b->second.mails.begin(), b->second.mails.end(),
+			   [](const JournaledSave &s) {
+				   return s.interrupted && !s.removed && s.found_uid == 0;
+			   });
+}
+
+void RetentionJournal::add_save(const RecordFields &rec, std::uint64_t seq, bool interrupted)
+{
+	const auto uid = interrupted ? 0u : static_cast<std::uint32_t>(rec.uid);
+	if (uid == 0 && rec.guid.empty() && (!interrupted || rec.sha256.empty()))
+		return; // nothing to find it by
+	Box &box = boxes_[rec.mailbox_guid];
+	JournaledSave s;
+	s.seq = seq;
+	s.time = rec.time;
+	s.saved = parse_utc_time(rec.time);
+	s.mailbox = rec.mailbox;
+	s.uidvalidity = static_cast<std::uint32_t>(rec.uidvalidity);
+	s.uid = uid;
+	s.guid = rec.guid;
+	s.sha256 = rec.sha256;
+	s.message_id = rec.message_id;
+	s.interrupted = interrupted;
+	const std::size_t idx = box.mails.size();
+	if (uid != 0) {
+		// a UID saved again replaces the old save
+		if (auto old = box.locator.add_uid(uid, idx))
+			box.mails[*old].removed = true;
+	} else {
+		box.locator.add_guid(rec.guid, idx);
 	}
+	if (interrupted)
+		box.locator.add_sha256(rec.sha256, idx);
+	box.mails.push_back(std::move(s));
 }
 
 void RetentionJournal::apply(const RecordFields &rec, std::uint64_t seq,
@@ -387,44 +459,55 @@ void RetentionJournal::apply(const RecordFields &rec, std::uint64_t seq,
 {
 	const std::string &event = rec.event;
 	const auto uid = static_cast<std::uint32_t>(rec.uid);
-	if (event == "hold" || event == "unhold") {
+	if (event == "hold" || event == "unhold" || event == "interrupted" ||
+	    event == "purge") {
 		auto j = parse_line(line);
 		if (!j)
 			return;
-		if (event == "hold")
+		if (event == "hold") {
 			holds_.add(hold_from_record(*j, seq));
-		else
+		} else if (event == "unhold") {
 			holds_.remove(json_uint(*j, "hold_seq"));
+		} else if (event == "interrupted") {
+			// An interrupted save may be in the store: purged like
+			// any other once found. An interrupted expunge may not
+			// have happened: its save stays.
+			if (!rec.mailbox_guid.empty() && json_string(*j, "action") == "save")
+				add_save(rec, seq, true);
+		} else {
+			// kept: the mail may still be there until the expunge
+			// is done. An interrupted save's mail found by its hash
+			// is named by the purge's save_seq and sha256.
+			JournaledSave *s = find_in_force(rec.mailbox_guid, uid, rec.guid);
+			std::uint64_t save_seq = json_uint(*j, "save_seq");
+			if (s == nullptr) {
+				auto b = boxes_.find(rec.mailbox_guid);
+				if (b != boxes_.end()) {
+					Box &box = b->second;
+					auto idx = box.locator.find_interrupted(
+						rec.sha256, [&box, save_seq](std::size_t i) {
+							return box.mails[i].removed ||
+							       box.mails[i].seq != save_seq;
+						});
+					if (idx)
+						s = &box.mails[*idx];
+				}
+			}
+			if (s != nullptr && s->purge_seq == 0)
+				s->purge_seq = seq;
+		}
 		return;
 	}
 	if (rec.mailbox_guid.empty())
 		return;
 	if (event == "save") {
-		if (uid == 0 && rec.guid.empty())
-			return;
-		Box &box = boxes_[rec.mailbox_guid];
-		JournaledSave s;
-		s.seq = seq;
-		s.time = rec.time;
-		s.saved = parse_utc_time(rec.time);
-		s.mailbox = rec.mailbox;
-		s.uidvalidity = static_cast<std::uint32_t>(rec.uidvalidity);
-		s.uid = uid;
-		s.guid = rec.guid;
-		s.sha256 = rec.sha256;
-		s.message_id = rec.message_id;
-		if (uid != 0)
-			box.by_uid[uid] = box.mails.size();
-		else
-			box.uidless_by_guid.emplace(rec.guid, box.mails.size());
-		box.mails.push_back(std::move(s));
+		add_save(rec, seq, false);
 	} else if (event == "expunge") {
-		forget(rec.mailbox_guid, uid, rec.guid);
-	} else if (event == "purge") {
-		// kept: the mail may still be there until the expunge is done
-		if (JournaledSave *s = find_mutable(rec.mailbox_guid, uid, rec.guid)) {
-			if (s->purge_seq == 0)
-				s->purge_seq = seq;
+		if (JournaledSave *s = find_in_force(rec.mailbox_guid, uid, rec.guid)) {
+			s->removed = true;
+			if (s->uid != 0) {
+				boxes_[rec.mailbox_guid].locator.forget_uid(s->uid);
+			}
 		}
 	} else if (event == "delete") {
 		boxes_.erase(rec.mailbox_guid);
@@ -448,12 +531,12 @@ const char *purge_status_name(PurgeStatus status)
 	return "unknown";
 }
 
-PurgeDecision decide_purge(const RetentionJournal &journal, const RetentionRule &rule,
+PurgeDecision decide_purge(RetentionJournal &journal, const RetentionRule &rule,
 			   std::string_view mailbox_guid, std::uint32_t uid,
-			   std::string_view guid, Clock::time_point now)
+			   std::string_view guid, Clock::time_point now, std::string_view sha256)
 {
 	PurgeDecision d;
-	d.save = journal.find(mailbox_guid, uid, guid);
+	d.save = journal.locate(mailbox_guid, uid, guid, sha256);
 	if (d.save == nullptr || !d.save->saved) {
 		d.status = PurgeStatus::Unjournaled;
 		return d;

@@ -77,9 +77,78 @@ private:
 	std::vector<Hold> holds_; // by seq
 };
 
+// ---- finding a save record's mail in the store (verify, export, purge)
+
+// Which journaled save a mail of one mailbox belongs to, as verify, export
+// and purge all find it: a save by its UID; a save journaled without one
+// (the backend assigned it after the commit) by the mail's GUID; an
+// `interrupted` save (docs/archive.md 3.4) by the GUID it was given or -
+// as that is lost when the process died before the GUID reached
+// dovecot-uidlist, and unknown when the backend gives it at the commit -
+// by its sha256. It holds indexes into the caller's list of saves; the
+// caller says which of them can no longer be found (removed, or already
+// found for another mail).
+class SaveLocator {
+public:
+	// A save with a UID; returns the save of that UID it replaces (the
+	// UID saved again), if any.
+	std::optional<std::size_t> add_uid(std::uint32_t uid, std::size_t save);
+	// A save without a UID, or an interrupted save with a GUID.
+	void add_guid(std::string_view guid, std::size_t save);
+	// An interrupted save, also by its hash.
+	void add_sha256(std::string_view sha256, std::size_t save);
+	void forget_uid(std::uint32_t uid);
+
+	// The save of the stored mail with this UID and GUID: by UID, else
+	// the first by GUID that `gone(index)` does not rule out.
+	template <class Gone>
+	std::optional<std::size_t> find(std::uint32_t uid, std::string_view guid,
+					Gone gone) const
+	{
+		if (uid != 0) {
+			auto u = by_uid_.find(uid);
+			if (u != by_uid_.end())
+				return u->second;
+		}
+		return first(by_guid_, guid, gone);
+	}
+	// The first interrupted save with this sha256 that `gone` does not
+	// rule out: for a mail find() did not place.
+	template <class Gone>
+	std::optional<std::size_t> find_interrupted(std::string_view sha256, Gone gone) const
+	{
+		return first(by_sha256_, sha256, gone);
+	}
+	// Whether find_interrupted() can find anything at all (is a mail's
+	// sha256 worth computing).
+	bool has_interrupted() const { return !by_sha256_.empty(); }
+
+private:
+	using Index = std::map<std::string, std::vector<std::size_t>, std::less<>>;
+	template <class Gone>
+	static std::optional<std::size_t> first(const Index &index, std::string_view key,
+						Gone gone)
+	{
+		if (key.empty())
+			return std::nullopt;
+		auto it = index.find(key);
+		if (it != index.end()) {
+			for (std::size_t i : it->second) {
+				if (!gone(i))
+					return i;
+			}
+		}
+		return std::nullopt;
+	}
+
+	std::map<std::uint32_t, std::size_t> by_uid_;
+	Index by_guid_, by_sha256_;
+};
+
 // ---- the journal as purge sees it
 
-// A save record whose mail has not been expunged or deleted since.
+// A save record whose mail has not been expunged or deleted since (or an
+// interrupted save, which may never have reached the store).
 struct JournaledSave {
 	std::uint64_t seq = 0;
 	std::string time;
@@ -94,6 +163,10 @@ struct JournaledSave {
 	// seq of a purge record for it: the purge is pending as long as the
 	// mail is still in the store
 	std::uint64_t purge_seq = 0;
+	bool interrupted = false; // an "interrupted" save record
+	bool removed = false;     // expunged (or its mailbox deleted)
+	// the UID of the stored mail found for it (RetentionJournal::locate)
+	std::uint32_t found_uid = 0;
 };
 
 // Replays the whole journal under dir: live saves (also those with a
@@ -103,22 +176,30 @@ class RetentionJournal {
 public:
 	explicit RetentionJournal(const std::string &dir);
 
-	// By UID, or by GUID for a save journaled without one.
-	const JournaledSave *find(std::string_view mailbox_guid, std::uint32_t uid,
-				  std::string_view guid) const;
+	// The save of the stored mail (UID, GUID and, where given, its
+	// sha256) as SaveLocator finds it; each save is found for one mail
+	// only (the first asking), so a second copy of an interrupted save's
+	// bytes is not taken for it. Asking again for the same UID gives the
+	// same save. nullptr: unjournaled.
+	const JournaledSave *locate(std::string_view mailbox_guid, std::uint32_t uid,
+				    std::string_view guid, std::string_view sha256 = {});
+	// Whether this mailbox has interrupted saves not yet located: its
+	// unjournaled mails are then worth hashing for locate().
+	bool has_unlocated_interrupted(std::string_view mailbox_guid) const;
 	const HoldSet &holds() const { return holds_; }
 	std::uint64_t head_seq() const { return head_seq_; }
 
 private:
 	struct Box {
 		std::vector<JournaledSave> mails;
-		std::map<std::uint32_t, std::size_t> by_uid;
-		std::multimap<std::string, std::size_t, std::less<>> uidless_by_guid;
+		SaveLocator locator;
+		std::map<std::uint32_t, std::size_t> found_by_uid; // by locate()
 	};
 	void apply(const RecordFields &rec, std::uint64_t seq, std::string_view line);
-	JournaledSave *find_mutable(std::string_view mailbox_guid, std::uint32_t uid,
-				    std::string_view guid);
-	void forget(std::string_view mailbox_guid, std::uint32_t uid, std::string_view guid);
+	// A save still in force, by UID or GUID (replaying the journal).
+	JournaledSave *find_in_force(std::string_view mailbox_guid, std::uint32_t uid,
+				     std::string_view guid);
+	void add_save(const RecordFields &rec, std::uint64_t seq, bool interrupted);
 
 	std::map<std::string, Box, std::less<>> boxes_;
 	HoldSet holds_;
@@ -142,9 +223,12 @@ struct PurgeDecision {
 };
 
 // What purge does with one mail of a folder under `rule` at time `now`.
-PurgeDecision decide_purge(const RetentionJournal &journal, const RetentionRule &rule,
+// sha256: the mail's, where computed (it finds an interrupted save whose
+// GUID is not the mail's; RetentionJournal::locate()).
+PurgeDecision decide_purge(RetentionJournal &journal, const RetentionRule &rule,
 			   std::string_view mailbox_guid, std::uint32_t uid,
-			   std::string_view guid, Clock::time_point now);
+			   std::string_view guid, Clock::time_point now,
+			   std::string_view sha256 = {});
 
 // The purge record for a mail decided Expired.
 Record purge_record(const JournaledSave &save, const RetentionRule &rule,

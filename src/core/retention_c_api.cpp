@@ -134,16 +134,18 @@ tresor_purge *tresor_purge_begin(const char *dir, const tresor_config *cfg, int6
 	return result;
 }
 
-int tresor_purge_check(tresor_purge *p, const char *mailbox, char sep,
-		       const char *mailbox_guid, uint32_t uid, const char *guid,
-		       tresor_purge_mail *mail_r, char *err, size_t err_size)
+int tresor_purge_check_hashed(tresor_purge *p, const char *mailbox, char sep,
+			      const char *mailbox_guid, uint32_t uid, const char *guid,
+			      const char *sha256, tresor_purge_mail *mail_r, char *err,
+			      size_t err_size)
 {
 	return guarded(err, err_size, [&]() {
 		if (p == nullptr || mail_r == nullptr || mailbox_guid == nullptr)
 			throw std::invalid_argument("tresor_purge_check: missing argument");
 		const tresor::RetentionRule &rule = rule_or_throw(p->config, mailbox, sep);
-		tresor::PurgeDecision d = tresor::decide_purge(
-			*p->state, rule, mailbox_guid, uid, str_or_empty(guid), p->now);
+		tresor::PurgeDecision d =
+			tresor::decide_purge(*p->state, rule, mailbox_guid, uid, str_or_empty(guid),
+					     p->now, str_or_empty(sha256));
 		p->rule = rule.text();
 		p->saved = d.save != nullptr ? d.save->time : "";
 		p->end = d.end ? tresor::format_utc_seconds(*d.end) : "";
@@ -163,6 +165,25 @@ int tresor_purge_check(tresor_purge *p, const char *mailbox, char sep,
 		clear_error(err, err_size);
 		return 0;
 	});
+}
+
+int tresor_purge_check(tresor_purge *p, const char *mailbox, char sep,
+		       const char *mailbox_guid, uint32_t uid, const char *guid,
+		       tresor_purge_mail *mail_r, char *err, size_t err_size)
+{
+	return tresor_purge_check_hashed(p, mailbox, sep, mailbox_guid, uid, guid, nullptr,
+					 mail_r, err, err_size);
+}
+
+int tresor_purge_wants_hashes(tresor_purge *p, const char *mailbox_guid)
+{
+	try {
+		if (p == nullptr || mailbox_guid == nullptr)
+			return 0;
+		return p->state->has_unlocated_interrupted(mailbox_guid) ? 1 : 0;
+	} catch (...) {
+		return 0;
+	}
 }
 
 int tresor_purge_add(tresor_purge *p, const char *mailbox, char sep,

@@ -202,6 +202,33 @@ int tresor_export_get_mail(const tresor_export *x, size_t idx, tresor_export_mai
 	return 0;
 }
 
+int tresor_export_locate(tresor_export *x, const char *mailbox_guid, uint32_t uid,
+			 const char *guid, const char *sha256, size_t *idx_r)
+{
+	try {
+		if (x == nullptr || mailbox_guid == nullptr || idx_r == nullptr)
+			return 0;
+		auto idx = x->x->locate(mailbox_guid, uid, guid != nullptr ? guid : "",
+					sha256 != nullptr ? sha256 : "");
+		if (!idx)
+			return 0;
+		*idx_r = *idx;
+		return 1;
+	} catch (...) {
+		return 0;
+	}
+}
+
+int tresor_export_wants_hashes(const tresor_export *x, const char *mailbox_guid)
+{
+	try {
+		return x != nullptr && mailbox_guid != nullptr &&
+		       x->x->wants_hashes(mailbox_guid);
+	} catch (...) {
+		return 0;
+	}
+}
+
 int tresor_export_mail_begin(tresor_export *x, size_t idx, char *err, size_t err_size)
 {
 	return guarded(err, err_size, [&]() {

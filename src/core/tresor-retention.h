@@ -62,6 +62,18 @@ int tresor_purge_check(tresor_purge *p, const char *mailbox, char sep,
 		       const char *mailbox_guid, uint32_t uid,
 		       const char *guid, tresor_purge_mail *mail_r,
 		       char *err, size_t err_size);
+/* The same with the mail's sha256 (for a mail tresor_purge_check() found
+   UNJOURNALED): finds an interrupted save (docs/archive.md 3.4) whose GUID
+   the mail does not have. sha256 may be NULL. */
+int tresor_purge_check_hashed(tresor_purge *p, const char *mailbox, char sep,
+			      const char *mailbox_guid, uint32_t uid,
+			      const char *guid, const char *sha256,
+			      tresor_purge_mail *mail_r, char *err,
+			      size_t err_size);
+/* 1 when the mailbox has interrupted saves not found yet by UID or GUID:
+   its unjournaled mails are then worth hashing for
+   tresor_purge_check_hashed(). */
+int tresor_purge_wants_hashes(tresor_purge *p, const char *mailbox_guid);
 /* Queues the purge record of a mail that tresor_purge_check() decides
    EXPIRED (-1 with err otherwise). */
 int tresor_purge_add(tresor_purge *p, const char *mailbox, char sep,

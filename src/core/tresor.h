@@ -391,11 +391,11 @@ int tresor_seal_attach_tsr(const char *dir, const char *tsr_path,
 typedef struct tresor_export tresor_export;
 
 typedef struct tresor_export_mail {
-	uint64_t seq;             /* of the save record */
+	uint64_t seq;             /* of the save (or interrupted save) record */
 	const char *mailbox;      /* as journaled */
 	const char *mailbox_guid;
 	uint32_t uidvalidity;
-	uint32_t uid;             /* 0: find it by guid */
+	uint32_t uid;             /* 0: find it with tresor_export_locate() */
 	const char *guid;
 	const char *sha256;       /* as journaled */
 	const char *status;       /* "": to be exported; "expunged",
@@ -414,6 +414,18 @@ size_t tresor_export_mail_count(const tresor_export *x);
 /* Strings stay valid until the next call with x. */
 int tresor_export_get_mail(const tresor_export *x, size_t idx,
 			   tresor_export_mail *mail_r);
+/* Finds the mails to export that were saved without a UID (also those of
+   interrupted saves, docs/archive.md 3.4) as verify finds them: feed the
+   mailbox's mails (UID, GUID, and their sha256 or NULL); 1 with *idx_r
+   when the mail is that of mails idx, 0 when it is none of them (or was
+   found before). */
+int tresor_export_locate(tresor_export *x, const char *mailbox_guid,
+			 uint32_t uid, const char *guid, const char *sha256,
+			 size_t *idx_r);
+/* 1 when the mailbox has interrupted saves to export not found yet: its
+   mails are then worth hashing for tresor_export_locate(). */
+int tresor_export_wants_hashes(const tresor_export *x,
+			       const char *mailbox_guid);
 /* Writes mail idx as mails/<seq>.eml from its stored bytes (any chunks):
    begin, write..., end. end returns 1 when the bytes have the journaled
    sha256, 0 when not (the file stays, status "modified"), -1 on error. */
@@ -421,7 +433,9 @@ int tresor_export_mail_begin(tresor_export *x, size_t idx, char *err,
 			     size_t err_size);
 void tresor_export_mail_write(tresor_export *x, const void *data, size_t size);
 int tresor_export_mail_end(tresor_export *x, char *err, size_t err_size);
-/* A mail that couldn't be exported: status "missing" or "unreadable". */
+/* A mail that couldn't be exported: status "missing" or "unreadable".
+   A missing mail of an interrupted save becomes "not-stored", one an
+   interrupted expunge may have removed "expunged": no problem. */
 void tresor_export_mail_mark(tresor_export *x, size_t idx, const char *status,
 			     const char *note);
 /* Writes the journal, seals, keys, mails.csv, VERIFY.txt and

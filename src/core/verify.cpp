@@ -234,21 +234,18 @@ Verifier::Verifier(const std::string &dir, const SealCheckSettings &seal_setting
 Verifier::Expected *Verifier::MailboxExpectation::find(std::uint32_t uid,
 							std::string_view guid)
 {
-	if (uid != 0) {
-		auto u = by_uid.find(uid);
-		if (u != by_uid.end())
-			return &mails[u->second];
-	}
-	if (!guid.empty()) {
-		auto g = uidless_by_guid.find(guid);
-		if (g != uidless_by_guid.end()) {
-			for (std::size_t i : g->second) {
-				if (!mails[i].removed && !mails[i].observed)
-					return &mails[i];
-			}
-		}
-	}
-	return nullptr;
+	auto idx = locator.find(uid, guid, [this](std::size_t i) {
+		return mails[i].removed || mails[i].observed;
+	});
+	return idx ? &mails[*idx] : nullptr;
+}
+
+Verifier::Expected *Verifier::MailboxExpectation::find_interrupted(std::string_view sha256)
+{
+	auto idx = locator.find_interrupted(sha256, [this](std::size_t i) {
+		return mails[i].removed || mails[i].observed;
+	});
+	return idx ? &mails[*idx] : nullptr;
 }
 
 Verifier::Expected *Verifier::MailboxExpectation::find_purged(std::uint32_t uid,
@@ -274,7 +271,7 @@ void Verifier::MailboxExpectation::remove(Expected &e)
 	e.removed = true;
 	live--;
 	if (e.uid != 0)
-		by_uid.erase(e.uid);
+		locator.forget_uid(e.uid);
 }
 
 void Verifier::apply(const RecordFields &rec, std::uint64_t seq, std::string_view line)
@@ -321,17 +318,13 @@ void Verifier::apply(const RecordFields &rec, std::uint64_t seq, std::string_vie
 		e.message_id = rec.message_id;
 		if (uid != 0) {
 			// a UID saved again replaces the old expectation
-			auto [old, inserted] = box.by_uid.try_emplace(uid, box.mails.size());
-			if (!inserted) {
-				box.remove(box.mails[old->second]);
-				box.by_uid[uid] = box.mails.size();
+			if (auto old = box.locator.add_uid(uid, box.mails.size())) {
+				box.remove(box.mails[*old]);
+				box.locator.add_uid(uid, box.mails.size());
 			}
 		} else {
 			e.guid = guid;
-			auto ids = box.uidless_by_guid.find(guid);
-			if (ids == box.uidless_by_guid.end())
-				ids = box.uidless_by_guid.emplace(guid, std::vector<std::size_t>()).first;
-			ids->second.push_back(box.mails.size());
+			box.locator.add_guid(guid, box.mails.size());
 		}
 		box.mails.push_back(std::move(e));
 		box.live++;
@@ -372,6 +365,18 @@ void Verifier::apply_purge(const RecordFields &rec, std::uint64_t seq, std::stri
 	auto j = parse_line(line);
 	auto g = expected_.find(rec.mailbox_guid);
 	Expected *e = g == expected_.end() ? nullptr : g->second.find(uid, rec.guid);
+	if (j && g != expected_.end() && (e == nullptr || e->removed)) {
+		// the mail of an interrupted save found by its hash: the purge
+		// names it by save_seq and sha256 (its UID and GUID are the
+		// store's)
+		std::uint64_t save_seq = json_uint(*j, "save_seq");
+		MailboxExpectation &box = g->second;
+		auto idx = box.locator.find_interrupted(rec.sha256, [&box, save_seq](std::size_t i) {
+			return box.mails[i].removed || box.mails[i].seq != save_seq;
+		});
+		if (idx)
+			e = &box.mails[*idx];
+	}
 	if (!j || e == nullptr || e->removed) {
 		p.detail = "the purge record for " + mail_name(uid, rec.mailbox, rec.guid) +
 			   " ends no save record that was still in force";
@@ -422,24 +427,9 @@ void Verifier::apply_interrupted(const RecordFields &rec, std::uint64_t seq,
 		e.message_id = rec.message_id;
 		e.interrupted = true;
 		std::size_t idx = box.mails.size();
-		if (!rec.guid.empty()) {
-			e.guid = rec.guid;
-			auto ids = box.uidless_by_guid.find(rec.guid);
-			if (ids == box.uidless_by_guid.end())
-				ids = box.uidless_by_guid.emplace(rec.guid, std::vector<std::size_t>()).first;
-			ids->second.push_back(idx);
-		}
-		// Also by its hash: the GUID given before the commit is lost
-		// when the process died after maildir moved the file into
-		// place but before it wrote the GUID to dovecot-uidlist.
-		if (!rec.sha256.empty()) {
-			auto ids = box.interrupted_by_sha256.find(rec.sha256);
-			if (ids == box.interrupted_by_sha256.end())
-				ids = box.interrupted_by_sha256
-					      .emplace(rec.sha256, std::vector<std::size_t>())
-					      .first;
-			ids->second.push_back(idx);
-		}
+		e.guid = rec.guid;
+		box.locator.add_guid(rec.guid, idx);
+		box.locator.add_sha256(rec.sha256, idx);
 		box.mails.push_back(std::move(e));
 		box.live++;
 	} else if (action == "expunge") {
@@ -519,17 +509,11 @@ void Verifier::observe(std::string_view mailbox_guid, std::string_view mailbox,
 	}
 	if (g != expected_.end()) {
 		// an interrupted save that reached the store, known by its hash
-		auto ids = g->second.interrupted_by_sha256.find(sha256);
-		if (ids != g->second.interrupted_by_sha256.end()) {
-			for (std::size_t i : ids->second) {
-				Expected &x = g->second.mails[i];
-				if (x.removed || x.observed)
-					continue;
-				x.observed = true;
-				x.observed_uid = uid;
-				checked_++;
-				return;
-			}
+		if (Expected *x = g->second.find_interrupted(sha256)) {
+			x->observed = true;
+			x->observed_uid = uid;
+			checked_++;
+			return;
 		}
 	}
 	if (g != expected_.end()) {

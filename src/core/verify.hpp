@@ -97,22 +97,21 @@ private:
 		std::uint64_t maybe_expunged_by = 0;
 		std::uint32_t observed_uid = 0;
 	};
-	// The mails a mailbox must still hold, found by UID, or by GUID for
-	// those saved without a UID.
+	// The mails a mailbox must still hold, found as SaveLocator
+	// (retention.hpp) finds them.
 	struct MailboxExpectation {
 		std::vector<Expected> mails;
-		std::map<std::uint32_t, std::size_t> by_uid;
-		std::map<std::string, std::vector<std::size_t>, std::less<>> uidless_by_guid;
+		SaveLocator locator;
 		// purged mails by the purge record's UID and GUID: one still
 		// present is a pending purge, not UNJOURNALED
 		std::map<std::uint32_t, std::size_t> purged_by_uid;
 		std::map<std::string, std::size_t, std::less<>> purged_by_guid;
-		// interrupted saves by sha256 (the GUID they were given may be
-		// lost, or was not known before the commit)
-		std::map<std::string, std::vector<std::size_t>, std::less<>> interrupted_by_sha256;
 		std::size_t live = 0;
 
+		// A mail still expected and not yet observed: by UID or GUID.
 		Expected *find(std::uint32_t uid, std::string_view guid);
+		// An interrupted save by its hash.
+		Expected *find_interrupted(std::string_view sha256);
 		Expected *find_purged(std::uint32_t uid, std::string_view guid);
 		void remove(Expected &e);
 	};

@@ -176,6 +176,71 @@ tresor_purged_row_add(struct tresor_purge_box *pbox, uint32_t uid,
 	row->m.hold_scope = "";
 }
 
+/* Acts on the decision m for one mail: prints it, queues its purge record
+   when expired. Returns -1 on error (logged). */
+static int
+tresor_purge_act(struct tresor_retention_cmd_context *rctx,
+		 struct mail_user *user, const tresor_config *cfg,
+		 tresor_purge *purge, struct tresor_purge_box *pbox,
+		 struct mail *mail, const char *mailbox_guid,
+		 uint32_t uidvalidity, const char *guid,
+		 const tresor_purge_mail *m)
+{
+	struct doveadm_mail_cmd_context *ctx = &rctx->ctx;
+	const char *error;
+	char err[TRESOR_RETENTION_ERR_SIZE];
+
+	switch (m->status) {
+	case TRESOR_PURGE_RETAINED:
+		break;
+	case TRESOR_PURGE_HELD:
+		tresor_purge_print("held", pbox->vname, mail->uid, m,
+				   m->purge_seq);
+		break;
+	case TRESOR_PURGE_UNJOURNALED:
+		/* never purged: nothing says when it was archived */
+		tresor_purge_print("unjournaled", pbox->vname, mail->uid, m, 0);
+		break;
+	case TRESOR_PURGE_PENDING:
+		/* an earlier purge wrote its record but didn't get to
+		   expunge: finish it */
+		array_push_back(&pbox->uids, &mail->uid);
+		tresor_purge_print(rctx->dry_run ? "pending" : "finished",
+				   pbox->vname, mail->uid, m, m->purge_seq);
+		break;
+	case TRESOR_PURGE_EXPIRED:
+		if (!tresor_purge_mail_unchanged(cfg, mail, m, &error)) {
+			i_error("tresor purge: %s UID %u not purged: its bytes "
+				"don't match its save record (seq %"PRIu64"): "
+				"%s - see doveadm tresor verify", pbox->vname,
+				mail->uid, m->save_seq, error);
+			tresor_purge_print("modified", pbox->vname, mail->uid,
+					   m, 0);
+			tresor_retention_set_exit(ctx, EX_DATAERR);
+			break;
+		}
+		if (rctx->dry_run) {
+			tresor_purge_print("purgeable", pbox->vname, mail->uid,
+					   m, 0);
+			break;
+		}
+		if (tresor_purge_add(purge, pbox->vname, pbox->sep,
+				     mailbox_guid, uidvalidity, mail->uid,
+				     guid[0] == '\0' ? NULL : guid,
+				     user->service, user->session_id,
+				     err, sizeof(err)) < 0) {
+			i_error("tresor purge: %s", err);
+			tresor_retention_set_exit(ctx, EX_TEMPFAIL);
+			return -1;
+		}
+		array_push_back(&pbox->uids, &mail->uid);
+		/* printed after the records are written */
+		tresor_purged_row_add(pbox, mail->uid, m);
+		break;
+	}
+	return 0;
+}
+
 /* Decides every mail of one archive folder; queues the purge records of
    the expired ones. Returns -1 on error (logged). */
 static int
@@ -190,9 +255,12 @@ tresor_purge_decide_box(struct tresor_retention_cmd_context *rctx,
 	struct mailbox_transaction_context *trans;
 	struct mail *mail;
 	tresor_purge_mail m;
+	tresor_hash_result hash;
+	ARRAY(uint32_t) unjournaled;
 	const char *mailbox_guid, *guid, *error;
 	char err[TRESOR_RETENTION_ERR_SIZE];
-	uint32_t seq;
+	uint32_t seq, uid;
+	bool hash_them;
 	int ret = 0;
 
 	if (mailbox_open(box) < 0 ||
@@ -206,6 +274,7 @@ tresor_purge_decide_box(struct tresor_retention_cmd_context *rctx,
 	mailbox_guid = t_strdup(guid_128_to_string(metadata.guid));
 	mailbox_get_open_status(box, STATUS_MESSAGES | STATUS_UIDVALIDITY, &status);
 
+	t_array_init(&unjournaled, 8);
 	trans = mailbox_transaction_begin(box, 0, "tresor purge check");
 	mail = mail_alloc(trans, MAIL_FETCH_GUID, NULL);
 	for (seq = 1; seq <= status.messages && ret == 0; seq++) {
@@ -225,57 +294,46 @@ tresor_purge_decide_box(struct tresor_retention_cmd_context *rctx,
 			ret = -1;
 			break;
 		}
-		switch (m.status) {
-		case TRESOR_PURGE_RETAINED:
+		if (m.status == TRESOR_PURGE_UNJOURNALED) {
+			/* after all others found their saves by UID or
+			   GUID: it may be an interrupted save's */
+			array_push_back(&unjournaled, &mail->uid);
+			continue;
+		}
+		ret = tresor_purge_act(rctx, user, cfg, purge, pbox, mail,
+				       mailbox_guid, status.uidvalidity, guid,
+				       &m);
+	}
+	/* An interrupted save whose GUID the mail does not have (lost, or
+	   given only at the commit) is found by its sha256, as verify finds
+	   it (docs/archive.md 3.4). */
+	hash_them = array_count(&unjournaled) > 0 &&
+		tresor_purge_wants_hashes(purge, mailbox_guid) != 0;
+	array_foreach_elem(&unjournaled, uid) {
+		if (ret < 0)
 			break;
-		case TRESOR_PURGE_HELD:
-			tresor_purge_print("held", pbox->vname, mail->uid, &m,
-					   m.purge_seq);
-			break;
-		case TRESOR_PURGE_UNJOURNALED:
-			/* never purged: nothing says when it was archived */
-			tresor_purge_print("unjournaled", pbox->vname,
-					   mail->uid, &m, 0);
-			break;
-		case TRESOR_PURGE_PENDING:
-			/* an earlier purge wrote its record but didn't
-			   get to expunge: finish it */
-			array_push_back(&pbox->uids, &mail->uid);
-			tresor_purge_print(rctx->dry_run ? "pending" : "finished",
-					   pbox->vname, mail->uid, &m, m.purge_seq);
-			break;
-		case TRESOR_PURGE_EXPIRED:
-			if (!tresor_purge_mail_unchanged(cfg, mail, &m, &error)) {
-				i_error("tresor purge: %s UID %u not purged: "
-					"its bytes don't match its save record "
-					"(seq %"PRIu64"): %s - see doveadm tresor "
-					"verify", pbox->vname, mail->uid,
-					m.save_seq, error);
-				tresor_purge_print("modified", pbox->vname,
-						   mail->uid, &m, 0);
-				tresor_retention_set_exit(ctx, EX_DATAERR);
-				break;
-			}
-			if (rctx->dry_run) {
-				tresor_purge_print("purgeable", pbox->vname,
-						   mail->uid, &m, 0);
-				break;
-			}
-			if (tresor_purge_add(purge, pbox->vname, pbox->sep,
-					     mailbox_guid, status.uidvalidity,
-					     mail->uid, guid[0] == '\0' ? NULL : guid,
-					     user->service, user->session_id,
-					     err, sizeof(err)) < 0) {
-				i_error("tresor purge: %s", err);
-				tresor_retention_set_exit(ctx, EX_TEMPFAIL);
-				ret = -1;
-				break;
-			}
-			array_push_back(&pbox->uids, &mail->uid);
-			/* printed after the records are written */
-			tresor_purged_row_add(pbox, mail->uid, &m);
+		if (!mail_set_uid(mail, uid))
+			continue;
+		if (mail_get_special(mail, MAIL_FETCH_GUID, &guid) < 0)
+			guid = "";
+		if (hash_them &&
+		    tresor_mail_hash(cfg, mail, TRUE, &hash, &error) < 0) {
+			i_error("tresor purge: %s UID %u: %s", pbox->vname,
+				uid, error);
+			hash.sha256[0] = '\0';
+		}
+		if (tresor_purge_check_hashed(purge, pbox->vname, pbox->sep,
+					      mailbox_guid, uid, guid,
+					      hash_them ? hash.sha256 : NULL,
+					      &m, err, sizeof(err)) < 0) {
+			i_error("tresor purge: %s", err);
+			tresor_retention_set_exit(ctx, EX_TEMPFAIL);
+			ret = -1;
 			break;
 		}
+		ret = tresor_purge_act(rctx, user, cfg, purge, pbox, mail,
+				       mailbox_guid, status.uidvalidity, guid,
+				       &m);
 	}
 	mail_free(&mail);
 	(void)mailbox_transaction_commit(&trans);

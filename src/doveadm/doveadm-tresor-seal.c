@@ -315,23 +315,6 @@ tresor_export_one(tresor_export *x, size_t idx, struct mail *mail)
 	}
 }
 
-/* The mail of a save record without a UID, found by its GUID. */
-static bool
-tresor_export_find_by_guid(struct mail *mail, uint32_t messages,
-			   const char *guid)
-{
-	const char *mail_guid;
-	uint32_t seq;
-
-	for (seq = 1; seq <= messages; seq++) {
-		mail_set_seq(mail, seq);
-		if (mail_get_special(mail, MAIL_FETCH_GUID, &mail_guid) == 0 &&
-		    strcmp(mail_guid, guid) == 0)
-			return TRUE;
-	}
-	return FALSE;
-}
-
 static struct mailbox *
 tresor_export_open_box(struct mail_user *user, const char *guid_str)
 {
@@ -352,10 +335,49 @@ tresor_export_open_box(struct mail_user *user, const char *guid_str)
 	return NULL;
 }
 
+/* Exports the mails saved without a UID (and those of interrupted saves)
+   that the core locates among the mailbox's mails: by GUID, then - where
+   an interrupted save is still not found - by sha256, as verify does. */
+static void
+tresor_export_locate_all(tresor_export *x, const tresor_config *cfg,
+			 struct mail *mail, uint32_t messages,
+			 const char *mailbox_guid, bool by_guid)
+{
+	tresor_hash_result hash;
+	const char *guid, *error;
+	size_t idx;
+	uint32_t seq;
+
+	if (by_guid) {
+		for (seq = 1; seq <= messages; seq++) T_BEGIN {
+			mail_set_seq(mail, seq);
+			if (mail_get_special(mail, MAIL_FETCH_GUID, &guid) < 0)
+				guid = "";
+			if (tresor_export_locate(x, mailbox_guid, mail->uid,
+						 guid, NULL, &idx) == 1)
+				tresor_export_one(x, idx, mail);
+		} T_END;
+	}
+	if (tresor_export_wants_hashes(x, mailbox_guid) == 0)
+		return;
+	for (seq = 1; seq <= messages; seq++) T_BEGIN {
+		mail_set_seq(mail, seq);
+		if (mail_get_special(mail, MAIL_FETCH_GUID, &guid) < 0)
+			guid = "";
+		if (tresor_mail_hash(cfg, mail, TRUE, &hash, &error) < 0) {
+			i_error("tresor export: %s UID %u: %s",
+				mailbox_get_vname(mail->box), mail->uid, error);
+		} else if (tresor_export_locate(x, mailbox_guid, mail->uid,
+						guid, hash.sha256, &idx) == 1) {
+			tresor_export_one(x, idx, mail);
+		}
+	} T_END;
+}
+
 /* Exports the mails of one mailbox (by its GUID). */
 static void
-tresor_export_mailbox(tresor_export *x, struct mail_user *user,
-		      const char *mailbox_guid)
+tresor_export_mailbox(tresor_export *x, const tresor_config *cfg,
+		      struct mail_user *user, const char *mailbox_guid)
 {
 	struct mailbox *box;
 	struct mailbox_transaction_context *trans;
@@ -363,7 +385,7 @@ tresor_export_mailbox(tresor_export *x, struct mail_user *user,
 	struct mail *mail;
 	tresor_export_mail m;
 	size_t i, count = tresor_export_mail_count(x);
-	bool found;
+	bool uidless = FALSE;
 
 	box = tresor_export_open_box(user, mailbox_guid);
 	if (box == NULL) {
@@ -379,24 +401,31 @@ tresor_export_mailbox(tresor_export *x, struct mail_user *user,
 	}
 	mailbox_get_open_status(box, STATUS_MESSAGES, &status);
 	trans = mailbox_transaction_begin(box, 0, "tresor export");
-	mail = mail_alloc(trans, 0, NULL);
+	mail = mail_alloc(trans, MAIL_FETCH_GUID, NULL);
 	for (i = 0; i < count; i++) {
 		if (tresor_export_get_mail(x, i, &m) < 0 ||
 		    m.status[0] != '\0' ||
 		    strcmp(m.mailbox_guid, mailbox_guid) != 0)
 			continue;
+		if (m.uid == 0) {
+			uidless = TRUE;
+			continue;
+		}
 		T_BEGIN {
-			found = m.uid != 0 ? mail_set_uid(mail, m.uid) :
-				tresor_export_find_by_guid(mail, status.messages,
-							   m.guid);
-			if (!found) {
-				tresor_export_mail_mark(x, i, "missing",
-					"not in the mailbox, and no expunge or "
-					"delete of it was journaled");
-			} else {
+			if (mail_set_uid(mail, m.uid))
 				tresor_export_one(x, i, mail);
-			}
 		} T_END;
+	}
+	tresor_export_locate_all(x, cfg, mail, status.messages, mailbox_guid,
+				 uidless);
+	for (i = 0; i < count; i++) {
+		if (tresor_export_get_mail(x, i, &m) == 0 &&
+		    m.status[0] == '\0' &&
+		    strcmp(m.mailbox_guid, mailbox_guid) == 0) {
+			tresor_export_mail_mark(x, i, "missing",
+				"not in the mailbox, and no expunge or "
+				"delete of it was journaled");
+		}
 	}
 	mail_free(&mail);
 	(void)mailbox_transaction_commit(&trans);
@@ -423,8 +452,8 @@ cmd_tresor_export_run(struct doveadm_mail_cmd_context *ctx,
 	out_dir = tresor_path_for_user(sctx->out_dir, user->username);
 	x = tresor_export_new(dir, cfg, user->username, sctx->from, sctx->to,
 			      out_dir, err, sizeof(err));
-	tresor_config_free(cfg);
 	if (x == NULL) {
+		tresor_config_free(cfg);
 		i_error("tresor export: %s", err);
 		tresor_seal_set_exit(ctx, EX_CANTCREAT);
 		return -1;
@@ -447,10 +476,11 @@ cmd_tresor_export_run(struct doveadm_mail_cmd_context *ctx,
 		}
 	}
 	array_foreach_elem(&guids, guid) {
-		tresor_export_mailbox(x, user, guid);
+		tresor_export_mailbox(x, cfg, user, guid);
 		if (doveadm_is_killed())
 			break;
 	}
+	tresor_config_free(cfg);
 
 	if (tresor_export_finish(x, err, sizeof(err)) < 0) {
 		i_error("tresor export: %s: %s", out_dir, err);
@@ -467,7 +497,8 @@ cmd_tresor_export_run(struct doveadm_mail_cmd_context *ctx,
 			exported++;
 		else if (strcmp(m.status, "expunged") == 0 ||
 			 strcmp(m.status, "purged") == 0 ||
-			 strcmp(m.status, "deleted") == 0)
+			 strcmp(m.status, "deleted") == 0 ||
+			 strcmp(m.status, "not-stored") == 0)
 			removed++;
 		else
 			problems++;

@@ -64,6 +64,40 @@ class RetentionFixture(DovecotTestCase):
         """Sets the time of the save records of {(mailbox, uid): time}
         and re-chains the journal after them, as if they had been written
         then. The catalog (derived) is removed."""
+        def change(rec):
+            key = (rec.get("mailbox"), rec.get("uid"))
+            if rec.get("event") == "save" and key in times:
+                rec["time"] = times[key]
+            return rec
+        self.rewrite_records(user, change)
+
+    def interrupt(self, user, keys, lose_guid=()):
+        """Turns the save records of keys [(mailbox, uid)] into the
+        'interrupted' records a process killed after the commit leaves
+        (no UID); for those in lose_guid also with another GUID (the
+        mail's was lost on the way, so only its hash finds it)."""
+        def change(rec):
+            key = (rec.get("mailbox"), rec.get("uid"))
+            if rec.get("event") != "save" or key not in keys:
+                return rec
+            out = {}
+            for k, v in rec.items():
+                if k in ("uid", "uidvalidity", "duplicate_of",
+                         "content_duplicate_of"):
+                    continue
+                if k == "event":
+                    v = "interrupted"
+                if k == "guid" and key in lose_guid:
+                    v = "0" * 32
+                if k == "service":
+                    out["action"] = "save"
+                out[k] = v
+            return out
+        self.rewrite_records(user, change)
+
+    def rewrite_records(self, user, change):
+        """Rewrites every record with change(rec) and re-chains; removes
+        the catalog (derived)."""
         paths = self.dc.journal_files(user)
         prev = "0" * 64
         for path in paths:
@@ -71,10 +105,7 @@ class RetentionFixture(DovecotTestCase):
                 lines = f.read().split(b"\n")[:-1]
             out = []
             for line in lines:
-                rec = json.loads(line)
-                key = (rec.get("mailbox"), rec.get("uid"))
-                if rec.get("event") == "save" and key in times:
-                    rec["time"] = times[key]
+                rec = change(json.loads(line))
                 rec["prev"] = prev
                 line = json.dumps(rec, separators=(",", ":"),
                                   ensure_ascii=False).encode("utf-8")
@@ -425,6 +456,36 @@ class VerifyPurgeTests(RetentionFixture):
         self.assertEqual(data[0]["purge_seq"], str(seq))
         self.assertEqual(len(self.dc.journal(u)), before)
         self.assertEqual(self.uids(u, "Archiv"), [2])
+        self.assertVerifyClean(u)
+
+    def test_interrupted_saves_are_purged_like_saves(self):
+        u = self.user()
+        self.standard_store(u)
+        # both expired; one found by its GUID, one by its hash
+        self.interrupt(u, [("Rechnungen/Lieferant", 1), ("Archiv", 1)],
+                       lose_guid=[("Archiv", 1)])
+        self.assertEqual([r["event"] for r in self.dc.journal(u)].count(
+            "interrupted"), 2)
+        self.assertVerifyClean(u)
+        rc, data, err = self.purge(u, "-n")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.rows(data, "purgeable"),
+                         [("Archiv", 1), ("Rechnungen/Lieferant", 1)])
+        self.assertEqual(self.rows(data, "unjournaled"), [])
+        rc, data, err = self.purge(u)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.rows(data, "purged"),
+                         [("Archiv", 1), ("Rechnungen/Lieferant", 1)])
+        self.assertEqual(self.uids(u, "Archiv"), [2])
+        self.assertEqual(self.uids(u, "Rechnungen/Lieferant"), [2, 3])
+        purges = {r["mailbox"]: r for r in self.dc.journal(u)
+                  if r["event"] == "purge"}
+        interrupted = {r["mailbox"]: r for r in self.dc.journal(u)
+                       if r["event"] == "interrupted"}
+        for box in ("Archiv", "Rechnungen/Lieferant"):
+            self.assertEqual(purges[box]["save_seq"], interrupted[box]["seq"])
+            self.assertEqual(purges[box]["uid"], 1)
+        # verify takes the purges as proper
         self.assertVerifyClean(u)
 
     def test_improper_purge_is_reported(self):

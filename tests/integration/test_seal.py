@@ -466,6 +466,67 @@ class SealTests(DovecotTestCase):
         self.assertNotEqual(mails.returncode, 0)
         self.assertIn(b"FAILED: mails/%d.eml" % saves[0]["seq"], mails.stdout)
 
+    def test_export_includes_mails_of_interrupted_saves(self):
+        """A save whose process was killed after the commit is journaled
+        as 'interrupted' (no UID): its mail is exported when it is there
+        (found by GUID, or by hash when the GUID was lost), and listed as
+        not-stored when it never arrived; VERIFY.txt checks it all."""
+        u = self.user()
+        recs = self.populate(u, n=2)
+        saves = [r for r in recs if r["event"] == "save"]
+        self.assertEqual([r["mailbox"] for r in saves],
+                         ["Archiv", "INBOX", "Archiv"])
+        by_guid, by_hash = saves[0]["seq"], saves[2]["seq"]
+        never = dict(saves[1], sha256="ab" * 32, guid="cd" * 16)
+        lines = self.dc.journal_lines(u)
+
+        def interrupted(rec, guid=None):
+            out = {}
+            for k, v in rec.items():
+                if k in ("uid", "uidvalidity", "duplicate_of",
+                         "content_duplicate_of"):
+                    continue
+                if k == "service":
+                    out["action"] = "save"
+                out[k] = "interrupted" if k == "event" else v
+            if guid is not None:
+                out["guid"] = guid
+            return json.dumps(out, separators=(",", ":")).encode()
+
+        lines[by_guid - 1] = interrupted(saves[0])
+        lines[by_hash - 1] = interrupted(saves[2], guid="0" * 32)
+        never["seq"] = len(lines) + 1
+        lines.append(interrupted(never))
+        self.write_journal(u, rechain(lines))
+        for suffix in ("", "-wal", "-shm"):
+            p = os.path.join(self.dc.tresor_dir(u), "catalog.sqlite" + suffix)
+            if os.path.exists(p):
+                os.unlink(p)
+        self.assertClean(u)
+
+        out_dir = os.path.join(self.work, "export")
+        rc, out, err = self.dc.doveadm("tresor", "export", "-u", u, "--from",
+                                       "2000-01-01", "--to", "2999-12-31", out_dir)
+        self.assertEqual(rc, 0, out + err)
+        with open(os.path.join(out_dir, "mails.csv")) as f:
+            rows = {int(r.split(",")[0]): r.split(",")
+                    for r in f.read().splitlines()[1:]}
+        self.assertEqual({seq: r[8] for seq, r in rows.items()},
+                         {by_guid: "exported", saves[1]["seq"]: "exported",
+                          by_hash: "exported", never["seq"]: "not-stored"})
+        self.assertEqual(rows[by_hash][5], "2")  # the UID it was found under
+        self.assertFalse(os.path.exists(
+            os.path.join(out_dir, "mails", "%d.eml" % never["seq"])))
+        with open(os.path.join(out_dir, "VERIFY.txt")) as f:
+            blocks = sh_blocks(f.read())
+        results = [subprocess.run(["bash", "-c", b], cwd=out_dir,
+                                  capture_output=True, timeout=300)
+                   for b in blocks]
+        for b, p in zip(blocks, results):
+            self.assertEqual(p.returncode, 0, "%s\n%s%s" % (
+                b, p.stdout.decode(), p.stderr.decode()))
+        self.assertIn(b"mails: all 3 OK", results[3].stdout)
+
     def test_export_refuses_non_empty_dir(self):
         u = self.user()
         self.populate(u, n=1)

@@ -579,3 +579,131 @@ TEST(Retention, TimesBeyondTheClockDoNotWrap)
 		  tresor::Clock::time_point::max());
 	EXPECT_EQ(end_of("2026-06-01", "200y"), "2227-01-01T00:00:00Z");
 }
+
+// ---------------------------------------------------------------- interrupted saves
+
+namespace {
+
+// An interrupted save (docs/archive.md 3.4) to Rechnungen: no UID.
+Record interrupted_save(const std::string &guid, const std::string &what)
+{
+	Record r;
+	r.event = "interrupted";
+	r.action = "save";
+	r.mailbox = "Rechnungen";
+	r.mailbox_guid = kGuid1;
+	if (!guid.empty())
+		r.guid = guid;
+	r.sha256 = mail_hash(what);
+	r.size = 1000;
+	r.message_id = "<" + what + "@x>";
+	return r;
+}
+
+} // namespace
+
+TEST(Retention, InterruptedSavesArePurgedOnceFound)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(archived_save(1), utc(2014, 6, 1));                       // 1
+		j.append(interrupted_save("g-there", "there"), utc(2014, 6, 1));   // 2
+		// its GUID lost on the way: found by its hash
+		j.append(interrupted_save("g-lost", "lost"), utc(2014, 6, 1));     // 3
+		// the GUID was given only at the commit
+		j.append(interrupted_save("", "nameless"), utc(2014, 6, 1));       // 4
+		// never reached the store
+		j.append(interrupted_save("g-never", "never"), utc(2014, 6, 1));   // 5
+		j.append(interrupted_save("g-recent", "recent"), utc(2025, 6, 1)); // 6
+		j.append(hold_record(kGuid1, 13, ""), utc(2026, 1, 2));            // 7
+	}
+	tresor_config *cfg = tresor_config_new();
+	char err[512];
+	ASSERT_EQ(tresor_config_set(cfg, "tresor_archive", "Rechnungen", err, sizeof(err)), 0);
+	ASSERT_EQ(tresor_config_set(cfg, "tresor_retention", "Rechnungen=10y", err, sizeof(err)),
+		  0);
+	std::int64_t now = 0;
+	ASSERT_EQ(tresor_parse_utc_time("2026-03-01", &now), 0);
+	tresor_purge *p = tresor_purge_begin(d.path().c_str(), cfg, now, err, sizeof(err));
+	ASSERT_NE(p, nullptr) << err;
+	tresor_purge_mail m;
+	auto check = [&](std::uint32_t uid, const char *guid, const char *sha256) {
+		EXPECT_EQ(tresor_purge_check_hashed(p, "Rechnungen", '/', kGuid1.c_str(), uid, guid,
+						    sha256, &m, err, sizeof(err)),
+			  0)
+			<< err;
+		return m.status;
+	};
+	// the glue's first pass: by UID and GUID
+	EXPECT_EQ(check(1, "g-1", nullptr), TRESOR_PURGE_EXPIRED);
+	EXPECT_EQ(check(11, "g-there", nullptr), TRESOR_PURGE_EXPIRED);
+	EXPECT_EQ(m.save_seq, 2u);
+	EXPECT_STREQ(m.retention_end, "2025-01-01T00:00:00Z");
+	EXPECT_EQ(check(12, "file-name-guid", nullptr), TRESOR_PURGE_UNJOURNALED);
+	EXPECT_EQ(check(13, "late-guid", nullptr), TRESOR_PURGE_UNJOURNALED);
+	EXPECT_EQ(check(14, "g-recent", nullptr), TRESOR_PURGE_RETAINED);
+	EXPECT_EQ(check(15, "copy-guid", nullptr), TRESOR_PURGE_UNJOURNALED);
+	EXPECT_EQ(tresor_purge_wants_hashes(p, kGuid1.c_str()), 1);
+	EXPECT_EQ(tresor_purge_wants_hashes(p, kGuid2.c_str()), 0);
+	// the second: the unjournaled ones by their hashes
+	EXPECT_EQ(check(12, "file-name-guid", mail_hash("lost").c_str()), TRESOR_PURGE_EXPIRED);
+	EXPECT_EQ(m.save_seq, 3u);
+	EXPECT_EQ(check(13, "late-guid", mail_hash("nameless").c_str()), TRESOR_PURGE_HELD);
+	EXPECT_EQ(m.save_seq, 4u);
+	EXPECT_EQ(m.hold_seq, 7u); // a hold by UID matches the UID it was found under
+	// the same bytes again: seq 2 is UID 11's, so this copy has no save
+	EXPECT_EQ(check(15, "copy-guid", mail_hash("there").c_str()), TRESOR_PURGE_UNJOURNALED);
+	// only seq 5 is still not found, and never will be
+	EXPECT_EQ(tresor_purge_wants_hashes(p, kGuid1.c_str()), 1);
+
+	for (auto [uid, guid] : {std::pair<std::uint32_t, const char *>{11, "g-there"},
+				 {12, "file-name-guid"}}) {
+		ASSERT_EQ(tresor_purge_add(p, "Rechnungen", '/', kGuid1.c_str(), 17, uid, guid,
+					   "doveadm", nullptr, err, sizeof(err)),
+			  0)
+			<< err;
+	}
+	// held: not to be purged
+	EXPECT_EQ(tresor_purge_add(p, "Rechnungen", '/', kGuid1.c_str(), 17, 13, "late-guid",
+				   "doveadm", nullptr, err, sizeof(err)),
+		  -1);
+	std::uint64_t first = 0;
+	ASSERT_EQ(tresor_purge_write(p, &first, err, sizeof(err)), 0) << err;
+	EXPECT_EQ(first, 8u);
+	tresor_purge_end(p);
+	tresor_config_free(cfg);
+
+	auto lines = split_lines(read_file(d / "journal/2026.jsonl"));
+	ASSERT_EQ(lines.size(), 3u);
+	auto purge12 = *tresor::parse_line(lines[2]);
+	EXPECT_EQ(purge12["uid"], 12);
+	EXPECT_EQ(purge12["save_seq"], 3);
+	EXPECT_EQ(purge12["sha256"], mail_hash("lost"));
+
+	// verify takes both purges as proper; UID 12 is still there (the
+	// expunge did not happen yet): a pending purge, found by its hash
+	Verifier v(d.path());
+	EXPECT_TRUE(v.problems().empty());
+	v.mailbox_seen(kGuid1, "Rechnungen", 17);
+	v.observe(kGuid1, "Rechnungen", 1, "g-1", mail_hash("1"), true);
+	v.observe(kGuid1, "Rechnungen", 12, "file-name-guid", mail_hash("lost"), true);
+	v.observe(kGuid1, "Rechnungen", 13, "late-guid", mail_hash("nameless"), true);
+	v.observe(kGuid1, "Rechnungen", 14, "g-recent", mail_hash("recent"), true);
+	v.finish(false);
+	EXPECT_TRUE(v.problems().empty()) << v.problems()[0].detail;
+	EXPECT_EQ(v.purge_pending_count(), 1u);
+
+	// the next purge finishes UID 12 (found again by its hash)
+	RetentionJournal rj(d.path());
+	RetentionRule rule = rule_10y();
+	auto now_tp = utc(2026, 3, 2);
+	EXPECT_EQ(tresor::decide_purge(rj, rule, kGuid1, 12, "file-name-guid", now_tp).status,
+		  PurgeStatus::Unjournaled);
+	auto pending =
+		tresor::decide_purge(rj, rule, kGuid1, 12, "file-name-guid", now_tp, mail_hash("lost"));
+	EXPECT_EQ(pending.status, PurgeStatus::Pending);
+	EXPECT_EQ(pending.save->purge_seq, 9u);
+	EXPECT_EQ(tresor::decide_purge(rj, rule, kGuid1, 11, "g-there", now_tp).status,
+		  PurgeStatus::Pending);
+}
