@@ -195,6 +195,26 @@ void throw_errno(const std::string &what, int err)
 	throw std::system_error(err, std::generic_category(), what);
 }
 
+// Opens a year's journal file for appending; want_new creates it (created
+// says whether this call did: another writer may have been first).
+int open_journal_file(const std::string &path, bool want_new, bool &created)
+{
+	created = false;
+	int fd;
+	if (want_new) {
+		fd = open_retry(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			created = true;
+		else if (errno == EEXIST)
+			fd = open_retry(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	} else {
+		fd = open_retry(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	}
+	if (fd < 0)
+		throw_errno("open(" + path + ")");
+	return fd;
+}
+
 std::string read_small_file(const std::string &path, std::size_t max_bytes)
 {
 	int fd;
@@ -1098,18 +1118,11 @@ void Journal::write_intent(const std::vector<Record> &recs)
 		char name[32];
 		std::snprintf(name, sizeof(name), "%04d.jsonl", year);
 		target = {year, name, journal_dir_ + "/" + name};
-		fd.reset(open_retry(target.path,
-				    O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600));
-		if (fd.get() >= 0)
-			created = true;
-		else if (errno == EEXIST)
-			fd.reset(open_retry(target.path, O_WRONLY | O_APPEND | O_CLOEXEC));
+		fd.reset(open_journal_file(target.path, true, created));
 	} else {
 		target = files.back();
-		fd.reset(open_retry(target.path, O_WRONLY | O_APPEND | O_CLOEXEC));
+		fd.reset(open_journal_file(target.path, false, created));
 	}
-	if (fd.get() < 0)
-		throw_errno("open(" + target.path + ")");
 	try {
 		std::uint64_t size = file_size(fd.get(), target.path);
 		int rc;
@@ -1367,19 +1380,7 @@ std::vector<std::uint64_t> Journal::write_batch(std::vector<Record> recs,
 	}
 
 	bool created = false;
-	Fd fd;
-	if (want_new) {
-		fd.reset(open_retry(target.path,
-				    O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600));
-		if (fd.get() >= 0)
-			created = true;
-		else if (errno == EEXIST)
-			fd.reset(open_retry(target.path, O_WRONLY | O_APPEND | O_CLOEXEC));
-	} else {
-		fd.reset(open_retry(target.path, O_WRONLY | O_APPEND | O_CLOEXEC));
-	}
-	if (fd.get() < 0)
-		throw_errno("open(" + target.path + ")");
+	Fd fd(open_journal_file(target.path, want_new, created));
 
 	std::uint64_t orig_size = file_size(fd.get(), target.path);
 	auto rollback = [&]() {
