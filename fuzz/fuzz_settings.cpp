@@ -6,6 +6,7 @@
 //
 // Input: the first byte chooses the setting, the rest up to the first NUL
 // is the value, the NUL-separated pieces after it are mailbox names.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -63,10 +64,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
 		} catch (const ConfigError &) {
 		}
 	} else {
-		// the unknown-name path, with the value as name
+		// the unknown-name path, with the value as name (which may be a
+		// known one: the fuzzer takes names from the code it runs)
+		bool known = std::find(core.begin(), core.end(), value) != core.end();
 		try {
 			cfg.set(value, "x");
-			fuzz::violated("an unknown setting was accepted");
+			if (!known)
+				fuzz::violated("an unknown setting was accepted");
 		} catch (const ConfigError &) {
 		}
 	}

@@ -40,8 +40,12 @@ tresor_install_deps() {
 	return $rc
 }
 
+# tresor_build [BUILDDIR [CONFIGURE-OPTION...]]: builds out of tree in
+# BUILDDIR (default $TRESOR_BUILDDIR), configured with the options when it
+# has no Makefile yet, and the unit test binary with it.
 tresor_build() {
-	local jobs
+	local dir=${1:-$TRESOR_BUILDDIR} jobs
+	[ $# -gt 0 ] && shift
 	jobs=$(nproc 2>/dev/null || echo 2)
 	(
 		set -e
@@ -49,10 +53,10 @@ tresor_build() {
 		if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ]; then
 			autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
 		fi
-		mkdir -p "$TRESOR_BUILDDIR"
-		cd "$TRESOR_BUILDDIR"
+		mkdir -p "$dir"
+		cd "$dir"
 		if [ ! -f Makefile ]; then
-			"$TRESOR_SRCDIR/configure" --quiet
+			"$TRESOR_SRCDIR/configure" --quiet "$@"
 		fi
 		make -s -j"$jobs"
 		make -s -j"$jobs" check TESTS= >/dev/null

@@ -271,6 +271,15 @@ void lower_limit(int resource, rlim_t value)
 	sigemptyset(&none);
 	::sigprocmask(SIG_SETMASK, &none, nullptr);
 
+	// Dovecot's lmtp (and sieve-test or doveadm started by root) drop
+	// root only from the effective IDs; with root as the real or saved
+	// ID the helper could take it back (seteuid(0)). It keeps only the
+	// effective ones.
+	uid_t euid = ::geteuid();
+	gid_t egid = ::getegid();
+	if (::setresgid(egid, egid, egid) < 0 || ::setresuid(euid, euid, euid) < 0)
+		child_fail(plan.status_fd, errno);
+
 	// All plan descriptors are > 2 (make_pipe), so these can't collide.
 	if (::dup2(plan.stdin_fd, STDIN_FILENO) < 0 ||
 	    ::dup2(plan.stdout_fd, STDOUT_FILENO) < 0 ||
@@ -304,9 +313,10 @@ void lower_limit(int resource, rlim_t value)
 		if (::setrlimit(RLIMIT_CPU, &cpu) < 0)
 			child_fail(status_fd, errno);
 	}
-	if (limits.memory_bytes > 0)
+	if (limits.memory_bytes > 0 && !kSanitizerBuild)
 		lower_limit(RLIMIT_AS, limits.memory_bytes);
-	lower_limit(RLIMIT_FSIZE, 0);
+	if (!kSanitizerBuild)
+		lower_limit(RLIMIT_FSIZE, 0);
 	lower_limit(RLIMIT_CORE, 0);
 	lower_limit(RLIMIT_NOFILE, kHelperMaxFiles);
 
@@ -380,8 +390,16 @@ bool start_helper(const std::vector<std::string> &args, const ProcessLimits &lim
 	for (const std::string &arg : args)
 		argv.push_back(const_cast<char *>(arg.c_str()));
 	argv.push_back(nullptr);
-	// The helper needs no environment; nothing of the caller's leaks.
-	char *envp[] = {nullptr};
+	// The helper needs no environment; nothing of the caller's leaks but,
+	// in a sanitizer build, where to write reports.
+	std::vector<char *> envp;
+	if (kSanitizerBuild) {
+		for (char **var = environ; *var != nullptr; var++)
+			if (std::strncmp(*var, "ASAN_OPTIONS=", 13) == 0 ||
+			    std::strncmp(*var, "UBSAN_OPTIONS=", 14) == 0)
+				envp.push_back(*var);
+	}
+	envp.push_back(nullptr);
 
 	Fd in_read, out_write, err_write, status_read, status_write;
 	const std::pair<Fd *, Fd *> pipes[] = {{&in_read, &helper.stdin_pipe},
@@ -401,7 +419,7 @@ bool start_helper(const std::vector<std::string> &args, const ProcessLimits &lim
 		}
 	}
 	long open_max = ::sysconf(_SC_OPEN_MAX);
-	SpawnPlan plan{path.c_str(), argv.data(), envp,
+	SpawnPlan plan{path.c_str(), argv.data(), envp.data(),
 		       in_read.get(), out_write.get(), err_write.get(), status_write.get(),
 		       limits,
 		       static_cast<int>(std::clamp(open_max, 256L, 65536L))};

@@ -20,6 +20,17 @@
 
 namespace tresor::extract {
 
+// Built with AddressSanitizer (configure --enable-sanitizers, for the
+// tests), the helper can't start under an address-space limit (ASan
+// reserves terabytes of shadow memory) and writes its reports to files
+// named by ASAN_OPTIONS/UBSAN_OPTIONS log_path: such a build sets neither
+// RLIMIT_AS nor RLIMIT_FSIZE and passes those two variables on.
+#ifdef __SANITIZE_ADDRESS__
+inline constexpr bool kSanitizerBuild = true;
+#else
+inline constexpr bool kSanitizerBuild = false;
+#endif
+
 // Per document; a Session gives each document the same CPU and wall-clock
 // time, and the memory limit covers its helper process.
 struct Limits {

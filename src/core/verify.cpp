@@ -33,10 +33,9 @@ std::string mail_name(std::uint32_t uid, const std::string &mailbox,
 }
 
 // "1 hour 5 minutes", "3.2 seconds": how far the clock went back.
-std::string describe_duration(Clock::duration d)
+std::string describe_duration(std::chrono::microseconds d)
 {
-	using namespace std::chrono;
-	auto us = duration_cast<microseconds>(d).count();
+	auto us = d.count();
 	if (us < 60 * 1000000LL) {
 		char buf[32];
 		std::snprintf(buf, sizeof(buf), "%.6g second%s", us / 1e6,
@@ -177,7 +176,10 @@ Verifier::Verifier(const std::string &dir, const SealCheckSettings &seal_setting
 					if (t && t_prev && *t < *t_prev) {
 						note(seq, "seq " + std::to_string(seq) + " was written at " +
 							     rec.time + ", " +
-							     describe_duration(*t_prev - *t) +
+							     describe_duration(
+								     // in µs: centuries apart overflow nanoseconds
+								     std::chrono::floor<std::chrono::microseconds>(*t_prev) -
+								     std::chrono::floor<std::chrono::microseconds>(*t)) +
 							     " earlier than the record before it (" +
 							     prev_time + "): the clock went back "
 							     "between the two. The chain is intact; the "

@@ -572,7 +572,8 @@ void limit_decoder(const Options &opts)
 	for (int sig : {SIGALRM, SIGXCPU})
 		std::signal(sig, SIG_DFL);
 	set_limit(RLIMIT_CPU, opts.cpu_seconds, static_cast<rlim_t>(opts.cpu_seconds) + 1);
-	set_limit(RLIMIT_AS, opts.memory_bytes, opts.memory_bytes);
+	if (!kSanitizerBuild) // (ASan can't run under it: extract_client.hpp)
+		set_limit(RLIMIT_AS, opts.memory_bytes, opts.memory_bytes);
 	// (no RLIMIT_FSIZE: an admin trying it out may send stdout to a file)
 	set_limit(RLIMIT_CORE, 0, 0);
 	::alarm(opts.timeout_seconds);

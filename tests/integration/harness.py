@@ -32,6 +32,7 @@ import os
 import pwd
 import grp
 import re
+import shlex
 import shutil
 import signal
 import smtplib
@@ -65,6 +66,22 @@ INSTALLED_EXTRACT = "/usr/lib/dovecot/tresor-extract"
 _INSTALLED_SUBDIR = {TRESOR_DOVEADM_PLUGIN: "doveadm",
                      "lib90_sieve_tresor_plugin.so": "sieve"}
 
+# TRESOR_SANITIZE=1 (the default when BUILDDIR was configured with
+# --enable-sanitizers): the plugins and tresor-extract carry ASan + UBSan,
+# Dovecot's own programs don't. ASan must be loaded before any instrumented
+# library, so the Dovecot programs that load our plugins run with the ASan
+# and UBSan runtimes in LD_PRELOAD (dovecot passes it on to its children
+# through import_environment), and ASAN_OPTIONS/UBSAN_OPTIONS send every
+# report to a file in SANITIZER_LOG_DIR (for UBSan with the help of
+# tests/sanitizer/ubsan-log-path.c), which tests/integration/run checks
+# after each test. See enable_sanitizers().
+SANITIZED_PROGRAMS = ("dovecot", "doveadm", "doveconf", "sieve-test", "sievec")
+SANITIZER_ENV = ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")
+# Dovecot's default import_environment, which setting it replaces.
+DOVECOT_IMPORT_ENVIRONMENT = ("TZ CORE_OUTOFMEM CORE_ERROR LISTEN_PID "
+                              "LISTEN_FDS NOTIFY_SOCKET")
+SANITIZER_LOG_DIR = None  # set by enable_sanitizers()
+
 IMAP_TIMEOUT = 60
 LMTP_TIMEOUT = 60
 DOVEADM_TIMEOUT = 120
@@ -95,6 +112,110 @@ def skip_reason():
     except KeyError:
         return "user %s does not exist (it comes with dovecot-core)" % MAIL_USER
     return None
+
+
+def sanitizer_build(builddir=None):
+    """Whether builddir was configured with --enable-sanitizers."""
+    try:
+        with open(os.path.join(builddir or BUILDDIR, "Makefile")) as f:
+            makefile = f.read()
+    except OSError:
+        return False
+    return re.search(r"(?m)^CFLAGS = .*-fsanitize=address", makefile) is not None
+
+
+def sanitize_wanted():
+    """TRESOR_SANITIZE=1/0 if set, else whether BUILDDIR is a sanitizer
+    build (never for TRESOR_INSTALLED=1 unless asked for)."""
+    value = os.environ.get("TRESOR_SANITIZE")
+    if value is not None:
+        return value not in ("", "0")
+    return not INSTALLED and sanitizer_build()
+
+
+def sanitizer_runtimes():
+    """Paths of the ASan and UBSan runtimes the build links against:
+    $TRESOR_SANITIZER_PRELOAD (space-separated), else what gcc (or $CC)
+    names. libtool links the plugins without them (-nostdlib)."""
+    paths = os.environ.get("TRESOR_SANITIZER_PRELOAD", "").split()
+    if not paths:
+        cc = os.environ.get("CC", "gcc")
+        for lib in ("libasan.so", "libubsan.so"):
+            try:
+                paths.append(subprocess.run(
+                    [cc, "-print-file-name=" + lib], capture_output=True,
+                    text=True, timeout=30).stdout.strip())
+            except (OSError, subprocess.SubprocessError) as e:
+                raise HarnessError("can't ask %s for %s: %s" % (cc, lib, e))
+    paths = [os.path.realpath(p) for p in paths]
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise HarnessError("sanitizer runtime(s) %s not found (set "
+                           "TRESOR_SANITIZER_PRELOAD)" % ", ".join(missing))
+    return paths
+
+
+def enable_sanitizers(log_dir):
+    """From now on, SANITIZED_PROGRAMS started by name (by the harness or a
+    test) load the ASan and UBSan runtimes first: wrappers that set
+    LD_PRELOAD come first in PATH. Other programs (openssl, xapian-check,
+    ...) are left alone. Sanitizer reports of every process go to log_dir,
+    made writable for Dovecot's unprivileged processes. Dovecot doesn't
+    free everything at exit: no leak checking."""
+    global SANITIZER_LOG_DIR
+    os.makedirs(log_dir, exist_ok=True)
+    os.chmod(log_dir, 0o1777)
+    preload = " ".join(dict.fromkeys(sanitizer_runtimes() + [
+        p for p in os.environ.get("LD_PRELOAD", "").split() if p]))
+    # report options only; the -fno-sanitize-recover build ends the process
+    os.environ["ASAN_OPTIONS"] = ":".join([
+        "log_path=%s/asan" % log_dir, "detect_leaks=0",
+        "abort_on_error=0", "disable_coredump=1",
+        # a test Dovecot runs dozens of processes: a smaller quarantine
+        "quarantine_size_mb=32", "malloc_context_size=20"])
+    os.environ["UBSAN_OPTIONS"] = ":".join([
+        "log_path=%s/ubsan" % log_dir, "print_stacktrace=1",
+        "halt_on_error=1"])
+    bin_dir = tempfile.mkdtemp(prefix="tresor-sanitizer-bin-")
+    atexit.register(shutil.rmtree, bin_dir, True)
+    for name in SANITIZED_PROGRAMS:
+        real = shutil.which(name)
+        if real is None:
+            continue
+        wrapper = os.path.join(bin_dir, name)
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\nLD_PRELOAD=%s exec %s \"$@\"\n"
+                    % (shlex.quote(preload), shlex.quote(real)))
+        os.chmod(wrapper, 0o755)
+    os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    SANITIZER_LOG_DIR = log_dir
+    return preload
+
+
+def sanitizers_enabled():
+    """Whether enable_sanitizers() ran: the plugins run instrumented, with
+    no vsz_limit (ASan needs terabytes of address space)."""
+    return SANITIZER_LOG_DIR is not None
+
+
+def sanitizer_reports(log_dir=None, seen=()):
+    """Report files in log_dir not in seen, sorted, as (path, text); waits
+    (up to 10 s) for the process writing a report to end, so that the
+    text is complete."""
+    log_dir = log_dir or SANITIZER_LOG_DIR
+    if not log_dir or not os.path.isdir(log_dir):
+        return []
+    out = []
+    for path in sorted(glob.glob(os.path.join(log_dir, "*"))):
+        if path in seen or not os.path.isfile(path):
+            continue
+        pid = path.rsplit(".", 1)[-1]
+        deadline = time.time() + 10
+        while pid.isdigit() and pid_alive(int(pid)) and time.time() < deadline:
+            time.sleep(0.1)
+        with open(path, "rb") as f:
+            out.append((path, f.read().decode("utf-8", "replace")))
+    return out
 
 
 def built_plugin(name, builddir=None):
@@ -679,6 +800,12 @@ class Dovecot:
             "auth_verbose": "yes",
             "log_timestamp": '"%Y-%m-%d %H:%M:%S "',
         }
+        if SANITIZER_LOG_DIR:
+            # Dovecot clears its children's environment; ASan reserves
+            # terabytes of address space, more than any vsz_limit
+            settings["import_environment"] = " ".join(
+                (DOVECOT_IMPORT_ENVIRONMENT,) + SANITIZER_ENV)
+            settings["default_vsz_limit"] = "0"
         settings.update(self.settings)
         text = "# generated by tests/integration/harness.py\n"
         text += "".join("%s = %s\n" % (k, v) for k, v in settings.items()
@@ -728,6 +855,13 @@ class Dovecot:
         reason = skip_reason()
         if reason:
             raise HarnessError(reason)
+        if (SANITIZER_LOG_DIR is None and not INSTALLED
+                and sanitizer_build(self.builddir)):
+            raise HarnessError(
+                "%s is a sanitizer build (--enable-sanitizers): its plugins "
+                "need the sanitizer runtimes preloaded - run "
+                "tests/integration/run, or call harness.enable_sanitizers() "
+                "first" % self.builddir)
         # A missing doveadm plugin fails only the doveadm commands that
         # need it (see doveadm()), not the whole instance.
         self.missing_doveadm = [so for so in self.doveadm_modules

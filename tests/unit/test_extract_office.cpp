@@ -785,10 +785,13 @@ TEST(ExtractDecoder, LimitsItself)
 	EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 	EXPECT_EQ(slow.out, " 142\n") << "128 + SIGALRM";
 
-	// memory: 100 MB of input can't be held in 40 MiB
-	ShellRun big = run_shell("head -c 100000000 /dev/zero | " + shell_quoted(helper) +
-			    " --decoder --memory-limit=40M text/plain 2>/dev/null; echo \" $?\"");
-	EXPECT_EQ(big.out, " 3\n");
+	// memory: 100 MB of input can't be held in 40 MiB (an ASan build has
+	// no memory limit, see extract_client.hpp)
+	if (!tresor::extract::kSanitizerBuild) {
+		ShellRun big = run_shell("head -c 100000000 /dev/zero | " + shell_quoted(helper) +
+				    " --decoder --memory-limit=40M text/plain 2>/dev/null; echo \" $?\"");
+		EXPECT_EQ(big.out, " 3\n");
+	}
 
 	ShellRun usage = run_shell(shell_quoted(helper) + " --mode=auto --timeout=3 2>/dev/null; echo \" $?\"");
 	EXPECT_EQ(usage.out, " 2\n");
