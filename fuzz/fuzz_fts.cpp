@@ -146,6 +146,8 @@ void check_index(std::string_view in)
 		one.push_back(k);
 		std::optional<fts::Result> r1 = idx.lookup(one, true);
 		FUZZ_CHECK(r1.has_value());
+		// (else the hit could be the "maybe" above last_uid)
+		FUZZ_CHECK(idx.last_uid() >= uid);
 		bool hit = false;
 		for (const auto *ranges : {&r1->definite, &r1->maybe})
 			for (const fts::Range &rg : *ranges)

@@ -251,7 +251,8 @@ int tresor_fts_compact_if_worthwhile(tresor_fts_index *idx, int *compacted_r, ch
 }
 
 int tresor_fts_lookup(tresor_fts_index *idx, struct tresor_fts_key *keys, size_t count,
-		      int and_args, tresor_fts_result **result_r, char *err, size_t err_size)
+		      int and_args, uint32_t assumed_last_uid, tresor_fts_result **result_r,
+		      char *err, size_t err_size)
 {
 	*result_r = nullptr;
 	return guarded_index(err, err_size, [&] {
@@ -264,7 +265,7 @@ int tresor_fts_lookup(tresor_fts_index *idx, struct tresor_fts_key *keys, size_t
 			ks[i].negated = keys[i].negated != 0;
 			keys[i].handled = 0;
 		}
-		auto result = idx->index->lookup(ks, and_args != 0);
+		auto result = idx->index->lookup(ks, and_args != 0, assumed_last_uid);
 		for (size_t i = 0; i < count; i++)
 			keys[i].handled = ks[i].handled ? 1 : 0;
 		if (!result)

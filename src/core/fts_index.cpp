@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 #include <sstream>
 #include <system_error>
 #include <thread>
@@ -71,10 +73,11 @@ constexpr HeaderCode kHeaderCodes[] = {
 // UIDs at a time.
 constexpr std::uint32_t kRebuildChunk = 20000;
 
-// Xapian's "stub database" file (one line "glass db-N") naming the current
-// database directory; swapped atomically by compact() and when an index
-// starts afresh.
+// Xapian's "stub database" file (one line "glass db-<id>") naming the
+// current database directory; claimed with link() when an index is
+// created, swapped atomically by compact() and when an index starts afresh.
 constexpr const char *kStubName = "index";
+constexpr const char *kDbPrefix = "db-";
 
 // Header names longer than this, or with odd bytes, are not indexed by
 // name (the document becomes "maybe" for every search instead).
@@ -201,17 +204,50 @@ std::string read_stub_target(const fs::path &stub)
 	return target;
 }
 
+// A database directory name never used before: a process still writing to
+// a removed database (an indexer mid-batch while another process removed
+// the index as damaged) then finds its directory gone instead of writing
+// its version file over the tables of the database that replaced it.
+std::string new_target()
+{
+	std::random_device random;
+	char id[17];
+	std::snprintf(id, sizeof(id), "%08x%08x", random(), random());
+	return kDbPrefix + std::string(id);
+}
+
+// The stub file naming target, written beside the stub under a name no
+// other process uses.
+fs::path write_stub_tmp(const fs::path &dir, const std::string &target)
+{
+	fs::path tmp = dir / (std::string(kStubName) + "." + target + ".tmp");
+	std::ofstream out(tmp, std::ios::trunc);
+	out << "glass " << target << "\n";
+	out.flush();
+	if (!out)
+		throw IndexError("cannot write " + tmp.string());
+	return tmp;
+}
+
 void write_stub(const fs::path &dir, const std::string &target)
 {
-	fs::path tmp = dir / (std::string(kStubName) + ".tmp");
-	{
-		std::ofstream out(tmp, std::ios::trunc);
-		out << "glass " << target << "\n";
-		out.flush();
-		if (!out)
-			throw IndexError("cannot write " + tmp.string());
-	}
-	fs::rename(tmp, dir / kStubName);
+	fs::rename(write_stub_tmp(dir, target), dir / kStubName);
+}
+
+// Makes target the index's database unless another process created one
+// first (false). Atomic: link() fails when the stub exists.
+bool claim_stub(const fs::path &dir, const std::string &target)
+{
+	fs::path tmp = write_stub_tmp(dir, target);
+	std::error_code ec;
+	fs::create_hard_link(tmp, dir / kStubName, ec);
+	std::error_code ignored;
+	fs::remove(tmp, ignored);
+	if (ec == std::errc::file_exists)
+		return false;
+	if (ec)
+		throw IndexError("cannot create " + (dir / kStubName).string() + ": " + ec.message());
+	return true;
 }
 
 // Xapian::Error is not polymorphic: tell its kinds by get_type().
@@ -286,7 +322,7 @@ void add_if_new(Xapian::WritableDatabase &db, std::uint32_t uid, const Xapian::D
 struct Index::Impl {
 	fs::path dir;
 	OpenOptions opts;
-	std::string db_target; // "db-N" the stub named when we opened
+	std::string db_target; // "db-<id>" the stub named when we opened
 	std::unique_ptr<Xapian::Database> db;
 	Xapian::WritableDatabase *wdb = nullptr; // == db.get() when writable
 	bool exists = false;
@@ -364,11 +400,6 @@ struct Index::Impl {
 		return fs::exists(stub, ec) ? read_stub_target(stub) : "";
 	}
 
-	static std::string next_target(const std::string &target)
-	{
-		return "db-" + std::to_string(parse_uint(target.substr(3)) + 1);
-	}
-
 	static int create_flags()
 	{
 		return Xapian::DB_CREATE_OR_OVERWRITE | Xapian::DB_BACKEND_GLASS |
@@ -383,16 +414,32 @@ struct Index::Impl {
 	}
 
 	// Makes new_db (holding its lock) the current database: the stub is
-	// switched atomically, then the old one is released and removed.
+	// switched atomically, then the old one is released and removed, with
+	// any database a crashed process left unclaimed.
 	void switch_to(std::unique_ptr<Xapian::WritableDatabase> new_db, const std::string &target)
 	{
+		std::error_code ec;
+		if (current_stub_target() != db_target) {
+			// removed (as damaged) or replaced meanwhile: ours is stale
+			new_db.reset();
+			fs::remove_all(dir / target, ec);
+			throw CorruptIndex("fts index " + dir.string() +
+					   " was removed or replaced by another process");
+		}
 		write_stub(dir, target);
 		std::string old = db_target;
 		db.reset();
 		wdb = nullptr;
-		std::error_code ec;
 		if (!old.empty() && old != target)
 			fs::remove_all(dir / old, ec);
+		std::vector<fs::path> unclaimed;
+		for (const auto &entry : fs::directory_iterator(dir, ec)) {
+			std::string name = entry.path().filename().string();
+			if (name.rfind(kDbPrefix, 0) == 0 && name != target)
+				unclaimed.push_back(entry.path());
+		}
+		for (const auto &path : unclaimed)
+			fs::remove_all(path, ec);
 		wdb = new_db.get();
 		db = std::move(new_db);
 		db_target = target;
@@ -402,9 +449,7 @@ struct Index::Impl {
 	// old format). Keeps the lock throughout.
 	void start_afresh()
 	{
-		std::string next = next_target(db_target);
-		std::error_code ec;
-		fs::remove_all(dir / next, ec);
+		std::string next = new_target();
 		auto fresh = std::make_unique<Xapian::WritableDatabase>((dir / next).string(),
 									create_flags());
 		init_meta(*fresh);
@@ -461,9 +506,6 @@ std::unique_ptr<Index> Index::open(const std::string &dir_str, const OpenOptions
 		}
 	}
 
-	fs::create_directories(impl->dir, ec);
-	if (ec)
-		throw IndexError("cannot create " + dir_str + ": " + ec.message());
 	auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts.lock_timeout_ms);
 	unsigned sleep_ms = 10;
 	for (;;) {
@@ -471,29 +513,39 @@ std::unique_ptr<Index> Index::open(const std::string &dir_str, const OpenOptions
 		if (target.empty() && fs::exists(stub, ec))
 			throw CorruptIndex("unreadable stub file " + stub.string());
 		const bool fresh = target.empty();
+		if (fresh) {
+			// (again after a concurrent removal)
+			fs::create_directories(impl->dir, ec);
+			if (ec)
+				throw IndexError("cannot create " + dir_str + ": " + ec.message());
+		}
 		try {
 			std::unique_ptr<Xapian::WritableDatabase> wdb;
 			if (fresh) {
-				target = "db-1";
+				// built complete (metadata committed) before the stub
+				// names it, so a reader never sees it half made
+				target = new_target();
 				wdb = std::make_unique<Xapian::WritableDatabase>(
-					(impl->dir / target).string(),
-					Xapian::DB_CREATE_OR_OPEN | Xapian::DB_BACKEND_GLASS |
-						Xapian::DB_NO_TERMLIST);
+					(impl->dir / target).string(), Impl::create_flags());
+				impl->init_meta(*wdb);
+				wdb->commit();
+				if (!claim_stub(impl->dir, target)) {
+					// another process created the index first: use its
+					wdb.reset();
+					fs::remove_all(impl->dir / target, ec);
+					continue;
+				}
+				notice = "no index yet (new mailbox, or the index was removed): "
+					 "building it";
 			} else {
 				wdb = std::make_unique<Xapian::WritableDatabase>(
 					(impl->dir / target).string(),
 					Xapian::DB_OPEN | Xapian::DB_BACKEND_GLASS |
 						Xapian::DB_NO_TERMLIST);
-			}
-			// another process may have switched databases while we
-			// waited for the lock
-			std::string now = impl->current_stub_target();
-			if (now != target && !(fresh && now.empty()))
-				continue;
-			if (fresh && now.empty()) {
-				write_stub(impl->dir, target);
-				notice = "no index yet (new mailbox, or the index was removed): "
-					 "building it";
+				// another process may have switched databases while we
+				// waited for the lock
+				if (impl->current_stub_target() != target)
+					continue;
 			}
 			impl->db_target = target;
 			impl->wdb = wdb.get();
@@ -739,6 +791,10 @@ void Index::commit()
 		m.pending_last_uid = 0;
 		m.expunged_dirty = false;
 	} catch (const Xapian::Error &e) {
+		if (m.current_stub_target() != m.db_target)
+			throw CorruptIndex("fts index " + m.dir.string() +
+					   " was removed or replaced by another process; "
+					   "these mails are indexed again later");
 		rethrow_xapian(e, m.dir.string());
 	}
 }
@@ -834,11 +890,9 @@ void Index::compact()
 	Impl &m = *impl_;
 	m.check_writable();
 	commit();
-	const std::string next = Impl::next_target(m.db_target);
+	const std::string next = new_target();
 	const fs::path tmp = m.dir / (next + ".tmp");
 	std::error_code ec;
-	fs::remove_all(m.dir / next, ec);
-	fs::remove_all(tmp, ec);
 	try {
 		if (!m.expunged.empty()) {
 			Xapian::WritableDatabase rebuilt(tmp.string(), Impl::create_flags());
@@ -896,9 +950,12 @@ void Index::remove(const std::string &dir)
 		if (!ec)
 			return;
 		// Another process removing the same damaged index took an entry
-		// away under us: what it removed is gone either way. Each attempt
-		// removes some entries, so this ends.
-		if (ec != std::errc::no_such_file_or_directory || attempt >= 1000)
+		// away under us (what it removed is gone either way), or a writer
+		// of the removed database added one. Each attempt removes some
+		// entries, so this ends.
+		bool raced = ec == std::errc::no_such_file_or_directory ||
+			     ec == std::errc::directory_not_empty;
+		if (!raced || attempt >= 1000)
 			throw IndexError("cannot remove " + dir + ": " + ec.message());
 		std::this_thread::yield();
 	}
@@ -985,7 +1042,8 @@ void scan_terms(const Xapian::Database &db, const Scan &scan, std::string_view n
 
 } // namespace
 
-std::optional<Result> Index::lookup(std::vector<Key> &keys, bool and_args)
+std::optional<Result> Index::lookup(std::vector<Key> &keys, bool and_args,
+				    std::uint32_t assumed_last_uid)
 {
 	Impl &m = *impl_;
 	const std::uint32_t last = m.last_uid;
@@ -1057,6 +1115,8 @@ std::optional<Result> Index::lookup(std::vector<Key> &keys, bool and_args)
 		else if (combined[u] == kMaybe)
 			append_range(r.maybe, u);
 	}
+	if (assumed_last_uid > last)
+		r.maybe.push_back({last + 1, assumed_last_uid});
 	return r;
 }
 

@@ -149,7 +149,12 @@ class Index {
 	// --- searching
 	// Answers every key it can (sets handled) and combines the handled
 	// ones with AND (and_args) or OR. nullopt when it handled none.
-	std::optional<Result> lookup(std::vector<Key> &keys, bool and_args);
+	// assumed_last_uid: the last_uid the caller was told before (Dovecot
+	// asks, then searches). If another process removed the index as
+	// damaged in between, this one holds less: the UIDs above last_uid()
+	// up to assumed_last_uid are "maybe", never "no match".
+	std::optional<Result> lookup(std::vector<Key> &keys, bool and_args,
+				     std::uint32_t assumed_last_uid = 0);
 
 	// Removes an index directory and everything in it.
 	static void remove(const std::string &dir);

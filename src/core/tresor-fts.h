@@ -98,11 +98,12 @@ struct tresor_fts_range {
 };
 
 /* Answers the keys it can (handled = 1) combined with AND (and_args) or
-   OR. Returns 1 with *result_r set, 0 when no key was handled, or a
-   negative error. */
+   OR. UIDs above the index's last UID up to assumed_last_uid (the last UID
+   reported to Dovecot before; 0 if none) are "maybe". Returns 1 with
+   *result_r set, 0 when no key was handled, or a negative error. */
 int tresor_fts_lookup(tresor_fts_index *idx, struct tresor_fts_key *keys,
-		      size_t count, int and_args, tresor_fts_result **result_r,
-		      char *err, size_t err_size);
+		      size_t count, int and_args, uint32_t assumed_last_uid,
+		      tresor_fts_result **result_r, char *err, size_t err_size);
 const struct tresor_fts_range *
 tresor_fts_result_definite(const tresor_fts_result *r, size_t *count_r);
 const struct tresor_fts_range *

@@ -38,6 +38,9 @@ struct tresor_fts_backend {
 	struct fts_backend backend;
 	struct fts_tresor_user *fuser;
 	char *root_dir; /* <index root>/tresor-fts */
+	/* what get_last_uid last told Dovecot, which searches right after */
+	char *reported_dir;
+	uint32_t reported_last_uid;
 };
 
 struct tresor_fts_update_context {
@@ -108,6 +111,7 @@ static void fts_backend_tresor_deinit(struct fts_backend *_backend)
 		(struct tresor_fts_backend *)_backend;
 
 	i_free(backend->root_dir);
+	i_free(backend->reported_dir);
 	i_free(backend);
 }
 
@@ -191,6 +195,9 @@ fts_backend_tresor_get_last_uid(struct fts_backend *_backend,
 		return -1;
 	*last_uid_r = tresor_fts_last_uid(index);
 	tresor_fts_close(index);
+	i_free(backend->reported_dir);
+	backend->reported_dir = i_strdup(dir);
+	backend->reported_last_uid = *last_uid_r;
 	return 0;
 }
 
@@ -837,6 +844,7 @@ tresor_fts_lookup_box(struct tresor_fts_backend *backend, struct mailbox *box,
 	tresor_fts_index *index;
 	char err[TRESOR_ERR_SIZE];
 	const struct tresor_fts_range *ranges;
+	uint32_t assumed_last_uid = 0;
 	const char *dir;
 	size_t count;
 	unsigned int i;
@@ -855,9 +863,12 @@ tresor_fts_lookup_box(struct tresor_fts_backend *backend, struct mailbox *box,
 
 	if (tresor_fts_open_box(backend, box, FALSE, 0, &dir, &index) < 0)
 		return -1;
+	if (backend->reported_dir != NULL &&
+	    strcmp(backend->reported_dir, dir) == 0)
+		assumed_last_uid = backend->reported_last_uid;
 	ret = tresor_fts_lookup(index, array_front_modifiable(&keys),
-				array_count(&keys), and_args ? 1 : 0, &res,
-				err, sizeof(err));
+				array_count(&keys), and_args ? 1 : 0,
+				assumed_last_uid, &res, err, sizeof(err));
 	tresor_fts_close(index);
 	if (ret < 0) {
 		e_error(box->event, "fts-tresor: search in %s failed: %s", dir, err);

@@ -544,3 +544,106 @@ TEST(FtsIndex, TwoProcessesRemovingOneDamagedIndexBothSucceed)
 		EXPECT_FALSE(std::filesystem::exists(dir));
 	}
 }
+
+// A process still writing to an index that another process removed as
+// damaged (an indexer mid-batch while a search found the damage) must not
+// write into the database that replaces it: its commit would put its
+// version file over the newcomer's tables, and searches would read a
+// mixture that can look intact but lack mails.
+TEST(FtsIndex, AWriterOfARemovedIndexCannotTouchItsSuccessor)
+{
+	TempDir tmp;
+	const std::string dir = tmp.str();
+	auto stale = open_index(dir, true);
+	stale->begin_document(1);
+	stale->add_text(Field::body, "", "ALTER TEXT");
+	stale->commit();
+	stale->begin_document(2);
+	stale->add_text(Field::body, "", "SPAETER TEXT");
+	stale->end_document();
+
+	Index::remove(dir);
+	{
+		auto successor = open_index(dir, true);
+		for (std::uint32_t uid = 1; uid <= 40; uid++) {
+			successor->begin_document(uid);
+			successor->add_text(Field::body, "", "NEUER TEXT NUMMER " + std::to_string(uid));
+		}
+		successor->commit();
+	}
+	try {
+		stale->commit(); // fails: its database is gone
+		ADD_FAILURE() << "a writer of a removed index committed";
+	} catch (const CorruptIndex &e) {
+		EXPECT_NE(std::string(e.what()).find("removed or replaced"), std::string::npos)
+			<< e.what();
+	}
+	stale.reset();
+
+	auto r = open_index(dir, false);
+	EXPECT_EQ(r->last_uid(), 40u);
+	auto a = ask(*r, {key(KeyType::body, "NEUER")});
+	EXPECT_EQ(a.definite.size(), 40u);
+	EXPECT_TRUE(ask(*r, {key(KeyType::body, "SPAETER")}).definite.empty());
+}
+
+// Several processes finding no index at once each build a database; one
+// claims the stub, the others write into that one instead of an orphan.
+TEST(FtsIndex, WritersCreatingAnIndexAtOnceShareOne)
+{
+	for (int round = 0; round < 5; round++) {
+		TempDir tmp;
+		const std::string dir = tmp.str();
+		std::vector<std::thread> writers;
+		std::string errors;
+		std::mutex errors_lock;
+		for (std::uint32_t uid = 1; uid <= 4; uid++) {
+			writers.emplace_back([&, uid] {
+				try {
+					auto w = open_index(dir, true);
+					w->begin_document(uid);
+					w->add_text(Field::body, "", "GEMEINSAM");
+					w->commit();
+				} catch (const IndexError &e) {
+					std::lock_guard<std::mutex> lock(errors_lock);
+					errors += e.what();
+				}
+			});
+		}
+		for (auto &t : writers)
+			t.join();
+		EXPECT_EQ(errors, "");
+		auto r = open_index(dir, false);
+		EXPECT_EQ(ask(*r, {key(KeyType::body, "GEMEINSAM")}).definite,
+			  (std::set<std::uint32_t>{1, 2, 3, 4}));
+		int databases = 0;
+		for (auto &e : fs::directory_iterator(dir))
+			databases += e.path().filename().string().rfind("db-", 0) == 0;
+		EXPECT_EQ(databases, 1);
+	}
+}
+
+// Dovecot asks for last_uid, then searches. If another process removed the
+// index as damaged in between, the search opens a new, emptier index: the
+// mails Dovecot takes for indexed must not come back as "no match".
+TEST(FtsIndex, MailsDovecotTakesForIndexedAreMaybeInAShrunkIndex)
+{
+	TempDir tmp;
+	write_corpus(*open_index(tmp.str(), true));
+	auto r = open_index(tmp.str(), false);
+	std::vector<Key> keys{key(KeyType::body, "RECHNUNG")};
+	auto res = r->lookup(keys, true, 4);
+	ASSERT_TRUE(res);
+	EXPECT_TRUE(res->maybe.empty()); // nothing above last_uid
+	for (auto negated : {false, true}) {
+		Index::remove(tmp.str());
+		auto gone = open_index(tmp.str(), false);
+		std::vector<Key> k{key(KeyType::text, "RECHNUNG", "", negated)};
+		auto shrunk = gone->lookup(k, true, 4);
+		ASSERT_TRUE(shrunk);
+		EXPECT_TRUE(shrunk->definite.empty());
+		ASSERT_EQ(shrunk->maybe.size(), 1u);
+		EXPECT_EQ(shrunk->maybe[0].first, 1u);
+		EXPECT_EQ(shrunk->maybe[0].last, 4u);
+	}
+}
