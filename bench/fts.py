@@ -7,7 +7,7 @@ latency, and how many attachment-only queries each answers.
     TRESOR_BUILDDIR=build bench/fts.py [--messages 20000] [--seed 42]
         [--backends tresor,xapian,lucene] [--pdf-share 0.15]
         [--pdf-image-kb 0] [--reps 5] [--peer-decoder] [--no-reference]
-        [--tresor-set NAME=VALUE ...] [--json FILE] [--keep]
+        [--tresor-set NAME=VALUE ...] [--json FILE] [--perf DIR] [--keep]
 
 How it measures:
 - The corpus (bench/fts_corpus_big.py: German/English business mail,
@@ -375,7 +375,7 @@ def rss_of(pid):
         return 0
 
 
-def timed_doveadm(dc, args, log_path):
+def timed_doveadm(dc, args, log_path, perf_data=None):
     """Runs doveadm -c CONF ARGS under GNU time; returns wall s, cpu s,
     peak RSS bytes (ru_maxrss of doveadm as time's wait4 reports it: the
     process and the children it reaped, such as tresor-extract), the
@@ -384,10 +384,13 @@ def timed_doveadm(dc, args, log_path):
     Not os.wait4 on a child of ours: a process forked from this Python
     inherits its RSS high-water mark (the corpus' metadata), which
     survives exec into ru_maxrss. time is forked from us, doveadm from
-    time."""
+    time. perf_data: record a call-graph profile there (perf record)."""
     rusage = log_path + ".rusage"
     cmd = [TIME, "-f", "%M %U %S %x", "-o", rusage,
            "doveadm", "-c", dc.conf_path] + list(args)
+    if perf_data:
+        cmd = cmd[:5] + ["perf", "record", "-q", "-F", "999", "-g",
+                         "-o", perf_data, "--"] + cmd[5:]
     with open(log_path, "ab") as out:
         start = time.monotonic()
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
@@ -524,7 +527,10 @@ def run_backend(name, args, corpus, queries, workdir, reference):
         dc.mark_log()
         t = timed_doveadm(dc, ["index", "-u", USER, "INBOX"],
                           os.path.join(workdir, "doveadm-%s.log"
-                                       % res["backend"]))
+                                       % res["backend"]),
+                          perf_data=os.path.join(
+                              args.perf, "perf-%s.data" % res["backend"])
+                          if args.perf else None)
         res.update(t)
         if t["rc"] != 0:
             res["error"] = "doveadm index exit %d" % t["rc"]
@@ -812,6 +818,10 @@ def main():
                     "(NAME= removes one)")
     ap.add_argument("--builddir", default=harness.BUILDDIR)
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--perf", metavar="DIR",
+                    help="profile each doveadm index with perf record "
+                    "into DIR/perf-<backend>.data (times then include "
+                    "perf's overhead)")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary directories")
     args = ap.parse_args()

@@ -131,14 +131,14 @@ void check_index(std::string_view in)
 		key(static_cast<fts::KeyType>(i % 4), s[1], s[i], i % 3 == 0);
 	std::optional<fts::Result> r = idx.lookup(keys, false);
 
-	// A body key that is one run of at most kMaxExact bytes must find
+	// A body key that is one run of kMinIndexed to kMaxExact bytes must find
 	// this mail (definite or maybe).
 	std::string_view b = body.substr(0, RunSplitter::kMaxExact);
 	std::size_t cut = 0;
 	while (cut < b.size() && !RunSplitter::is_separator(b[cut]))
 		cut++;
 	b = b.substr(0, cut);
-	if (!b.empty()) {
+	if (b.size() >= RunSplitter::kMinIndexed) {
 		std::vector<fts::Key> one;
 		fts::Key k;
 		k.type = fts::KeyType::body;

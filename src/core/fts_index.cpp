@@ -359,6 +359,8 @@ struct Index::Impl {
 
 	void emit(std::string_view run)
 	{
+		if (run.size() < RunSplitter::kMinIndexed)
+			return;
 		if (cur_field == Field::html) {
 			html_runs.emplace_back(run);
 			return;
@@ -730,6 +732,8 @@ void Index::add_held_text(std::uint32_t uid, std::string_view attachment_text)
 		throw IndexError("no held document for UID " + std::to_string(uid));
 	Xapian::Document &doc = it->second.doc;
 	auto add = [&](std::string_view run) {
+		if (run.size() < RunSplitter::kMinIndexed)
+			return;
 		std::string term;
 		term.reserve(1 + run.size());
 		term += kAttachment;
@@ -1057,8 +1061,12 @@ std::optional<Result> Index::lookup(std::vector<Key> &keys, bool and_args,
 		for (Key &key : keys) {
 			key.handled = false;
 			auto runs = split_runs(key.value);
+			// only runs long enough to be indexed tell anything
+			std::erase_if(runs, [](std::string_view r) {
+				return r.size() < RunSplitter::kMinIndexed;
+			});
 			if (runs.empty())
-				continue; // Dovecot answers it (e.g. HEADER name "")
+				continue; // Dovecot answers it (e.g. HEADER name "", "ab")
 			bool exact = runs.size() == 1 && runs[0].size() == key.value.size() &&
 				     key.value.size() <= RunSplitter::kMaxExact &&
 				     key.type != KeyType::header_approx;

@@ -173,6 +173,10 @@ class RunSplitter {
 	static constexpr std::size_t kMaxRun = 120;
 	static constexpr std::size_t kWindowStep = 60;
 	static constexpr std::size_t kMaxExact = kMaxRun - kWindowStep + 1;
+	// Shorter runs are not indexed (7 % of the postings of business mail):
+	// a search string of 3 or more bytes can't lie inside one, and
+	// shorter search strings are left to Dovecot.
+	static constexpr std::size_t kMinIndexed = 3;
 
 	template <class Emit> void feed(std::string_view text, Emit &&emit)
 	{

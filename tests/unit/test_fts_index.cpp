@@ -647,3 +647,37 @@ TEST(FtsIndex, MailsDovecotTakesForIndexedAreMaybeInAShrunkIndex)
 		EXPECT_EQ(shrunk->maybe[0].last, 4u);
 	}
 }
+
+// Runs under 3 bytes are not indexed; a key that is only such runs is left
+// to Dovecot, and in a longer key they don't count.
+TEST(FtsIndex, ShortRunsAreLeftToDovecot)
+{
+	TempDir tmp;
+	{
+		auto w = open_index(tmp.str(), true);
+		w->begin_document(1);
+		w->add_text(Field::body, "", "AB RECHNUNG 12 ÄB");
+		w->begin_document(2);
+		w->add_text(Field::body, "", "ABC");
+		w->commit();
+	}
+	auto r = open_index(tmp.str(), false);
+	EXPECT_FALSE(ask(*r, {key(KeyType::body, "AB")}).handled);
+	EXPECT_FALSE(ask(*r, {key(KeyType::text, "12 AB")}).handled);
+	auto three_bytes = ask(*r, {key(KeyType::body, "ÄB")}); // 3 bytes: indexed
+	EXPECT_EQ(three_bytes.definite, (std::set<std::uint32_t>{1}));
+	auto mixed = ask(*r, {key(KeyType::body, "AB RECHNUNG")});
+	EXPECT_TRUE(mixed.handled);
+	EXPECT_TRUE(mixed.definite.empty());
+	EXPECT_EQ(mixed.maybe, (std::set<std::uint32_t>{1}));
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "ABC")}).definite, (std::set<std::uint32_t>{2}));
+	// the short run is not a term of its own
+	std::size_t short_terms = 0;
+	for (auto &e : fs::directory_iterator(tmp.str()))
+		if (e.path().filename().string().rfind("db-", 0) == 0) {
+			Xapian::Database db(e.path().string());
+			for (auto t = db.allterms_begin("B"); t != db.allterms_end("B"); ++t)
+				short_terms += (*t).size() < 1 + RunSplitter::kMinIndexed;
+		}
+	EXPECT_EQ(short_terms, 0u);
+}
