@@ -39,17 +39,8 @@ std::string sha_of(const std::string &what)
 
 Record interrupted_save(const std::string &guid, const std::string &what)
 {
-	Record r;
-	r.event = "interrupted";
-	r.action = "save";
-	r.mailbox = "INBOX";
-	r.mailbox_guid = kGuid1;
-	if (!guid.empty())
-		r.guid = guid;
-	r.sha256 = sha_of(what);
-	r.size = message(what).size();
-	r.message_id = "<" + what + "@x>";
-	return r;
+	return interrupted_record("save", "INBOX", 0, guid, sha_of(what), message(what).size(),
+				  "<" + what + "@x>");
 }
 
 struct StoredMail {

@@ -587,17 +587,8 @@ namespace {
 // An interrupted save (docs/archive.md 3.4) to Rechnungen: no UID.
 Record interrupted_save(const std::string &guid, const std::string &what)
 {
-	Record r;
-	r.event = "interrupted";
-	r.action = "save";
-	r.mailbox = "Rechnungen";
-	r.mailbox_guid = kGuid1;
-	if (!guid.empty())
-		r.guid = guid;
-	r.sha256 = mail_hash(what);
-	r.size = 1000;
-	r.message_id = "<" + what + "@x>";
-	return r;
+	return interrupted_record("save", "Rechnungen", 0, guid, mail_hash(what), 1000,
+				  "<" + what + "@x>");
 }
 
 } // namespace

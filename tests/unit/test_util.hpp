@@ -293,4 +293,26 @@ inline const std::string kGuid1 = "0123456789abcdef0123456789abcdef";
 inline const std::string kGuid2 = "fedcba9876543210fedcba9876543210";
 inline const std::string kGuid3 = "00000000000000000000000000000003";
 
+// An "interrupted" record (docs/archive.md 3.4) in mailbox kGuid1: a save
+// (uid 0) or expunge the next lock holder found announced but unjournaled.
+inline tresor::Record interrupted_record(const std::string &action, const std::string &mailbox,
+					 std::uint32_t uid, const std::string &guid,
+					 const std::string &sha256, std::uint64_t size,
+					 const std::string &message_id)
+{
+	tresor::Record r;
+	r.event = "interrupted";
+	r.action = action;
+	r.mailbox = mailbox;
+	r.mailbox_guid = kGuid1;
+	r.uid = uid;
+	if (!guid.empty())
+		r.guid = guid;
+	if (!sha256.empty())
+		r.sha256 = sha256;
+	r.size = size;
+	r.message_id = message_id;
+	return r;
+}
+
 } // namespace testutil

@@ -618,18 +618,8 @@ namespace {
 Record interrupted(const std::string &action, std::uint32_t uid, const std::string &guid,
 		   const std::string &sha256)
 {
-	Record r;
-	r.event = "interrupted";
-	r.action = action;
-	r.mailbox = "INBOX";
-	r.mailbox_guid = kGuid1;
-	r.uid = uid;
-	if (!guid.empty())
-		r.guid = guid;
-	if (!sha256.empty())
-		r.sha256 = sha256;
-	r.message_id = "<" + (guid.empty() ? sha256.substr(0, 8) : guid) + "@x>";
-	return r;
+	return interrupted_record(action, "INBOX", uid, guid, sha256, 0,
+				  "<" + (guid.empty() ? sha256.substr(0, 8) : guid) + "@x>");
 }
 
 } // namespace
