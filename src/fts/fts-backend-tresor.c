@@ -225,6 +225,38 @@ static void tresor_fts_update_error(struct tresor_fts_update_context *ctx,
 	ctx->ctx.failed = TRUE;
 }
 
+/* Dovecot's own normaliser (decomposed titlecase: what its search applies
+   to mails and keys), with ASCII, most of any text, mapped here rather than
+   character by character. Same result: the normaliser maps every character
+   on its own, and an ASCII character only changes case. */
+static void tresor_fts_normalize(struct mail_user *user, const void *data,
+				 size_t size, buffer_t *dest)
+{
+	const unsigned char *p = data;
+	size_t i = 0, start, k;
+	unsigned char *out;
+
+	if (user->default_normalizer != uni_utf8_to_decomposed_titlecase) {
+		(void)user->default_normalizer(data, size, dest);
+		return;
+	}
+	while (i < size) {
+		for (start = i; i < size && p[i] < 0x80; i++) ;
+		if (i > start) {
+			out = buffer_append_space_unsafe(dest, i - start);
+			for (k = 0; k < i - start; k++) {
+				unsigned char c = p[start + k];
+				out[k] = c >= 'a' && c <= 'z' ? c - ('a' - 'A') : c;
+			}
+		}
+		for (start = i; i < size && p[i] >= 0x80; i++) ;
+		if (i > start) {
+			(void)uni_utf8_to_decomposed_titlecase(p + start,
+							       i - start, dest);
+		}
+	}
+}
+
 static void tresor_fts_add(struct tresor_fts_update_context *ctx,
 			   const void *data, size_t size)
 {
@@ -265,10 +297,8 @@ static void tresor_fts_collect_attachment(struct tresor_fts_update_context *ctx)
 			       uid, ctx->extract_content_type, err);
 		}
 		buffer_set_used_size(ctx->normalized, 0);
-		if (ctx->ctx.normalizer != NULL)
-			(void)ctx->ctx.normalizer(text, text_len, ctx->normalized);
-		else
-			buffer_append(ctx->normalized, text, text_len);
+		tresor_fts_normalize(ctx->ctx.backend->ns->user, text, text_len,
+				     ctx->normalized);
 		free(text);
 		if (held) {
 			if (tresor_fts_add_held_text(ctx->index, uid,
@@ -592,7 +622,9 @@ fts_backend_tresor_update_build_more(struct fts_backend_update_context *_ctx,
 		buffer_append(ctx->binary_data, data, size);
 		return 0;
 	}
-	tresor_fts_add(ctx, data, size);
+	buffer_set_used_size(ctx->normalized, 0);
+	tresor_fts_normalize(_ctx->backend->ns->user, data, size, ctx->normalized);
+	tresor_fts_add(ctx, ctx->normalized->data, ctx->normalized->used);
 	return _ctx->failed ? -1 : 0;
 }
 
@@ -810,10 +842,8 @@ tresor_fts_key_from_arg(struct fts_backend *backend,
 	if (arg->value.str == NULL || arg->value.str[0] == '\0')
 		return FALSE; /* HEADER name "": Dovecot tests existence */
 	normalized = t_str_new(strlen(arg->value.str) + 16);
-	/* the normaliser Dovecot's own search applies to the key */
-	(void)backend->ns->user->default_normalizer(arg->value.str,
-						     strlen(arg->value.str),
-						     normalized);
+	tresor_fts_normalize(backend->ns->user, arg->value.str,
+			     strlen(arg->value.str), normalized);
 	if (str_len(normalized) == 0)
 		return FALSE;
 	key_r->value = str_c(normalized);
@@ -956,8 +986,8 @@ void fts_tresor_remove_box_index(struct mailbox *box, const char *guid)
 
 struct fts_backend fts_backend_tresor = {
 	.name = "tresor",
-	.flags = FTS_BACKEND_FLAG_BINARY_MIME_PARTS |
-		FTS_BACKEND_FLAG_NORMALIZE_INPUT,
+	/* no FTS_BACKEND_FLAG_NORMALIZE_INPUT: tresor_fts_normalize() */
+	.flags = FTS_BACKEND_FLAG_BINARY_MIME_PARTS,
 	.v = {
 		.alloc = fts_backend_tresor_alloc,
 		.init = fts_backend_tresor_init,
