@@ -308,15 +308,6 @@ bool has_document(const Xapian::Database &db, std::uint32_t uid)
 	}
 }
 
-// Without a termlist a document can't be replaced; one indexed already (by
-// a concurrent indexer, or below a rescan's last_uid) is complete, so it
-// is kept as it is.
-void add_if_new(Xapian::WritableDatabase &db, std::uint32_t uid, const Xapian::Document &doc)
-{
-	if (!has_document(db, uid))
-		db.replace_document(uid, doc);
-}
-
 } // namespace
 
 struct Index::Impl {
@@ -350,6 +341,25 @@ struct Index::Impl {
 		bool skip = false;
 	};
 	std::map<std::uint32_t, HeldDocument> held;
+	// Whether a UID above the last committed one has a document is known
+	// from what this writer wrote since: Xapian answers a missing document
+	// with an exception, and exceptions are slow where Dovecot's libunwind
+	// unwinds them (one per held document cost more than its indexing).
+	Xapian::docid committed_lastdocid = 0;
+	std::unordered_set<std::uint32_t> written;
+
+	void mark_committed()
+	{
+		committed_lastdocid = wdb->get_lastdocid();
+		written.clear();
+	}
+
+	bool document_exists(std::uint32_t uid) const
+	{
+		if (uid > committed_lastdocid)
+			return written.count(uid) != 0;
+		return has_document(*wdb, uid);
+	}
 
 	void check_writable() const
 	{
@@ -445,6 +455,7 @@ struct Index::Impl {
 		wdb = new_db.get();
 		db = std::move(new_db);
 		db_target = target;
+		mark_committed();
 	}
 
 	// An empty database in place of the current one (UIDVALIDITY change,
@@ -582,6 +593,7 @@ std::unique_ptr<Index> Index::open(const std::string &dir_str, const OpenOptions
 			impl->init_meta(*w);
 			w->commit();
 		}
+		impl->mark_committed();
 		impl->read_meta();
 	} catch (const Xapian::Error &e) {
 		rethrow_xapian(e, dir_str);
@@ -682,9 +694,15 @@ void Index::mark_incomplete()
 
 void Index::Impl::write_document(std::uint32_t uid, const Xapian::Document &document, bool skip)
 {
+	// Without a termlist a document can't be replaced; one indexed
+	// already (by an earlier run, or below a rescan's last_uid) is
+	// complete, so it is kept as it is.
 	if (!skip) {
 		try {
-			add_if_new(*wdb, uid, document);
+			if (!document_exists(uid)) {
+				wdb->replace_document(uid, document);
+				written.insert(uid);
+			}
 		} catch (const Xapian::Error &e) {
 			rethrow_xapian(e, dir.string());
 		}
@@ -761,7 +779,7 @@ void Index::expunge(std::uint32_t uid)
 	Impl &m = *impl_;
 	m.check_writable();
 	try {
-		if (!has_document(*m.wdb, uid) || in_ranges(m.expunged, uid))
+		if (!m.document_exists(uid) || in_ranges(m.expunged, uid))
 			return; // never indexed, or expunged twice
 	} catch (const Xapian::Error &e) {
 		rethrow_xapian(e, m.dir.string());
@@ -791,6 +809,7 @@ void Index::commit()
 			m.wdb->set_metadata(kMetaExpunged, format_ranges(m.expunged));
 		}
 		m.wdb->commit();
+		m.mark_committed();
 		m.last_uid = last;
 		m.pending_last_uid = 0;
 		m.expunged_dirty = false;
@@ -835,6 +854,7 @@ std::uint32_t Index::reconcile(const std::vector<std::uint32_t> &existing)
 			m.wdb->set_metadata(kMetaExpunged, format_ranges(m.expunged));
 		m.wdb->set_metadata(kMetaLastUid, std::to_string(new_last));
 		m.wdb->commit();
+		m.mark_committed();
 		m.expunged_dirty = false;
 		m.last_uid = new_last;
 		return new_last;

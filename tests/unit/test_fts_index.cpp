@@ -397,13 +397,24 @@ TEST(FtsIndex, AMailIndexedTwiceKeepsItsFirstDocument)
 	w->add_text(Field::body, "", "ZWEITER");
 	w->begin_document(4);
 	w->add_text(Field::body, "", "VIERTER");
+	// twice before a commit, and once more after a later UID
+	w->begin_document(6);
+	w->add_text(Field::body, "", "SECHSTER");
+	w->begin_document(6);
+	w->add_text(Field::body, "", "NOCHMAL");
+	w->begin_document(7);
+	w->add_text(Field::body, "", "SIEBTER");
+	w->begin_document(6);
+	w->add_text(Field::body, "", "NOCHMAL");
 	w->commit();
-	EXPECT_EQ(w->last_uid(), 4u);
-	EXPECT_EQ(w->document_count(), 2u);
+	EXPECT_EQ(w->last_uid(), 7u);
+	EXPECT_EQ(w->document_count(), 4u);
 	auto r = open_index(tmp.str(), false);
 	EXPECT_EQ(ask(*r, {key(KeyType::body, "ERSTER")}).definite, (std::set<std::uint32_t>{3}));
 	EXPECT_TRUE(ask(*r, {key(KeyType::body, "ZWEITER")}).definite.empty());
 	EXPECT_EQ(ask(*r, {key(KeyType::body, "VIERTER")}).definite, (std::set<std::uint32_t>{4}));
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "SECHSTER")}).definite, (std::set<std::uint32_t>{6}));
+	EXPECT_TRUE(ask(*r, {key(KeyType::body, "NOCHMAL")}).definite.empty());
 }
 
 TEST(FtsIndex, ExpungedMailsLeaveResultsAtOnceAndPostingsAtCompaction)
