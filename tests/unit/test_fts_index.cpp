@@ -692,3 +692,48 @@ TEST(FtsIndex, ShortRunsAreLeftToDovecot)
 		}
 	EXPECT_EQ(short_terms, 0u);
 }
+
+// A writer commits without fsync while a marker holding the boot id is on
+// disk, and syncs everything and removes the marker when it closes.
+TEST(FtsIndex, AWriterSyncsAndRemovesItsUnsyncedMarkerWhenItCloses)
+{
+	TempDir tmp;
+	const fs::path marker = fs::path(tmp.str()) / "unsynced";
+	{
+		auto w = open_index(tmp.str(), true);
+		w->begin_document(1);
+		w->add_text(Field::body, "", "GESICHERT");
+		w->commit();
+		std::ifstream in(marker);
+		std::string boot_id;
+		ASSERT_TRUE(static_cast<bool>(in >> boot_id)) << "no marker while committing";
+		std::ifstream now("/proc/sys/kernel/random/boot_id");
+		std::string current;
+		now >> current;
+		EXPECT_EQ(boot_id, current);
+	}
+	EXPECT_FALSE(fs::exists(marker));
+	auto r = open_index(tmp.str(), false);
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "GESICHERT")}).definite, (std::set<std::uint32_t>{1}));
+}
+
+// Left by a process that was killed, the marker is harmless (the commits
+// are in the page cache); left from an earlier boot, the index may miss
+// blocks its version file names, so it counts as damaged.
+TEST(FtsIndex, AnIndexUpdatedWithoutSyncBeforeARestartIsDamaged)
+{
+	TempDir tmp;
+	write_corpus(*open_index(tmp.str(), true));
+	const fs::path marker = fs::path(tmp.str()) / "unsynced";
+	std::string current;
+	std::ifstream("/proc/sys/kernel/random/boot_id") >> current;
+	std::ofstream(marker) << current << "\n";
+	EXPECT_EQ(open_index(tmp.str(), false)->last_uid(), 4u);
+	std::ofstream(marker, std::ios::trunc) << "4f7d0c1e-0000-4000-8000-000000000000\n";
+	EXPECT_THROW(open_index(tmp.str(), false), CorruptIndex);
+	EXPECT_THROW(open_index(tmp.str(), true), CorruptIndex);
+	std::ofstream(marker, std::ios::trunc) << "";
+	EXPECT_THROW(open_index(tmp.str(), false), CorruptIndex);
+	Index::remove(tmp.str());
+	EXPECT_EQ(open_index(tmp.str(), true)->last_uid(), 0u);
+}
