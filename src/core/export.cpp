@@ -347,22 +347,11 @@ std::optional<std::size_t> EvidenceExport::locate(std::string_view mailbox_guid,
 	if (b == boxes_.end())
 		return std::nullopt;
 	Box &box = b->second;
-	if (uid != 0 && box.found_by_uid.count(uid) > 0)
-		return std::nullopt; // found before
-	auto gone = [&box, uid](std::size_t i) {
-		const Save &s = box.saves[i];
-		return s.removed || (s.found_uid != 0 && s.found_uid != uid);
-	};
-	auto idx = box.locator.find(uid, guid, gone);
-	if (!idx)
-		idx = box.locator.find_interrupted(sha256, gone);
-	if (!idx)
+	auto placed = box.locator.place(uid, guid, sha256,
+					[&box](std::size_t i) { return box.saves[i].removed; });
+	if (!placed || placed->again)
 		return std::nullopt;
-	Save &s = box.saves[*idx];
-	if (uid != 0) {
-		s.found_uid = uid;
-		box.found_by_uid[uid] = *idx;
-	}
+	const Save &s = box.saves[placed->save];
 	// a mail saved with its UID is exported by that UID, not found here
 	if (s.by_uid || s.mail == kNoMail || !mails_[s.mail].status.empty())
 		return std::nullopt;
@@ -376,8 +365,10 @@ bool EvidenceExport::wants_hashes(std::string_view mailbox_guid) const
 	auto b = boxes_.find(mailbox_guid);
 	if (b == boxes_.end() || !b->second.locator.has_interrupted())
 		return false;
-	for (const Save &s : b->second.saves) {
-		if (s.interrupted && !s.removed && s.found_uid == 0 && s.mail != kNoMail &&
+	const Box &box = b->second;
+	for (std::size_t i = 0; i < box.saves.size(); i++) {
+		const Save &s = box.saves[i];
+		if (s.interrupted && !s.removed && !box.locator.placed(i) && s.mail != kNoMail &&
 		    mails_[s.mail].status.empty())
 			return true;
 	}

@@ -118,13 +118,11 @@ private:
 		bool by_uid = false;        // journaled with its UID
 		bool interrupted = false;
 		bool removed = false;       // expunged, purged (or replaced)
-		std::uint32_t found_uid = 0;
 	};
 	static constexpr std::size_t kNoMail = static_cast<std::size_t>(-1);
 	struct Box {
 		std::vector<Save> saves;
 		SaveLocator locator;
-		std::map<std::uint32_t, std::size_t> found_by_uid;
 	};
 
 	void read_journal();

@@ -390,27 +390,9 @@ const JournaledSave *RetentionJournal::locate(std::string_view mailbox_guid,
 	if (b == boxes_.end())
 		return nullptr;
 	Box &box = b->second;
-	if (uid != 0) {
-		auto f = box.found_by_uid.find(uid);
-		if (f != box.found_by_uid.end())
-			return &box.mails[f->second];
-	}
-	// found for another mail already: not this one's
-	auto gone = [&box, uid](std::size_t i) {
-		const JournaledSave &s = box.mails[i];
-		return s.removed || (s.found_uid != 0 && s.found_uid != uid);
-	};
-	auto idx = box.locator.find(uid, guid, gone);
-	if (!idx)
-		idx = box.locator.find_interrupted(sha256, gone);
-	if (!idx)
-		return nullptr;
-	JournaledSave &s = box.mails[*idx];
-	if (uid != 0) {
-		s.found_uid = uid;
-		box.found_by_uid[uid] = *idx;
-	}
-	return &s;
+	auto placed = box.locator.place(uid, guid, sha256,
+					[&box](std::size_t i) { return box.mails[i].removed; });
+	return placed ? &box.mails[placed->save] : nullptr;
 }
 
 bool RetentionJournal::has_unlocated_interrupted(std::string_view mailbox_guid) const
@@ -418,10 +400,13 @@ bool RetentionJournal::has_unlocated_interrupted(std::string_view mailbox_guid) 
 	auto b = boxes_.find(mailbox_guid);
 	if (b == boxes_.end() || !b->second.locator.has_interrupted())
 		return false;
-	return std::any_of(b->second.mails.begin(), b->second.mails.end(),
-			   [](const JournaledSave &s) {
-				   return s.interrupted && !s.removed && s.found_uid == 0;
-			   });
+	const Box &box = b->second;
+	for (std::size_t i = 0; i < box.mails.size(); i++) {
+		const JournaledSave &s = box.mails[i];
+		if (s.interrupted && !s.removed && !box.locator.placed(i))
+			return true;
+	}
+	return false;
 }
 
 void RetentionJournal::add_save(const RecordFields &rec, std::uint64_t seq, bool interrupted)

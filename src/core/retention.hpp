@@ -123,6 +123,44 @@ public:
 	// sha256 worth computing).
 	bool has_interrupted() const { return !by_sha256_.empty(); }
 
+	struct Placement {
+		std::size_t save;
+		bool again; // this UID was placed before
+	};
+	// The save of the stored mail with this UID, GUID and (for an
+	// interrupted save without GUID) sha256: find(), else
+	// find_interrupted(), never one `removed(index)` rules out nor one
+	// placed for another UID, so a second copy of an interrupted save's
+	// bytes is not taken for it. Remembers the placement of a UID (not 0).
+	template <class Removed>
+	std::optional<Placement> place(std::uint32_t uid, std::string_view guid,
+				       std::string_view sha256, Removed removed)
+	{
+		if (uid != 0) {
+			auto p = placed_by_uid_.find(uid);
+			if (p != placed_by_uid_.end())
+				return Placement{p->second, true};
+		}
+		auto gone = [&](std::size_t i) {
+			if (removed(i))
+				return true;
+			auto u = uid_of_placed_.find(i);
+			return u != uid_of_placed_.end() && u->second != uid;
+		};
+		auto idx = find(uid, guid, gone);
+		if (!idx)
+			idx = find_interrupted(sha256, gone);
+		if (!idx)
+			return std::nullopt;
+		if (uid != 0) {
+			placed_by_uid_[uid] = *idx;
+			uid_of_placed_[*idx] = uid;
+		}
+		return Placement{*idx, false};
+	}
+	// Whether place() gave this save to a stored mail.
+	bool placed(std::size_t save) const { return uid_of_placed_.count(save) > 0; }
+
 private:
 	using Index = std::map<std::string, std::vector<std::size_t>, std::less<>>;
 	template <class Gone>
@@ -143,6 +181,8 @@ private:
 
 	std::map<std::uint32_t, std::size_t> by_uid_;
 	Index by_guid_, by_sha256_;
+	std::map<std::uint32_t, std::size_t> placed_by_uid_;
+	std::map<std::size_t, std::uint32_t> uid_of_placed_;
 };
 
 // ---- the journal as purge sees it
@@ -165,8 +205,6 @@ struct JournaledSave {
 	std::uint64_t purge_seq = 0;
 	bool interrupted = false; // an "interrupted" save record
 	bool removed = false;     // expunged (or its mailbox deleted)
-	// the UID of the stored mail found for it (RetentionJournal::locate)
-	std::uint32_t found_uid = 0;
 };
 
 // Replays the whole journal under dir: live saves (also those with a
@@ -193,7 +231,6 @@ private:
 	struct Box {
 		std::vector<JournaledSave> mails;
 		SaveLocator locator;
-		std::map<std::uint32_t, std::size_t> found_by_uid; // by locate()
 	};
 	void apply(const RecordFields &rec, std::uint64_t seq, std::string_view line);
 	// A save still in force, by UID or GUID (replaying the journal).
