@@ -226,16 +226,23 @@ std::string new_target()
 	return kDbPrefix + std::string(id);
 }
 
+// A small file written whole at path, which is then renamed or linked
+// into place.
+void write_small_file(const fs::path &path, const std::string &content)
+{
+	std::ofstream out(path, std::ios::trunc);
+	out << content;
+	out.flush();
+	if (!out)
+		throw IndexError("cannot write " + path.string());
+}
+
 // The stub file naming target, written beside the stub under a name no
 // other process uses.
 fs::path write_stub_tmp(const fs::path &dir, const std::string &target)
 {
 	fs::path tmp = dir / (std::string(kStubName) + "." + target + ".tmp");
-	std::ofstream out(tmp, std::ios::trunc);
-	out << "glass " << target << "\n";
-	out.flush();
-	if (!out)
-		throw IndexError("cannot write " + tmp.string());
+	write_small_file(tmp, "glass " + target + "\n");
 	return tmp;
 }
 
@@ -261,12 +268,15 @@ bool claim_stub(const fs::path &dir, const std::string &target)
 }
 
 // The kernel's id of this boot; "" if unknown (then every commit syncs).
-std::string current_boot_id()
+// Read once: it can't change while this process runs.
+const std::string &current_boot_id()
 {
-	std::ifstream in("/proc/sys/kernel/random/boot_id");
-	std::string id;
-	if (!(in >> id))
-		return {};
+	static const std::string id = [] {
+		std::ifstream in("/proc/sys/kernel/random/boot_id");
+		std::string read;
+		in >> read;
+		return read;
+	}();
 	return id;
 }
 
@@ -467,13 +477,7 @@ struct Index::Impl {
 			return;
 		// (several writers may find no marker at once)
 		const fs::path tmp = dir / (std::string(kUnsyncedName) + "." + new_target() + ".tmp");
-		{
-			std::ofstream out(tmp, std::ios::trunc);
-			out << boot_id << "\n";
-			out.flush();
-			if (!out)
-				throw IndexError("cannot write " + tmp.string());
-		}
+		write_small_file(tmp, boot_id + "\n");
 		sync_path(tmp, false);
 		fs::rename(tmp, marker, ec);
 		if (ec)
@@ -513,7 +517,7 @@ struct Index::Impl {
 		std::ifstream in(marker);
 		std::string written_at_boot;
 		in >> written_at_boot;
-		std::string now = current_boot_id();
+		const std::string &now = current_boot_id();
 		if (written_at_boot.empty() || now.empty() || written_at_boot != now)
 			throw CorruptIndex("updated without fsync before the machine restarted "
 					   "(" + marker.string() + ")");
