@@ -195,6 +195,7 @@ int tresor_user_append(struct mail_user *user, struct tresor_user *tuser,
 
 static struct mail_storage_hooks tresor_mail_storage_hooks = {
 	.mail_user_created = tresor_mail_user_created,
+	.mail_namespaces_created = tresor_mail_namespaces_created,
 	.mailbox_allocated = tresor_mailbox_allocated,
 	.mail_allocated = tresor_mail_allocated
 };

@@ -5,16 +5,18 @@
 #include "array.h"
 #include "str.h"
 #include "istream.h"
-#include "ostream.h"
-#include "ostream-hash.h"
+#include "istream-header-filter.h"
+#include "message-header-parser.h"
 #include "hash-method.h"
 #include "guid.h"
 #include "seq-range-array.h"
 #include "mailbox-list.h"
 #include "mail-namespace.h"
 #include "mail-storage-private.h"
+#include "mbox-storage.h"
 #include "tresor-plugin.h"
 #include "tresor-storage.h"
+#include "tresor-hash-istream.h"
 
 #define TRESOR_CONTEXT(obj) \
 	MODULE_CONTEXT(obj, tresor_storage_module)
@@ -28,6 +30,12 @@ struct tresor_mailbox {
 	struct tresor_user *tuser;
 	bool archive;
 	bool journaled;
+	/* The store keeps the GUID a save asks for (maildir, dbox); mbox
+	   names a mail by the MD5 of its header instead, which identical
+	   mails share, so its records carry no mail GUID. */
+	bool save_guids;
+	/* mbox: drops header fields it keeps its own state in */
+	bool mbox;
 	char guid[GUID_128_SIZE * 2 + 1]; /* "" until looked up */
 };
 
@@ -59,6 +67,7 @@ struct tresor_transaction {
 	   the only expunges an archive folder lets through */
 	ARRAY_TYPE(seq_range) purge_uids;
 	tresor_hasher *append_hasher; /* the APPEND being written */
+	struct istream *append_input; /* feeds append_hasher as it is read */
 	const char *append_guid;
 	bool locked;
 };
@@ -72,8 +81,8 @@ static void tresor_hash_loop(void *context, const void *data, size_t size)
 	tresor_hasher_update(context, data, size);
 }
 
-/* Lets Dovecot's hash ostream feed the bytes of an APPEND, as they are
-   written to the store, into the core's message hasher. */
+/* Lets Dovecot's hash istream feed the bytes of an APPEND, as the store
+   reads them, into the core's message hasher. */
 static const struct hash_method tresor_hash_method = {
 	.name = "tresor",
 	.loop = tresor_hash_loop,
@@ -86,6 +95,30 @@ static const char *tresor_archive_error(struct mailbox *box,
 			       "(tresor)", what, mailbox_get_vname(box));
 }
 
+/* The GUID of a mailbox opened without index files (lazy_expunge's
+   destination), where mbox has none that lasts: read from an instance of
+   the same mailbox with its index, which keeps it. */
+static int tresor_lasting_mailbox_guid(struct mailbox *box,
+				       struct mailbox_metadata *metadata_r)
+{
+	struct mailbox *lasting;
+	int ret;
+
+	lasting = mailbox_alloc(box->list, box->vname,
+				MAILBOX_FLAG_IGNORE_ACLS);
+	ret = mailbox_get_metadata(lasting, MAILBOX_METADATA_GUID, metadata_r);
+	if (ret < 0) {
+		mail_storage_set_critical(box->storage,
+			"tresor: can't get the GUID of %s: %s",
+			mailbox_get_vname(box),
+			mailbox_get_last_internal_error(lasting, NULL));
+	}
+	mailbox_free(&lasting);
+	return ret;
+}
+
+/* The mailbox's GUID, looked up once. Called before a save takes the
+   store's locks (mbox locks the file for the whole transaction). */
 static const char *tresor_mailbox_guid(struct mailbox *box)
 {
 	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
@@ -93,7 +126,9 @@ static const char *tresor_mailbox_guid(struct mailbox *box)
 
 	if (tbox->guid[0] == '\0') {
 		if (mailbox_get_metadata(box, MAILBOX_METADATA_GUID,
-					 &metadata) < 0)
+					 &metadata) < 0 &&
+		    ((box->flags & MAILBOX_FLAG_NO_INDEX_FILES) == 0 ||
+		     tresor_lasting_mailbox_guid(box, &metadata) < 0))
 			return NULL;
 		i_strocpy(tbox->guid, guid_128_to_string(metadata.guid),
 			  sizeof(tbox->guid));
@@ -165,6 +200,8 @@ tresor_transaction_pool(struct tresor_transaction *tt)
 static void tresor_transaction_free(struct tresor_mailbox *tbox,
 				    struct tresor_transaction *tt)
 {
+	if (tt->append_input != NULL)
+		i_stream_unref(&tt->append_input);
 	if (tt->append_hasher != NULL)
 		tresor_hasher_free(tt->append_hasher);
 	if (tt->locked)
@@ -199,7 +236,8 @@ static void tresor_mail_expunge(struct mail *_mail)
 		return;
 	}
 	if (tbox->journaled) {
-		if (mail_get_special(_mail, MAIL_FETCH_GUID, &guid) < 0)
+		if (!tbox->save_guids ||
+		    mail_get_special(_mail, MAIL_FETCH_GUID, &guid) < 0)
 			guid = "";
 		expunge = array_append_space(&tt->expunges);
 		expunge->uid = _mail->uid;
@@ -320,17 +358,52 @@ static bool tresor_save_is_dropped_duplicate(struct mailbox *box,
 /* The GUID the saved mail will have. Dovecot names it at commit and a
    mail being saved can't tell it, so where none was requested the save
    is given one: the backend stores it as the mail's GUID (maildir as
-   the file name, as dsync does). Allocated from the transaction's pool. */
-static const char *tresor_save_guid(struct tresor_transaction *tt,
+   the file name, as dsync does). Allocated from the transaction's pool;
+   NULL where the store can't keep a requested GUID (mbox). */
+static const char *tresor_save_guid(struct tresor_mailbox *tbox,
+				    struct tresor_transaction *tt,
 				    struct mail_save_context *ctx)
 {
 	guid_128_t guid;
 
+	if (!tbox->save_guids)
+		return NULL;
 	if (ctx->data.guid == NULL) {
 		guid_128_generate(guid);
 		mailbox_save_set_guid(ctx, guid_128_to_string(guid));
 	}
 	return p_strdup(tt->pool, ctx->data.guid);
+}
+
+/* mbox drops a header line that starts with "From " (it would end the
+   mail in the mbox file), as its own save filter does. */
+static void
+tresor_mbox_drop_from_line(struct header_filter_istream *input ATTR_UNUSED,
+			   struct message_header_line *hdr,
+			   bool *matched, void *context ATTR_UNUSED)
+{
+	if (hdr != NULL && strncmp(hdr->name, "From ", 5) == 0)
+		*matched = TRUE;
+}
+
+/* The mail read from input as the mailbox will serve it over IMAP, which
+   is what the journal hashes. mbox leaves out the header fields it keeps
+   its own state in (Content-Length, Status, X-UID, ...), adds a missing
+   end of header and ends the body with a line feed: the same filter as
+   mbox_save_get_input_stream(), with Dovecot's own list of those fields.
+   The other formats store the bytes as given. Returns a new reference. */
+static struct istream *
+tresor_stored_form(struct tresor_mailbox *tbox, struct istream *input)
+{
+	if (!tbox->mbox) {
+		i_stream_ref(input);
+		return input;
+	}
+	return i_stream_create_header_filter(input,
+		HEADER_FILTER_EXCLUDE | HEADER_FILTER_NO_CR |
+		HEADER_FILTER_ADD_MISSING_EOH | HEADER_FILTER_END_BODY_WITH_LF,
+		mbox_save_drop_headers, mbox_save_drop_headers_count,
+		tresor_mbox_drop_from_line, (void *)NULL);
 }
 
 static int tresor_save_begin(struct mail_save_context *ctx,
@@ -340,7 +413,7 @@ static int tresor_save_begin(struct mail_save_context *ctx,
 	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
 	struct tresor_transaction *tt =
 		tresor_transaction_pool(TRESOR_CONTEXT_REQUIRE(ctx->transaction));
-	struct ostream *output;
+	struct istream *stored;
 
 	if (tbox->archive) {
 		/* A mail must not arrive half-way to being expunged. */
@@ -351,22 +424,56 @@ static int tresor_save_begin(struct mail_save_context *ctx,
 	if (!tbox->journaled || ctx->copying_via_save)
 		return tbox->module_ctx.super.save_begin(ctx, input);
 
-	tt->append_guid = tresor_save_guid(tt, ctx);
-	if (tbox->module_ctx.super.save_begin(ctx, input) < 0)
-		return -1;
-
-	i_assert(tt->append_hasher == NULL);
+	/* failing here, the commit fails with the error */
+	(void)tresor_mailbox_guid(box);
+	tt->append_guid = tresor_save_guid(tbox, tt, ctx);
+	i_assert(tt->append_hasher == NULL && tt->append_input == NULL);
 	tt->append_hasher = tresor_hasher_new(tbox->tuser->cfg);
 	if (tt->append_hasher == NULL) {
 		mail_storage_set_critical(box->storage,
 					  "tresor: out of memory");
 		return -1;
 	}
-	output = o_stream_create_hash(ctx->data.output, &tresor_hash_method,
-				      tt->append_hasher);
-	o_stream_unref(&ctx->data.output);
-	ctx->data.output = output;
-	return 0;
+	/* Hashed as the store reads it, not as it writes it: every format
+	   reads the mail from this stream, while what it writes (mbox's
+	   From_ line, dbox's metadata, a compressing plugin's output) is its
+	   own storage form. */
+	stored = tresor_stored_form(tbox, input);
+	tt->append_input = tresor_hash_istream_create(stored,
+			&tresor_hash_method, tt->append_hasher);
+	i_stream_unref(&stored);
+	return tbox->module_ctx.super.save_begin(ctx, tt->append_input);
+}
+
+/* Ends the hashing of the APPEND being saved: fails unless the store read
+   the mail to its end, so that a hash never covers part of a mail. */
+static int tresor_save_finish_hash(struct mailbox *box,
+				   struct tresor_transaction *tt,
+				   struct tresor_save *save)
+{
+	struct istream *input = tt->append_input;
+	int ret = 0;
+
+	if (input->stream_errno != 0) {
+		mail_storage_set_critical(box->storage,
+			"tresor: can't hash the mail being saved: read(%s) "
+			"failed: %s", i_stream_get_name(input),
+			i_stream_get_error(input));
+		ret = -1;
+	} else if (!tresor_hash_istream_is_complete(input)) {
+		mail_storage_set_critical(box->storage,
+			"tresor: can't hash the mail being saved: the store "
+			"did not read it to its end");
+		ret = -1;
+	} else if (tresor_hasher_finish(tt->append_hasher, &save->hash) < 0) {
+		mail_storage_set_critical(box->storage,
+			"tresor: hashing the mail failed (out of memory)");
+		ret = -1;
+	}
+	i_stream_unref(&tt->append_input);
+	tresor_hasher_free(tt->append_hasher);
+	tt->append_hasher = NULL;
+	return ret;
 }
 
 static int tresor_save_finish(struct mail_save_context *ctx)
@@ -375,19 +482,13 @@ static int tresor_save_finish(struct mail_save_context *ctx)
 	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
 	struct tresor_transaction *tt = TRESOR_CONTEXT_REQUIRE(ctx->transaction);
 	struct tresor_save save;
-	int ret;
 
 	if (tt->append_hasher == NULL)
 		return tbox->module_ctx.super.save_finish(ctx);
 
 	i_zero(&save);
 	save.guid = tt->append_guid;
-	ret = tresor_hasher_finish(tt->append_hasher, &save.hash);
-	tresor_hasher_free(tt->append_hasher);
-	tt->append_hasher = NULL;
-	if (ret < 0) {
-		mail_storage_set_critical(box->storage,
-			"tresor: hashing the mail failed (out of memory)");
+	if (tresor_save_finish_hash(box, tt, &save) < 0) {
 		tbox->module_ctx.super.save_cancel(ctx);
 		return -1;
 	}
@@ -409,11 +510,39 @@ static void tresor_save_cancel(struct mail_save_context *ctx)
 		TRESOR_CONTEXT_REQUIRE(ctx->transaction->box);
 	struct tresor_transaction *tt = TRESOR_CONTEXT_REQUIRE(ctx->transaction);
 
+	if (tt->append_input != NULL)
+		i_stream_unref(&tt->append_input);
 	if (tt->append_hasher != NULL) {
 		tresor_hasher_free(tt->append_hasher);
 		tt->append_hasher = NULL;
 	}
 	tbox->module_ctx.super.save_cancel(ctx);
+}
+
+/* Hashes the source of a copy or delivery as the destination will serve
+   it. */
+static int tresor_copy_hash(struct tresor_mailbox *tbox, struct mail *mail,
+			    tresor_hash_result *result_r,
+			    const char **error_r)
+{
+	struct istream *input, *stored;
+	tresor_hasher *hasher;
+	int ret;
+
+	if (mail_get_stream_because(mail, NULL, NULL, "tresor hash",
+				    &input) < 0) {
+		*error_r = mailbox_get_last_internal_error(mail->box, NULL);
+		return -1;
+	}
+	if ((hasher = tresor_hasher_new(tbox->tuser->cfg)) == NULL) {
+		*error_r = "out of memory";
+		return -1;
+	}
+	stored = tresor_stored_form(tbox, input);
+	ret = tresor_stream_hash(hasher, stored, result_r, error_r);
+	i_stream_unref(&stored);
+	tresor_hasher_free(hasher);
+	return ret;
 }
 
 static int tresor_copy(struct mail_save_context *ctx, struct mail *mail)
@@ -442,12 +571,12 @@ static int tresor_copy(struct mail_save_context *ctx, struct mail *mail)
 	if (!tbox->journaled)
 		return tbox->module_ctx.super.copy(ctx, mail);
 
+	(void)tresor_mailbox_guid(box);
 	/* Hash the source: a copy (hard link or re-save) and a delivery
 	   store exactly its bytes, and a duplicate must be caught before
 	   anything is written. */
 	i_zero(&save);
-	if (tresor_mail_hash(tbox->tuser->cfg, mail, FALSE, &save.hash,
-			     &error) < 0) {
+	if (tresor_copy_hash(tbox, mail, &save.hash, &error) < 0) {
 		mail_storage_set_critical(box->storage,
 			"tresor: can't hash the mail being saved: %s", error);
 		mailbox_save_cancel(&ctx);
@@ -463,7 +592,7 @@ static int tresor_copy(struct mail_save_context *ctx, struct mail *mail)
 	   a hard link (or a dbox reference), which keeps the source's GUID -
 	   given one here it would lose that. */
 	if (ctx->data.guid != NULL || mail->box->storage != box->storage)
-		save.guid = tresor_save_guid(tt, ctx);
+		save.guid = tresor_save_guid(tbox, tt, ctx);
 	if (tbox->module_ctx.super.copy(ctx, mail) < 0)
 		return -1;
 	if (!ctx->copying_via_save &&
@@ -613,6 +742,7 @@ tresor_transaction_records(struct mailbox *box, struct tresor_transaction *tt,
 			   ARRAY_TYPE(tresor_record) *records,
 			   ARRAY_TYPE(seq_range) *dropped_uids)
 {
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
 	struct mail_user *user = box->storage->user;
 	struct seq_range_iter iter;
 	const struct tresor_save *save;
@@ -658,6 +788,7 @@ tresor_transaction_records(struct mailbox *box, struct tresor_transaction *tt,
 			if (seq_range_array_iter_nth(&iter, n++, &uid))
 				rec->uid = uid;
 			rec->guid = save->guid != NULL ? save->guid :
+				!tbox->save_guids ? NULL :
 				tresor_guid_lookup(&lookup, box, rec->uid);
 		}
 	}
@@ -917,6 +1048,52 @@ static int tresor_mailbox_rename(struct mailbox *src, struct mailbox *dest)
 	return 0;
 }
 
+/* Why the plugin can't vouch for what a storage serves, or NULL. The
+   journal hashes a mail as it is read for the store (see
+   tresor_stored_form()): that is what IMAP serves for mbox, maildir and
+   the dbox formats. A remote store (imapc, pop3c) serves what another
+   server holds, and mbox with header MD5s (pop3_uidl_format with %m)
+   adds an X-Delivery-ID header of its own to every mail it stores. */
+static const char *tresor_storage_unsupported(struct mail_storage *storage)
+{
+	const char *name = storage->name;
+
+	if (strcmp(name, "imapc") == 0 || strcmp(name, "pop3c") == 0) {
+		return t_strdup_printf("mail_location: the %s mailbox format "
+			"keeps mail on another server, whose copy the tresor "
+			"plugin can't protect (supported: mbox, maildir, sdbox, "
+			"mdbox)", name);
+	}
+	if (strcmp(name, MBOX_STORAGE_NAME) == 0 &&
+	    (storage->flags & MAIL_STORAGE_FLAG_KEEP_HEADER_MD5) != 0) {
+		return "pop3_uidl_format: with %m, mbox adds an X-Delivery-ID "
+			"header to every mail it stores, which the tresor "
+			"plugin can't hash before the save (use another "
+			"pop3_uidl_format, e.g. %08Xu%08Xv)";
+	}
+	return NULL;
+}
+
+void tresor_mail_namespaces_created(struct mail_namespace *namespaces)
+{
+	struct mail_namespace *ns;
+	const char *reason;
+
+	if (TRESOR_USER_CONTEXT(namespaces->user) == NULL)
+		return;
+	for (ns = namespaces; ns != NULL; ns = ns->next) {
+		if (ns->storage == NULL ||
+		    (reason = tresor_storage_unsupported(ns->storage)) == NULL)
+			continue;
+		/* Fails the login or delivery with this error, rather than
+		   running with an archive that can't be verified. */
+		namespaces->user->error = p_strdup_printf(
+			namespaces->user->pool, "tresor: namespace %s: %s",
+			ns->prefix[0] == '\0' ? "(inbox)" : ns->prefix, reason);
+		return;
+	}
+}
+
 void tresor_mailbox_allocated(struct mailbox *box)
 {
 	struct tresor_user *tuser = TRESOR_USER_CONTEXT(box->storage->user);
@@ -933,6 +1110,9 @@ void tresor_mailbox_allocated(struct mailbox *box)
 
 	sep = mail_namespace_get_sep(mailbox_list_get_namespace(box->list));
 	tbox = p_new(box->pool, struct tresor_mailbox, 1);
+	tbox->save_guids = (box->storage->class_flags &
+			    MAIL_STORAGE_CLASS_FLAG_HAVE_MAIL_SAVE_GUIDS) != 0;
+	tbox->mbox = strcmp(box->storage->name, MBOX_STORAGE_NAME) == 0;
 	tbox->module_ctx.super = *v;
 	box->vlast = &tbox->module_ctx.super;
 	tbox->tuser = tuser;

@@ -30,6 +30,10 @@ int tresor_user_append(struct mail_user *user, struct tresor_user *tuser,
 		       tresor_record *rec, uint64_t *seq_r,
 		       const char **error_r);
 
+struct mail_namespace;
+/* Refuses (through the user's error) namespaces whose mailbox format the
+   plugin can't serve. */
+void tresor_mail_namespaces_created(struct mail_namespace *namespaces);
 void tresor_mailbox_allocated(struct mailbox *box);
 void tresor_mail_allocated(struct mail *mail);
 

@@ -42,19 +42,13 @@ int tresor_user_config_load(struct mail_user *user, tresor_config **cfg_r,
 	return 0;
 }
 
-int tresor_mail_hash_with(tresor_hasher *hasher, struct mail *mail,
-			  tresor_hash_result *result_r, const char **error_r)
+int tresor_stream_hash(tresor_hasher *hasher, struct istream *input,
+		       tresor_hash_result *result_r, const char **error_r)
 {
-	struct istream *input;
 	const unsigned char *data;
 	size_t size;
 	int ret;
 
-	if (mail_get_stream_because(mail, NULL, NULL, "tresor hash",
-				    &input) < 0) {
-		*error_r = mailbox_get_last_internal_error(mail->box, NULL);
-		return -1;
-	}
 	tresor_hasher_reset(hasher);
 	while ((ret = i_stream_read_more(input, &data, &size)) > 0) {
 		tresor_hasher_update(hasher, data, size);
@@ -72,6 +66,19 @@ int tresor_mail_hash_with(tresor_hasher *hasher, struct mail *mail,
 		return -1;
 	}
 	return 0;
+}
+
+int tresor_mail_hash_with(tresor_hasher *hasher, struct mail *mail,
+			  tresor_hash_result *result_r, const char **error_r)
+{
+	struct istream *input;
+
+	if (mail_get_stream_because(mail, NULL, NULL, "tresor hash",
+				    &input) < 0) {
+		*error_r = mailbox_get_last_internal_error(mail->box, NULL);
+		return -1;
+	}
+	return tresor_stream_hash(hasher, input, result_r, error_r);
 }
 
 int tresor_mail_hash(const tresor_config *cfg, struct mail *mail,

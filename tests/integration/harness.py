@@ -43,6 +43,16 @@ import threading
 import time
 import unittest
 
+# The mailbox format the test Dovecots use (TRESOR_MAIL_FORMAT; tests/
+# integration/run --format): mbox is laid out as Debian's default
+# (mbox:~/mail:INBOX=/var/mail/%u, with the INBOX file in a var/mail/ of
+# the test's own).
+MAIL_FORMATS = ("maildir", "mbox", "sdbox", "mdbox")
+MAIL_FORMAT = os.environ.get("TRESOR_MAIL_FORMAT", "maildir")
+if MAIL_FORMAT not in MAIL_FORMATS:
+    raise SystemExit("TRESOR_MAIL_FORMAT=%s: not one of %s"
+                     % (MAIL_FORMAT, ", ".join(MAIL_FORMATS)))
+
 HOST = "127.0.0.1"
 PASSWORD = "pass"
 DOVECOT_MODULE_DIR = "/usr/lib/dovecot/modules"
@@ -600,14 +610,16 @@ class Dovecot:
                   when "tresor" is among mail_plugins)
     protocols     Dovecot protocols (listeners are made for imap and lmtp)
     settings      extra top-level settings {name: value}
+    mail_format   maildir, mbox, sdbox or mdbox (default: MAIL_FORMAT)
     extra_conf    raw text appended to the configuration
     """
 
     def __init__(self, plugin=None, mail_plugins=None, lazy_expunge=False,
                  mailboxes=None, extra_modules=None, doveadm_modules=None,
                  protocols=("imap", "lmtp"), settings=None, extra_conf="",
-                 builddir=None, name="tresor-it"):
+                 builddir=None, name="tresor-it", mail_format=None):
         self.builddir = builddir or BUILDDIR
+        self.mail_format = mail_format or MAIL_FORMAT
         self.name = name
         self.plugin = dict(plugin or {})
         self.lazy_expunge = lazy_expunge
@@ -675,6 +687,161 @@ class Dovecot:
     def journal_dir(self, user):
         return os.path.join(self.tresor_dir(user), "journal")
 
+    def mail_location(self):
+        """The mail_location of this Dovecot's format."""
+        return {
+            "maildir": "maildir:~/Maildir",
+            "mbox": "mbox:~/mail:INBOX=%s/%%u" % self.mbox_spool_dir,
+            "sdbox": "sdbox:~/sdbox",
+            "mdbox": "mdbox:~/mdbox",
+        }[self.mail_format]
+
+    @property
+    def mbox_spool_dir(self):
+        """mbox's INBOX directory (Debian: /var/mail)."""
+        return os.path.join(self.tmp, "var", "mail")
+
+    def mail_store_paths(self, user):
+        """Every file of the user's mail store that holds mail (no index,
+        UID list or other state files)."""
+        roots = [os.path.join(self.home(user), d)
+                 for d in ("Maildir", "mail", "sdbox", "mdbox")]
+        paths = []
+        inbox = os.path.join(self.mbox_spool_dir, user)
+        if os.path.isfile(inbox):
+            paths.append(inbox)
+        for root in roots:
+            for d, dirs, files in os.walk(root):
+                dirs[:] = [x for x in dirs if x != ".imap"]
+                for f in files:
+                    if (f.startswith("dovecot") or f.startswith(".")
+                            or f in ("subscriptions", "maildirfolder")):
+                        continue
+                    if self.mail_format in ("sdbox", "mdbox") and not (
+                            f.startswith("u.") or f.startswith("m.")):
+                        continue
+                    paths.append(os.path.join(d, f))
+        return sorted(paths)
+
+    def served_body(self, user, mailbox, uid):
+        """BODY[] of a mail, fetched in a session of its own."""
+        c = self.imap(user)
+        try:
+            c.select_box(mailbox, readonly=True)
+            return c.fetch_body(uid)
+        finally:
+            c.close_quietly()
+
+    def mail_region(self, user, mailbox, uid):
+        """(path, start, end): where the body of the mail with this UID
+        lies in the mail store's files, found by its bytes (each format
+        stores the body as IMAP serves it, with LF line ends)."""
+        raw = self.served_body(user, mailbox, uid)
+        body = raw.split(b"\r\n\r\n", 1)[1]
+        forms = [body.replace(b"\r\n", b"\n"), body]
+        found = []
+        for path in self.mail_store_paths(user):
+            with open(path, "rb") as f:
+                data = f.read()
+            for form in forms:
+                if not form:
+                    continue
+                i = data.find(form)
+                if i >= 0:
+                    found.append((path, i, i + len(form)))
+                    break
+        if len(found) != 1:
+            raise AssertionError("body of UID %d in %s found %d times in "
+                                 "the %s store" % (uid, mailbox, len(found),
+                                                   self.mail_format))
+        return found[0]
+
+    def edit_stored_mail(self, user, mailbox, uid, edit):
+        """Changes the stored body of a mail behind Dovecot's back:
+        edit(body bytes) returns the new body, of the same length."""
+        path, start, end = self.mail_region(user, mailbox, uid)
+        with open(path, "rb") as f:
+            data = f.read()
+        new = edit(data[start:end])
+        if len(new) != end - start or new == data[start:end]:
+            raise AssertionError("edit must change the body, not its size")
+        rewrite_file(path, data[:start] + new + data[end:])
+
+    def flip_stored_byte(self, user, mailbox, uid):
+        """Changes the case of one letter of a stored mail's body."""
+        def flip(body):
+            b = bytearray(body)
+            i = next(k for k in range(len(b)) if chr(b[k]).isalpha())
+            b[i] ^= 0x20
+            return bytes(b)
+        self.edit_stored_mail(user, mailbox, uid, flip)
+
+    def remove_stored_mail(self, user, mailbox, uid):
+        """Removes one mail from the store behind Dovecot's back: its file
+        (maildir, sdbox) or its part of the mbox file. mdbox keeps many
+        mails in one m.* file: unittest.SkipTest there."""
+        if self.mail_format == "maildir":
+            os.unlink(self.mail_file_for_uid(user, mailbox, uid))
+            return
+        if self.mail_format == "mdbox":
+            raise unittest.SkipTest(
+                "mdbox stores several mails in one m.* file and refers to "
+                "them through its map index: no single file to remove")
+        path, start, end = self.mail_region(user, mailbox, uid)
+        if self.mail_format == "sdbox":
+            # and, as whoever removes it would, resyncs the index (else
+            # sdbox reports the folder corrupted and can't read the mail)
+            os.unlink(path)
+            rc, out, err = self.doveadm("force-resync", "-u", user, mailbox)
+            if rc != 0:
+                raise AssertionError("doveadm force-resync: %s" % err)
+            return
+        with open(path, "rb") as f:
+            data = f.read()
+        # from the mail's "From " line to the next one
+        begin = data.rfind(b"\nFrom ", 0, start)
+        begin = 0 if begin < 0 else begin + 1
+        nxt = data.find(b"\nFrom ", end)
+        rest = data[nxt + 1:] if nxt >= 0 else b""
+        base = re.search(rb"(?m)^X-IMAPbase:[^\n]*\n", data[begin:start])
+        if base and rest:
+            # the first mail carries the folder's UIDVALIDITY and next UID:
+            # moved on, as a careful attacker would, so that Dovecot keeps
+            # every other mail's UID
+            eol = rest.index(b"\n") + 1
+            rest = rest[:eol] + base.group(0) + rest[eol:]
+        rewrite_file(path, data[:begin] + rest)
+
+    def plant_mail(self, user, mailbox, data):
+        """Puts a mail into a folder behind the plugin's back: a file or
+        an mbox entry written directly, for dbox (whose files carry
+        Dovecot's own metadata) doveadm save without the tresor plugin."""
+        data = data.replace(b"\r\n", b"\n")
+        if self.mail_format == "maildir":
+            name = "%d.M%dP%d.planted,S=%d:2," % (
+                time.time(), os.getpid(), threading.get_ident() % 100000,
+                len(data))
+            path = os.path.join(self.maildir(user, mailbox), "cur", name)
+            with open(path, "wb") as f:
+                f.write(data)
+            os.chmod(path, 0o600)
+            chown_mail_user(path)
+        elif self.mail_format == "mbox":
+            if mailbox.upper() == "INBOX":
+                path = os.path.join(self.mbox_spool_dir, user)
+            else:
+                path = os.path.join(self.home(user), "mail", mailbox)
+            with open(path, "ab") as f:
+                f.write(b"From planted@example.com  Mon Jan  5 10:00:00 2026\n"
+                        + data + (b"" if data.endswith(b"\n") else b"\n")
+                        + b"\n")
+        else:
+            rc, out, err = self.doveadm("save", "-u", user, "-m", mailbox,
+                                        options={"mail_plugins": ""},
+                                        input=data)
+            if rc != 0:
+                raise AssertionError("doveadm save without tresor: %s" % err)
+
     def maildir(self, user, mailbox="INBOX"):
         """Directory of a Maildir++ folder (namespace separator '/')."""
         root = os.path.join(self.home(user), "Maildir")
@@ -682,8 +849,43 @@ class Dovecot:
             return root
         return os.path.join(root, "." + mailbox.replace("/", "."))
 
+    def served_form(self, raw):
+        """The bytes IMAP's BODY[] serves for a mail saved as raw: CRLF
+        line ends; mbox also ends the body with a line end (and drops the
+        header fields it keeps its state in, which generated mails lack)."""
+        data = crlf(raw)
+        if self.mail_format == "mbox":
+            # the line end before the next From_ line belongs to the mail
+            data += b"\r\n"
+        return data
+
+    MBOX_STATE_LINE = re.compile(
+        rb"(?im)^(Status|X-Status|X-Keywords|X-UID|X-IMAPbase|Content-Length):"
+        rb"[^\n]*\n")
+
+    def mail_content(self, data):
+        """A mail file's bytes without what the store may rewrite of its
+        own accord: mbox's state header lines (flags, UIDs, lengths)."""
+        if self.mail_format == "mbox":
+            return self.MBOX_STATE_LINE.sub(b"", data)
+        return data
+
     def mail_files(self, user, mailbox="INBOX"):
-        """Paths of the mail files of a folder (new/ and cur/), sorted."""
+        """Paths of the files that hold a folder's mails, sorted: maildir's
+        new/ and cur/ files, the mbox file, sdbox's u.* files, mdbox's
+        m.* files (which it shares with the user's other folders)."""
+        if self.mail_format == "mbox":
+            path = (os.path.join(self.mbox_spool_dir, user)
+                    if mailbox.upper() == "INBOX"
+                    else os.path.join(self.home(user), "mail", mailbox))
+            return [path] if os.path.isfile(path) else []
+        if self.mail_format in ("sdbox", "mdbox"):
+            root = os.path.join(self.home(user), self.mail_format)
+            pattern = (os.path.join(root, "mailboxes", mailbox,
+                                    "dbox-Mails", "u.*")
+                       if self.mail_format == "sdbox"
+                       else os.path.join(root, "storage", "m.*"))
+            return sorted(glob.glob(pattern))
         d = self.maildir(user, mailbox)
         files = []
         for sub in ("new", "cur"):
@@ -786,7 +988,7 @@ class Dovecot:
             "mail_gid": grp.getgrgid(pwd.getpwnam(MAIL_USER).pw_gid).gr_name,
             "first_valid_uid": "1",
             "first_valid_gid": "1",
-            "mail_location": "maildir:~/Maildir",
+            "mail_location": self.mail_location(),
             "mail_plugin_dir": mod_dir,
             "mail_plugins": " ".join(["$mail_plugins"] + self.mail_plugins),
             "login_trusted_networks": "127.0.0.0/8",
@@ -831,6 +1033,8 @@ class Dovecot:
         home = os.path.join(self.tmp, "home")
         os.mkdir(home, 0o755)
         os.chown(home, pw.pw_uid, pw.pw_gid)
+        os.makedirs(self.mbox_spool_dir, 0o755)
+        os.chown(self.mbox_spool_dir, pw.pw_uid, pw.pw_gid)
         mod_dir = os.path.join(self.tmp, "modules")
         os.mkdir(mod_dir, 0o755)
         self._link_modules()

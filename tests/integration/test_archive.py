@@ -37,7 +37,10 @@ class ArchiveFixture(DovecotTestCase):
         c = self.imap(user)
         parts = mailbox.split("/")
         for i in range(1, len(parts) + 1):
-            res = c.cmd("CREATE %s" % quote("/".join(parts[:i])))
+            # parents with the separator appended: mbox makes them
+            # directories, which alone can hold folders
+            name = "/".join(parts[:i]) + ("/" if i < len(parts) else "")
+            res = c.cmd("CREATE %s" % quote(name))
             self.assertIn(res.status, ("OK", "NO"), res)
         uids = []
         for _ in range(n):
@@ -57,7 +60,8 @@ class ArchiveFixture(DovecotTestCase):
         files = {}
         for path in self.dc.mail_files(user, mailbox):
             with open(path, "rb") as f:
-                files[path.rsplit("/", 1)[-1].split(":")[0]] = f.read()
+                files[path.rsplit("/", 1)[-1].split(":")[0]] = \
+                    self.dc.mail_content(f.read())
         return bodies, files
 
     def mark_deleted(self, user, mailbox, uids):
@@ -439,10 +443,11 @@ class ArchiveAllowedTests(ArchiveFixture):
         self.assertIsNotNone(uid, "no APPENDUID: %s" % text)
         new = self.new_records(u, before)
         self.assertEqual(len(new), 1, new)
-        self.assertSaveRecord(new[0], "Archiv", uid, crlf(msg), "imap")
+        self.assertSaveRecord(new[0], "Archiv", uid, self.dc.served_form(msg),
+                              "imap")
         self.assertEqual(new[0].get("uidvalidity"), uidvalidity)
         c.select_box("Archiv", readonly=True)
-        self.assertEqual(c.fetch_body(uid), crlf(msg))
+        self.assertEqual(c.fetch_body(uid), self.dc.served_form(msg))
 
     def test_append_strips_deleted_flag_in_archive(self):
         u = self.user()
@@ -471,7 +476,7 @@ class ArchiveAllowedTests(ArchiveFixture):
         dest = int(m.group(3))
         new = self.new_records(u, before)
         self.assertEqual(len(new), 1, new)
-        self.assertSaveRecord(new[0], "Archiv", dest, crlf(msg), "imap")
+        self.assertSaveRecord(new[0], "Archiv", dest, self.dc.served_form(msg), "imap")
         c.select_box("Archiv", readonly=True)
         flags = c.fetch_flags(dest)
         self.assertNotIn("\\Deleted", flags)
@@ -495,7 +500,7 @@ class ArchiveAllowedTests(ArchiveFixture):
         saves = [r for r in new if r.get("event") == "save"]
         expunges = [r for r in new if r.get("event") == "expunge"]
         self.assertEqual(len(saves), 1, new)
-        self.assertSaveRecord(saves[0], "Rechnungen/2024", dest, crlf(msg),
+        self.assertSaveRecord(saves[0], "Rechnungen/2024", dest, self.dc.served_form(msg),
                               "imap")
         self.assertEqual(len(expunges), 1, new)
         self.assertEqual(expunges[0].get("mailbox"), "INBOX")
@@ -512,7 +517,9 @@ class ArchiveAllowedTests(ArchiveFixture):
         uids = c.uids("Archiv")
         self.assertEqual(len(uids), 1)
         body = c.fetch_body(uids[0])
-        self.assertTrue(body.endswith(crlf(msg)), "delivered mail altered")
+        # (SMTP's DATA and mbox may each add a line end at the end)
+        self.assertTrue(body.rstrip(b"\r\n").endswith(
+            crlf(msg).rstrip(b"\r\n")), "delivered mail altered")
         recs = self.dc.journal(u)
         self.assertEqual(len(recs), 1, recs)
         self.assertSaveRecord(recs[0], "Archiv", uids[0], body, "lmtp")
@@ -537,7 +544,11 @@ class ArchiveAllowedTests(ArchiveFixture):
     def test_create_archive_folders_allowed(self):
         u = self.user()
         c = self.imap(u)
-        for name in ("Archiv", "Archiv/2024", "Rechnungen", "Rechnungen/X"):
+        names = ["Archiv", "Archiv/2024", "Rechnungen", "Rechnungen/X"]
+        if self.dc.mail_format == "mbox":
+            # an mbox folder holds mails or folders, not both
+            names = ["Archiv/", "Archiv/2024", "Rechnungen/", "Rechnungen/X"]
+        for name in names:
             self.assertOK(c.cmd("CREATE %s" % quote(name)), name)
         self.assertTrue({"Archiv", "Archiv/2024", "Rechnungen/X"}
                         <= self.mailbox_names(u))

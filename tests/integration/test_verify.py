@@ -163,14 +163,8 @@ class VerifyTests(DovecotTestCase):
         u = self.user()
         recs = self.populate(u)
         rec = recs[1]  # the Archiv mail
-        path = self.dc.mail_file_for_uid(u, "Archiv", rec["uid"])
-        with open(path, "rb") as f:
-            data = bytearray(f.read())
-        body = data.index(b"\n\n") + 2
-        i = next(k for k in range(body, len(data))
-                 if chr(data[k]).isalpha())
-        data[i] ^= 0x20  # one letter's case: same size, other bytes
-        rewrite_file(path, bytes(data))
+        # one letter's case: same size, other bytes
+        self.dc.flip_stored_byte(u, "Archiv", rec["uid"])
         self.assertProblems(u, [("MODIFIED", {"seq": rec["seq"],
                                               "uid": rec["uid"],
                                               "mailbox": "Archiv"})])
@@ -179,7 +173,7 @@ class VerifyTests(DovecotTestCase):
         u = self.user()
         recs = self.populate(u)
         rec = recs[3]
-        os.unlink(self.dc.mail_file_for_uid(u, "INBOX", rec["uid"]))
+        self.dc.remove_stored_mail(u, "INBOX", rec["uid"])
         self.assertProblems(u, [("MISSING", {"seq": rec["seq"],
                                              "uid": rec["uid"],
                                              "mailbox": "INBOX"})])
@@ -188,27 +182,20 @@ class VerifyTests(DovecotTestCase):
         u = self.user()
         recs = self.populate(u)
         rec = recs[1]
-        os.unlink(self.dc.mail_file_for_uid(u, "Archiv", rec["uid"]))
+        self.dc.remove_stored_mail(u, "Archiv", rec["uid"])
         self.assertProblems(u, [("MISSING", {"seq": rec["seq"],
                                              "uid": rec["uid"],
                                              "mailbox": "Archiv"})])
 
     def planted_mail(self, u, mailbox):
-        """Puts a mail file into the folder's cur/ behind Dovecot's back;
-        returns the UID Dovecot will give it."""
+        """Puts a mail into the folder behind the plugin's back; returns
+        the UID Dovecot will give it."""
         c = self.imap(u)
         res = c.cmd("STATUS %s (UIDNEXT)" % mailbox)
         uidnext = int(re.search(rb"UIDNEXT (\d+)", b" ".join(
             res.untagged)).group(1))
         c.logout()
-        data = crlf(self.gen.invoice()).replace(b"\r\n", b"\n")
-        name = "%d.M%dP%d.planted,S=%d:2," % (time.time(), os.getpid(),
-                                               uidnext, len(data))
-        path = os.path.join(self.dc.maildir(u, mailbox), "cur", name)
-        with open(path, "wb") as f:
-            f.write(data)
-        os.chmod(path, 0o600)
-        chown_mail_user(path)
+        self.dc.plant_mail(u, mailbox, self.gen.invoice())
         return uidnext
 
     def test_planted_file_is_unjournaled(self):
@@ -228,11 +215,9 @@ class VerifyTests(DovecotTestCase):
     def test_several_problems_all_reported(self):
         u = self.user()
         recs = self.populate(u)
-        os.unlink(self.dc.mail_file_for_uid(u, "INBOX", recs[0]["uid"]))
-        path = self.dc.mail_file_for_uid(u, "INBOX", recs[4]["uid"])
-        with open(path, "rb") as f:
-            data = f.read()
-        rewrite_file(path, data.replace(b"EUR", b"USD", 1))
+        self.dc.remove_stored_mail(u, "INBOX", recs[0]["uid"])
+        self.dc.edit_stored_mail(u, "INBOX", recs[4]["uid"],
+                                 lambda body: body.replace(b"EUR", b"USD", 1))
         uid = self.planted_mail(u, "Archiv")
         self.assertProblems(u, [
             ("MISSING", {"seq": recs[0]["seq"], "uid": recs[0]["uid"]}),
@@ -242,10 +227,8 @@ class VerifyTests(DovecotTestCase):
     def test_verify_only_named_mailboxes(self):
         u = self.user()
         recs = self.populate(u)
-        path = self.dc.mail_file_for_uid(u, "Archiv", recs[1]["uid"])
-        with open(path, "rb") as f:
-            data = f.read()
-        rewrite_file(path, data.replace(b"EUR", b"USD", 1))
+        self.dc.edit_stored_mail(u, "Archiv", recs[1]["uid"],
+                                 lambda body: body.replace(b"EUR", b"USD", 1))
         self.assertClean(u, "INBOX")
         self.assertProblems(u, [("MODIFIED", {"seq": recs[1]["seq"],
                                               "mailbox": "Archiv"})],
@@ -264,13 +247,10 @@ class VerifyTests(DovecotTestCase):
         u = self.user()
         recs = self.populate(u)
         rec = recs[1]
-        path = self.dc.mail_file_for_uid(u, "Archiv", rec["uid"])
-        with open(path, "rb") as f:
-            data = f.read()
-        forged = data.replace(b"EUR", b"USD", 1)
-        self.assertNotEqual(forged, data)
-        rewrite_file(path, forged)
-        new_hash = sha256_hex(crlf(forged))
+        self.dc.edit_stored_mail(u, "Archiv", rec["uid"],
+                                 lambda body: body.replace(b"EUR", b"USD", 1))
+        new_hash = sha256_hex(self.dc.served_body(u, "Archiv", rec["uid"]))
+        self.assertNotEqual(new_hash, rec["sha256"])
 
         def edit(lines):
             self.assertIn(rec["sha256"].encode(), lines[1])
