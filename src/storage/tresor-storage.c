@@ -5,6 +5,8 @@
 #include "array.h"
 #include "str.h"
 #include "istream.h"
+#include "ostream.h"
+#include "iostream-temp.h"
 #include "istream-header-filter.h"
 #include "message-header-parser.h"
 #include "hash-method.h"
@@ -67,7 +69,12 @@ struct tresor_transaction {
 	   the only expunges an archive folder lets through */
 	ARRAY_TYPE(seq_range) purge_uids;
 	tresor_hasher *append_hasher; /* the APPEND being written */
-	struct istream *append_input; /* feeds append_hasher as it is read */
+	/* passes the APPEND to the store, feeding append_hasher (or, for
+	   mbox, append_spool) with each byte read */
+	struct istream *append_input;
+	/* mbox: the APPEND as the store read it, hashed in the form mbox
+	   serves at save_finish */
+	struct ostream *append_spool;
 	const char *append_guid;
 	bool locked;
 };
@@ -86,6 +93,17 @@ static void tresor_hash_loop(void *context, const void *data, size_t size)
 static const struct hash_method tresor_hash_method = {
 	.name = "tresor",
 	.loop = tresor_hash_loop,
+};
+
+static void tresor_spool_loop(void *context, const void *data, size_t size)
+{
+	o_stream_nsend(context, data, size);
+}
+
+/* Copies the bytes of an APPEND into a temporary stream instead. */
+static const struct hash_method tresor_spool_method = {
+	.name = "tresor-spool",
+	.loop = tresor_spool_loop,
 };
 
 static const char *tresor_archive_error(struct mailbox *box,
@@ -202,6 +220,7 @@ static void tresor_transaction_free(struct tresor_mailbox *tbox,
 {
 	if (tt->append_input != NULL)
 		i_stream_unref(&tt->append_input);
+	o_stream_destroy(&tt->append_spool);
 	if (tt->append_hasher != NULL)
 		tresor_hasher_free(tt->append_hasher);
 	if (tt->locked)
@@ -413,7 +432,8 @@ static int tresor_save_begin(struct mail_save_context *ctx,
 	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
 	struct tresor_transaction *tt =
 		tresor_transaction_pool(TRESOR_CONTEXT_REQUIRE(ctx->transaction));
-	struct istream *stored;
+	struct mail_user *user = box->storage->user;
+	string_t *prefix;
 
 	if (tbox->archive) {
 		/* A mail must not arrive half-way to being expunged. */
@@ -437,11 +457,20 @@ static int tresor_save_begin(struct mail_save_context *ctx,
 	/* Hashed as the store reads it, not as it writes it: every format
 	   reads the mail from this stream, while what it writes (mbox's
 	   From_ line, dbox's metadata, a compressing plugin's output) is its
-	   own storage form. */
-	stored = tresor_stored_form(tbox, input);
-	tt->append_input = tresor_hash_istream_create(stored,
+	   own storage form. mbox filters what it reads (see
+	   tresor_stored_form()); a second filter stacked on its own would
+	   change what it stores, so its input is copied aside and filtered
+	   when the save is finished. */
+	if (!tbox->mbox) {
+		tt->append_input = tresor_hash_istream_create(input,
 			&tresor_hash_method, tt->append_hasher);
-	i_stream_unref(&stored);
+	} else {
+		prefix = t_str_new(128);
+		mail_user_set_get_temp_prefix(prefix, user->set);
+		tt->append_spool = iostream_temp_create(str_c(prefix), 0);
+		tt->append_input = tresor_hash_istream_create(input,
+			&tresor_spool_method, tt->append_spool);
+	}
 	return tbox->module_ctx.super.save_begin(ctx, tt->append_input);
 }
 
@@ -451,7 +480,8 @@ static int tresor_save_finish_hash(struct mailbox *box,
 				   struct tresor_transaction *tt,
 				   struct tresor_save *save)
 {
-	struct istream *input = tt->append_input;
+	struct istream *input = tt->append_input, *spooled, *stored;
+	const char *error;
 	int ret = 0;
 
 	if (input->stream_errno != 0) {
@@ -465,11 +495,25 @@ static int tresor_save_finish_hash(struct mailbox *box,
 			"tresor: can't hash the mail being saved: the store "
 			"did not read it to its end");
 		ret = -1;
+	} else if (tt->append_spool != NULL) {
+		spooled = iostream_temp_finish(&tt->append_spool, IO_BLOCK_SIZE);
+		stored = tresor_stored_form(TRESOR_CONTEXT_REQUIRE(box),
+					    spooled);
+		if (tresor_stream_hash(tt->append_hasher, stored, &save->hash,
+				       &error) < 0) {
+			mail_storage_set_critical(box->storage,
+				"tresor: can't hash the mail being saved: %s",
+				error);
+			ret = -1;
+		}
+		i_stream_unref(&stored);
+		i_stream_unref(&spooled);
 	} else if (tresor_hasher_finish(tt->append_hasher, &save->hash) < 0) {
 		mail_storage_set_critical(box->storage,
 			"tresor: hashing the mail failed (out of memory)");
 		ret = -1;
 	}
+	o_stream_destroy(&tt->append_spool);
 	i_stream_unref(&tt->append_input);
 	tresor_hasher_free(tt->append_hasher);
 	tt->append_hasher = NULL;
@@ -512,6 +556,7 @@ static void tresor_save_cancel(struct mail_save_context *ctx)
 
 	if (tt->append_input != NULL)
 		i_stream_unref(&tt->append_input);
+	o_stream_destroy(&tt->append_spool);
 	if (tt->append_hasher != NULL) {
 		tresor_hasher_free(tt->append_hasher);
 		tt->append_hasher = NULL;

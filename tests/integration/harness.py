@@ -854,8 +854,7 @@ class Dovecot:
         line ends; mbox also ends the body with a line end (and drops the
         header fields it keeps its state in, which generated mails lack)."""
         data = crlf(raw)
-        if self.mail_format == "mbox":
-            # the line end before the next From_ line belongs to the mail
+        if self.mail_format == "mbox" and not data.endswith(b"\r\n"):
             data += b"\r\n"
         return data
 
