@@ -939,6 +939,36 @@ failed:
 	return -1;
 }
 
+/* Whether the transaction stores or expunges a mail: FALSE when all its
+   saves are dropped duplicates. */
+static bool tresor_transaction_stores(const struct tresor_transaction *tt)
+{
+	const struct tresor_save *save;
+
+	if (array_count(&tt->expunges) > 0)
+		return TRUE;
+	array_foreach(&tt->saves, save) {
+		if (save->dropped_for_uid == 0)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* Ends a transaction that stored nothing (its saves were dropped
+   duplicates), with the changes a commit reports. */
+static void
+tresor_transaction_commit_nothing(struct mailbox_transaction_context *t,
+				  struct mail_transaction_commit_changes *changes_r)
+{
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(t->box);
+
+	i_zero(changes_r);
+	changes_r->pool = pool_alloconly_create(
+		MEMPOOL_GROWING"tresor commit changes", 128);
+	p_array_init(&changes_r->saved_uids, changes_r->pool, 4);
+	tbox->module_ctx.super.transaction_rollback(t);
+}
+
 static int
 tresor_transaction_commit(struct mailbox_transaction_context *t,
 			  struct mail_transaction_commit_changes *changes_r)
@@ -993,7 +1023,14 @@ tresor_transaction_commit(struct mailbox_transaction_context *t,
 	}
 
 	/* t is freed by the commit; tt lives on. */
-	ret = tbox->module_ctx.super.transaction_commit(t, changes_r);
+	if (tbox->mbox && !tresor_transaction_stores(tt)) {
+		/* Only dropped duplicates: nothing to store, and mbox can't
+		   commit a save context that never opened its file. */
+		tresor_transaction_commit_nothing(t, changes_r);
+		ret = 0;
+	} else {
+		ret = tbox->module_ctx.super.transaction_commit(t, changes_r);
+	}
 	if (ret < 0)
 		intent_done = TRUE; /* nothing was stored */
 	else if ((ret = tresor_transaction_journal(box, tt, journal,

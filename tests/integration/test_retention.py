@@ -18,7 +18,7 @@ from harness import (DovecotTestCase, chown_mail_user, quote, rewrite_file,
                      TRESOR_DOVEADM_PLUGIN, TRESOR_MAIL_PLUGIN)
 from mailgen import MailGenerator
 
-ARCHIVE = "Archiv Archiv/* Rechnungen/*"
+ARCHIVE = "Archiv Archiv/* Rechnungen/* Altablage"
 RETENTION = "Rechnungen/*=10y Archiv=6y"
 ALL_USERS = ("retention-all-a", "retention-all-b")
 
@@ -42,7 +42,9 @@ class RetentionFixture(DovecotTestCase):
         c = self.imap(user)
         parts = mailbox.split("/")
         for i in range(1, len(parts) + 1):
-            c.cmd("CREATE %s" % quote("/".join(parts[:i])))
+            # parents as directories for mbox (see test_archive)
+            c.cmd("CREATE %s" % quote("/".join(parts[:i])
+                                      + ("/" if i < len(parts) else "")))
         uids = []
         for i in range(n):
             mid = message_ids[i] if message_ids else None
@@ -159,17 +161,17 @@ class RetentionFixture(DovecotTestCase):
     def standard_store(self, user):
         """Rechnungen/Lieferant: UID 1 saved 2014 (expired), UID 2 on the
         last second of 2016 (kept until 2027), UID 3 now. Archiv: UID 1
-        saved 2019 (6y: expired since 2026), UID 2 now. Archiv/Alt (an
+        saved 2019 (6y: expired since 2026), UID 2 now. Altablage (an
         archive folder without a rule) and INBOX: saved 2000."""
         self.fill(user, "Rechnungen/Lieferant", 3)
         self.fill(user, "Archiv", 2)
-        self.fill(user, "Archiv/Alt", 1)
+        self.fill(user, "Altablage", 1)
         self.fill(user, "INBOX", 1)
         self.backdate(user, {
             ("Rechnungen/Lieferant", 1): "2014-05-01T08:00:00.000000Z",
             ("Rechnungen/Lieferant", 2): "2016-12-31T23:59:59.999999Z",
             ("Archiv", 1): "2019-06-01T08:00:00.000000Z",
-            ("Archiv/Alt", 1): "2000-01-01T08:00:00.000000Z",
+            ("Altablage", 1): "2000-01-01T08:00:00.000000Z",
             ("INBOX", 1): "2000-01-01T08:00:00.000000Z",
         })
         self.assertVerifyClean(user)
@@ -182,7 +184,7 @@ class PurgeTests(RetentionFixture):
         self.standard_store(u)
         journal = self.dc.journal_lines(u)
         files = {b: self.dc.mail_files(u, b) for b in
-                 ("Rechnungen/Lieferant", "Archiv", "Archiv/Alt", "INBOX")}
+                 ("Rechnungen/Lieferant", "Archiv", "Altablage", "INBOX")}
         rc, data, err = self.purge(u, "-n")
         self.assertEqual(rc, 0, err)
         self.assertEqual(self.rows(data, "purgeable"),
@@ -244,7 +246,7 @@ class PurgeTests(RetentionFixture):
 
         self.assertEqual(self.uids(u, "Rechnungen/Lieferant"), [2, 3])
         self.assertEqual(self.uids(u, "Archiv"), [2])
-        self.assertEqual(self.uids(u, "Archiv/Alt"), [1])
+        self.assertEqual(self.uids(u, "Altablage"), [1])
         self.assertEqual(self.uids(u, "INBOX"), [1])
         self.assertVerifyClean(u)
 
@@ -261,19 +263,15 @@ class PurgeTests(RetentionFixture):
         self.assertEqual(self.rows(data, "purged"), [("Archiv", 1)])
         self.assertEqual(self.uids(u, "Rechnungen/Lieferant"), [1, 2, 3])
         # a folder without a rule is named: nothing happens, it says so
-        rc, data, err = self.purge(u, "Archiv/Alt")
+        rc, data, err = self.purge(u, "Altablage")
         self.assertEqual((rc, data), (0, []), err)
         self.assertIn("no archive folder with a tresor_retention rule", err)
 
     def test_unjournaled_mails_are_never_purged(self):
         u = self.user()
         self.standard_store(u)
-        # a mail slipped into the archive folder behind Dovecot's back
-        d = self.dc.maildir(u, "Archiv")
-        path = os.path.join(d, "new", "1000000000.M1P1.unjournaled")
-        with open(path, "wb") as f:
-            f.write(self.gen.simple())
-        chown_mail_user(path)
+        # a mail slipped into the archive folder behind the plugin's back
+        self.dc.plant_mail(u, "Archiv", self.gen.simple())
         rc, data, err = self.purge(u, "Archiv")
         self.assertEqual(rc, 0, err)
         self.assertEqual(self.rows(data, "unjournaled"), [("Archiv", 3)])
@@ -283,10 +281,8 @@ class PurgeTests(RetentionFixture):
     def test_modified_mail_is_not_purged(self):
         u = self.user()
         self.standard_store(u)
-        path = self.dc.mail_file_for_uid(u, "Archiv", 1)
-        with open(path, "rb") as f:
-            data = f.read()
-        rewrite_file(path, data.replace(b"Rechnung", b"Rechnunk", 1))
+        self.dc.edit_stored_mail(
+            u, "Archiv", 1, lambda body: body.replace(b"e", b"E", 1))
         before = len(self.dc.journal(u))
         rc, rows, err = self.purge(u, "Archiv")
         self.assertEqual(rc, 65, err)
@@ -495,8 +491,7 @@ class VerifyPurgeTests(RetentionFixture):
         # abuse, even though the mail is gone
         seq = self.append_record(u, self.purge_record(
             u, "Rechnungen/Lieferant", 2, "Rechnungen/*=10y"))
-        path = self.dc.mail_file_for_uid(u, "Rechnungen/Lieferant", 2)
-        os.unlink(path)
+        self.dc.remove_stored_mail(u, "Rechnungen/Lieferant", 2)
         rc, data, err = self.dc.doveadm_json("tresor", "verify", "-u", u)
         self.assertEqual(rc, 65, err)
         problems = [r for r in data if r.get("problem")]
