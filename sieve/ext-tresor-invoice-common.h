@@ -80,6 +80,10 @@ enum tresor_invoice_field {
 	TRESOR_INVOICE_FIELD_FOLDER,
 	TRESOR_INVOICE_FIELD_VERDICT,
 	TRESOR_INVOICE_FIELD_REASON,
+	/* The hierarchy separator of the user's INBOX namespace ('/' or
+	   '.'), set also without an invoice: "Rechnungen${invoice.separator}
+	   ${invoice.folder}" names the supplier folder in every namespace. */
+	TRESOR_INVOICE_FIELD_SEPARATOR,
 
 	TRESOR_INVOICE_FIELD_COUNT
 };

@@ -8,6 +8,7 @@
 #include "str.h"
 #include "array.h"
 #include "str-sanitize.h"
+#include "mail-namespace.h"
 
 #include "sieve-common.h"
 #include "sieve-ast.h"
@@ -17,6 +18,8 @@
 #include "sieve-validator.h"
 #include "sieve-generator.h"
 #include "sieve-interpreter.h"
+#include "sieve-runtime.h"
+#include "sieve-execute.h"
 #include "sieve-dump.h"
 
 #include "sieve-ext-variables.h"
@@ -36,12 +39,13 @@ const char *const tresor_invoice_field_names[] = {
 	[TRESOR_INVOICE_FIELD_FOLDER] = "folder",
 	[TRESOR_INVOICE_FIELD_VERDICT] = "verdict",
 	[TRESOR_INVOICE_FIELD_REASON] = "reason",
+	[TRESOR_INVOICE_FIELD_SEPARATOR] = "separator",
 	[TRESOR_INVOICE_FIELD_COUNT] = NULL
 };
 
 #define TRESOR_INVOICE_FIELD_LIST \
 	"format, number, date, total, currency, seller, vatid, iban, " \
-	"supplier, folder, verdict, reason"
+	"supplier, folder, verdict, reason, separator"
 
 int tresor_invoice_field_lookup(const char *name)
 {
@@ -209,6 +213,41 @@ vnspc_tresor_invoice_dump_variable(const struct sieve_dumptime_env *denv,
  * Run time
  */
 
+/* The hierarchy separator of the user's INBOX namespace, '/' when there
+   is no user (a script checked without one). */
+static char tresor_invoice_separator(const struct sieve_runtime_env *renv)
+{
+	const struct sieve_script_env *senv = renv->exec_env->scriptenv;
+	struct mail_namespace *ns;
+
+	if (senv == NULL || senv->user == NULL ||
+	    (ns = mail_namespace_find_inbox(senv->user->namespaces)) == NULL)
+		return '/';
+	return mail_namespace_get_sep(ns);
+}
+
+/* A supplier folder is written with '/' between its levels in the
+   supplier file; Sieve names folders with the namespace's separator. A
+   separator character within a level ("Co. KG" where it is '.') would
+   split the level and becomes '_'. */
+static const char *
+tresor_invoice_folder_with_separator(const char *folder, char sep)
+{
+	char *copy, *p;
+
+	if (sep == '/' || (strchr(folder, '/') == NULL &&
+			   strchr(folder, sep) == NULL))
+		return folder;
+	copy = t_strdup_noconst(folder);
+	for (p = copy; *p != '\0'; p++) {
+		if (*p == sep)
+			*p = '_';
+		else if (*p == '/')
+			*p = sep;
+	}
+	return copy;
+}
+
 static int
 vnspc_tresor_invoice_read_variable(const struct sieve_runtime_env *renv,
 				   const struct sieve_variables_namespace *nspc,
@@ -239,9 +278,16 @@ vnspc_tresor_invoice_read_variable(const struct sieve_runtime_env *renv,
 	}
 	analysis = this_ext == NULL ? NULL :
 		tresor_invoice_get_cached(renv, this_ext);
-	if (analysis != NULL && analysis->filled &&
-	    analysis->fields[idx] != NULL)
+	if (idx == TRESOR_INVOICE_FIELD_SEPARATOR) {
+		value = t_strdup_printf("%c", tresor_invoice_separator(renv));
+	} else if (analysis != NULL && analysis->filled &&
+		   analysis->fields[idx] != NULL) {
 		value = analysis->fields[idx];
+		if (idx == TRESOR_INVOICE_FIELD_FOLDER) {
+			value = tresor_invoice_folder_with_separator(value,
+				tresor_invoice_separator(renv));
+		}
+	}
 	*str_r = t_str_new_const(value, strlen(value));
 	return SIEVE_EXEC_OK;
 }

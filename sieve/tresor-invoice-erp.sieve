@@ -7,10 +7,10 @@ require ["fileinto", "mailbox", "copy", "variables", "imap4flags", "vnd.tresor.i
 if invoice {
   if string :is "${invoice.verdict}" "trusted" {
     fileinto :copy :create "ERP-Import";
-    fileinto :create "Rechnungen/${invoice.folder}";
+    fileinto :create "Rechnungen${invoice.separator}${invoice.folder}";
   } else {
     addflag "$Pruefen";
-    fileinto :create "Rechnungen/Pruefen";
+    fileinto :create "Rechnungen${invoice.separator}Pruefen";
   }
   stop;
 }

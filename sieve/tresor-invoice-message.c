@@ -438,6 +438,7 @@ tresor_invoice_analysis_copy(pool_t pool, struct tresor_invoice_analysis *an,
 	values[TRESOR_INVOICE_FIELD_FOLDER] = res->folder;
 	values[TRESOR_INVOICE_FIELD_VERDICT] = res->verdict;
 	values[TRESOR_INVOICE_FIELD_REASON] = res->reason;
+	values[TRESOR_INVOICE_FIELD_SEPARATOR] = NULL; /* at run time */
 
 	an->is_invoice = res->is_invoice != 0;
 	an->is_einvoice = res->is_einvoice != 0;

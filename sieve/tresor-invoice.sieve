@@ -1,10 +1,10 @@
 require ["fileinto", "mailbox", "variables", "imap4flags", "vnd.tresor.invoice"];
 if invoice {
   if string :is "${invoice.verdict}" "trusted" {
-    fileinto :create "Rechnungen/${invoice.folder}";
+    fileinto :create "Rechnungen${invoice.separator}${invoice.folder}";
   } else {
     addflag "$Pruefen";
-    fileinto :create "Rechnungen/Pruefen";
+    fileinto :create "Rechnungen${invoice.separator}Pruefen";
   }
   stop;
 }

@@ -141,7 +141,10 @@ States run(std::string_view p, std::string_view text, char sep)
 			if (p[i] == '*' || (p[i] == '%' && c != sep)) {
 				next[i] = 1;
 				any = true;
-			} else if (p[i] == c) {
+			} else if (p[i] == c || (p[i] == '/' && c == sep)) {
+				// '/' in a pattern is the hierarchy separator,
+				// whatever the namespace uses ('.' in Debian's
+				// maildir default)
 				next[i + 1] = 1;
 				any = true;
 			}

@@ -611,15 +611,19 @@ class Dovecot:
     protocols     Dovecot protocols (listeners are made for imap and lmtp)
     settings      extra top-level settings {name: value}
     mail_format   maildir, mbox, sdbox or mdbox (default: MAIL_FORMAT)
+    separator     the inbox namespace's hierarchy separator; None sets
+                  none, as Debian's configuration (maildir then uses '.')
     extra_conf    raw text appended to the configuration
     """
 
     def __init__(self, plugin=None, mail_plugins=None, lazy_expunge=False,
                  mailboxes=None, extra_modules=None, doveadm_modules=None,
                  protocols=("imap", "lmtp"), settings=None, extra_conf="",
-                 builddir=None, name="tresor-it", mail_format=None):
+                 builddir=None, name="tresor-it", mail_format=None,
+                 separator="/"):
         self.builddir = builddir or BUILDDIR
         self.mail_format = mail_format or MAIL_FORMAT
+        self.separator = separator
         self.name = name
         self.plugin = dict(plugin or {})
         self.lazy_expunge = lazy_expunge
@@ -1016,8 +1020,9 @@ class Dovecot:
             "userdb {\n  driver = static\n"
             "  args = uid=%s gid=%s home=%s/%%u\n}\n"
             % (PASSWORD, MAIL_USER, settings["mail_gid"], home))
-        text += ("namespace inbox {\n  inbox = yes\n  separator = /\n"
-                 "%s}\n" % box_text)
+        text += ("namespace inbox {\n  inbox = yes\n%s%s}\n" % (
+            "" if self.separator is None
+            else "  separator = %s\n" % self.separator, box_text))
         text += "".join(listeners)
         text += "service imap {\n  process_limit = 100\n}\n"
         text += "service lmtp {\n  process_min_avail = 0\n}\n"

@@ -558,6 +558,62 @@ class LanguageTests(InvoiceFixture):
 
 
 # --------------------------------------------------------------------------
+# Debian's namespace: no separator set (maildir then uses '.')
+
+
+class DefaultSeparatorTests(InvoiceFixture):
+    """The default script and tresor_archive = Rechnungen/* as documented,
+    with an inbox namespace that sets no separator, as Debian's
+    10-mail.conf: folders are Rechnungen.Lieferant with maildir (and
+    Rechnungen/Lieferant with mbox), protected all the same."""
+
+    @classmethod
+    def dovecot_options(cls):
+        options = super().dovecot_options()
+        options["separator"] = None
+        return options
+
+    def separator(self, user):
+        c = self.imap(user)
+        res = c.cmd('LIST "" ""')
+        c.close_quietly()
+        m = re.search(rb'\(.*?\) "(.)"', b" ".join(res.untagged))
+        self.assertIsNotNone(m, res)
+        return m.group(1).decode()
+
+    def test_invoices_filed_and_protected_with_the_namespace_separator(self):
+        u = self.user()
+        sep = self.separator(u)
+        if self.dc.mail_format == "maildir":
+            self.assertEqual(sep, ".")
+        for mail, folder in (
+                (einvoice_mail(FX_XRECHNUNG, sender=LIEFERANT,
+                               auth_results=[AR_PASS]), "Lieferant"),
+                (make_mail(subject="Rechnung 99", sender=(
+                    "Lieferant GmbH", "rechnung@lieferant-gmbh.de"),
+                    auth_results=["mx.example.com; dmarc=pass "
+                                  "header.from=lieferant-gmbh.de"],
+                    attachments=[pdf_att(pdf(["Lieferant GmbH",
+                                              "Rechnung 99"]))]),
+                 "Pruefen")):
+            res = self.dc.lmtp_deliver("%s@example.com" % u, mail)
+            self.assertEqual(res["%s@example.com" % u][0], 250, res)
+            box = "Rechnungen" + sep + folder
+            c = self.imap(u)
+            self.assertEqual(c.uids("INBOX"), [], "%s not filed: %s" % (
+                folder, self.dc.log_since_mark()))
+            self.assertEqual(len(c.uids(box)), 1, box)
+            # Rechnungen/* names it: an archive folder
+            c.select_box(box)
+            self.assertRefusedIMAP(c.cmd("STORE 1 +FLAGS (\\Deleted)"))
+            c.close_quietly()
+        saves = [r["mailbox"] for r in self.dc.journal(u)
+                 if r["event"] == "save"]
+        self.assertEqual(saves, ["Rechnungen%sLieferant" % sep,
+                                 "Rechnungen%sPruefen" % sep])
+
+
+# --------------------------------------------------------------------------
 # verdicts (sieve-test for the exact value, LMTP for the delivery)
 
 

@@ -261,6 +261,14 @@ TEST(Config, PatternMatching)
 		{"Archiv.%", "Archiv.2025.Q1", '.', false},
 		{"Archiv/%", "Archiv/2025", '.', true},
 		{"INBOX.Rechnungen", "inbox.Rechnungen", '.', true},
+		// '/' in a pattern stands for the namespace's separator
+		{"Archiv/%", "Archiv.2025", '.', true},
+		{"Archiv/%", "Archiv.2025.Q1", '.', false},
+		{"Rechnungen/*", "Rechnungen.Acme.2025", '.', true},
+		{"Rechnungen/*", "Rechnungen", '.', false},
+		{"INBOX/Belege", "inbox.Belege", '.', true},
+		{"Archiv/2025", "Archiv.2025", '.', true},
+		{"Archiv/2025", "Archiv-2025", '.', false},
 	};
 	for (const MatchCase &c : cases) {
 		EXPECT_EQ(mailbox_pattern_match(c.pattern, c.name, c.sep), c.match)
@@ -308,6 +316,8 @@ TEST(Config, HasArchiveChildren)
 		{"INBOX/Belege", "Inboxes", '/', false},
 		{"Archiv.2025", "Archiv", '.', true},
 		{"Archiv.2025", "Archiv", '/', false},
+		{"Archiv/2025", "Archiv", '.', true},
+		{"Rechnungen/*", "Rechnungen", '.', true},
 	};
 	for (const MatchCase &c : cases) {
 		EXPECT_EQ(mailbox_pattern_may_match_child(c.pattern, c.name, c.sep), c.match)
