@@ -727,6 +727,13 @@ class Dovecot:
                     paths.append(os.path.join(d, f))
         return sorted(paths)
 
+    def index_dir(self, user):
+        """The root of the user's Dovecot index files (where FTS backends
+        keep theirs): the mail root, for mbox its .imap directory."""
+        root = {"maildir": "Maildir", "mbox": os.path.join("mail", ".imap"),
+                "sdbox": "sdbox", "mdbox": "mdbox"}[self.mail_format]
+        return os.path.join(self.home(user), root)
+
     def served_body(self, user, mailbox, uid):
         """BODY[] of a mail, fetched in a session of its own."""
         c = self.imap(user)

@@ -215,8 +215,17 @@ class FaultCase(DovecotTestCase):
         problems = [row for row in data if row.get("problem")]
         return rc, problems, err
 
-    def assertVerifyClean(self, user, what=""):
+    def assertVerifyClean(self, user, what="", unjournaled_allowed=()):
+        """unjournaled_allowed: (mailbox, UID) pairs verify may report as
+        UNJOURNALED (and nothing else about them)."""
         rc, problems, err = self.verify(user)
+        if unjournaled_allowed:
+            problems = [p for p in problems
+                        if not (p["problem"] == "UNJOURNALED" and
+                                (p["mailbox"], p["uid"]) in
+                                unjournaled_allowed)]
+            if not problems:
+                return err
         self.assertEqual(problems, [], "%s: verify found problems:\n%s\n%s"
                          % (what, json.dumps(problems, indent=1), err))
         self.assertEqual(rc, 0, "%s: verify exit code %d: %s"
@@ -575,7 +584,16 @@ class KillTests(FaultCase):
                            % (channel, mid, uids, box, by_mid.get(mid)))
         self.assertEqual(bad, [], "%s:\n%s" % (where, "\n".join(bad)))
 
-        self.assertVerifyClean(user, where)
+        # mbox writes a mail into its file before the commit: a process
+        # killed in between leaves it there, never acknowledged and never
+        # journaled, and verify must report it (UNJOURNALED)
+        allowed = set()
+        if self.dc.mail_format == "mbox":
+            unacked = {(o[1], o[2]) for o in outcomes if not o[4]}
+            allowed = {(box, str(uid)) for box in self.BOXES
+                       for mid, uids in present[box].items()
+                       if (box, mid) in unacked for uid in uids}
+        self.assertVerifyClean(user, where, unjournaled_allowed=allowed)
 
         # FTS after killed indexer-workers: a sample of the mails, each
         # found by its token through the index (fts_enforced)
@@ -867,7 +885,7 @@ class FtsCorruptionTests(FaultCase):
         return token, mid, raw
 
     def index_root(self, user):
-        return os.path.join(self.dc.home(user), "Maildir", "tresor-fts")
+        return os.path.join(self.dc.index_dir(user), "tresor-fts")
 
     def garble_index(self, user, rng):
         n = 0

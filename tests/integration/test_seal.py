@@ -486,11 +486,11 @@ class SealTests(DovecotTestCase):
                     continue
                 if k == "service":
                     out["action"] = "save"
-                if k == "prev" and guid is not None:
-                    out["guid"] = guid  # (mbox's records have none)
-                out[k] = "interrupted" if k == "event" else v
+                if k != "prev":
+                    out[k] = "interrupted" if k == "event" else v
             if guid is not None:
                 out["guid"] = guid
+            out["prev"] = rec["prev"]  # last, where rechain() finds it
             return json.dumps(out, separators=(",", ":")).encode()
 
         lines[by_guid - 1] = interrupted(saves[0])
