@@ -62,3 +62,52 @@ tresor_build() {
 		make -s -j"$jobs" check TESTS= >/dev/null
 	)
 }
+
+# The Debian mirror apt uses on this machine (deb822 or one-line sources).
+tresor_debian_mirror() {
+	local uri
+	uri=$(sed -nE 's/^URIs:[[:space:]]*([^[:space:]]+).*/\1/p' \
+		/etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -n 1)
+	[ -z "$uri" ] && uri=$(sed -nE 's/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+)[[:space:]].*/\2/p' \
+		/etc/apt/sources.list 2>/dev/null | grep -v security | head -n 1)
+	echo "${uri:-http://deb.debian.org/debian}"
+}
+
+# tresor_debian_root RELEASE DIR PACKAGE...: a minimal Debian root of
+# RELEASE in DIR with the packages installed (services not started),
+# made with debootstrap from the mirror apt uses and kept between runs:
+# DIR/.tresor-ready lists what it was made with. Returns 1 on failure.
+tresor_debian_root() {
+	local release=$1 dir=$2 want
+	shift 2
+	want="$release $*"
+	if [ -f "$dir/.tresor-ready" ] && [ "$(cat "$dir/.tresor-ready")" = "$want" ]; then
+		return 0
+	fi
+	command -v debootstrap >/dev/null || apt-get install -y -q debootstrap >/dev/null || return 1
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	debootstrap --variant=minbase "$release" "$dir" "$(tresor_debian_mirror)" \
+		>"$dir.debootstrap.log" 2>&1 || { tail -n 20 "$dir.debootstrap.log"; return 1; }
+	printf '#!/bin/sh\nexit 101\n' >"$dir/usr/sbin/policy-rc.d"
+	chmod 755 "$dir/usr/sbin/policy-rc.d"
+	tresor_chroot "$dir" sh -c "DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $*" \
+		>"$dir.apt.log" 2>&1 || { tail -n 20 "$dir.apt.log"; return 1; }
+	echo "$want" >"$dir/.tresor-ready"
+}
+
+# tresor_chroot DIR COMMAND...: runs COMMAND in DIR with /proc, /dev and
+# /dev/pts mounted for it (unmounted afterwards).
+tresor_chroot() {
+	local dir=$1 rc m
+	shift
+	mountpoint -q "$dir/proc" || mount -t proc proc "$dir/proc"
+	mountpoint -q "$dir/dev" || mount --bind /dev "$dir/dev"
+	chroot "$dir" "$@"
+	rc=$?
+	for m in dev proc; do
+		mountpoint -q "$dir/$m" && umount -l "$dir/$m"
+	done
+	return $rc
+}

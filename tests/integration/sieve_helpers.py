@@ -21,7 +21,8 @@ import subprocess
 import tempfile
 from email.message import EmailMessage
 
-from harness import (BUILDDIR, INSTALLED, MAIL_USER, SRCDIR, HarnessError,
+from harness import (BUILDDIR, INSTALLED, MAIL_FORMAT, MAIL_USER, SRCDIR,
+                     HarnessError,
                      built_plugin, crlf, extract_path)
 from mailgen import _pdf
 
@@ -165,7 +166,13 @@ class SieveEnv:
         if isinstance(mail, (bytes, bytearray)) or not os.path.isfile(mail):
             mail = self.mail_file(mail)
         cmd = ["sieve-test", "-c", conf]
-        for k, v in (options or {}).items():
+        # sieve-test runs for root, whose home the mail user can't read
+        # (sdbox then fails to look for its alt root): a mail store of
+        # its own here, in the test Dovecot's format
+        options = dict(options or {})
+        options.setdefault("mail_location", "%s:%s" % (
+            MAIL_FORMAT, os.path.join(self.dir, "sieve-test-mail")))
+        for k, v in options.items():
             cmd += ["-o", "%s=%s" % (k, v)]
         if trace:
             cmd += ["-t", "-", "-T", "level=tests"]
