@@ -14,7 +14,7 @@ TRESOR_DEBIAN_PACKAGES="build-essential autoconf automake libtool pkg-config
  libssl-dev libsqlite3-dev nlohmann-json3-dev libgtest-dev libpsl-dev
  libicu-dev libpugixml-dev libpoppler-cpp-dev poppler-utils
  libzip-dev libxapian-dev dovecot-fts-xapian dovecot-lucene
- python3 openssl debhelper dpkg-dev"
+ python3 openssl debhelper dpkg-dev debootstrap"
 
 tresor_install_deps() {
 	local missing=() pkg

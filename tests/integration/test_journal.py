@@ -14,7 +14,7 @@ import unittest
 import zlib
 
 from harness import (DEFAULT_CONTENT_HEADERS, PASSWORD, DovecotTestCase,
-                     check_chain, crlf, expected_content_sha256,
+                     check_chain, crlf, Dovecot, expected_content_sha256,
                      expected_sha256, sha256_hex, TRESOR_DOVEADM_PLUGIN,
                      TRESOR_MAIL_PLUGIN)
 from mailgen import MailGenerator
@@ -674,6 +674,51 @@ class BadSettingTests(JournalTestCase):
 
     def test_relative_tresor_dir(self):
         self.check_bad("tresor_dir", "relative/journal")
+
+    def check_refused_store(self, settings, named):
+        """Dovecot settings the plugin can't serve: refused at login, at
+        delivery (4xx) and in doveadm with an error naming the setting,
+        never a crash."""
+        restore = {k: None for k in settings}
+        restore["mail_location"] = self.dc.mail_location()
+        self.dc.restart(plugin={"tresor_archive": self.archive},
+                        replace_plugin=True, settings=settings)
+        try:
+            u = self.user()
+            self.assertLoginFails(u, repr(settings))
+            code, text = self.deliver(u, self.gen.simple())
+            self.assertTrue(400 <= code < 500, "LMTP with %r: %s %s"
+                            % (settings, code, text))
+            rc, out, err = self.dc.doveadm("mailbox", "list", "-u", u)
+            self.assertNotEqual(rc, 0, "doveadm with %r: %s" % (settings,
+                                                                out))
+            self.assertIn(named, err)
+            self.assertTrue(self.dc.wait_log(re.escape(named)),
+                            "the log does not name %s" % named)
+            crashes = re.findall(r"(?im)^.*(?:panic|child \d+ killed with "
+                                 r"signal).*$", self.dc.log_since_mark())
+            self.assertEqual(crashes, [], "crashed with %r" % settings)
+        finally:
+            self.dc.restart(settings=restore)
+
+    def test_remote_mailbox_format_refused(self):
+        # imapc: the mails would be another server's (here a plain
+        # Dovecot), out of the plugin's reach
+        with Dovecot(mail_plugins=[], doveadm_modules=[],
+                     protocols=("imap",), name="tresor-it-remote") as remote:
+            self.check_refused_store({
+                "mail_location": "imapc:~/imapc",
+                "imapc_host": "127.0.0.1",
+                "imapc_port": str(remote.imap_port),
+                "imapc_user": "%u", "imapc_password": PASSWORD},
+                "mail_location")
+
+    def test_mbox_with_header_md5_refused(self):
+        if self.dc.mail_format != "mbox":
+            self.skipTest("mbox only: other formats add no header of their "
+                          "own for pop3_uidl_format %m")
+        self.check_refused_store({"pop3_uidl_format": "%m"},
+                                 "pop3_uidl_format")
 
 
 class DoveadmJournalTests(JournalTestCase):
