@@ -399,6 +399,54 @@ class ArchiveAllowedTests(ArchiveFixture):
         if m:
             self.assertEqual(rec.get("message_id"), m.group(1).decode(), rec)
 
+    # mails whose stored form differs from what was sent in some format:
+    # mbox drops its state fields and From_ header lines, adds a missing
+    # end of header and a missing final line end
+    FORMAT_SENSITIVE_MAILS = {
+        "mbox state fields": (
+            b"From: a@example.com\r\nSubject: Status\r\nStatus: RO\r\n"
+            b"X-Status: A\r\nX-Keywords: $Gebucht\r\nX-UID: 77\r\n"
+            b"Content-Length: 3\r\nX-IMAPbase: 1 2\r\n"
+            b"X-Delivery-ID: abc\r\n\r\nRechnung\r\n"),
+        "From_ line in the header": (
+            b"From sender@example.com Mon Jan  5 10:00:00 2026\r\n"
+            b"From: a@example.com\r\nSubject: envelope\r\n\r\n"
+            b"From here on, a body line starting with From\r\n"),
+        "no final line end": b"Subject: kurz\r\n\r\nohne Zeilenende",
+        "no empty line after the header": b"Subject: nur Kopf\r\nX-A: b",
+        "bare LF and CR": b"Subject: lf\n\nzeile\neins\rzwei\r\n",
+    }
+
+    def test_hash_is_of_the_mail_as_imap_serves_it(self):
+        """On every format, for APPEND, COPY and LMTP: the journal's sha256
+        and size are those of BODY[], and verify agrees afterwards."""
+        u = self.user()
+        c, _ = self.archive_with_mails(u, n=0)
+        for name, msg in self.FORMAT_SENSITIVE_MAILS.items():
+            typ, text, _, uid = c.append_msg("Archiv", msg)
+            self.assertEqual(typ, "OK", "%s: %s" % (name, text))
+            typ, text, _, src = c.append_msg("INBOX", msg)
+            self.assertEqual(typ, "OK", "%s: %s" % (name, text))
+        c.select_box("INBOX")
+        self.assertOK(c.cmd("UID COPY 1:* Archiv"))
+        for name, msg in self.FORMAT_SENSITIVE_MAILS.items():
+            code = self.dc.lmtp_deliver("%s+Archiv@example.com" % u, msg)[
+                "%s+Archiv@example.com" % u][0]
+            self.assertEqual(code, 250, name)
+        c.logout()
+        saves = [r for r in self.dc.journal(u) if r["event"] == "save"]
+        n = len(self.FORMAT_SENSITIVE_MAILS)
+        self.assertEqual(len(saves), 4 * n, saves)
+        for rec in saves:
+            body = self.dc.served_body(u, rec["mailbox"], rec["uid"])
+            self.assertEqual((rec["sha256"], rec["size"]),
+                             (sha256_hex(body), len(body)),
+                             "%s UID %d (%s): %r" % (rec["mailbox"],
+                                                     rec["uid"],
+                                                     rec["service"], body))
+        rc, out, err = self.dc.doveadm("tresor", "verify", "-u", u)
+        self.assertEqual((rc, out), (0, ""), err)
+
     def test_flags_and_keywords_allowed(self):
         u = self.user()
         c, uids = self.archive_with_mails(u)
