@@ -91,6 +91,8 @@ SANITIZER_ENV = ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")
 DOVECOT_IMPORT_ENVIRONMENT = ("TZ CORE_OUTOFMEM CORE_ERROR LISTEN_PID "
                               "LISTEN_FDS NOTIFY_SOCKET")
 SANITIZER_LOG_DIR = None  # set by enable_sanitizers()
+SANITIZER_PRELOAD = None  # LD_PRELOAD for programs started by path
+DOVECOT_LDA = "/usr/lib/dovecot/dovecot-lda"
 
 IMAP_TIMEOUT = 60
 LMTP_TIMEOUT = 60
@@ -199,6 +201,8 @@ def enable_sanitizers(log_dir):
         os.chmod(wrapper, 0o755)
     os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     SANITIZER_LOG_DIR = log_dir
+    global SANITIZER_PRELOAD
+    SANITIZER_PRELOAD = preload
     return preload
 
 
@@ -1335,6 +1339,22 @@ class Dovecot:
         return result
 
     # ---------------------------------------------------------- doveadm
+    def lda_deliver(self, user, msg, mailbox=None,
+                    mail_from="sender@example.com"):
+        """Delivers msg with dovecot-lda -d USER [-m MAILBOX], as an MTA's
+        local delivery does. Returns (exit status, stderr text): 0 is
+        delivered, 75 (EX_TEMPFAIL) a temporary failure."""
+        cmd = [DOVECOT_LDA, "-c", self.conf_path, "-d", user, "-f",
+               mail_from]
+        if mailbox:
+            cmd += ["-m", mailbox]
+        env = dict(os.environ)
+        if SANITIZER_PRELOAD:
+            env["LD_PRELOAD"] = SANITIZER_PRELOAD
+        p = subprocess.run(cmd, input=msg, capture_output=True, env=env,
+                           timeout=LMTP_TIMEOUT)
+        return p.returncode, p.stderr.decode("utf-8", "replace")
+
     def doveadm(self, *args, fmt=None, options=None, timeout=DOVEADM_TIMEOUT,
                 input=None):
         """Runs doveadm -c CONF [-o k=v ...] [-f fmt] ARGS.

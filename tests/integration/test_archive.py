@@ -572,6 +572,24 @@ class ArchiveAllowedTests(ArchiveFixture):
         self.assertEqual(len(recs), 1, recs)
         self.assertSaveRecord(recs[0], "Archiv", uids[0], body, "lmtp")
 
+    def test_lda_delivery_into_archive_journaled(self):
+        u = self.user()
+        msg = self.gen.invoice()
+        rc, err = self.dc.lda_deliver(u, msg, mailbox="Archiv")
+        self.assertEqual(rc, 0, err)
+        c = self.imap(u)
+        uids = c.uids("Archiv")
+        self.assertEqual(len(uids), 1, err)
+        body = c.fetch_body(uids[0])
+        self.assertTrue(body.rstrip(b"\r\n").endswith(
+            crlf(msg).rstrip(b"\r\n")), "delivered mail altered")
+        recs = self.dc.journal(u)
+        self.assertEqual(len(recs), 1, recs)
+        self.assertSaveRecord(recs[0], "Archiv", uids[0], body, "lda")
+        # and the archive holds it like any other mail
+        c.select_box("Archiv")
+        self.assertRefusedIMAP(c.cmd("STORE 1 +FLAGS (\\Deleted)"))
+
     def test_doveadm_save_into_archive_journaled(self):
         u = self.user()
         c, _ = self.archive_with_mails(u, n=0)
