@@ -94,6 +94,7 @@ tresor::Record to_record(const tresor_record *rec)
 	r.message_id = opt(rec->message_id);
 	r.duplicate_of = rec->duplicate_of;
 	r.content_duplicate_of = rec->content_duplicate_of;
+	r.archive = rec->archive != 0 ? 1 : 0;
 	r.action = opt(rec->action);
 	r.new_mailbox = opt(rec->new_mailbox);
 	r.service = opt(rec->service);
@@ -465,6 +466,18 @@ int tresor_journal_find_duplicate(tresor_journal *j, const char *mailbox_guid,
 		if (uid_r != nullptr)
 			*uid_r = d->uid;
 		return 1;
+	});
+}
+
+int tresor_journal_mailbox_has_saves(tresor_journal *j, const char *mailbox_guid,
+				     char *err, size_t err_size)
+{
+	return guarded(err, err_size, [&]() {
+		if (j == nullptr || mailbox_guid == nullptr)
+			throw std::invalid_argument("mailbox_has_saves: no journal or mailbox GUID");
+		bool known = j->j->mailbox_has_saves(mailbox_guid);
+		clear_error(err, err_size);
+		return known ? 1 : 0;
 	});
 }
 

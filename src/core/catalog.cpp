@@ -527,6 +527,22 @@ std::optional<Catalog::Match> Catalog::find_synced(const std::string &mailbox_gu
 	}
 }
 
+bool Catalog::has_saves(const std::string &mailbox_guid)
+{
+	sync();
+	auto query_once = [&]() {
+		Stmt st(db_, prepared("SELECT 1 FROM saves WHERE mailbox_guid = ?1 LIMIT 1"));
+		st.bind(1, mailbox_guid);
+		return st.step();
+	};
+	try {
+		return query_once();
+	} catch (const std::exception &) {
+		rebuild();
+		return query_once();
+	}
+}
+
 std::optional<JournalPos> Catalog::peek_position(const std::string &dir)
 {
 	std::string path = dir + "/catalog.sqlite";

@@ -56,6 +56,10 @@ public:
 	std::optional<Match> find_synced(const std::string &mailbox_guid,
 					 const std::string &hash, bool content);
 
+	// Whether mailbox_guid has live saves (brings the catalog up to date
+	// first): a GUID the journal accounts mails to.
+	bool has_saves(const std::string &mailbox_guid);
+
 	const CatalogStats &stats() const { return stats_; }
 	const std::string &path() const { return path_; }
 

@@ -176,7 +176,7 @@ const char *const field_names[] = {
 	"mailbox",      "mailbox_guid",   "uidvalidity",
 	"uid",          "guid",           "size",
 	"sha256",       "content_sha256", "message_id",
-	"duplicate_of", "content_duplicate_of", "action",
+	"duplicate_of", "content_duplicate_of", "archive", "action",
 	"new_mailbox",  "service",        "session",
 	"reason",       "prev",           nullptr,
 };
@@ -464,6 +464,7 @@ json record_json(const Record &rec, std::uint64_t seq, Clock::time_point t,
 	str("message_id", rec.message_id);
 	num("duplicate_of", rec.duplicate_of);
 	num("content_duplicate_of", rec.content_duplicate_of);
+	num("archive", rec.archive);
 	str("action", rec.action);
 	str("new_mailbox", rec.new_mailbox);
 	str("service", rec.service);
@@ -557,7 +558,7 @@ std::size_t utf8_sequence_length(std::string_view s)
 // The members RecordFields holds; each may be given once on the fast path.
 enum class RecordMember {
 	Seq, Event, Mailbox, MailboxGuid, Uidvalidity, Uid, Guid, Sha256,
-	NewMailbox, Prev, Time, MessageId, Other
+	NewMailbox, Prev, Time, MessageId, Archive, Other
 };
 
 RecordMember record_member(std::string_view key)
@@ -575,6 +576,7 @@ RecordMember record_member(std::string_view key)
 		{"prev", RecordMember::Prev},
 		{"time", RecordMember::Time},
 		{"message_id", RecordMember::MessageId},
+		{"archive", RecordMember::Archive},
 	};
 	for (const auto &[name, member] : members) {
 		if (key == name)
@@ -674,6 +676,7 @@ private:
 		case RecordMember::Seq: f.seq = n; break;
 		case RecordMember::Uidvalidity: f.uidvalidity = n; break;
 		case RecordMember::Uid: f.uid = n; break;
+		case RecordMember::Archive: f.archive = n; break;
 		default: break; // a string member given as a number reads as ""
 		}
 		return true;
@@ -800,6 +803,7 @@ void RecordFields::clear()
 	new_mailbox.clear();
 	time.clear();
 	message_id.clear();
+	archive = 0;
 	has_prev = false;
 	prev.clear();
 }
@@ -828,6 +832,7 @@ bool parse_record_fields(std::string_view line, RecordFields &fields_r)
 	fields_r.new_mailbox = json_string(*j, "new_mailbox");
 	fields_r.time = json_string(*j, "time");
 	fields_r.message_id = json_string(*j, "message_id");
+	fields_r.archive = json_uint(*j, "archive");
 	auto prev = j->find("prev");
 	if (prev != j->end() && prev->is_string()) {
 		fields_r.has_prev = true;
@@ -1307,6 +1312,7 @@ std::size_t Journal::recover_intent()
 		rec.sha256 = str("sha256");
 		rec.content_sha256 = str("content_sha256");
 		rec.message_id = str("message_id");
+		rec.archive = json_uint(j, "archive") != 0 ? 1 : 0;
 		rec.service = str("service");
 		rec.session = str("session");
 		rec.reason = event == "save"
@@ -1462,6 +1468,12 @@ std::optional<Journal::Duplicate> Journal::find_duplicate(const std::string &mai
 	if (!r)
 		return std::nullopt;
 	return Duplicate{r->seq, r->uid};
+}
+
+bool Journal::mailbox_has_saves(const std::string &mailbox_guid)
+{
+	JournalLock guard(*this, kAppendLockTimeoutMs);
+	return catalog().has_saves(mailbox_guid);
 }
 
 CatalogStats Journal::catalog_stats() const

@@ -35,6 +35,7 @@ struct Record {
 	std::optional<std::string> message_id;
 	std::uint64_t duplicate_of = 0;
 	std::uint64_t content_duplicate_of = 0;
+	std::uint32_t archive = 0; // save into an archive folder: 1
 	std::optional<std::string> action;
 	std::optional<std::string> new_mailbox;
 	std::optional<std::string> service;
@@ -146,6 +147,7 @@ struct RecordFields {
 	std::string new_mailbox;
 	std::string time;       // purge decisions and verify's purge check
 	std::string message_id; // hold matching
+	std::uint64_t archive = 0; // a save into an archive folder: 1
 	bool has_prev = false; // present and a string
 	std::string prev;
 
@@ -239,6 +241,9 @@ public:
 	// false) or content_sha256 (content = true).
 	std::optional<Duplicate> find_duplicate(const std::string &mailbox_guid,
 						const std::string &hash, bool content);
+
+	// Whether the journal accounts live mails to this mailbox GUID.
+	bool mailbox_has_saves(const std::string &mailbox_guid);
 
 	const std::string &dir() const { return dir_; }
 	// The last catalog error swallowed by append(), "" if none.

@@ -136,6 +136,10 @@ typedef struct tresor_record {
 	const char *message_id;
 	uint64_t duplicate_of;         /* seq of the earlier record */
 	uint64_t content_duplicate_of; /* seq of the earlier record */
+	/* save: 1 when the folder was an archive folder at the save, so
+	   that its removal is a bypassed protection whatever the settings
+	   of the process that removes it (verify: BYPASS) */
+	uint32_t archive;
 	const char *action;   /* denied: expunge, store-deleted, move-out,
 				 delete, rename */
 	const char *new_mailbox; /* rename: the new name */
@@ -223,6 +227,11 @@ int tresor_journal_find_duplicate(tresor_journal *j, const char *mailbox_guid,
 
 /* The fixed column order used when printing records ("seq", "time",
    "event", "mailbox", ..., "prev"), NULL-terminated. */
+/* Whether the journal accounts live mails to the mailbox with this GUID
+   (takes the lock itself if not held): 1 yes, 0 no, -1 with err set. */
+int tresor_journal_mailbox_has_saves(tresor_journal *j, const char *mailbox_guid,
+				     char *err, size_t err_size);
+
 const char *const *tresor_journal_field_names(void);
 
 typedef struct tresor_journal_reader tresor_journal_reader;
@@ -264,9 +273,14 @@ enum tresor_problem_kind {
 	TRESOR_PROBLEM_UNJOURNALED,   /* in a journaled folder, no record */
 	TRESOR_PROBLEM_SEAL,          /* a seal or time-stamp response that
 					 doesn't check out, or can't be checked */
-	TRESOR_PROBLEM_PURGE          /* a purge record for a mail that was not
+	TRESOR_PROBLEM_PURGE,         /* a purge record for a mail that was not
 					 purgeable then (retention not ended,
 					 or under a hold) */
+	TRESOR_PROBLEM_BYPASS,        /* an archived mail expunged, or its
+					 folder deleted or renamed: the archive
+					 protection was switched off for it */
+	TRESOR_PROBLEM_IDENTITY       /* one mailbox GUID for two folders, or a
+					 folder whose GUID changed */
 };
 
 typedef struct tresor_problem {

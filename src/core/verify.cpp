@@ -87,6 +87,10 @@ const char *problem_kind_name(ProblemKind kind)
 		return "SEAL";
 	case ProblemKind::Purge:
 		return "PURGE";
+	case ProblemKind::Bypass:
+		return "BYPASS";
+	case ProblemKind::Identity:
+		return "IDENTITY";
 	}
 	return "UNKNOWN";
 }
@@ -300,6 +304,8 @@ void Verifier::apply(const RecordFields &rec, std::uint64_t seq, std::string_vie
 	const std::string &mailbox_guid = rec.mailbox_guid;
 	if (mailbox_guid.empty())
 		return;
+	if (!same_folder(rec, seq))
+		return;
 	const auto uid = static_cast<std::uint32_t>(rec.uid);
 	const std::string &guid = rec.guid;
 	const std::string &event = rec.event;
@@ -318,6 +324,7 @@ void Verifier::apply(const RecordFields &rec, std::uint64_t seq, std::string_vie
 		e.uid = uid;
 		e.time = rec.time;
 		e.message_id = rec.message_id;
+		e.archive = rec.archive != 0;
 		if (uid != 0) {
 			// a UID saved again replaces the old expectation
 			if (auto old = box.locator.add_uid(uid, box.mails.size())) {
@@ -334,23 +341,108 @@ void Verifier::apply(const RecordFields &rec, std::uint64_t seq, std::string_vie
 		auto g = expected_.find(mailbox_guid);
 		if (g == expected_.end())
 			return;
-		if (Expected *e = g->second.find(uid, guid))
+		if (Expected *e = g->second.find(uid, guid)) {
+			if (e->archive) {
+				Problem p;
+				p.kind = ProblemKind::Bypass;
+				p.seq = seq;
+				p.mailbox = rec.mailbox;
+				p.mailbox_guid = mailbox_guid;
+				p.uid = e->uid;
+				p.detail = mail_name(e->uid, rec.mailbox, e->guid) +
+					   ", saved into an archive folder (seq " +
+					   std::to_string(e->seq) + "), was expunged at seq " +
+					   std::to_string(seq) + ": the archive protection was "
+					   "off for it (a setting overridden, or the plugin "
+					   "not loaded); only a purge may remove archived mail";
+				add(std::move(p));
+			}
 			g->second.remove(*e);
+		}
 		if (g->second.live == 0 && g->second.purged_by_uid.empty() &&
 		    g->second.purged_by_guid.empty())
 			expected_.erase(g);
 	} else if (event == "delete") {
 		auto g = expected_.find(mailbox_guid);
-		if (g != expected_.end())
+		if (g != expected_.end()) {
+			bypassed(g->second, mailbox_guid, rec, seq, "deleted");
 			expected_.erase(g);
+		}
 	} else if (event == "rename") {
 		const std::string &new_name = rec.new_mailbox;
 		auto g = expected_.find(mailbox_guid);
 		if (!new_name.empty() && g != expected_.end()) {
+			bypassed(g->second, mailbox_guid, rec, seq,
+				 "renamed to " + new_name);
 			for (Expected &e : g->second.mails)
 				e.mailbox = new_name;
 		}
 	}
+}
+
+// A folder is its GUID under the name the journal gives it (following
+// its renames). A record that names another folder under a known GUID
+// comes from a second folder given that GUID (doveadm mailbox create -g,
+// mailbox update --mailbox-guid): it is reported and counts for nothing,
+// so that it can neither stand in for nor cancel the first folder's mails.
+bool Verifier::same_folder(const RecordFields &rec, std::uint64_t seq)
+{
+	if (rec.mailbox.empty())
+		return true;
+	auto [it, fresh] = names_.try_emplace(rec.mailbox_guid,
+					      FolderName{rec.mailbox, seq});
+	if (!fresh && it->second.name != rec.mailbox) {
+		identity(seq, rec.mailbox, rec.mailbox_guid,
+			 "seq " + std::to_string(seq) + " (" + rec.event + " in " +
+				 rec.mailbox + ") has the mailbox GUID " +
+				 rec.mailbox_guid + ", which the journal gives to the "
+				 "folder " + it->second.name + " (seq " +
+				 std::to_string(it->second.seq) + "): two folders with "
+				 "one GUID; the record is not counted for " +
+				 it->second.name);
+		return false;
+	}
+	if (rec.event == "rename" && !rec.new_mailbox.empty())
+		it->second = FolderName{rec.new_mailbox, seq};
+	else if (rec.event == "delete")
+		names_.erase(it);
+	return true;
+}
+
+// A delete or rename that took archived mails with it.
+void Verifier::bypassed(const MailboxExpectation &box, std::string_view mailbox_guid,
+			const RecordFields &rec, std::uint64_t seq, std::string what)
+{
+	std::size_t archived = 0;
+	for (const Expected &e : box.mails) {
+		if (e.archive && !e.removed)
+			archived++;
+	}
+	if (archived == 0)
+		return;
+	Problem p;
+	p.kind = ProblemKind::Bypass;
+	p.seq = seq;
+	p.mailbox = rec.mailbox;
+	p.mailbox_guid = mailbox_guid;
+	p.detail = "the folder " + rec.mailbox + ", holding " + std::to_string(archived) +
+		   (archived == 1 ? " mail" : " mails") + " saved into an archive "
+		   "folder, was " + what + " at seq " + std::to_string(seq) +
+		   ": the archive protection was off for it (a setting "
+		   "overridden, or the plugin not loaded)";
+	add(std::move(p));
+}
+
+void Verifier::identity(std::uint64_t seq, std::string_view mailbox,
+			std::string_view mailbox_guid, std::string detail)
+{
+	Problem p;
+	p.kind = ProblemKind::Identity;
+	p.seq = seq;
+	p.mailbox = mailbox;
+	p.mailbox_guid = mailbox_guid;
+	p.detail = std::move(detail);
+	add(std::move(p));
 }
 
 // A purge ends its save like an expunge, but must have been allowed: the
@@ -474,16 +566,50 @@ void Verifier::mailbox_seen(std::string_view mailbox_guid, std::string_view mail
 			    std::uint32_t uidvalidity)
 {
 	auto s = seen_.find(mailbox_guid);
+	if (!identity_reported_.emplace(std::string(mailbox_guid), std::string(mailbox)).second)
+		return; // examined again (verify's second look at a busy folder)
+	const std::string guid(mailbox_guid);
+	auto n = names_.find(mailbox_guid);
+	if (n != names_.end() && n->second.name != mailbox) {
+		identity(n->second.seq, mailbox, mailbox_guid,
+			 "the folder " + std::string(mailbox) + " has the mailbox GUID " +
+				 guid + ", which the journal gives to the folder " +
+				 n->second.name + " (seq " + std::to_string(n->second.seq) +
+				 "): the GUID was given to a second folder (doveadm "
+				 "mailbox create -g or mailbox update --mailbox-guid); "
+				 "the records of " + n->second.name + " count for nothing in " +
+				 std::string(mailbox));
+	} else if (s != seen_.end() && s->second.mailbox != mailbox) {
+		identity(0, mailbox, mailbox_guid,
+			 "the folders " + s->second.mailbox + " and " + std::string(mailbox) +
+				 " have the same mailbox GUID " + guid);
+	}
+	for (const auto &[other, folder] : names_) {
+		if (folder.name == mailbox && other != mailbox_guid) {
+			identity(folder.seq, mailbox, mailbox_guid,
+				 "the folder " + std::string(mailbox) + " has the mailbox GUID " +
+					 guid + ", but the journal knows it with the GUID " +
+					 other + " (seq " + std::to_string(folder.seq) +
+					 ") and no delete or rename of that one: its GUID "
+					 "was changed");
+			break;
+		}
+	}
 	if (s == seen_.end())
-		s = seen_.emplace(std::string(mailbox_guid), Seen()).first;
-	s->second = Seen{std::string(mailbox), uidvalidity};
+		seen_.emplace(guid, Seen{std::string(mailbox), uidvalidity});
+	else if (n == names_.end() || n->second.name == mailbox)
+		s->second = Seen{std::string(mailbox), uidvalidity};
 }
 
 void Verifier::observe(std::string_view mailbox_guid, std::string_view mailbox,
 		       std::uint32_t uid, std::string_view guid,
 		       std::string_view sha256, bool journaled)
 {
-	auto g = expected_.find(mailbox_guid);
+	// only the folder the journal gives this GUID to is accounted for
+	// by its records (same_folder())
+	auto n = names_.find(mailbox_guid);
+	const bool own_folder = n == names_.end() || n->second.name == mailbox;
+	auto g = own_folder ? expected_.find(mailbox_guid) : expected_.end();
 	if (g != expected_.end()) {
 		if (Expected *e = g->second.find(uid, guid); e != nullptr && !e->removed) {
 			Expected &x = *e;

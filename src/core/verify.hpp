@@ -19,6 +19,11 @@ namespace tresor {
 enum class ProblemKind {
 	Chain = 0, Modified = 1, Missing = 2, Unjournaled = 3, Seal = 4,
 	Purge = 5, // a purge record for a mail that was not purgeable then
+	// an archived mail expunged, or its folder deleted or renamed: the
+	// archive protection was off for that removal
+	Bypass = 6,
+	// one mailbox GUID for two folders, or a folder whose GUID changed
+	Identity = 7,
 };
 const char *problem_kind_name(ProblemKind kind);
 
@@ -88,6 +93,7 @@ private:
 		std::string guid;       // only kept for those saved without a UID
 		std::string time;       // of the save record: checks its purge
 		std::string message_id; // matched against holds at its purge
+		bool archive = false;   // saved into an archive folder
 		bool observed = false;
 		bool removed = false;
 		bool purged = false;    // removed by a purge record
@@ -119,16 +125,30 @@ private:
 		std::string mailbox;
 		std::uint32_t uidvalidity = 0;
 	};
+	// The folder the journal gives a mailbox GUID: its name (following
+	// renames) and the record that named it.
+	struct FolderName {
+		std::string name;
+		std::uint64_t seq = 0;
+	};
 
 	void apply(const RecordFields &rec, std::uint64_t seq, std::string_view line);
 	void apply_purge(const RecordFields &rec, std::uint64_t seq, std::string_view line);
 	void apply_interrupted(const RecordFields &rec, std::uint64_t seq, std::string_view line);
+	bool same_folder(const RecordFields &rec, std::uint64_t seq);
+	void bypassed(const MailboxExpectation &box, std::string_view mailbox_guid,
+		      const RecordFields &rec, std::uint64_t seq, std::string what);
+	void identity(std::uint64_t seq, std::string_view mailbox,
+		      std::string_view mailbox_guid, std::string detail);
 	void add(Problem p);
 	void note(std::uint64_t seq, std::string detail);
 
 	// std::less<>: looked up by string_view without a copy
 	std::map<std::string, MailboxExpectation, std::less<>> expected_;
 	std::map<std::string, Seen, std::less<>> seen_;
+	std::map<std::string, FolderName, std::less<>> names_;
+	// (mailbox GUID, folder) pairs already reported as IDENTITY
+	std::set<std::pair<std::string, std::string>> identity_reported_;
 	std::set<std::pair<std::string, std::uint32_t>> unexpected_;
 	mutable std::vector<Problem> problems_;
 	std::vector<Note> notes_;

@@ -6,7 +6,8 @@
        journal's hash chain is intact, every mail the journal says must
        still be there is there and unchanged, and no mail sits in a
        journaled folder without a save record. One row per problem:
-       problem (CHAIN, MODIFIED, MISSING, UNJOURNALED, SEAL, PURGE), seq, mailbox, uid,
+       problem (CHAIN, MODIFIED, MISSING, UNJOURNALED, SEAL, PURGE, BYPASS,
+       IDENTITY), seq, mailbox, uid,
        detail. <mailbox> arguments restrict the mail store side to the
        named mailboxes (exact names, or patterns with '*' and '%' as in
        doveadm's other mailbox commands); MISSING is then reported only

@@ -13,6 +13,8 @@
 #include "guid.h"
 #include "seq-range-array.h"
 #include "mailbox-list.h"
+#include "mailbox-list-iter.h"
+#include "mailbox-guid-cache.h"
 #include "mail-namespace.h"
 #include "mail-storage-private.h"
 #include "mbox-storage.h"
@@ -812,6 +814,8 @@ tresor_transaction_records(struct mailbox *box, struct tresor_transaction *tt,
 		rec->content_sha256 = save->hash.content_sha256;
 		rec->message_id = save->hash.message_id[0] == '\0' ? NULL :
 			save->hash.message_id;
+		/* what makes its later removal a bypass (verify: BYPASS) */
+		rec->archive = tbox->archive ? 1 : 0;
 		if (changes == NULL) {
 			rec->event = "save";
 			rec->guid = save->guid;
@@ -1099,10 +1103,63 @@ static int tresor_mailbox_delete(struct mailbox *box)
 	return 0;
 }
 
+/* A folder renamed along with its parent. */
+struct tresor_renamed_child {
+	const char *old_vname;
+	const char *suffix; /* after the parent's name */
+	const char *mailbox_guid;
+};
+ARRAY_DEFINE_TYPE(tresor_renamed_child, struct tresor_renamed_child);
+
+/* The journaled folders below src, with their GUIDs: a rename moves them
+   too, and each gets a rename record of its own so that the journal keeps
+   knowing every folder by its name (verify: IDENTITY). */
+static void
+tresor_rename_children(struct mailbox *src,
+		       ARRAY_TYPE(tresor_renamed_child) *children)
+{
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(src);
+	char sep = mail_namespace_get_sep(mailbox_list_get_namespace(src->list));
+	const char *prefix = t_strdup_printf("%s%c", src->vname, sep);
+	struct mailbox_list_iterate_context *iter;
+	const struct mailbox_info *info;
+	struct mailbox_metadata metadata;
+	struct tresor_renamed_child *child;
+	struct mailbox *box;
+
+	iter = mailbox_list_iter_init(src->list, t_strconcat(prefix, "*", NULL),
+				      MAILBOX_LIST_ITER_NO_AUTO_BOXES |
+				      MAILBOX_LIST_ITER_RETURN_NO_FLAGS);
+	while ((info = mailbox_list_iter_next(iter)) != NULL) {
+		if ((info->flags & (MAILBOX_NOSELECT | MAILBOX_NONEXISTENT)) != 0 ||
+		    !str_begins(info->vname, prefix) ||
+		    tresor_config_is_journaled(tbox->tuser->cfg, info->vname,
+					       sep) == 0)
+			continue;
+		box = mailbox_alloc(src->list, info->vname,
+				    MAILBOX_FLAG_IGNORE_ACLS);
+		if (mailbox_get_metadata(box, MAILBOX_METADATA_GUID,
+					 &metadata) == 0) {
+			child = array_append_space(children);
+			child->old_vname = t_strdup(info->vname);
+			child->suffix = t_strdup(info->vname + strlen(src->vname));
+			child->mailbox_guid =
+				t_strdup(guid_128_to_string(metadata.guid));
+		}
+		mailbox_free(&box);
+	}
+	if (mailbox_list_iter_deinit(&iter) < 0) {
+		e_warning(src->event, "tresor: listing the folders below %s "
+			  "for the journal failed", src->vname);
+	}
+}
+
 static int tresor_mailbox_rename(struct mailbox *src, struct mailbox *dest)
 {
 	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(src);
 	struct mail_user *user = src->storage->user;
+	ARRAY_TYPE(tresor_renamed_child) children;
+	const struct tresor_renamed_child *child;
 	const char *reason, *mailbox_guid, *error;
 	tresor_record rec;
 
@@ -1112,22 +1169,123 @@ static int tresor_mailbox_rename(struct mailbox *src, struct mailbox *dest)
 		mail_storage_set_error(src->storage, MAIL_ERROR_PERM, reason);
 		return -1;
 	}
-	if (!tbox->journaled)
+	t_array_init(&children, 4);
+	tresor_rename_children(src, &children);
+	if (!tbox->journaled && array_count(&children) == 0)
 		return tbox->module_ctx.super.rename_box(src, dest);
 
-	mailbox_guid = tresor_mailbox_guid(src);
+	mailbox_guid = !tbox->journaled ? NULL : tresor_mailbox_guid(src);
 	mailbox_guid = mailbox_guid == NULL ? NULL : t_strdup(mailbox_guid);
 	if (tbox->module_ctx.super.rename_box(src, dest) < 0)
 		return -1;
 	i_zero(&rec);
 	rec.event = "rename";
-	rec.mailbox = mailbox_get_vname(src);
-	rec.mailbox_guid = mailbox_guid;
-	rec.new_mailbox = mailbox_get_vname(dest);
-	if (tresor_user_append(user, tbox->tuser, &rec, NULL, &error) < 0)
-		e_error(src->event, "tresor: can't journal the rename: %s",
-			error);
+	if (mailbox_guid != NULL) {
+		rec.mailbox = mailbox_get_vname(src);
+		rec.mailbox_guid = mailbox_guid;
+		rec.new_mailbox = mailbox_get_vname(dest);
+		if (tresor_user_append(user, tbox->tuser, &rec, NULL, &error) < 0)
+			e_error(src->event, "tresor: can't journal the rename: %s",
+				error);
+	}
+	array_foreach(&children, child) {
+		rec.mailbox = child->old_vname;
+		rec.mailbox_guid = child->mailbox_guid;
+		rec.new_mailbox = t_strconcat(mailbox_get_vname(dest),
+					      child->suffix, NULL);
+		rec.service = rec.session = NULL;
+		if (tresor_user_append(user, tbox->tuser, &rec, NULL, &error) < 0)
+			e_error(src->event, "tresor: can't journal the rename "
+				"of %s: %s", child->old_vname, error);
+	}
 	return 0;
+}
+
+/* Why a mailbox may not take this GUID, or NULL: it belongs to another
+   folder in the store, or the journal accounts mails to it. With two
+   folders under one GUID one folder's records could stand in for or
+   cancel the other's (verify reports that as IDENTITY). */
+static const char *
+tresor_mailbox_guid_taken(struct mailbox *box, const guid_128_t guid)
+{
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
+	const char *guid_str = guid_128_to_string(guid), *owner = NULL;
+	const char *error;
+	tresor_journal *journal;
+	char err[512];
+	int ret;
+
+	if (mailbox_guid_cache_find(box->list, guid, &owner) < 0)
+		return t_strdup_printf("the folders' GUIDs can't be listed");
+	if (owner != NULL && strcmp(owner, box->vname) != 0) {
+		return t_strdup_printf("the mailbox GUID %s is the folder %s's",
+				       guid_str, owner);
+	}
+	if ((journal = tresor_user_journal(tbox->tuser, &error)) == NULL)
+		return t_strdup_printf("the journal can't be read: %s", error);
+	ret = tresor_journal_mailbox_has_saves(journal, guid_str, err,
+					       sizeof(err));
+	if (ret < 0)
+		return t_strdup_printf("the journal can't be read: %s", err);
+	if (ret > 0) {
+		return t_strdup_printf("the journal accounts mails to the "
+				       "mailbox GUID %s", guid_str);
+	}
+	return NULL;
+}
+
+/* Refuses a GUID asked for (doveadm mailbox create -g, mailbox update
+   --mailbox-guid, dsync) that is taken, and any new GUID for an archive
+   folder; journals the refusal. */
+static int tresor_mailbox_guid_check(struct mailbox *box,
+				     const struct mailbox_update *update,
+				     bool existing)
+{
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
+	const char *current, *why, *reason;
+
+	if (update == NULL || guid_128_is_empty(update->mailbox_guid))
+		return 0;
+	if (existing) {
+		current = tresor_mailbox_guid(box);
+		if (current != NULL &&
+		    strcmp(current, guid_128_to_string(update->mailbox_guid)) == 0)
+			return 0; /* unchanged */
+	}
+	if (existing && tbox->archive)
+		why = "an archive folder keeps its mailbox GUID";
+	else
+		why = tresor_mailbox_guid_taken(box, update->mailbox_guid);
+	if (why == NULL)
+		return 0;
+	reason = t_strdup_printf("%s of %s with the mailbox GUID %s refused: "
+				 "%s (tresor)", existing ? "Update" : "Creation",
+				 mailbox_get_vname(box),
+				 guid_128_to_string(update->mailbox_guid), why);
+	tresor_journal_denied(box, "mailbox-guid", NULL, reason);
+	mail_storage_set_error(box->storage, MAIL_ERROR_PERM, reason);
+	return -1;
+}
+
+static int tresor_mailbox_create(struct mailbox *box,
+				 const struct mailbox_update *update,
+				 bool directory)
+{
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
+
+	if (tresor_mailbox_guid_check(box, update, FALSE) < 0)
+		return -1;
+	return tbox->module_ctx.super.create_box(box, update, directory);
+}
+
+static int tresor_mailbox_update(struct mailbox *box,
+				 const struct mailbox_update *update)
+{
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
+
+	if (tresor_mailbox_guid_check(box, update, TRUE) < 0)
+		return -1;
+	return tbox->module_ctx.super.update_box(box, update);
 }
 
 /* Why the plugin can't vouch for what a storage serves, or NULL. The
@@ -1212,5 +1370,7 @@ void tresor_mailbox_allocated(struct mailbox *box)
 	v->copy = tresor_copy;
 	v->delete_box = tresor_mailbox_delete;
 	v->rename_box = tresor_mailbox_rename;
+	v->create_box = tresor_mailbox_create;
+	v->update_box = tresor_mailbox_update;
 	MODULE_CONTEXT_SET(box, tresor_storage_module, tbox);
 }

@@ -21,24 +21,26 @@ from mailgen import MailGenerator
 
 KEYS = {"seq", "time", "event", "mailbox", "mailbox_guid", "uidvalidity",
         "uid", "guid", "size", "sha256", "content_sha256", "message_id",
-        "duplicate_of", "content_duplicate_of", "action", "new_mailbox",
+        "duplicate_of", "content_duplicate_of", "archive", "action",
+        "new_mailbox",
         "service", "session", "reason", "prev"}
 INT_KEYS = {"seq", "uidvalidity", "uid", "size", "duplicate_of",
-            "content_duplicate_of"}
+            "content_duplicate_of", "archive"}
 EVENTS = {"save", "expunge", "denied", "duplicate", "delete", "rename"}
-ACTIONS = {"expunge", "store-deleted", "move-out", "delete", "rename"}
+ACTIONS = {"expunge", "store-deleted", "move-out", "delete", "rename",
+           "mailbox-guid"}
 TIME_RE = r"^(\d{4})-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$"
 # keys that make no sense for an event and must then be absent
 NOT_APPLICABLE = {
     "save": {"action", "new_mailbox"},
     "expunge": {"action", "new_mailbox", "duplicate_of",
-                "content_duplicate_of"},
+                "content_duplicate_of", "archive"},
     "denied": {"new_mailbox", "duplicate_of", "content_duplicate_of",
-               "sha256", "content_sha256"},
+               "sha256", "content_sha256", "archive"},
     "delete": {"action", "new_mailbox", "uid", "sha256", "content_sha256",
-               "duplicate_of", "content_duplicate_of"},
+               "duplicate_of", "content_duplicate_of", "archive"},
     "rename": {"action", "uid", "sha256", "content_sha256", "duplicate_of",
-               "content_duplicate_of"},
+               "content_duplicate_of", "archive"},
     "duplicate": {"action", "new_mailbox"},
 }
 

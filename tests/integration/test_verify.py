@@ -15,10 +15,12 @@ from harness import (DovecotTestCase, chown_mail_user, crlf, rewrite_file,
                      sha256_hex, TRESOR_DOVEADM_PLUGIN, TRESOR_MAIL_PLUGIN)
 from mailgen import MailGenerator
 
-PROBLEMS = ("CHAIN", "MODIFIED", "MISSING", "UNJOURNALED")
+PROBLEMS = ("CHAIN", "MODIFIED", "MISSING", "UNJOURNALED", "BYPASS",
+            "IDENTITY")
 
 
-class VerifyTests(DovecotTestCase):
+class VerifyCase(DovecotTestCase):
+    """The helpers of the verify tests."""
     required_plugins = (TRESOR_MAIL_PLUGIN, TRESOR_DOVEADM_PLUGIN)
 
     @classmethod
@@ -116,6 +118,9 @@ class VerifyTests(DovecotTestCase):
         lines = fn(lines)
         rewrite_file(path, b"".join(line + b"\n" for line in lines))
 
+
+
+class VerifyTests(VerifyCase):
     # -------------------------------------------------- clean
     def test_clean_store(self):
         u = self.user()
@@ -309,3 +314,193 @@ class VerifyTests(DovecotTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class FolderIdentityTests(VerifyCase):
+    """Issue 13: verify is fooled neither by a second folder given the
+    archive's mailbox GUID nor by a removal with the archive protection
+    switched off for one command."""
+
+    def verify(self, u, *mailboxes):
+        rc, data, err = self.dc.doveadm_json("tresor", "verify", "-u", u,
+                                             *mailboxes)
+        self.assertIsInstance(data, list, data)
+        return rc, [row for row in data if row.get("problem")], err
+
+    def kinds(self, u):
+        rc, problems, err = self.verify(u)
+        self.assertNotEqual(rc, 0, "verify exited 0: %s" % err)
+        return {p["problem"] for p in problems}, problems
+
+    def guid(self, u, mailbox):
+        rc, data, err = self.dc.doveadm_json("mailbox", "status", "-u", u,
+                                             "guid", mailbox)
+        self.assertEqual(rc, 0, err)
+        return data[0]["guid"]
+
+    def archive_with_mails(self, u, n=2):
+        c = self.imap(u)
+        c.cmd("CREATE Archiv")
+        for _ in range(n):
+            c.append_msg("Archiv", self.gen.invoice())
+        c.logout()
+        return self.guid(u, "Archiv")
+
+    def denied(self, u, action):
+        return [r for r in self.dc.journal(u)
+                if r["event"] == "denied" and r.get("action") == action]
+
+    # -------------------------------------------------- refused in the plugin
+    def test_create_with_a_journaled_guid_refused(self):
+        u = self.user()
+        guid = self.archive_with_mails(u)
+        rc, out, err = self.dc.doveadm("mailbox", "create", "-u", u, "-g",
+                                       guid, "Decoy")
+        self.assertNotEqual(rc, 0, "created a folder with Archiv's GUID")
+        self.assertIn("refused", err)
+        self.assertEqual(len(self.denied(u, "mailbox-guid")), 1,
+                         self.dc.journal(u))
+        c = self.imap(u)
+        res = c.cmd('LIST "" "*"')
+        c.logout()
+        self.assertNotIn(b"Decoy", b" ".join(res.untagged))
+        self.assertClean(u)
+
+    def test_giving_a_folder_the_archive_guid_refused(self):
+        u = self.user()
+        guid = self.archive_with_mails(u)
+        c = self.imap(u)
+        c.cmd("CREATE Scratch")
+        c.logout()
+        rc, out, err = self.dc.doveadm("mailbox", "update", "-u", u,
+                                       "--mailbox-guid", guid, "Scratch")
+        self.assertNotEqual(rc, 0, "Scratch got Archiv's GUID")
+        self.assertNotEqual(self.guid(u, "Scratch"), guid)
+        self.assertEqual(len(self.denied(u, "mailbox-guid")), 1)
+        self.assertClean(u)
+
+    def test_changing_the_archive_guid_refused(self):
+        u = self.user()
+        guid = self.archive_with_mails(u)
+        rc, out, err = self.dc.doveadm("mailbox", "update", "-u", u,
+                                       "--mailbox-guid", "1" * 32, "Archiv")
+        self.assertNotEqual(rc, 0, "Archiv's GUID changed")
+        self.assertEqual(self.guid(u, "Archiv"), guid)
+        self.assertEqual(len(self.denied(u, "mailbox-guid")), 1)
+        self.assertClean(u)
+
+    def test_a_new_folder_may_take_an_unused_guid(self):
+        u = self.user()
+        self.archive_with_mails(u)
+        rc, out, err = self.dc.doveadm("mailbox", "create", "-u", u, "-g",
+                                       "2" * 32, "Neu")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.guid(u, "Neu"), "2" * 32)
+        self.assertClean(u)
+
+    # -------------------------------------------------- with the plugin out of the path
+    def decoy_without_plugin(self, u, guid):
+        """The insider's way around the refusal: doveadm without the
+        tresor plugin creates a second folder with the archive's GUID."""
+        rc, out, err = self.dc.doveadm("mailbox", "create", "-u", u, "-g",
+                                       guid, "Decoy",
+                                       options={"mail_plugins": ""})
+        if rc != 0:
+            self.skipTest("the %s format refuses a second folder with one "
+                          "GUID by itself: %s" % (self.dc.mail_format,
+                                                  err.strip()))
+
+    def test_decoy_with_the_archive_guid_is_an_identity_problem(self):
+        u = self.user()
+        guid = self.archive_with_mails(u)
+        self.decoy_without_plugin(u, guid)
+        c = self.imap(u)
+        c.append_msg("Decoy", self.gen.letter())  # journaled, under Decoy
+        c.logout()
+        kinds, problems = self.kinds(u)
+        self.assertIn("IDENTITY", kinds, problems)
+
+    def test_decoy_deleted_does_not_cancel_the_archive(self):
+        """Deleting the decoy journals a delete under the archive's GUID;
+        the archive's mails, removed afterwards, are still missed."""
+        u = self.user()
+        guid = self.archive_with_mails(u)
+        self.decoy_without_plugin(u, guid)
+        c = self.imap(u)
+        self.assertOK(c.cmd("DELETE Decoy"))
+        c.logout()
+        saves = [r for r in self.dc.journal(u) if r["event"] == "save"]
+        for rec in saves:
+            self.dc.remove_stored_mail(u, "Archiv", rec["uid"])
+        kinds, problems = self.kinds(u)
+        self.assertIn("MISSING", kinds, problems)
+        self.assertIn("IDENTITY", kinds, problems)
+
+    def test_edited_archive_mail_copied_into_a_decoy_is_modified(self):
+        u = self.user()
+        guid = self.archive_with_mails(u, n=1)
+        self.decoy_without_plugin(u, guid)
+        self.dc.edit_stored_mail(u, "Archiv", 1,
+                                 lambda body: body.replace(b"EUR", b"USD", 1))
+        forged = self.dc.served_body(u, "Archiv", 1)
+        c = self.imap(u)
+        typ, text, _, uid = c.append_msg("Decoy", forged)
+        self.assertEqual(typ, "OK", text)
+        c.logout()
+        kinds, problems = self.kinds(u)
+        self.assertIn("MODIFIED", kinds, problems)
+
+    # -------------------------------------------------- settings overridden
+    def test_expunge_with_the_archive_setting_overridden_is_a_bypass(self):
+        u = self.user()
+        self.archive_with_mails(u)
+        rc, out, err = self.dc.doveadm(
+            "expunge", "-u", u, "mailbox", "Archiv", "uid", "1",
+            options={"plugin/tresor_archive": ""})
+        self.assertEqual(rc, 0, "the override let doveadm expunge: %s" % err)
+        kinds, problems = self.kinds(u)
+        self.assertEqual(kinds, {"BYPASS"}, problems)
+        self.assertEqual([p["uid"] for p in problems], ["1"])
+
+    def test_delete_with_the_archive_setting_overridden_is_a_bypass(self):
+        u = self.user()
+        self.archive_with_mails(u)
+        rc, out, err = self.dc.doveadm(
+            "mailbox", "delete", "-u", u, "-s", "Archiv",
+            options={"plugin/tresor_archive": ""})
+        self.assertEqual(rc, 0, err)
+        kinds, problems = self.kinds(u)
+        self.assertEqual(kinds, {"BYPASS"}, problems)
+
+    def test_a_pattern_added_later_does_not_blame_earlier_removals(self):
+        u = self.user()
+        c = self.imap(u)
+        c.cmd("CREATE Projekte")
+        c.append_msg("Projekte", self.gen.letter())
+        c.append_msg("Projekte", self.gen.letter())
+        c.select_box("Projekte")
+        self.assertOK(c.cmd("UID STORE 1 +FLAGS.SILENT (\\Deleted)"))
+        self.assertOK(c.cmd("EXPUNGE"))
+        c.logout()
+        # next year: Projekte becomes an archive folder
+        rc, out, err = self.dc.doveadm(
+            "tresor", "verify", "-u", u,
+            options={"plugin/tresor_archive": "Archiv Archiv/* Rechnungen/* "
+                                              "Projekte"})
+        self.assertEqual((rc, out), (0, ""), err)
+
+    def test_renaming_a_parent_keeps_its_children_known(self):
+        u = self.user()
+        c = self.imap(u)
+        c.cmd("CREATE Kunden/")
+        c.cmd("CREATE Kunden/A")
+        c.cmd("CREATE Kunden/B")
+        c.append_msg("Kunden/A", self.gen.letter())
+        c.append_msg("Kunden/B", self.gen.letter())
+        self.assertOK(c.cmd("RENAME Kunden Kunden-alt"))
+        c.logout()
+        renames = [(r["mailbox"], r["new_mailbox"])
+                   for r in self.dc.journal(u) if r["event"] == "rename"]
+        self.assertIn(("Kunden/A", "Kunden-alt/A"), renames)
+        self.assertIn(("Kunden/B", "Kunden-alt/B"), renames)
+        self.assertClean(u)

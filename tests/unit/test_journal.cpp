@@ -90,6 +90,7 @@ TEST(Journal, ExactLineFormat)
 	all.message_id = "m";
 	all.duplicate_of = 1;
 	all.content_duplicate_of = 1;
+	all.archive = 1;
 	all.action = "rename";
 	all.new_mailbox = "Archiv2";
 	all.service = "imap";
@@ -103,7 +104,7 @@ TEST(Journal, ExactLineFormat)
 				   "seq", "time", "event", "mailbox", "mailbox_guid",
 				   "uidvalidity", "uid", "guid", "size", "sha256",
 				   "content_sha256", "message_id", "duplicate_of",
-				   "content_duplicate_of", "action", "new_mailbox", "service",
+				   "content_duplicate_of", "archive", "action", "new_mailbox", "service",
 				   "session", "reason", "prev"}));
 	EXPECT_EQ(p["time"], "2026-11-23T09:06:00.000000Z");
 	EXPECT_EQ(p["prev"], sha256_oneshot(line1));
@@ -491,9 +492,10 @@ TEST(Journal, ReaderAndStatus)
 	EXPECT_STREQ(v[7], "");
 	EXPECT_STREQ(v[8], "1007");
 	EXPECT_STREQ(v[9], mail_hash("7").c_str());
-	EXPECT_STREQ(v[16], "lmtp");
-	EXPECT_STREQ(v[19], zero_hash.c_str());
-	EXPECT_EQ(v[20], nullptr);
+	EXPECT_STREQ(v[14], ""); // not an archive folder
+	EXPECT_STREQ(v[17], "lmtp");
+	EXPECT_STREQ(v[20], zero_hash.c_str());
+	EXPECT_EQ(v[21], nullptr);
 	ASSERT_EQ(tresor_journal_reader_next(rd, &v, err, sizeof(err)), 1);
 	EXPECT_STREQ(v[2], "expunge");
 	EXPECT_STREQ(v[8], "");

@@ -250,10 +250,10 @@ TEST(Verify, ExpectedMails)
 		j.append(save_record(kGuid1, 2, mail_hash("2")), utc(2026, 1, 1));
 		j.append(save_record(kGuid1, 3, mail_hash("3")), utc(2026, 1, 1));
 		j.append(expunge_record(kGuid1, 2), utc(2026, 1, 1));
-		j.append(save_record(kGuid2, 1, mail_hash("b1")), utc(2026, 1, 1));
-		j.append(save_record(kGuid2, 2, mail_hash("b2")), utc(2026, 1, 1));
-		j.append(delete_record(kGuid2), utc(2026, 1, 1));
-		j.append(save_record(kGuid3, 1, mail_hash("c1")), utc(2015, 1, 1));
+		j.append(save_record(kGuid2, 1, mail_hash("b1"), "", "Belege"), utc(2026, 1, 1));
+		j.append(save_record(kGuid2, 2, mail_hash("b2"), "", "Belege"), utc(2026, 1, 1));
+		j.append(delete_record(kGuid2, "Belege"), utc(2026, 1, 1));
+		j.append(save_record(kGuid3, 1, mail_hash("c1"), "", "Alt"), utc(2015, 1, 1));
 		// a purge whose retention (10 years from the end of 2015) ended
 		Record purge = expunge_record(kGuid3, 1, "purge");
 		purge.extra.emplace_back("save_seq", 8);
@@ -341,7 +341,7 @@ TEST(Verify, OnlySeenMailboxes)
 	{
 		Journal j(d.path());
 		j.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 1, 1));
-		j.append(save_record(kGuid2, 1, mail_hash("b1")), utc(2026, 1, 1));
+		j.append(save_record(kGuid2, 1, mail_hash("b1"), "", "Belege"), utc(2026, 1, 1));
 	}
 	Verifier v(d.path());
 	v.mailbox_seen(kGuid1, "INBOX", 1700000000);
@@ -712,4 +712,177 @@ TEST(Verify, NotesViaCApi)
 	EXPECT_EQ(tresor_verify_note(v, 1), nullptr);
 	tresor_verify_free(v);
 	EXPECT_EQ(tresor_verify_note_count(nullptr), 0u);
+}
+
+// ---- archive protection bypassed, folder identity
+
+namespace {
+
+tresor::Record archived_save(const std::string &guid, std::uint32_t uid,
+			     const std::string &mailbox = "Archiv")
+{
+	tresor::Record r = save_record(guid, uid, mail_hash(mailbox + std::to_string(uid)), "",
+				       mailbox);
+	r.archive = 1;
+	return r;
+}
+
+std::vector<ProblemKind> kinds(const std::vector<Problem> &ps)
+{
+	std::vector<ProblemKind> out;
+	for (const Problem &p : ps)
+		out.push_back(p.kind);
+	return out;
+}
+
+} // namespace
+
+TEST(Verify, ExpungingAnArchivedMailIsABypassWhateverTheSettingsThen)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(archived_save(kGuid1, 1), utc(2026, 1, 1));
+		j.append(archived_save(kGuid1, 2), utc(2026, 1, 1));
+		// saved before the folder was an archive folder: its own business
+		j.append(save_record(kGuid2, 1, mail_hash("n1"), "", "Neu"), utc(2026, 1, 1));
+		tresor::Record ex = expunge_record(kGuid1, 2);
+		ex.mailbox = "Archiv";
+		ex.service = "doveadm";
+		j.append(ex, utc(2026, 1, 2));
+		tresor::Record ex2 = expunge_record(kGuid2, 1);
+		ex2.mailbox = "Neu";
+		j.append(ex2, utc(2026, 1, 2));
+	}
+	Verifier v(d.path());
+	v.mailbox_seen(kGuid1, "Archiv", 1700000000);
+	v.observe(kGuid1, "Archiv", 1, mail_hash("Archiv1"), true);
+	v.mailbox_seen(kGuid2, "Neu", 1700000000);
+	v.finish(false);
+	ASSERT_EQ(kinds(v.problems()), std::vector<ProblemKind>{ProblemKind::Bypass});
+	const Problem &p = v.problems()[0];
+	EXPECT_EQ(p.seq, 4u);
+	EXPECT_EQ(p.uid, 2u);
+	EXPECT_EQ(p.mailbox, "Archiv");
+	EXPECT_NE(p.detail.find("saved into an archive folder (seq 2), was expunged at seq 4"),
+		  std::string::npos) << p.detail;
+}
+
+TEST(Verify, DeletingOrRenamingAFolderWithArchivedMailIsABypass)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(archived_save(kGuid1, 1), utc(2026, 1, 1));
+		j.append(archived_save(kGuid2, 1, "Rechnungen"), utc(2026, 1, 1));
+		tresor::Record rn;
+		rn.event = "rename";
+		rn.mailbox = "Rechnungen";
+		rn.new_mailbox = "Alt";
+		rn.mailbox_guid = kGuid2;
+		j.append(rn, utc(2026, 1, 2));
+		j.append(delete_record(kGuid1, "Archiv"), utc(2026, 1, 3));
+	}
+	Verifier v(d.path());
+	v.mailbox_seen(kGuid2, "Alt", 1700000000);
+	v.observe(kGuid2, "Alt", 1, mail_hash("Rechnungen1"), true);
+	v.finish(false);
+	ASSERT_EQ(kinds(v.problems()),
+		  (std::vector<ProblemKind>{ProblemKind::Bypass, ProblemKind::Bypass}));
+	EXPECT_EQ(v.problems()[0].seq, 3u);
+	EXPECT_NE(v.problems()[0].detail.find("was renamed to Alt"), std::string::npos);
+	EXPECT_EQ(v.problems()[1].seq, 4u);
+	EXPECT_NE(v.problems()[1].detail.find("holding 1 mail saved into an archive folder, was deleted"),
+		  std::string::npos) << v.problems()[1].detail;
+}
+
+TEST(Verify, ADecoysRecordsUnderTheArchivesGuidCountForNothing)
+{
+	// doveadm mailbox create -g <GUID of Archiv> Decoy: the decoy's own
+	// save, expunge and delete must neither stand in for nor cancel the
+	// archive's mails
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(archived_save(kGuid1, 1), utc(2026, 1, 1));
+		j.append(archived_save(kGuid1, 2), utc(2026, 1, 1));
+		tresor::Record decoy = save_record(kGuid1, 2, mail_hash("forged"), "", "Decoy");
+		j.append(decoy, utc(2026, 1, 2));
+		tresor::Record ex = expunge_record(kGuid1, 1);
+		ex.mailbox = "Decoy";
+		j.append(ex, utc(2026, 1, 2));
+		j.append(delete_record(kGuid1, "Decoy"), utc(2026, 1, 3));
+	}
+	Verifier v(d.path());
+	// Archiv's UID 1 removed, UID 2 edited (the forged hash)
+	v.mailbox_seen(kGuid1, "Archiv", 1700000000);
+	v.observe(kGuid1, "Archiv", 2, mail_hash("forged"), true);
+	v.finish(false);
+	const auto &ps = v.problems();
+	ASSERT_EQ(kinds(ps), (std::vector<ProblemKind>{ProblemKind::Modified, ProblemKind::Missing,
+						       ProblemKind::Identity, ProblemKind::Identity,
+						       ProblemKind::Identity}));
+	EXPECT_EQ(ps[0].uid, 2u);
+	EXPECT_EQ(ps[1].uid, 1u);
+	EXPECT_EQ(seqs(ps), (std::vector<std::uint64_t>{2, 1, 3, 4, 5}));
+	EXPECT_NE(ps[2].detail.find("which the journal gives to the folder Archiv (seq 1): two "
+				    "folders with one GUID"),
+		  std::string::npos) << ps[2].detail;
+}
+
+TEST(Verify, AFolderSeenUnderAnotherFoldersGuidIsReported)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(archived_save(kGuid1, 1), utc(2026, 1, 1));
+		j.append(save_record(kGuid2, 1, mail_hash("s1"), "", "Scratch"), utc(2026, 1, 1));
+	}
+	Verifier v(d.path());
+	// mailbox update --mailbox-guid <Archiv's> Scratch: both now kGuid1
+	v.mailbox_seen(kGuid1, "Archiv", 1700000000);
+	v.observe(kGuid1, "Archiv", 1, mail_hash("Archiv1"), true);
+	v.mailbox_seen(kGuid1, "Scratch", 1700000000);
+	v.observe(kGuid1, "Scratch", 1, mail_hash("s1"), true);
+	v.mailbox_seen(kGuid1, "Scratch", 1700000000); // a second look: once
+	v.finish(false);
+	const auto &ps = v.problems();
+	// Scratch's own GUID is gone (MISSING), Scratch has Archiv's GUID and
+	// Scratch's journaled GUID changed (IDENTITY twice), its mail under
+	// Archiv's GUID has no record of its own (UNJOURNALED)
+	ASSERT_EQ(kinds(ps), (std::vector<ProblemKind>{ProblemKind::Missing, ProblemKind::Unjournaled,
+						       ProblemKind::Identity, ProblemKind::Identity}))
+		<< ps.size();
+	EXPECT_EQ(ps[0].mailbox_guid, kGuid2);
+	EXPECT_NE(ps[2].detail.find("the folder Scratch has the mailbox GUID " + kGuid1 +
+				    ", which the journal gives to the folder Archiv"),
+		  std::string::npos) << ps[2].detail;
+	EXPECT_NE(ps[3].detail.find("but the journal knows it with the GUID " + kGuid2),
+		  std::string::npos) << ps[3].detail;
+}
+
+TEST(Verify, RenamedFoldersKeepTheirIdentity)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(save_record(kGuid1, 1, mail_hash("p1"), "", "Projekte"), utc(2026, 1, 1));
+		tresor::Record rn;
+		rn.event = "rename";
+		rn.mailbox = "Projekte";
+		rn.new_mailbox = "Projekte-alt";
+		rn.mailbox_guid = kGuid1;
+		j.append(rn, utc(2026, 1, 2));
+		j.append(save_record(kGuid1, 2, mail_hash("p2"), "", "Projekte-alt"), utc(2026, 1, 3));
+		// a new folder under the old name
+		j.append(save_record(kGuid2, 1, mail_hash("n1"), "", "Projekte"), utc(2026, 1, 4));
+	}
+	Verifier v(d.path());
+	v.mailbox_seen(kGuid1, "Projekte-alt", 1700000000);
+	v.observe(kGuid1, "Projekte-alt", 1, mail_hash("p1"), true);
+	v.observe(kGuid1, "Projekte-alt", 2, mail_hash("p2"), true);
+	v.mailbox_seen(kGuid2, "Projekte", 1700000000);
+	v.observe(kGuid2, "Projekte", 1, mail_hash("n1"), true);
+	v.finish(false);
+	EXPECT_TRUE(v.problems().empty()) << v.problems()[0].detail;
 }
