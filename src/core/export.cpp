@@ -1,6 +1,7 @@
 #include "export.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -17,20 +18,27 @@
 
 namespace tresor {
 
-namespace {
-
 bool valid_date(std::string_view d)
 {
 	if (d.size() != 10 || d[4] != '-' || d[7] != '-')
 		return false;
-	for (std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
-		if (d[i] < '0' || d[i] > '9')
-			return false;
+	int parts[3] = {0, 0, 0};
+	const std::size_t starts[3] = {0, 5, 8}, lengths[3] = {4, 2, 2};
+	for (int k = 0; k < 3; k++) {
+		for (std::size_t i = starts[k]; i < starts[k] + lengths[k]; i++) {
+			if (d[i] < '0' || d[i] > '9')
+				return false;
+			parts[k] = parts[k] * 10 + (d[i] - '0');
+		}
 	}
-	int month = (d[5] - '0') * 10 + (d[6] - '0');
-	int day = (d[8] - '0') * 10 + (d[9] - '0');
-	return month >= 1 && month <= 12 && day >= 1 && day <= 31;
+	return std::chrono::year_month_day(std::chrono::year(parts[0]),
+					   std::chrono::month(static_cast<unsigned>(parts[1])),
+					   std::chrono::day(static_cast<unsigned>(parts[2])))
+		.ok();
 }
+
+namespace {
+
 
 void make_dir(const std::string &path)
 {

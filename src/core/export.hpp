@@ -20,6 +20,9 @@
 
 namespace tresor {
 
+// A calendar date written YYYY-MM-DD that exists (2026-02-29 does not).
+bool valid_date(std::string_view d);
+
 struct ExportOptions {
 	std::string tresor_dir; // the user's journal (tresor_dir, expanded)
 	std::string user;

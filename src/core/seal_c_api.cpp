@@ -156,6 +156,11 @@ int tresor_seal_attach_tsr(const char *dir, const char *tsr_path, const char *ts
 	});
 }
 
+int tresor_date_valid(const char *s)
+{
+	return s != nullptr && tresor::valid_date(s) ? 1 : 0;
+}
+
 tresor_export *tresor_export_new(const char *dir, const tresor_config *cfg, const char *user,
 				 const char *from, const char *to, const char *out_dir,
 				 char *err, size_t err_size)

@@ -417,6 +417,10 @@ typedef struct tresor_export_mail {
 				     journaled record, nothing to export */
 } tresor_export_mail;
 
+/* 1 when s is a date written YYYY-MM-DD that exists (not 2026-02-30),
+   else 0. */
+int tresor_date_valid(const char *s);
+
 /* Starts an evidence export of the mails user saved from `from` to `to`
    (YYYY-MM-DD, UTC, both included) into out_dir (created; must not exist
    or be empty), reading the journal in dir. NULL with err on failure. */

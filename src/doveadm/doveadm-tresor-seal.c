@@ -514,23 +514,6 @@ cmd_tresor_export_run(struct doveadm_mail_cmd_context *ctx,
 	return 0;
 }
 
-static bool tresor_valid_date(const char *s)
-{
-	unsigned int i;
-
-	if (s == NULL || strlen(s) != 10)
-		return FALSE;
-	for (i = 0; i < 10; i++) {
-		if (i == 4 || i == 7) {
-			if (s[i] != '-')
-				return FALSE;
-		} else if (!i_isdigit(s[i])) {
-			return FALSE;
-		}
-	}
-	return TRUE;
-}
-
 static void
 cmd_tresor_export_init(struct doveadm_mail_cmd_context *ctx,
 		       const char *const args[])
@@ -539,7 +522,8 @@ cmd_tresor_export_init(struct doveadm_mail_cmd_context *ctx,
 		(struct tresor_seal_cmd_context *)ctx;
 
 	if (args[0] == NULL || args[1] != NULL ||
-	    !tresor_valid_date(sctx->from) || !tresor_valid_date(sctx->to))
+	    tresor_date_valid(sctx->from) == 0 ||
+	    tresor_date_valid(sctx->to) == 0)
 		doveadm_mail_help_name("tresor export");
 	sctx->out_dir = p_strdup(ctx->pool, args[0]);
 	tresor_require_user_placeholder(ctx, "tresor export", "<dir>",

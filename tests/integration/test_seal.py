@@ -342,6 +342,17 @@ class SealTests(DovecotTestCase):
                                        "--tsq", os.path.join(self.work, "x.tsq"))
         self.assertEqual(rc, 64, err)  # one file for several users
 
+    def test_export_refuses_dates_that_do_not_exist(self):
+        u = self.user()
+        self.populate(u, n=1)
+        for frm, to in (("2026-02-30", "2026-12-31"), ("2026-01-01", "2026-04-31"),
+                        ("2025-02-29", "2026-01-01"), ("2026-13-01", "2026-12-31")):
+            out_dir = os.path.join(self.work, "export-%s-%s" % (frm, to))
+            rc, out, err = self.dc.doveadm("tresor", "export", "-u", u, "--from",
+                                           frm, "--to", to, out_dir)
+            self.assertEqual(rc, 64, "%s..%s: %s" % (frm, to, err))
+            self.assertFalse(os.path.exists(out_dir))
+
     # -------------------------------------------------- time stamps
     def tsq_roundtrip(self, u, tsa="tsa"):
         tsq = os.path.join(self.work, "%s.tsq" % u)

@@ -12,6 +12,7 @@
 #include "hasher.hpp"
 #include "journal.hpp"
 #include "test_util.hpp"
+#include "tresor.h"
 
 using namespace testutil;
 using tresor::EvidenceExport;
@@ -222,4 +223,15 @@ TEST(Export, MailsOfInterruptedSavesAreFoundAsVerifyFindsThem)
 	failed = failed_verify_blocks(out);
 	ASSERT_EQ(failed.size(), 2u); // the manifest and the mails
 	EXPECT_NE(failed[1].find("FAILED: mails/4.eml"), std::string::npos) << failed[1];
+}
+
+TEST(Export, OnlyDatesThatExistAreValid)
+{
+	for (const char *d : {"2026-01-01", "2024-02-29", "2000-02-29", "2026-12-31", "0001-01-01"})
+		EXPECT_EQ(tresor_date_valid(d), 1) << d;
+	for (const char *d : {"2026-02-29", "2026-02-30", "1900-02-29", "2026-04-31", "2026-13-01",
+			      "2026-00-10", "2026-01-00", "2026-1-01", "2026/01/01", "20260101",
+			      "2026-01-01T", "abcd-ef-gh", ""})
+		EXPECT_EQ(tresor_date_valid(d), 0) << d;
+	EXPECT_EQ(tresor_date_valid(nullptr), 0);
 }
