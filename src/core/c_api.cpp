@@ -90,6 +90,7 @@ tresor::Record to_record(const tresor_record *rec)
 	r.guid = opt(rec->guid);
 	r.size = rec->size;
 	r.sha256 = opt(rec->sha256);
+	r.imap_sha256 = opt(rec->imap_sha256);
 	r.content_sha256 = opt(rec->content_sha256);
 	r.message_id = opt(rec->message_id);
 	r.duplicate_of = rec->duplicate_of;
@@ -281,6 +282,8 @@ int tresor_hasher_finish(tresor_hasher *h, tresor_hash_result *result_r)
 				h->result.size = r.size;
 				copy_out(h->result.message_id, sizeof(h->result.message_id),
 					 r.message_id);
+				copy_out(h->result.imap_sha256,
+					 sizeof(h->result.imap_sha256), r.imap_sha256);
 			} catch (...) {
 				h->failed = true;
 			}

@@ -77,6 +77,9 @@ void Hasher::reset()
 		if (want_content_)
 			(void)content_sha_.finish();
 	}
+	if (imap_differs_)
+		(void)imap_sha_.finish();
+	imap_differs_ = false;
 	size_ = 0;
 	pending_cr_ = false;
 	in_body_ = false;
@@ -101,7 +104,7 @@ void Hasher::append_out(const char *p, std::size_t size)
 	if (out_.size() + size > kOutFlush) {
 		flush_out();
 		if (size >= kOutFlush) {
-			sha_.update(p, size); // a long run: no detour through out_
+			hash_out(std::string_view(p, size)); // a long run: no detour through out_
 			if (sink_)
 				sink_(std::string_view(p, size));
 			return;
@@ -333,12 +336,26 @@ void Hasher::flush_out()
 {
 	if (out_.empty())
 		return;
-	sha_.update(out_);
+	hash_out(out_);
 	if (sink_)
 		sink_(out_);
 	if (in_body_ && want_content_)
 		content_sha_.update(out_);
 	out_.clear();
+}
+
+void Hasher::hash_out(std::string_view bytes)
+{
+	if (!imap_differs_ && std::memchr(bytes.data(), '\0', bytes.size()) != nullptr) {
+		sha_.copy_state_to(imap_sha_);
+		imap_differs_ = true;
+	}
+	sha_.update(bytes);
+	if (imap_differs_) {
+		imap_buf_.assign(bytes);
+		std::replace(imap_buf_.begin(), imap_buf_.end(), '\0', '\x80');
+		imap_sha_.update(imap_buf_);
+	}
 }
 
 HashResult Hasher::finish()
@@ -358,6 +375,8 @@ HashResult Hasher::finish()
 	finished_ = true;
 	HashResult r;
 	r.sha256 = sha_.finish_hex();
+	if (imap_differs_)
+		r.imap_sha256 = imap_sha_.finish_hex();
 	if (want_content_)
 		r.content_sha256 = content_sha_.finish_hex();
 	r.size = size_;

@@ -21,6 +21,10 @@ struct HashResult {
 	std::string content_sha256;
 	std::uint64_t size = 0;   // bytes of the CRLF form
 	std::string message_id;   // unfolded and trimmed, "" if none
+	// The mail has NUL bytes, which IMAP's BODY[] serves as 0x80: the
+	// sha256 of that form ("" for a mail without NULs, where BODY[]
+	// hashes to sha256 itself).
+	std::string imap_sha256;
 };
 
 class Hasher {
@@ -66,6 +70,9 @@ private:
 	void end_field();
 	void end_header();
 	void flush_out();
+	// bytes of the CRLF form into sha256 (and, once a NUL was seen, the
+	// IMAP form's hash)
+	void hash_out(std::string_view bytes);
 	// sha256 when nothing is left out: only bare LFs become CR LF
 	void update_crlf_only(const char *p, std::size_t size);
 	void append_out(const char *p, std::size_t size);
@@ -76,6 +83,9 @@ private:
 	std::size_t max_name_len_ = 0;
 
 	Sha256 sha_;
+	Sha256 imap_sha_;
+	bool imap_differs_ = false; // a NUL was seen
+	std::string imap_buf_;
 	Sha256 content_sha_;
 	bool want_content_ = true;
 	// Sha256Only without secret headers: update_crlf_only()

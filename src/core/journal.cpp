@@ -175,7 +175,7 @@ const char *const field_names[] = {
 	"seq",          "time",           "event",
 	"mailbox",      "mailbox_guid",   "uidvalidity",
 	"uid",          "guid",           "size",
-	"sha256",       "content_sha256", "message_id",
+	"sha256",       "imap_sha256",    "content_sha256", "message_id",
 	"duplicate_of", "content_duplicate_of", "archive", "action",
 	"new_mailbox",  "service",        "session",
 	"reason",       "prev",           nullptr,
@@ -460,6 +460,7 @@ json record_json(const Record &rec, std::uint64_t seq, Clock::time_point t,
 	str("guid", rec.guid);
 	num("size", rec.size);
 	str("sha256", rec.sha256);
+	str("imap_sha256", rec.imap_sha256);
 	str("content_sha256", rec.content_sha256);
 	str("message_id", rec.message_id);
 	num("duplicate_of", rec.duplicate_of);
@@ -1310,6 +1311,7 @@ std::size_t Journal::recover_intent()
 		rec.guid = str("guid");
 		rec.size = json_uint(j, "size");
 		rec.sha256 = str("sha256");
+		rec.imap_sha256 = str("imap_sha256");
 		rec.content_sha256 = str("content_sha256");
 		rec.message_id = str("message_id");
 		rec.archive = json_uint(j, "archive") != 0 ? 1 : 0;

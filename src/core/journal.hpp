@@ -31,6 +31,7 @@ struct Record {
 	std::optional<std::string> guid;
 	std::uint64_t size = 0;
 	std::optional<std::string> sha256;
+	std::optional<std::string> imap_sha256;
 	std::optional<std::string> content_sha256;
 	std::optional<std::string> message_id;
 	std::uint64_t duplicate_of = 0;

@@ -47,6 +47,12 @@ void Sha256::init()
 		throw std::runtime_error("SHA-256: EVP_DigestInit_ex failed");
 }
 
+void Sha256::copy_state_to(Sha256 &other) const
+{
+	if (EVP_MD_CTX_copy_ex(other.ctx_, ctx_) != 1)
+		throw std::runtime_error("sha256: copying the digest state failed");
+}
+
 void Sha256::update(const void *data, std::size_t size)
 {
 	if (ctx_ == nullptr)

@@ -25,6 +25,9 @@ public:
 	Sha256(Sha256 &&other) noexcept;
 	Sha256 &operator=(Sha256 &&other) noexcept;
 
+	// A second digest going on from the state this one is in.
+	void copy_state_to(Sha256 &other) const;
+
 	void update(const void *data, std::size_t size);
 	void update(std::string_view data) { update(data.data(), data.size()); }
 	// Completes the digest and starts a new one.

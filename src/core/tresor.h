@@ -98,6 +98,9 @@ typedef struct tresor_hash_result {
 	char content_sha256[TRESOR_SHA256_HEX_SIZE];
 	uint64_t size;            /* bytes of the CRLF form (= RFC822.SIZE) */
 	char message_id[TRESOR_MESSAGE_ID_MAX]; /* trimmed, "" if none */
+	/* the mail has NUL bytes: sha256 of the form IMAP's BODY[] serves
+	   (each NUL as 0x80), "" otherwise */
+	char imap_sha256[TRESOR_SHA256_HEX_SIZE];
 } tresor_hash_result;
 
 tresor_hasher *tresor_hasher_new(const tresor_config *cfg);
@@ -132,6 +135,8 @@ typedef struct tresor_record {
 	const char *guid;
 	uint64_t size;
 	const char *sha256;
+	/* save: sha256 of BODY[] where it differs (NUL bytes), else NULL */
+	const char *imap_sha256;
 	const char *content_sha256;
 	const char *message_id;
 	uint64_t duplicate_of;         /* seq of the earlier record */

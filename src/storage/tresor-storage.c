@@ -811,6 +811,8 @@ tresor_transaction_records(struct mailbox *box, struct tresor_transaction *tt,
 		rec->uidvalidity = changes == NULL ? 0 : changes->uid_validity;
 		rec->size = save->hash.size;
 		rec->sha256 = save->hash.sha256;
+		rec->imap_sha256 = save->hash.imap_sha256[0] == '\0' ? NULL :
+			save->hash.imap_sha256;
 		rec->content_sha256 = save->hash.content_sha256;
 		rec->message_id = save->hash.message_id[0] == '\0' ? NULL :
 			save->hash.message_id;

@@ -447,6 +447,44 @@ class ArchiveAllowedTests(ArchiveFixture):
         rc, out, err = self.dc.doveadm("tresor", "verify", "-u", u)
         self.assertEqual((rc, out), (0, ""), err)
 
+    def test_auditor_recipe_holds_for_a_mail_with_nul_bytes(self):
+        """IMAP's BODY[] serves each NUL as 0x80: the journal also records
+        the hash of that form (imap_sha256), so that the auditor's recipe
+        - sha256 of BODY[] - matches a record for every mail."""
+        u = self.user()
+        c, _ = self.archive_with_mails(u, n=0)
+        c.logout()
+        utf16 = "Rechnung Nr. 4711, Betrag 119,00 EUR\r\n".encode("utf-16-le")
+        msg = (b"From: lieferant@example.com\r\nTo: a@example.com\r\n"
+               b"Subject: UTF-16\r\nMessage-ID: <nul.1@example.com>\r\n"
+               b"MIME-Version: 1.0\r\n"
+               b"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+               b"--b\r\nContent-Type: text/plain; charset=utf-16le\r\n"
+               b"Content-Transfer-Encoding: binary\r\n\r\n" + utf16 +
+               b"\r\n--b--\r\n")
+        self.assertIn(b"\0", msg)
+        rc, out, err = self.dc.doveadm("save", "-u", u, "-m", "Archiv",
+                                       input=msg)
+        self.assertEqual(rc, 0, err)
+        code = self.dc.lmtp_deliver("%s+Archiv@example.com" % u, msg)[
+            "%s+Archiv@example.com" % u][0]
+        self.assertEqual(code, 250)
+        saves = [r for r in self.dc.journal(u) if r["event"] == "save"]
+        self.assertEqual(len(saves), 2, saves)
+        for rec in saves:
+            body = self.dc.served_body(u, "Archiv", rec["uid"])
+            self.assertNotIn(b"\0", body)
+            self.assertIn(b"\x80", body)
+            self.assertEqual(rec.get("imap_sha256"), sha256_hex(body), rec)
+            self.assertNotEqual(rec["sha256"], rec["imap_sha256"])
+        # a mail without NULs has no imap_sha256: its sha256 is BODY[]'s
+        c = self.imap(u)
+        typ, text, _, uid = c.append_msg("Archiv", self.gen.simple())
+        c.logout()
+        self.assertNotIn("imap_sha256", self.dc.journal(u)[-1])
+        rc, out, err = self.dc.doveadm("tresor", "verify", "-u", u)
+        self.assertEqual((rc, out), (0, ""), err)
+
     def test_flags_and_keywords_allowed(self):
         u = self.user()
         c, uids = self.archive_with_mails(u)

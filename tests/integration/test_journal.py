@@ -20,7 +20,8 @@ from harness import (DEFAULT_CONTENT_HEADERS, PASSWORD, DovecotTestCase,
 from mailgen import MailGenerator
 
 KEYS = {"seq", "time", "event", "mailbox", "mailbox_guid", "uidvalidity",
-        "uid", "guid", "size", "sha256", "content_sha256", "message_id",
+        "uid", "guid", "size", "sha256", "imap_sha256", "content_sha256",
+        "message_id",
         "duplicate_of", "content_duplicate_of", "archive", "action",
         "new_mailbox",
         "service", "session", "reason", "prev"}

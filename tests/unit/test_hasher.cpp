@@ -2,6 +2,7 @@
 // against values computed by hand over explicitly normalised strings.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <string>
@@ -549,4 +550,47 @@ TEST(Hasher, CApiReset)
 	EXPECT_EQ(std::string(r.sha256), sha256_oneshot(""));
 	tresor_hasher_reset(nullptr); // harmless
 	tresor_hasher_free(h);
+}
+
+TEST(Hasher, MailWithNulsAlsoGetsTheHashOfWhatImapServes)
+{
+	// IMAP's BODY[] serves each NUL byte as 0x80: the auditor's sha256 of
+	// BODY[] is imap_sha256, the stored bytes' sha256
+	Config cfg;
+	static const char raw[] =
+		"Subject: utf-16\nContent-Transfer-Encoding: binary\n\nR\0e\0c\0h\0n\0u\0n\0g\0\n";
+	const std::string msg(raw, sizeof(raw) - 1);
+	auto crlf = [](std::string s) {
+		std::string out;
+		for (char c : s) {
+			if (c == '\n')
+				out += '\r';
+			out += c;
+		}
+		return out;
+	};
+	std::string served = msg;
+	std::replace(served.begin(), served.end(), '\0', '\x80');
+	for (std::size_t chunk : {1u, 3u, 7u, 64u, 100000u}) {
+		HashResult r = hash_chunked(cfg, msg, chunk);
+		EXPECT_EQ(r.sha256, hash_all(cfg, msg).sha256);
+		EXPECT_EQ(r.imap_sha256, tresor::sha256_hex(crlf(served))) << chunk;
+		EXPECT_NE(r.imap_sha256, r.sha256);
+	}
+	// the same hasher, reset, for a mail without NULs: none
+	tresor::Hasher h(cfg);
+	h.update(msg.data(), msg.size());
+	(void)h.finish();
+	h.reset();
+	const std::string plain = "Subject: x\n\nok\n";
+	h.update(plain.data(), plain.size());
+	EXPECT_EQ(h.finish().imap_sha256, "");
+	// a long run written past the buffer keeps both hashes right
+	const std::string big = "Subject: big\n\n" + std::string(300000, 'a') + std::string(1, '\0') +
+			  std::string(300000, 'b') + "\n";
+	std::string big_served = big;
+	std::replace(big_served.begin(), big_served.end(), '\0', '\x80');
+	HashResult r = hash_chunked(cfg, big, 200000);
+	EXPECT_EQ(r.sha256, tresor::sha256_hex(crlf(big)));
+	EXPECT_EQ(r.imap_sha256, tresor::sha256_hex(crlf(big_served)));
 }

@@ -86,6 +86,7 @@ TEST(Journal, ExactLineFormat)
 	all.guid = "g";
 	all.size = 7;
 	all.sha256 = "s";
+	all.imap_sha256 = "i";
 	all.content_sha256 = "c";
 	all.message_id = "m";
 	all.duplicate_of = 1;
@@ -103,7 +104,7 @@ TEST(Journal, ExactLineFormat)
 	EXPECT_EQ(keys(p), (std::vector<std::string>{
 				   "seq", "time", "event", "mailbox", "mailbox_guid",
 				   "uidvalidity", "uid", "guid", "size", "sha256",
-				   "content_sha256", "message_id", "duplicate_of",
+				   "imap_sha256", "content_sha256", "message_id", "duplicate_of",
 				   "content_duplicate_of", "archive", "action", "new_mailbox", "service",
 				   "session", "reason", "prev"}));
 	EXPECT_EQ(p["time"], "2026-11-23T09:06:00.000000Z");
@@ -492,10 +493,11 @@ TEST(Journal, ReaderAndStatus)
 	EXPECT_STREQ(v[7], "");
 	EXPECT_STREQ(v[8], "1007");
 	EXPECT_STREQ(v[9], mail_hash("7").c_str());
-	EXPECT_STREQ(v[14], ""); // not an archive folder
-	EXPECT_STREQ(v[17], "lmtp");
-	EXPECT_STREQ(v[20], zero_hash.c_str());
-	EXPECT_EQ(v[21], nullptr);
+	EXPECT_STREQ(v[10], ""); // no NUL bytes: BODY[] hashes to sha256
+	EXPECT_STREQ(v[15], ""); // not an archive folder
+	EXPECT_STREQ(v[18], "lmtp");
+	EXPECT_STREQ(v[21], zero_hash.c_str());
+	EXPECT_EQ(v[22], nullptr);
 	ASSERT_EQ(tresor_journal_reader_next(rd, &v, err, sizeof(err)), 1);
 	EXPECT_STREQ(v[2], "expunge");
 	EXPECT_STREQ(v[8], "");
