@@ -599,6 +599,11 @@ class ArchiveAllowedTests(ArchiveFixture):
         msg = self.gen.invoice()
         res = self.dc.lmtp_deliver("%s+Archiv@example.com" % u, msg)
         self.assertEqual(res["%s+Archiv@example.com" % u][0], 250, res)
+        self.assertDeliveredIntoArchive(u, msg, "lmtp")
+
+    def assertDeliveredIntoArchive(self, u, msg, service):
+        """msg is the one mail in Archiv, unaltered, and journaled as a
+        save by service. Returns an IMAP session."""
         c = self.imap(u)
         uids = c.uids("Archiv")
         self.assertEqual(len(uids), 1)
@@ -608,22 +613,15 @@ class ArchiveAllowedTests(ArchiveFixture):
             crlf(msg).rstrip(b"\r\n")), "delivered mail altered")
         recs = self.dc.journal(u)
         self.assertEqual(len(recs), 1, recs)
-        self.assertSaveRecord(recs[0], "Archiv", uids[0], body, "lmtp")
+        self.assertSaveRecord(recs[0], "Archiv", uids[0], body, service)
+        return c
 
     def test_lda_delivery_into_archive_journaled(self):
         u = self.user()
         msg = self.gen.invoice()
         rc, err = self.dc.lda_deliver(u, msg, mailbox="Archiv")
         self.assertEqual(rc, 0, err)
-        c = self.imap(u)
-        uids = c.uids("Archiv")
-        self.assertEqual(len(uids), 1, err)
-        body = c.fetch_body(uids[0])
-        self.assertTrue(body.rstrip(b"\r\n").endswith(
-            crlf(msg).rstrip(b"\r\n")), "delivered mail altered")
-        recs = self.dc.journal(u)
-        self.assertEqual(len(recs), 1, recs)
-        self.assertSaveRecord(recs[0], "Archiv", uids[0], body, "lda")
+        c = self.assertDeliveredIntoArchive(u, msg, "lda")
         # and the archive holds it like any other mail
         c.select_box("Archiv")
         self.assertRefusedIMAP(c.cmd("STORE 1 +FLAGS (\\Deleted)"))

@@ -289,6 +289,18 @@ inline tresor::Record delete_record(const std::string &guid, const std::string &
 	return r;
 }
 
+inline tresor::Record rename_record(const std::string &guid, const std::string &from,
+				    const std::string &to)
+{
+	tresor::Record r;
+	r.event = "rename";
+	r.mailbox = from;
+	r.new_mailbox = to;
+	r.mailbox_guid = guid;
+	r.service = "imap";
+	return r;
+}
+
 inline const std::string kGuid1 = "0123456789abcdef0123456789abcdef";
 inline const std::string kGuid2 = "fedcba9876543210fedcba9876543210";
 inline const std::string kGuid3 = "00000000000000000000000000000003";

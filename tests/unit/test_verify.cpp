@@ -47,12 +47,19 @@ void rewrite(const TempDir &d, const std::vector<std::string> &lines)
 	write_file(j2026(d), join_lines(lines));
 }
 
+// One member of every problem, in order.
+template <class T>
+std::vector<T> each(const std::vector<Problem> &ps, T Problem::*member)
+{
+	std::vector<T> out;
+	for (const Problem &p : ps)
+		out.push_back(p.*member);
+	return out;
+}
+
 std::vector<std::uint64_t> seqs(const std::vector<Problem> &ps)
 {
-	std::vector<std::uint64_t> out;
-	for (const Problem &p : ps)
-		out.push_back(p.seq);
-	return out;
+	return each(ps, &Problem::seq);
 }
 
 } // namespace
@@ -359,12 +366,7 @@ TEST(Verify, UidvalidityChangeAndRename)
 	{
 		Journal j(d.path());
 		j.append(save_record(kGuid1, 1, mail_hash("1"), "", "Alt"), utc(2026, 1, 1));
-		Record rn;
-		rn.event = "rename";
-		rn.mailbox = "Alt";
-		rn.new_mailbox = "Neu";
-		rn.mailbox_guid = kGuid1;
-		j.append(rn, utc(2026, 1, 2));
+		j.append(rename_record(kGuid1, "Alt", "Neu"), utc(2026, 1, 2));
 	}
 	Verifier v(d.path());
 	v.mailbox_seen(kGuid1, "Neu", 1800000000);
@@ -729,10 +731,7 @@ tresor::Record archived_save(const std::string &guid, std::uint32_t uid,
 
 std::vector<ProblemKind> kinds(const std::vector<Problem> &ps)
 {
-	std::vector<ProblemKind> out;
-	for (const Problem &p : ps)
-		out.push_back(p.kind);
-	return out;
+	return each(ps, &Problem::kind);
 }
 
 } // namespace
@@ -775,12 +774,7 @@ TEST(Verify, DeletingOrRenamingAFolderWithArchivedMailIsABypass)
 		Journal j(d.path());
 		j.append(archived_save(kGuid1, 1), utc(2026, 1, 1));
 		j.append(archived_save(kGuid2, 1, "Rechnungen"), utc(2026, 1, 1));
-		tresor::Record rn;
-		rn.event = "rename";
-		rn.mailbox = "Rechnungen";
-		rn.new_mailbox = "Alt";
-		rn.mailbox_guid = kGuid2;
-		j.append(rn, utc(2026, 1, 2));
+		j.append(rename_record(kGuid2, "Rechnungen", "Alt"), utc(2026, 1, 2));
 		j.append(delete_record(kGuid1, "Archiv"), utc(2026, 1, 3));
 	}
 	Verifier v(d.path());
@@ -867,12 +861,7 @@ TEST(Verify, RenamedFoldersKeepTheirIdentity)
 	{
 		Journal j(d.path());
 		j.append(save_record(kGuid1, 1, mail_hash("p1"), "", "Projekte"), utc(2026, 1, 1));
-		tresor::Record rn;
-		rn.event = "rename";
-		rn.mailbox = "Projekte";
-		rn.new_mailbox = "Projekte-alt";
-		rn.mailbox_guid = kGuid1;
-		j.append(rn, utc(2026, 1, 2));
+		j.append(rename_record(kGuid1, "Projekte", "Projekte-alt"), utc(2026, 1, 2));
 		j.append(save_record(kGuid1, 2, mail_hash("p2"), "", "Projekte-alt"), utc(2026, 1, 3));
 		// a new folder under the old name
 		j.append(save_record(kGuid2, 1, mail_hash("n1"), "", "Projekte"), utc(2026, 1, 4));
