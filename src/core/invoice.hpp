@@ -71,6 +71,10 @@ struct Settings {
 	std::vector<std::string> authserv_ids;                  // tresor_authserv_id
 	std::string extract_path;                               // tresor_extract
 	extract::Limits limits; // tresor_extract_timeout, tresor_extract_memory
+	// tresor_own_ibans: the business's own accounts, normalised and valid.
+	// Never a supplier's payee account wherever they appear (a direct
+	// debit invoice prints the account it draws on).
+	std::vector<std::string> own_ibans;
 
 	Settings();
 	static std::vector<std::string> default_keywords();
@@ -140,10 +144,15 @@ private:
 	// What the documents of a mail yielded.
 	struct Findings {
 		bool any_document = false;
-		std::optional<einvoice::Invoice> einvoice; // the first one
+		struct Einvoice {
+			einvoice::Invoice invoice;
+			std::string place; // where it was found, for reasons
+		};
+		std::vector<Einvoice> einvoices; // the first one's fields count
 		struct Pdf {
 			std::string filename;
 			std::string text;
+			std::string place;
 		};
 		std::vector<Pdf> pdfs;
 	};
@@ -175,11 +184,30 @@ struct FromAddress {
 // The first mailbox of a From value: "Name <a@b>", "a@b (Name)", "a@b".
 FromAddress parse_from(std::string_view value);
 
-// Whether any keyword occurs in text, case-folded (Unicode full folding).
+// Whether any keyword occurs in text as a word (NFKC case-folded; words
+// split at non-letters and where a lower-case letter meets an upper-case
+// one): the keyword itself, with a plural or inflection ending (Rechnungen,
+// invoices, facturen, fatture), and for the German compounding keywords
+// (Rechnung, Gutschrift) also as the first part of a word (Rechnungsnummer)
+// or its last part (Eingangsrechnung), but not after the prefixes of the
+// verb derivations that are no invoice (Berechnung, Umrechnung,
+// Verrechnung, Anrechnung, Zurechnung, Hochrechnung, Nachrechnung,
+// Aufrechnung, Gegenrechnung). A phrase's words must follow each other.
 bool contains_keyword(std::string_view text, const std::vector<std::string> &keywords);
-// The first mod-97-valid IBAN in text (printed with or without spaces),
-// normalised; "" when none.
-std::string find_iban(std::string_view text);
+
+// Every IBAN printed in text, normalised, in order, without repeats: upper
+// or lower case, with or without an "IBAN" label, compact or in groups
+// separated by spaces, dashes or no-break spaces, the country code apart
+// ("DE 89 3704 ..."), full-width digits. A candidate counts only with a
+// country of the IBAN register, exactly that country's length ending at a
+// word boundary (so neither a following BIC nor a longer number is glued
+// on), not inside a word, and valid check digits (mod 97).
+std::vector<std::string> find_ibans(std::string_view text);
+
+// The text a reader sees in an HTML body: tags removed (block elements
+// become line breaks, inline ones vanish), comments, scripts and styles
+// dropped, character references and the common named entities decoded.
+std::string html_to_text(std::string_view html);
 
 // Damerau-Levenshtein (optimal string alignment) distance over code points.
 std::size_t edit_distance(std::u32string_view a, std::u32string_view b);
