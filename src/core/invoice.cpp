@@ -41,6 +41,7 @@ const char *const setting_name_list[] = {
 	"tresor_extract_timeout",
 	"tresor_extract_memory",
 	"tresor_own_ibans",
+	"tresor_invoice_budget",
 	nullptr,
 };
 
@@ -70,6 +71,16 @@ std::string quote_value(std::string_view v)
 }
 
 // ---- settings values
+
+// "15s", "500ms", "2min" for messages.
+std::string format_duration(std::chrono::milliseconds ms)
+{
+	if (ms.count() % 60000 == 0)
+		return std::to_string(ms.count() / 60000) + "min";
+	if (ms.count() % 1000 == 0)
+		return std::to_string(ms.count() / 1000) + "s";
+	return std::to_string(ms.count()) + "ms";
+}
 
 std::uint64_t parse_number(std::string_view &v)
 {
@@ -799,6 +810,16 @@ void Settings::set(std::string_view name, std::string_view value)
 				list.push_back(std::move(iban));
 		}
 		own_ibans = std::move(list);
+	} else if (name == "tresor_invoice_budget") {
+		std::chrono::milliseconds ms;
+		try {
+			ms = parse_duration(value);
+		} catch (const std::invalid_argument &e) {
+			throw bad(std::string(e.what()) + "; expected e.g. 15s or 1min");
+		}
+		if (ms.count() < 100 || ms > std::chrono::hours(1))
+			throw bad("expected between 100ms and 1h");
+		budget = ms;
 	} else if (name == "tresor_extract") {
 		std::string_view v = tresor::text::trim_space(value);
 		if (v.empty() || v.front() != '/')
@@ -1176,7 +1197,8 @@ void Analyser::log(int level, const std::string &message) const
 		logger_(level, message);
 }
 
-extract::Document Analyser::read_document(extract::Kind kind, std::string_view data) const
+extract::Document Analyser::read_document(extract::Kind kind, std::string_view data,
+					   std::chrono::milliseconds time_left) const
 {
 	if (reader_)
 		return reader_(kind, data);
@@ -1187,7 +1209,14 @@ extract::Document Analyser::read_document(extract::Kind kind, std::string_view d
 		throw HelperError("tresor_extract: can't run " + settings_.extract_path + ": " +
 				  std::strerror(err));
 	}
-	return extract::analyse(settings_.extract_path, kind, data, settings_.limits);
+	// No document may take more than what is left of the mail's budget.
+	extract::Limits limits = settings_.limits;
+	auto left_ms = static_cast<unsigned>(std::max<std::int64_t>(time_left.count(), 100));
+	if (left_ms < limits.timeout_ms) {
+		limits.timeout_ms = left_ms;
+		limits.cpu_seconds = std::min(limits.cpu_seconds, (left_ms + 999) / 1000);
+	}
+	return extract::analyse(settings_.extract_path, kind, data, limits);
 }
 
 namespace {
@@ -1275,6 +1304,7 @@ std::vector<std::string> authentication_results(const Message &msg)
 Analyser::Findings Analyser::read_documents(const Message &msg) const
 {
 	Findings f;
+	const auto start = std::chrono::steady_clock::now();
 	std::size_t analysed = 0, found = 0;
 	for (std::size_t i = 0; i < msg.parts.size(); i++) {
 		const Part &p = msg.parts[i];
@@ -1287,16 +1317,29 @@ Analyser::Findings Analyser::read_documents(const Message &msg) const
 		else
 			continue;
 		found++;
-		if (analysed == max_documents)
-			continue;
-		analysed++;
 		f.any_document = true;
-
-		extract::Document d = read_document(kind, p.data);
 		const std::string what = describe_part(p, i);
+		if (analysed == max_documents) {
+			f.unanalysed.push_back(what + " was not analysed (more than " +
+					       std::to_string(max_documents) + " documents)");
+			continue;
+		}
+		auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
+			std::chrono::steady_clock::now() - start);
+		if (spent >= settings_.budget) {
+			const std::string why = "the per-mail budget tresor_invoice_budget (" +
+						format_duration(settings_.budget) + ") was used up";
+			log(2, "tresor invoice: " + what + " not analysed: " + why);
+			f.unanalysed.push_back(what + " was not analysed (" + why + ")");
+			continue;
+		}
+		analysed++;
+
+		extract::Document d = read_document(kind, p.data, settings_.budget - spent);
 		if (!d.ok) {
 			log(2, "tresor invoice: " + what + " could not be analysed" +
 				       (d.warnings.empty() ? "" : ": " + join(d.warnings, "; ")));
+			f.unanalysed.push_back(what + " could not be analysed");
 		} else {
 			for (const std::string &w : d.warnings)
 				log(2, "tresor invoice: " + what + ": " + w);
@@ -1556,6 +1599,9 @@ Result Analyser::analyse(const Message &msg) const
 			unknown.push_back(std::move(line));
 		}
 	}
+	// What wasn't read may hold any account: nobody can say it is known.
+	for (const std::string &u : found.unanalysed)
+		problems.push_back(u + ": its accounts are unknown");
 	if (!unknown.empty()) {
 		problems.push_back(join(unknown, ", ") + (unknown.size() == 1 ? " is" : " are") +
 				   " not one of " + supplier->name + "'s known accounts" +

@@ -9,6 +9,10 @@
 // *.pdf, or application/octet-stream starting with "%PDF-" (read as PDF),
 // attached or inline; at most 8 per mail. No document, no invoice.
 //
+// Documents are read within a per-mail budget (tresor_invoice_budget): each
+// gets at most what is left of it, and those after it is used up, beyond
+// the eighth, or that the helper could not read are logged as not analysed.
+//
 // Invoice: an e-invoice in any document (the first one counts), or else a
 // PDF together with a keyword (NFKC case-folded substring) in the decoded
 // Subject, a PDF's file name or a PDF's text. Fields come from the
@@ -75,6 +79,9 @@ struct Settings {
 	// Never a supplier's payee account wherever they appear (a direct
 	// debit invoice prints the account it draws on).
 	std::vector<std::string> own_ibans;
+	// tresor_invoice_budget: wall-clock time for all documents of one mail;
+	// the documents after it is used up are not analysed.
+	std::chrono::milliseconds budget = std::chrono::seconds(15);
 
 	Settings();
 	static std::vector<std::string> default_keywords();
@@ -155,10 +162,14 @@ private:
 			std::string place;
 		};
 		std::vector<Pdf> pdfs;
+		// Documents not analysed (over the budget, beyond the count,
+		// the helper failed), each with why: their accounts are unknown.
+		std::vector<std::string> unanalysed;
 	};
 	Findings read_documents(const Message &msg) const;
 	void log(int level, const std::string &message) const;
-	extract::Document read_document(extract::Kind kind, std::string_view data) const;
+	extract::Document read_document(extract::Kind kind, std::string_view data,
+					std::chrono::milliseconds time_left) const;
 
 	Settings settings_;
 	Logger logger_;

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -839,6 +840,56 @@ TEST_F(InvoiceTest, SeveralFromAddressesAreNeverTrusted)
 	EXPECT_EQ(analyse(config, one).verdict, "trusted");
 }
 
+TEST_F(InvoiceTest, DocumentsOverTheBudgetAreNotAnalysedAndGoToReview)
+{
+	config.set("tresor_invoice_budget", "100ms");
+	std::vector<std::string> read;
+	inv::analyser_of(config.cfg).set_document_reader([&](Kind, std::string_view data) {
+		read.emplace_back(data);
+		std::this_thread::sleep_for(std::chrono::milliseconds(150));
+		return data == "<acme/>" ? einvoice_doc("DE111222333", kAcmeIban) :
+					   pdf_doc("Rechnung, IBAN NL91 ABNA 0417 1643 00");
+	});
+	Mail mail;
+	acme_mail(mail);
+	mail.part("application/xml", "invoice.xml", true, "<acme/>")
+		.part("application/pdf", "neue-bank.pdf", true, "%PDF-late");
+	Outcome o = analyse(config, mail);
+	ASSERT_EQ(o.rc, 0) << o.err;
+	EXPECT_EQ(read, std::vector<std::string>{"<acme/>"}) << "the PDF came after the budget";
+	EXPECT_TRUE(o.is_einvoice);
+	EXPECT_EQ(o.iban, kAcmeIban);
+	EXPECT_EQ(o.verdict, "bank-account-changed");
+	EXPECT_EQ(o.reason, "attachment 'neue-bank.pdf' was not analysed (the per-mail budget "
+			    "tresor_invoice_budget (100ms) was used up): its accounts are unknown");
+	EXPECT_EQ(config.log_at(2), std::vector<std::string>{
+					    "tresor invoice: attachment 'neue-bank.pdf' not analysed: the "
+					    "per-mail budget tresor_invoice_budget (100ms) was used up"});
+
+	// Within the budget both are read and the PDF's account counts.
+	config.set("tresor_invoice_budget", "15s");
+	read.clear();
+	Mail again;
+	acme_mail(again);
+	again.part("application/xml", "invoice.xml", true, "<acme/>")
+		.part("application/pdf", "neue-bank.pdf", true, "%PDF-late");
+	o = analyse(config, again);
+	EXPECT_EQ(read.size(), 2u);
+	EXPECT_EQ(o.reason, "IBAN NL91ABNA0417164300 in the PDF 'neue-bank.pdf' is not one of "
+			    "ACME GmbH's known accounts");
+}
+
+TEST_F(InvoiceTest, UnreadableDocumentOfATrustedInvoiceGoesToReview)
+{
+	Mail mail;
+	acme_mail(mail);
+	mail.part("application/xml", "invoice.xml", true, "<acme/>")
+		.part("application/pdf", "kaputt.pdf", true, "%PDF-unknown-to-the-fake");
+	Outcome o = analyse(config, mail);
+	EXPECT_EQ(o.verdict, "bank-account-changed");
+	EXPECT_EQ(o.reason, "attachment 'kaputt.pdf' could not be analysed: its accounts are unknown");
+}
+
 // ---- invoice or not
 
 TEST_F(InvoiceTest, NewsletterSayingRechnungWithoutAttachmentIsNoInvoice)
@@ -1188,7 +1239,8 @@ TEST(InvoiceSettings, Names)
 	EXPECT_EQ(names, (std::vector<std::string>{"tresor_invoice_keywords", "tresor_suppliers",
 						   "tresor_authserv_id", "tresor_extract",
 						   "tresor_extract_timeout",
-						   "tresor_extract_memory", "tresor_own_ibans"}));
+						   "tresor_extract_memory", "tresor_own_ibans",
+						   "tresor_invoice_budget"}));
 }
 
 TEST(InvoiceSettings, Defaults)
@@ -1205,6 +1257,7 @@ TEST(InvoiceSettings, Defaults)
 	EXPECT_EQ(s.limits.cpu_seconds, 5u);
 	EXPECT_EQ(s.limits.memory_bytes, 256ull << 20);
 	EXPECT_TRUE(s.own_ibans.empty());
+	EXPECT_EQ(s.budget, std::chrono::seconds(15));
 }
 
 TEST(InvoiceSettings, ValidValues)
@@ -1245,6 +1298,10 @@ TEST(InvoiceSettings, ValidValues)
 		<< "normalised, printed groups joined, repeats once";
 	s.set("tresor_own_ibans", "");
 	EXPECT_TRUE(s.own_ibans.empty());
+	s.set("tresor_invoice_budget", "1min");
+	EXPECT_EQ(s.budget, std::chrono::minutes(1));
+	s.set("tresor_invoice_budget", "500ms");
+	EXPECT_EQ(s.budget, std::chrono::milliseconds(500));
 }
 
 TEST(InvoiceSettings, BadValuesNameTheSetting)
@@ -1292,6 +1349,11 @@ TEST(InvoiceSettings, BadValuesNameTheSetting)
 	EXPECT_EQ(config.set_error("tresor_own_ibans", "12345"),
 		  "tresor_own_ibans: invalid value '12345' (invalid IBAN '12345': wrong format or "
 		  "check digits)");
+	EXPECT_EQ(config.set_error("tresor_invoice_budget", "2h"),
+		  "tresor_invoice_budget: invalid value '2h' (expected between 100ms and 1h)");
+	EXPECT_EQ(config.set_error("tresor_invoice_budget", "soon"),
+		  "tresor_invoice_budget: invalid value 'soon' (expected a number; expected e.g. "
+		  "15s or 1min)");
 	EXPECT_STARTS_WITH(config.set_error("tresor_invoice_kewords", "x"),
 			   "unknown setting 'tresor_invoice_kewords' (known settings: "
 			   "tresor_invoice_keywords, ");
