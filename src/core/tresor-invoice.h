@@ -41,7 +41,9 @@ void tresor_invoice_config_free(tresor_invoice_config *cfg);
    tresor_extract_timeout   (wall-clock limit per document, e.g. "10s")
    tresor_extract_memory    (address-space limit, e.g. "256M")
    tresor_own_ibans         (the business's own accounts, space-separated;
-                             never counted as a supplier's payee account) */
+                             never counted as a supplier's payee account)
+   tresor_invoice_budget    (wall-clock time for all documents of one mail,
+                             default "15s") */
 const char *const *tresor_invoice_setting_names(void);
 /* Returns 0, or -1 with err naming the setting and what is expected. */
 int tresor_invoice_config_set(tresor_invoice_config *cfg, const char *name,
