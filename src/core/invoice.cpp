@@ -495,33 +495,37 @@ std::size_t iban_separator_length(std::string_view text, std::size_t i)
 	return j - i;
 }
 
-// The code point before byte offset i is a letter or digit.
-bool word_char_before(std::string_view text, std::size_t i)
+// The code point before byte offset i (-1 at the start or when invalid).
+UChar32 code_point_before(std::string_view text, std::size_t i)
 {
 	if (i == 0)
-		return false;
+		return -1;
 	int32_t at = static_cast<int32_t>(i);
 	UChar32 c;
 	U8_PREV(reinterpret_cast<const uint8_t *>(text.data()), 0, at, c);
-	return c >= 0 && u_isalnum(c);
+	return c;
 }
 
-// The code point at byte offset i is a letter or digit.
-bool word_char_at(std::string_view text, std::size_t i)
+// The code point at byte offset i (-1 at the end or when invalid).
+UChar32 code_point_at(std::string_view text, std::size_t i)
 {
 	if (i >= text.size())
-		return false;
+		return -1;
 	int32_t at = static_cast<int32_t>(i);
 	UChar32 c;
 	U8_NEXT(reinterpret_cast<const uint8_t *>(text.data()), at,
 		static_cast<int32_t>(text.size()), c);
-	return c >= 0 && u_isalnum(c);
+	return c;
 }
 
 // The IBAN printed at i in folded text (lower case), or "" when there is
 // none: a country of the IBAN register, two check digits, then letters and
-// digits in groups up to that country's length, ending where the word ends.
-// end_r: the offset after it.
+// digits in groups up to exactly that country's length. Not after a digit
+// and not followed by one (then it is part of a longer number); a letter
+// may precede it ("IBANDE89...", a label glued on, as a reader still sees
+// it) or follow its last digit ("...013000Bitte"), never its last letter
+// (where that account would end is anyone's guess). end_r: the offset
+// after it.
 std::string iban_at(std::string_view text, std::size_t i, std::size_t &end_r)
 {
 	auto lower = [](char c) { return c >= 'a' && c <= 'z'; };
@@ -529,7 +533,7 @@ std::string iban_at(std::string_view text, std::size_t i, std::size_t &end_r)
 		return k < text.size() && (lower(text[k]) || is_ascii_digit(text[k]));
 	};
 	if (i + 4 > text.size() || !lower(text[i]) || !lower(text[i + 1]) ||
-	    word_char_before(text, i))
+	    u_isdigit(code_point_before(text, i)))
 		return "";
 	std::string compact = tresor::text::ascii_uppercase(text.substr(i, 2));
 	const std::size_t length = einvoice::iban_length(compact);
@@ -552,9 +556,10 @@ std::string iban_at(std::string_view text, std::size_t i, std::size_t &end_r)
 			break;
 		j += sep;
 	}
-	// Too short, or glued to what follows ("...0130 00X", "...013000123"):
-	// the country's length ends inside a word, so this is something else.
-	if (compact.size() != length || word_char_at(text, j))
+	if (compact.size() != length)
+		return "";
+	UChar32 next = code_point_at(text, j);
+	if (u_isdigit(next) || (u_isalpha(next) && !is_ascii_digit(compact.back())))
 		return "";
 	if (!einvoice::iban_valid(compact))
 		return "";
@@ -1463,9 +1468,10 @@ Result Analyser::analyse(const Message &msg) const
 	bool direct_debit = false;
 	for (const Findings::Einvoice &e : found.einvoices) {
 		// As written: a wrong check digit is reported, not dropped.
-		for (const std::string &iban : e.invoice.payee_ibans)
-			accounts.add(einvoice::normalise_iban(iban),
-				     einvoice::iban_valid(einvoice::normalise_iban(iban)), e.place);
+		for (const std::string &written : e.invoice.payee_ibans) {
+			std::string iban = einvoice::normalise_iban(written);
+			accounts.add(iban, einvoice::iban_valid(iban), e.place);
+		}
 		for (const std::string &iban : e.invoice.debtor_ibans)
 			debtor_ibans.push_back(einvoice::normalise_iban(iban));
 		direct_debit = direct_debit || e.invoice.direct_debit;

@@ -13,17 +13,23 @@
 // gets at most what is left of it, and those after it is used up, beyond
 // the eighth, or that the helper could not read are logged as not analysed.
 //
-// Invoice: an e-invoice in any document (the first one counts), or else a
-// PDF together with a keyword (NFKC case-folded substring) in the decoded
-// Subject, a PDF's file name or a PDF's text. Fields come from the
-// e-invoice; the IBAN, when the e-invoice has none or for a PDF invoice,
-// is the first mod-97-valid IBAN in the PDF texts, then in the text/plain
-// body parts.
+// Invoice: an e-invoice in any document (the first one's fields count), or
+// else a PDF together with a keyword (contains_keyword(): words, plurals,
+// German compounds) in the decoded Subject, a PDF's file name or a PDF's
+// text.
 //
-// Supplier: the first that matches, by the invoice's VAT ID, its IBAN, the
-// From address, the From domain (a supplier domain or a subdomain of one).
-// The sender "belongs" to a supplier when the From domain is one of its
-// domains (or below one) or the From address is one of its addresses.
+// Payee accounts: every account a person or an ERP could pay to: the payee
+// accounts of every e-invoice (as written, valid or not), and every IBAN
+// find_ibans() sees in the PDFs' text and in every text/plain and text/html
+// part (html_to_text()), without the business's own (tresor_own_ibans). A
+// direct debit's buyer account (the e-invoice's debtor account) is none.
+// ${invoice.iban}: the first e-invoice's first payee account, else the first
+// payee account found; "" when there is none.
+//
+// Supplier: the first that matches, by the invoice's VAT ID, a payee IBAN,
+// the From address, the From domain (a supplier domain or a subdomain of
+// one). The sender "belongs" to a supplier when the From domain is one of
+// its domains (or below one) or the From address is one of its addresses.
 //
 // Verdict, the first that applies:
 //  1. lookalike-domain: the sender belongs to no supplier, and for some
@@ -38,13 +44,16 @@
 //         dot/hyphen-separated part (acme.de.evil.example); or
 //     the From display name contains the supplier's name or one of its
 //     domains as whole words (case-folded).
-//  2. unknown-supplier: no supplier identified.
-//  3. unauthenticated: the sender doesn't belong to the identified supplier
+//  2. unauthenticated: From names more than one address, or the mail has
+//     more than one From field.
+//  3. unknown-supplier: no supplier identified.
+//  4. unauthenticated: the sender doesn't belong to the identified supplier
 //     (invoice carries its VAT ID or IBAN but comes from elsewhere), or
 //     authres::authenticate_from() refuses the From domain.
-//  4. bank-account-changed: the invoice names an IBAN that is not among the
-//     supplier's (also when the file lists none for it).
-//  5. trusted.
+//  5. bank-account-changed: a payee account is not among the supplier's
+//     (also when the file lists none for it), an e-invoice's account is no
+//     valid IBAN, or a document was not analysed (its accounts unknown).
+//  6. trusted.
 // supplier and folder name the identified supplier whatever the verdict
 // (empty when none was identified, also for a pure look-alike).
 #pragma once
@@ -209,10 +218,11 @@ bool contains_keyword(std::string_view text, const std::vector<std::string> &key
 // Every IBAN printed in text, normalised, in order, without repeats: upper
 // or lower case, with or without an "IBAN" label, compact or in groups
 // separated by spaces, dashes or no-break spaces, the country code apart
-// ("DE 89 3704 ..."), full-width digits. A candidate counts only with a
-// country of the IBAN register, exactly that country's length ending at a
-// word boundary (so neither a following BIC nor a longer number is glued
-// on), not inside a word, and valid check digits (mod 97).
+// ("DE 89 3704 ..."), full-width digits, a label glued on ("IBANDE89...").
+// A candidate counts only with a country of the IBAN register, exactly that
+// country's length (a following BIC or word is never glued on; a number
+// that runs on before or after is no IBAN), and valid check digits (mod 97,
+// 02..98).
 std::vector<std::string> find_ibans(std::string_view text);
 
 // The text a reader sees in an HTML body: tags removed (block elements
