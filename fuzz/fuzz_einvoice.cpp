@@ -1,5 +1,6 @@
 // The e-invoice XML reader (XRechnung UBL/CII, ZUGFeRD 1, Factur-X).
 // Input: the first byte's low bit is inside_pdf, the rest is the XML.
+#include <algorithm>
 #include <optional>
 #include <string>
 
@@ -21,8 +22,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
 		for (const std::string *f : {&inv->number, &inv->date, &inv->total, &inv->currency,
 					     &inv->seller, &inv->vatid, &inv->iban})
 			FUZZ_CHECK(f->size() <= einvoice::kMaxFieldBytes);
-		if (!inv->iban.empty())
-			FUZZ_CHECK(einvoice::iban_valid(inv->iban));
+		// Accounts are kept as written (valid or not), normalised, once each;
+		// iban is the first payee account.
+		FUZZ_CHECK(inv->iban == (inv->payee_ibans.empty() ? "" : inv->payee_ibans.front()));
+		for (const auto *list : {&inv->payee_ibans, &inv->debtor_ibans}) {
+			for (std::size_t i = 0; i < list->size(); i++) {
+				FUZZ_CHECK(!(*list)[i].empty());
+				FUZZ_CHECK(einvoice::normalise_iban((*list)[i]) == (*list)[i]);
+				FUZZ_CHECK(std::count(list->begin(), list->end(), (*list)[i]) == 1);
+			}
+		}
 		FUZZ_CHECK(!inv->format.empty());
 	}
 

@@ -1,13 +1,14 @@
 // What src/core does with the header and MIME data of a mail (the MIME
 // structure itself is parsed by Dovecot's message parser in the Sieve
-// glue): RFC 2047 header decoding, the From address, IBAN and keyword
-// search, and the whole invoice analysis over a message built from the
+// glue): RFC 2047 header decoding, the From address, the IBAN finder (in
+// text and HTML) and keyword search, and the whole invoice analysis over a message built from the
 // input, with documents read in-process (e-invoice XML through the real
 // parser, PDF text taken as given) instead of by the helper.
 //
 // Input: sections separated by NUL. The first section holds header lines
 // ("Name: value", one per line); each further section is a part:
 // "content-type\nfilename\nflags\ndata" (flags: '1' = attachment).
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -61,11 +62,29 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
 	(void)invoice::decode_header_text(in);
 	invoice::FromAddress from = invoice::parse_from(in);
 	(void)from;
-	std::string iban = invoice::find_iban(in);
-	if (!iban.empty())
+	// Every IBAN found is valid, found once, and found again in its own
+	// compact form and in lower case (the notations are one account).
+	std::vector<std::string> ibans = invoice::find_ibans(in.substr(0, 16384));
+	for (std::size_t i = 0; i < ibans.size(); i++) {
+		FUZZ_CHECK(einvoice::iban_valid(ibans[i]));
+		FUZZ_CHECK(std::find(ibans.begin() + static_cast<std::ptrdiff_t>(i) + 1, ibans.end(),
+				     ibans[i]) == ibans.end());
+		FUZZ_CHECK(invoice::find_ibans(ibans[i]) == std::vector<std::string>{ibans[i]});
+		std::string lower = ibans[i];
+		for (char &c : lower)
+			c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+		FUZZ_CHECK(invoice::find_ibans(" " + lower + " ") == std::vector<std::string>{ibans[i]});
+	}
+	std::string html_text = invoice::html_to_text(in.substr(0, 16384));
+	FUZZ_CHECK(html_text.size() <= 3 * std::min<std::size_t>(in.size(), 16384) + 1);
+	for (const std::string &iban : invoice::find_ibans(html_text))
 		FUZZ_CHECK(einvoice::iban_valid(iban));
 	static const std::vector<std::string> keywords = invoice::Settings::default_keywords();
 	(void)invoice::contains_keyword(in.substr(0, 4096), keywords);
+	// Keywords from the input (as tresor_invoice_keywords would give them).
+	std::string_view first_line = in.substr(0, std::min<std::size_t>(in.find('\n'), 64));
+	if (suppliers::is_valid_utf8(first_line))
+		(void)invoice::contains_keyword(in.substr(0, 4096), {std::string(first_line)});
 
 	std::vector<std::string_view> sections = fuzz::split(in, '\0');
 	invoice::Message msg;

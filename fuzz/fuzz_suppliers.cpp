@@ -1,10 +1,12 @@
 // The supplier CSV (tresor_suppliers): the parser on the file content,
 // the Registry on the same bytes in a file, the normalisation helpers on
-// the first line, and the look-ups by every key a parsed supplier has.
+// the first line, and the look-ups by every key a parsed supplier has
+// (never a public-suffix domain).
 #include <chrono>
 #include <memory>
 #include <string>
 
+#include "authres.hpp"
 #include "fuzz_util.hpp"
 #include "suppliers.hpp"
 
@@ -28,6 +30,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
 		for (const std::string &v : s.domains) {
 			FUZZ_CHECK(s.owns_domain(v));
 			FUZZ_CHECK(list.by_domain(v) != nullptr);
+			// A public suffix would make every domain below it the supplier's.
+			FUZZ_CHECK(!authres::is_public_suffix(v));
 			(void)suppliers::domain_to_unicode(v);
 		}
 	}
@@ -40,6 +44,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
 	if (auto a = suppliers::canonical_address(line))
 		FUZZ_CHECK(suppliers::canonical_address(*a) == a);
 	(void)suppliers::is_valid_folder_name(line);
+	(void)authres::is_public_suffix(line);
+	for (const std::string &iban : suppliers::split_ibans(line))
+		FUZZ_CHECK(!iban.empty());
 	(void)suppliers::is_valid_utf8(line);
 
 	// The file path: what lmtp actually reads.

@@ -468,7 +468,7 @@ std::string organizational_domain(std::string_view domain)
 	return clean;
 }
 
-std::string address_domain(std::string_view value)
+std::vector<std::string> header_addresses(std::string_view value)
 {
 	// Comments go, quoted strings become one placeholder character: only
 	// what is outside both can be an address's '@', '<' or ','.
@@ -533,14 +533,31 @@ std::string address_domain(std::string_view value)
 		rest.remove_prefix(stop + 1);
 	}
 
-	std::string found;
+	// Display-name fragments (of "Müller, Hans <h@x.de>") have no '@'.
+	std::vector<std::string> out;
 	for (std::string_view addr : addresses) {
+		if (addr.find('@') != std::string_view::npos)
+			out.emplace_back(trim_fws(addr));
+	}
+	return out;
+}
+
+bool is_public_suffix(std::string_view domain)
+{
+	std::string clean = clean_domain(domain);
+	const psl_ctx_t *psl = public_suffix_list();
+	return !clean.empty() && psl != nullptr &&
+	       psl_is_public_suffix2(psl, clean.c_str(), PSL_TYPE_ANY) != 0;
+}
+
+std::string address_domain(std::string_view value)
+{
+	std::string found;
+	for (const std::string &addr : header_addresses(value)) {
 		// Quoted local-parts are gone, so the first '@' separates; a second
 		// one makes the domain invalid rather than picking either side.
 		std::size_t at = addr.find('@');
-		if (at == std::string_view::npos)
-			continue; // a display-name fragment, e.g. of "Müller, Hans <h@x.de>"
-		std::string domain = clean_domain(addr.substr(at + 1));
+		std::string domain = clean_domain(std::string_view(addr).substr(at + 1));
 		if (domain.empty() || (!found.empty() && domain != found))
 			return "";
 		found = std::move(domain);

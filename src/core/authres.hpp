@@ -79,4 +79,14 @@ Authentication authenticate_from(const std::vector<std::string> &header_values,
 // authenticated).
 std::string address_domain(std::string_view address_or_header_value);
 
+// The addr-specs of an address-list header value (From, To), in order:
+// "a@x.de, Name <b@y.de>" gives both; comments and quoted display names are
+// skipped, quoted local-parts are replaced by one character ('q'), so only
+// the count and the domains are reliable.
+std::vector<std::string> header_addresses(std::string_view header_value);
+
+// The domain is a public suffix (com, co.uk, github.io): registering it
+// claims every domain below.
+bool is_public_suffix(std::string_view domain);
+
 } // namespace tresor::authres

@@ -1,5 +1,6 @@
 #include "einvoice.hpp"
 
+#include <algorithm>
 #include <initializer_list>
 #include <map>
 #include <set>
@@ -13,16 +14,18 @@ namespace {
 
 // A namespace an element must be in. Some vocabularies carry their version
 // at the end of the URI (ram ...:100 in CII, ...:12 in ZUGFeRD 1), so those
-// match any URI starting with `uri`.
+// match any URI starting with `uri`. or_else: another namespace that is
+// accepted as well (drafts wrote the same elements in several).
 struct Ns {
 	std::string_view uri;
 	bool any_version = false;
+	const Ns *or_else = nullptr;
 
 	bool matches(std::string_view actual) const
 	{
-		if (any_version)
-			return actual.size() > uri.size() && actual.starts_with(uri);
-		return actual == uri;
+		bool own = any_version ? actual.size() > uri.size() && actual.starts_with(uri) :
+					 actual == uri;
+		return own || (or_else != nullptr && or_else->matches(actual));
 	}
 };
 
@@ -32,9 +35,17 @@ constexpr Ns kCbc{"urn:oasis:names:specification:ubl:schema:xsd:CommonBasicCompo
 constexpr Ns kCac{"urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"};
 constexpr Ns kCiiRsm{"urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"};
 constexpr Ns kZugferd1Rsm{"urn:ferd:CrossIndustryDocument:invoice:1p0"};
+// ZUGFeRD's 2013/14 release candidate: root rsm:Invoice in this namespace.
+constexpr Ns kZugferdRcRsm{"urn:un:unece:uncefact:data:standard:CBFBUY:5"};
 constexpr Ns kRam{
 	"urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:", true};
 constexpr Ns kUdt{"urn:un:unece:uncefact:data:standard:UnqualifiedDataType:", true};
+// The release candidate's generators wrote the ram elements unqualified (no
+// namespace), in the draft ram namespace, or in the standard one.
+constexpr Ns kNoNamespace{""};
+constexpr Ns kRamDraft{"urn:un:unece:uncefact:data:draft:ReusableAggregateBusinessInformationEntity:",
+		       true, &kNoNamespace};
+constexpr Ns kRamRc{kRam.uri, true, &kRamDraft};
 
 std::string_view local_name(pugi::xml_node node)
 {
@@ -200,14 +211,19 @@ std::string iso_date(const std::string &value, std::string_view format)
 	return value;
 }
 
-// Keeps the first candidate that is a valid IBAN, normalised.
-void take_valid_iban(std::string_view candidate, std::string &found)
+// Adds an account number as written (normalised, valid or not) unless it
+// is empty or already listed.
+void add_account(std::string_view written, std::vector<std::string> &accounts)
 {
-	if (!found.empty())
-		return;
-	std::string iban = normalise_iban(candidate);
-	if (iban_valid(iban))
-		found = std::move(iban);
+	std::string iban = normalise_iban(written);
+	if (!iban.empty() && std::find(accounts.begin(), accounts.end(), iban) == accounts.end())
+		accounts.push_back(std::move(iban));
+}
+
+// UNTDID 4461: 49 direct debit, 59 SEPA direct debit.
+bool is_direct_debit_code(std::string_view code)
+{
+	return code == "49" || code == "59";
 }
 
 void parse_ubl(Finder &find, pugi::xml_node root, Invoice &inv)
@@ -240,9 +256,16 @@ void parse_ubl(Finder &find, pugi::xml_node root, Invoice &inv)
 	for (pugi::xml_node means : root.children()) {
 		if (!find.is(means, kCac, "PaymentMeans"))
 			continue;
-		take_valid_iban(text(find.path(means, {{kCac, "PayeeFinancialAccount"},
-						       {kCbc, "ID"}})),
-				inv.iban);
+		if (is_direct_debit_code(text(find.child(means, kCbc, "PaymentMeansCode"))))
+			inv.direct_debit = true;
+		add_account(text(find.path(means, {{kCac, "PayeeFinancialAccount"}, {kCbc, "ID"}})),
+			    inv.payee_ibans);
+		for (pugi::xml_node mandate : means.children()) {
+			if (find.is(mandate, kCac, "PaymentMandate"))
+				add_account(text(find.path(mandate, {{kCac, "PayerFinancialAccount"},
+								     {kCbc, "ID"}})),
+					    inv.debtor_ibans);
+		}
 	}
 }
 
@@ -250,34 +273,45 @@ void parse_ubl(Finder &find, pugi::xml_node root, Invoice &inv)
 // Factur-X, XRechnung CII) and ZUGFeRD 1's CrossIndustryDocument.
 struct CiiNames {
 	const Ns *rsm;
+	const Ns *ram;
 	std::string_view document, transaction, agreement, settlement, summation;
 };
 
-constexpr CiiNames kCii{&kCiiRsm, "ExchangedDocument", "SupplyChainTradeTransaction",
+constexpr CiiNames kCii{&kCiiRsm, &kRam, "ExchangedDocument", "SupplyChainTradeTransaction",
 			"ApplicableHeaderTradeAgreement", "ApplicableHeaderTradeSettlement",
 			"SpecifiedTradeSettlementHeaderMonetarySummation"};
-constexpr CiiNames kZugferd1{&kZugferd1Rsm, "HeaderExchangedDocument",
+constexpr CiiNames kZugferd1{&kZugferd1Rsm, &kRam, "HeaderExchangedDocument",
 			     "SpecifiedSupplyChainTradeTransaction",
 			     "ApplicableSupplyChainTradeAgreement",
 			     "ApplicableSupplyChainTradeSettlement",
 			     "SpecifiedTradeSettlementMonetarySummation"};
+constexpr CiiNames kZugferdRc{&kZugferdRcRsm, &kRamRc, "HeaderExchangedDocument",
+			      "SpecifiedSupplyChainTradeTransaction",
+			      "ApplicableSupplyChainTradeAgreement",
+			      "ApplicableSupplyChainTradeSettlement",
+			      "SpecifiedTradeSettlementMonetarySummation"};
 
 void parse_cii(Finder &find, pugi::xml_node root, const CiiNames &names, Invoice &inv)
 {
+	const Ns &ram = *names.ram;
 	pugi::xml_node doc = find.child(root, *names.rsm, names.document);
-	inv.number = text(find.child(doc, kRam, "ID"));
-	pugi::xml_node date = find.path(doc, {{kRam, "IssueDateTime"}, {kUdt, "DateTimeString"}});
+	inv.number = text(find.child(doc, ram, "ID"));
+	pugi::xml_node issued = find.child(doc, ram, "IssueDateTime");
+	pugi::xml_node date = find.child(issued, kUdt, "DateTimeString");
+	// The release candidate wrote the date straight into IssueDateTime.
+	if (!date)
+		date = issued;
 	inv.date = iso_date(text(date), date.attribute("format").value());
 
 	pugi::xml_node transaction = find.child(root, *names.rsm, names.transaction);
-	pugi::xml_node seller = find.path(transaction, {{kRam, names.agreement},
-							{kRam, "SellerTradeParty"}});
-	inv.seller = text(find.child(seller, kRam, "Name"));
+	pugi::xml_node seller = find.path(transaction, {{ram, names.agreement},
+							{ram, "SellerTradeParty"}});
+	inv.seller = text(find.child(seller, ram, "Name"));
 	// schemeID VA is the VAT ID, FC the tax office number.
 	for (pugi::xml_node reg : seller.children()) {
-		if (!find.is(reg, kRam, "SpecifiedTaxRegistration"))
+		if (!find.is(reg, ram, "SpecifiedTaxRegistration"))
 			continue;
-		pugi::xml_node id = find.child(reg, kRam, "ID");
+		pugi::xml_node id = find.child(reg, ram, "ID");
 		if (std::string_view(id.attribute("schemeID").value()) != "VA")
 			continue;
 		inv.vatid = normalise_vatid(text(id));
@@ -285,32 +319,49 @@ void parse_cii(Finder &find, pugi::xml_node root, const CiiNames &names, Invoice
 			break;
 	}
 
-	pugi::xml_node settlement = find.child(transaction, kRam, names.settlement);
-	inv.currency = text(find.child(settlement, kRam, "InvoiceCurrencyCode"));
+	pugi::xml_node settlement = find.child(transaction, ram, names.settlement);
+	inv.currency = text(find.child(settlement, ram, "InvoiceCurrencyCode"));
 	for (pugi::xml_node means : settlement.children()) {
-		if (!find.is(means, kRam, "SpecifiedTradeSettlementPaymentMeans"))
+		if (!find.is(means, ram, "SpecifiedTradeSettlementPaymentMeans"))
 			continue;
-		take_valid_iban(text(find.path(means, {{kRam, "PayeePartyCreditorFinancialAccount"},
-						       {kRam, "IBANID"}})),
-				inv.iban);
+		if (is_direct_debit_code(text(find.child(means, ram, "TypeCode"))))
+			inv.direct_debit = true;
+		// An account without IBAN (ProprietaryID) is still where the money
+		// would go: kept, so that it is reported rather than ignored.
+		pugi::xml_node payee = find.child(means, ram, "PayeePartyCreditorFinancialAccount");
+		std::string account = text(find.child(payee, ram, "IBANID"));
+		if (account.empty())
+			account = text(find.child(payee, ram, "ProprietaryID"));
+		add_account(account, inv.payee_ibans);
+		add_account(text(find.path(means, {{ram, "PayerPartyDebtorFinancialAccount"},
+						   {ram, "IBANID"}})),
+			    inv.debtor_ibans);
 	}
-	pugi::xml_node summation = find.child(settlement, kRam, names.summation);
-	inv.total = text(find.child(summation, kRam, "DuePayableAmount"));
+	pugi::xml_node summation = find.child(settlement, ram, names.summation);
+	inv.total = text(find.child(summation, ram, "DuePayableAmount"));
 	if (inv.total.empty())
-		inv.total = text(find.child(summation, kRam, "GrandTotalAmount"));
+		inv.total = text(find.child(summation, ram, "GrandTotalAmount"));
 }
 
-// Registered IBAN lengths of the countries whose invoices are common here;
-// others only need the generic 15..34.
+// The ISO 13616 IBAN register: country and IBAN length.
 struct IbanLength {
 	char country[3];
 	unsigned length;
 };
 constexpr IbanLength kIbanLengths[] = {
-	{"AT", 20}, {"BE", 16}, {"CH", 21}, {"CZ", 24}, {"DE", 22}, {"DK", 18},
-	{"ES", 24}, {"FI", 18}, {"FR", 27}, {"GB", 22}, {"IE", 22}, {"IT", 27},
-	{"LI", 21}, {"LU", 20}, {"NL", 18}, {"NO", 15}, {"PL", 28}, {"PT", 25},
-	{"SE", 24},
+	{"AD", 24}, {"AE", 23}, {"AL", 28}, {"AT", 20}, {"AZ", 28}, {"BA", 20}, {"BE", 16},
+	{"BG", 22}, {"BH", 22}, {"BI", 27}, {"BR", 29}, {"BY", 28}, {"CH", 21}, {"CR", 22},
+	{"CY", 28}, {"CZ", 24}, {"DE", 22}, {"DJ", 27}, {"DK", 18}, {"DO", 28}, {"EE", 20},
+	{"EG", 29}, {"ES", 24}, {"FI", 18}, {"FK", 18}, {"FO", 18}, {"FR", 27}, {"GB", 22},
+	{"GE", 22}, {"GI", 23}, {"GL", 18}, {"GR", 27}, {"GT", 28}, {"HN", 28}, {"HR", 21},
+	{"HU", 28}, {"IE", 22}, {"IL", 23}, {"IQ", 23}, {"IS", 26}, {"IT", 27}, {"JO", 30},
+	{"KW", 30}, {"KZ", 20}, {"LB", 28}, {"LC", 32}, {"LI", 21}, {"LT", 20}, {"LU", 20},
+	{"LV", 21}, {"LY", 25}, {"MC", 27}, {"MD", 24}, {"ME", 22}, {"MK", 19}, {"MN", 20},
+	{"MR", 27}, {"MT", 31}, {"MU", 30}, {"NI", 28}, {"NL", 18}, {"NO", 15}, {"OM", 23},
+	{"PK", 24}, {"PL", 28}, {"PS", 29}, {"PT", 25}, {"QA", 29}, {"RO", 24}, {"RS", 22},
+	{"RU", 33}, {"SA", 24}, {"SC", 31}, {"SD", 18}, {"SE", 24}, {"SI", 19}, {"SK", 24},
+	{"SM", 27}, {"SO", 23}, {"ST", 25}, {"SV", 28}, {"TL", 23}, {"TN", 24}, {"TR", 26},
+	{"UA", 29}, {"VA", 22}, {"VG", 24}, {"XK", 20}, {"YE", 30},
 };
 
 } // namespace
@@ -337,6 +388,15 @@ std::string normalise_iban(std::string_view iban)
 	return out;
 }
 
+unsigned iban_length(std::string_view country)
+{
+	for (const IbanLength &known : kIbanLengths) {
+		if (country == known.country)
+			return known.length;
+	}
+	return 0;
+}
+
 bool iban_valid(std::string_view iban)
 {
 	if (iban.size() < 15 || iban.size() > 34)
@@ -345,9 +405,13 @@ bool iban_valid(std::string_view iban)
 	auto digit = [](char c) { return c >= '0' && c <= '9'; };
 	if (!upper(iban[0]) || !upper(iban[1]) || !digit(iban[2]) || !digit(iban[3]))
 		return false;
-	for (const IbanLength &known : kIbanLengths)
-		if (iban.substr(0, 2) == known.country && iban.size() != known.length)
-			return false;
+	// ISO 7064 MOD 97-10 only computes 02..98; 00, 01 and 99 pass the
+	// remainder test for the IBAN whose check digits are 97, 98 or 02.
+	if (iban.substr(2, 2) == "00" || iban.substr(2, 2) == "01" || iban.substr(2, 2) == "99")
+		return false;
+	unsigned length = iban_length(iban.substr(0, 2));
+	if (length != 0 && iban.size() != length)
+		return false;
 
 	// Country code and check digits move to the end, letters count as
 	// 10..35, and the whole number mod 97 must be 1.
@@ -392,9 +456,14 @@ std::optional<Invoice> parse_xml(std::string_view xml, bool inside_pdf)
 	} else if (find.is(root, kZugferd1Rsm, "CrossIndustryDocument")) {
 		inv.format = "zugferd-1";
 		parse_cii(find, root, kZugferd1, inv);
+	} else if (find.is(root, kZugferdRcRsm, "Invoice")) {
+		inv.format = "zugferd-1";
+		parse_cii(find, root, kZugferdRc, inv);
 	} else {
 		return std::nullopt;
 	}
+	if (!inv.payee_ibans.empty())
+		inv.iban = inv.payee_ibans.front();
 	return inv;
 }
 

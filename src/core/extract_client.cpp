@@ -803,6 +803,38 @@ bool parse_answer(std::string_view json, Document &doc)
 			}
 			*field.value = *value;
 		}
+		// Lists of accounts: a helper from before they existed has only
+		// "iban", which then is the one payee account.
+		struct List {
+			const char *key;
+			std::vector<std::string> *values;
+		};
+		const List lists[] = {{"payee_ibans", &inv.payee_ibans},
+				      {"debtor_ibans", &inv.debtor_ibans}};
+		for (const List &list : lists) {
+			auto it = invoice->find(list.key);
+			if (it == invoice->end())
+				continue;
+			if (!it->is_array()) {
+				valid = false;
+				break;
+			}
+			for (const nlohmann::json &v : *it) {
+				if (!v.is_string()) {
+					valid = false;
+					break;
+				}
+				list.values->push_back(v.get<std::string>());
+			}
+		}
+		if (invoice->find("payee_ibans") == invoice->end() && !inv.iban.empty())
+			inv.payee_ibans.push_back(inv.iban);
+		if (auto it = invoice->find("direct_debit"); it != invoice->end()) {
+			if (it->is_boolean())
+				inv.direct_debit = it->get<bool>();
+			else
+				valid = false;
+		}
 	}
 	if (valid) {
 		for (const nlohmann::json &w : *warnings) {

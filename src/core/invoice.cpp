@@ -14,6 +14,7 @@
 #include <unicode/uchar.h>
 #include <unicode/unistr.h>
 #include <unicode/uspoof.h>
+#include <unicode/utf8.h>
 
 #include "authres.hpp"
 #include "einvoice.hpp"
@@ -39,6 +40,8 @@ const char *const setting_name_list[] = {
 	"tresor_extract",
 	"tresor_extract_timeout",
 	"tresor_extract_memory",
+	"tresor_own_ibans",
+	"tresor_invoice_budget",
 	nullptr,
 };
 
@@ -68,6 +71,16 @@ std::string quote_value(std::string_view v)
 }
 
 // ---- settings values
+
+// "15s", "500ms", "2min" for messages.
+std::string format_duration(std::chrono::milliseconds ms)
+{
+	if (ms.count() % 60000 == 0)
+		return std::to_string(ms.count() / 60000) + "min";
+	if (ms.count() % 1000 == 0)
+		return std::to_string(ms.count() / 1000) + "s";
+	return std::to_string(ms.count()) + "ms";
+}
 
 std::uint64_t parse_number(std::string_view &v)
 {
@@ -155,31 +168,172 @@ bool contains_whole_words(const icu::UnicodeString &haystack, const icu::Unicode
 	return false;
 }
 
+// ---- invoice keywords as words
+
+// Letters make words; digits, punctuation and spaces separate them.
+bool is_letter(UChar32 c)
+{
+	return u_hasBinaryProperty(c, UCHAR_ALPHABETIC) || u_charType(c) == U_NON_SPACING_MARK;
+}
+
+// The text case-folded (NFKC), with a space where a lower-case letter is
+// followed by an upper-case one, so that file names like "AcmeInvoice.pdf"
+// show their words.
+icu::UnicodeString fold_words(std::string_view utf8)
+{
+	icu::UnicodeString s = icu::UnicodeString::fromUTF8(
+		icu::StringPiece(utf8.data(), static_cast<int32_t>(utf8.size())));
+	icu::UnicodeString split;
+	UChar32 previous = 0;
+	for (int32_t i = 0; i < s.length(); i = s.moveIndex32(i, 1)) {
+		UChar32 c = s.char32At(i);
+		if (u_islower(previous) && u_isupper(c))
+			split.append(static_cast<UChar32>(' '));
+		split.append(c);
+		previous = c;
+	}
+	UErrorCode status = U_ZERO_ERROR;
+	const icu::Normalizer2 *nfkc_cf = icu::Normalizer2::getNFKCCasefoldInstance(status);
+	if (U_FAILURE(status))
+		return split.foldCase();
+	icu::UnicodeString out = nfkc_cf->normalize(split, status);
+	return U_FAILURE(status) ? split.foldCase() : out;
+}
+
+// The words of folded text, in order.
+std::vector<icu::UnicodeString> words_of(const icu::UnicodeString &folded)
+{
+	std::vector<icu::UnicodeString> words;
+	int32_t start = -1;
+	for (int32_t i = 0; i < folded.length(); i = folded.moveIndex32(i, 1)) {
+		bool letter = is_letter(folded.char32At(i));
+		if (letter && start < 0) {
+			start = i;
+		} else if (!letter && start >= 0) {
+			words.emplace_back(folded, start, i - start); // a copy, not an alias
+			start = -1;
+		}
+	}
+	if (start >= 0)
+		words.emplace_back(folded, start);
+	return words;
+}
+
+// German keywords that also count as the last part of a compound noun
+// (Eingangsrechnung, Stromrechnung), except after the prefixes that make
+// them no invoice (Berechnung, Umrechnung, Verrechnung: calculations and
+// set-offs). As first part (Rechnungsnummer) every keyword counts.
+struct CompoundTail {
+	const char *keyword; // case-folded
+	std::vector<const char *> not_after;
+};
+const CompoundTail compound_tails[] = {
+	{"rechnung", {"be", "um", "ver", "an", "zu", "hoch", "nach", "auf", "gegen"}},
+	{"gutschrift", {}},
+};
+
+// Endings of plurals and inflected forms in the keywords' languages:
+// Rechnung-en, invoice-s, factur-en (Dutch factuur), fattur-e, faktur-y,
+// faktur-or, creditnota-s, facture-s, avoir-s.
+const char *const inflection_endings[] = {"s",  "es", "e",   "en", "n",  "er", "ern",
+					  "a",  "as", "i",   "y",  "or", "orna", "an",
+					  "ing", "ed", "d", "\u00e9", "\u00e9e", "\u00e9s", "\u00e9es"};
+
+bool is_vowel(UChar32 c)
+{
+	return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u' || c == 'y';
+}
+
 class KeywordMatcher {
 public:
 	explicit KeywordMatcher(const std::vector<std::string> &keywords)
 	{
 		for (const std::string &k : keywords) {
-			icu::UnicodeString f = fold(k);
-			if (!f.isEmpty())
-				folded_.push_back(std::move(f));
+			Keyword kw;
+			kw.words = words_of(fold_words(k));
+			if (kw.words.empty())
+				continue;
+			const icu::UnicodeString &last = kw.words.back();
+			for (const CompoundTail &t : compound_tails) {
+				if (kw.words.size() == 1 && last == icu::UnicodeString::fromUTF8(t.keyword))
+					kw.compound = &t;
+			}
+			// "invoice" -> "invoic" (invoices, invoicing), "factuur" -> "factur"
+			// (facturen): stems that need an ending.
+			int32_t n = last.length();
+			if (n >= 4 && is_vowel(last.char32At(n - 1)))
+				kw.stems.emplace_back(last, 0, n - 1);
+			if (n >= 4 && is_vowel(last.char32At(n - 2)) &&
+			    last.char32At(n - 2) == last.char32At(n - 3))
+				kw.stems.push_back(icu::UnicodeString(last, 0, n - 2) +
+						   icu::UnicodeString(last, n - 1));
+			keywords_.push_back(std::move(kw));
 		}
 	}
 	// The keyword (folded, as UTF-8) found in text; "" when none.
 	std::string find(std::string_view text) const
 	{
-		if (folded_.empty() || text.empty())
+		if (keywords_.empty() || text.empty())
 			return "";
-		icu::UnicodeString t = fold(text);
-		for (const icu::UnicodeString &k : folded_) {
-			if (t.indexOf(k) >= 0)
-				return to_utf8(k);
+		std::vector<icu::UnicodeString> words = words_of(fold_words(text));
+		for (const Keyword &k : keywords_) {
+			const std::size_t n = k.words.size();
+			for (std::size_t i = 0; i + n <= words.size(); i++) {
+				bool match = std::equal(k.words.begin(), k.words.end() - 1,
+							words.begin() + static_cast<std::ptrdiff_t>(i)) &&
+					     last_word_matches(k, words[i + n - 1]);
+				if (match) {
+					std::string out;
+					for (const icu::UnicodeString &w : k.words)
+						out += (out.empty() ? "" : " ") + to_utf8(w);
+					return out;
+				}
+			}
 		}
 		return "";
 	}
 
 private:
-	std::vector<icu::UnicodeString> folded_;
+	struct Keyword {
+		std::vector<icu::UnicodeString> words;
+		std::vector<icu::UnicodeString> stems; // the last word shortened
+		const CompoundTail *compound = nullptr;
+	};
+
+	static bool has_inflection_ending(const icu::UnicodeString &word, int32_t from)
+	{
+		icu::UnicodeString ending = word.tempSubString(from);
+		return std::any_of(std::begin(inflection_endings), std::end(inflection_endings),
+				   [&](const char *e) {
+					   return ending == icu::UnicodeString::fromUTF8(e);
+				   });
+	}
+
+	static bool last_word_matches(const Keyword &k, const icu::UnicodeString &word)
+	{
+		const icu::UnicodeString &last = k.words.back();
+		if (word == last || (word.startsWith(last) && has_inflection_ending(word, last.length())))
+			return true;
+		for (const icu::UnicodeString &stem : k.stems) {
+			if (word.startsWith(stem) && has_inflection_ending(word, stem.length()))
+				return true;
+		}
+		if (k.compound == nullptr)
+			return false;
+		for (int32_t at = word.indexOf(last); at >= 0; at = word.indexOf(last, at + 1)) {
+			icu::UnicodeString before = word.tempSubString(0, at);
+			bool derivation = std::any_of(
+				k.compound->not_after.begin(), k.compound->not_after.end(),
+				[&](const char *prefix) {
+					return before.endsWith(icu::UnicodeString::fromUTF8(prefix));
+				});
+			if (!derivation)
+				return true;
+		}
+		return false;
+	}
+
+	std::vector<Keyword> keywords_;
 };
 
 // ---- RFC 2047
@@ -308,49 +462,109 @@ std::optional<EncodedWord> parse_encoded_word(std::string_view s, std::size_t po
 
 // ---- IBANs in text
 
-// ISO 13616 lengths of the countries a German business is likely to pay.
-int iban_length(std::string_view country)
+// Characters that may stand between the groups of a printed IBAN, in
+// case-folded NFKC text (which already made no-break and thin spaces plain
+// spaces and dropped soft hyphens and zero-width characters): white space,
+// '-' and the Unicode hyphens and en dash. Returns the length of the run at
+// i (at most three characters, at most one line break), 0 when none.
+std::size_t iban_separator_length(std::string_view text, std::size_t i)
 {
-	static const std::pair<const char *, int> lengths[] = {
-		{"AD", 24}, {"AE", 23}, {"AL", 28}, {"AT", 20}, {"AZ", 28}, {"BA", 20},
-		{"BE", 16}, {"BG", 22}, {"BH", 22}, {"BR", 29}, {"BY", 28}, {"CH", 21},
-		{"CR", 22}, {"CY", 28}, {"CZ", 24}, {"DE", 22}, {"DK", 18}, {"DO", 28},
-		{"EE", 20}, {"EG", 29}, {"ES", 24}, {"FI", 18}, {"FO", 18}, {"FR", 27},
-		{"GB", 22}, {"GE", 22}, {"GI", 23}, {"GL", 18}, {"GR", 27}, {"GT", 28},
-		{"HR", 21}, {"HU", 28}, {"IE", 22}, {"IL", 23}, {"IS", 26}, {"IT", 27},
-		{"JO", 30}, {"KW", 30}, {"KZ", 20}, {"LB", 28}, {"LI", 21}, {"LT", 20},
-		{"LU", 20}, {"LV", 21}, {"MC", 27}, {"MD", 24}, {"ME", 22}, {"MK", 19},
-		{"MR", 27}, {"MT", 31}, {"MU", 30}, {"NL", 18}, {"NO", 15}, {"PK", 24},
-		{"PL", 28}, {"PS", 29}, {"PT", 25}, {"QA", 29}, {"RO", 24}, {"RS", 22},
-		{"SA", 24}, {"SE", 24}, {"SI", 19}, {"SK", 24}, {"SM", 27}, {"TN", 24},
-		{"TR", 26}, {"UA", 29}, {"VA", 22}, {"VG", 24}, {"XK", 20},
+	static constexpr std::string_view dashes[] = {"\xE2\x80\x90", "\xE2\x80\x91",
+						      "\xE2\x80\x93"};
+	std::size_t j = i;
+	int chars = 0, breaks = 0;
+	while (j < text.size() && chars < 3) {
+		char c = text[j];
+		if (c == ' ' || c == '\t' || c == '-') {
+			j++;
+		} else if (c == '\n' || c == '\r') {
+			if (breaks++ > 0)
+				break;
+			j += text.substr(j, 2) == "\r\n" ? 2 : 1;
+		} else if (auto dash = std::find_if(std::begin(dashes), std::end(dashes),
+						    [&](std::string_view d) {
+							    return text.substr(j).starts_with(d);
+						    });
+			   dash != std::end(dashes)) {
+			j += dash->size();
+		} else {
+			break;
+		}
+		chars++;
+	}
+	return j - i;
+}
+
+// The code point before byte offset i (-1 at the start or when invalid).
+UChar32 code_point_before(std::string_view text, std::size_t i)
+{
+	if (i == 0)
+		return -1;
+	int32_t at = static_cast<int32_t>(i);
+	UChar32 c;
+	U8_PREV(reinterpret_cast<const uint8_t *>(text.data()), 0, at, c);
+	return c;
+}
+
+// The code point at byte offset i (-1 at the end or when invalid).
+UChar32 code_point_at(std::string_view text, std::size_t i)
+{
+	if (i >= text.size())
+		return -1;
+	int32_t at = static_cast<int32_t>(i);
+	UChar32 c;
+	U8_NEXT(reinterpret_cast<const uint8_t *>(text.data()), at,
+		static_cast<int32_t>(text.size()), c);
+	return c;
+}
+
+// The IBAN printed at i in folded text (lower case), or "" when there is
+// none: a country of the IBAN register, two check digits, then letters and
+// digits in groups up to exactly that country's length. Not after a digit
+// and not followed by one (then it is part of a longer number); a letter
+// may precede it ("IBANDE89...", a label glued on, as a reader still sees
+// it) or follow its last digit ("...013000Bitte"), never its last letter
+// (where that account would end is anyone's guess). end_r: the offset
+// after it.
+std::string iban_at(std::string_view text, std::size_t i, std::size_t &end_r)
+{
+	auto lower = [](char c) { return c >= 'a' && c <= 'z'; };
+	auto alnum = [&](std::size_t k) {
+		return k < text.size() && (lower(text[k]) || is_ascii_digit(text[k]));
 	};
-	for (const auto &[c, n] : lengths) {
-		if (country == c)
-			return n;
+	if (i + 4 > text.size() || !lower(text[i]) || !lower(text[i + 1]) ||
+	    u_isdigit(code_point_before(text, i)))
+		return "";
+	std::string compact = tresor::text::ascii_uppercase(text.substr(i, 2));
+	const std::size_t length = einvoice::iban_length(compact);
+	if (length == 0)
+		return "";
+	std::size_t j = i + 2;
+	// "DE 89 3704 ...": the country code may stand apart.
+	if (std::size_t sep = iban_separator_length(text, j); sep > 0 && alnum(j + sep))
+		j += sep;
+	if (!(j + 2 <= text.size() && is_ascii_digit(text[j]) && is_ascii_digit(text[j + 1])))
+		return "";
+	while (compact.size() < length) {
+		if (alnum(j)) {
+			compact += tresor::text::ascii_upper(text[j]);
+			j++;
+			continue;
+		}
+		std::size_t sep = iban_separator_length(text, j);
+		if (sep == 0 || !alnum(j + sep))
+			break;
+		j += sep;
 	}
-	return 0;
-}
-
-// "DE02 1203 0000 ..." with a single space or no-break space between groups.
-std::size_t separator_length(std::string_view text, std::size_t i)
-{
-	if (text[i] == ' ')
-		return 1;
-	if (text.substr(i, 2) == "\xC2\xA0")
-		return 2;
-	return 0;
-}
-
-std::string format_iban(std::string_view iban)
-{
-	std::string out;
-	for (std::size_t i = 0; i < iban.size(); i++) {
-		if (i > 0 && i % 4 == 0)
-			out += ' ';
-		out += iban[i];
-	}
-	return out;
+	if (compact.size() != length)
+		return "";
+	UChar32 next = code_point_at(text, j);
+	if (u_isdigit(next) || (u_isalpha(next) && !is_ascii_digit(compact.back())))
+		return "";
+	if (!einvoice::iban_valid(compact))
+		return "";
+	end_r = j;
+	return compact;
 }
 
 // ---- domains
@@ -536,8 +750,8 @@ Settings::Settings() : extract_path(TRESOR_EXTRACT_DEFAULT_PATH) {}
 
 std::vector<std::string> Settings::default_keywords()
 {
-	// Substrings, so "Rechnung" also covers Rechnungsnummer and
-	// Eingangsrechnung, "Factura" the French Facturation.
+	// Matched as words with their plurals; Rechnung and Gutschrift also
+	// inside German compounds (see KeywordMatcher).
 	return {"Rechnung", "Gutschrift", "Invoice", "Credit note", "Factuur", "Creditnota",
 		"Facture",  "Avoir",      "Faktura", "Fattura",     "Factura"};
 }
@@ -590,6 +804,27 @@ void Settings::set(std::string_view name, std::string_view value)
 					  "separated by spaces");
 		}
 		authserv_ids = std::move(list);
+	} else if (name == "tresor_own_ibans") {
+		std::vector<std::string> list;
+		for (const std::string &written : suppliers::split_ibans(value)) {
+			std::string iban = einvoice::normalise_iban(written);
+			if (!einvoice::iban_valid(iban))
+				throw bad("invalid IBAN " + quote_value(written) +
+					  ": wrong format or check digits");
+			if (std::find(list.begin(), list.end(), iban) == list.end())
+				list.push_back(std::move(iban));
+		}
+		own_ibans = std::move(list);
+	} else if (name == "tresor_invoice_budget") {
+		std::chrono::milliseconds ms;
+		try {
+			ms = parse_duration(value);
+		} catch (const std::invalid_argument &e) {
+			throw bad(std::string(e.what()) + "; expected e.g. 15s or 1min");
+		}
+		if (ms.count() < 100 || ms > std::chrono::hours(1))
+			throw bad("expected between 100ms and 1h");
+		budget = ms;
 	} else if (name == "tresor_extract") {
 		std::string_view v = tresor::text::trim_space(value);
 		if (v.empty() || v.front() != '/')
@@ -790,52 +1025,22 @@ bool contains_keyword(std::string_view text, const std::vector<std::string> &key
 	return !KeywordMatcher(keywords).find(text).empty();
 }
 
-std::string find_iban(std::string_view text)
+std::vector<std::string> find_ibans(std::string_view text)
 {
-	for (std::size_t i = 0; i + 4 <= text.size(); i++) {
-		if (!(is_ascii_upper(text[i]) && is_ascii_upper(text[i + 1]) &&
-		      is_ascii_digit(text[i + 2]) && is_ascii_digit(text[i + 3])))
+	// Case-folded NFKC: "de89", full-width digits, no-break spaces, soft
+	// hyphens and zero-width characters all become what a reader sees.
+	const std::string folded = to_utf8(fold(text));
+	std::vector<std::string> found;
+	for (std::size_t i = 0; i < folded.size(); i++) {
+		std::size_t end = i;
+		std::string iban = iban_at(folded, i, end);
+		if (iban.empty())
 			continue;
-		if (i > 0 && is_ascii_alnum(text[i - 1]))
-			continue;
-		// Gather the characters, remembering where each group ends: the
-		// IBAN must end at a group boundary, not in the middle of a word.
-		std::string compact;
-		std::vector<std::size_t> ends;
-		std::size_t j = i;
-		while (j < text.size() && compact.size() <= 34) {
-			char c = text[j];
-			if (is_ascii_upper(c) || is_ascii_digit(c)) {
-				compact += c;
-				j++;
-				continue;
-			}
-			std::size_t sep = separator_length(text, j);
-			if (sep > 0 && j + sep < text.size() &&
-			    (is_ascii_upper(text[j + sep]) || is_ascii_digit(text[j + sep]))) {
-				ends.push_back(compact.size());
-				j += sep;
-				continue;
-			}
-			break;
-		}
-		// A lowercase letter or another alphanumeric glued on: a word, not
-		// the end of an IBAN.
-		if (j >= text.size() || !is_ascii_alnum(text[j]))
-			ends.push_back(compact.size());
-		int expected = iban_length(compact.substr(0, 2));
-		for (auto it = ends.rbegin(); it != ends.rend(); ++it) {
-			std::size_t len = *it;
-			if (len < 15 || len > 34)
-				continue;
-			if (expected != 0 && len != static_cast<std::size_t>(expected))
-				continue;
-			std::string candidate = einvoice::normalise_iban(compact.substr(0, len));
-			if (einvoice::iban_valid(candidate))
-				return candidate;
-		}
+		if (std::find(found.begin(), found.end(), iban) == found.end())
+			found.push_back(std::move(iban));
+		i = end - 1;
 	}
-	return "";
+	return found;
 }
 
 std::size_t edit_distance(std::u32string_view a, std::u32string_view b)
@@ -857,6 +1062,114 @@ std::size_t edit_distance(std::u32string_view a, std::u32string_view b)
 		}
 	}
 	return d[n][m];
+}
+
+std::string html_to_text(std::string_view html)
+{
+	// Elements that start a new line where a reader sees them; other tags
+	// vanish, so that "DE89<b>3704</b>" reads as one word, as on screen.
+	static constexpr std::string_view block_tags[] = {
+		"address", "article", "blockquote", "br", "caption", "center", "dd", "div",
+		"dl", "dt", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr",
+		"li", "ol", "p", "pre", "section", "table", "tbody", "td", "tfoot", "th",
+		"thead", "title", "tr", "ul"};
+	// What the named entities that matter for words and IBANs stand for;
+	// others stay as written.
+	static constexpr std::pair<std::string_view, std::string_view> entities[] = {
+		{"amp", "&"},          {"apos", "'"},         {"emsp", "\xE2\x80\x83"},
+		{"ensp", "\xE2\x80\x82"}, {"gt", ">"},          {"hyphen", "\xE2\x80\x90"},
+		{"lt", "<"},           {"mdash", "\xE2\x80\x94"}, {"nbsp", "\xC2\xA0"},
+		{"ndash", "\xE2\x80\x93"}, {"quot", "\""},       {"shy", "\xC2\xAD"},
+		{"thinsp", "\xE2\x80\x89"}, {"zwj", "\xE2\x80\x8D"}, {"zwnj", "\xE2\x80\x8C"},
+		{"auml", "\xC3\xA4"}, {"ouml", "\xC3\xB6"}, {"uuml", "\xC3\xBC"},
+		{"Auml", "\xC3\x84"}, {"Ouml", "\xC3\x96"}, {"Uuml", "\xC3\x9C"},
+		{"szlig", "\xC3\x9F"}, {"euro", "\xE2\x82\xAC"},
+	};
+	std::string out;
+	out.reserve(html.size());
+	std::size_t i = 0;
+	while (i < html.size()) {
+		char c = html[i];
+		if (c == '<') {
+			if (html.substr(i, 4) == "<!--") {
+				std::size_t end = html.find("-->", i + 4);
+				i = end == std::string_view::npos ? html.size() : end + 3;
+				continue;
+			}
+			std::size_t end = html.find('>', i + 1);
+			if (end == std::string_view::npos) {
+				out += html.substr(i);
+				break;
+			}
+			std::string_view tag = html.substr(i + 1, end - i - 1);
+			bool closing = !tag.empty() && tag.front() == '/';
+			bool self_closing = !tag.empty() && tag.back() == '/';
+			if (closing)
+				tag.remove_prefix(1);
+			std::size_t name_end = 0;
+			while (name_end < tag.size() && is_ascii_alnum(tag[name_end]))
+				name_end++;
+			std::string name = ascii_lowercase(tag.substr(0, name_end));
+			i = end + 1;
+			// Script and style content is no text anyone reads.
+			if ((name == "script" || name == "style") && !closing && !self_closing) {
+				std::size_t close = i;
+				while ((close = html.find("</", close)) != std::string_view::npos &&
+				       !iequals(html.substr(close + 2, name.size()), name))
+					close += 2;
+				if (close == std::string_view::npos) {
+					i = html.size();
+				} else {
+					std::size_t gt = html.find('>', close);
+					i = gt == std::string_view::npos ? html.size() : gt + 1;
+				}
+				continue;
+			}
+			if (std::find(std::begin(block_tags), std::end(block_tags), name) !=
+			    std::end(block_tags))
+				out += '\n';
+			continue;
+		}
+		if (c == '&') {
+			std::size_t semi = html.find(';', i + 1);
+			if (semi != std::string_view::npos && semi - i <= 10) {
+				std::string_view ref = html.substr(i + 1, semi - i - 1);
+				if (ref.size() >= 2 && ref.front() == '#') {
+					bool hex = ref[1] == 'x' || ref[1] == 'X';
+					std::string_view digits = ref.substr(hex ? 2 : 1);
+					UChar32 cp = 0;
+					bool ok = !digits.empty();
+					for (char d : digits) {
+						int v = hex ? text::hex_digit_value(d) :
+							      (is_ascii_digit(d) ? d - '0' : -1);
+						if (v < 0 || cp > 0x10FFFF) {
+							ok = false;
+							break;
+						}
+						cp = cp * (hex ? 16 : 10) + v;
+					}
+					if (ok) {
+						if (cp == 0 || cp > 0x10FFFF || U_IS_SURROGATE(cp))
+							cp = 0xFFFD;
+						icu::UnicodeString(cp).toUTF8String(out);
+						i = semi + 1;
+						continue;
+					}
+				} else {
+					auto known = std::find_if(std::begin(entities), std::end(entities),
+								  [&](const auto &e) { return e.first == ref; });
+					if (known != std::end(entities)) {
+						out += known->second;
+						i = semi + 1;
+						continue;
+					}
+				}
+			}
+		}
+		out += c;
+		i++;
+	}
+	return out;
 }
 
 // ---- Analyser
@@ -889,7 +1202,8 @@ void Analyser::log(int level, const std::string &message) const
 		logger_(level, message);
 }
 
-extract::Document Analyser::read_document(extract::Kind kind, std::string_view data) const
+extract::Document Analyser::read_document(extract::Kind kind, std::string_view data,
+					   std::chrono::milliseconds time_left) const
 {
 	if (reader_)
 		return reader_(kind, data);
@@ -900,7 +1214,14 @@ extract::Document Analyser::read_document(extract::Kind kind, std::string_view d
 		throw HelperError("tresor_extract: can't run " + settings_.extract_path + ": " +
 				  std::strerror(err));
 	}
-	return extract::analyse(settings_.extract_path, kind, data, settings_.limits);
+	// No document may take more than what is left of the mail's budget.
+	extract::Limits limits = settings_.limits;
+	auto left_ms = static_cast<unsigned>(std::max<std::int64_t>(time_left.count(), 100));
+	if (left_ms < limits.timeout_ms) {
+		limits.timeout_ms = left_ms;
+		limits.cpu_seconds = std::min(limits.cpu_seconds, (left_ms + 999) / 1000);
+	}
+	return extract::analyse(settings_.extract_path, kind, data, limits);
 }
 
 namespace {
@@ -988,6 +1309,7 @@ std::vector<std::string> authentication_results(const Message &msg)
 Analyser::Findings Analyser::read_documents(const Message &msg) const
 {
 	Findings f;
+	const auto start = std::chrono::steady_clock::now();
 	std::size_t analysed = 0, found = 0;
 	for (std::size_t i = 0; i < msg.parts.size(); i++) {
 		const Part &p = msg.parts[i];
@@ -1000,24 +1322,42 @@ Analyser::Findings Analyser::read_documents(const Message &msg) const
 		else
 			continue;
 		found++;
-		if (analysed == max_documents)
-			continue;
-		analysed++;
 		f.any_document = true;
-
-		extract::Document d = read_document(kind, p.data);
 		const std::string what = describe_part(p, i);
+		if (analysed == max_documents) {
+			f.unanalysed.push_back(what + " was not analysed (more than " +
+					       std::to_string(max_documents) + " documents)");
+			continue;
+		}
+		auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
+			std::chrono::steady_clock::now() - start);
+		if (spent >= settings_.budget) {
+			const std::string why = "the per-mail budget tresor_invoice_budget (" +
+						format_duration(settings_.budget) + ") was used up";
+			log(2, "tresor invoice: " + what + " not analysed: " + why);
+			f.unanalysed.push_back(what + " was not analysed (" + why + ")");
+			continue;
+		}
+		analysed++;
+
+		extract::Document d = read_document(kind, p.data, settings_.budget - spent);
 		if (!d.ok) {
 			log(2, "tresor invoice: " + what + " could not be analysed" +
 				       (d.warnings.empty() ? "" : ": " + join(d.warnings, "; ")));
+			f.unanalysed.push_back(what + " could not be analysed");
 		} else {
 			for (const std::string &w : d.warnings)
 				log(2, "tresor invoice: " + what + ": " + w);
 		}
-		if (d.einvoice && !f.einvoice)
-			f.einvoice = std::move(d.einvoice);
+		const std::string name = p.filename.empty() ? "#" + std::to_string(i + 1) :
+							      quote_value(p.filename);
+		if (d.einvoice)
+			f.einvoices.push_back({std::move(*d.einvoice),
+					       kind == extract::Kind::pdf ?
+						       "the e-invoice XML in PDF " + name :
+						       "the e-invoice XML " + name});
 		if (kind == extract::Kind::pdf)
-			f.pdfs.push_back({p.filename, std::move(d.text)});
+			f.pdfs.push_back({p.filename, std::move(d.text), "the PDF " + name});
 	}
 	if (found > max_documents)
 		log(2, "tresor invoice: " + std::to_string(found) +
@@ -1025,6 +1365,67 @@ Analyser::Findings Analyser::read_documents(const Message &msg) const
 			       std::to_string(max_documents) + " are analysed");
 	return f;
 }
+
+namespace {
+
+// An account found in the mail, and everywhere it was found.
+struct Sighting {
+	std::string iban;  // normalised
+	bool valid = true; // false only for an e-invoice's account
+	std::vector<std::string> places;
+};
+
+// Every payee account of the mail in the order a payer meets them: the
+// e-invoices' payee accounts, the PDFs' text, the text and HTML parts. The
+// business's own accounts are left out wherever they appear.
+class PayeeAccounts {
+public:
+	explicit PayeeAccounts(const std::vector<std::string> &own) : own_(own) {}
+
+	void add(const std::string &iban, bool valid, const std::string &place)
+	{
+		if (std::find(own_.begin(), own_.end(), iban) != own_.end())
+			return;
+		auto it = std::find_if(list_.begin(), list_.end(),
+				       [&](const Sighting &s) { return s.iban == iban; });
+		if (it == list_.end()) {
+			list_.push_back({iban, valid, {place}});
+		} else if (std::find(it->places.begin(), it->places.end(), place) ==
+			   it->places.end()) {
+			it->places.push_back(place);
+		}
+	}
+	void add_text(std::string_view text, const std::string &place)
+	{
+		for (const std::string &iban : find_ibans(text))
+			add(iban, true, place);
+	}
+	bool is_own(const std::string &iban) const
+	{
+		return std::find(own_.begin(), own_.end(), iban) != own_.end();
+	}
+	const std::vector<Sighting> &all() const { return list_; }
+
+private:
+	const std::vector<std::string> &own_;
+	std::vector<Sighting> list_;
+};
+
+std::string text_part_place(const Part &p, std::size_t index)
+{
+	bool html = p.content_type == "text/html";
+	if (!p.is_attachment)
+		return html ? "the HTML mail text" : "the mail text";
+	return std::string(html ? "the HTML attachment " : "the text attachment ") +
+	       (p.filename.empty() ? "#" + std::to_string(index + 1) : quote_value(p.filename));
+}
+
+std::string describe_sighting(const Sighting &s)
+{
+	return "IBAN " + s.iban + " in " + join(s.places, " and ");
+}
+
+} // namespace
 
 Result Analyser::analyse(const Message &msg) const
 {
@@ -1034,8 +1435,8 @@ Result Analyser::analyse(const Message &msg) const
 		return r;
 
 	// ---- invoice or not
-	if (found.einvoice) {
-		const einvoice::Invoice &e = *found.einvoice;
+	if (!found.einvoices.empty()) {
+		const einvoice::Invoice &e = found.einvoices.front().invoice;
 		r.is_einvoice = true;
 		r.format = e.format;
 		r.number = e.number;
@@ -1044,9 +1445,6 @@ Result Analyser::analyse(const Message &msg) const
 		r.currency = e.currency;
 		r.seller = e.seller;
 		r.vatid = einvoice::normalise_vatid(e.vatid);
-		std::string iban = einvoice::normalise_iban(e.iban);
-		if (!iban.empty() && einvoice::iban_valid(iban))
-			r.iban = iban;
 	} else {
 		if (found.pdfs.empty())
 			return r;
@@ -1062,29 +1460,70 @@ Result Analyser::analyse(const Message &msg) const
 		r.format = "pdf";
 	}
 	r.is_invoice = true;
-	// No IBAN in the structured data: what a person paying would read,
-	// the PDF first, then the mail's text.
-	for (std::size_t i = 0; r.iban.empty() && i < found.pdfs.size(); i++)
-		r.iban = find_iban(found.pdfs[i].text);
-	for (std::size_t i = 0; r.iban.empty() && i < msg.parts.size(); i++) {
-		const Part &p = msg.parts[i];
-		if (p.content_type == "text/plain" && !p.is_attachment)
-			r.iban = find_iban(p.data);
+
+	// ---- where the money would go: every payee account, from every place
+	// a person or an ERP could pay from
+	PayeeAccounts accounts(settings_.own_ibans);
+	std::vector<std::string> debtor_ibans;
+	bool direct_debit = false;
+	for (const Findings::Einvoice &e : found.einvoices) {
+		// As written: a wrong check digit is reported, not dropped.
+		for (const std::string &written : e.invoice.payee_ibans) {
+			std::string iban = einvoice::normalise_iban(written);
+			accounts.add(iban, einvoice::iban_valid(iban), e.place);
+		}
+		for (const std::string &iban : e.invoice.debtor_ibans)
+			debtor_ibans.push_back(einvoice::normalise_iban(iban));
+		direct_debit = direct_debit || e.invoice.direct_debit;
 	}
+	for (const Findings::Pdf &pdf : found.pdfs)
+		accounts.add_text(pdf.text, pdf.place);
+	for (std::size_t i = 0; i < msg.parts.size(); i++) {
+		const Part &p = msg.parts[i];
+		if (p.content_type == "text/plain")
+			accounts.add_text(p.data, text_part_place(p, i));
+		else if (p.content_type == "text/html")
+			accounts.add_text(html_to_text(p.data), text_part_place(p, i));
+	}
+	// ${invoice.iban}: the e-invoice's payee account as written; without
+	// one, the first account the mail shows.
+	if (!found.einvoices.empty()) {
+		for (const std::string &iban : found.einvoices.front().invoice.payee_ibans) {
+			if (!accounts.is_own(einvoice::normalise_iban(iban))) {
+				r.iban = einvoice::normalise_iban(iban);
+				break;
+			}
+		}
+	}
+	if (r.iban.empty() && !accounts.all().empty())
+		r.iban = accounts.all().front().iban;
 
 	// ---- the supplier
 	const Sender sender = parse_sender(msg);
+	std::vector<std::string> from_addresses;
+	for (const auto &[name, value] : msg.headers) {
+		if (!iequals(name, "From"))
+			continue;
+		std::vector<std::string> addresses = authres::header_addresses(value);
+		if (addresses.empty())
+			addresses.push_back(""); // a second From field counts even without one
+		for (std::string &a : addresses)
+			from_addresses.push_back(std::move(a));
+	}
 	std::shared_ptr<const suppliers::SupplierList> list =
 		registry_->current([this](int level, const std::string &m) { log(level, m); });
 	const suppliers::Supplier *supplier = nullptr;
 	std::string identified_by;
 	if ((supplier = list->by_vatid(r.vatid)) != nullptr)
 		identified_by = "VAT ID " + r.vatid;
-	else if ((supplier = list->by_iban(r.iban)) != nullptr)
-		identified_by = "IBAN " + format_iban(r.iban);
-	else if ((supplier = list->by_address(sender.address)) != nullptr)
+	for (std::size_t i = 0; supplier == nullptr && i < accounts.all().size(); i++) {
+		const Sighting &s = accounts.all()[i];
+		if (s.valid && (supplier = list->by_iban(s.iban)) != nullptr)
+			identified_by = "IBAN " + s.iban;
+	}
+	if (supplier == nullptr && (supplier = list->by_address(sender.address)) != nullptr)
 		identified_by = "sender address " + sender.address;
-	else if ((supplier = list->by_domain(sender.domain)) != nullptr)
+	if (supplier == nullptr && (supplier = list->by_domain(sender.domain)) != nullptr)
 		identified_by = "sender domain " + sender.domain;
 	if (supplier != nullptr) {
 		r.supplier = supplier->name;
@@ -1098,14 +1537,27 @@ Result Analyser::analyse(const Message &msg) const
 		return r;
 	}
 
-	// ---- 2. nobody we know
+	// ---- 2. several senders: none of them alone vouches for the mail,
+	// and DMARC authenticates at most one domain
+	if (from_addresses.size() > 1) {
+		r.verdict = "unauthenticated";
+		std::vector<std::string> shown;
+		for (const std::string &a : from_addresses)
+			shown.push_back(a.empty() ? std::string("(no address)") : quote_value(a));
+		r.reason = "From names " + std::to_string(from_addresses.size()) +
+			   " senders (" + join(shown, ", ") +
+			   "): an invoice is trusted only from a single sender";
+		return r;
+	}
+
+	// ---- 3. nobody we know
 	if (supplier == nullptr) {
 		r.verdict = "unknown-supplier";
 		std::vector<std::string> evidence;
 		if (!r.vatid.empty())
 			evidence.push_back("VAT ID " + r.vatid);
 		if (!r.iban.empty())
-			evidence.push_back("IBAN " + format_iban(r.iban));
+			evidence.push_back("IBAN " + r.iban);
 		if (!sender.domain.empty())
 			evidence.push_back("sender " +
 					   (sender.address.empty() ? sender.shown : sender.address));
@@ -1115,7 +1567,7 @@ Result Analyser::analyse(const Message &msg) const
 		return r;
 	}
 
-	// ---- 3. the supplier's invoice, but not from the supplier
+	// ---- 4. the supplier's invoice, but not from the supplier
 	if (!belongs_to(sender, *supplier)) {
 		r.verdict = "unauthenticated";
 		const std::string whose = "invoice of " + supplier->name + " (by " + identified_by + ")";
@@ -1138,19 +1590,46 @@ Result Analyser::analyse(const Message &msg) const
 		return r;
 	}
 
-	// ---- 4. where the money goes
-	if (!r.iban.empty() && !supplier->has_iban(r.iban)) {
+	// ---- 5. where the money goes: every account must be the supplier's
+	std::vector<std::string> problems, unknown;
+	for (const Sighting &s : accounts.all()) {
+		if (!s.valid) {
+			problems.push_back(describe_sighting(s) +
+					   " is no valid IBAN (wrong check digits, length or format)");
+		} else if (!supplier->has_iban(s.iban)) {
+			std::string line = describe_sighting(s);
+			if (std::find(debtor_ibans.begin(), debtor_ibans.end(), s.iban) !=
+			    debtor_ibans.end())
+				line += " (the e-invoice names it as the account its direct debit "
+					"draws on; list your own accounts in tresor_own_ibans)";
+			unknown.push_back(std::move(line));
+		}
+	}
+	// What wasn't read may hold any account: nobody can say it is known.
+	for (const std::string &u : found.unanalysed)
+		problems.push_back(u + ": its accounts are unknown");
+	if (!unknown.empty()) {
+		problems.push_back(join(unknown, ", ") + (unknown.size() == 1 ? " is" : " are") +
+				   " not one of " + supplier->name + "'s known accounts" +
+				   (supplier->ibans.empty() ? " (the supplier file lists none)" : ""));
+	}
+	if (!problems.empty()) {
 		r.verdict = "bank-account-changed";
-		r.reason = "IBAN " + format_iban(r.iban) + " is not one of " + supplier->name +
-			   "'s known accounts" +
-			   (supplier->ibans.empty() ? " (the supplier file lists none)" : "");
+		r.reason = join(problems, "; ");
 		return r;
 	}
 
 	r.verdict = "trusted";
-	r.reason = supplier->name + " identified by " + identified_by + ", " + auth.reason +
-		   (r.iban.empty() ? ", no IBAN in the invoice" :
-				     ", IBAN " + format_iban(r.iban) + " is a known account");
+	std::vector<std::string> known;
+	for (const Sighting &s : accounts.all())
+		known.push_back(s.iban);
+	r.reason = supplier->name + " identified by " + identified_by + ", " + auth.reason;
+	if (known.empty())
+		r.reason += direct_debit ? ", paid by direct debit, no payee IBAN in the mail" :
+					   ", no IBAN in the invoice";
+	else
+		r.reason += ", IBAN " + join(known, ", ") +
+			    (known.size() == 1 ? " is a known account" : " are known accounts");
 	return r;
 }
 

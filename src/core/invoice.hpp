@@ -9,17 +9,27 @@
 // *.pdf, or application/octet-stream starting with "%PDF-" (read as PDF),
 // attached or inline; at most 8 per mail. No document, no invoice.
 //
-// Invoice: an e-invoice in any document (the first one counts), or else a
-// PDF together with a keyword (NFKC case-folded substring) in the decoded
-// Subject, a PDF's file name or a PDF's text. Fields come from the
-// e-invoice; the IBAN, when the e-invoice has none or for a PDF invoice,
-// is the first mod-97-valid IBAN in the PDF texts, then in the text/plain
-// body parts.
+// Documents are read within a per-mail budget (tresor_invoice_budget): each
+// gets at most what is left of it, and those after it is used up, beyond
+// the eighth, or that the helper could not read are logged as not analysed.
 //
-// Supplier: the first that matches, by the invoice's VAT ID, its IBAN, the
-// From address, the From domain (a supplier domain or a subdomain of one).
-// The sender "belongs" to a supplier when the From domain is one of its
-// domains (or below one) or the From address is one of its addresses.
+// Invoice: an e-invoice in any document (the first one's fields count), or
+// else a PDF together with a keyword (contains_keyword(): words, plurals,
+// German compounds) in the decoded Subject, a PDF's file name or a PDF's
+// text.
+//
+// Payee accounts: every account a person or an ERP could pay to: the payee
+// accounts of every e-invoice (as written, valid or not), and every IBAN
+// find_ibans() sees in the PDFs' text and in every text/plain and text/html
+// part (html_to_text()), without the business's own (tresor_own_ibans). A
+// direct debit's buyer account (the e-invoice's debtor account) is none.
+// ${invoice.iban}: the first e-invoice's first payee account, else the first
+// payee account found; "" when there is none.
+//
+// Supplier: the first that matches, by the invoice's VAT ID, a payee IBAN,
+// the From address, the From domain (a supplier domain or a subdomain of
+// one). The sender "belongs" to a supplier when the From domain is one of
+// its domains (or below one) or the From address is one of its addresses.
 //
 // Verdict, the first that applies:
 //  1. lookalike-domain: the sender belongs to no supplier, and for some
@@ -34,13 +44,16 @@
 //         dot/hyphen-separated part (acme.de.evil.example); or
 //     the From display name contains the supplier's name or one of its
 //     domains as whole words (case-folded).
-//  2. unknown-supplier: no supplier identified.
-//  3. unauthenticated: the sender doesn't belong to the identified supplier
+//  2. unauthenticated: From names more than one address, or the mail has
+//     more than one From field.
+//  3. unknown-supplier: no supplier identified.
+//  4. unauthenticated: the sender doesn't belong to the identified supplier
 //     (invoice carries its VAT ID or IBAN but comes from elsewhere), or
 //     authres::authenticate_from() refuses the From domain.
-//  4. bank-account-changed: the invoice names an IBAN that is not among the
-//     supplier's (also when the file lists none for it).
-//  5. trusted.
+//  5. bank-account-changed: a payee account is not among the supplier's
+//     (also when the file lists none for it), an e-invoice's account is no
+//     valid IBAN, or a document was not analysed (its accounts unknown).
+//  6. trusted.
 // supplier and folder name the identified supplier whatever the verdict
 // (empty when none was identified, also for a pure look-alike).
 #pragma once
@@ -71,6 +84,13 @@ struct Settings {
 	std::vector<std::string> authserv_ids;                  // tresor_authserv_id
 	std::string extract_path;                               // tresor_extract
 	extract::Limits limits; // tresor_extract_timeout, tresor_extract_memory
+	// tresor_own_ibans: the business's own accounts, normalised and valid.
+	// Never a supplier's payee account wherever they appear (a direct
+	// debit invoice prints the account it draws on).
+	std::vector<std::string> own_ibans;
+	// tresor_invoice_budget: wall-clock time for all documents of one mail;
+	// the documents after it is used up are not analysed.
+	std::chrono::milliseconds budget = std::chrono::seconds(15);
 
 	Settings();
 	static std::vector<std::string> default_keywords();
@@ -140,16 +160,25 @@ private:
 	// What the documents of a mail yielded.
 	struct Findings {
 		bool any_document = false;
-		std::optional<einvoice::Invoice> einvoice; // the first one
+		struct Einvoice {
+			einvoice::Invoice invoice;
+			std::string place; // where it was found, for reasons
+		};
+		std::vector<Einvoice> einvoices; // the first one's fields count
 		struct Pdf {
 			std::string filename;
 			std::string text;
+			std::string place;
 		};
 		std::vector<Pdf> pdfs;
+		// Documents not analysed (over the budget, beyond the count,
+		// the helper failed), each with why: their accounts are unknown.
+		std::vector<std::string> unanalysed;
 	};
 	Findings read_documents(const Message &msg) const;
 	void log(int level, const std::string &message) const;
-	extract::Document read_document(extract::Kind kind, std::string_view data) const;
+	extract::Document read_document(extract::Kind kind, std::string_view data,
+					std::chrono::milliseconds time_left) const;
 
 	Settings settings_;
 	Logger logger_;
@@ -175,11 +204,31 @@ struct FromAddress {
 // The first mailbox of a From value: "Name <a@b>", "a@b (Name)", "a@b".
 FromAddress parse_from(std::string_view value);
 
-// Whether any keyword occurs in text, case-folded (Unicode full folding).
+// Whether any keyword occurs in text as a word (NFKC case-folded; words
+// split at non-letters and where a lower-case letter meets an upper-case
+// one): the keyword itself, with a plural or inflection ending (Rechnungen,
+// invoices, facturen, fatture), and for the German compounding keywords
+// (Rechnung, Gutschrift) also as the first part of a word (Rechnungsnummer)
+// or its last part (Eingangsrechnung), but not after the prefixes of the
+// verb derivations that are no invoice (Berechnung, Umrechnung,
+// Verrechnung, Anrechnung, Zurechnung, Hochrechnung, Nachrechnung,
+// Aufrechnung, Gegenrechnung). A phrase's words must follow each other.
 bool contains_keyword(std::string_view text, const std::vector<std::string> &keywords);
-// The first mod-97-valid IBAN in text (printed with or without spaces),
-// normalised; "" when none.
-std::string find_iban(std::string_view text);
+
+// Every IBAN printed in text, normalised, in order, without repeats: upper
+// or lower case, with or without an "IBAN" label, compact or in groups
+// separated by spaces, dashes or no-break spaces, the country code apart
+// ("DE 89 3704 ..."), full-width digits, a label glued on ("IBANDE89...").
+// A candidate counts only with a country of the IBAN register, exactly that
+// country's length (a following BIC or word is never glued on; a number
+// that runs on before or after is no IBAN), and valid check digits (mod 97,
+// 02..98).
+std::vector<std::string> find_ibans(std::string_view text);
+
+// The text a reader sees in an HTML body: tags removed (block elements
+// become line breaks, inline ones vanish), comments, scripts and styles
+// dropped, character references and the common named entities decoded.
+std::string html_to_text(std::string_view html);
 
 // Damerau-Levenshtein (optimal string alignment) distance over code points.
 std::size_t edit_distance(std::u32string_view a, std::u32string_view b);

@@ -11,6 +11,7 @@
 
 #include <unicode/uidna.h>
 
+#include "authres.hpp"
 #include "einvoice.hpp"
 #include "text.hpp"
 
@@ -65,21 +66,6 @@ std::vector<std::string> split_vatids(std::string_view field)
 	std::vector<std::string> out;
 	for (std::string &token : split_values(field)) {
 		if (out.empty() || (token.size() >= 2 && letter(token[0]) && letter(token[1])))
-			out.push_back(std::move(token));
-		else
-			out.back() += token;
-	}
-	return out;
-}
-
-// IBANs as accountants paste them: "DE89 3704 0044 0532 0130 00 AT61 ...".
-// A group starting with two letters and two digits begins the next IBAN;
-// the other groups continue the current one.
-std::vector<std::string> split_ibans(std::string_view field)
-{
-	std::vector<std::string> out;
-	for (std::string &token : split_values(field)) {
-		if (out.empty() || starts_iban(token))
 			out.push_back(std::move(token));
 		else
 			out.back() += token;
@@ -292,9 +278,19 @@ std::optional<std::string> make_supplier(const std::vector<Column> &columns,
 			break;
 		case Column::domains:
 			for (const std::string &v : split_values(field)) {
+				// Checked first: "com" is no valid supplier domain either,
+				// but this says why.
+				if (authres::is_public_suffix(v))
+					return "domain " + quoted(v) +
+					       " is a public suffix (every domain under it would "
+					       "count as the supplier's)";
 				std::optional<std::string> d = canonical_domain(v);
 				if (!d)
 					return "invalid domain " + quoted(v);
+				if (authres::is_public_suffix(*d))
+					return "domain " + quoted(v) +
+					       " is a public suffix (every domain under it would "
+					       "count as the supplier's)";
 				push_unique(s.domains, std::move(*d));
 			}
 			break;
@@ -697,6 +693,18 @@ bool is_valid_folder_name(std::string_view folder)
 		return false;
 	return folder.find("//") == std::string_view::npos &&
 	       folder.find("..") == std::string_view::npos;
+}
+
+std::vector<std::string> split_ibans(std::string_view field)
+{
+	std::vector<std::string> out;
+	for (std::string &token : split_values(field)) {
+		if (out.empty() || starts_iban(token))
+			out.push_back(std::move(token));
+		else
+			out.back() += token;
+	}
+	return out;
 }
 
 bool is_valid_utf8(std::string_view s)

@@ -17,7 +17,8 @@
 //   - A line starting with '#' (outside a quoted field) is a comment; empty
 //     lines are ignored. A name starting with '#' must be quoted.
 //   - A bad record (wrong field count, unbalanced quotes, empty or invalid
-//     name, invalid folder, domain, address, VAT ID or IBAN, a value already
+//     name, invalid folder, domain, address, VAT ID or IBAN, a domain that
+//     is a public suffix (com, co.uk, github.io), a value already
 //     claimed by an earlier supplier) is logged with its line number and
 //     skipped; the others still count.
 #pragma once
@@ -128,6 +129,10 @@ std::optional<std::string> canonical_address(std::string_view address);
 // as separator: not empty, no control characters, no '/' at either end,
 // no empty level ("a//b"), no ".." anywhere.
 bool is_valid_folder_name(std::string_view folder);
+// IBANs as accountants paste them: "DE89 3704 0044 0532 0130 00 AT61 ...".
+// A group starting with two letters and two digits begins the next IBAN;
+// the other groups continue the current one. Not normalised or validated.
+std::vector<std::string> split_ibans(std::string_view field);
 bool is_valid_utf8(std::string_view s);
 
 } // namespace tresor::suppliers

@@ -20,6 +20,19 @@ inline std::string ascii_lowercase(std::string_view s)
 	return out;
 }
 
+inline char ascii_upper(char c)
+{
+	return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+}
+
+inline std::string ascii_uppercase(std::string_view s)
+{
+	std::string out(s);
+	for (char &c : out)
+		c = ascii_upper(c);
+	return out;
+}
+
 inline bool iequals(std::string_view a, std::string_view b)
 {
 	if (a.size() != b.size())

@@ -39,7 +39,11 @@ void tresor_invoice_config_free(tresor_invoice_config *cfg);
                              default none = nothing is authenticated)
    tresor_extract           (path of the tresor-extract helper)
    tresor_extract_timeout   (wall-clock limit per document, e.g. "10s")
-   tresor_extract_memory    (address-space limit, e.g. "256M") */
+   tresor_extract_memory    (address-space limit, e.g. "256M")
+   tresor_own_ibans         (the business's own accounts, space-separated;
+                             never counted as a supplier's payee account)
+   tresor_invoice_budget    (wall-clock time for all documents of one mail,
+                             default "15s") */
 const char *const *tresor_invoice_setting_names(void);
 /* Returns 0, or -1 with err naming the setting and what is expected. */
 int tresor_invoice_config_set(tresor_invoice_config *cfg, const char *name,
@@ -94,7 +98,9 @@ typedef struct tresor_invoice_result {
 	const char *currency;
 	const char *seller;
 	const char *vatid;    /* normalised, e.g. DE123456789 */
-	const char *iban;     /* normalised, no spaces, mod-97 valid */
+	const char *iban;     /* payee account, normalised (no spaces, upper
+				 case); an e-invoice's as written, which may
+				 fail the IBAN check; "" when none */
 	const char *supplier; /* name from the supplier file */
 	const char *folder;   /* folder from the supplier file */
 	const char *verdict;  /* trusted, unknown-supplier, lookalike-domain,

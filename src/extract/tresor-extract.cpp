@@ -3,7 +3,8 @@
 // stdout:
 //
 //   {"einvoice": {"format", "number", "date", "total", "currency", "seller",
-//                 "vatid", "iban"} or null,
+//                 "vatid", "iban", "payee_ibans": [...], "debtor_ibans": [...],
+//                 "direct_debit": bool} or null,
 //    "text": "<document text, at most --max-text bytes of UTF-8>",
 //    "warnings": ["..."]}
 //
@@ -475,6 +476,9 @@ nlohmann::json invoice_json(const einvoice::Invoice &inv)
 		{"seller", inv.seller},
 		{"vatid", inv.vatid},
 		{"iban", inv.iban},
+		{"payee_ibans", inv.payee_ibans},
+		{"debtor_ibans", inv.debtor_ibans},
+		{"direct_debit", inv.direct_debit},
 	};
 }
 

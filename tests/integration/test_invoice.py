@@ -46,6 +46,10 @@ AR_PASS = ("mx.example.com; dkim=pass header.d=lieferant.de header.s=s1; "
            "dmarc=pass (p=reject) header.from=lieferant.de")
 LIEFERANT = ("Lieferant GmbH", "rechnung@lieferant.de")
 OTHER_IBAN = "DE89370400440532013000"  # valid, but nobody's in SUPPLIERS
+LIEFERANT_IBAN = "DE02120300000000202051"
+# The receiving business's own account (tresor_own_ibans): what a direct
+# debit draws on.
+OWN_IBAN = "DE77100100100123456789"
 
 # What the files say (read by hand). format: the syntax found - XRechnung
 # UBL / CII as attached XML, ZUGFeRD 1 or Factur-X (= ZUGFeRD 2, also with
@@ -121,6 +125,23 @@ def ubl_variant(vatid=None, iban=None, seller=None):
     return data
 
 
+def ubl_direct_debit(debtor_iban=OWN_IBAN):
+    """The UBL XRechnung test file paid by SEPA direct debit (UNTDID 4461
+    code 59) from the buyer's account, with no payee account."""
+    data = read_einvoice(
+        "zugferd-corpus--XML-Rechnung_UBL_XRECHNUNG_Einfach.ubl.xml")
+    means = (b"<cac:PaymentMeans>"
+             b"<cbc:PaymentMeansCode>59</cbc:PaymentMeansCode>"
+             b"<cac:PaymentMandate><cbc:ID>MANDAT-0815</cbc:ID>"
+             b"<cac:PayerFinancialAccount><cbc:ID>%s</cbc:ID>"
+             b"</cac:PayerFinancialAccount></cac:PaymentMandate>"
+             b"</cac:PaymentMeans>" % debtor_iban.encode())
+    out, n = re.subn(rb"<cac:PaymentMeans>.*?</cac:PaymentMeans>",
+                     lambda _: means, data, flags=re.S)
+    assert n == 1, "the test file's PaymentMeans changed"
+    return out
+
+
 def xml_att(data, name="Rechnung_471102.xml"):
     return (data, name, "application/xml")
 
@@ -140,7 +161,8 @@ class InvoiceFixture(DovecotTestCase):
 
     @classmethod
     def dovecot_options(cls):
-        plugin = {"tresor_archive": "Rechnungen/*"}
+        plugin = {"tresor_archive": "Rechnungen/*",
+                  "tresor_own_ibans": OWN_IBAN}
         plugin.update(cls.env.plugin_settings())
         return {"plugin": plugin, "extra_conf": SieveEnv.lmtp_conf()}
 
@@ -650,10 +672,10 @@ class VerdictTests(InvoiceFixture):
         self.assertEqual(saves[0].get("sha256"), sha256_hex(body))
         self.assertEqual(saves[0].get("service"), "lmtp", saves[0])
 
-    def case(self, mail, verdict, folder="Rechnungen/Pruefen"):
+    def case(self, mail, verdict, folder="Rechnungen/Pruefen", user_suffix=""):
         res = self.verdict_of(mail)
         self.assertInvoice(res, verdict=verdict)
-        u = self.user()
+        u = self.user(user_suffix)
         self.deliver(u, mail)
         self.assertFiled(u, mail, folder, flagged=(verdict != "trusted"))
         return res
@@ -867,6 +889,117 @@ class VerdictTests(InvoiceFixture):
         self.assertInvoice(res, verdict="trusted",
                            supplier="Stadtwerke Kühlungsborn",
                            folder="Stadtwerke")
+
+    # ---- every payee account counts (issue 13): a compromised supplier
+    # mailbox (authenticated, own domain, known VAT ID) adds a new account
+    def test_new_iban_in_mail_text_in_any_notation(self):
+        """Known account in the XML, a new one in the mail text, written
+        in lower case, with dashes, or with the country code apart."""
+        for n, notation in enumerate(("de89 3704 0044 0532 0130 00",
+                                      "DE89-3704-0044-0532-0130-00",
+                                      "DE 89 3704 0044 0532 0130 00")):
+            with self.subTest(notation=notation):
+                mail = make_mail(
+                    subject="Rechnung 471102", sender=LIEFERANT,
+                    auth_results=[AR_PASS],
+                    body="Guten Tag,\n\nbitte beachten Sie unsere neue "
+                         "Bankverbindung: IBAN %s\n" % notation,
+                    attachments=[xml_att(ubl_variant())])
+                res = self.case(mail, "bank-account-changed",
+                                user_suffix="-%d" % n)
+                self.assertEqual(res["iban"], LIEFERANT_IBAN,
+                                 "the XML's account stays ${invoice.iban}")
+                self.assertIn(OTHER_IBAN, res["reason"])
+                self.assertIn("mail text", res["reason"])
+
+    def test_known_iban_first_new_one_second_in_pdf(self):
+        doc = pdf(["Lieferant GmbH", "Rechnung Nr. 2024-0044",
+                   "Bisher: IBAN DE02 1203 0000 0000 2020 51",
+                   "NEU ab sofort: IBAN DE89 3704 0044 0532 0130 00"])
+        res = self.case(make_mail(
+            subject="Rechnung 2024-0044", sender=LIEFERANT,
+            auth_results=[AR_PASS], attachments=[pdf_att(doc)]),
+            "bank-account-changed")
+        self.assertEqual(res["supplier"], "Lieferant GmbH")
+        self.assertIn(OTHER_IBAN, res["reason"])
+        self.assertIn("PDF", res["reason"])
+
+    def test_known_iban_in_xml_new_one_in_mail_text(self):
+        res = self.case(make_mail(
+            subject="Rechnung 471102", sender=LIEFERANT,
+            auth_results=[AR_PASS],
+            body="Hallo,\nwir haben eine neue Bankverbindung: %s\n"
+                 % OTHER_IBAN,
+            attachments=[xml_att(ubl_variant())]), "bank-account-changed")
+        self.assertIn("IBAN %s in the mail text" % OTHER_IBAN, res["reason"])
+
+    def test_new_iban_only_in_html_part(self):
+        res = self.case(make_mail(
+            subject="Rechnung 471102", sender=LIEFERANT,
+            auth_results=[AR_PASS],
+            body="Anbei die Rechnung.\n",
+            html="<html><body><p>Neue <b>Bankverbindung</b>:<br>"
+                 "DE89&nbsp;3704 <span>0044</span> 0532 0130 00</p>"
+                 "</body></html>\n",
+            attachments=[xml_att(ubl_variant())]), "bank-account-changed")
+        self.assertIn("IBAN %s in the HTML mail text" % OTHER_IBAN,
+                      res["reason"])
+
+    def test_known_iban_in_xml_new_one_in_pdf(self):
+        doc = pdf(["Lieferant GmbH", "Rechnung 471102",
+                   "Zahlbar auf IBAN DE89 3704 0044 0532 0130 00"])
+        res = self.case(make_mail(
+            subject="Rechnung 471102", sender=LIEFERANT,
+            auth_results=[AR_PASS],
+            attachments=[xml_att(ubl_variant()), pdf_att(doc)]),
+            "bank-account-changed")
+        self.assertEqual(res["iban"], LIEFERANT_IBAN)
+        self.assertIn("IBAN %s in the PDF" % OTHER_IBAN, res["reason"])
+
+    def test_invalid_iban_in_xml_is_reported_as_written(self):
+        typo = LIEFERANT_IBAN[:-1] + "2"
+        res = self.verdict_of(make_mail(
+            subject="Rechnung 471102", sender=LIEFERANT,
+            auth_results=[AR_PASS],
+            attachments=[xml_att(ubl_variant(iban=typo))]))
+        self.assertInvoice(res, verdict="bank-account-changed", iban=typo)
+        self.assertIn("is no valid IBAN", res["reason"])
+
+    def test_direct_debit_from_own_account_is_trusted(self):
+        """Direct debit (code 59): the XML names the buyer's account, the
+        PDF prints it; with that account in tresor_own_ibans the invoice
+        is trusted and has no payee IBAN."""
+        doc = pdf(["Lieferant GmbH", "Rechnung 471102",
+                   "Der Betrag wird per SEPA-Lastschrift von Ihrem Konto",
+                   "IBAN DE77 1001 0010 0123 4567 89 eingezogen."])
+        mail = make_mail(
+            subject="Rechnung 471102", sender=LIEFERANT,
+            auth_results=[AR_PASS],
+            attachments=[xml_att(ubl_direct_debit()), pdf_att(doc)])
+        res = self.case(mail, "trusted", "Rechnungen/Lieferant")
+        self.assertEqual(res["iban"], "")
+        # Without tresor_own_ibans the buyer's account is an unknown one.
+        rc, out = self.sieve_test(DEBUG_SCRIPT, mail,
+                                  options={"plugin/tresor_own_ibans": ""})
+        self.assertEqual(rc, 0, out)
+        res = parse_debug(out)
+        self.assertEqual(res["verdict"], "bank-account-changed", res)
+        self.assertIn("tresor_own_ibans", res["reason"])
+
+    def test_several_from_addresses_are_unauthenticated(self):
+        mail = make_mail(
+            subject="Rechnung 471102",
+            sender="rechnung@lieferant.de, buchhaltung@lieferant.de",
+            auth_results=[AR_PASS], attachments=[xml_att(ubl_variant())])
+        res = self.case(mail, "unauthenticated")
+        self.assertIn("single sender", res["reason"])
+
+    def test_bad_own_iban_fails_script_naming_the_setting(self):
+        rc, out = self.sieve_test(
+            DEBUG_SCRIPT, make_mail(attachments=[xml_att(ubl_variant())]),
+            options={"plugin/tresor_own_ibans": "DE77100100100123456780"})
+        self.assertIn("tresor_own_ibans: invalid value", out)
+        self.assertNotIn("final result: success", out)
 
 
 if __name__ == "__main__":

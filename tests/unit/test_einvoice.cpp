@@ -278,7 +278,7 @@ TEST(EinvoiceParse, UblCreditNoteAndSellerFallback)
 			     "CHE123456789MWST", ""});
 }
 
-TEST(EinvoiceParse, UblTakesTheVatSchemeAndTheFirstValidIban)
+TEST(EinvoiceParse, UblTakesTheVatSchemeAndEveryPayeeAccountAsWritten)
 {
 	std::string body =
 		"<cac:AccountingSupplierParty><cac:Party>"
@@ -294,12 +294,18 @@ TEST(EinvoiceParse, UblTakesTheVatSchemeAndTheFirstValidIban)
 	std::optional<Invoice> inv = parse_xml(ubl("Invoice", kUblInvoiceNs, body), false);
 	ASSERT_TRUE(inv.has_value());
 	EXPECT_EQ(inv->vatid, "DE811569869");
-	EXPECT_EQ(inv->iban, "DE89370400440532013000");
+	// The first account as written, although its check digits fail: a
+	// typo or a trick is for a person to look at, never silently dropped.
+	EXPECT_EQ(inv->iban, "DE89370400440532013001");
+	EXPECT_EQ(inv->payee_ibans, (std::vector<std::string>{"DE89370400440532013001",
+							      "DE89370400440532013000"}));
+	EXPECT_TRUE(inv->debtor_ibans.empty());
+	EXPECT_FALSE(inv->direct_debit);
 	EXPECT_EQ(inv->number, "");
 	EXPECT_EQ(inv->total, "");
 }
 
-TEST(EinvoiceParse, InvalidIbanIsDropped)
+TEST(EinvoiceParse, InvalidIbanIsKeptAsWritten)
 {
 	SKIP_WITHOUT_CORPUS();
 	std::string xml = corpus_file("zugferd-corpus--XML-Rechnung_CII_XRECHNUNG_Einfach.cii.xml");
@@ -308,7 +314,8 @@ TEST(EinvoiceParse, InvalidIbanIsDropped)
 	xml.replace(at, 22, "DE02120300000000202052"); // one digit off
 	std::optional<Invoice> inv = parse_xml(xml, false);
 	ASSERT_TRUE(inv.has_value());
-	EXPECT_EQ(inv->iban, "");
+	EXPECT_EQ(inv->iban, "DE02120300000000202052");
+	EXPECT_FALSE(iban_valid(inv->iban));
 	EXPECT_EQ(inv->number, "471102");
 }
 
@@ -350,13 +357,130 @@ TEST(EinvoiceParse, CiiTotalFallsBackToGrandTotal)
 	EXPECT_EQ(inv->total, "60.00");
 }
 
-TEST(EinvoiceParse, CiiFirstValidIbanOfSeveralPaymentMeans)
+TEST(EinvoiceParse, CiiEveryPayeeAccountOfSeveralPaymentMeans)
 {
 	std::string xml = cii(cii_settlement(cii_payment("DE00 1234") +
-					     cii_payment(" GB82 WEST 1234 5698 7654 32 ")));
+					     cii_payment(" GB82 WEST 1234 5698 7654 32 ") +
+					     cii_payment("gb82west12345698765432")));
 	std::optional<Invoice> inv = parse_xml(xml, false);
 	ASSERT_TRUE(inv.has_value());
-	EXPECT_EQ(inv->iban, "GB82WEST12345698765432");
+	EXPECT_EQ(inv->iban, "DE001234");
+	EXPECT_EQ(inv->payee_ibans,
+		  (std::vector<std::string>{"DE001234", "GB82WEST12345698765432"}));
+}
+
+TEST(EinvoiceParse, CiiProprietaryAccountIsAPayeeAccountToo)
+{
+	std::string xml = cii(cii_settlement(
+		"<ram:SpecifiedTradeSettlementPaymentMeans><ram:TypeCode>30</ram:TypeCode>"
+		"<ram:PayeePartyCreditorFinancialAccount><ram:ProprietaryID>123456789</ram:ProprietaryID>"
+		"</ram:PayeePartyCreditorFinancialAccount></ram:SpecifiedTradeSettlementPaymentMeans>"));
+	std::optional<Invoice> inv = parse_xml(xml, false);
+	ASSERT_TRUE(inv.has_value());
+	EXPECT_EQ(inv->iban, "123456789");
+}
+
+TEST(EinvoiceParse, CiiDirectDebitNamesTheBuyersAccount)
+{
+	for (const char *code : {"59", "49"}) {
+		std::string xml = cii(cii_settlement(
+			"<ram:CreditorReferenceID>DE98ZZZ09999999999</ram:CreditorReferenceID>"
+			"<ram:SpecifiedTradeSettlementPaymentMeans><ram:TypeCode>" +
+			std::string(code) +
+			"</ram:TypeCode><ram:PayerPartyDebtorFinancialAccount>"
+			"<ram:IBANID>DE89 3704 0044 0532 0130 00</ram:IBANID>"
+			"</ram:PayerPartyDebtorFinancialAccount>"
+			"</ram:SpecifiedTradeSettlementPaymentMeans>"));
+		std::optional<Invoice> inv = parse_xml(xml, false);
+		ASSERT_TRUE(inv.has_value());
+		EXPECT_TRUE(inv->direct_debit) << code;
+		EXPECT_EQ(inv->iban, "") << "the buyer's account is no payee account";
+		EXPECT_TRUE(inv->payee_ibans.empty());
+		EXPECT_EQ(inv->debtor_ibans, std::vector<std::string>{"DE89370400440532013000"});
+	}
+	std::optional<Invoice> transfer = parse_xml(cii(cii_settlement(
+		"<ram:SpecifiedTradeSettlementPaymentMeans><ram:TypeCode>58</ram:TypeCode>"
+		"</ram:SpecifiedTradeSettlementPaymentMeans>")), false);
+	ASSERT_TRUE(transfer.has_value());
+	EXPECT_FALSE(transfer->direct_debit);
+}
+
+TEST(EinvoiceParse, UblDirectDebitNamesTheBuyersAccount)
+{
+	std::string body =
+		"<cac:PaymentMeans><cbc:PaymentMeansCode>59</cbc:PaymentMeansCode>"
+		"<cac:PaymentMandate><cbc:ID>MANDATE-1</cbc:ID><cac:PayerFinancialAccount>"
+		"<cbc:ID>AT611904300234573201</cbc:ID></cac:PayerFinancialAccount></cac:PaymentMandate>"
+		"</cac:PaymentMeans>";
+	std::optional<Invoice> inv = parse_xml(ubl("Invoice", kUblInvoiceNs, body), false);
+	ASSERT_TRUE(inv.has_value());
+	EXPECT_TRUE(inv->direct_debit);
+	EXPECT_EQ(inv->iban, "");
+	EXPECT_EQ(inv->debtor_ibans, std::vector<std::string>{"AT611904300234573201"});
+}
+
+// ZUGFeRD's release candidate of 2013/14 (before 1.0): root rsm:Invoice in
+// urn:un:unece:uncefact:data:standard:CBFBUY:5, the structure of 1.0's
+// CrossIndustryDocument. Generators of that time wrote the inner elements
+// unqualified, with the date straight in IssueDateTime.
+TEST(EinvoiceParse, ZugferdReleaseCandidateUnqualified)
+{
+	std::string xml =
+		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		"<rsm:Invoice xmlns:rsm=\"urn:un:unece:uncefact:data:standard:CBFBUY:5\">"
+		"<rsm:SpecifiedExchangedDocumentContext><TestIndicator>false</TestIndicator>"
+		"</rsm:SpecifiedExchangedDocumentContext>"
+		"<rsm:HeaderExchangedDocument><ID>RE-20140519/499</ID><Name>RECHNUNG</Name>"
+		"<TypeCode>380</TypeCode><IssueDateTime format=\"102\">20140519</IssueDateTime>"
+		"</rsm:HeaderExchangedDocument><rsm:SpecifiedSupplyChainTradeTransaction>"
+		"<ApplicableSupplyChainTradeAgreement><SellerTradeParty><Name>Bei Spiel GmbH</Name>"
+		"<SpecifiedTaxRegistration><ID schemeID=\"FC\">22/815/0815/4</ID></SpecifiedTaxRegistration>"
+		"<SpecifiedTaxRegistration><ID schemeID=\"VA\">DE136695976</ID></SpecifiedTaxRegistration>"
+		"</SellerTradeParty><BuyerTradeParty><Name>Theodor Est</Name></BuyerTradeParty>"
+		"</ApplicableSupplyChainTradeAgreement><ApplicableSupplyChainTradeSettlement>"
+		"<InvoiceCurrencyCode>EUR</InvoiceCurrencyCode><SpecifiedTradeSettlementPaymentMeans>"
+		"<TypeCode>42</TypeCode><PayeePartyCreditorFinancialAccount>"
+		"<IBANID>DE88200800000970375700</IBANID></PayeePartyCreditorFinancialAccount>"
+		"</SpecifiedTradeSettlementPaymentMeans><SpecifiedTradeSettlementMonetarySummation>"
+		"<GrandTotalAmount currencyID=\"EUR\">571.04</GrandTotalAmount>"
+		"<DuePayableAmount currencyID=\"EUR\">571.04</DuePayableAmount>"
+		"</SpecifiedTradeSettlementMonetarySummation></ApplicableSupplyChainTradeSettlement>"
+		"</rsm:SpecifiedSupplyChainTradeTransaction></rsm:Invoice>";
+	Invoice want{"zugferd-1", "RE-20140519/499", "2014-05-19", "571.04", "EUR",
+		     "Bei Spiel GmbH", "DE136695976", "DE88200800000970375700"};
+	expect_invoice(parse_xml(xml, false), want);
+	expect_invoice(parse_xml(xml, true), want);
+}
+
+TEST(EinvoiceParse, ZugferdReleaseCandidateWithRamPrefix)
+{
+	// The same structure with ram/udt namespaces as 1.0 wrote them, and
+	// with the draft ram namespace.
+	for (const char *ram : {"urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:12",
+				"urn:un:unece:uncefact:data:draft:ReusableAggregateBusinessInformationEntity:1"}) {
+		std::string xml =
+			"<rsm:Invoice xmlns:rsm=\"urn:un:unece:uncefact:data:standard:CBFBUY:5\""
+			" xmlns:ram=\"" + std::string(ram) + "\""
+			" xmlns:udt=\"urn:un:unece:uncefact:data:standard:UnqualifiedDataType:15\">"
+			"<rsm:HeaderExchangedDocument><ram:ID>Z0-1</ram:ID><ram:IssueDateTime>"
+			"<udt:DateTimeString format=\"102\">20131105</udt:DateTimeString></ram:IssueDateTime>"
+			"</rsm:HeaderExchangedDocument><rsm:SpecifiedSupplyChainTradeTransaction>"
+			"<ram:ApplicableSupplyChainTradeAgreement><ram:SellerTradeParty><ram:Name>Alt GmbH</ram:Name>"
+			"<ram:SpecifiedTaxRegistration><ram:ID schemeID=\"VA\">DE 136 695 976</ram:ID>"
+			"</ram:SpecifiedTaxRegistration></ram:SellerTradeParty></ram:ApplicableSupplyChainTradeAgreement>"
+			"<ram:ApplicableSupplyChainTradeSettlement><ram:InvoiceCurrencyCode>EUR</ram:InvoiceCurrencyCode>"
+			"<ram:SpecifiedTradeSettlementPaymentMeans><ram:PayeePartyCreditorFinancialAccount>"
+			"<ram:IBANID>DE89370400440532013000</ram:IBANID></ram:PayeePartyCreditorFinancialAccount>"
+			"</ram:SpecifiedTradeSettlementPaymentMeans><ram:SpecifiedTradeSettlementMonetarySummation>"
+			"<ram:GrandTotalAmount currencyID=\"EUR\">1.00</ram:GrandTotalAmount>"
+			"</ram:SpecifiedTradeSettlementMonetarySummation></ram:ApplicableSupplyChainTradeSettlement>"
+			"</rsm:SpecifiedSupplyChainTradeTransaction></rsm:Invoice>";
+		Invoice want{"zugferd-1", "Z0-1", "2013-11-05", "1.00", "EUR", "Alt GmbH",
+			     "DE136695976", "DE89370400440532013000"};
+		expect_invoice(parse_xml(xml, false), want);
+	}
+	// An Invoice root in another namespace is no ZUGFeRD.
+	EXPECT_FALSE(parse_xml("<rsm:Invoice xmlns:rsm=\"urn:example:CBFBUY:5\"/>", false).has_value());
 }
 
 TEST(EinvoiceParse, Zugferd1)
@@ -562,6 +686,9 @@ TEST(EinvoiceIban, Mod97)
 	EXPECT_FALSE(iban_valid("DE89370400440532013001"));
 	EXPECT_FALSE(iban_valid("DE88370400440532013000"));
 	EXPECT_FALSE(iban_valid("DE89370400440532031000"));
+	// remainder 1 with check digits 99 (02 is right): outside 02..98
+	EXPECT_TRUE(iban_valid("DE02120300000000202051"));
+	EXPECT_FALSE(iban_valid("DE99120300000000202051"));
 	// wrong length for the country, though mod-97 would fit otherwise
 	EXPECT_FALSE(iban_valid("DE8937040044053201300"));
 	// not normalised, bad characters, too short or long, empty

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -185,6 +186,8 @@ Document einvoice_doc(const std::string &vatid, const std::string &iban)
 	d.einvoice->seller = "ACME GmbH";
 	d.einvoice->vatid = vatid;
 	d.einvoice->iban = iban;
+	if (!iban.empty())
+		d.einvoice->payee_ibans = {iban};
 	return d;
 }
 
@@ -265,7 +268,7 @@ TEST_F(InvoiceTest, TrustedWhenVatIdSenderAndAccountAllMatch)
 	EXPECT_STARTS_WITH(o.reason, "ACME GmbH identified by VAT ID DE111222333, ");
 	EXPECT_CONTAINS(o.reason, "dmarc=pass");
 	EXPECT_CONTAINS(o.reason, "mx.example.net");
-	EXPECT_CONTAINS(o.reason, ", IBAN DE89 3704 0044 0532 0130 00 is a known account");
+	EXPECT_CONTAINS(o.reason, ", IBAN DE89370400440532013000 is a known account");
 	ASSERT_EQ(fake.calls.size(), 1u);
 	EXPECT_EQ(fake.calls[0].first, Kind::xml);
 }
@@ -294,7 +297,7 @@ TEST_F(InvoiceTest, UnknownSupplier)
 	EXPECT_EQ(o.supplier, "");
 	EXPECT_EQ(o.folder, "");
 	EXPECT_EQ(o.reason, "no known supplier matches VAT ID DE999888777, "
-			    "IBAN NL91 ABNA 0417 1643 00, sender rechnung@fremdfirma.example");
+			    "IBAN NL91ABNA0417164300, sender rechnung@fremdfirma.example");
 }
 
 TEST_F(InvoiceTest, LookalikeByTwoEditsAlsoForShortNames)
@@ -495,7 +498,8 @@ TEST_F(InvoiceTest, BankAccountChanged)
 	EXPECT_EQ(o.supplier, "ACME GmbH");
 	EXPECT_EQ(o.folder, "Rechnungen/ACME");
 	EXPECT_EQ(o.iban, kStrangerIban);
-	EXPECT_EQ(o.reason, "IBAN NL91 ABNA 0417 1643 00 is not one of ACME GmbH's known accounts");
+	EXPECT_EQ(o.reason, "IBAN NL91ABNA0417164300 in the e-invoice XML 'invoice.xml' is not one "
+			    "of ACME GmbH's known accounts");
 }
 
 TEST_F(InvoiceTest, AnotherSuppliersIbanIsAChangedAccountToo)
@@ -508,7 +512,8 @@ TEST_F(InvoiceTest, AnotherSuppliersIbanIsAChangedAccountToo)
 	ASSERT_EQ(o.rc, 0) << o.err;
 	EXPECT_EQ(o.verdict, "bank-account-changed");
 	EXPECT_EQ(o.reason,
-		  "IBAN DE02 1203 0000 0000 2020 51 is not one of ACME GmbH's known accounts");
+		  "IBAN DE02120300000000202051 in the e-invoice XML 'invoice.xml' is not one of "
+		  "ACME GmbH's known accounts");
 }
 
 TEST_F(InvoiceTest, PdfInvoiceIdentifiedByAddressWithNoKnownAccounts)
@@ -533,8 +538,8 @@ TEST_F(InvoiceTest, PdfInvoiceIdentifiedByAddressWithNoKnownAccounts)
 	EXPECT_EQ(o.supplier, "Hans Müller");
 	EXPECT_EQ(o.folder, "Rechnungen/Müller");
 	EXPECT_EQ(o.verdict, "bank-account-changed");
-	EXPECT_EQ(o.reason, "IBAN AT61 1904 3002 3457 3201 is not one of Hans Müller's known "
-			    "accounts (the supplier file lists none)");
+	EXPECT_EQ(o.reason, "IBAN AT611904300234573201 in the PDF '2024-03.pdf' is not one of "
+			    "Hans Müller's known accounts (the supplier file lists none)");
 }
 
 TEST_F(InvoiceTest, PdfInvoiceIdentifiedByIbanFromTheBody)
@@ -552,24 +557,26 @@ TEST_F(InvoiceTest, PdfInvoiceIdentifiedByIbanFromTheBody)
 	EXPECT_EQ(o.iban, kAcmeIban);
 	EXPECT_EQ(o.supplier, "ACME GmbH");
 	EXPECT_EQ(o.verdict, "trusted") << o.reason;
-	EXPECT_STARTS_WITH(o.reason, "ACME GmbH identified by IBAN DE89 3704 0044 0532 0130 00, ");
+	EXPECT_STARTS_WITH(o.reason, "ACME GmbH identified by IBAN DE89370400440532013000, ");
 }
 
-TEST_F(InvoiceTest, IbanOnlyFromThePlainTextBody)
+TEST_F(InvoiceTest, IbansInHtmlAndAttachedTextCountToo)
 {
 	fake.add("%PDF-plain", pdf_doc("Leistungen im März"));
 	Mail mail;
 	mail.header("Authentication-Results", kTrustedPass)
 		.header("From", "billing@acme-gmbh.de")
 		.header("Subject", "Ihre Rechnung 2024-17")
-		.part("text/html", nullptr, false, "<p>IBAN NL91 ABNA 0417 1643 00</p>")
+		.part("text/html", nullptr, false, "<p>IBAN NL91&nbsp;ABNA 0417 1643 00</p>")
 		.part("text/plain", "notes.txt", true, "IBAN NL91 ABNA 0417 1643 00")
 		.part("application/pdf", "beleg.pdf", true, "%PDF-plain");
 	Outcome o = analyse(config, mail);
 	ASSERT_EQ(o.rc, 0) << o.err;
 	EXPECT_TRUE(o.is_invoice);
-	EXPECT_EQ(o.iban, "") << "neither HTML nor an attached text file is the body";
-	EXPECT_EQ(o.verdict, "trusted") << o.reason;
+	EXPECT_EQ(o.iban, kStrangerIban);
+	EXPECT_EQ(o.verdict, "bank-account-changed");
+	EXPECT_EQ(o.reason, "IBAN NL91ABNA0417164300 in the HTML mail text and the text attachment "
+			    "'notes.txt' is not one of ACME GmbH's known accounts");
 }
 
 TEST_F(InvoiceTest, PdfTextIbanComesBeforeTheBodys)
@@ -601,6 +608,286 @@ TEST_F(InvoiceTest, EinvoiceWithoutIbanFallsBackToPdfText)
 	EXPECT_TRUE(o.is_einvoice);
 	EXPECT_EQ(o.iban, kStrangerIban);
 	EXPECT_EQ(o.verdict, "bank-account-changed");
+}
+
+// ---- every payee account (issue 13): a compromised supplier mailbox
+// (authenticated, known domain, known VAT ID) adds a new account somewhere
+
+// A trusted ACME mail with the known e-invoice and more parts.
+void acme_mail(Mail &mail)
+{
+	mail.header("Authentication-Results", kTrustedPass)
+		.header("From", "ACME Buchhaltung <billing@acme-gmbh.de>")
+		.header("Subject", "Rechnung R-2024-17");
+}
+
+TEST_F(InvoiceTest, NewIbanInAnyNotationInTheMailTextIsFound)
+{
+	const char *const notations[] = {
+		"neue Bankverbindung: nl91abna0417164300",
+		"neue Bankverbindung: IBAN nl91 abna 0417 1643 00",
+		"neue Bankverbindung: NL91-ABNA-0417-1643-00",
+		"neue Bankverbindung: NL 91 ABNA 0417 1643 00",
+		"neue Bankverbindung: NL91\xC2\xA0" "ABNA\xC2\xA0" "0417\xC2\xA0" "1643\xC2\xA0" "00",
+	};
+	for (const char *text : notations) {
+		Mail mail;
+		acme_mail(mail);
+		mail.body(std::string("Guten Tag,\n") + text + "\n")
+			.part("application/xml", "invoice.xml", true, "<acme/>");
+		Outcome o = analyse(config, mail);
+		ASSERT_EQ(o.rc, 0) << o.err;
+		EXPECT_EQ(o.verdict, "bank-account-changed") << text << ": " << o.reason;
+		EXPECT_EQ(o.iban, kAcmeIban) << "the e-invoice's account stays ${invoice.iban}";
+		EXPECT_EQ(o.reason, "IBAN NL91ABNA0417164300 in the mail text is not one of ACME "
+				    "GmbH's known accounts")
+			<< text;
+	}
+}
+
+TEST_F(InvoiceTest, KnownIbanFirstAndNewOneSecondInThePdf)
+{
+	fake.add("%PDF-two", pdf_doc("Rechnung 17\nBisher: DE89 3704 0044 0532 0130 00\n"
+				     "NEU ab sofort: IBAN NL91 ABNA 0417 1643 00\n"));
+	Mail mail;
+	acme_mail(mail);
+	mail.body("Anbei die Rechnung.\n").part("application/pdf", "r17.pdf", true, "%PDF-two");
+	Outcome o = analyse(config, mail);
+	ASSERT_EQ(o.rc, 0) << o.err;
+	EXPECT_EQ(o.format, "pdf");
+	EXPECT_EQ(o.iban, kAcmeIban) << "the first account shown";
+	EXPECT_EQ(o.verdict, "bank-account-changed");
+	EXPECT_EQ(o.reason,
+		  "IBAN NL91ABNA0417164300 in the PDF 'r17.pdf' is not one of ACME GmbH's known "
+		  "accounts");
+}
+
+TEST_F(InvoiceTest, KnownIbanInXmlAndNewOneInThePdfOrHtml)
+{
+	fake.add("%PDF-new", pdf_doc("Rechnung\nZahlbar auf NL91ABNA0417164300"));
+	{
+		Mail mail;
+		acme_mail(mail);
+		mail.part("application/xml", "invoice.xml", true, "<acme/>")
+			.part("application/pdf", "invoice.pdf", true, "%PDF-new");
+		Outcome o = analyse(config, mail);
+		EXPECT_EQ(o.verdict, "bank-account-changed");
+		EXPECT_EQ(o.iban, kAcmeIban);
+		EXPECT_CONTAINS(o.reason, "NL91ABNA0417164300 in the PDF 'invoice.pdf'");
+	}
+	{
+		Mail mail;
+		acme_mail(mail);
+		mail.part("text/plain", nullptr, false, "Anbei die Rechnung.")
+			.part("text/html", nullptr, false,
+			      "<p>Neue <b>Bankverbindung</b>: NL91<span>&nbsp;ABNA</span>&#32;0417 "
+			      "1643 00</p>")
+			.part("application/xml", "invoice.xml", true, "<acme/>");
+		Outcome o = analyse(config, mail);
+		EXPECT_EQ(o.verdict, "bank-account-changed");
+		EXPECT_EQ(o.reason, "IBAN NL91ABNA0417164300 in the HTML mail text is not one of "
+				    "ACME GmbH's known accounts");
+	}
+}
+
+TEST_F(InvoiceTest, EveryUnknownAccountIsNamed)
+{
+	fake.add("%PDF-at", pdf_doc("Rechnung, IBAN AT61 1904 3002 3457 3201"));
+	Mail mail;
+	acme_mail(mail);
+	mail.body("Bitte auf NL91ABNA0417164300 zahlen, nicht auf DE89370400440532013000.")
+		.part("application/xml", "invoice.xml", true, "<acme/>")
+		.part("application/pdf", "r.pdf", true, "%PDF-at");
+	Outcome o = analyse(config, mail);
+	EXPECT_EQ(o.verdict, "bank-account-changed");
+	EXPECT_EQ(o.reason, "IBAN AT611904300234573201 in the PDF 'r.pdf', IBAN "
+			    "NL91ABNA0417164300 in the mail text are not one of ACME GmbH's known "
+			    "accounts");
+}
+
+TEST_F(InvoiceTest, KnownAccountEverywhereIsTrusted)
+{
+	fake.add("%PDF-known", pdf_doc("Rechnung\nIBAN DE89 3704 0044 0532 0130 00"));
+	Mail mail;
+	acme_mail(mail);
+	mail.body("Zahlbar auf de89-3704-0044-0532-0130-00.")
+		.part("text/html", nullptr, false, "<p>DE89 3704 0044 0532 0130 00</p>")
+		.part("application/xml", "invoice.xml", true, "<acme/>")
+		.part("application/pdf", "r.pdf", true, "%PDF-known");
+	Outcome o = analyse(config, mail);
+	EXPECT_EQ(o.verdict, "trusted") << o.reason;
+	EXPECT_EQ(o.iban, kAcmeIban);
+}
+
+TEST_F(InvoiceTest, InvalidIbanInTheEinvoiceIsReportedAsWritten)
+{
+	// One check digit off: not dropped, not replaced by the PDF's valid one.
+	fake.add("<acme-typo/>", einvoice_doc("DE111222333", "DE89370400440532013001"));
+	fake.add("%PDF-known", pdf_doc("Rechnung\nIBAN DE89 3704 0044 0532 0130 00"));
+	Mail mail;
+	acme_mail(mail);
+	mail.part("application/xml", "invoice.xml", true, "<acme-typo/>")
+		.part("application/pdf", "r.pdf", true, "%PDF-known");
+	Outcome o = analyse(config, mail);
+	ASSERT_EQ(o.rc, 0) << o.err;
+	EXPECT_EQ(o.iban, "DE89370400440532013001");
+	EXPECT_EQ(o.verdict, "bank-account-changed");
+	EXPECT_EQ(o.reason, "IBAN DE89370400440532013001 in the e-invoice XML 'invoice.xml' is no "
+			    "valid IBAN (wrong check digits, length or format)");
+}
+
+// A direct debit: the e-invoice names the buyer's account, the PDF prints it.
+Document direct_debit_doc(const std::string &payee, const std::string &debtor)
+{
+	Document d = einvoice_doc("DE111222333", payee);
+	d.einvoice->direct_debit = true;
+	d.einvoice->debtor_ibans = {debtor};
+	return d;
+}
+
+TEST_F(InvoiceTest, DirectDebitFromAnOwnAccountIsTrusted)
+{
+	const std::string own = "AT611904300234573201";
+	fake.add("<acme-sepa/>", direct_debit_doc("", own));
+	fake.add("%PDF-sepa", pdf_doc("Rechnung\nDer Betrag wird von Ihrem Konto "
+				      "AT61 1904 3002 3457 3201 abgebucht."));
+	auto mail_with = [&](Mail &mail) {
+		acme_mail(mail);
+		mail.part("application/xml", "invoice.xml", true, "<acme-sepa/>")
+			.part("application/pdf", "r.pdf", true, "%PDF-sepa");
+	};
+	{
+		// Not configured: the buyer's account is one ACME doesn't have.
+		Mail mail;
+		mail_with(mail);
+		Outcome o = analyse(config, mail);
+		EXPECT_EQ(o.verdict, "bank-account-changed");
+		EXPECT_EQ(o.iban, own);
+		EXPECT_CONTAINS(o.reason, "list your own accounts in tresor_own_ibans");
+	}
+	config.set("tresor_own_ibans", "AT61 1904 3002 3457 3201");
+	{
+		Mail mail;
+		mail_with(mail);
+		Outcome o = analyse(config, mail);
+		EXPECT_EQ(o.verdict, "trusted") << o.reason;
+		EXPECT_EQ(o.iban, "") << "no payee account";
+		EXPECT_CONTAINS(o.reason, ", paid by direct debit, no payee IBAN in the mail");
+	}
+	{
+		// An own account never counts, but another unknown one still does.
+		Mail mail;
+		mail_with(mail);
+		mail.body("Oder überweisen Sie auf NL91ABNA0417164300.");
+		Outcome o = analyse(config, mail);
+		EXPECT_EQ(o.verdict, "bank-account-changed");
+		EXPECT_EQ(o.iban, kStrangerIban);
+		EXPECT_EQ(o.reason, "IBAN NL91ABNA0417164300 in the mail text is not one of ACME "
+				    "GmbH's known accounts");
+	}
+	{
+		// With the supplier's creditor account as payee.
+		fake.add("<acme-sepa-payee/>", direct_debit_doc(kAcmeIban, own));
+		Mail mail;
+		acme_mail(mail);
+		mail.part("application/xml", "invoice.xml", true, "<acme-sepa-payee/>")
+			.part("application/pdf", "r.pdf", true, "%PDF-sepa");
+		Outcome o = analyse(config, mail);
+		EXPECT_EQ(o.verdict, "trusted") << o.reason;
+		EXPECT_EQ(o.iban, kAcmeIban);
+	}
+}
+
+TEST_F(InvoiceTest, OwnAccountsAreNoPayeeAccountsAnywhere)
+{
+	config.set("tresor_own_ibans", "NL91ABNA0417164300");
+	fake.add("<acme-own/>", einvoice_doc("DE111222333", kStrangerIban));
+	Mail mail;
+	acme_mail(mail);
+	mail.body("Ihr Konto NL91 ABNA 0417 1643 00 wird belastet.")
+		.part("application/xml", "invoice.xml", true, "<acme-own/>");
+	Outcome o = analyse(config, mail);
+	EXPECT_EQ(o.verdict, "trusted") << o.reason;
+	EXPECT_EQ(o.iban, "");
+}
+
+TEST_F(InvoiceTest, SeveralFromAddressesAreNeverTrusted)
+{
+	const char *const froms[] = {
+		"billing@acme-gmbh.de, other@acme-gmbh.de",
+		"ACME <billing@acme-gmbh.de>, Fraud <pay@evil.example>",
+		"Rechnungen: billing@acme-gmbh.de, chef@acme-gmbh.de;",
+	};
+	for (const char *from : froms) {
+		Mail mail;
+		einvoice_mail(mail, from, "<acme/>");
+		Outcome o = analyse(config, mail);
+		ASSERT_EQ(o.rc, 0) << o.err;
+		EXPECT_EQ(o.verdict, "unauthenticated") << from << ": " << o.reason;
+		EXPECT_STARTS_WITH(o.reason, "From names 2 senders (");
+		EXPECT_CONTAINS(o.reason, "an invoice is trusted only from a single sender");
+		EXPECT_EQ(o.supplier, "ACME GmbH");
+	}
+	// Two From fields are as many senders.
+	Mail mail;
+	einvoice_mail(mail, "billing@acme-gmbh.de", "<acme/>");
+	mail.header("From", "billing@acme-gmbh.de");
+	Outcome o = analyse(config, mail);
+	EXPECT_EQ(o.verdict, "unauthenticated");
+	// One address with a comma in its display name is one sender.
+	Mail one;
+	einvoice_mail(one, "\"Buchhaltung, ACME\" <billing@acme-gmbh.de>", "<acme/>");
+	EXPECT_EQ(analyse(config, one).verdict, "trusted");
+}
+
+TEST_F(InvoiceTest, DocumentsOverTheBudgetAreNotAnalysedAndGoToReview)
+{
+	config.set("tresor_invoice_budget", "100ms");
+	std::vector<std::string> read;
+	inv::analyser_of(config.cfg).set_document_reader([&](Kind, std::string_view data) {
+		read.emplace_back(data);
+		std::this_thread::sleep_for(std::chrono::milliseconds(150));
+		return data == "<acme/>" ? einvoice_doc("DE111222333", kAcmeIban) :
+					   pdf_doc("Rechnung, IBAN NL91 ABNA 0417 1643 00");
+	});
+	Mail mail;
+	acme_mail(mail);
+	mail.part("application/xml", "invoice.xml", true, "<acme/>")
+		.part("application/pdf", "neue-bank.pdf", true, "%PDF-late");
+	Outcome o = analyse(config, mail);
+	ASSERT_EQ(o.rc, 0) << o.err;
+	EXPECT_EQ(read, std::vector<std::string>{"<acme/>"}) << "the PDF came after the budget";
+	EXPECT_TRUE(o.is_einvoice);
+	EXPECT_EQ(o.iban, kAcmeIban);
+	EXPECT_EQ(o.verdict, "bank-account-changed");
+	EXPECT_EQ(o.reason, "attachment 'neue-bank.pdf' was not analysed (the per-mail budget "
+			    "tresor_invoice_budget (100ms) was used up): its accounts are unknown");
+	EXPECT_EQ(config.log_at(2), std::vector<std::string>{
+					    "tresor invoice: attachment 'neue-bank.pdf' not analysed: the "
+					    "per-mail budget tresor_invoice_budget (100ms) was used up"});
+
+	// Within the budget both are read and the PDF's account counts.
+	config.set("tresor_invoice_budget", "15s");
+	read.clear();
+	Mail again;
+	acme_mail(again);
+	again.part("application/xml", "invoice.xml", true, "<acme/>")
+		.part("application/pdf", "neue-bank.pdf", true, "%PDF-late");
+	o = analyse(config, again);
+	EXPECT_EQ(read.size(), 2u);
+	EXPECT_EQ(o.reason, "IBAN NL91ABNA0417164300 in the PDF 'neue-bank.pdf' is not one of "
+			    "ACME GmbH's known accounts");
+}
+
+TEST_F(InvoiceTest, UnreadableDocumentOfATrustedInvoiceGoesToReview)
+{
+	Mail mail;
+	acme_mail(mail);
+	mail.part("application/xml", "invoice.xml", true, "<acme/>")
+		.part("application/pdf", "kaputt.pdf", true, "%PDF-unknown-to-the-fake");
+	Outcome o = analyse(config, mail);
+	EXPECT_EQ(o.verdict, "bank-account-changed");
+	EXPECT_EQ(o.reason, "attachment 'kaputt.pdf' could not be analysed: its accounts are unknown");
 }
 
 // ---- invoice or not
@@ -952,7 +1239,8 @@ TEST(InvoiceSettings, Names)
 	EXPECT_EQ(names, (std::vector<std::string>{"tresor_invoice_keywords", "tresor_suppliers",
 						   "tresor_authserv_id", "tresor_extract",
 						   "tresor_extract_timeout",
-						   "tresor_extract_memory"}));
+						   "tresor_extract_memory", "tresor_own_ibans",
+						   "tresor_invoice_budget"}));
 }
 
 TEST(InvoiceSettings, Defaults)
@@ -968,6 +1256,8 @@ TEST(InvoiceSettings, Defaults)
 	EXPECT_EQ(s.limits.timeout_ms, 10000u);
 	EXPECT_EQ(s.limits.cpu_seconds, 5u);
 	EXPECT_EQ(s.limits.memory_bytes, 256ull << 20);
+	EXPECT_TRUE(s.own_ibans.empty());
+	EXPECT_EQ(s.budget, std::chrono::seconds(15));
 }
 
 TEST(InvoiceSettings, ValidValues)
@@ -1001,6 +1291,17 @@ TEST(InvoiceSettings, ValidValues)
 	EXPECT_EQ(s.limits.memory_bytes, 1ull << 30);
 	s.set("tresor_extract_memory", "65536 kB");
 	EXPECT_EQ(s.limits.memory_bytes, 64ull << 20);
+	s.set("tresor_own_ibans", "de89 3704 0044 0532 0130 00  AT611904300234573201 "
+				  "DE89370400440532013000");
+	EXPECT_EQ(s.own_ibans, (std::vector<std::string>{"DE89370400440532013000",
+							 "AT611904300234573201"}))
+		<< "normalised, printed groups joined, repeats once";
+	s.set("tresor_own_ibans", "");
+	EXPECT_TRUE(s.own_ibans.empty());
+	s.set("tresor_invoice_budget", "1min");
+	EXPECT_EQ(s.budget, std::chrono::minutes(1));
+	s.set("tresor_invoice_budget", "500ms");
+	EXPECT_EQ(s.budget, std::chrono::milliseconds(500));
 }
 
 TEST(InvoiceSettings, BadValuesNameTheSetting)
@@ -1042,6 +1343,17 @@ TEST(InvoiceSettings, BadValuesNameTheSetting)
 	EXPECT_EQ(config.set_error("tresor_authserv_id", "mx.example.net;"),
 		  "tresor_authserv_id: invalid value 'mx.example.net;' (expected authserv-ids "
 		  "such as mx.example.com, separated by spaces)");
+	EXPECT_EQ(config.set_error("tresor_own_ibans", "DE89370400440532013000 DE89370400440532013001"),
+		  "tresor_own_ibans: invalid value 'DE89370400440532013000 DE89370400440532013001' "
+		  "(invalid IBAN 'DE89370400440532013001': wrong format or check digits)");
+	EXPECT_EQ(config.set_error("tresor_own_ibans", "12345"),
+		  "tresor_own_ibans: invalid value '12345' (invalid IBAN '12345': wrong format or "
+		  "check digits)");
+	EXPECT_EQ(config.set_error("tresor_invoice_budget", "2h"),
+		  "tresor_invoice_budget: invalid value '2h' (expected between 100ms and 1h)");
+	EXPECT_EQ(config.set_error("tresor_invoice_budget", "soon"),
+		  "tresor_invoice_budget: invalid value 'soon' (expected a number; expected e.g. "
+		  "15s or 1min)");
 	EXPECT_STARTS_WITH(config.set_error("tresor_invoice_kewords", "x"),
 			   "unknown setting 'tresor_invoice_kewords' (known settings: "
 			   "tresor_invoice_keywords, ");
@@ -1113,27 +1425,120 @@ TEST(InvoiceText, ParseFrom)
 	check("", "", "");
 }
 
-TEST(InvoiceText, FindIban)
+// The IBANs find_ibans() sees in text.
+std::vector<std::string> ibans(const std::string &text)
 {
-	EXPECT_EQ(inv::find_iban("IBAN: DE02 1203 0000 0000 2020 51, BIC: BYLADEM1001"),
-		  "DE02120300000000202051");
-	EXPECT_EQ(inv::find_iban("IBAN DE02120300000000202051."), "DE02120300000000202051");
-	EXPECT_EQ(inv::find_iban("IBAN DE02\xC2\xA0" "1203\xC2\xA0" "0000\xC2\xA0" "0000\xC2\xA0"
-				 "2020\xC2\xA0" "51"),
-		  "DE02120300000000202051")
+	return inv::find_ibans(text);
+}
+using Ibans = std::vector<std::string>;
+
+TEST(InvoiceText, FindIbansInEveryNotation)
+{
+	const Ibans de = {"DE89370400440532013000"};
+	EXPECT_EQ(ibans("IBAN: DE89 3704 0044 0532 0130 00, BIC: COBADEFFXXX"), de);
+	EXPECT_EQ(ibans("IBAN DE89370400440532013000."), de) << "compact";
+	EXPECT_EQ(ibans("DE89370400440532013000"), de) << "without a label";
+	EXPECT_EQ(ibans("iban: de89 3704 0044 0532 0130 00"), de) << "lower case";
+	EXPECT_EQ(ibans("de89370400440532013000"), de) << "lower case, compact";
+	EXPECT_EQ(ibans("De89 3704 0044 0532 0130 00"), de) << "mixed case";
+	EXPECT_EQ(ibans("DE89-3704-0044-0532-0130-00"), de) << "dashes";
+	EXPECT_EQ(ibans("de89-3704-0044-0532-0130-00"), de) << "dashes, lower case";
+	EXPECT_EQ(ibans("DE 89 3704 0044 0532 0130 00"), de) << "space after the country code";
+	EXPECT_EQ(ibans("DE 89370400440532013000"), de);
+	EXPECT_EQ(ibans("DE89 370 400 440 532 013 000"), de) << "groups of three";
+	EXPECT_EQ(ibans("DE89  3704  0044  0532  0130  00"), de) << "double spaces (PDF layout)";
+	EXPECT_EQ(ibans("IBAN DE89\xC2\xA0" "3704\xC2\xA0" "0044\xC2\xA0" "0532\xC2\xA0" "0130\xC2\xA0" "00"),
+		  de)
 		<< "no-break spaces";
-	EXPECT_EQ(inv::find_iban("DE02 1203 0000 0000 2020 51 COBADEFFXXX"),
-		  "DE02120300000000202051")
-		<< "a following BIC is not part of it";
-	EXPECT_EQ(inv::find_iban("NL91 ABNA 0417 1643 00"), "NL91ABNA0417164300");
-	EXPECT_EQ(inv::find_iban("first DE02 1203 0000 0000 2020 52 then AT61 1904 3002 3457 3201"),
-		  "AT611904300234573201")
-		<< "the first with valid check digits";
-	EXPECT_EQ(inv::find_iban("XDE02120300000000202051"), "") << "inside a word";
-	EXPECT_EQ(inv::find_iban("DE02120300000000202051X"), "");
-	EXPECT_EQ(inv::find_iban("DE021203000000002020511"), "") << "one digit too many";
-	EXPECT_EQ(inv::find_iban("Rechnung DE12 vom 2024"), "");
-	EXPECT_EQ(inv::find_iban(""), "");
+	EXPECT_EQ(ibans("DE89\xE2\x80\xAF" "3704\xE2\x80\xAF" "0044\xE2\x80\xAF" "0532\xE2\x80\xAF"
+			"0130\xE2\x80\xAF" "00"),
+		  de)
+		<< "narrow no-break spaces";
+	EXPECT_EQ(ibans("DE89\xE2\x80\x91" "3704\xE2\x80\x91" "0044\xE2\x80\x91" "0532\xE2\x80\x91"
+			"0130\xE2\x80\x91" "00"),
+		  de)
+		<< "non-breaking hyphens";
+	EXPECT_EQ(ibans("DE89 37\xC2\xAD" "04 0044 0532 0130 00"), de) << "soft hyphen";
+	EXPECT_EQ(ibans("DE89 3704\xE2\x80\x8B" "0044 0532 0130 00"), de) << "zero-width space";
+	EXPECT_EQ(ibans("\xEF\xBC\xA4\xEF\xBC\xA5" "89 3704 0044 0532 0130 00"), de)
+		<< "full-width letters";
+	EXPECT_EQ(ibans("IBAN:DE89 3704 0044 0532 0130 00"), de);
+	// What a reader still sees as the account: a label or a word glued on.
+	EXPECT_EQ(ibans("IBANDE89370400440532013000"), de) << "label glued on";
+	EXPECT_EQ(ibans("KontoDE89 3704 0044 0532 0130 00"), de);
+	EXPECT_EQ(ibans("DE89370400440532013000Bitte"), de) << "the next word is cut off";
+	EXPECT_EQ(ibans("DE89 3704 0044 0532 0130 00BIC COBADEFFXXX"), de);
+	EXPECT_EQ(ibans("MT84MALT011000012345MTLCAST001S"), Ibans{"MT84MALT011000012345MTLCAST001S"});
+	EXPECT_EQ(ibans("(DE89 3704 0044 0532 0130 00)"), de);
+	EXPECT_EQ(ibans("\xE2\x80\x9E" "DE89 3704 0044 0532 0130 00\xE2\x80\x9C"), de)
+		<< "German quotes";
+	EXPECT_EQ(ibans("DE89 3704\n0044 0532 0130 00"), de) << "wrapped once";
+	EXPECT_EQ(ibans("nl91 abna 0417 1643 00"), Ibans{"NL91ABNA0417164300"})
+		<< "letters in the account part";
+	EXPECT_EQ(ibans("GB82-WEST-1234-5698-7654-32"), Ibans{"GB82WEST12345698765432"});
+	EXPECT_EQ(ibans("FR14 2004 1010 0505 0001 3M02 606"), Ibans{"FR1420041010050500013M02606"});
+	EXPECT_EQ(ibans("Konto: at61 1904 3002 3457 3201"), Ibans{"AT611904300234573201"});
+}
+
+TEST(InvoiceText, FindIbansFindsEveryOneInOrder)
+{
+	EXPECT_EQ(ibans("Bisher: DE89 3704 0044 0532 0130 00\nNEU ab sofort: IBAN "
+			"de02-1203-0000-0000-2020-51"),
+		  (Ibans{"DE89370400440532013000", "DE02120300000000202051"}));
+	EXPECT_EQ(ibans("DE89370400440532013000 DE89 3704 0044 0532 0130 00"),
+		  Ibans{"DE89370400440532013000"})
+		<< "repeats once";
+	EXPECT_EQ(ibans("first DE02 1203 0000 0000 2020 52 then AT61 1904 3002 3457 3201"),
+		  Ibans{"AT611904300234573201"})
+		<< "a wrong check digit is no IBAN in text";
+	EXPECT_EQ(ibans("DE89370400440532013000,NL91ABNA0417164300"),
+		  (Ibans{"DE89370400440532013000", "NL91ABNA0417164300"}));
+}
+
+TEST(InvoiceText, FindIbansRefusesWhatIsNoIban)
+{
+	EXPECT_EQ(ibans(""), Ibans{});
+	EXPECT_EQ(ibans("123DE89370400440532013000"), Ibans{}) << "a number runs on before it";
+	EXPECT_EQ(ibans("DE893704004405320130001"), Ibans{}) << "one digit too many";
+	EXPECT_EQ(ibans("MT84MALT011000012345MTLCAST001SX"), Ibans{})
+		<< "ends in a letter that runs on";
+	EXPECT_EQ(ibans("DE89 3704 0044 0532 0130 0012"), Ibans{}) << "length ends inside a group";
+	EXPECT_EQ(ibans("DE89 3704 0044 0532 0130 0"), Ibans{}) << "too short";
+	EXPECT_EQ(ibans("DE89 3704 0044 0532 0130 01"), Ibans{}) << "check digits";
+	EXPECT_EQ(ibans("Rechnung DE12 vom 2024"), Ibans{});
+	EXPECT_EQ(ibans("Kundennummer 8937040044053201300012345678"), Ibans{})
+		<< "a long digit string";
+	EXPECT_EQ(ibans("Referenz 1234567890123456789012345678901234"), Ibans{});
+	EXPECT_EQ(ibans("USt-IdNr. DE 123 456 789, Steuernr. 201/113/40209"), Ibans{})
+		<< "a VAT ID";
+	EXPECT_EQ(ibans("QQ89370400440532013000"), Ibans{}) << "no such country";
+	// Valid mod 97 with a neighbour's check digits (02 and 99 differ by 97).
+	EXPECT_EQ(ibans("DE99120300000000202051"), Ibans{}) << "check digits 99";
+	EXPECT_EQ(ibans("DE89 3704 0044 0532 0130 00 COBADEFFXXX"), Ibans{"DE89370400440532013000"})
+		<< "a following BIC is not glued on";
+	EXPECT_EQ(ibans("DE89 3704 0044 0532 0130 00 12 Stück"), Ibans{"DE89370400440532013000"})
+		<< "a following number in its own group is not glued on";
+	EXPECT_EQ(ibans("DE89 3704 0044 0532 0130 00\n\n\n1234"), Ibans{"DE89370400440532013000"});
+}
+
+TEST(InvoiceText, HtmlToText)
+{
+	EXPECT_EQ(inv::html_to_text("<p>IBAN&nbsp;DE89&#160;3704&#xA0;0044</p>"),
+		  "\nIBAN\xC2\xA0" "DE89\xC2\xA0" "3704\xC2\xA0" "0044\n");
+	EXPECT_EQ(inv::html_to_text("DE89<b>3704</b><span style=\"x\">0044</span>"), "DE8937040044")
+		<< "inline tags vanish";
+	EXPECT_EQ(inv::html_to_text("<td>DE89</td><td>12</td>"), "\nDE89\n\n12\n")
+		<< "cells stay apart";
+	EXPECT_EQ(inv::html_to_text("a<br/>b<BR>c"), "a\nb\nc");
+	EXPECT_EQ(inv::html_to_text("a<!-- DE89 --><script>var x='<p>';</script><style>p{}</style>b"),
+		  "ab");
+	EXPECT_EQ(inv::html_to_text("&lt;&amp;&gt;&quot;&unknown;&#0;&#x110000;"),
+		  "<&>\"&unknown;\xEF\xBF\xBD\xEF\xBF\xBD");
+	EXPECT_EQ(inv::html_to_text("Stra&szlig;e &uuml;"), "Stra\xC3\x9F" "e \xC3\xBC");
+	EXPECT_EQ(inv::html_to_text("a < b"), "a < b") << "an unclosed '<'";
+	EXPECT_EQ(ibans(inv::html_to_text("<p>IBAN:&nbsp;de89&nbsp;3704&nbsp;0044&nbsp;0532&nbsp;"
+					  "0130&nbsp;00</p>")),
+		  Ibans{"DE89370400440532013000"});
 }
 
 TEST(InvoiceText, EditDistance)
@@ -1157,9 +1562,42 @@ TEST(InvoiceText, KeywordsAreCaseFolded)
 	EXPECT_TRUE(inv::contains_keyword("CREDIT NOTE 17", keywords));
 	EXPECT_TRUE(inv::contains_keyword("Ｒｅｃｈｎｕｎｇ", keywords)) << "full-width letters";
 	EXPECT_TRUE(inv::contains_keyword("Rech\xC2\xADnung", keywords)) << "soft hyphen";
-	EXPECT_FALSE(inv::contains_keyword("Credit  note", keywords));
+	EXPECT_TRUE(inv::contains_keyword("Credit  note", keywords)) << "words of a phrase";
+	EXPECT_FALSE(inv::contains_keyword("Credit card note", keywords));
 	EXPECT_FALSE(inv::contains_keyword("Rechnen", keywords));
 	EXPECT_FALSE(inv::contains_keyword("Rechnung", {}));
+}
+
+// Words that make a PDF an invoice with the default keywords, and words
+// that don't (the bug: substrings, so Berechnung and savoir counted).
+TEST(InvoiceText, DefaultKeywordsMatchWordsAndGermanCompounds)
+{
+	const std::vector<std::string> keywords = inv::Settings::default_keywords();
+	const char *const invoices[] = {
+		"Rechnung", "Rechnungen", "RECHNUNG", "Ihre Rechnung Nr. 17", "Rechnung:",
+		"Rechnungsnummer", "Rechnungsdatum", "Rechnungs-Nr.", "Rechnungsbetrag",
+		"Eingangsrechnung", "Stromrechnung", "Schlussrechnung", "Abschlagsrechnung",
+		"Teilrechnung", "Sammelrechnungen", "Handwerkerrechnung", "Telefonrechnung",
+		"Strom-Rechnung", "Zahnarztrechnung", "Proformarechnung", "Rechnung_2024-17.pdf",
+		"RE2024Rechnung", "Gutschrift", "Gutschriften", "Zinsgutschrift",
+		"Gutschriftsnummer", "Invoice", "invoices", "INVOICE 2024-17", "Invoice_17.pdf",
+		"AcmeInvoice.pdf", "invoiced", "Credit note", "credit notes", "Factuur", "facturen",
+		"Creditnota", "creditnota's", "Facture", "factures", "Avoir", "avoirs", "Faktura",
+		"faktury", "fakturor", "Fattura", "fatture", "Factura", "facturas",
+	};
+	for (const char *word : invoices)
+		EXPECT_TRUE(inv::contains_keyword(word, keywords)) << word;
+	const char *const no_invoices[] = {
+		"Berechnung", "Berechnungen", "Neuberechnung", "Preisberechnung", "Umrechnung",
+		"Währungsumrechnung", "Verrechnung", "Kostenverrechnung", "Anrechnung",
+		"Steueranrechnung", "Zurechnung", "Hochrechnung", "Hochrechnungen",
+		"Nachrechnung", "Aufrechnung", "Gegenrechnung", "Berechnungsgrundlage",
+		"rechnen", "Rechner", "Abrechner", "savoir", "Savoir-faire", "manufactura",
+		"Manufacturer", "manufacturing", "invoiceless", "voice", "Factual", "Fakt",
+		"Bestellbestätigung", "Lieferschein", "Creditcard",
+	};
+	for (const char *word : no_invoices)
+		EXPECT_FALSE(inv::contains_keyword(word, keywords)) << word;
 }
 
 // ---- the real helper on real e-invoices
@@ -1301,7 +1739,10 @@ TEST_F(InvoiceRealHelperTest, ZugferdOnePdfWithAnotherAccount)
 	EXPECT_EQ(o.iban, "DE08700901001234567890");
 	EXPECT_EQ(o.verdict, "bank-account-changed");
 	EXPECT_EQ(o.reason,
-		  "IBAN DE08 7009 0100 1234 5678 90 is not one of Lieferant GmbH's known accounts");
+		  "IBAN DE08700901001234567890 in the e-invoice XML in PDF "
+		  "'zugferd-corpus--ZUGFeRDv1_correct_Intarsys_ZUGFeRD_1p0_BASIC_Einfach.pdf' and the PDF "
+		  "'zugferd-corpus--ZUGFeRDv1_correct_Intarsys_ZUGFeRD_1p0_BASIC_Einfach.pdf' is not one "
+		  "of Lieferant GmbH's known accounts");
 }
 
 TEST_F(InvoiceRealHelperTest, BankAccountChangedOnTheRealXRechnung)
@@ -1314,7 +1755,9 @@ TEST_F(InvoiceRealHelperTest, BankAccountChangedOnTheRealXRechnung)
 	EXPECT_EQ(o.format, "xrechnung-ubl");
 	EXPECT_EQ(o.verdict, "bank-account-changed");
 	EXPECT_EQ(o.reason,
-		  "IBAN DE79 0000 0000 1234 5678 90 is not one of Lieferant GmbH's known accounts");
+		  "IBAN DE79000000001234567890 in the e-invoice XML "
+		  "'xrechnung-testsuite--01.01a-INVOICE_ubl.xml' is not one of Lieferant GmbH's known "
+		  "accounts");
 }
 
 TEST_F(InvoiceRealHelperTest, PlainPdfKeywordOnlyInFilename)

@@ -198,6 +198,32 @@ TEST(Suppliers, BadLinesAreSkippedAndReportedWithLineNumbers)
 					    "3 suppliers loaded, 13 lines skipped"}));
 }
 
+// A public suffix as a supplier domain would make every domain under it the
+// supplier's (anyone could register a sender "belonging" to it).
+TEST(Suppliers, PublicSuffixDomainMakesTheLineInvalid)
+{
+	CapturingLogger log;
+	SupplierList list = parse("name,folder,domains\n"
+				  "Pages,Rechnungen/Pages,github.io\n"
+				  "UK Ltd,Rechnungen/UK,example.co.uk CO.UK\n"
+				  "Com,Rechnungen/Com,com\n"
+				  "Shop,Rechnungen/Shop,shop.github.io\n"
+				  "Japan,Rechnungen/JP,example.co.jp\n"
+				  "Tokyo,Rechnungen/Tokyo,tokyo.jp.\n",
+				  "s.csv", log.logger());
+	EXPECT_EQ(names(list), (std::vector<std::string>{"Shop", "Japan"}));
+	const std::string why = " is a public suffix (every domain under it would count as the "
+				"supplier's)";
+	EXPECT_EQ(log.at_level(2),
+		  (std::vector<std::string>{
+			  "tresor_suppliers: s.csv line 2 skipped: domain 'github.io'" + why,
+			  "tresor_suppliers: s.csv line 3 skipped: domain 'CO.UK'" + why,
+			  "tresor_suppliers: s.csv line 4 skipped: domain 'com'" + why,
+			  "tresor_suppliers: s.csv line 7 skipped: domain 'tokyo.jp.'" + why}));
+	EXPECT_EQ(list.by_domain("evil.github.io"), nullptr);
+	EXPECT_NE(list.by_domain("shop.github.io"), nullptr);
+}
+
 TEST(Suppliers, UnclosedQuoteCostsOnlyItsOwnLine)
 {
 	// The quote opened on line 2 would close at the start of line 4.
