@@ -156,6 +156,19 @@ static const char *tresor_mailbox_guid(struct mailbox *box)
 	return tbox->guid;
 }
 
+/* A mailbox opened without index files (lazy_expunge's destination) has
+   its GUID read before the save locks the store (mbox locks the file for
+   the whole transaction, and the lasting instance must sync it). Any
+   other mailbox's is read at the commit, under the journal lock: that
+   serialises its creation, which for a new mbox folder two processes
+   could otherwise do at once, with two GUIDs. A failure here fails the
+   commit with the error. */
+static void tresor_mailbox_guid_early(struct mailbox *box)
+{
+	if ((box->flags & MAILBOX_FLAG_NO_INDEX_FILES) != 0)
+		(void)tresor_mailbox_guid(box);
+}
+
 static const char *tresor_uids_string(const ARRAY_TYPE(seq_range) *uids)
 {
 	const struct seq_range *range;
@@ -446,8 +459,7 @@ static int tresor_save_begin(struct mail_save_context *ctx,
 	if (!tbox->journaled || ctx->copying_via_save)
 		return tbox->module_ctx.super.save_begin(ctx, input);
 
-	/* failing here, the commit fails with the error */
-	(void)tresor_mailbox_guid(box);
+	tresor_mailbox_guid_early(box);
 	tt->append_guid = tresor_save_guid(tbox, tt, ctx);
 	i_assert(tt->append_hasher == NULL && tt->append_input == NULL);
 	tt->append_hasher = tresor_hasher_new(tbox->tuser->cfg);
@@ -618,7 +630,7 @@ static int tresor_copy(struct mail_save_context *ctx, struct mail *mail)
 	if (!tbox->journaled)
 		return tbox->module_ctx.super.copy(ctx, mail);
 
-	(void)tresor_mailbox_guid(box);
+	tresor_mailbox_guid_early(box);
 	/* Hash the source: a copy (hard link or re-save) and a delivery
 	   store exactly its bytes, and a duplicate must be caught before
 	   anything is written. */
