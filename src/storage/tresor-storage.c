@@ -11,6 +11,7 @@
 #include "message-header-parser.h"
 #include "hash-method.h"
 #include "guid.h"
+#include "file-lock.h"
 #include "seq-range-array.h"
 #include "mailbox-list.h"
 #include "mailbox-list-iter.h"
@@ -156,17 +157,43 @@ static const char *tresor_mailbox_guid(struct mailbox *box)
 	return tbox->guid;
 }
 
-/* A mailbox opened without index files (lazy_expunge's destination) has
-   its GUID read before the save locks the store (mbox locks the file for
-   the whole transaction, and the lasting instance must sync it). Any
-   other mailbox's is read at the commit, under the journal lock: that
-   serialises its creation, which for a new mbox folder two processes
-   could otherwise do at once, with two GUIDs. A failure here fails the
-   commit with the error. */
+/* The mailbox's GUID, read before the save writes anything: mbox may
+   have to sync to create it, which it must not do in the middle of its
+   own save (and lazy_expunge's target, opened without index files, reads
+   it from a lasting instance that syncs too). The user's mailbox-GUID
+   lock serialises this between processes, or two of them creating a new
+   mbox folder's GUID at once give it two; it is never taken while a
+   store lock is held, so it can't deadlock with the journal lock a
+   commit takes under mbox's lock. A failure here fails the commit. */
 static void tresor_mailbox_guid_early(struct mailbox *box)
 {
-	if ((box->flags & MAILBOX_FLAG_NO_INDEX_FILES) != 0)
-		(void)tresor_mailbox_guid(box);
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
+	struct file_lock_settings lock_set = {
+		.lock_method = FILE_LOCK_METHOD_FLOCK,
+		.close_on_free = TRUE,
+	};
+	struct file_lock *lock = NULL;
+	const char *path, *error;
+	int fd;
+
+	if (tbox->guid[0] != '\0')
+		return;
+	/* (opening the journal creates tresor_dir) */
+	if (tresor_user_journal(tbox->tuser, &error) == NULL)
+		e_warning(box->event, "tresor: %s", error);
+	path = t_strconcat(tbox->tuser->dir, "/mailbox-guid.lock", NULL);
+	fd = open(path, O_RDWR | O_CREAT, 0600);
+	if (fd == -1) {
+		e_warning(box->event, "tresor: open(%s) failed: %m", path);
+	} else if (file_wait_lock(fd, path, F_WRLCK, &lock_set,
+				  TRESOR_JOURNAL_LOCK_TIMEOUT_MSECS / 1000,
+				  &lock, &error) <= 0) {
+		e_warning(box->event, "tresor: %s", error);
+		i_close_fd(&fd);
+	}
+	(void)tresor_mailbox_guid(box);
+	if (lock != NULL)
+		file_lock_free(&lock);
 }
 
 static const char *tresor_uids_string(const ARRAY_TYPE(seq_range) *uids)
