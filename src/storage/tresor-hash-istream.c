@@ -76,6 +76,18 @@ tresor_hash_istream_create(struct istream *input,
 	return i_stream_create(&hstream->istream, input, -1, 0);
 }
 
+void tresor_hash_istream_detach(struct istream *stream)
+{
+	struct tresor_hash_istream *hstream =
+		container_of(stream->real_stream, struct tresor_hash_istream,
+			     istream);
+
+	if (hstream->hash_context != NULL) {
+		hstream->hash_context = NULL;
+		hstream->gap = TRUE; /* the hash, if any, is partial */
+	}
+}
+
 bool tresor_hash_istream_is_complete(struct istream *stream)
 {
 	struct tresor_hash_istream *hstream =

@@ -18,4 +18,8 @@ tresor_hash_istream_create(struct istream *input,
    the end, hash_context is no longer touched. */
 bool tresor_hash_istream_is_complete(struct istream *stream);
 
+/* Stops handing bytes to hash_context, which its owner is about to free,
+   while the store may still hold (and read) the stream. */
+void tresor_hash_istream_detach(struct istream *stream);
+
 #endif

@@ -138,8 +138,8 @@ static int tresor_lasting_mailbox_guid(struct mailbox *box,
 	return ret;
 }
 
-/* The mailbox's GUID, looked up once. Called before a save takes the
-   store's locks (mbox locks the file for the whole transaction). */
+/* The mailbox's GUID, looked up once (for mbox and mailboxes without
+   index files first by tresor_mailbox_guid_early()). */
 static const char *tresor_mailbox_guid(struct mailbox *box)
 {
 	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
@@ -176,7 +176,10 @@ static void tresor_mailbox_guid_early(struct mailbox *box)
 	const char *path, *error;
 	int fd;
 
-	if (tbox->guid[0] != '\0')
+	/* other formats create a GUID under their own lock (maildir's
+	   uidlist), and it is read at the commit */
+	if (tbox->guid[0] != '\0' ||
+	    (!tbox->mbox && (box->flags & MAILBOX_FLAG_NO_INDEX_FILES) == 0))
 		return;
 	/* (opening the journal creates tresor_dir) */
 	if (tresor_user_journal(tbox->tuser, &error) == NULL)
@@ -257,14 +260,25 @@ tresor_transaction_pool(struct tresor_transaction *tt)
 	return tt;
 }
 
+/* Ends the hashing of an APPEND: the store may still hold the stream, so
+   it is detached from the hasher and spool before they are freed. */
+static void tresor_transaction_end_append(struct tresor_transaction *tt)
+{
+	if (tt->append_input != NULL) {
+		tresor_hash_istream_detach(tt->append_input);
+		i_stream_unref(&tt->append_input);
+	}
+	o_stream_destroy(&tt->append_spool);
+	if (tt->append_hasher != NULL) {
+		tresor_hasher_free(tt->append_hasher);
+		tt->append_hasher = NULL;
+	}
+}
+
 static void tresor_transaction_free(struct tresor_mailbox *tbox,
 				    struct tresor_transaction *tt)
 {
-	if (tt->append_input != NULL)
-		i_stream_unref(&tt->append_input);
-	o_stream_destroy(&tt->append_spool);
-	if (tt->append_hasher != NULL)
-		tresor_hasher_free(tt->append_hasher);
+	tresor_transaction_end_append(tt);
 	if (tt->locked)
 		tresor_user_unlock(tbox->tuser);
 	pool_unref(&tt->pool);
@@ -554,10 +568,7 @@ static int tresor_save_finish_hash(struct mailbox *box,
 			"tresor: hashing the mail failed (out of memory)");
 		ret = -1;
 	}
-	o_stream_destroy(&tt->append_spool);
-	i_stream_unref(&tt->append_input);
-	tresor_hasher_free(tt->append_hasher);
-	tt->append_hasher = NULL;
+	tresor_transaction_end_append(tt);
 	return ret;
 }
 
@@ -595,13 +606,7 @@ static void tresor_save_cancel(struct mail_save_context *ctx)
 		TRESOR_CONTEXT_REQUIRE(ctx->transaction->box);
 	struct tresor_transaction *tt = TRESOR_CONTEXT_REQUIRE(ctx->transaction);
 
-	if (tt->append_input != NULL)
-		i_stream_unref(&tt->append_input);
-	o_stream_destroy(&tt->append_spool);
-	if (tt->append_hasher != NULL) {
-		tresor_hasher_free(tt->append_hasher);
-		tt->append_hasher = NULL;
-	}
+	tresor_transaction_end_append(tt);
 	tbox->module_ctx.super.save_cancel(ctx);
 }
 
