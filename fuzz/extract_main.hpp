@@ -4,5 +4,5 @@
 #pragma once
 
 #define main tresor_extract_main
-#include "../src/extract/tresor-extract.cpp"
+#include "../src/tresor-extract/tresor-extract.cpp"
 #undef main

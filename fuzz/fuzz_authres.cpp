@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "authres.hpp"
+#include "invoice/authres.hpp"
 #include "fuzz_util.hpp"
 
 using namespace tresor;

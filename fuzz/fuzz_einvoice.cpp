@@ -4,9 +4,9 @@
 #include <optional>
 #include <string>
 
-#include "einvoice.hpp"
+#include "tresor-extract/einvoice_xml.hpp"
 #include "fuzz_util.hpp"
-#include "suppliers.hpp"
+#include "invoice/suppliers.hpp"
 
 using namespace tresor;
 

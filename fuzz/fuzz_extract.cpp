@@ -4,7 +4,7 @@
 // chooses the content-type hint, the rest is the document.
 #include "extract_main.hpp"
 #include "fuzz_util.hpp"
-#include "suppliers.hpp"
+#include "invoice/suppliers.hpp"
 
 namespace {
 

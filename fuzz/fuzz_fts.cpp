@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "fts_index.hpp"
+#include "fts/fts_index.hpp"
 #include "fuzz_util.hpp"
 
 using namespace tresor;

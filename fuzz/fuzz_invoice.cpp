@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "einvoice.hpp"
+#include "tresor-extract/einvoice_xml.hpp"
 #include "fuzz_util.hpp"
-#include "invoice.hpp"
-#include "suppliers.hpp"
+#include "invoice/invoice.hpp"
+#include "invoice/suppliers.hpp"
 
 using namespace tresor;
 

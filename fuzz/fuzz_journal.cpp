@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "fuzz_util.hpp"
-#include "journal.hpp"
-#include "retention.hpp"
-#include "verify.hpp"
+#include "archive/journal.hpp"
+#include "archive/retention.hpp"
+#include "archive/verify.hpp"
 
 using namespace tresor;
 

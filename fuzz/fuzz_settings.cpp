@@ -10,12 +10,12 @@
 #include <string>
 #include <vector>
 
-#include "config.hpp"
-#include "fts_settings.hpp"
+#include "archive/config.hpp"
+#include "fts/fts_settings.hpp"
 #include "fuzz_util.hpp"
-#include "invoice.hpp"
-#include "retention.hpp"
-#include "retention_rule.hpp"
+#include "invoice/invoice.hpp"
+#include "archive/retention.hpp"
+#include "archive/retention_rule.hpp"
 
 using namespace tresor;
 
@@ -95,11 +95,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
 	} catch (const std::invalid_argument &) {
 	}
 	try {
-		(void)invoice::parse_duration(value);
+		(void)tresor::parse_duration(value);
 	} catch (const std::invalid_argument &) {
 	}
 	try {
-		(void)invoice::parse_size(value);
+		(void)tresor::parse_size(value);
 	} catch (const std::invalid_argument &) {
 	}
 	(void)parse_retention_period(value);

@@ -6,9 +6,9 @@
 #include <memory>
 #include <string>
 
-#include "authres.hpp"
+#include "invoice/authres.hpp"
 #include "fuzz_util.hpp"
-#include "suppliers.hpp"
+#include "invoice/suppliers.hpp"
 
 using namespace tresor;
 

@@ -239,7 +239,7 @@ inline bool exists(const std::string &path)
 } // namespace testutil
 
 // ---- journal records for the tests
-#include "journal.hpp"
+#include "archive/journal.hpp"
 
 namespace testutil {
 

@@ -1,0 +1,568 @@
+#include "archive/catalog.hpp"
+
+#include <cerrno>
+#include <stdexcept>
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace tresor {
+
+namespace {
+
+constexpr const char *kVersion = "2"; // 2: saves.guid
+
+class CatalogError : public std::runtime_error {
+public:
+	using std::runtime_error::runtime_error;
+};
+
+// The catalog doesn't match the journal: rebuild.
+class NeedRebuild : public std::runtime_error {
+public:
+	using std::runtime_error::runtime_error;
+};
+
+[[noreturn]] void throw_sqlite(sqlite3 *db, const std::string &what)
+{
+	throw CatalogError("catalog: " + what + ": " +
+			   (db != nullptr ? sqlite3_errmsg(db) : "out of memory"));
+}
+
+class Stmt {
+public:
+	Stmt(sqlite3 *db, const char *sql) : db_(db)
+	{
+		if (sqlite3_prepare_v2(db, sql, -1, &st_, nullptr) != SQLITE_OK)
+			throw_sqlite(db, std::string("prepare ") + sql);
+	}
+	// A statement prepared once per connection (Catalog::prepared):
+	// reset for its next use instead of finalized.
+	Stmt(sqlite3 *db, sqlite3_stmt *cached) : db_(db), st_(cached), cached_(true)
+	{
+	}
+	~Stmt()
+	{
+		if (cached_) {
+			sqlite3_reset(st_);
+			sqlite3_clear_bindings(st_);
+		} else {
+			sqlite3_finalize(st_);
+		}
+	}
+	Stmt(const Stmt &) = delete;
+	Stmt &operator=(const Stmt &) = delete;
+
+	void bind(int idx, const std::string &s)
+	{
+		check(sqlite3_bind_text(st_, idx, s.data(), static_cast<int>(s.size()),
+					SQLITE_TRANSIENT));
+	}
+	void bind_opt(int idx, const std::string &s)
+	{
+		if (s.empty())
+			check(sqlite3_bind_null(st_, idx));
+		else
+			bind(idx, s);
+	}
+	void bind(int idx, std::uint64_t v)
+	{
+		check(sqlite3_bind_int64(st_, idx, static_cast<sqlite3_int64>(v)));
+	}
+	// true: a row is available
+	bool step()
+	{
+		int rc = sqlite3_step(st_);
+		if (rc == SQLITE_ROW)
+			return true;
+		if (rc == SQLITE_DONE)
+			return false;
+		throw_sqlite(db_, "step");
+	}
+	std::string text(int col)
+	{
+		const unsigned char *t = sqlite3_column_text(st_, col);
+		int n = sqlite3_column_bytes(st_, col);
+		return t == nullptr ? std::string()
+				    : std::string(reinterpret_cast<const char *>(t),
+						  static_cast<std::size_t>(n));
+	}
+	std::uint64_t u64(int col)
+	{
+		return static_cast<std::uint64_t>(sqlite3_column_int64(st_, col));
+	}
+
+private:
+	void check(int rc)
+	{
+		if (rc != SQLITE_OK)
+			throw_sqlite(db_, "bind");
+	}
+	sqlite3 *db_;
+	sqlite3_stmt *st_ = nullptr;
+	bool cached_ = false;
+};
+
+// A write transaction, rolled back unless committed.
+class Txn {
+public:
+	explicit Txn(sqlite3 *db) : db_(db)
+	{
+		if (sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
+			throw_sqlite(db, "BEGIN");
+	}
+	~Txn()
+	{
+		if (!done_)
+			sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+	}
+	void commit()
+	{
+		if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
+			throw_sqlite(db_, "COMMIT");
+		done_ = true;
+	}
+
+private:
+	sqlite3 *db_;
+	bool done_ = false;
+};
+
+std::uint64_t parse_u64(const std::string &s)
+{
+	if (s.empty() || s.size() > 20)
+		throw NeedRebuild("bad number in catalog meta");
+	std::uint64_t v = 0;
+	for (char c : s) {
+		if (c < '0' || c > '9')
+			throw NeedRebuild("bad number in catalog meta");
+		v = v * 10 + static_cast<std::uint64_t>(c - '0');
+	}
+	return v;
+}
+
+constexpr const char *kReadMetaSql = "SELECT key, value FROM meta";
+
+JournalPos read_meta_from(Stmt &st)
+{
+	JournalPos pos;
+	bool have_version = false, have_seq = false, have_hash = false,
+	     have_file = false, have_offset = false;
+	while (st.step()) {
+		std::string key = st.text(0), value = st.text(1);
+		if (key == "version") {
+			if (value != kVersion)
+				throw NeedRebuild("catalog version " + value);
+			have_version = true;
+		} else if (key == "seq") {
+			pos.seq = parse_u64(value);
+			have_seq = true;
+		} else if (key == "hash") {
+			pos.hash = value;
+			have_hash = true;
+		} else if (key == "file") {
+			pos.file = value;
+			have_file = true;
+		} else if (key == "offset") {
+			pos.offset = parse_u64(value);
+			have_offset = true;
+		}
+	}
+	if (!have_version || !have_seq || !have_hash || !have_file || !have_offset)
+		throw NeedRebuild("incomplete catalog meta");
+	return pos;
+}
+
+} // namespace
+
+Catalog::Catalog(std::string dir) : dir_(std::move(dir)), path_(dir_ + "/catalog.sqlite")
+{
+}
+
+Catalog::~Catalog()
+{
+	close_db();
+}
+
+void Catalog::exec(const char *sql)
+{
+	char *msg = nullptr;
+	if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+		std::string m = msg != nullptr ? msg : sqlite3_errmsg(db_);
+		sqlite3_free(msg);
+		throw CatalogError("catalog: " + std::string(sql) + ": " + m);
+	}
+}
+
+sqlite3_stmt *Catalog::prepared(const char *sql)
+{
+	for (auto &[text, st] : prepared_) {
+		if (text == sql)
+			return st;
+	}
+	sqlite3_stmt *st = nullptr;
+	if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+			       nullptr) != SQLITE_OK)
+		throw_sqlite(db_, std::string("prepare ") + sql);
+	prepared_.emplace_back(sql, st);
+	return st;
+}
+
+void Catalog::close_db()
+{
+	for (auto &entry : prepared_)
+		sqlite3_finalize(entry.second);
+	prepared_.clear();
+	if (db_ != nullptr) {
+		sqlite3_close_v2(db_);
+		db_ = nullptr;
+	}
+}
+
+void Catalog::remove_files()
+{
+	for (const char *suffix : {"", "-wal", "-shm", "-journal"}) {
+		std::string p = path_ + suffix;
+		if (::unlink(p.c_str()) < 0 && errno != ENOENT)
+			throw_errno("unlink(" + p + ")");
+	}
+}
+
+void Catalog::open_db()
+{
+	close_db();
+	fresh_ = false;
+	// create it ourselves, private to the user (SQLite would use 0644)
+	int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		throw_errno("open(" + path_ + ")");
+	::close(fd);
+	int rc = sqlite3_open_v2(path_.c_str(), &db_,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+					 SQLITE_OPEN_NOMUTEX,
+				 nullptr);
+	if (rc != SQLITE_OK) {
+		std::string m = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
+		close_db();
+		throw CatalogError("catalog: open " + path_ + ": " + m);
+	}
+	sqlite3_busy_timeout(db_, 10000);
+	exec("PRAGMA journal_mode=WAL");
+	exec("PRAGMA synchronous=NORMAL");
+	exec("CREATE TABLE IF NOT EXISTS meta ("
+	     " key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+	exec("CREATE TABLE IF NOT EXISTS saves ("
+	     " seq INTEGER PRIMARY KEY,"
+	     " mailbox_guid TEXT NOT NULL,"
+	     " uid INTEGER NOT NULL,"
+	     " guid TEXT,"
+	     " sha256 TEXT,"
+	     " content_sha256 TEXT)");
+	exec("CREATE INDEX IF NOT EXISTS saves_sha256 ON saves (mailbox_guid, sha256, seq)");
+	exec("CREATE INDEX IF NOT EXISTS saves_content ON saves (mailbox_guid, content_sha256, seq)");
+	exec("CREATE INDEX IF NOT EXISTS saves_uid ON saves (mailbox_guid, uid)");
+	exec("CREATE INDEX IF NOT EXISTS saves_guid ON saves (mailbox_guid, guid)");
+	{
+		Stmt st(db_, "SELECT count(*) FROM meta");
+		st.step();
+		fresh_ = st.u64(0) == 0;
+	}
+	struct stat s;
+	if (::stat(path_.c_str(), &s) < 0)
+		throw_errno("stat(" + path_ + ")");
+	dev_ = s.st_dev;
+	ino_ = s.st_ino;
+}
+
+void Catalog::ensure_open()
+{
+	if (db_ != nullptr) {
+		// deleted or replaced behind our back: reopen
+		struct stat s;
+		if (::stat(path_.c_str(), &s) < 0 ||
+		    static_cast<unsigned long long>(s.st_dev) != dev_ ||
+		    static_cast<unsigned long long>(s.st_ino) != ino_)
+			close_db();
+	}
+	if (db_ == nullptr)
+		open_db();
+}
+
+JournalPos Catalog::read_meta()
+{
+	Stmt st(db_, prepared(kReadMetaSql));
+	return read_meta_from(st);
+}
+
+void Catalog::write_meta(const JournalPos &pos)
+{
+	Stmt st(db_, prepared("INSERT OR REPLACE INTO meta (key, value) VALUES"
+		     " ('version', ?1), ('seq', ?2), ('hash', ?3), ('file', ?4), ('offset', ?5)"));
+	st.bind(1, std::string(kVersion));
+	st.bind(2, std::to_string(pos.seq));
+	st.bind(3, pos.hash);
+	st.bind(4, pos.file);
+	st.bind(5, std::to_string(pos.offset));
+	st.step();
+}
+
+void Catalog::apply(const json &rec, std::uint64_t seq)
+{
+	std::string event = json_string(rec, "event");
+	std::string guid = json_string(rec, "mailbox_guid");
+	if (guid.empty())
+		return;
+	std::uint64_t uid = json_uint(rec, "uid");
+	if (event == "save") {
+		Stmt st(db_, prepared("INSERT OR REPLACE INTO saves"
+			     " (seq, mailbox_guid, uid, guid, sha256, content_sha256)"
+			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+		st.bind(1, seq);
+		st.bind(2, guid);
+		st.bind(3, uid);
+		st.bind_opt(4, json_string(rec, "guid"));
+		st.bind_opt(5, json_string(rec, "sha256"));
+		st.bind_opt(6, json_string(rec, "content_sha256"));
+		st.step();
+	} else if (event == "expunge" || event == "purge" ||
+		   (event == "interrupted" && json_string(rec, "action") == "expunge")) {
+		// (an interrupted expunge may have happened: its mail is no
+		// longer offered as the original of a duplicate)
+		// by UID, or by GUID for a mail saved without one (the
+		// backend assigned its UID after the commit)
+		Stmt st(db_, prepared("DELETE FROM saves WHERE mailbox_guid = ?1 AND"
+				      " (uid = ?2 OR (uid = 0 AND guid = ?3))"));
+		st.bind(1, guid);
+		st.bind(2, uid);
+		st.bind_opt(3, json_string(rec, "guid"));
+		st.step();
+	} else if (event == "delete") {
+		Stmt st(db_, prepared("DELETE FROM saves WHERE mailbox_guid = ?1"));
+		st.bind(1, guid);
+		st.step();
+	}
+	// duplicate, denied, rename (the guid stays), an interrupted save (it
+	// may not be in the store): nothing changes
+}
+
+void Catalog::load_all()
+{
+	Txn txn(db_);
+	exec("DELETE FROM saves");
+	JournalPos pos;
+	std::vector<JournalFile> files = list_journal_files(dir_);
+	for (std::size_t k = 0; k < files.size(); k++) {
+		LineReader r(files[k].path);
+		std::string line;
+		bool term;
+		while (r.next(line, term)) {
+			if (!term && k + 1 == files.size())
+				break; // interrupted write
+			auto j = parse_line(line);
+			auto s = j ? record_seq(*j) : std::nullopt;
+			std::uint64_t seq = s ? *s : pos.seq + 1;
+			if (j)
+				apply(*j, seq);
+			pos.seq = seq;
+			pos.hash = sha256_hex(line);
+			pos.file = files[k].name;
+			pos.offset = r.offset();
+		}
+	}
+	write_meta(pos);
+	txn.commit();
+	stats_.rebuilds++;
+}
+
+void Catalog::rebuild()
+{
+	close_db();
+	remove_files();
+	open_db();
+	fresh_ = false;
+	load_all();
+}
+
+void Catalog::catch_up()
+{
+	JournalPos pos = read_meta();
+	std::vector<JournalFile> files = list_journal_files(dir_);
+	std::size_t start = 0;
+	std::uint64_t start_off = 0;
+	if (pos.file.empty()) {
+		if (pos.seq != 0 || pos.offset != 0 || pos.hash != kZeroHash)
+			throw NeedRebuild("inconsistent catalog meta");
+	} else {
+		while (start < files.size() && files[start].name != pos.file)
+			start++;
+		if (start == files.size())
+			throw NeedRebuild("journal file " + pos.file + " is gone");
+		// the journal must still hold the line the catalog stopped at
+		const std::string &path = files[start].path;
+		int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			throw_errno("open(" + path + ")");
+		bool ok = false;
+		try {
+			struct stat s;
+			if (::fstat(fd, &s) < 0)
+				throw_errno("fstat(" + path + ")");
+			if (pos.offset > 0 && static_cast<std::uint64_t>(s.st_size) >= pos.offset) {
+				char c = 0;
+				ok = ::pread(fd, &c, 1, static_cast<off_t>(pos.offset - 1)) == 1 &&
+				     c == '\n' &&
+				     sha256_hex(read_line_before(fd, pos.offset, path)) == pos.hash;
+			}
+		} catch (...) {
+			::close(fd);
+			throw;
+		}
+		::close(fd);
+		if (!ok)
+			throw NeedRebuild("journal changed below the catalog's position");
+		start_off = pos.offset;
+	}
+
+	Txn txn(db_);
+	JournalPos cur = pos;
+	std::uint64_t applied = 0;
+	for (std::size_t k = start; k < files.size(); k++) {
+		LineReader r(files[k].path, k == start ? start_off : 0);
+		std::string line;
+		bool term;
+		while (r.next(line, term)) {
+			if (!term && k + 1 == files.size())
+				break; // interrupted write
+			auto j = parse_line(line);
+			auto s = j ? record_seq(*j) : std::nullopt;
+			if (!s || *s != cur.seq + 1 || json_string(*j, "prev") != cur.hash)
+				throw NeedRebuild("journal chain break after the catalog's position");
+			apply(*j, *s);
+			cur.seq = *s;
+			cur.hash = sha256_hex(line);
+			cur.file = files[k].name;
+			cur.offset = r.offset();
+			applied++;
+		}
+	}
+	if (cur != pos) {
+		write_meta(cur);
+		txn.commit();
+	}
+	stats_.lines_caught_up += applied;
+}
+
+void Catalog::sync(const JournalPos *journal_head)
+{
+	try {
+		ensure_open();
+		if (fresh_) {
+			fresh_ = false;
+			load_all();
+			return;
+		}
+		// the common case under the journal lock: nothing to read
+		if (journal_head != nullptr && read_meta() == *journal_head)
+			return;
+		catch_up();
+	} catch (const std::exception &) {
+		// missing, unreadable, corrupt, ahead of or inconsistent with
+		// the journal: start over from the journal
+		rebuild();
+	}
+}
+
+void Catalog::after_append(const JournalPos &before, const JournalPos &after,
+			   const json &rec)
+{
+	try {
+		ensure_open();
+		if (!fresh_) {
+			Txn txn(db_);
+			if (read_meta() == before) {
+				apply(rec, after.seq);
+				write_meta(after);
+				txn.commit();
+				stats_.fast_appends++;
+				return;
+			}
+		}
+	} catch (const std::exception &) {
+		// fall through to a full sync
+	}
+	sync();
+}
+
+std::optional<Catalog::Match> Catalog::query(const std::string &mailbox_guid,
+					     const std::string &hash, bool content)
+{
+	Stmt st(db_, prepared(content ? "SELECT seq, uid FROM saves WHERE mailbox_guid = ?1"
+			       " AND content_sha256 = ?2 ORDER BY seq LIMIT 1"
+			     : "SELECT seq, uid FROM saves WHERE mailbox_guid = ?1"
+			       " AND sha256 = ?2 ORDER BY seq LIMIT 1"));
+	st.bind(1, mailbox_guid);
+	st.bind(2, hash);
+	if (!st.step())
+		return std::nullopt;
+	return Match{st.u64(0), static_cast<std::uint32_t>(st.u64(1))};
+}
+
+std::optional<Catalog::Match> Catalog::find(const std::string &mailbox_guid,
+					    const std::string &hash, bool content)
+{
+	sync();
+	return find_synced(mailbox_guid, hash, content);
+}
+
+std::optional<Catalog::Match> Catalog::find_synced(const std::string &mailbox_guid,
+						   const std::string &hash, bool content)
+{
+	try {
+		return query(mailbox_guid, hash, content);
+	} catch (const std::exception &) {
+		rebuild();
+		return query(mailbox_guid, hash, content);
+	}
+}
+
+bool Catalog::has_saves(const std::string &mailbox_guid)
+{
+	sync();
+	auto query_once = [&]() {
+		Stmt st(db_, prepared("SELECT 1 FROM saves WHERE mailbox_guid = ?1 LIMIT 1"));
+		st.bind(1, mailbox_guid);
+		return st.step();
+	};
+	try {
+		return query_once();
+	} catch (const std::exception &) {
+		rebuild();
+		return query_once();
+	}
+}
+
+std::optional<JournalPos> Catalog::peek_position(const std::string &dir)
+{
+	std::string path = dir + "/catalog.sqlite";
+	struct stat s;
+	if (::stat(path.c_str(), &s) < 0)
+		return std::nullopt;
+	sqlite3 *db = nullptr;
+	std::optional<JournalPos> result;
+	if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+			    nullptr) == SQLITE_OK) {
+		sqlite3_busy_timeout(db, 2000);
+		try {
+			Stmt st(db, kReadMetaSql);
+			result = read_meta_from(st);
+		} catch (const std::exception &) {
+			result.reset();
+		}
+	}
+	sqlite3_close_v2(db);
+	return result;
+}
+
+} // namespace tresor

@@ -1,0 +1,734 @@
+#include "archive/export.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <stdexcept>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "archive/seal.hpp"
+#include "common/text.hpp"
+
+namespace tresor {
+
+bool valid_date(std::string_view d)
+{
+	if (d.size() != 10 || d[4] != '-' || d[7] != '-')
+		return false;
+	int parts[3] = {0, 0, 0};
+	const std::size_t starts[3] = {0, 5, 8}, lengths[3] = {4, 2, 2};
+	for (int k = 0; k < 3; k++) {
+		for (std::size_t i = starts[k]; i < starts[k] + lengths[k]; i++) {
+			if (d[i] < '0' || d[i] > '9')
+				return false;
+			parts[k] = parts[k] * 10 + (d[i] - '0');
+		}
+	}
+	return std::chrono::year_month_day(std::chrono::year(parts[0]),
+					   std::chrono::month(static_cast<unsigned>(parts[1])),
+					   std::chrono::day(static_cast<unsigned>(parts[2])))
+		.ok();
+}
+
+namespace {
+
+
+void make_dir(const std::string &path)
+{
+	if (::mkdir(path.c_str(), 0700) < 0 && errno != EEXIST)
+		throw_errno("mkdir(" + path + ")");
+}
+
+bool dir_is_empty(const std::string &path)
+{
+	DIR *d = ::opendir(path.c_str());
+	if (d == nullptr)
+		throw_errno("opendir(" + path + ")");
+	bool empty = true;
+	while (struct dirent *e = ::readdir(d)) {
+		if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+			empty = false;
+			break;
+		}
+	}
+	::closedir(d);
+	return empty;
+}
+
+std::string read_prefix(const std::string &path, std::uint64_t bytes)
+{
+	int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		throw_errno("open(" + path + ")");
+	std::string data(bytes, '\0');
+	std::uint64_t got = 0;
+	while (got < bytes) {
+		ssize_t n = ::pread(fd, data.data() + got, bytes - got, static_cast<off_t>(got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int err = n < 0 ? errno : EIO;
+			::close(fd);
+			throw_errno("read(" + path + ")", err);
+		}
+		got += static_cast<std::uint64_t>(n);
+	}
+	::close(fd);
+	return data;
+}
+
+std::string csv_field(std::string_view v)
+{
+	if (v.find_first_of(",\"\r\n") == std::string_view::npos)
+		return std::string(v);
+	std::string out = "\"";
+	for (char c : v) {
+		if (c == '"')
+			out += '"';
+		out += c;
+	}
+	return out + "\"";
+}
+
+} // namespace
+
+EvidenceExport::EvidenceExport(ExportOptions opts)
+	: opts_(std::move(opts)),
+	  hasher_(opts_.config.secret_headers, opts_.config.content_headers,
+		  Hasher::Hashes::Sha256Only)
+{
+	if (!valid_date(opts_.from) || !valid_date(opts_.to)) {
+		throw std::invalid_argument("dates must be given as YYYY-MM-DD (from '" +
+					    opts_.from + "', to '" + opts_.to + "')");
+	}
+	if (opts_.from > opts_.to)
+		throw std::invalid_argument("--from " + opts_.from + " is after --to " + opts_.to);
+	if (opts_.out_dir.empty())
+		throw std::invalid_argument("no export directory");
+	struct stat st;
+	if (::stat(opts_.out_dir.c_str(), &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			throw std::runtime_error(opts_.out_dir + " exists and is not a directory");
+		if (!dir_is_empty(opts_.out_dir))
+			throw std::runtime_error(opts_.out_dir + " is not empty: export into a "
+						 "new or empty directory");
+	} else if (errno == ENOENT) {
+		if (::mkdir(opts_.out_dir.c_str(), 0700) < 0)
+			throw_errno("mkdir(" + opts_.out_dir + ")");
+	} else {
+		throw_errno("stat(" + opts_.out_dir + ")");
+	}
+	make_dir(opts_.out_dir + "/mails");
+	hasher_.set_sink([this](std::string_view bytes) {
+		if (fd_ < 0 || !write_error_.empty())
+			return;
+		try {
+			write_all(fd_, bytes, mails_[current_].file);
+		} catch (const std::exception &e) {
+			write_error_ = e.what();
+		}
+	});
+	read_journal();
+}
+
+EvidenceExport::~EvidenceExport()
+{
+	if (fd_ >= 0)
+		::close(fd_);
+}
+
+void EvidenceExport::read_journal()
+{
+	Journal journal(opts_.tresor_dir);
+	// a consistent snapshot: nobody appends while the lengths are taken
+	JournalLock guard(journal, Journal::kAppendLockTimeoutMs);
+	std::vector<JournalFile> files = list_journal_files(opts_.tresor_dir);
+	std::vector<std::uint64_t> lengths(files.size(), 0);
+	std::vector<std::uint64_t> first_seq(files.size(), 0);
+	std::vector<bool> starts_with_seal(files.size(), false);
+	std::optional<std::size_t> first_file;    // holding the first record in range
+	struct SealAt {
+		SealCopy copy;
+		std::size_t file = 0;
+		std::uint64_t head_seq = 0;
+	};
+	std::vector<SealAt> seals;
+	std::vector<std::pair<TsrCopy, std::size_t>> tsrs;
+
+	for (std::size_t k = 0; k < files.size(); k++) {
+		LineReader reader(files[k].path);
+		std::string line;
+		bool term;
+		bool first_line = true;
+		while (reader.next(line, term)) {
+			if (!term)
+				break; // an interrupted write: not part of the journal
+			lengths[k] = reader.offset();
+			auto j = parse_line(line);
+			if (!j)
+				continue;
+			auto seq = record_seq(*j);
+			if (!seq)
+				continue;
+			std::string event = json_string(*j, "event");
+			std::string time = json_string(*j, "time");
+			if (first_line) {
+				first_seq[k] = *seq;
+				starts_with_seal[k] = event == "seal";
+				first_line = false;
+			}
+			std::string day = time.substr(0, 10);
+			if (!first_file && day >= opts_.from)
+				first_file = k;
+			const bool in_period = day >= opts_.from && day <= opts_.to;
+			if (event == "save") {
+				add_save(*j, *seq, false, in_period);
+			} else if (event == "interrupted") {
+				std::string action = json_string(*j, "action");
+				if (action == "save") {
+					add_save(*j, *seq, true, in_period);
+				} else if (action == "expunge") {
+					// it may or may not have happened (verify
+					// accepts either)
+					Save *s = find_in_force(*j);
+					if (s != nullptr && s->mail != kNoMail &&
+					    mails_[s->mail].maybe_expunged_by == 0)
+						mails_[s->mail].maybe_expunged_by = *seq;
+				}
+			} else if (event == "expunge" || event == "purge") {
+				if (Save *s = find_in_force(*j)) {
+					s->removed = true;
+					auto b = boxes_.find(json_string(*j, "mailbox_guid"));
+					std::uint32_t uid = static_cast<std::uint32_t>(json_uint(*j, "uid"));
+					if (s->by_uid && b != boxes_.end())
+						b->second.locator.forget_uid(uid);
+					if (s->mail != kNoMail && mails_[s->mail].status.empty()) {
+						ExportMail &m = mails_[s->mail];
+						m.status = event == "purge" ? "purged" : "expunged";
+						m.note = event + " journaled as seq " + std::to_string(*seq);
+					}
+				}
+			} else if (event == "delete") {
+				auto b = boxes_.find(json_string(*j, "mailbox_guid"));
+				if (b != boxes_.end()) {
+					for (const Save &s : b->second.saves) {
+						if (s.removed || s.mail == kNoMail ||
+						    !mails_[s.mail].status.empty())
+							continue;
+						mails_[s.mail].status = "deleted";
+						mails_[s.mail].note = "mailbox delete journaled as seq " +
+								      std::to_string(*seq);
+					}
+					boxes_.erase(b);
+				}
+			} else if (event == "seal") {
+				std::string why;
+				SealAt s;
+				s.copy.seq = *seq;
+				s.copy.signed_text = seal_record_signed_text(*j, why);
+				s.copy.signature = base64_decode(json_string(*j, "sig")).value_or("");
+				s.copy.key_id = json_string(*j, "key_id");
+				s.file = k;
+				s.head_seq = json_uint(*j, "head_seq");
+				if (!s.copy.signed_text.empty())
+					seals.push_back(std::move(s));
+			} else if (event == "tsr") {
+				auto der = base64_decode(json_string(*j, "tsr"));
+				if (der) {
+					tsrs.push_back({TsrCopy{*seq, json_uint(*j, "seal_seq"),
+								std::move(*der)},
+							k});
+				}
+			}
+		}
+	}
+	if (files.empty())
+		return;
+	std::size_t start = first_file.value_or(files.size() - 1);
+	// a seal opening a year's file seals the previous file's last line
+	if (start > 0 && starts_with_seal[start])
+		start--;
+	for (std::size_t k = start; k < files.size(); k++)
+		journal_.push_back(JournalCopy{files[k], lengths[k]});
+	first_exported_seq_ = first_seq[start];
+	for (SealAt &s : seals) {
+		if (s.file >= start) {
+			last_seal_head_ = std::max(last_seal_head_, s.head_seq);
+			seals_.push_back(std::move(s.copy));
+		}
+	}
+	for (auto &[t, file] : tsrs) {
+		if (file >= start)
+			tsrs_.push_back(std::move(t));
+	}
+}
+
+void EvidenceExport::add_save(const json &rec, std::uint64_t seq, bool interrupted,
+			      bool in_period)
+{
+	std::string mailbox_guid = json_string(rec, "mailbox_guid");
+	const auto uid = interrupted ? 0u : static_cast<std::uint32_t>(json_uint(rec, "uid"));
+	std::string guid = json_string(rec, "guid");
+	std::string sha256 = json_string(rec, "sha256");
+	if (mailbox_guid.empty() ||
+	    (uid == 0 && guid.empty() && (!interrupted || sha256.empty())))
+		return; // nothing to find it by (verify ignores it too)
+	Box &box = boxes_[mailbox_guid];
+	const std::size_t idx = box.saves.size();
+	Save s;
+	s.seq = seq;
+	s.by_uid = uid != 0;
+	s.interrupted = interrupted;
+	if (uid != 0) {
+		// a UID saved again replaces the old save
+		if (auto old = box.locator.add_uid(uid, idx))
+			box.saves[*old].removed = true;
+	} else {
+		box.locator.add_guid(guid, idx);
+	}
+	if (interrupted)
+		box.locator.add_sha256(sha256, idx);
+	if (in_period) {
+		s.mail = mails_.size();
+		ExportMail m;
+		m.seq = seq;
+		m.time = json_string(rec, "time");
+		m.mailbox = json_string(rec, "mailbox");
+		m.mailbox_guid = mailbox_guid;
+		m.uidvalidity = static_cast<std::uint32_t>(json_uint(rec, "uidvalidity"));
+		m.uid = uid;
+		m.guid = std::move(guid);
+		m.sha256 = std::move(sha256);
+		m.size = json_uint(rec, "size");
+		m.interrupted = interrupted;
+		mails_.push_back(std::move(m));
+	}
+	box.saves.push_back(s);
+}
+
+// The save an expunge, purge or interrupted expunge record ends, as verify
+// finds it: by UID or GUID; a purge of an interrupted save's mail found by
+// its hash names it by save_seq and sha256.
+EvidenceExport::Save *EvidenceExport::find_in_force(const json &rec)
+{
+	auto b = boxes_.find(json_string(rec, "mailbox_guid"));
+	if (b == boxes_.end())
+		return nullptr;
+	Box &box = b->second;
+	auto gone = [&box](std::size_t i) { return box.saves[i].removed; };
+	auto idx = box.locator.find(static_cast<std::uint32_t>(json_uint(rec, "uid")),
+				    json_string(rec, "guid"), gone);
+	if (!idx && json_string(rec, "event") == "purge") {
+		std::uint64_t save_seq = json_uint(rec, "save_seq");
+		idx = box.locator.find_interrupted(
+			json_string(rec, "sha256"), [&box, save_seq](std::size_t i) {
+				return box.saves[i].removed || box.saves[i].seq != save_seq;
+			});
+	}
+	return idx ? &box.saves[*idx] : nullptr;
+}
+
+std::optional<std::size_t> EvidenceExport::locate(std::string_view mailbox_guid,
+						  std::uint32_t uid, std::string_view guid,
+						  std::string_view sha256)
+{
+	auto b = boxes_.find(mailbox_guid);
+	if (b == boxes_.end())
+		return std::nullopt;
+	Box &box = b->second;
+	auto placed = box.locator.place(uid, guid, sha256,
+					[&box](std::size_t i) { return box.saves[i].removed; });
+	if (!placed || placed->again)
+		return std::nullopt;
+	const Save &s = box.saves[placed->save];
+	// a mail saved with its UID is exported by that UID, not found here
+	if (s.by_uid || s.mail == kNoMail || !mails_[s.mail].status.empty())
+		return std::nullopt;
+	if (uid != 0)
+		mails_[s.mail].uid = uid;
+	return s.mail;
+}
+
+bool EvidenceExport::wants_hashes(std::string_view mailbox_guid) const
+{
+	auto b = boxes_.find(mailbox_guid);
+	if (b == boxes_.end() || !b->second.locator.has_interrupted())
+		return false;
+	const Box &box = b->second;
+	for (std::size_t i = 0; i < box.saves.size(); i++) {
+		const Save &s = box.saves[i];
+		if (s.interrupted && !s.removed && !box.locator.placed(i) && s.mail != kNoMail &&
+		    mails_[s.mail].status.empty())
+			return true;
+	}
+	return false;
+}
+
+// Not found in the store: a problem, unless the journal itself says the
+// mail may be gone or never arrived (verify does not report those).
+void EvidenceExport::settle(ExportMail &m)
+{
+	if (m.status != "missing")
+		return;
+	if (m.interrupted) {
+		m.status = "not-stored";
+		m.note = "the interrupted save journaled as seq " + std::to_string(m.seq) +
+			 " did not reach the store";
+	} else if (m.maybe_expunged_by != 0) {
+		m.status = "expunged";
+		m.note = "the interrupted expunge journaled as seq " +
+			 std::to_string(m.maybe_expunged_by) + " did happen";
+	}
+}
+
+void EvidenceExport::begin_mail(std::size_t index)
+{
+	if (fd_ >= 0)
+		throw std::logic_error("begin_mail while another mail is open");
+	ExportMail &m = mails_.at(index);
+	current_ = index;
+	m.file = "mails/" + std::to_string(m.seq) + ".eml";
+	std::string path = opts_.out_dir + "/" + m.file;
+	fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd_ < 0) {
+		m.file.clear();
+		throw_errno("open(" + path + ")");
+	}
+	write_error_.clear();
+	hasher_.reset();
+}
+
+void EvidenceExport::write(const void *data, std::size_t size)
+{
+	if (fd_ >= 0)
+		hasher_.update(data, size);
+}
+
+bool EvidenceExport::end_mail()
+{
+	if (fd_ < 0)
+		throw std::logic_error("end_mail without begin_mail");
+	ExportMail &m = mails_[current_];
+	HashResult r = hasher_.finish();
+	int fd = fd_;
+	fd_ = -1;
+	if (::close(fd) < 0 && write_error_.empty())
+		write_error_ = std::string("close: ") + std::strerror(errno);
+	if (!write_error_.empty()) {
+		::unlink((opts_.out_dir + "/" + m.file).c_str());
+		m.file.clear();
+		throw std::runtime_error(write_error_);
+	}
+	files_.push_back(m.file);
+	manifest_hashes_[m.file] = r.sha256;
+	if (text::iequals(r.sha256, m.sha256)) {
+		m.status = "exported";
+		return true;
+	}
+	m.status = "modified";
+	m.note = "the stored mail now has sha256 " + r.sha256;
+	return false;
+}
+
+void EvidenceExport::mark(std::size_t index, std::string status, std::string note)
+{
+	ExportMail &m = mails_.at(index);
+	m.status = std::move(status);
+	m.note = std::move(note);
+	settle(m);
+}
+
+void EvidenceExport::write_out(const std::string &rel, std::string_view data)
+{
+	std::size_t slash = rel.rfind('/');
+	if (slash != std::string::npos)
+		make_dir(opts_.out_dir + "/" + rel.substr(0, slash));
+	std::string path = opts_.out_dir + "/" + rel;
+	int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		throw_errno("open(" + path + ")");
+	try {
+		write_all(fd, data, path);
+	} catch (...) {
+		::close(fd);
+		throw;
+	}
+	if (::close(fd) < 0)
+		throw_errno("close(" + path + ")");
+	if (std::find(files_.begin(), files_.end(), rel) == files_.end())
+		files_.push_back(rel);
+	manifest_hashes_[rel] = sha256_hex(data);
+}
+
+std::vector<std::string> EvidenceExport::finish()
+{
+	std::vector<std::string> warnings;
+	for (const JournalCopy &c : journal_)
+		write_out("journal/" + c.file.name, read_prefix(c.file.path, c.bytes));
+	for (const SealCopy &s : seals_) {
+		write_out("seals/" + std::to_string(s.seq) + ".txt", s.signed_text);
+		write_out("seals/" + std::to_string(s.seq) + ".sig", s.signature);
+	}
+	for (const TsrCopy &t : tsrs_) {
+		write_out("seals/" + std::to_string(t.seal_seq) + "-" + std::to_string(t.seq) +
+				  ".tsr",
+			  t.der);
+	}
+	std::vector<std::string> key_ids;
+	if (!opts_.config.seal_pubkey.empty()) {
+		std::vector<SealKey> keys = SealKey::load_public(opts_.config.seal_pubkey);
+		std::string all;
+		for (const SealKey &k : keys) {
+			write_out("keys/" + k.key_id() + ".pem", k.public_pem());
+			key_ids.push_back(k.key_id());
+			all += k.public_pem();
+		}
+		write_out("seal.pub.pem", all);
+	} else {
+		warnings.push_back("tresor_seal_pubkey is not set: the export holds no public "
+				   "key, so the seals can't be checked from it");
+	}
+	if (!opts_.config.tsa_ca.empty()) {
+		write_out("tsa-ca.pem", read_prefix(opts_.config.tsa_ca, [&] {
+				  struct stat st;
+				  if (::stat(opts_.config.tsa_ca.c_str(), &st) < 0)
+					  throw_errno("tresor_tsa_ca: stat(" + opts_.config.tsa_ca + ")");
+				  return static_cast<std::uint64_t>(st.st_size);
+			  }()));
+	} else if (!tsrs_.empty()) {
+		warnings.push_back("tresor_tsa_ca is not set: the export holds no TSA CA "
+				   "certificate for checking the time-stamp responses");
+	}
+
+	std::string csv = "seq,time,mailbox,mailbox_guid,uidvalidity,uid,sha256,size,status,"
+			  "file,note\n";
+	std::uint64_t unsealed = 0, first_unsealed = 0;
+	std::map<std::string, unsigned> problems;
+	for (ExportMail &m : mails_) {
+		if (m.status.empty()) {
+			m.status = "missing";
+			m.note = "not exported";
+			settle(m);
+		}
+		if (m.status == "exported" || m.status == "modified") {
+			if (m.seq > last_seal_head_ && unsealed++ == 0)
+				first_unsealed = m.seq;
+			last_exported_seq_ = std::max(last_exported_seq_, m.seq);
+		}
+		if (m.status == "modified" || m.status == "missing" || m.status == "unreadable")
+			problems[m.status]++;
+		csv += std::to_string(m.seq) + "," + csv_field(m.time) + "," +
+		       csv_field(m.mailbox) + "," + csv_field(m.mailbox_guid) + "," +
+		       std::to_string(m.uidvalidity) + "," + std::to_string(m.uid) + "," +
+		       csv_field(m.sha256) + "," + std::to_string(m.size) + "," + m.status +
+		       "," + csv_field(m.file) + "," + csv_field(m.note) + "\n";
+	}
+	for (const auto &[status, n] : problems) {
+		warnings.push_back(std::to_string(n) + (n == 1 ? " mail is " : " mails are ") +
+				   status + " (see mails.csv)");
+	}
+	if (unsealed > 0) {
+		warnings.push_back(std::to_string(unsealed) +
+				   (unsealed == 1 ? " exported mail (seq " : " exported mails (from seq ") +
+				   std::to_string(first_unsealed) +
+				   ") not yet covered by a seal: run doveadm tresor seal, then "
+				   "export again");
+	}
+	write_out("mails.csv", csv);
+	write_out("VERIFY.txt", verify_text(key_ids));
+
+	std::sort(files_.begin(), files_.end());
+	std::string manifest;
+	for (const std::string &f : files_)
+		manifest += manifest_hashes_[f] + "  " + f + "\n";
+	std::string path = opts_.out_dir + "/MANIFEST.sha256";
+	int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		throw_errno("open(" + path + ")");
+	try {
+		write_all(fd, manifest, path);
+	} catch (...) {
+		::close(fd);
+		throw;
+	}
+	if (::close(fd) < 0)
+		throw_errno("close(" + path + ")");
+	return warnings;
+}
+
+// The auditor's instructions. Each check is one ```sh block that runs
+// with bash in the export directory, prints what it found and exits 0
+// only when everything it checks is right (tests run exactly these).
+std::string EvidenceExport::verify_text(const std::vector<std::string> &key_ids) const
+{
+	std::string t;
+	t += "Evidence export of the dovecot-tresor archive of user " + opts_.user + "\n";
+	t += "Mails saved from " + opts_.from + " to " + opts_.to + " (UTC days, both included)\n";
+	t += "Made " + format_time(Clock::now()) + " by doveadm tresor export.\n";
+	t += R"SH(
+The definitions (what is hashed, the journal, the seals) are in
+docs/archive.md of dovecot-tresor. Every check below needs only bash,
+sha256sum, openssl (3.0 or later), grep, sed, cut and cmp. Run each block in
+this directory; it prints what it checked, and exits with status 0 only when
+everything it checked is right (FAILED lines say what is not).
+
+Contents
+  mails/SEQ.eml        each mail exactly as its journaled sha256 covers it:
+                       as IMAP FETCH BODY[] returns it (CR LF line ends),
+                       without the tresor_secret_headers fields. SEQ is the
+                       seq of its save record in the journal (or of its
+                       "interrupted" record with "action":"save": a save
+                       whose process ended before journaling it; the mail
+                       was found by its GUID or its sha256).
+  mails.csv            every mail saved in the period: seq, time, mailbox,
+                       UID, sha256, status (exported, modified, missing,
+                       expunged, purged, deleted; not-stored: an
+                       interrupted save that did not reach the store) and
+                       file
+  journal/YYYY.jsonl   the journal files, unchanged, from the one holding the
+                       period's first record to the newest
+  seals/SEQ.txt        the text the seal record SEQ signs
+  seals/SEQ.sig        its Ed25519 signature (64 bytes)
+  seals/SEQ-TSR.tsr    an RFC 3161 time-stamp response over seals/SEQ.txt
+                       (journaled as record TSR)
+  keys/KEYID.pem       the seal public key(s); KEYID is the SHA-256 of the
+                       key's DER form
+  seal.pub.pem         the same key(s) in one file
+  tsa-ca.pem           the certificate of the time-stamp authority's CA
+                       (compare it with the one the TSA publishes)
+  MANIFEST.sha256      the SHA-256 of every other file
+
+0. The key. Compare these fingerprints with the one written down in your
+   procedure documentation (Verfahrensdokumentation) when the key was made;
+   only then do the seals below prove anything:
+)SH";
+	for (const std::string &id : key_ids)
+		t += "     " + id + "\n";
+	t += R"SH(
+```sh
+bad=0
+for k in keys/*.pem; do
+  [ -e "$k" ] || continue
+  id=$(openssl pkey -pubin -in "$k" -outform DER | sha256sum | cut -d' ' -f1)
+  if [ "keys/$id.pem" = "$k" ]; then echo "key $id"; else echo "FAILED: $k has fingerprint $id"; bad=1; fi
+done
+[ $bad = 0 ]
+```
+
+1. Nothing in this directory was changed since the export:
+
+```sh
+sha256sum -c --quiet MANIFEST.sha256 && echo "manifest: all files OK"
+```
+
+2. The journal is one unbroken chain: every line carries the SHA-256 of the
+   line before it ("prev", the last member) and the next seq.
+
+```sh
+bad=0; prev=; pseq=
+for f in journal/*.jsonl; do
+  while IFS= read -r line; do
+    seq=$(printf '%s' "$line" | sed -n 's/^{"seq":\([0-9]*\),.*/\1/p')
+    p=$(printf '%s' "$line" | sed -n 's/.*,"prev":"\([0-9a-f]\{64\}\)"}$/\1/p')
+    if [ -n "$prev" ] && { [ "$p" != "$prev" ] || [ "$seq" != "$((pseq + 1))" ]; }; then
+      echo "FAILED: $f: the line with seq ${seq:-?} does not chain to the line before it"; bad=1
+    fi
+    prev=$(printf '%s' "$line" | sha256sum | cut -d' ' -f1); pseq=$seq
+  done < "$f"
+done
+[ $bad = 0 ] && echo "journal chain: OK up to seq $pseq (sha256 of that line: $prev)"
+```
+
+3. Every mail is the one the journal recorded: its SHA-256 is the sha256
+   of its save record (or interrupted save record).
+
+```sh
+bad=0; n=0
+for f in mails/*.eml; do
+  [ -e "$f" ] || continue
+  seq=${f#mails/}; seq=${seq%.eml}
+  h=$(sha256sum < "$f" | cut -d' ' -f1)
+  if grep -q "^{\"seq\":$seq,.*,\"event\":\"save\",.*,\"sha256\":\"$h\"," journal/*.jsonl ||
+     grep -q "^{\"seq\":$seq,.*,\"event\":\"interrupted\",.*,\"sha256\":\"$h\",.*,\"action\":\"save\"," journal/*.jsonl; then
+    n=$((n + 1))
+  else
+    echo "FAILED: $f (sha256 $h) is not the mail journaled as seq $seq"; bad=1
+  fi
+done
+[ $bad = 0 ] && echo "mails: all $n OK"
+```
+
+4. Every seal: its text rebuilt from the journal line (the same bytes as
+   seals/SEQ.txt), its signature checked with the public key, and the line
+   it seals has the sealed SHA-256. A valid seal fixes every journal line up
+   to the sealed one (step 2 links them).
+
+```sh
+bad=0; n=0; tmp=$(mktemp -d)
+val() { printf '%s' "$line" | sed -n "s/.*,\"$1\":\"\{0,1\}\([^\",]*\)\"\{0,1\}[,}].*/\1/p"; }
+while IFS= read -r line; do
+  seq=$(printf '%s' "$line" | sed -n 's/^{"seq":\([0-9]*\),.*/\1/p')
+  user=$(val user); hseq=$(val head_seq); hhash=$(val head_hash); time=$(val time); kid=$(val key_id)
+  printf 'tresor-seal-v1\nuser=%s\nseq=%s\nhash=%s\ntime=%s\n' "$user" "$hseq" "$hhash" "$time" > "$tmp/signed.txt"
+  val sig | openssl base64 -d -A > "$tmp/sig.bin"
+  hline=$(grep -h "^{\"seq\":$hseq," journal/*.jsonl)
+  if [ "$(printf '%s' "$hline" | sha256sum | cut -d' ' -f1)" != "$hhash" ]; then
+    echo "FAILED: seal $seq: line $hseq does not have the sealed sha256 $hhash"; bad=1
+  elif ! cmp -s "$tmp/signed.txt" "seals/$seq.txt" || ! cmp -s "$tmp/sig.bin" "seals/$seq.sig"; then
+    echo "FAILED: seal $seq: seals/$seq.txt or .sig differ from the journal"; bad=1
+  elif ! openssl pkeyutl -verify -pubin -inkey "keys/$kid.pem" -rawin -in "$tmp/signed.txt" -sigfile "$tmp/sig.bin" >/dev/null; then
+    echo "FAILED: seal $seq: the signature does not verify with key $kid"; bad=1
+  else
+    echo "seal $seq: OK, seals seq $hseq at $time"; n=$((n + 1))
+  fi
+done < <(grep -h '^{"seq":[0-9]*,"time":"[^"]*","event":"seal",' journal/*.jsonl)
+rm -rf "$tmp"
+[ $bad = 0 ] && echo "seals: all $n OK"
+```
+
+   By hand, for one seal (values from its journal line):
+
+     printf 'tresor-seal-v1\nuser=%s\nseq=%s\nhash=%s\ntime=%s\n' USER HEAD_SEQ HEAD_HASH TIME > signed.txt
+     openssl pkeyutl -verify -pubin -inkey seal.pub.pem -rawin -in signed.txt -sigfile sig.bin
+
+5. Every time-stamp response: it is the one in the journal, and the TSA
+   signed the seal's text at the time it states (after step 4, which
+   checked seals/SEQ.txt against the journal).
+
+```sh
+bad=0; n=0
+for t in seals/*.tsr; do
+  [ -e "$t" ] || continue
+  name=${t#seals/}; sseq=${name%%-*}; tseq=${name#*-}; tseq=${tseq%.tsr}
+  line=$(grep -h "^{\"seq\":$tseq,.*,\"event\":\"tsr\",\"seal_seq\":$sseq," journal/*.jsonl)
+  b64=$(printf '%s' "$line" | sed -n 's|.*,"tsr":"\([A-Za-z0-9+/=]*\)",.*|\1|p')
+  if [ -z "$b64" ] || ! printf '%s' "$b64" | openssl base64 -d -A | cmp -s - "$t"; then
+    echo "FAILED: $t is not the response journaled as seq $tseq"; bad=1
+  elif ! openssl ts -verify -data "seals/$sseq.txt" -in "$t" -CAfile tsa-ca.pem >/dev/null 2>&1; then
+    echo "FAILED: $t does not verify against tsa-ca.pem"; bad=1
+  else
+    echo "$t: OK, $(openssl ts -reply -in "$t" -text 2>/dev/null | grep '^Time stamp:')"; n=$((n + 1))
+  fi
+done
+[ $bad = 0 ] && echo "time-stamp responses: all $n OK"
+```
+)SH";
+	t += "\nSummary of this export: journal from seq " + std::to_string(first_exported_seq_) +
+	     "; " + std::to_string(seals_.size()) + " seal(s), the last sealing seq " +
+	     std::to_string(last_seal_head_) + "; " + std::to_string(tsrs_.size()) +
+	     " time-stamp response(s).\n";
+	if (last_exported_seq_ > last_seal_head_) {
+		t += "NOTE: mails journaled after seq " + std::to_string(last_seal_head_) +
+		     " are not covered by a seal in this export.\n";
+	}
+	return t;
+}
+
+} // namespace tresor

@@ -1,0 +1,477 @@
+/* dovecot-tresor archive: the C ABI between the archive library
+   (src/core/archive, C++20, no Dovecot headers) and the Dovecot glue of
+   the archive plugin and its doveadm commands (src/plugins/tresor).
+
+   Rules of this boundary:
+   - Plain C types only; every function is noexcept on the C++ side and
+     reports failure through its return value plus an error text written
+     into a caller-provided buffer (err, err_size). No exception crosses.
+   - Objects are opaque; each *_new/_open has a matching *_free/_close.
+   - Strings returned by getters stay valid until the owning object is
+     freed or the next call that says it invalidates them. */
+#ifndef TRESOR_CORE_H
+#define TRESOR_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TRESOR_SHA256_HEX_SIZE 65 /* 64 hex digits + NUL */
+#define TRESOR_MESSAGE_ID_MAX 1000
+
+/* ------------------------------------------------------------------ */
+/* Settings                                                           */
+/* ------------------------------------------------------------------ */
+
+typedef struct tresor_config tresor_config;
+
+enum tresor_journal_scope {
+	TRESOR_JOURNAL_ALL = 0,     /* every save/expunge in every folder */
+	TRESOR_JOURNAL_ARCHIVE = 1  /* only archive folders */
+};
+
+enum tresor_duplicate_policy {
+	TRESOR_DUPLICATES_KEEP = 0,
+	TRESOR_DUPLICATES_DROP = 1
+};
+
+/* A config with every setting at its documented default. */
+tresor_config *tresor_config_new(void);
+void tresor_config_free(tresor_config *cfg);
+
+/* NULL-terminated list of every setting name the core understands
+   ("tresor_archive", "tresor_dir", ...). The glue looks each one up in
+   the plugin {} block and passes the non-NULL values to
+   tresor_config_set(). */
+const char *const *tresor_config_setting_names(void);
+
+/* Set one setting from its string value. Returns 0 on success, -1 on a
+   bad value or unknown name; err then holds a message that names the
+   setting, e.g. "tresor_duplicates: invalid value 'maybe' (expected keep
+   or drop)". */
+int tresor_config_set(tresor_config *cfg, const char *name, const char *value,
+		      char *err, size_t err_size);
+
+/* tresor_dir as configured (may start with "~/"; the glue expands it). */
+const char *tresor_config_dir(const tresor_config *cfg);
+enum tresor_journal_scope tresor_config_journal_scope(const tresor_config *cfg);
+enum tresor_duplicate_policy tresor_config_duplicates(const tresor_config *cfg);
+enum tresor_duplicate_policy tresor_config_content_duplicates(const tresor_config *cfg);
+/* tresor_seal_key, tresor_seal_pubkey, tresor_tsa_ca: absolute paths, ""
+   when not set. */
+const char *tresor_config_seal_key(const tresor_config *cfg);
+const char *tresor_config_seal_pubkey(const tresor_config *cfg);
+const char *tresor_config_tsa_ca(const tresor_config *cfg);
+
+/* 1 when the mailbox (full vname, hierarchy separator sep) matches one of
+   the tresor_archive patterns: '*' matches anything, '%' anything but
+   sep; matching is case-sensitive except that the "INBOX" prefix is
+   matched case-insensitively, as Dovecot does. */
+int tresor_config_is_archive(const tresor_config *cfg, const char *mailbox,
+			     char sep);
+/* 1 when some mailbox below `mailbox` (i.e. "mailbox<sep>...") could match
+   an archive pattern: renaming or deleting such a parent would move an
+   archive folder. */
+int tresor_config_has_archive_children(const tresor_config *cfg,
+				       const char *mailbox, char sep);
+/* 1 when saves/expunges in this mailbox are journaled (scope all, or an
+   archive folder). */
+int tresor_config_is_journaled(const tresor_config *cfg, const char *mailbox,
+			       char sep);
+
+/* ------------------------------------------------------------------ */
+/* Message hashing                                                    */
+/* ------------------------------------------------------------------ */
+
+/* Feed the message bytes as stored (LF or CRLF line ends, any chunking).
+   sha256: over the message as IMAP FETCH BODY[] returns it (every bare LF
+   becomes CRLF), with the tresor_secret_headers fields (and their
+   continuation lines) left out of the header.
+   content_sha256: over the tresor_content_headers fields, normalised,
+   followed by the CRLF-normalised body. docs/archive.md defines both. */
+typedef struct tresor_hasher tresor_hasher;
+
+typedef struct tresor_hash_result {
+	char sha256[TRESOR_SHA256_HEX_SIZE];
+	char content_sha256[TRESOR_SHA256_HEX_SIZE];
+	uint64_t size;            /* bytes of the CRLF form (= RFC822.SIZE) */
+	char message_id[TRESOR_MESSAGE_ID_MAX]; /* trimmed, "" if none */
+	/* the mail has NUL bytes: sha256 of the form IMAP's BODY[] serves
+	   (each NUL as 0x80), "" otherwise */
+	char imap_sha256[TRESOR_SHA256_HEX_SIZE];
+} tresor_hash_result;
+
+tresor_hasher *tresor_hasher_new(const tresor_config *cfg);
+/* Computes only sha256 (content_sha256 and message_id stay ""): what
+   verify needs, at a fraction of the cost. */
+tresor_hasher *tresor_hasher_new_sha256_only(const tresor_config *cfg);
+void tresor_hasher_update(tresor_hasher *h, const void *data, size_t size);
+/* Completes the hashes. The hasher can't be updated afterwards (until
+   tresor_hasher_reset()). Returns 0, or -1 when hashing failed (out of
+   memory): *result_r is then zeroed. */
+int tresor_hasher_finish(tresor_hasher *h, tresor_hash_result *result_r);
+/* Makes the hasher ready for the next message, finished or not, with the
+   same settings; cheaper than a new one per mail. */
+void tresor_hasher_reset(tresor_hasher *h);
+void tresor_hasher_free(tresor_hasher *h);
+
+/* ------------------------------------------------------------------ */
+/* Journal (append side)                                              */
+/* ------------------------------------------------------------------ */
+
+/* One event. Unused string fields are NULL and numeric ones 0; they are
+   then left out of the JSON line. seq, time and prev are filled in by
+   tresor_journal_append(). */
+typedef struct tresor_record {
+	const char *event;        /* save, expunge, denied, duplicate,
+				     delete, rename (and interrupted,
+				     written by the core itself) */
+	const char *mailbox;
+	const char *mailbox_guid; /* 32 hex digits */
+	uint32_t uidvalidity;
+	uint32_t uid;
+	const char *guid;
+	uint64_t size;
+	const char *sha256;
+	/* save: sha256 of BODY[] where it differs (NUL bytes), else NULL */
+	const char *imap_sha256;
+	const char *content_sha256;
+	const char *message_id;
+	uint64_t duplicate_of;         /* seq of the earlier record */
+	uint64_t content_duplicate_of; /* seq of the earlier record */
+	/* save: 1 when the folder was an archive folder at the save, so
+	   that its removal is a bypassed protection whatever the settings
+	   of the process that removes it (verify: BYPASS) */
+	uint32_t archive;
+	const char *action;   /* denied: expunge, store-deleted, move-out,
+				 delete, rename */
+	const char *new_mailbox; /* rename: the new name */
+	const char *service;  /* imap, lmtp, doveadm, ... */
+	const char *session;  /* Dovecot session id, for correlating logs */
+	const char *reason;   /* one human sentence */
+} tresor_record;
+
+typedef struct tresor_journal tresor_journal;
+
+/* Opens (creating the directories with mode 0700 when missing) the journal
+   in dir (already ~-expanded): dir/journal/YYYY.jsonl, dir/journal/.lock
+   and the derived catalog dir/catalog.sqlite. Returns NULL with err set
+   on failure. */
+tresor_journal *tresor_journal_open(const char *dir, char *err,
+				    size_t err_size);
+void tresor_journal_close(tresor_journal *j);
+
+/* Exclusive per-user lock (flock on journal/.lock), reentrant within one
+   tresor_journal object: each successful lock must be paired with
+   unlock. Waits up to timeout_ms. Returns 0, or -1 with err set. */
+int tresor_journal_lock(tresor_journal *j, unsigned int timeout_ms,
+			char *err, size_t err_size);
+void tresor_journal_unlock(tresor_journal *j);
+
+/* Appends one record: takes the lock itself if not already held, reads
+   the current head (last line of the newest journal file), writes the
+   line {"seq":..,"time":..,"event":..,...,"prev":..}, fdatasync()s it
+   (and the directory when a new year's file was created), then updates
+   the catalog. A save record whose duplicate_of (content_duplicate_of) is
+   0 gets the seq of the earliest live save with the same sha256
+   (content_sha256) in the same mailbox. Returns 0 and the record's seq in
+   *seq_r (may be NULL), or -1 with err set - then nothing was written. */
+int tresor_journal_append(tresor_journal *j, const tresor_record *rec,
+			  uint64_t *seq_r, char *err, size_t err_size);
+/* The same for count records in order, with one write and one fdatasync:
+   all are written or none. Duplicates among the batch's own saves are
+   recognised too. seqs_r (may be NULL) receives count seqs. */
+int tresor_journal_append_batch(tresor_journal *j, const tresor_record *recs,
+				size_t count, uint64_t *seqs_r, char *err,
+				size_t err_size);
+/* The same without the fdatasync: the caller holds the lock across more
+   work (the mail store's commit), releases it, then calls
+   tresor_journal_flush() before reporting success - so that concurrent
+   writers' flushes overlap instead of queueing behind the lock. */
+int tresor_journal_append_batch_unflushed(tresor_journal *j,
+					  const tresor_record *recs,
+					  size_t count, uint64_t *seqs_r,
+					  char *err, size_t err_size);
+/* Makes what append_batch_unflushed wrote durable. 0, or -1 with err. */
+int tresor_journal_flush(tresor_journal *j, char *err, size_t err_size);
+
+/* A commit of the mail store that is to be journaled: with the lock held,
+   before the commit, announces its records (saves without UIDs, expunges;
+   not dropped duplicates). Reserves the journal space their lines will
+   need and adds them to dir/intent.jsonl. -1 with err when either fails
+   (journal file system full or read-only): the commit must then not
+   happen. tresor_journal_end_intent() once the records are appended, or
+   when the commit failed; after a failed append, don't: the intent stays.
+   Intents nest (a commit within a commit); the file goes with the last
+   end. One left behind (the process died after the commit, or the append
+   failed) is journaled by the next lock as "interrupted" records. */
+int tresor_journal_write_intent(tresor_journal *j, const tresor_record *recs,
+				size_t count, char *err, size_t err_size);
+int tresor_journal_end_intent(tresor_journal *j, char *err, size_t err_size);
+/* What the last tresor_journal_lock() did with an intent left behind:
+   *recovered_r interrupted records journaled; the returned text says why
+   it could not journal them ("" when it could, or there was none). */
+const char *tresor_journal_last_recovery(const tresor_journal *j,
+					 uint64_t *recovered_r);
+
+/* Duplicate look-up in the catalog (brought up to date from the journal
+   first; rebuilt when missing or corrupt): an earlier save record in the
+   same mailbox (by mailbox_guid) whose mail has not been removed since,
+   with the same sha256 (content = 0) or content_sha256 (content = 1).
+   Returns 1 and its seq/uid, 0 when none, -1 with err set. */
+int tresor_journal_find_duplicate(tresor_journal *j, const char *mailbox_guid,
+				  const char *hash, int content,
+				  uint64_t *seq_r, uint32_t *uid_r,
+				  char *err, size_t err_size);
+
+/* ------------------------------------------------------------------ */
+/* Journal (read side): doveadm tresor journal / status               */
+/* ------------------------------------------------------------------ */
+
+/* The fixed column order used when printing records ("seq", "time",
+   "event", "mailbox", ..., "prev"), NULL-terminated. */
+/* Whether the journal accounts live mails to the mailbox with this GUID
+   (takes the lock itself if not held): 1 yes, 0 no, -1 with err set. */
+int tresor_journal_mailbox_has_saves(tresor_journal *j, const char *mailbox_guid,
+				     char *err, size_t err_size);
+
+const char *const *tresor_journal_field_names(void);
+
+typedef struct tresor_journal_reader tresor_journal_reader;
+
+/* Opens dir/journal/ for reading, files in year order. NULL + err on
+   failure (a missing journal directory is an empty journal, not an
+   error). */
+tresor_journal_reader *tresor_journal_reader_open(const char *dir, char *err,
+						  size_t err_size);
+/* Next record: returns 1 and fills values_r with one string per
+   tresor_journal_field_names() entry ("" where the record has no such
+   field; numbers in decimal), 0 at the end, -1 when a line can't be
+   parsed (err says which file and line; the reader then continues with
+   the next line on the next call). Strings stay valid until the next
+   call. */
+int tresor_journal_reader_next(tresor_journal_reader *r,
+			       const char *const **values_r,
+			       char *err, size_t err_size);
+void tresor_journal_reader_free(tresor_journal_reader *r);
+
+typedef struct tresor_journal_status {
+	uint64_t records;
+	uint64_t head_seq;
+	char head_sha256[TRESOR_SHA256_HEX_SIZE]; /* hash of the last line */
+	char files[4096]; /* journal file paths, space-separated */
+} tresor_journal_status;
+
+int tresor_journal_get_status(const char *dir, tresor_journal_status *st_r,
+			      char *err, size_t err_size);
+
+/* ------------------------------------------------------------------ */
+/* Verification                                                       */
+/* ------------------------------------------------------------------ */
+
+enum tresor_problem_kind {
+	TRESOR_PROBLEM_CHAIN = 0,     /* removed/inserted/reordered/edited line */
+	TRESOR_PROBLEM_MODIFIED,      /* stored mail's hash differs */
+	TRESOR_PROBLEM_MISSING,       /* journaled, gone without allowed removal */
+	TRESOR_PROBLEM_UNJOURNALED,   /* in a journaled folder, no record */
+	TRESOR_PROBLEM_SEAL,          /* a seal or time-stamp response that
+					 doesn't check out, or can't be checked */
+	TRESOR_PROBLEM_PURGE,         /* a purge record for a mail that was not
+					 purgeable then (retention not ended,
+					 or under a hold) */
+	TRESOR_PROBLEM_BYPASS,        /* an archived mail expunged, or its
+					 folder deleted or renamed: the archive
+					 protection was switched off for it */
+	TRESOR_PROBLEM_IDENTITY       /* one mailbox GUID for two folders, or a
+					 folder whose GUID changed */
+};
+
+typedef struct tresor_problem {
+	enum tresor_problem_kind kind;
+	const char *kind_name;    /* "CHAIN", "MODIFIED", ... */
+	uint64_t seq;             /* journal seq concerned, 0 if none */
+	const char *mailbox;
+	const char *mailbox_guid;
+	uint32_t uid;
+	const char *detail;       /* one human sentence */
+} tresor_problem;
+
+typedef struct tresor_verify tresor_verify;
+
+/* Reads the whole journal under dir, checks the chain (prev hashes, seq
+   without gaps, parseable lines) and derives the set of mails that must
+   still be in the store: save records not followed by an expunge (of
+   that mailbox_guid+uid, or +guid for a save without UID) or a delete (of
+   that mailbox_guid). NULL + err
+   only when the journal can't be read at all. */
+tresor_verify *tresor_verify_new(const char *dir, char *err, size_t err_size);
+/* The same, and checks every seal with the config's tresor_seal_pubkey and
+   every time-stamp response with its tresor_tsa_ca (SEAL problems; seals
+   of another user than `user` are problems too). On failure
+   *config_error_r is 1 when a key or CA file can't be used (err names the
+   setting), 0 when the journal can't be read. */
+tresor_verify *tresor_verify_new_with_seals(const char *dir,
+					    const tresor_config *cfg,
+					    const char *user,
+					    int *config_error_r,
+					    char *err, size_t err_size);
+
+/* 1 when the journal expects mails in this mailbox. The glue observes
+   every mailbox that is journaled or expected. */
+int tresor_verify_mailbox_expected(const tresor_verify *v,
+				   const char *mailbox_guid);
+/* Declares that the glue examined this mailbox (call even if empty). */
+void tresor_verify_mailbox_seen(tresor_verify *v, const char *mailbox_guid,
+				const char *mailbox, uint32_t uidvalidity);
+/* One mail found in the store with its freshly computed sha256 and its
+   GUID (may be NULL; it finds save records written without a UID, when
+   the backend assigned the UID only after the commit).
+   journaled: whether the mailbox is a journaled folder (an unexpected mail
+   is UNJOURNALED only there). */
+void tresor_verify_observe(tresor_verify *v, const char *mailbox_guid,
+			   const char *mailbox, uint32_t uid, const char *guid,
+			   const char *sha256, int journaled);
+/* Computes the remaining problems. only_seen_mailboxes = 1 restricts
+   MISSING to mailboxes declared with tresor_verify_mailbox_seen() (for
+   `verify MAILBOX ...`). */
+void tresor_verify_finish(tresor_verify *v, int only_seen_mailboxes);
+size_t tresor_verify_problem_count(const tresor_verify *v);
+const tresor_problem *tresor_verify_problem(const tresor_verify *v,
+					    size_t idx);
+/* Number of save records checked against the store (for the summary). */
+uint64_t tresor_verify_checked_count(const tresor_verify *v);
+/* Number of journal lines read. */
+uint64_t tresor_verify_record_count(const tresor_verify *v);
+/* Number of mails observed although a purge record ended them (an
+   interrupted purge; the next doveadm tresor purge finishes it). */
+uint64_t tresor_verify_purge_pending_count(const tresor_verify *v);
+/* Notes: what is out of the ordinary but no problem (the clock went back
+   between two records; an interrupted save or expunge, and whether it
+   happened). Complete after tresor_verify_finish(); in seq order.
+   tresor_verify_note_count() refreshes what tresor_verify_note() returns;
+   it stays valid until then, or until v is freed. */
+typedef struct tresor_note {
+	uint64_t seq;
+	const char *detail;       /* one human sentence */
+} tresor_note;
+size_t tresor_verify_note_count(const tresor_verify *v);
+const tresor_note *tresor_verify_note(const tresor_verify *v, size_t idx);
+void tresor_verify_free(tresor_verify *v);
+
+/* ------------------------------------------------------------------ */
+/* Seals, time stamps and evidence export (docs/archive.md 7 and 8)   */
+/* ------------------------------------------------------------------ */
+
+typedef struct tresor_seal_key tresor_seal_key;
+
+/* Loads tresor_seal_key: a PEM Ed25519 private key. NULL with err naming
+   the setting when it can't be read or isn't an Ed25519 key. */
+tresor_seal_key *tresor_seal_key_load(const char *path, char *err,
+				      size_t err_size);
+void tresor_seal_key_free(tresor_seal_key *key);
+/* SHA-256 (hex) of the public key's DER form. */
+const char *tresor_seal_key_id(const tresor_seal_key *key);
+
+typedef struct tresor_seal_info {
+	uint64_t seq;       /* the seal record; 0: no journal, nothing sealed */
+	uint64_t head_seq;  /* the line it seals */
+	char head_sha256[TRESOR_SHA256_HEX_SIZE];
+	char time[40];
+	char key_id[TRESOR_SHA256_HEX_SIZE];
+	char sig[100];      /* base64 */
+} tresor_seal_info;
+
+/* Appends a seal record over the head of the journal in dir (taking the
+   journal lock from reading the head to writing the record), signed with
+   key for user. tsq_path != NULL: also writes an RFC 3161 TimeStampReq
+   (DER, SHA-256 over the signed text, with a nonce kept in the seal) to
+   that file. A user without a journal gets none: info_r->seq = 0.
+   Returns 0, or -1 with err. */
+int tresor_seal(const char *dir, const tresor_seal_key *key, const char *user,
+		const char *tsq_path, tresor_seal_info *info_r,
+		char *err, size_t err_size);
+
+typedef struct tresor_tsr_info {
+	uint64_t seq;       /* the tsr record */
+	uint64_t seal_seq;  /* the seal it time-stamps */
+	char gen_time[40];  /* the TSA's time, RFC 3339 */
+} tresor_tsr_info;
+
+/* Reads a TimeStampResp (DER) from tsr_path, finds the seal it answers
+   (by its message imprint), checks the nonce and, when tsa_ca is not NULL
+   or "", the TSA's signature and certificate; then appends a tsr record.
+   Returns 0, or -1 with err (nothing appended). */
+int tresor_seal_attach_tsr(const char *dir, const char *tsr_path,
+			   const char *tsa_ca, tresor_tsr_info *info_r,
+			   char *err, size_t err_size);
+
+typedef struct tresor_export tresor_export;
+
+typedef struct tresor_export_mail {
+	uint64_t seq;             /* of the save (or interrupted save) record */
+	const char *mailbox;      /* as journaled */
+	const char *mailbox_guid;
+	uint32_t uidvalidity;
+	uint32_t uid;             /* 0: find it with tresor_export_locate() */
+	const char *guid;
+	const char *sha256;       /* as journaled */
+	const char *status;       /* "": to be exported; "expunged",
+				     "purged", "deleted": removed by a
+				     journaled record, nothing to export */
+} tresor_export_mail;
+
+/* 1 when s is a date written YYYY-MM-DD that exists (not 2026-02-30),
+   else 0. */
+int tresor_date_valid(const char *s);
+
+/* Starts an evidence export of the mails user saved from `from` to `to`
+   (YYYY-MM-DD, UTC, both included) into out_dir (created; must not exist
+   or be empty), reading the journal in dir. NULL with err on failure. */
+tresor_export *tresor_export_new(const char *dir, const tresor_config *cfg,
+				 const char *user, const char *from,
+				 const char *to, const char *out_dir,
+				 char *err, size_t err_size);
+size_t tresor_export_mail_count(const tresor_export *x);
+/* Strings stay valid until the next call with x. */
+int tresor_export_get_mail(const tresor_export *x, size_t idx,
+			   tresor_export_mail *mail_r);
+/* Finds the mails to export that were saved without a UID (also those of
+   interrupted saves, docs/archive.md 3.4) as verify finds them: feed the
+   mailbox's mails (UID, GUID, and their sha256 or NULL); 1 with *idx_r
+   when the mail is that of mails idx, 0 when it is none of them (or was
+   found before). */
+int tresor_export_locate(tresor_export *x, const char *mailbox_guid,
+			 uint32_t uid, const char *guid, const char *sha256,
+			 size_t *idx_r);
+/* 1 when the mailbox has interrupted saves to export not found yet: its
+   mails are then worth hashing for tresor_export_locate(). */
+int tresor_export_wants_hashes(const tresor_export *x,
+			       const char *mailbox_guid);
+/* Writes mail idx as mails/<seq>.eml from its stored bytes (any chunks):
+   begin, write..., end. end returns 1 when the bytes have the journaled
+   sha256, 0 when not (the file stays, status "modified"), -1 on error. */
+int tresor_export_mail_begin(tresor_export *x, size_t idx, char *err,
+			     size_t err_size);
+void tresor_export_mail_write(tresor_export *x, const void *data, size_t size);
+int tresor_export_mail_end(tresor_export *x, char *err, size_t err_size);
+/* A mail that couldn't be exported: status "missing" or "unreadable".
+   A missing mail of an interrupted save becomes "not-stored", one an
+   interrupted expunge may have removed "expunged": no problem. */
+void tresor_export_mail_mark(tresor_export *x, size_t idx, const char *status,
+			     const char *note);
+/* Writes the journal, seals, keys, mails.csv, VERIFY.txt and
+   MANIFEST.sha256. 0, or -1 with err. Afterwards the warnings (one
+   sentence each) can be read. */
+int tresor_export_finish(tresor_export *x, char *err, size_t err_size);
+size_t tresor_export_warning_count(const tresor_export *x);
+const char *tresor_export_warning(const tresor_export *x, size_t idx);
+void tresor_export_free(tresor_export *x);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

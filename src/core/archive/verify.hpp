@@ -1,0 +1,165 @@
+// Verification: the chain of the journal, and the journal against the mail
+// store (what the glue observes). See docs/archive.md.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "archive/journal.hpp"
+#include "archive/retention.hpp"
+#include "archive/seal.hpp"
+
+namespace tresor {
+
+enum class ProblemKind {
+	Chain = 0, Modified = 1, Missing = 2, Unjournaled = 3, Seal = 4,
+	Purge = 5, // a purge record for a mail that was not purgeable then
+	// an archived mail expunged, or its folder deleted or renamed: the
+	// archive protection was off for that removal
+	Bypass = 6,
+	// one mailbox GUID for two folders, or a folder whose GUID changed
+	Identity = 7,
+};
+const char *problem_kind_name(ProblemKind kind);
+
+// Something out of the ordinary that verify explains rather than reports:
+// no problem, the exit status stays 0.
+struct Note {
+	std::uint64_t seq = 0;
+	std::string detail;
+};
+
+struct Problem {
+	ProblemKind kind = ProblemKind::Chain;
+	std::uint64_t seq = 0;
+	std::string mailbox;
+	std::string mailbox_guid;
+	std::uint32_t uid = 0;
+	std::string detail;
+};
+
+class Verifier {
+public:
+	// Reads and checks the whole journal under dir, seals and time-stamp
+	// responses with the given keys (seal.hpp); throws only when it can't
+	// be read at all, or SealSetupError for an unusable key or CA file.
+	explicit Verifier(const std::string &dir, const SealCheckSettings &seals = {});
+
+	// (Views: the glue calls these once per mail; nothing is copied
+	// unless it has to be kept.)
+	bool mailbox_expected(std::string_view mailbox_guid) const;
+	void mailbox_seen(std::string_view mailbox_guid, std::string_view mailbox,
+			  std::uint32_t uidvalidity);
+	// guid: Dovecot's GUID of the mail, matched against save records
+	// that have no UID (the backend assigned it after the commit).
+	void observe(std::string_view mailbox_guid, std::string_view mailbox,
+		     std::uint32_t uid, std::string_view guid,
+		     std::string_view sha256, bool journaled);
+	void observe(std::string_view mailbox_guid, std::string_view mailbox,
+		     std::uint32_t uid, std::string_view sha256, bool journaled)
+	{
+		observe(mailbox_guid, mailbox, uid, std::string_view(), sha256, journaled);
+	}
+	void finish(bool only_seen_mailboxes);
+
+	// Sorted by kind, then seq.
+	const std::vector<Problem> &problems() const;
+	// Sorted by seq; complete after finish().
+	const std::vector<Note> &notes() const { return notes_; }
+	std::uint64_t checked_count() const { return checked_; }
+	// Lines read and the seq of the last one.
+	std::uint64_t lines() const { return lines_; }
+	std::uint64_t head_seq() const { return head_seq_; }
+	std::size_t expected_count() const;
+	// Mails still in the store although a purge record ended them (the
+	// expunge after the record was interrupted): not a problem, the next
+	// purge finishes them. Counted by observe().
+	std::uint64_t purge_pending_count() const { return purge_pending_; }
+	// Changes whenever the problem list changes.
+	std::uint64_t generation() const { return generation_; }
+
+private:
+	struct Expected {
+		std::uint64_t seq = 0;
+		std::string mailbox;
+		std::string sha256;
+		std::uint32_t uidvalidity = 0;
+		std::uint32_t uid = 0;  // 0: saved without one
+		std::string guid;       // only kept for those saved without a UID
+		std::string time;       // of the save record: checks its purge
+		std::string message_id; // matched against holds at its purge
+		bool archive = false;   // saved into an archive folder
+		bool observed = false;
+		bool removed = false;
+		bool purged = false;    // removed by a purge record
+		// an "interrupted" save: it may never have reached the store
+		bool interrupted = false;
+		// seq of an "interrupted" expunge of it: it may be gone
+		std::uint64_t maybe_expunged_by = 0;
+		std::uint32_t observed_uid = 0;
+	};
+	// The mails a mailbox must still hold, found as SaveLocator
+	// (retention.hpp) finds them.
+	struct MailboxExpectation {
+		std::vector<Expected> mails;
+		SaveLocator locator;
+		// purged mails by the purge record's UID and GUID: one still
+		// present is a pending purge, not UNJOURNALED
+		std::map<std::uint32_t, std::size_t> purged_by_uid;
+		std::map<std::string, std::size_t, std::less<>> purged_by_guid;
+		std::size_t live = 0;
+
+		// A mail still expected and not yet observed: by UID or GUID.
+		Expected *find(std::uint32_t uid, std::string_view guid);
+		// An interrupted save by its hash.
+		Expected *find_interrupted(std::string_view sha256);
+		Expected *find_purged(std::uint32_t uid, std::string_view guid);
+		void remove(Expected &e);
+	};
+	struct Seen {
+		std::string mailbox;
+		std::uint32_t uidvalidity = 0;
+	};
+	// The folder the journal gives a mailbox GUID: its name (following
+	// renames) and the record that named it.
+	struct FolderName {
+		std::string name;
+		std::uint64_t seq = 0;
+	};
+
+	void apply(const RecordFields &rec, std::uint64_t seq, std::string_view line);
+	void apply_purge(const RecordFields &rec, std::uint64_t seq, std::string_view line);
+	void apply_interrupted(const RecordFields &rec, std::uint64_t seq, std::string_view line);
+	bool same_folder(const RecordFields &rec, std::uint64_t seq);
+	void bypassed(const MailboxExpectation &box, std::string_view mailbox_guid,
+		      const RecordFields &rec, std::uint64_t seq, std::string what);
+	void identity(std::uint64_t seq, std::string_view mailbox,
+		      std::string_view mailbox_guid, std::string detail);
+	void add(Problem p);
+	void note(std::uint64_t seq, std::string detail);
+
+	// std::less<>: looked up by string_view without a copy
+	std::map<std::string, MailboxExpectation, std::less<>> expected_;
+	std::map<std::string, Seen, std::less<>> seen_;
+	std::map<std::string, FolderName, std::less<>> names_;
+	// (mailbox GUID, folder) pairs already reported as IDENTITY
+	std::set<std::pair<std::string, std::string>> identity_reported_;
+	std::set<std::pair<std::string, std::uint32_t>> unexpected_;
+	mutable std::vector<Problem> problems_;
+	std::vector<Note> notes_;
+	mutable bool sorted_ = true;
+	std::uint64_t checked_ = 0;
+	std::uint64_t lines_ = 0;
+	std::uint64_t head_seq_ = 0;
+	std::uint64_t generation_ = 0;
+	HoldSet holds_; // in force at the record being applied
+	std::uint64_t purge_pending_ = 0;
+	bool finished_ = false;
+};
+
+} // namespace tresor

@@ -1,0 +1,1269 @@
+#include "fts/fts_index.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <system_error>
+#include <thread>
+#include <unordered_set>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+
+#include <xapian.h>
+
+namespace tresor::fts {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Term prefixes. Single upper-case letters, so allterms_begin(prefix) walks
+// exactly one field.
+constexpr char kBody = 'B';
+constexpr char kAttachment = 'A';
+constexpr char kHtml = 'W';
+constexpr char kHeader = 'X';     // X<NAME>:<run>
+constexpr char kHeaderName = 'N'; // N<NAME>: (TEXT also matches header names)
+constexpr char kMimeHeader = 'M';
+const std::string kIncomplete = "Z";
+
+const std::string kMetaFormat = "tresor.format";
+const std::string kMetaUidvalidity = "tresor.uidvalidity";
+const std::string kMetaLastUid = "tresor.last_uid";
+// UIDs of expunged mails: the database has no termlist (it would double
+// its size), so postings can't be removed one mail at a time; they are
+// filtered out of results and dropped when the index is rebuilt.
+const std::string kMetaExpunged = "tresor.expunged";
+// document count at the last compaction (auto-compaction policy)
+const std::string kMetaCompactedCount = "tresor.compacted_count";
+// 2: no termlist, short header codes, HTML runs only when not in the body
+const std::string kFormat = "2";
+
+// Short codes for frequent header names in X terms (lower case, so they
+// can't collide with a header name, which arrives upper case): the name
+// is stored in every one of a header's terms.
+struct HeaderCode {
+	const char *name;
+	const char *code;
+};
+constexpr HeaderCode kHeaderCodes[] = {
+	{"SUBJECT", "s"},        {"FROM", "f"},
+	{"TO", "t"},             {"CC", "c"},
+	{"BCC", "b"},            {"REPLY-TO", "rt"},
+	{"SENDER", "se"},        {"MESSAGE-ID", "i"},
+	{"IN-REPLY-TO", "ir"},   {"REFERENCES", "rf"},
+	{"DATE", "d"},           {"RECEIVED", "rc"},
+	{"RETURN-PATH", "rp"},   {"DELIVERED-TO", "dt"},
+	{"CONTENT-TYPE", "ct"},  {"CONTENT-TRANSFER-ENCODING", "ce"},
+	{"CONTENT-DISPOSITION", "cd"}, {"MIME-VERSION", "mv"},
+	{"DKIM-SIGNATURE", "dk"}, {"AUTHENTICATION-RESULTS", "ar"},
+	{"ARC-SEAL", "as"},      {"ARC-MESSAGE-SIGNATURE", "am"},
+	{"ARC-AUTHENTICATION-RESULTS", "aa"}, {"RECEIVED-SPF", "sp"},
+	{"X-MAILER", "xm"},      {"USER-AGENT", "ua"},
+	{"LIST-ID", "li"},       {"LIST-UNSUBSCRIBE", "lu"},
+};
+
+// Rebuilding (dropping expunged mails) inverts the postings of this many
+// UIDs at a time.
+constexpr std::uint32_t kRebuildChunk = 20000;
+
+// Xapian's "stub database" file (one line "glass db-<id>") naming the
+// current database directory; claimed with link() when an index is
+// created, swapped atomically by compact() and when an index starts afresh.
+constexpr const char *kStubName = "index";
+constexpr const char *kDbPrefix = "db-";
+// Present while a writer commits without fsync (Xapian's DB_NO_SYNC: an
+// fdatasync per table and commit was 5 % of indexing time); holds the boot
+// id. The writer syncs every file and removes it when it closes. Left by a
+// killed process it is harmless (its commits are in the page cache); left
+// from an earlier boot the index may lack blocks its version file names,
+// so it is rebuilt.
+constexpr const char *kUnsyncedName = "unsynced";
+
+// Header names longer than this, or with odd bytes, are not indexed by
+// name (the document becomes "maybe" for every search instead).
+constexpr std::size_t kMaxHeaderName = 64;
+
+enum State : std::uint8_t { kNo = 0, kMaybe = 1, kYes = 2 };
+
+std::uint32_t parse_uint(const std::string &s)
+{
+	std::uint64_t v = 0;
+	for (char c : s) {
+		if (c < '0' || c > '9')
+			return 0;
+		v = v * 10 + static_cast<unsigned>(c - '0');
+		if (v > UINT32_MAX)
+			return 0;
+	}
+	return static_cast<std::uint32_t>(v);
+}
+
+bool valid_header_name(std::string_view name)
+{
+	if (name.empty() || name.size() > kMaxHeaderName)
+		return false;
+	for (unsigned char c : name) {
+		if (c <= ' ' || c >= 0x7f || c == ':')
+			return false;
+	}
+	return true;
+}
+
+std::string upper_ascii(std::string_view s)
+{
+	std::string out(s);
+	for (char &c : out) {
+		if (c >= 'a' && c <= 'z')
+			c = static_cast<char>(c - 'a' + 'A');
+	}
+	return out;
+}
+
+// "X<code>:" - the term prefix of a top-level header
+std::string header_prefix(std::string_view upper_name)
+{
+	for (const auto &hc : kHeaderCodes) {
+		if (upper_name == hc.name)
+			return std::string(1, kHeader) + hc.code + ":";
+	}
+	return std::string(1, kHeader) + std::string(upper_name) + ":";
+}
+
+// Sorted, merged UID ranges as "1-5,9" (metadata), and back.
+std::string format_ranges(const std::vector<Range> &ranges)
+{
+	std::string out;
+	for (auto r : ranges) {
+		if (!out.empty())
+			out += ',';
+		out += std::to_string(r.first);
+		if (r.last != r.first)
+			out += '-' + std::to_string(r.last);
+	}
+	return out;
+}
+
+std::vector<Range> parse_ranges(const std::string &text)
+{
+	std::vector<Range> out;
+	std::size_t i = 0;
+	while (i < text.size()) {
+		std::size_t end = text.find(',', i);
+		if (end == std::string::npos)
+			end = text.size();
+		std::string item = text.substr(i, end - i);
+		std::size_t dash = item.find('-');
+		std::uint32_t a = parse_uint(item.substr(0, dash));
+		std::uint32_t b = dash == std::string::npos ? a : parse_uint(item.substr(dash + 1));
+		if (a == 0 || b < a)
+			throw CorruptIndex("bad expunged-UID list in the index metadata");
+		out.push_back({a, b});
+		i = end + 1;
+	}
+	return out;
+}
+
+bool in_ranges(const std::vector<Range> &ranges, std::uint32_t uid)
+{
+	auto it = std::upper_bound(ranges.begin(), ranges.end(), uid,
+				   [](std::uint32_t u, const Range &r) { return u < r.first; });
+	return it != ranges.begin() && std::prev(it)->last >= uid;
+}
+
+void add_to_ranges(std::vector<Range> &ranges, std::uint32_t uid)
+{
+	if (in_ranges(ranges, uid))
+		return;
+	ranges.push_back({uid, uid});
+	std::sort(ranges.begin(), ranges.end(),
+		  [](const Range &a, const Range &b) { return a.first < b.first; });
+	std::vector<Range> merged;
+	for (auto r : ranges) {
+		if (!merged.empty() && merged.back().last + 1 >= r.first)
+			merged.back().last = std::max(merged.back().last, r.last);
+		else
+			merged.push_back(r);
+	}
+	ranges = std::move(merged);
+}
+
+std::uint64_t range_count(const std::vector<Range> &ranges)
+{
+	std::uint64_t n = 0;
+	for (auto r : ranges)
+		n += std::uint64_t(r.last) - r.first + 1;
+	return n;
+}
+
+std::string read_stub_target(const fs::path &stub)
+{
+	std::ifstream in(stub);
+	std::string backend, target;
+	if (!(in >> backend >> target) || backend != "glass" || target.find('/') != std::string::npos)
+		return {};
+	return target;
+}
+
+// A database directory name never used before: a process still writing to
+// a removed database (an indexer mid-batch while another process removed
+// the index as damaged) then finds its directory gone instead of writing
+// its version file over the tables of the database that replaced it.
+std::string new_target()
+{
+	std::random_device random;
+	char id[17];
+	std::snprintf(id, sizeof(id), "%08x%08x", random(), random());
+	return kDbPrefix + std::string(id);
+}
+
+// A small file written whole at path, which is then renamed or linked
+// into place.
+void write_small_file(const fs::path &path, const std::string &content)
+{
+	std::ofstream out(path, std::ios::trunc);
+	out << content;
+	out.flush();
+	if (!out)
+		throw IndexError("cannot write " + path.string());
+}
+
+// The stub file naming target, written beside the stub under a name no
+// other process uses.
+fs::path write_stub_tmp(const fs::path &dir, const std::string &target)
+{
+	fs::path tmp = dir / (std::string(kStubName) + "." + target + ".tmp");
+	write_small_file(tmp, "glass " + target + "\n");
+	return tmp;
+}
+
+void write_stub(const fs::path &dir, const std::string &target)
+{
+	fs::rename(write_stub_tmp(dir, target), dir / kStubName);
+}
+
+// Makes target the index's database unless another process created one
+// first (false). Atomic: link() fails when the stub exists.
+bool claim_stub(const fs::path &dir, const std::string &target)
+{
+	fs::path tmp = write_stub_tmp(dir, target);
+	std::error_code ec;
+	fs::create_hard_link(tmp, dir / kStubName, ec);
+	std::error_code ignored;
+	fs::remove(tmp, ignored);
+	if (ec == std::errc::file_exists)
+		return false;
+	if (ec)
+		throw IndexError("cannot create " + (dir / kStubName).string() + ": " + ec.message());
+	return true;
+}
+
+// The kernel's id of this boot; "" if unknown (then every commit syncs).
+// Read once: it can't change while this process runs.
+const std::string &current_boot_id()
+{
+	static const std::string id = [] {
+		std::ifstream in("/proc/sys/kernel/random/boot_id");
+		std::string read;
+		in >> read;
+		return read;
+	}();
+	return id;
+}
+
+// fsync, or fdatasync for a file's data, of the file or directory at path.
+void sync_path(const fs::path &path, bool data_only)
+{
+	int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		throw IndexError("cannot open " + path.string() + " to sync it: " +
+				 std::strerror(errno));
+	int ret = data_only ? ::fdatasync(fd) : ::fsync(fd);
+	int err = errno;
+	::close(fd);
+	if (ret < 0)
+		throw IndexError("cannot sync " + path.string() + ": " + std::strerror(err));
+}
+
+// Xapian::Error is not polymorphic: tell its kinds by get_type().
+[[noreturn]] void rethrow_xapian(const Xapian::Error &e, const std::string &dir)
+{
+	const std::string type = e.get_type();
+	std::string what = type + ": " + e.get_msg() + " (" + dir + ")";
+	if (type == "DatabaseLockError")
+		throw IndexBusy(what);
+	if (type == "DatabaseCorruptError" || type == "DatabaseOpeningError" ||
+	    type == "DatabaseNotFoundError" || type == "DatabaseVersionError" ||
+	    type == "DatabaseError" || type == "SerialisationError")
+		throw CorruptIndex(what);
+	throw IndexError(what);
+}
+
+void append_range(std::vector<Range> &out, std::uint32_t uid)
+{
+	if (!out.empty() && out.back().last + 1 == uid)
+		out.back().last = uid;
+	else
+		out.push_back({uid, uid});
+}
+
+} // namespace
+
+bool worth_extracting(std::string_view content_type, std::string_view head)
+{
+	auto starts = [&](std::string_view s, std::string_view p) {
+		return s.size() >= p.size() && s.compare(0, p.size(), p) == 0;
+	};
+	if (starts(head, "%PDF-") || starts(head, std::string_view("PK\x03\x04", 4)))
+		return true;
+	std::string_view trimmed = head;
+	if (starts(trimmed, "\xEF\xBB\xBF"))
+		trimmed.remove_prefix(3);
+	while (!trimmed.empty() && (trimmed.front() == ' ' || trimmed.front() == '\t' ||
+				    trimmed.front() == '\r' || trimmed.front() == '\n'))
+		trimmed.remove_prefix(1);
+	if (starts(trimmed, "<?xml") || starts(trimmed, "<"))
+		return true;
+	// Types the helper reads as plain text.
+	return starts(content_type, "application/json") || starts(content_type, "application/csv") ||
+	       starts(content_type, "application/x-csv");
+}
+
+namespace {
+
+bool has_document(const Xapian::Database &db, std::uint32_t uid)
+{
+	if (uid > db.get_lastdocid())
+		return false;
+	try {
+		(void)db.get_doclength(uid);
+		return true;
+	} catch (const Xapian::DocNotFoundError &) {
+		return false;
+	}
+}
+
+} // namespace
+
+struct Index::Impl {
+	fs::path dir;
+	OpenOptions opts;
+	std::string db_target; // "db-<id>" the stub named when we opened
+	std::unique_ptr<Xapian::Database> db;
+	Xapian::WritableDatabase *wdb = nullptr; // == db.get() when writable
+	bool exists = false;
+	std::uint32_t uidvalidity = 0;
+	std::uint32_t last_uid = 0;
+	std::uint32_t pending_last_uid = 0;
+	std::vector<Range> expunged;
+	bool expunged_dirty = false;
+
+	// the document being built
+	std::optional<Xapian::Document> doc;
+	std::uint32_t doc_uid = 0;
+	bool skip_doc = false; // already indexed (a second indexer, a rescan)
+	Field cur_field = Field::body;
+	std::string cur_prefix;
+	bool field_open = false;
+	RunSplitter splitter;
+	// HTML usually repeats the text/plain alternative: its runs are kept
+	// only where the body lacks them (they only ever answer "maybe").
+	std::unordered_set<std::string> body_runs;
+	std::vector<std::string> html_runs;
+	// ended, waiting for attachment text (hold_document)
+	struct HeldDocument {
+		Xapian::Document doc;
+		bool skip = false;
+	};
+	std::map<std::uint32_t, HeldDocument> held;
+	// Whether a UID above the last committed one has a document is known
+	// from what this writer wrote since: Xapian answers a missing document
+	// with an exception, and exceptions are slow where Dovecot's libunwind
+	// unwinds them (one per held document cost more than its indexing).
+	Xapian::docid committed_lastdocid = 0;
+	std::unordered_set<std::uint32_t> written;
+
+	void mark_committed()
+	{
+		committed_lastdocid = wdb->get_lastdocid();
+		written.clear();
+	}
+
+	bool document_exists(std::uint32_t uid) const
+	{
+		if (uid > committed_lastdocid)
+			return written.count(uid) != 0;
+		return has_document(*wdb, uid);
+	}
+
+	void check_writable() const
+	{
+		if (wdb == nullptr)
+			throw IndexError("fts index opened read-only");
+	}
+
+	void emit(std::string_view run)
+	{
+		if (run.size() < RunSplitter::kMinIndexed)
+			return;
+		if (cur_field == Field::html) {
+			html_runs.emplace_back(run);
+			return;
+		}
+		if (cur_field == Field::body)
+			body_runs.emplace(run);
+		std::string term;
+		term.reserve(cur_prefix.size() + run.size());
+		term += cur_prefix;
+		term += run;
+		doc->add_boolean_term(term);
+	}
+
+	// closes the last field and adds the HTML-only runs
+	void finish_document();
+	void write_document(std::uint32_t uid, const Xapian::Document &document, bool skip);
+
+	void close_field()
+	{
+		if (!field_open)
+			return;
+		splitter.finish([&](std::string_view r) { emit(r); });
+		field_open = false;
+	}
+
+	void read_meta()
+	{
+		uidvalidity = parse_uint(db->get_metadata(kMetaUidvalidity));
+		last_uid = parse_uint(db->get_metadata(kMetaLastUid));
+		expunged = parse_ranges(db->get_metadata(kMetaExpunged));
+		if (uidvalidity != opts.uidvalidity)
+			last_uid = 0;
+	}
+
+	std::string current_stub_target() const
+	{
+		std::error_code ec;
+		fs::path stub = dir / kStubName;
+		return fs::exists(stub, ec) ? read_stub_target(stub) : "";
+	}
+
+	static int create_flags()
+	{
+		return Xapian::DB_CREATE_OR_OVERWRITE | Xapian::DB_BACKEND_GLASS |
+		       Xapian::DB_NO_TERMLIST;
+	}
+
+	// --- commits without fsync (kUnsyncedName)
+	std::string boot_id; // "" when read-only or unknown: Xapian syncs
+	int sync_flags() const { return boot_id.empty() ? 0 : Xapian::DB_NO_SYNC; }
+
+	// Before any commit: the marker exists and is on disk.
+	void before_commit()
+	{
+		if (boot_id.empty())
+			return;
+		std::error_code ec;
+		const fs::path marker = dir / kUnsyncedName;
+		if (fs::exists(marker, ec))
+			return;
+		// (several writers may find no marker at once)
+		const fs::path tmp = dir / (std::string(kUnsyncedName) + "." + new_target() + ".tmp");
+		write_small_file(tmp, boot_id + "\n");
+		sync_path(tmp, false);
+		fs::rename(tmp, marker, ec);
+		if (ec)
+			throw IndexError("cannot create " + marker.string() + ": " + ec.message());
+		sync_path(dir, false);
+	}
+
+	// After the last commit: every file of the database on disk, then the
+	// marker removed.
+	void sync_and_clear()
+	{
+		std::error_code ec;
+		const fs::path marker = dir / kUnsyncedName;
+		if (boot_id.empty() || db_target.empty() || !fs::exists(marker, ec))
+			return;
+		const fs::path db_dir = dir / db_target;
+		std::vector<fs::path> files;
+		for (const auto &entry : fs::directory_iterator(db_dir, ec))
+			if (entry.is_regular_file() && entry.path().filename() != "iamglass")
+				files.push_back(entry.path());
+		for (const auto &file : files)
+			sync_path(file, true);
+		// the version file last: it names blocks now on disk
+		sync_path(db_dir / "iamglass", true);
+		sync_path(db_dir, false);
+		fs::remove(marker, ec);
+		sync_path(dir, false);
+	}
+
+	// An index a writer updated without sync before the machine restarted.
+	void check_synced() const
+	{
+		std::error_code ec;
+		const fs::path marker = dir / kUnsyncedName;
+		if (!fs::exists(marker, ec))
+			return;
+		std::ifstream in(marker);
+		std::string written_at_boot;
+		in >> written_at_boot;
+		const std::string &now = current_boot_id();
+		if (written_at_boot.empty() || now.empty() || written_at_boot != now)
+			throw CorruptIndex("updated without fsync before the machine restarted "
+					   "(" + marker.string() + ")");
+	}
+
+	void init_meta(Xapian::WritableDatabase &w) const
+	{
+		w.set_metadata(kMetaFormat, kFormat);
+		w.set_metadata(kMetaUidvalidity, std::to_string(opts.uidvalidity));
+		w.set_metadata(kMetaLastUid, "0");
+	}
+
+	// Makes new_db (holding its lock) the current database: the stub is
+	// switched atomically, then the old one is released and removed, with
+	// any database a crashed process left unclaimed.
+	void switch_to(std::unique_ptr<Xapian::WritableDatabase> new_db, const std::string &target)
+	{
+		std::error_code ec;
+		if (current_stub_target() != db_target) {
+			// removed (as damaged) or replaced meanwhile: ours is stale
+			new_db.reset();
+			fs::remove_all(dir / target, ec);
+			throw CorruptIndex("fts index " + dir.string() +
+					   " was removed or replaced by another process");
+		}
+		write_stub(dir, target);
+		std::string old = db_target;
+		db.reset();
+		wdb = nullptr;
+		if (!old.empty() && old != target)
+			fs::remove_all(dir / old, ec);
+		std::vector<fs::path> unclaimed;
+		for (const auto &entry : fs::directory_iterator(dir, ec)) {
+			std::string name = entry.path().filename().string();
+			if (name.rfind(kDbPrefix, 0) == 0 && name != target)
+				unclaimed.push_back(entry.path());
+		}
+		for (const auto &path : unclaimed)
+			fs::remove_all(path, ec);
+		wdb = new_db.get();
+		db = std::move(new_db);
+		db_target = target;
+		mark_committed();
+	}
+
+	// An empty database in place of the current one (UIDVALIDITY change,
+	// old format). Keeps the lock throughout.
+	void start_afresh()
+	{
+		std::string next = new_target();
+		auto fresh = std::make_unique<Xapian::WritableDatabase>((dir / next).string(),
+									create_flags() | sync_flags());
+		init_meta(*fresh);
+		before_commit();
+		fresh->commit();
+		switch_to(std::move(fresh), next);
+		expunged.clear();
+		expunged_dirty = false;
+	}
+};
+
+Index::Index(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Index::~Index()
+{
+	if (impl_ && impl_->wdb != nullptr) {
+		// Uncommitted changes are dropped on purpose: last_uid was not
+		// raised for them, so they will be indexed again.
+		try {
+			impl_->db.reset();
+			impl_->sync_and_clear();
+		} catch (...) {
+			// the marker stays: after a restart the index is rebuilt
+		}
+	}
+}
+
+std::unique_ptr<Index> Index::open(const std::string &dir_str, const OpenOptions &opts,
+				   std::string &notice)
+{
+	auto impl = std::make_unique<Impl>();
+	impl->dir = dir_str;
+	impl->opts = opts;
+	const fs::path stub = impl->dir / kStubName;
+	std::error_code ec;
+
+	if (!opts.writable) {
+		for (int attempt = 0;; attempt++) {
+			std::string target = impl->current_stub_target();
+			if (target.empty()) {
+				if (fs::exists(stub, ec))
+					throw CorruptIndex("unreadable stub file " + stub.string());
+				return std::unique_ptr<Index>(new Index(std::move(impl)));
+			}
+			impl->check_synced();
+			try {
+				impl->db = std::make_unique<Xapian::Database>(
+					(impl->dir / target).string(), Xapian::DB_BACKEND_GLASS);
+				impl->db_target = target;
+				impl->exists = true;
+				impl->read_meta();
+				return std::unique_ptr<Index>(new Index(std::move(impl)));
+			} catch (const Xapian::Error &e) {
+				// replaced under us by a compaction: open the new one
+				if (attempt < 3 && impl->current_stub_target() != target)
+					continue;
+				rethrow_xapian(e, dir_str);
+			}
+		}
+	}
+
+	impl->check_synced();
+	impl->boot_id = current_boot_id();
+	auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts.lock_timeout_ms);
+	unsigned sleep_ms = 10;
+	for (;;) {
+		std::string target = impl->current_stub_target();
+		if (target.empty() && fs::exists(stub, ec))
+			throw CorruptIndex("unreadable stub file " + stub.string());
+		const bool fresh = target.empty();
+		if (fresh) {
+			// (again after a concurrent removal)
+			fs::create_directories(impl->dir, ec);
+			if (ec)
+				throw IndexError("cannot create " + dir_str + ": " + ec.message());
+		}
+		try {
+			std::unique_ptr<Xapian::WritableDatabase> wdb;
+			if (fresh) {
+				// built complete (metadata committed) before the stub
+				// names it, so a reader never sees it half made
+				target = new_target();
+				wdb = std::make_unique<Xapian::WritableDatabase>(
+					(impl->dir / target).string(),
+					Impl::create_flags() | impl->sync_flags());
+				impl->init_meta(*wdb);
+				impl->before_commit();
+				wdb->commit();
+				if (!claim_stub(impl->dir, target)) {
+					// another process created the index first: use its
+					wdb.reset();
+					fs::remove_all(impl->dir / target, ec);
+					continue;
+				}
+				notice = "no index yet (new mailbox, or the index was removed): "
+					 "building it";
+			} else {
+				wdb = std::make_unique<Xapian::WritableDatabase>(
+					(impl->dir / target).string(),
+					Xapian::DB_OPEN | Xapian::DB_BACKEND_GLASS |
+						Xapian::DB_NO_TERMLIST | impl->sync_flags());
+				// another process may have switched databases while we
+				// waited for the lock
+				if (impl->current_stub_target() != target)
+					continue;
+			}
+			impl->db_target = target;
+			impl->wdb = wdb.get();
+			impl->db = std::move(wdb);
+			impl->exists = true;
+			break;
+		} catch (const Xapian::DatabaseLockError &) {
+			if (std::chrono::steady_clock::now() >= deadline)
+				throw IndexBusy("fts index " + dir_str + " is locked by another process");
+			std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
+			sleep_ms = std::min(sleep_ms * 2, 200u);
+		} catch (const Xapian::Error &e) {
+			if (!fresh && impl->current_stub_target() != target)
+				continue;
+			rethrow_xapian(e, dir_str);
+		}
+	}
+
+	try {
+		auto *w = impl->wdb;
+		std::string format = w->get_metadata(kMetaFormat);
+		std::uint32_t stored_validity = parse_uint(w->get_metadata(kMetaUidvalidity));
+		bool empty = w->get_doccount() == 0 && format.empty();
+		if (!empty && (format != kFormat || stored_validity != opts.uidvalidity)) {
+			notice = format != kFormat
+				? "index format " + (format.empty() ? std::string("unknown") : format) +
+					  " replaced: index started afresh"
+				: "UIDVALIDITY changed from " + std::to_string(stored_validity) + " to " +
+					  std::to_string(opts.uidvalidity) + ": index started afresh";
+			impl->start_afresh();
+		} else if (format.empty()) {
+			impl->init_meta(*w);
+			impl->before_commit();
+			w->commit();
+		}
+		impl->mark_committed();
+		impl->read_meta();
+	} catch (const Xapian::Error &e) {
+		rethrow_xapian(e, dir_str);
+	}
+	return std::unique_ptr<Index>(new Index(std::move(impl)));
+}
+
+bool Index::exists() const { return impl_->exists; }
+std::uint32_t Index::last_uid() const { return impl_->last_uid; }
+std::uint32_t Index::uidvalidity() const { return impl_->uidvalidity; }
+
+std::uint32_t Index::document_count() const
+{
+	if (!impl_->db)
+		return 0;
+	try {
+		std::uint64_t n = impl_->db->get_doccount();
+		std::uint64_t gone = range_count(impl_->expunged);
+		return static_cast<std::uint32_t>(n > gone ? n - gone : 0);
+	} catch (const Xapian::Error &e) {
+		rethrow_xapian(e, impl_->dir.string());
+	}
+}
+
+void Index::begin_document(std::uint32_t uid)
+{
+	Impl &m = *impl_;
+	m.check_writable();
+	if (uid == 0)
+		throw IndexError("UID 0 cannot be indexed");
+	if (m.doc)
+		end_document();
+	// one indexed already is kept (write_document)
+	m.skip_doc = in_ranges(m.expunged, uid);
+	m.doc.emplace();
+	m.doc_uid = uid;
+	m.field_open = false;
+	m.body_runs.clear();
+	m.html_runs.clear();
+}
+
+void Index::add_text(Field field, std::string_view header_name, std::string_view text)
+{
+	Impl &m = *impl_;
+	if (!m.doc)
+		throw IndexError("add_text outside a document");
+	std::string prefix;
+	std::string name_term;
+	switch (field) {
+	case Field::body:
+		prefix = kBody;
+		break;
+	case Field::attachment:
+		prefix = kAttachment;
+		break;
+	case Field::html:
+		prefix = kHtml;
+		break;
+	case Field::header:
+	case Field::mime_header: {
+		if (!valid_header_name(header_name)) {
+			m.doc->add_boolean_term(kIncomplete);
+			return;
+		}
+		std::string name = upper_ascii(header_name);
+		if (field == Field::header) {
+			prefix = header_prefix(name);
+			name_term = std::string(1, kHeaderName) + name + ":";
+		} else {
+			prefix = std::string(1, kMimeHeader);
+			name_term = prefix + name + ":";
+		}
+		break;
+	}
+	}
+	if (!m.field_open || m.cur_field != field || m.cur_prefix != prefix) {
+		m.close_field();
+		m.cur_field = field;
+		m.cur_prefix = std::move(prefix);
+		m.field_open = true;
+		if (!name_term.empty())
+			m.doc->add_boolean_term(name_term);
+	}
+	m.splitter.feed(text, [&](std::string_view r) { m.emit(r); });
+}
+
+void Index::end_field()
+{
+	impl_->close_field();
+}
+
+void Index::mark_incomplete()
+{
+	if (!impl_->doc)
+		throw IndexError("mark_incomplete outside a document");
+	impl_->doc->add_boolean_term(kIncomplete);
+}
+
+void Index::Impl::write_document(std::uint32_t uid, const Xapian::Document &document, bool skip)
+{
+	// Without a termlist a document can't be replaced; one indexed
+	// already (by an earlier run, or below a rescan's last_uid) is
+	// complete, so it is kept as it is.
+	if (!skip) {
+		try {
+			if (!document_exists(uid)) {
+				wdb->replace_document(uid, document);
+				written.insert(uid);
+			}
+		} catch (const Xapian::Error &e) {
+			rethrow_xapian(e, dir.string());
+		}
+	}
+	pending_last_uid = std::max(pending_last_uid, uid);
+}
+
+void Index::Impl::finish_document()
+{
+	close_field();
+	for (const auto &run : html_runs) {
+		if (body_runs.count(run) == 0)
+			doc->add_boolean_term(std::string(1, kHtml) + run);
+	}
+	body_runs.clear();
+	html_runs.clear();
+}
+
+void Index::end_document()
+{
+	Impl &m = *impl_;
+	if (!m.doc)
+		return;
+	m.finish_document();
+	Xapian::Document doc = std::move(*m.doc);
+	m.doc.reset();
+	m.write_document(m.doc_uid, doc, m.skip_doc);
+}
+
+void Index::hold_document()
+{
+	Impl &m = *impl_;
+	if (!m.doc)
+		throw IndexError("hold_document outside a document");
+	m.finish_document();
+	m.held[m.doc_uid] = Impl::HeldDocument{std::move(*m.doc), m.skip_doc};
+	m.doc.reset();
+}
+
+void Index::add_held_text(std::uint32_t uid, std::string_view attachment_text)
+{
+	Impl &m = *impl_;
+	auto it = m.held.find(uid);
+	if (it == m.held.end())
+		throw IndexError("no held document for UID " + std::to_string(uid));
+	Xapian::Document &doc = it->second.doc;
+	auto add = [&](std::string_view run) {
+		if (run.size() < RunSplitter::kMinIndexed)
+			return;
+		std::string term;
+		term.reserve(1 + run.size());
+		term += kAttachment;
+		term += run;
+		doc.add_boolean_term(term);
+	};
+	RunSplitter splitter;
+	splitter.feed(attachment_text, add);
+	splitter.finish(add);
+}
+
+void Index::release_document(std::uint32_t uid)
+{
+	Impl &m = *impl_;
+	auto it = m.held.find(uid);
+	if (it == m.held.end())
+		throw IndexError("no held document for UID " + std::to_string(uid));
+	Impl::HeldDocument held = std::move(it->second);
+	m.held.erase(it);
+	m.write_document(uid, held.doc, held.skip);
+}
+
+void Index::expunge(std::uint32_t uid)
+{
+	Impl &m = *impl_;
+	m.check_writable();
+	try {
+		if (!m.document_exists(uid) || in_ranges(m.expunged, uid))
+			return; // never indexed, or expunged twice
+	} catch (const Xapian::Error &e) {
+		rethrow_xapian(e, m.dir.string());
+	}
+	add_to_ranges(m.expunged, uid);
+	m.expunged_dirty = true;
+}
+
+void Index::commit()
+{
+	Impl &m = *impl_;
+	m.check_writable();
+	end_document();
+	if (!m.held.empty())
+		throw IndexError("commit while UID " + std::to_string(m.held.begin()->first) +
+				 " still waits for its attachment text");
+	try {
+		std::uint32_t stored = parse_uint(m.wdb->get_metadata(kMetaLastUid));
+		std::uint32_t last = std::max(stored, m.pending_last_uid);
+		if (last != stored)
+			m.wdb->set_metadata(kMetaLastUid, std::to_string(last));
+		if (m.expunged_dirty) {
+			// another writer may have added some since we opened: merge
+			for (auto r : parse_ranges(m.wdb->get_metadata(kMetaExpunged)))
+				for (std::uint32_t u = r.first; u <= r.last && u != 0; u++)
+					add_to_ranges(m.expunged, u);
+			m.wdb->set_metadata(kMetaExpunged, format_ranges(m.expunged));
+		}
+		m.before_commit();
+		m.wdb->commit();
+		m.mark_committed();
+		m.last_uid = last;
+		m.pending_last_uid = 0;
+		m.expunged_dirty = false;
+	} catch (const Xapian::Error &e) {
+		if (m.current_stub_target() != m.db_target)
+			throw CorruptIndex("fts index " + m.dir.string() +
+					   " was removed or replaced by another process; "
+					   "these mails are indexed again later");
+		rethrow_xapian(e, m.dir.string());
+	}
+}
+
+std::uint32_t Index::reconcile(const std::vector<std::uint32_t> &existing)
+{
+	Impl &m = *impl_;
+	m.check_writable();
+	end_document();
+	try {
+		std::vector<std::uint32_t> indexed;
+		for (auto it = m.wdb->postlist_begin(""); it != m.wdb->postlist_end(""); ++it) {
+			if (!in_ranges(m.expunged, *it))
+				indexed.push_back(*it);
+		}
+		std::vector<std::uint32_t> stale;
+		std::set_difference(indexed.begin(), indexed.end(), existing.begin(), existing.end(),
+				    std::back_inserter(stale));
+		for (auto uid : stale)
+			add_to_ranges(m.expunged, uid);
+		m.expunged_dirty = m.expunged_dirty || !stale.empty();
+		// The first existing UID at or below last_uid that is not indexed.
+		std::uint32_t last = parse_uint(m.wdb->get_metadata(kMetaLastUid));
+		std::uint32_t new_last = last;
+		for (auto uid : existing) {
+			if (uid > last)
+				break;
+			if (!std::binary_search(indexed.begin(), indexed.end(), uid)) {
+				new_last = uid - 1;
+				break;
+			}
+		}
+		if (m.expunged_dirty)
+			m.wdb->set_metadata(kMetaExpunged, format_ranges(m.expunged));
+		m.wdb->set_metadata(kMetaLastUid, std::to_string(new_last));
+		m.before_commit();
+		m.wdb->commit();
+		m.mark_committed();
+		m.expunged_dirty = false;
+		m.last_uid = new_last;
+		return new_last;
+	} catch (const Xapian::Error &e) {
+		rethrow_xapian(e, m.dir.string());
+	}
+}
+
+namespace {
+
+// A copy of src without the documents of the expunged UIDs: without a
+// termlist the postings are inverted back into documents, a chunk of
+// UIDs at a time, so memory stays bounded by the vocabulary.
+void copy_without(const Xapian::Database &src, Xapian::WritableDatabase &dest,
+		  const std::vector<Range> &expunged)
+{
+	std::vector<std::string> terms;
+	for (auto t = src.allterms_begin(); t != src.allterms_end(); ++t)
+		terms.push_back(*t);
+	const std::uint32_t last = src.get_lastdocid();
+	for (std::uint64_t lo = 1; lo <= last; lo += kRebuildChunk) {
+		const std::uint32_t hi = static_cast<std::uint32_t>(
+			std::min<std::uint64_t>(lo + kRebuildChunk - 1, last));
+		std::vector<std::vector<std::uint32_t>> doc_terms(hi - lo + 1);
+		std::vector<bool> present(hi - lo + 1, false);
+		for (auto p = src.postlist_begin(""); p != src.postlist_end(""); ++p) {
+			if (*p >= lo && *p <= hi && !in_ranges(expunged, *p))
+				present[*p - lo] = true;
+		}
+		for (std::uint32_t ti = 0; ti < terms.size(); ti++) {
+			auto p = src.postlist_begin(terms[ti]);
+			p.skip_to(static_cast<Xapian::docid>(lo));
+			for (; p != src.postlist_end(terms[ti]) && *p <= hi; ++p) {
+				if (present[*p - lo])
+					doc_terms[*p - lo].push_back(ti);
+			}
+		}
+		for (std::uint32_t i = 0; i < doc_terms.size(); i++) {
+			if (!present[i])
+				continue;
+			Xapian::Document doc;
+			for (auto ti : doc_terms[i])
+				doc.add_boolean_term(terms[ti]);
+			dest.replace_document(static_cast<Xapian::docid>(lo + i), doc);
+		}
+		dest.commit();
+	}
+	for (const auto &key : {kMetaFormat, kMetaUidvalidity, kMetaLastUid})
+		dest.set_metadata(key, src.get_metadata(key));
+	dest.commit();
+}
+
+} // namespace
+
+void Index::compact()
+{
+	Impl &m = *impl_;
+	m.check_writable();
+	commit();
+	const std::string next = new_target();
+	const fs::path tmp = m.dir / (next + ".tmp");
+	std::error_code ec;
+	try {
+		if (!m.expunged.empty()) {
+			Xapian::WritableDatabase rebuilt(tmp.string(), Impl::create_flags());
+			copy_without(*m.wdb, rebuilt, m.expunged);
+			rebuilt.close();
+			Xapian::Database(tmp.string()).compact((m.dir / next).string(),
+							       Xapian::DBCOMPACT_NO_RENUMBER);
+			fs::remove_all(tmp, ec);
+		} else {
+			m.wdb->compact((m.dir / next).string(), Xapian::DBCOMPACT_NO_RENUMBER);
+		}
+		auto compacted = std::make_unique<Xapian::WritableDatabase>(
+			(m.dir / next).string(),
+			Xapian::DB_OPEN | Xapian::DB_BACKEND_GLASS | Xapian::DB_NO_TERMLIST |
+				m.sync_flags());
+		compacted->set_metadata(kMetaExpunged, "");
+		compacted->set_metadata(kMetaCompactedCount,
+					std::to_string(compacted->get_doccount()));
+		m.before_commit();
+		compacted->commit();
+		m.switch_to(std::move(compacted), next);
+		m.expunged.clear();
+	} catch (const Xapian::Error &e) {
+		fs::remove_all(tmp, ec);
+		fs::remove_all(m.dir / next, ec);
+		rethrow_xapian(e, m.dir.string());
+	}
+}
+
+bool Index::compact_if_worthwhile()
+{
+	Impl &m = *impl_;
+	m.check_writable();
+	std::uint64_t docs, at_last, gone;
+	try {
+		docs = m.wdb->get_doccount();
+		at_last = parse_uint(m.wdb->get_metadata(kMetaCompactedCount));
+		gone = range_count(m.expunged);
+	} catch (const Xapian::Error &e) {
+		rethrow_xapian(e, m.dir.string());
+	}
+	// A freshly grown index is mostly B-tree slack from the batched
+	// commits; many expunged mails are dead postings every search scans.
+	bool grown = docs >= at_last + 1000 && docs >= at_last + at_last / 2;
+	bool dead = gone >= 100 && gone * 4 >= docs;
+	if (!grown && !dead)
+		return false;
+	compact();
+	return true;
+}
+
+void Index::remove(const std::string &dir)
+{
+	for (int attempt = 0;; attempt++) {
+		std::error_code ec;
+		fs::remove_all(dir, ec);
+		if (!ec)
+			return;
+		// Another process removing the same damaged index took an entry
+		// away under us (what it removed is gone either way), or a writer
+		// of the removed database added one. Each attempt removes some
+		// entries, so this ends.
+		bool raced = ec == std::errc::no_such_file_or_directory ||
+			     ec == std::errc::directory_not_empty;
+		if (!raced || attempt >= 1000)
+			throw IndexError("cannot remove " + dir + ": " + ec.message());
+		std::this_thread::yield();
+	}
+}
+
+namespace {
+
+struct Scan {
+	std::string prefix;   // term prefix of the field
+	bool definite;        // hits are sure matches (else "maybe")
+	bool skip_header_name; // X<NAME>: terms of any header: skip to ':'
+};
+
+std::vector<Scan> scans_for(const Key &key)
+{
+	switch (key.type) {
+	case KeyType::body:
+		return {{std::string(1, kBody), true, false},
+			{std::string(1, kAttachment), true, false},
+			{std::string(1, kHtml), false, false}};
+	case KeyType::text:
+		return {{std::string(1, kBody), true, false},
+			{std::string(1, kAttachment), true, false},
+			{std::string(1, kHeaderName), true, false},
+			{std::string(1, kMimeHeader), true, false},
+			{std::string(1, kHeader), true, true},
+			{std::string(1, kHtml), false, false}};
+	case KeyType::header:
+	case KeyType::header_approx:
+		return {{header_prefix(upper_ascii(key.header_name)), key.type == KeyType::header,
+			 false}};
+	}
+	return {};
+}
+
+std::vector<std::string_view> split_runs(std::string_view value)
+{
+	std::vector<std::string_view> out;
+	std::size_t i = 0;
+	while (i < value.size()) {
+		while (i < value.size() && RunSplitter::is_separator(value[i]))
+			i++;
+		std::size_t start = i;
+		while (i < value.size() && !RunSplitter::is_separator(value[i]))
+			i++;
+		if (i > start)
+			out.push_back(value.substr(start, i - start));
+	}
+	return out;
+}
+
+bool contains(std::string_view hay, std::string_view needle)
+{
+	if (needle.empty())
+		return true;
+	return hay.size() >= needle.size() &&
+	       memmem(hay.data(), hay.size(), needle.data(), needle.size()) != nullptr;
+}
+
+// Marks in hits (indexed by UID, up to last_uid) the documents having a term
+// of scan's field that contains needle; state is the value to raise to.
+void scan_terms(const Xapian::Database &db, const Scan &scan, std::string_view needle,
+		std::vector<std::uint8_t> &hits, std::uint8_t state)
+{
+	for (auto t = db.allterms_begin(scan.prefix); t != db.allterms_end(scan.prefix); ++t) {
+		const std::string &term = *t;
+		std::string_view run(term);
+		run.remove_prefix(scan.prefix.size());
+		if (scan.skip_header_name) {
+			auto colon = run.find(':');
+			if (colon == std::string_view::npos)
+				continue;
+			run.remove_prefix(colon + 1);
+		}
+		if (!contains(run, needle))
+			continue;
+		for (auto p = db.postlist_begin(term); p != db.postlist_end(term); ++p) {
+			Xapian::docid uid = *p;
+			if (uid < hits.size() && hits[uid] < state)
+				hits[uid] = state;
+		}
+	}
+}
+
+} // namespace
+
+std::optional<Result> Index::lookup(std::vector<Key> &keys, bool and_args,
+				    std::uint32_t assumed_last_uid)
+{
+	Impl &m = *impl_;
+	const std::uint32_t last = m.last_uid;
+	std::vector<std::uint8_t> combined;
+	bool any = false;
+	try {
+		std::vector<std::uint8_t> incomplete(std::size_t(last) + 1, kNo);
+		if (m.db)
+			scan_terms(*m.db, {kIncomplete, true, false}, "", incomplete, kYes);
+
+		for (Key &key : keys) {
+			key.handled = false;
+			auto runs = split_runs(key.value);
+			// only runs long enough to be indexed tell anything
+			std::erase_if(runs, [](std::string_view r) {
+				return r.size() < RunSplitter::kMinIndexed;
+			});
+			if (runs.empty())
+				continue; // Dovecot answers it (e.g. HEADER name "", "ab")
+			bool exact = runs.size() == 1 && runs[0].size() == key.value.size() &&
+				     key.value.size() <= RunSplitter::kMaxExact &&
+				     key.type != KeyType::header_approx;
+			std::vector<std::uint8_t> st(std::size_t(last) + 1, kNo);
+			if (m.db) {
+				auto scans = scans_for(key);
+				if (exact) {
+					for (const Scan &s : scans)
+						scan_terms(*m.db, s, runs[0], st, s.definite ? kYes : kMaybe);
+				} else {
+					// Every run must occur in some term; Dovecot confirms.
+					std::vector<std::uint8_t> all(std::size_t(last) + 1, kYes);
+					for (auto run : runs) {
+						auto needle = run.substr(0, RunSplitter::kMaxExact);
+						std::vector<std::uint8_t> hit(std::size_t(last) + 1, kNo);
+						for (const Scan &s : scans)
+							scan_terms(*m.db, s, needle, hit, kYes);
+						for (std::size_t u = 0; u <= last; u++)
+							all[u] = std::min(all[u], hit[u]);
+					}
+					for (std::size_t u = 0; u <= last; u++)
+						st[u] = all[u] == kYes ? kMaybe : kNo;
+				}
+			}
+			for (std::size_t u = 0; u <= last; u++) {
+				if (incomplete[u] == kYes)
+					st[u] = kMaybe;
+				if (key.negated)
+					st[u] = static_cast<std::uint8_t>(kYes - st[u]);
+			}
+			key.handled = true;
+			if (!any) {
+				combined = std::move(st);
+				any = true;
+			} else {
+				for (std::size_t u = 0; u <= last; u++)
+					combined[u] = and_args ? std::min(combined[u], st[u])
+							       : std::max(combined[u], st[u]);
+			}
+		}
+	} catch (const Xapian::DatabaseModifiedError &e) {
+		throw IndexError(std::string("index changed during the search: ") + e.get_msg());
+	} catch (const Xapian::Error &e) {
+		rethrow_xapian(e, m.dir.string());
+	}
+	if (!any)
+		return std::nullopt;
+	Result r;
+	for (std::uint32_t u = 1; u <= last; u++) {
+		if (combined[u] != kNo && in_ranges(m.expunged, u))
+			continue;
+		if (combined[u] == kYes)
+			append_range(r.definite, u);
+		else if (combined[u] == kMaybe)
+			append_range(r.maybe, u);
+	}
+	if (assumed_last_uid > last)
+		r.maybe.push_back({last + 1, assumed_last_uid});
+	return r;
+}
+
+} // namespace tresor::fts

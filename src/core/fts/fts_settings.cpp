@@ -1,0 +1,83 @@
+#include "fts/fts_settings.hpp"
+
+#include <chrono>
+
+#include "invoice/invoice.hpp"
+#include "common/text.hpp"
+
+namespace tresor::fts {
+
+namespace {
+
+const char *const kSettingNames[] = {
+	"tresor_extract",
+	"tresor_extract_timeout",
+	"tresor_extract_memory",
+	"tresor_fts_attachments",
+	"tresor_fts_attachment_max_size",
+	"tresor_fts_lock_timeout",
+	nullptr,
+};
+
+} // namespace
+
+Settings::Settings()
+{
+	invoice::Settings defaults;
+	extract_path = defaults.extract_path;
+	limits = defaults.limits;
+}
+
+const char *const *Settings::setting_names()
+{
+	return kSettingNames;
+}
+
+void Settings::set(std::string_view name, std::string_view value)
+{
+	const std::string n(name);
+	auto bad = [&](const std::string &why) {
+		return ConfigError(n + ": invalid value '" + std::string(value) + "' (" +
+					    why + ")");
+	};
+	if (name == "tresor_extract" || name == "tresor_extract_timeout" ||
+	    name == "tresor_extract_memory") {
+		// One parser for the helper's settings: the invoice extension's.
+		invoice::Settings helper;
+		helper.extract_path = extract_path;
+		helper.limits = limits;
+		helper.set(name, value);
+		extract_path = helper.extract_path;
+		limits = helper.limits;
+	} else if (name == "tresor_fts_attachments") {
+		std::string_view v = text::trim_space(value);
+		if (v == "yes")
+			attachments = true;
+		else if (v == "no")
+			attachments = false;
+		else
+			throw bad("expected yes or no");
+	} else if (name == "tresor_fts_attachment_max_size") {
+		try {
+			attachment_max_size = tresor::parse_size(value);
+		} catch (const std::invalid_argument &e) {
+			throw bad(std::string(e.what()) + "; expected e.g. 32M");
+		}
+		if (attachment_max_size < 1024 || attachment_max_size > (1ull << 30))
+			throw bad("expected between 1k and 1G");
+	} else if (name == "tresor_fts_lock_timeout") {
+		std::chrono::milliseconds ms;
+		try {
+			ms = tresor::parse_duration(value);
+		} catch (const std::invalid_argument &e) {
+			throw bad(std::string(e.what()) + "; expected e.g. 30s");
+		}
+		if (ms.count() < 100 || ms > std::chrono::minutes(10))
+			throw bad("expected between 100ms and 10min");
+		lock_timeout_ms = static_cast<unsigned>(ms.count());
+	} else {
+		throw ConfigError("unknown setting '" + n + "'");
+	}
+}
+
+} // namespace tresor::fts

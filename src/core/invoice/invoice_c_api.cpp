@@ -1,0 +1,204 @@
+// The C ABI of tresor-invoice.h: thin wrappers around invoice::Analyser.
+// No exception may cross into C: every entry point catches everything.
+#include "invoice/tresor-invoice.h"
+
+#include <cstdio>
+#include <cstring>
+#include <list>
+#include <new>
+#include <string>
+
+#include "invoice/invoice.hpp"
+#include "common/c_abi.hpp"
+
+struct tresor_invoice_config {
+	tresor::invoice::Analyser analyser;
+	tresor_invoice_log_func *log_func = nullptr;
+	void *log_context = nullptr;
+};
+
+struct tresor_invoice_message {
+	tresor::invoice::Message message;
+	// A header or part that couldn't be stored: analysing what is left
+	// could call a forged invoice trusted, so the analysis fails instead.
+	bool incomplete = false;
+	// Every result stays alive until the message is freed, as promised to
+	// callers holding pointers into an earlier one.
+	std::list<tresor::invoice::Result> results;
+};
+
+namespace {
+
+using tresor::c_abi::clear_error;
+using tresor::c_abi::guarded;
+using tresor::c_abi::set_error;
+
+void clear_result(tresor_invoice_result *r)
+{
+	r->is_invoice = 0;
+	r->is_einvoice = 0;
+	r->format = r->number = r->date = r->total = r->currency = r->seller = "";
+	r->vatid = r->iban = r->supplier = r->folder = r->verdict = r->reason = "";
+}
+
+void fill_result(const tresor::invoice::Result &in, tresor_invoice_result *out)
+{
+	out->is_invoice = in.is_invoice ? 1 : 0;
+	out->is_einvoice = in.is_einvoice ? 1 : 0;
+	out->format = in.format.c_str();
+	out->number = in.number.c_str();
+	out->date = in.date.c_str();
+	out->total = in.total.c_str();
+	out->currency = in.currency.c_str();
+	out->seller = in.seller.c_str();
+	out->vatid = in.vatid.c_str();
+	out->iban = in.iban.c_str();
+	out->supplier = in.supplier.c_str();
+	out->folder = in.folder.c_str();
+	out->verdict = in.verdict.c_str();
+	out->reason = in.reason.c_str();
+}
+
+} // namespace
+
+tresor::invoice::Analyser &tresor::invoice::analyser_of(tresor_invoice_config *cfg)
+{
+	return cfg->analyser;
+}
+
+extern "C" {
+
+tresor_invoice_config *tresor_invoice_config_new(void)
+{
+	try {
+		return new tresor_invoice_config;
+	} catch (...) {
+		return nullptr;
+	}
+}
+
+void tresor_invoice_config_free(tresor_invoice_config *cfg)
+{
+	delete cfg;
+}
+
+const char *const *tresor_invoice_setting_names(void)
+{
+	return tresor::invoice::Settings::setting_names();
+}
+
+int tresor_invoice_config_set(tresor_invoice_config *cfg, const char *name,
+			      const char *value, char *err, size_t err_size)
+{
+	clear_error(err, err_size);
+	return guarded(err, err_size, [&] {
+		if (cfg == nullptr || name == nullptr)
+			throw std::invalid_argument("invalid arguments");
+		if (value == nullptr)
+			throw std::invalid_argument(std::string(name) + ": no value");
+		cfg->analyser.set(name, value);
+		return 0;
+	});
+}
+
+void tresor_invoice_config_set_logger(tresor_invoice_config *cfg,
+				      tresor_invoice_log_func *func, void *context)
+{
+	if (cfg == nullptr)
+		return;
+	try {
+		cfg->log_func = func;
+		cfg->log_context = context;
+		if (func == nullptr) {
+			cfg->analyser.set_logger(nullptr);
+			return;
+		}
+		cfg->analyser.set_logger([cfg](int level, const std::string &message) {
+			cfg->log_func(cfg->log_context, level, message.c_str());
+		});
+	} catch (...) {
+		// std::function allocation failed: stay silent rather than crash.
+		cfg->log_func = nullptr;
+	}
+}
+
+tresor_invoice_message *tresor_invoice_message_new(void)
+{
+	try {
+		return new tresor_invoice_message;
+	} catch (...) {
+		return nullptr;
+	}
+}
+
+void tresor_invoice_message_free(tresor_invoice_message *msg)
+{
+	delete msg;
+}
+
+void tresor_invoice_message_add_header(tresor_invoice_message *msg, const char *name,
+				       const char *value)
+{
+	if (msg == nullptr)
+		return;
+	if (name == nullptr || value == nullptr) {
+		msg->incomplete = true;
+		return;
+	}
+	try {
+		msg->message.headers.emplace_back(name, value);
+	} catch (...) {
+		msg->incomplete = true;
+	}
+}
+
+void tresor_invoice_message_add_part(tresor_invoice_message *msg, const char *content_type,
+				     const char *filename, int is_attachment,
+				     const void *data, size_t size)
+{
+	if (msg == nullptr)
+		return;
+	if (data == nullptr && size > 0) {
+		msg->incomplete = true;
+		return;
+	}
+	try {
+		tresor::invoice::Part part;
+		if (content_type != nullptr) {
+			part.content_type = content_type;
+			// Promised lowercase, but a glue mistake shouldn't hide a PDF.
+			for (char &c : part.content_type) {
+				if (c >= 'A' && c <= 'Z')
+					c = static_cast<char>(c - 'A' + 'a');
+			}
+		}
+		if (filename != nullptr)
+			part.filename = filename;
+		part.is_attachment = is_attachment != 0;
+		if (size > 0)
+			part.data.assign(static_cast<const char *>(data), size);
+		msg->message.parts.push_back(std::move(part));
+	} catch (...) {
+		msg->incomplete = true;
+	}
+}
+
+int tresor_invoice_analyse(const tresor_invoice_config *cfg, tresor_invoice_message *msg,
+			   tresor_invoice_result *result_r, char *err, size_t err_size)
+{
+	clear_error(err, err_size);
+	if (result_r != nullptr)
+		clear_result(result_r);
+	return guarded(err, err_size, [&] {
+		if (cfg == nullptr || msg == nullptr || result_r == nullptr)
+			throw std::invalid_argument("invalid arguments");
+		if (msg->incomplete)
+			throw std::runtime_error("the message could not be stored completely "
+						 "(out of memory or missing header/part data)");
+		msg->results.push_back(cfg->analyser.analyse(msg->message));
+		fill_result(msg->results.back(), result_r);
+		return 0;
+	});
+}
+
+} // extern "C"

@@ -1,0 +1,126 @@
+/* dovecot-tresor: Sieve extension vnd.tresor.invoice (glue, C).
+
+   The logic lives in src/core/invoice behind tresor-invoice.h; this glue only
+   reads the settings, walks the message with Dovecot's MIME parser and
+   exposes the core's result to Sieve: the test `invoice [:einvoice]` and
+   the variables namespace `invoice` (${invoice.number} ...). */
+#ifndef EXT_TRESOR_INVOICE_COMMON_H
+#define EXT_TRESOR_INVOICE_COMMON_H
+
+#include "lib.h"
+
+#include "sieve-common.h"
+#include "sieve-extensions.h"
+#include "sieve-objects.h"
+
+#include "invoice/tresor-invoice.h"
+
+#define TRESOR_INVOICE_EXTENSION_NAME "vnd.tresor.invoice"
+#define TRESOR_INVOICE_LOG_PREFIX TRESOR_INVOICE_EXTENSION_NAME ": "
+
+/* Bounds of the message walk (a part above the limit is skipped with a log
+   line; what comes after the total limit is not looked at). */
+#define TRESOR_INVOICE_MAX_PART_SIZE ((size_t)32 * 1024 * 1024)
+#define TRESOR_INVOICE_MAX_TOTAL_SIZE ((size_t)64 * 1024 * 1024)
+#define TRESOR_INVOICE_MAX_PARTS 1000
+
+/*
+ * Extension
+ */
+
+/* The extension's context (ext->context), one per Sieve instance: the
+   core configuration built from the plugin { } settings when the
+   extension is loaded. */
+struct ext_tresor_invoice_context {
+	struct sieve_instance *svinst;
+	const struct sieve_extension *var_ext;
+
+	/* shared with later instances of this process (see
+	   ext_tresor_invoice_config_load()), unless config_private */
+	tresor_invoice_config *config;
+	bool config_private;
+	/* Set when a setting was bad: every invoice test then fails the
+	   script with this error (never a silent fallback). */
+	char *config_error;
+};
+
+/* Points the core's log lines at the Sieve instance running now. */
+void ext_tresor_invoice_use_logger(const struct ext_tresor_invoice_context *ectx);
+
+extern const struct sieve_extension_def tresor_invoice_extension;
+
+/*
+ * Test `invoice`
+ */
+
+extern const struct sieve_command_def tst_invoice;
+extern const struct sieve_operation_def tst_invoice_operation;
+
+/*
+ * Variables namespace `invoice`
+ */
+
+extern const struct sieve_operand_def tresor_invoice_namespace_operand;
+
+void ext_tresor_invoice_variables_init(const struct sieve_extension *ext,
+				       struct sieve_validator *valdtr);
+
+/* The names after "invoice." that the namespace knows, NULL-terminated,
+   in the order of enum tresor_invoice_field. */
+enum tresor_invoice_field {
+	TRESOR_INVOICE_FIELD_FORMAT = 0,
+	TRESOR_INVOICE_FIELD_NUMBER,
+	TRESOR_INVOICE_FIELD_DATE,
+	TRESOR_INVOICE_FIELD_TOTAL,
+	TRESOR_INVOICE_FIELD_CURRENCY,
+	TRESOR_INVOICE_FIELD_SELLER,
+	TRESOR_INVOICE_FIELD_VATID,
+	TRESOR_INVOICE_FIELD_IBAN,
+	TRESOR_INVOICE_FIELD_SUPPLIER,
+	TRESOR_INVOICE_FIELD_FOLDER,
+	TRESOR_INVOICE_FIELD_VERDICT,
+	TRESOR_INVOICE_FIELD_REASON,
+	/* The hierarchy separator of the user's INBOX namespace ('/' or
+	   '.'), set also without an invoice: "Rechnungen${invoice.separator}
+	   ${invoice.folder}" names the supplier folder in every namespace. */
+	TRESOR_INVOICE_FIELD_SEPARATOR,
+
+	TRESOR_INVOICE_FIELD_COUNT
+};
+extern const char *const tresor_invoice_field_names[];
+int tresor_invoice_field_lookup(const char *name);
+
+/*
+ * Per-message analysis (cached in the Sieve message context)
+ */
+
+struct tresor_invoice_analysis {
+	bool is_invoice;
+	bool is_einvoice;
+	/* The `invoice` test was true for this message in this delivery:
+	   only then does the namespace show the values. */
+	bool filled;
+	/* Copies in the message context's pool ("" where unknown). */
+	const char *fields[TRESOR_INVOICE_FIELD_COUNT];
+};
+
+/* Returns SIEVE_EXEC_OK with *analysis_r (analysing the message on the
+   first call, then from the cache), or a SIEVE_EXEC_* failure code after
+   logging the error. */
+int tresor_invoice_get_analysis(const struct sieve_runtime_env *renv,
+				const struct sieve_extension *ext,
+				struct tresor_invoice_analysis **analysis_r);
+/* The cached analysis, or NULL when the message was not analysed yet. */
+struct tresor_invoice_analysis *
+tresor_invoice_get_cached(const struct sieve_runtime_env *renv,
+			  const struct sieve_extension *ext);
+
+/* Feeds the message to the core (headers of the top-level header, every
+   leaf part transfer-decoded). Returns 0, or -1 with error_r set when the
+   stream could not be read (the caller reports it as a mail error). */
+struct istream;
+int tresor_invoice_message_fill(struct istream *input, struct event *event,
+				tresor_invoice_message *msg,
+				const char **error_r);
+
+#endif

@@ -1,0 +1,21 @@
+# The Sieve extension (vnd.dovecot.tresor-invoice). Pigeonhole's headers
+# are not C++-clean: the glue is C.
+sieve_moduledir = $(moduledir)/sieve
+sieve_module_LTLIBRARIES = lib90_sieve_tresor_plugin.la
+lib90_sieve_tresor_plugin_la_CPPFLAGS = $(LIBDOVECOT_INCLUDE) $(LIBSIEVE_INCLUDE) \
+	$(TRESOR_CORE_CPPFLAGS)
+lib90_sieve_tresor_plugin_la_LDFLAGS = -module -avoid-version \
+	-Wl,--version-script=$(srcdir)/src/plugins/sieve-tresor/sieve-tresor-plugin.map
+EXTRA_lib90_sieve_tresor_plugin_la_DEPENDENCIES = \
+	src/plugins/sieve-tresor/sieve-tresor-plugin.map
+lib90_sieve_tresor_plugin_la_SOURCES = \
+	src/plugins/sieve-tresor/ext-tresor-invoice-common.h \
+	src/plugins/sieve-tresor/ext-tresor-invoice.c \
+	src/plugins/sieve-tresor/ext-tresor-invoice-variables.c \
+	src/plugins/sieve-tresor/tst-invoice.c \
+	src/plugins/sieve-tresor/tresor-invoice-message.c \
+	src/plugins/sieve-tresor/sieve-tresor-plugin.h \
+	src/plugins/sieve-tresor/sieve-tresor-plugin.c
+nodist_EXTRA_lib90_sieve_tresor_plugin_la_SOURCES = \
+	src/plugins/sieve-tresor/force-cxx-link.cpp
+lib90_sieve_tresor_plugin_la_LIBADD = $(TRESOR_INVOICE_LIBS)

@@ -1,0 +1,739 @@
+// The full-text index of fts_tresor (src/core/fts/fts_index.cpp).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <xapian.h>
+
+#include "fts/fts_index.hpp"
+
+namespace fs = std::filesystem;
+using namespace tresor::fts;
+
+namespace {
+
+class TempDir {
+  public:
+	TempDir()
+	{
+		std::string tmpl = (fs::temp_directory_path() / "tresor-fts-XXXXXX").string();
+		if (mkdtemp(tmpl.data()) == nullptr)
+			throw std::runtime_error("mkdtemp");
+		path_ = tmpl;
+	}
+	~TempDir() { fs::remove_all(path_); }
+	std::string str(const std::string &sub = "idx") const { return (path_ / sub).string(); }
+
+  private:
+	fs::path path_;
+};
+
+std::unique_ptr<Index> open_index(const std::string &dir, bool writable, std::uint32_t uidvalidity = 7,
+				  unsigned lock_timeout_ms = 30000)
+{
+	OpenOptions o;
+	o.writable = writable;
+	o.uidvalidity = uidvalidity;
+	o.lock_timeout_ms = lock_timeout_ms;
+	std::string notice;
+	return Index::open(dir, o, notice);
+}
+
+std::set<std::uint32_t> uids(const std::vector<Range> &ranges, std::uint32_t cap = 1000)
+{
+	std::set<std::uint32_t> out;
+	for (auto r : ranges)
+		for (std::uint32_t u = r.first; u <= r.last && u <= cap; u++)
+			out.insert(u);
+	return out;
+}
+
+struct Answer {
+	std::set<std::uint32_t> definite, maybe;
+	bool handled = false;
+};
+
+Answer ask(Index &idx, std::vector<Key> keys, bool and_args = true)
+{
+	Answer a;
+	auto r = idx.lookup(keys, and_args);
+	if (!r)
+		return a;
+	a.handled = true;
+	a.definite = uids(r->definite);
+	a.maybe = uids(r->maybe);
+	return a;
+}
+
+Key key(KeyType type, std::string value, std::string header = "", bool negated = false)
+{
+	Key k;
+	k.type = type;
+	k.value = std::move(value);
+	k.header_name = std::move(header);
+	k.negated = negated;
+	return k;
+}
+
+// Text as Dovecot's normaliser hands it over: upper case.
+void write_corpus(Index &w)
+{
+	w.begin_document(1);
+	w.add_text(Field::header, "SUBJECT", "IHRE EINGANGSRECHNUNG");
+	w.end_field();
+	w.add_text(Field::body, "", "SEHR GEEHRTE DAMEN, ANBEI RECHNUNG NR. 4711.\r\nGRÜSSE");
+	w.end_field();
+	w.begin_document(2);
+	w.add_text(Field::header, "SUBJECT", "RECHNUNGS");
+	w.add_text(Field::header, "SUBJECT", "NUMMER FOLGT");
+	w.end_field();
+	w.add_text(Field::header, "FROM", "MÜLLER <MUELLER@FIRMA.DE>");
+	w.end_field();
+	w.add_text(Field::body, "", "NICHTS WEITER");
+	w.end_field();
+	w.begin_document(3);
+	w.add_text(Field::attachment, "", "ZAHLUNGSZIEL 30 TAGE");
+	w.end_field();
+	w.begin_document(4);
+	w.add_text(Field::html, "", "HTMLWORT");
+	w.end_field();
+	w.add_text(Field::mime_header, "CONTENT-TYPE", "APPLICATION/PDF; NAME=BELEG.PDF");
+	w.end_field();
+	w.commit();
+}
+
+} // namespace
+
+TEST(FtsRunSplitter, SplitsAtWhitespaceAcrossPieces)
+{
+	RunSplitter s;
+	std::vector<std::string> runs;
+	auto emit = [&](std::string_view r) { runs.emplace_back(r); };
+	s.feed("EIN GANGS", emit);
+	s.feed("RECHNUNG\r\nNR.\t4711 ", emit);
+	s.feed("END", emit);
+	s.finish(emit);
+	EXPECT_EQ(runs, (std::vector<std::string>{"EIN", "GANGSRECHNUNG", "NR.", "4711", "END"}));
+}
+
+TEST(FtsRunSplitter, LongRunsBecomeWindowsCoveringEveryShortSubstring)
+{
+	std::mt19937 rng(3);
+	std::string run;
+	for (int i = 0; i < 500; i++)
+		run.push_back(static_cast<char>('A' + rng() % 26));
+	RunSplitter s;
+	std::vector<std::string> windows;
+	s.feed(run, [&](std::string_view r) { windows.emplace_back(r); });
+	s.finish([&](std::string_view r) { windows.emplace_back(r); });
+	ASSERT_GT(windows.size(), 1u);
+	for (const auto &w : windows)
+		EXPECT_LE(w.size(), RunSplitter::kMaxRun);
+	for (std::size_t len : {1ul, 30ul, RunSplitter::kMaxExact}) {
+		for (std::size_t off = 0; off + len <= run.size(); off++) {
+			std::string sub = run.substr(off, len);
+			bool found = false;
+			for (const auto &w : windows)
+				found = found || w.find(sub) != std::string::npos;
+			ASSERT_TRUE(found) << "offset " << off << " length " << len;
+		}
+	}
+}
+
+TEST(FtsIndex, SubstringsInsideWordsAreDefinite)
+{
+	TempDir tmp;
+	write_corpus(*open_index(tmp.str(), true));
+	auto r = open_index(tmp.str(), false);
+	EXPECT_EQ(r->last_uid(), 4u);
+	EXPECT_EQ(r->document_count(), 4u);
+
+	auto a = ask(*r, {key(KeyType::body, "RECHNUNG")});
+	EXPECT_EQ(a.definite, (std::set<std::uint32_t>{1}));
+	EXPECT_TRUE(a.maybe.empty());
+
+	a = ask(*r, {key(KeyType::text, "RECHNUNG")});
+	EXPECT_EQ(a.definite, (std::set<std::uint32_t>{1, 2}));
+
+	a = ask(*r, {key(KeyType::header, "GANGSRECH", "SUBJECT")});
+	EXPECT_EQ(a.definite, (std::set<std::uint32_t>{1}));
+
+	// pieces of one header value are one run
+	a = ask(*r, {key(KeyType::header, "RECHNUNGSNUMMER", "SUBJECT")});
+	EXPECT_EQ(a.definite, (std::set<std::uint32_t>{2}));
+
+	a = ask(*r, {key(KeyType::header, "MUELLER@FIRMA", "FROM")});
+	EXPECT_EQ(a.definite, (std::set<std::uint32_t>{2}));
+	a = ask(*r, {key(KeyType::header, "MUELLER", "SUBJECT")});
+	EXPECT_TRUE(a.definite.empty());
+
+	a = ask(*r, {key(KeyType::body, "GRÜSSE")});
+	EXPECT_EQ(a.definite, (std::set<std::uint32_t>{1}));
+	a = ask(*r, {key(KeyType::body, "NICHTDA")});
+	EXPECT_TRUE(a.handled);
+	EXPECT_TRUE(a.definite.empty() && a.maybe.empty());
+}
+
+TEST(FtsIndex, AttachmentsHeaderNamesAndMimeHeadersCountForText)
+{
+	TempDir tmp;
+	write_corpus(*open_index(tmp.str(), true));
+	auto r = open_index(tmp.str(), false);
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "ZAHLUNGSZ")}).definite, (std::set<std::uint32_t>{3}));
+	EXPECT_EQ(ask(*r, {key(KeyType::text, "ZAHLUNGSZ")}).definite, (std::set<std::uint32_t>{3}));
+	// "SUBJECT:" is part of the text Dovecot's TEXT search looks at
+	EXPECT_EQ(ask(*r, {key(KeyType::text, "UBJECT:")}).definite, (std::set<std::uint32_t>{1, 2}));
+	EXPECT_EQ(ask(*r, {key(KeyType::text, "BELEG.PDF")}).definite, (std::set<std::uint32_t>{4}));
+	EXPECT_TRUE(ask(*r, {key(KeyType::body, "BELEG")}).definite.empty());
+}
+
+TEST(FtsIndex, HtmlPhrasesAndApproximateHeadersAreOnlyMaybe)
+{
+	TempDir tmp;
+	write_corpus(*open_index(tmp.str(), true));
+	auto r = open_index(tmp.str(), false);
+	auto a = ask(*r, {key(KeyType::body, "HTMLW")});
+	EXPECT_TRUE(a.definite.empty());
+	EXPECT_EQ(a.maybe, (std::set<std::uint32_t>{4}));
+
+	// whitespace inside the key: candidates only, Dovecot confirms
+	a = ask(*r, {key(KeyType::body, "NR. 4711")});
+	EXPECT_TRUE(a.definite.empty());
+	EXPECT_EQ(a.maybe, (std::set<std::uint32_t>{1}));
+	a = ask(*r, {key(KeyType::body, " RECHNUNG")});
+	EXPECT_EQ(a.maybe, (std::set<std::uint32_t>{1}));
+
+	a = ask(*r, {key(KeyType::header_approx, "FIRMA", "FROM")});
+	EXPECT_TRUE(a.definite.empty());
+	EXPECT_EQ(a.maybe, (std::set<std::uint32_t>{2}));
+}
+
+TEST(FtsIndex, NotAndOrCombineThreeValued)
+{
+	TempDir tmp;
+	write_corpus(*open_index(tmp.str(), true));
+	auto r = open_index(tmp.str(), false);
+	auto a = ask(*r, {key(KeyType::body, "RECHNUNG", "", true)});
+	EXPECT_EQ(a.definite, (std::set<std::uint32_t>{2, 3, 4}));
+	a = ask(*r, {key(KeyType::body, "HTMLW", "", true)});
+	EXPECT_EQ(a.definite, (std::set<std::uint32_t>{1, 2, 3}));
+	EXPECT_EQ(a.maybe, (std::set<std::uint32_t>{4}));
+
+	a = ask(*r, {key(KeyType::text, "RECHNUNG"), key(KeyType::header, "FOLGT", "SUBJECT")}, true);
+	EXPECT_EQ(a.definite, (std::set<std::uint32_t>{2}));
+	a = ask(*r, {key(KeyType::body, "ZAHLUNG"), key(KeyType::body, "HTMLW")}, false);
+	EXPECT_EQ(a.definite, (std::set<std::uint32_t>{3}));
+	EXPECT_EQ(a.maybe, (std::set<std::uint32_t>{4}));
+
+	std::vector<Key> keys{key(KeyType::body, "")};
+	EXPECT_FALSE(r->lookup(keys, true).has_value());
+	EXPECT_FALSE(keys[0].handled);
+}
+
+TEST(FtsIndex, IncompleteDocumentsAreMaybe)
+{
+	TempDir tmp;
+	{
+		auto w = open_index(tmp.str(), true);
+		w->begin_document(5);
+		w->add_text(Field::body, "", "WORT");
+		w->add_text(Field::header, std::string(100, 'X'), "ODD");
+		w->commit();
+	}
+	auto r = open_index(tmp.str(), false);
+	auto a = ask(*r, {key(KeyType::body, "WORT")});
+	EXPECT_TRUE(a.definite.empty());
+	EXPECT_EQ(a.maybe, (std::set<std::uint32_t>{5}));
+}
+
+TEST(FtsIndex, LongRunsAreFoundExactlyUpToTheWindowOverlap)
+{
+	TempDir tmp;
+	std::string run;
+	for (int i = 0; i < 400; i++)
+		run.push_back(static_cast<char>('A' + (i * 7) % 26));
+	{
+		auto w = open_index(tmp.str(), true);
+		w->begin_document(1);
+		w->add_text(Field::body, "", run);
+		w->commit();
+	}
+	auto r = open_index(tmp.str(), false);
+	for (std::size_t off : {0ul, 59ul, 137ul, 339ul}) {
+		auto a = ask(*r, {key(KeyType::body, run.substr(off, RunSplitter::kMaxExact))});
+		EXPECT_EQ(a.definite, (std::set<std::uint32_t>{1})) << off;
+	}
+	auto a = ask(*r, {key(KeyType::body, run.substr(10, 90))});
+	EXPECT_EQ(a.maybe, (std::set<std::uint32_t>{1}));
+}
+
+TEST(FtsIndex, UidvalidityChangeStartsAfresh)
+{
+	TempDir tmp;
+	write_corpus(*open_index(tmp.str(), true, 7));
+	EXPECT_EQ(open_index(tmp.str(), false, 8)->last_uid(), 0u);
+	OpenOptions o;
+	o.writable = true;
+	o.uidvalidity = 8;
+	std::string notice;
+	auto w = Index::open(tmp.str(), o, notice);
+	EXPECT_NE(notice.find("UIDVALIDITY"), std::string::npos) << notice;
+	EXPECT_EQ(w->last_uid(), 0u);
+	EXPECT_EQ(w->document_count(), 0u);
+}
+
+TEST(FtsIndex, MissingIndexReadsAsEmpty)
+{
+	TempDir tmp;
+	auto r = open_index(tmp.str("nothing-here"), false);
+	EXPECT_FALSE(r->exists());
+	EXPECT_EQ(r->last_uid(), 0u);
+	auto a = ask(*r, {key(KeyType::body, "WORT")});
+	EXPECT_TRUE(a.handled);
+	EXPECT_TRUE(a.definite.empty());
+	EXPECT_FALSE(fs::exists(tmp.str("nothing-here")));
+}
+
+TEST(FtsIndex, DamageIsReportedAsCorrupt)
+{
+	TempDir tmp;
+	write_corpus(*open_index(tmp.str(), true));
+	for (auto &e : fs::recursive_directory_iterator(tmp.str())) {
+		if (e.is_regular_file() && e.path().filename() != "index") {
+			std::ofstream(e.path(), std::ios::trunc) << "garbage, not a Xapian table";
+		}
+	}
+	EXPECT_THROW(
+		{
+			auto r = open_index(tmp.str(), false);
+			ask(*r, {key(KeyType::body, "RECHNUNG")});
+		},
+		CorruptIndex);
+	Index::remove(tmp.str());
+	auto w = open_index(tmp.str(), true);
+	EXPECT_EQ(w->last_uid(), 0u);
+}
+
+TEST(FtsIndex, SecondWriterWaitsThenGivesUp)
+{
+	TempDir tmp;
+	auto w1 = open_index(tmp.str(), true);
+	EXPECT_THROW(open_index(tmp.str(), true, 7, 200), IndexBusy);
+	w1.reset();
+	EXPECT_NO_THROW(open_index(tmp.str(), true, 7, 200));
+}
+
+TEST(FtsIndex, ExpungeReconcileAndCompact)
+{
+	TempDir tmp;
+	{
+		auto w = open_index(tmp.str(), true);
+		write_corpus(*w);
+		w->expunge(2);
+		w->expunge(99); // never indexed: no error
+		w->commit();
+		EXPECT_EQ(w->document_count(), 3u);
+		// mail 4 vanished, mails 5 and 2 exist but 2 is no longer indexed
+		EXPECT_EQ(w->reconcile({1, 2, 3, 5}), 1u);
+		EXPECT_EQ(w->document_count(), 2u);
+		w->compact();
+		EXPECT_EQ(w->document_count(), 2u);
+		EXPECT_EQ(w->last_uid(), 1u);
+	}
+	auto r = open_index(tmp.str(), false);
+	EXPECT_EQ(r->last_uid(), 1u);
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "RECHNUNG")}).definite, (std::set<std::uint32_t>{1}));
+	int dbs = 0;
+	for (auto &e : fs::directory_iterator(tmp.str()))
+		dbs += e.is_directory() ? 1 : 0;
+	EXPECT_EQ(dbs, 1) << "the database before compaction is removed";
+}
+
+TEST(FtsIndex, WorthExtracting)
+{
+	EXPECT_TRUE(worth_extracting("application/octet-stream", "%PDF-1.7\n"));
+	EXPECT_TRUE(worth_extracting("application/octet-stream", std::string("PK\x03\x04", 4)));
+	EXPECT_TRUE(worth_extracting("application/xml", "\xEF\xBB\xBF<?xml version"));
+	EXPECT_FALSE(worth_extracting("application/octet-stream", "\x7f" "ELF"));
+	EXPECT_FALSE(worth_extracting("image/png", "\x89PNG"));
+}
+
+TEST(FtsIndex, HtmlRunsAlreadyInTheBodyAreNotRepeated)
+{
+	TempDir tmp;
+	{
+		auto w = open_index(tmp.str(), true);
+		w->begin_document(1);
+		w->add_text(Field::body, "", "ANGEBOT FÜR SIE");
+		w->end_field();
+		w->add_text(Field::html, "", "ANGEBOT FÜR SIE NUR-IM-HTML");
+		w->end_field();
+		w->commit();
+	}
+	auto r = open_index(tmp.str(), false);
+	auto a = ask(*r, {key(KeyType::body, "ANGEBOT")});
+	EXPECT_EQ(a.definite, (std::set<std::uint32_t>{1}));
+	EXPECT_TRUE(a.maybe.empty());
+	a = ask(*r, {key(KeyType::body, "IM-HTML")});
+	EXPECT_EQ(a.maybe, (std::set<std::uint32_t>{1}));
+}
+
+TEST(FtsIndex, AMailIndexedTwiceKeepsItsFirstDocument)
+{
+	TempDir tmp;
+	auto w = open_index(tmp.str(), true);
+	w->begin_document(3);
+	w->add_text(Field::body, "", "ERSTER");
+	w->commit();
+	// a second indexer (or a rescan) gets to the same mail
+	w->begin_document(3);
+	w->add_text(Field::body, "", "ZWEITER");
+	w->begin_document(4);
+	w->add_text(Field::body, "", "VIERTER");
+	// twice before a commit, and once more after a later UID
+	w->begin_document(6);
+	w->add_text(Field::body, "", "SECHSTER");
+	w->begin_document(6);
+	w->add_text(Field::body, "", "NOCHMAL");
+	w->begin_document(7);
+	w->add_text(Field::body, "", "SIEBTER");
+	w->begin_document(6);
+	w->add_text(Field::body, "", "NOCHMAL");
+	w->commit();
+	EXPECT_EQ(w->last_uid(), 7u);
+	EXPECT_EQ(w->document_count(), 4u);
+	auto r = open_index(tmp.str(), false);
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "ERSTER")}).definite, (std::set<std::uint32_t>{3}));
+	EXPECT_TRUE(ask(*r, {key(KeyType::body, "ZWEITER")}).definite.empty());
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "VIERTER")}).definite, (std::set<std::uint32_t>{4}));
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "SECHSTER")}).definite, (std::set<std::uint32_t>{6}));
+	EXPECT_TRUE(ask(*r, {key(KeyType::body, "NOCHMAL")}).definite.empty());
+}
+
+TEST(FtsIndex, ExpungedMailsLeaveResultsAtOnceAndPostingsAtCompaction)
+{
+	TempDir tmp;
+	auto w = open_index(tmp.str(), true);
+	for (std::uint32_t uid = 1; uid <= 300; uid++) {
+		w->begin_document(uid);
+		w->add_text(Field::body, "", uid % 2 ? "UNGERADE WORT" : "GERADE WORT");
+	}
+	w->commit();
+	EXPECT_FALSE(w->compact_if_worthwhile()) << "300 new mails are not worth it";
+	for (std::uint32_t uid = 1; uid <= 300; uid += 2)
+		w->expunge(uid);
+	w->commit();
+	{
+		auto r = open_index(tmp.str(), false);
+		auto a = ask(*r, {key(KeyType::body, "UNGERADE")});
+		EXPECT_TRUE(a.definite.empty() && a.maybe.empty());
+		EXPECT_EQ(ask(*r, {key(KeyType::body, "WORT")}).definite.size(), 150u);
+		EXPECT_EQ(r->document_count(), 150u);
+	}
+	EXPECT_TRUE(w->compact_if_worthwhile()) << "half of the mails are expunged";
+	EXPECT_EQ(w->document_count(), 150u);
+	EXPECT_EQ(w->last_uid(), 300u);
+	auto r = open_index(tmp.str(), false);
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "GERADE")}).definite.size(), 150u);
+	EXPECT_TRUE(ask(*r, {key(KeyType::body, "UNGERADE")}).definite.empty());
+	// and the new mails after the rebuild are indexed as usual
+	w->begin_document(301);
+	w->add_text(Field::body, "", "NACHZÜGLER");
+	w->commit();
+	auto r2 = open_index(tmp.str(), false);
+	EXPECT_EQ(ask(*r2, {key(KeyType::body, "ZÜGLER")}).definite, (std::set<std::uint32_t>{301}));
+}
+
+TEST(FtsIndex, AnIndexOfAnOlderFormatStartsAfresh)
+{
+	TempDir tmp;
+	fs::create_directories(tmp.str());
+	{
+		// format 1: with a termlist
+		Xapian::WritableDatabase old(tmp.str() + "/db-1", Xapian::DB_CREATE);
+		Xapian::Document doc;
+		doc.add_boolean_term("BALT");
+		old.replace_document(1, doc);
+		old.set_metadata("tresor.format", "1");
+		old.set_metadata("tresor.uidvalidity", "7");
+		old.set_metadata("tresor.last_uid", "1");
+		old.commit();
+	}
+	std::ofstream(tmp.str() + "/index") << "glass db-1\n";
+	EXPECT_EQ(open_index(tmp.str(), false)->last_uid(), 1u);
+	OpenOptions o;
+	o.writable = true;
+	o.uidvalidity = 7;
+	std::string notice;
+	auto w = Index::open(tmp.str(), o, notice);
+	EXPECT_NE(notice.find("format 1"), std::string::npos) << notice;
+	EXPECT_EQ(w->last_uid(), 0u);
+	EXPECT_EQ(w->document_count(), 0u);
+	EXPECT_FALSE(fs::exists(tmp.str() + "/db-1"));
+}
+
+TEST(FtsIndex, HeldDocumentsGetTheirAttachmentTextAndCommitWaitsForThem)
+{
+	TempDir tmp;
+	auto w = open_index(tmp.str(), true);
+	w->begin_document(1);
+	w->add_text(Field::body, "", "ERSTE MAIL");
+	w->hold_document(); // its PDF is still being extracted
+	w->begin_document(2);
+	w->add_text(Field::body, "", "ZWEITE MAIL");
+	w->end_document();
+	EXPECT_THROW(w->commit(), IndexError) << "UID 1 lacks its attachment text";
+	EXPECT_THROW(w->add_held_text(2, "X"), IndexError) << "UID 2 is not held";
+	w->add_held_text(1, "RECHNUNGSNUMMER R-2026-0815 ZAHLBAR");
+	w->add_held_text(1, "BIS 30.11.");
+	w->release_document(1);
+	EXPECT_THROW(w->release_document(1), IndexError) << "released twice";
+	w->commit();
+	EXPECT_EQ(w->last_uid(), 2u);
+
+	auto r = open_index(tmp.str(), false);
+	EXPECT_EQ(r->document_count(), 2u);
+	EXPECT_EQ(ask(*r, {key(KeyType::text, "NGSNUMMER")}).definite, (std::set<std::uint32_t>{1}));
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "R-2026-08")}).definite, (std::set<std::uint32_t>{1}));
+	EXPECT_EQ(ask(*r, {key(KeyType::text, "30.11")}).definite, (std::set<std::uint32_t>{1}));
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "ERSTE")}).definite, (std::set<std::uint32_t>{1}));
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "MAIL")}).definite, (std::set<std::uint32_t>{1, 2}));
+	// attachment text is not a header
+	EXPECT_TRUE(ask(*r, {key(KeyType::header, "RECHNUNG", "SUBJECT")}).definite.empty());
+}
+
+TEST(FtsIndex, AHeldDocumentClosedUnreleasedIsIndexedAgainLater)
+{
+	TempDir tmp;
+	{
+		auto w = open_index(tmp.str(), true);
+		w->begin_document(1);
+		w->add_text(Field::body, "", "EINS");
+		w->end_document();
+		w->commit();
+		w->begin_document(2);
+		w->add_text(Field::body, "", "ZWEI");
+		w->hold_document();
+		// the indexer dies before the text arrives
+	}
+	auto w = open_index(tmp.str(), true);
+	EXPECT_EQ(w->last_uid(), 1u) << "UID 2 must be indexed again";
+	EXPECT_EQ(w->document_count(), 1u);
+}
+
+TEST(FtsIndex, TwoProcessesRemovingOneDamagedIndexBothSucceed)
+{
+	for (int round = 0; round < 5; round++) {
+		TempDir tmp;
+		std::string dir = tmp.str() + "/index";
+		for (int d = 0; d < 20; d++) {
+			std::filesystem::create_directories(dir + "/db-" + std::to_string(d));
+			for (int f = 0; f < 100; f++)
+				std::ofstream(dir + "/db-" + std::to_string(d) + "/" + std::to_string(f)) << "x";
+		}
+		std::string errors;
+		std::mutex errors_lock;
+		auto remove = [&] {
+			try {
+				Index::remove(dir);
+			} catch (const IndexError &e) {
+				std::lock_guard<std::mutex> lock(errors_lock);
+				errors += e.what();
+			}
+		};
+		std::thread other(remove);
+		remove();
+		other.join();
+		EXPECT_EQ(errors, "");
+		EXPECT_FALSE(std::filesystem::exists(dir));
+	}
+}
+
+// A process still writing to an index that another process removed as
+// damaged (an indexer mid-batch while a search found the damage) must not
+// write into the database that replaces it: its commit would put its
+// version file over the newcomer's tables, and searches would read a
+// mixture that can look intact but lack mails.
+TEST(FtsIndex, AWriterOfARemovedIndexCannotTouchItsSuccessor)
+{
+	TempDir tmp;
+	const std::string dir = tmp.str();
+	auto stale = open_index(dir, true);
+	stale->begin_document(1);
+	stale->add_text(Field::body, "", "ALTER TEXT");
+	stale->commit();
+	stale->begin_document(2);
+	stale->add_text(Field::body, "", "SPAETER TEXT");
+	stale->end_document();
+
+	Index::remove(dir);
+	{
+		auto successor = open_index(dir, true);
+		for (std::uint32_t uid = 1; uid <= 40; uid++) {
+			successor->begin_document(uid);
+			successor->add_text(Field::body, "", "NEUER TEXT NUMMER " + std::to_string(uid));
+		}
+		successor->commit();
+	}
+	try {
+		stale->commit(); // fails: its database is gone
+		ADD_FAILURE() << "a writer of a removed index committed";
+	} catch (const CorruptIndex &e) {
+		EXPECT_NE(std::string(e.what()).find("removed or replaced"), std::string::npos)
+			<< e.what();
+	}
+	stale.reset();
+
+	auto r = open_index(dir, false);
+	EXPECT_EQ(r->last_uid(), 40u);
+	auto a = ask(*r, {key(KeyType::body, "NEUER")});
+	EXPECT_EQ(a.definite.size(), 40u);
+	EXPECT_TRUE(ask(*r, {key(KeyType::body, "SPAETER")}).definite.empty());
+}
+
+// Several processes finding no index at once each build a database; one
+// claims the stub, the others write into that one instead of an orphan.
+TEST(FtsIndex, WritersCreatingAnIndexAtOnceShareOne)
+{
+	for (int round = 0; round < 5; round++) {
+		TempDir tmp;
+		const std::string dir = tmp.str();
+		std::vector<std::thread> writers;
+		std::string errors;
+		std::mutex errors_lock;
+		for (std::uint32_t uid = 1; uid <= 4; uid++) {
+			writers.emplace_back([&, uid] {
+				try {
+					auto w = open_index(dir, true);
+					w->begin_document(uid);
+					w->add_text(Field::body, "", "GEMEINSAM");
+					w->commit();
+				} catch (const IndexError &e) {
+					std::lock_guard<std::mutex> lock(errors_lock);
+					errors += e.what();
+				}
+			});
+		}
+		for (auto &t : writers)
+			t.join();
+		EXPECT_EQ(errors, "");
+		auto r = open_index(dir, false);
+		EXPECT_EQ(ask(*r, {key(KeyType::body, "GEMEINSAM")}).definite,
+			  (std::set<std::uint32_t>{1, 2, 3, 4}));
+		int databases = 0;
+		for (auto &e : fs::directory_iterator(dir))
+			databases += e.path().filename().string().rfind("db-", 0) == 0;
+		EXPECT_EQ(databases, 1);
+	}
+}
+
+// Dovecot asks for last_uid, then searches. If another process removed the
+// index as damaged in between, the search opens a new, emptier index: the
+// mails Dovecot takes for indexed must not come back as "no match".
+TEST(FtsIndex, MailsDovecotTakesForIndexedAreMaybeInAShrunkIndex)
+{
+	TempDir tmp;
+	write_corpus(*open_index(tmp.str(), true));
+	auto r = open_index(tmp.str(), false);
+	std::vector<Key> keys{key(KeyType::body, "RECHNUNG")};
+	auto res = r->lookup(keys, true, 4);
+	ASSERT_TRUE(res);
+	EXPECT_TRUE(res->maybe.empty()); // nothing above last_uid
+	for (auto negated : {false, true}) {
+		Index::remove(tmp.str());
+		auto gone = open_index(tmp.str(), false);
+		std::vector<Key> k{key(KeyType::text, "RECHNUNG", "", negated)};
+		auto shrunk = gone->lookup(k, true, 4);
+		ASSERT_TRUE(shrunk);
+		EXPECT_TRUE(shrunk->definite.empty());
+		ASSERT_EQ(shrunk->maybe.size(), 1u);
+		EXPECT_EQ(shrunk->maybe[0].first, 1u);
+		EXPECT_EQ(shrunk->maybe[0].last, 4u);
+	}
+}
+
+// Runs under 3 bytes are not indexed; a key that is only such runs is left
+// to Dovecot, and in a longer key they don't count.
+TEST(FtsIndex, ShortRunsAreLeftToDovecot)
+{
+	TempDir tmp;
+	{
+		auto w = open_index(tmp.str(), true);
+		w->begin_document(1);
+		w->add_text(Field::body, "", "AB RECHNUNG 12 ÄB");
+		w->begin_document(2);
+		w->add_text(Field::body, "", "ABC");
+		w->commit();
+	}
+	auto r = open_index(tmp.str(), false);
+	EXPECT_FALSE(ask(*r, {key(KeyType::body, "AB")}).handled);
+	EXPECT_FALSE(ask(*r, {key(KeyType::text, "12 AB")}).handled);
+	auto three_bytes = ask(*r, {key(KeyType::body, "ÄB")}); // 3 bytes: indexed
+	EXPECT_EQ(three_bytes.definite, (std::set<std::uint32_t>{1}));
+	auto mixed = ask(*r, {key(KeyType::body, "AB RECHNUNG")});
+	EXPECT_TRUE(mixed.handled);
+	EXPECT_TRUE(mixed.definite.empty());
+	EXPECT_EQ(mixed.maybe, (std::set<std::uint32_t>{1}));
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "ABC")}).definite, (std::set<std::uint32_t>{2}));
+	// the short run is not a term of its own
+	std::size_t short_terms = 0;
+	for (auto &e : fs::directory_iterator(tmp.str()))
+		if (e.path().filename().string().rfind("db-", 0) == 0) {
+			Xapian::Database db(e.path().string());
+			for (auto t = db.allterms_begin("B"); t != db.allterms_end("B"); ++t)
+				short_terms += (*t).size() < 1 + RunSplitter::kMinIndexed;
+		}
+	EXPECT_EQ(short_terms, 0u);
+}
+
+// A writer commits without fsync while a marker holding the boot id is on
+// disk, and syncs everything and removes the marker when it closes.
+TEST(FtsIndex, AWriterSyncsAndRemovesItsUnsyncedMarkerWhenItCloses)
+{
+	TempDir tmp;
+	const fs::path marker = fs::path(tmp.str()) / "unsynced";
+	{
+		auto w = open_index(tmp.str(), true);
+		w->begin_document(1);
+		w->add_text(Field::body, "", "GESICHERT");
+		w->commit();
+		std::ifstream in(marker);
+		std::string boot_id;
+		ASSERT_TRUE(static_cast<bool>(in >> boot_id)) << "no marker while committing";
+		std::ifstream now("/proc/sys/kernel/random/boot_id");
+		std::string current;
+		now >> current;
+		EXPECT_EQ(boot_id, current);
+	}
+	EXPECT_FALSE(fs::exists(marker));
+	auto r = open_index(tmp.str(), false);
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "GESICHERT")}).definite, (std::set<std::uint32_t>{1}));
+}
+
+// Left by a process that was killed, the marker is harmless (the commits
+// are in the page cache); left from an earlier boot, the index may miss
+// blocks its version file names, so it counts as damaged.
+TEST(FtsIndex, AnIndexUpdatedWithoutSyncBeforeARestartIsDamaged)
+{
+	TempDir tmp;
+	write_corpus(*open_index(tmp.str(), true));
+	const fs::path marker = fs::path(tmp.str()) / "unsynced";
+	std::string current;
+	std::ifstream("/proc/sys/kernel/random/boot_id") >> current;
+	std::ofstream(marker) << current << "\n";
+	EXPECT_EQ(open_index(tmp.str(), false)->last_uid(), 4u);
+	std::ofstream(marker, std::ios::trunc) << "4f7d0c1e-0000-4000-8000-000000000000\n";
+	EXPECT_THROW(open_index(tmp.str(), false), CorruptIndex);
+	EXPECT_THROW(open_index(tmp.str(), true), CorruptIndex);
+	std::ofstream(marker, std::ios::trunc) << "";
+	EXPECT_THROW(open_index(tmp.str(), false), CorruptIndex);
+	Index::remove(tmp.str());
+	EXPECT_EQ(open_index(tmp.str(), true)->last_uid(), 0u);
+}
