@@ -692,6 +692,18 @@ class Dovecot:
             d = os.path.join(self.home(user), d[2:])
         return d
 
+    def remove_catalog(self, user):
+        """Deletes the user's catalog (derived from the journal; rebuilt on
+        next use), with its SQLite side files."""
+        base = os.path.join(self.tresor_dir(user), "catalog.sqlite")
+        for path in (base, base + "-wal", base + "-shm", base + "-journal"):
+            # A process that just logged out may still be closing the
+            # catalog and remove its side files itself.
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
     def journal_dir(self, user):
         return os.path.join(self.tresor_dir(user), "journal")
 

@@ -114,10 +114,7 @@ class RetentionFixture(DovecotTestCase):
                 prev = hashlib.sha256(line).hexdigest()
                 out.append(line)
             rewrite_file(path, b"".join(l + b"\n" for l in out))
-        for suffix in ("", "-wal", "-shm"):
-            p = os.path.join(self.dc.tresor_dir(user), "catalog.sqlite" + suffix)
-            if os.path.exists(p):
-                os.unlink(p)
+        self.dc.remove_catalog(user)
 
     def append_record(self, user, rec):
         """Appends a record by hand (as a tamperer or a crash would leave

@@ -268,7 +268,7 @@ class SealTests(DovecotTestCase):
         lines[i] = lines[i].replace(rec["sha256"].encode(),
                                     forged_sha256.encode())
         self.write_journal(u, rechain(lines))
-        os.unlink(os.path.join(self.dc.tresor_dir(u), "catalog.sqlite"))
+        self.dc.remove_catalog(u)
         seal = self.last_seal(u)
         problems = self.assertProblemKinds(u, [("SEAL", seal["seq"])])
         self.assertIn("not in the chain", problems[0]["detail"])
@@ -287,7 +287,7 @@ class SealTests(DovecotTestCase):
         lines[-1] = lines[-1].replace(seal["key_id"].encode(),
                                       hashlib.sha256(der).hexdigest().encode())
         self.write_journal(u, lines)
-        os.unlink(os.path.join(self.dc.tresor_dir(u), "catalog.sqlite"))
+        self.dc.remove_catalog(u)
         problems = self.assertProblemKinds(u, [("SEAL", seal["seq"])])
         self.assertIn("signature does not verify", problems[0]["detail"])
 
@@ -518,10 +518,7 @@ class SealTests(DovecotTestCase):
         never["seq"] = len(lines) + 1
         lines.append(interrupted(never))
         self.write_journal(u, rechain(lines))
-        for suffix in ("", "-wal", "-shm"):
-            p = os.path.join(self.dc.tresor_dir(u), "catalog.sqlite" + suffix)
-            if os.path.exists(p):
-                os.unlink(p)
+        self.dc.remove_catalog(u)
         self.assertClean(u)
 
         out_dir = os.path.join(self.work, "export")
