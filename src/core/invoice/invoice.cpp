@@ -691,7 +691,7 @@ const std::string *first_header(const Message &msg, std::string_view name)
 
 // ---- Settings
 
-Settings::Settings() : extract_path(TRESOR_EXTRACT_DEFAULT_PATH) {}
+Settings::Settings() = default;
 
 std::vector<std::string> Settings::default_keywords()
 {
@@ -770,37 +770,7 @@ void Settings::set(std::string_view name, std::string_view value)
 		if (ms.count() < 100 || ms > std::chrono::hours(1))
 			throw bad("expected between 100ms and 1h");
 		budget = ms;
-	} else if (name == "tresor_extract") {
-		std::string_view v = tresor::text::trim_space(value);
-		if (v.empty() || v.front() != '/')
-			throw bad("expected the absolute path of the tresor-extract helper");
-		extract_path = std::string(v);
-	} else if (name == "tresor_extract_timeout") {
-		std::chrono::milliseconds ms;
-		try {
-			ms = parse_duration(value);
-		} catch (const std::invalid_argument &e) {
-			throw bad(std::string(e.what()) + "; expected e.g. 10s or 500ms");
-		}
-		if (ms.count() < 100 || ms > std::chrono::hours(1))
-			throw bad("expected between 100ms and 1h");
-		limits.timeout_ms = static_cast<unsigned>(ms.count());
-		// The CPU limit never exceeds the wall-clock limit: a helper
-		// can't use more CPU than time in one thread anyway, and the
-		// limit that fires first should be the one the admin set.
-		unsigned timeout_seconds = static_cast<unsigned>((ms.count() + 999) / 1000);
-		limits.cpu_seconds = std::min(extract::Limits{}.cpu_seconds, timeout_seconds);
-	} else if (name == "tresor_extract_memory") {
-		std::uint64_t bytes;
-		try {
-			bytes = parse_size(value);
-		} catch (const std::invalid_argument &e) {
-			throw bad(std::string(e.what()) + "; expected e.g. 256M or 1G");
-		}
-		if (bytes < (32ull << 20) || bytes > (64ull << 30))
-			throw bad("expected between 32M and 64G");
-		limits.memory_bytes = bytes;
-	} else {
+	} else if (!helper.set(name, value)) {
 		std::string known;
 		for (const char *const *k = setting_name_list; *k != nullptr; k++)
 			known += std::string(known.empty() ? "" : ", ") + *k;
@@ -1113,19 +1083,19 @@ extract::Document Analyser::read_document(extract::Kind kind, std::string_view d
 		return reader_(kind, data);
 	// Checked here so that a missing helper is reported as what it is,
 	// an installation problem, rather than as one broken attachment.
-	if (::access(settings_.extract_path.c_str(), X_OK) != 0) {
+	if (::access(settings_.helper.path.c_str(), X_OK) != 0) {
 		int err = errno;
-		throw HelperError("tresor_extract: can't run " + settings_.extract_path + ": " +
+		throw HelperError("tresor_extract: can't run " + settings_.helper.path + ": " +
 				  std::strerror(err));
 	}
 	// No document may take more than what is left of the mail's budget.
-	extract::Limits limits = settings_.limits;
+	extract::Limits limits = settings_.helper.limits;
 	auto left_ms = static_cast<unsigned>(std::max<std::int64_t>(time_left.count(), 100));
 	if (left_ms < limits.timeout_ms) {
 		limits.timeout_ms = left_ms;
 		limits.cpu_seconds = std::min(limits.cpu_seconds, (left_ms + 999) / 1000);
 	}
-	return extract::analyse(settings_.extract_path, kind, data, limits);
+	return extract::analyse(settings_.helper.path, kind, data, limits);
 }
 
 namespace {

@@ -71,6 +71,7 @@
 
 #include "common/setting_values.hpp"
 #include "extract/extract_client.hpp"
+#include "extract/helper_settings.hpp"
 #include "invoice/suppliers.hpp"
 #include "invoice/tresor-invoice.h"
 
@@ -82,8 +83,8 @@ struct Settings {
 	std::vector<std::string> keywords = default_keywords(); // tresor_invoice_keywords
 	std::string suppliers;                                  // tresor_suppliers
 	std::vector<std::string> authserv_ids;                  // tresor_authserv_id
-	std::string extract_path;                               // tresor_extract
-	extract::Limits limits; // tresor_extract_timeout, tresor_extract_memory
+	// tresor_extract, tresor_extract_timeout, tresor_extract_memory
+	extract::HelperSettings helper;
 	// tresor_own_ibans: the business's own accounts, normalised and valid.
 	// Never a supplier's payee account wherever they appear (a direct
 	// debit invoice prints the account it draws on).

@@ -4,7 +4,7 @@
 noinst_LTLIBRARIES += src/core/invoice/libtresor_invoice.la
 src_core_invoice_libtresor_invoice_la_CPPFLAGS = $(TRESOR_CORE_CPPFLAGS)
 src_core_invoice_libtresor_invoice_la_CXXFLAGS = $(TRESOR_CXXFLAGS) $(PSL_CFLAGS) \
-	$(ICU_CFLAGS) $(TRESOR_EXTRACT_DEFINE)
+	$(ICU_CFLAGS)
 src_core_invoice_libtresor_invoice_la_SOURCES = \
 	src/core/invoice/tresor-invoice.h src/core/invoice/invoice_c_api.cpp \
 	src/core/invoice/authres.hpp src/core/invoice/authres.cpp \

@@ -1252,10 +1252,10 @@ TEST(InvoiceSettings, Defaults)
 					    "Fattura", "Factura"}));
 	EXPECT_EQ(s.suppliers, "");
 	EXPECT_TRUE(s.authserv_ids.empty());
-	EXPECT_EQ(s.extract_path, TRESOR_EXTRACT_DEFAULT_PATH);
-	EXPECT_EQ(s.limits.timeout_ms, 10000u);
-	EXPECT_EQ(s.limits.cpu_seconds, 5u);
-	EXPECT_EQ(s.limits.memory_bytes, 256ull << 20);
+	EXPECT_EQ(s.helper.path, TRESOR_EXTRACT_DEFAULT_PATH);
+	EXPECT_EQ(s.helper.limits.timeout_ms, 10000u);
+	EXPECT_EQ(s.helper.limits.cpu_seconds, 5u);
+	EXPECT_EQ(s.helper.limits.memory_bytes, 256ull << 20);
 	EXPECT_TRUE(s.own_ibans.empty());
 	EXPECT_EQ(s.budget, std::chrono::seconds(15));
 }
@@ -1273,24 +1273,24 @@ TEST(InvoiceSettings, ValidValues)
 	EXPECT_EQ(s.authserv_ids,
 		  (std::vector<std::string>{"mx1.example.net", "mx2.example.net"}));
 	s.set("tresor_extract", "/opt/tresor/tresor-extract");
-	EXPECT_EQ(s.extract_path, "/opt/tresor/tresor-extract");
+	EXPECT_EQ(s.helper.path, "/opt/tresor/tresor-extract");
 	s.set("tresor_extract_timeout", "500ms");
-	EXPECT_EQ(s.limits.timeout_ms, 500u);
-	EXPECT_EQ(s.limits.cpu_seconds, 1u);
+	EXPECT_EQ(s.helper.limits.timeout_ms, 500u);
+	EXPECT_EQ(s.helper.limits.cpu_seconds, 1u);
 	s.set("tresor_extract_timeout", "30s");
-	EXPECT_EQ(s.limits.timeout_ms, 30000u);
-	EXPECT_EQ(s.limits.cpu_seconds, 5u);
+	EXPECT_EQ(s.helper.limits.timeout_ms, 30000u);
+	EXPECT_EQ(s.helper.limits.cpu_seconds, 5u);
 	s.set("tresor_extract_timeout", "2 min");
-	EXPECT_EQ(s.limits.timeout_ms, 120000u);
+	EXPECT_EQ(s.helper.limits.timeout_ms, 120000u);
 	s.set("tresor_extract_timeout", "3");
-	EXPECT_EQ(s.limits.timeout_ms, 3000u);
-	EXPECT_EQ(s.limits.cpu_seconds, 3u);
+	EXPECT_EQ(s.helper.limits.timeout_ms, 3000u);
+	EXPECT_EQ(s.helper.limits.cpu_seconds, 3u);
 	s.set("tresor_extract_memory", "512M");
-	EXPECT_EQ(s.limits.memory_bytes, 512ull << 20);
+	EXPECT_EQ(s.helper.limits.memory_bytes, 512ull << 20);
 	s.set("tresor_extract_memory", "1G");
-	EXPECT_EQ(s.limits.memory_bytes, 1ull << 30);
+	EXPECT_EQ(s.helper.limits.memory_bytes, 1ull << 30);
 	s.set("tresor_extract_memory", "65536 kB");
-	EXPECT_EQ(s.limits.memory_bytes, 64ull << 20);
+	EXPECT_EQ(s.helper.limits.memory_bytes, 64ull << 20);
 	s.set("tresor_own_ibans", "de89 3704 0044 0532 0130 00  AT611904300234573201 "
 				  "DE89370400440532013000");
 	EXPECT_EQ(s.own_ibans, (std::vector<std::string>{"DE89370400440532013000",
@@ -1358,8 +1358,8 @@ TEST(InvoiceSettings, BadValuesNameTheSetting)
 			   "unknown setting 'tresor_invoice_kewords' (known settings: "
 			   "tresor_invoice_keywords, ");
 	// A refused value leaves the setting as it was.
-	EXPECT_EQ(inv::analyser_of(config.cfg).settings().limits.timeout_ms, 10000u);
-	EXPECT_EQ(inv::analyser_of(config.cfg).settings().extract_path,
+	EXPECT_EQ(inv::analyser_of(config.cfg).settings().helper.limits.timeout_ms, 10000u);
+	EXPECT_EQ(inv::analyser_of(config.cfg).settings().helper.path,
 		  TRESOR_EXTRACT_DEFAULT_PATH);
 }
 
