@@ -535,6 +535,65 @@ std::string address_domain(std::string_view value)
 	return found;
 }
 
+namespace {
+
+// A fail wins over a pass: one of them can only be forged, and refusing
+// costs a manual look, accepting a forgery costs money. None without a
+// DMARC result about from_domain.
+std::optional<Authentication> dmarc_verdict(const std::vector<TrustedResult> &results,
+					    const std::string &from_domain)
+{
+	const TrustedResult *dmarc_pass = nullptr;
+	for (const TrustedResult &t : results) {
+		const MethodResult &r = *t.result;
+		if (r.method != "dmarc")
+			continue;
+		const std::string *header_from = r.property("header.from");
+		bool about_from = header_from && property_domain(*header_from) == from_domain;
+		// A fail naming no domain is taken as this mail's: fail closed.
+		if (r.result == "fail" && (about_from || !header_from)) {
+			std::string reason = "dmarc=fail for " + from_domain + " from trusted " +
+					     *t.server;
+			if (!r.reason.empty())
+				reason += " (" + text::printable(r.reason) + ")";
+			return refuse(reason);
+		}
+		if (r.result == "pass" && about_from && dmarc_pass == nullptr)
+			dmarc_pass = &t;
+	}
+	if (dmarc_pass != nullptr)
+		return accept("dmarc", "dmarc=pass for " + from_domain + " from trusted " +
+					       *dmarc_pass->server);
+	return std::nullopt;
+}
+
+// The first passing DKIM signature, else SPF check, whose domain has the
+// From domain's organizational domain (from_org; "" aligns with nothing).
+std::optional<Authentication> aligned_pass(const std::vector<TrustedResult> &results,
+					   const std::string &from_domain,
+					   const std::string &from_org)
+{
+	if (from_org.empty())
+		return std::nullopt;
+	for (const char *method : {"dkim", "spf"}) {
+		for (const TrustedResult &t : results) {
+			const MethodResult &r = *t.result;
+			if (r.method != method || r.result != "pass")
+				continue;
+			std::string domain = subject_domain(r);
+			if (domain.empty() || organizational_domain(domain) != from_org)
+				continue;
+			std::string reason = std::string(method) + "=pass for " + domain;
+			if (domain != from_domain)
+				reason += " (aligned with " + from_domain + ")";
+			return accept(method, reason + " from trusted " + *t.server);
+		}
+	}
+	return std::nullopt;
+}
+
+} // namespace
+
 Authentication authenticate_from(const std::vector<std::string> &header_values,
 				 const std::vector<std::string> &trusted_authserv_ids,
 				 std::string_view from_domain_in)
@@ -585,50 +644,14 @@ Authentication authenticate_from(const std::vector<std::string> &header_values,
 	}
 	const std::string from_servers = "from trusted " + text::join(servers, ", ");
 
-	// 1. The trusted server's DMARC verdict for this From domain. A fail
-	// wins over a pass: one of them can only be forged, and refusing
-	// costs a manual look, accepting a forgery costs money.
-	const TrustedResult *dmarc_pass = nullptr;
-	for (const TrustedResult &t : results) {
-		const MethodResult &r = *t.result;
-		if (r.method != "dmarc")
-			continue;
-		const std::string *header_from = r.property("header.from");
-		bool about_from = header_from && property_domain(*header_from) == from_domain;
-		// A fail naming no domain is taken as this mail's: fail closed.
-		if (r.result == "fail" && (about_from || !header_from)) {
-			std::string reason = "dmarc=fail for " + from_domain + " from trusted " +
-					     *t.server;
-			if (!r.reason.empty())
-				reason += " (" + text::printable(r.reason) + ")";
-			return refuse(reason);
-		}
-		if (r.result == "pass" && about_from && dmarc_pass == nullptr)
-			dmarc_pass = &t;
-	}
-	if (dmarc_pass != nullptr)
-		return accept("dmarc", "dmarc=pass for " + from_domain + " from trusted " +
-					       *dmarc_pass->server);
-
+	// 1. The trusted server's DMARC verdict for this From domain.
+	if (std::optional<Authentication> verdict = dmarc_verdict(results, from_domain))
+		return *verdict;
 	// 2. No DMARC verdict (or none/temperror/permerror): relaxed
 	// alignment of a passing DKIM signature or SPF check.
 	std::string from_org = organizational_domain(from_domain);
-	if (!from_org.empty()) {
-		for (const char *method : {"dkim", "spf"}) {
-			for (const TrustedResult &t : results) {
-				const MethodResult &r = *t.result;
-				if (r.method != method || r.result != "pass")
-					continue;
-				std::string domain = subject_domain(r);
-				if (domain.empty() || organizational_domain(domain) != from_org)
-					continue;
-				std::string reason = std::string(method) + "=pass for " + domain;
-				if (domain != from_domain)
-					reason += " (aligned with " + from_domain + ")";
-				return accept(method, reason + " from trusted " + *t.server);
-			}
-		}
-	}
+	if (std::optional<Authentication> pass = aligned_pass(results, from_domain, from_org))
+		return *pass;
 
 	ShortList seen;
 	for (const TrustedResult &t : results) {

@@ -172,6 +172,7 @@ private:
 		std::vector<std::string> unanalysed;
 	};
 	Findings read_documents(const Message &msg) const;
+	bool recognise_invoice(const Message &msg, const Findings &found, Result &r) const;
 	void log(int level, const std::string &message) const;
 	extract::Document read_document(extract::Kind kind, std::string_view data,
 					std::chrono::milliseconds time_left) const;
