@@ -20,6 +20,8 @@
 
 #include <xapian.h>
 
+#include "common/text.hpp"
+
 namespace tresor::fts {
 
 namespace {
@@ -117,16 +119,6 @@ bool valid_header_name(std::string_view name)
 			return false;
 	}
 	return true;
-}
-
-std::string upper_ascii(std::string_view s)
-{
-	std::string out(s);
-	for (char &c : out) {
-		if (c >= 'a' && c <= 'z')
-			c = static_cast<char>(c - 'a' + 'A');
-	}
-	return out;
 }
 
 // "X<code>:" - the term prefix of a top-level header
@@ -798,7 +790,7 @@ void Index::add_text(Field field, std::string_view header_name, std::string_view
 			m.doc->add_boolean_term(kIncomplete);
 			return;
 		}
-		std::string name = upper_ascii(header_name);
+		std::string name = text::ascii_uppercase(header_name);
 		if (field == Field::header) {
 			prefix = header_prefix(name);
 			name_term = std::string(1, kHeaderName) + name + ":";
@@ -1153,8 +1145,8 @@ std::vector<Scan> scans_for(const Key &key)
 			{std::string(1, kHtml), false, false}};
 	case KeyType::header:
 	case KeyType::header_approx:
-		return {{header_prefix(upper_ascii(key.header_name)), key.type == KeyType::header,
-			 false}};
+		return {{header_prefix(text::ascii_uppercase(key.header_name)),
+			 key.type == KeyType::header, false}};
 	}
 	return {};
 }

@@ -20,6 +20,7 @@
 #include "extract/einvoice.hpp"
 #include "invoice/tresor-invoice.h"
 #include "common/text.hpp"
+#include "invoice/unique_list.hpp"
 
 namespace tresor::invoice {
 
@@ -756,8 +757,7 @@ void Settings::set(std::string_view name, std::string_view value)
 			if (!einvoice::iban_valid(iban))
 				throw bad("invalid IBAN " + text::quoted(written) +
 					  ": wrong format or check digits");
-			if (std::find(list.begin(), list.end(), iban) == list.end())
-				list.push_back(std::move(iban));
+			add_unique(list, std::move(iban));
 		}
 		own_ibans = std::move(list);
 	} else if (name == "tresor_invoice_budget") {
@@ -910,8 +910,7 @@ std::vector<std::string> find_ibans(std::string_view text)
 		std::string iban = iban_at(folded, i, end);
 		if (iban.empty())
 			continue;
-		if (std::find(found.begin(), found.end(), iban) == found.end())
-			found.push_back(std::move(iban));
+		add_unique(found, std::move(iban));
 		i = end - 1;
 	}
 	return found;
