@@ -1,6 +1,22 @@
 // Invoice recognition for the Sieve extension vnd.tresor.invoice: is this
 // mail an invoice, which supplier sent it, and may it be trusted?
 //
+// The attacker is anyone who can send the business a mail: typically a
+// fraudster posing as a real supplier (a look-alike domain, a display name,
+// a forged From) with an invoice whose bank account is theirs. Three
+// sources of evidence combine, and none alone is enough: the supplier file
+// (tresor_suppliers: who the suppliers are, their domains, addresses, VAT
+// IDs and known accounts - the admin's ground truth), authentication
+// (Authentication-Results from the trusted authserv-ids: the From domain
+// really sent it), and the documents (the e-invoice's structured fields,
+// else the PDF's text: what is asked for and where the money goes). The
+// invoice names the supplier, the authenticated sender must be that
+// supplier, and every account the mail shows must be one the file knows.
+// Anything that can't be checked counts against the mail: an unread
+// document, an invalid IBAN, several senders. A verdict is advice for the
+// Sieve script, which files or flags the mail; nothing is paid or blocked
+// here.
+//
 // Untrusted documents (XML and PDF attachments) are only ever read through
 // the tresor-extract helper (extract::analyse), never in this process.
 //
