@@ -458,7 +458,7 @@ std::uint64_t part_number(std::string_view name)
 	if (end == std::string_view::npos)
 		end = name.size();
 	std::size_t start = end;
-	while (start > 0 && name[start - 1] >= '0' && name[start - 1] <= '9')
+	while (start > 0 && text::is_ascii_digit(name[start - 1]))
 		start--;
 	std::uint64_t number = 0;
 	for (std::size_t i = start; i < end && i < start + 18; i++)

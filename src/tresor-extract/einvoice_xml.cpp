@@ -176,12 +176,7 @@ std::string text(pugi::xml_node node)
 
 bool all_digits(std::string_view s)
 {
-	if (s.empty())
-		return false;
-	for (char c : s)
-		if (c < '0' || c > '9')
-			return false;
-	return true;
+	return !s.empty() && std::all_of(s.begin(), s.end(), text::is_ascii_digit);
 }
 
 bool plausible_date(std::string_view year, std::string_view month, std::string_view day)
@@ -203,7 +198,7 @@ std::string iso_date(const std::string &value, std::string_view format)
 		return value.substr(0, 4) + "-" + value.substr(4, 2) + "-" + value.substr(6, 2);
 	if (v.size() >= 10 && v[4] == '-' && v[7] == '-' &&
 	    plausible_date(v.substr(0, 4), v.substr(5, 2), v.substr(8, 2)) &&
-	    (v.size() == 10 || !(v[10] >= '0' && v[10] <= '9')))
+	    (v.size() == 10 || !text::is_ascii_digit(v[10])))
 		return value.substr(0, 10);
 	return value;
 }

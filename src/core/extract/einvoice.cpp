@@ -35,7 +35,7 @@ std::string normalise_vatid(std::string_view vatid)
 	for (char c : vatid) {
 		if (text::is_ascii_space(c) || c == '.' || c == '-')
 			continue;
-		out += (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+		out += text::ascii_upper(c);
 	}
 	return out;
 }
@@ -46,7 +46,7 @@ std::string normalise_iban(std::string_view iban)
 	for (char c : iban) {
 		if (text::is_ascii_space(c))
 			continue;
-		out += (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+		out += text::ascii_upper(c);
 	}
 	return out;
 }

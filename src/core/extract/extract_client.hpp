@@ -1,9 +1,30 @@
 // Runs the tresor-extract helper on untrusted documents (PDF, office, XML,
 // text) in a separate process under CPU, memory and wall-clock limits, and
 // reads its JSON answer: one process per document (analyse, extract_text)
-// or one for many (Session). Made for Dovecot processes (imap, lmtp, indexer-worker): no
-// exception but std::bad_alloc escapes, no signal handlers, no threads, no
-// file descriptor or zombie left behind, SIGPIPE can't kill the caller.
+// or one for many (Session).
+//
+// Why out of process: attachments come from anyone who can send mail, and
+// the parsers they reach (poppler, libzip, pugixml) are large C and C++
+// code bases with a history of memory bugs and unbounded work. Parsed in
+// lmtp, imap or indexer-worker, a crafted PDF could crash, hang or take
+// over the process that holds the mailbox; in the helper it costs at most
+// one helper process. The plugins therefore never link those libraries.
+//
+// Limits (Limits, set by tresor_extract_timeout and tresor_extract_memory,
+// see helper_settings.hpp): RLIMIT_CPU and RLIMIT_AS on the helper, a
+// wall-clock deadline after which its process group is killed, a cap on
+// the answer's size. Any failure - limit, crash, garbage - becomes a
+// Document with ok = false and a reason, so one bad attachment never
+// fails a delivery or a search.
+//
+// Protocol: the document on the helper's stdin, one JSON object
+// ({"einvoice", "text", "warnings"}) on its stdout; with --serve, length-
+// prefixed requests and answers, one at a time (tresor-extract.cpp has the
+// grammar). The answer is untrusted too: parse_answer() checks its shape.
+//
+// Made for Dovecot processes (imap, lmtp, indexer-worker): no exception but
+// std::bad_alloc escapes, no signal handlers, no threads, no file
+// descriptor or zombie left behind, SIGPIPE can't kill the caller.
 #pragma once
 
 #include <cstddef>

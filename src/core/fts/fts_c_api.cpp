@@ -357,7 +357,8 @@ unsigned tresor_fts_settings_lock_timeout_ms(const tresor_fts_settings *set)
 tresor_fts_extractor *tresor_fts_extractor_new(const tresor_fts_settings *set)
 {
 	try {
-		return new tresor_fts_extractor(set->settings.extract_path, set->settings.limits);
+		return new tresor_fts_extractor(set->settings.helper.path,
+						set->settings.helper.limits);
 	} catch (...) {
 		return nullptr;
 	}

@@ -20,6 +20,8 @@
 
 #include <xapian.h>
 
+#include "common/text.hpp"
+
 namespace tresor::fts {
 
 namespace {
@@ -117,16 +119,6 @@ bool valid_header_name(std::string_view name)
 			return false;
 	}
 	return true;
-}
-
-std::string upper_ascii(std::string_view s)
-{
-	std::string out(s);
-	for (char &c : out) {
-		if (c >= 'a' && c <= 'z')
-			c = static_cast<char>(c - 'a' + 'A');
-	}
-	return out;
 }
 
 // "X<code>:" - the term prefix of a top-level header
@@ -577,6 +569,11 @@ struct Index::Impl {
 		expunged.clear();
 		expunged_dirty = false;
 	}
+
+	// Index::open's steps
+	void open_for_reading();
+	void open_for_writing(std::string &notice);
+	void start_afresh_if_outdated(std::string &notice);
 };
 
 Index::Index(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -594,123 +591,144 @@ Index::~Index()
 	}
 }
 
-std::unique_ptr<Index> Index::open(const std::string &dir_str, const OpenOptions &opts,
-				   std::string &notice)
+// Opens the database the stub names, if any, for reading; one another
+// process replaces while we open it (a compaction) is followed.
+void Index::Impl::open_for_reading()
 {
-	auto impl = std::make_unique<Impl>();
-	impl->dir = dir_str;
-	impl->opts = opts;
-	const fs::path stub = impl->dir / kStubName;
+	const fs::path stub = dir / kStubName;
 	std::error_code ec;
-
-	if (!opts.writable) {
-		for (int attempt = 0;; attempt++) {
-			std::string target = impl->current_stub_target();
-			if (target.empty()) {
-				if (fs::exists(stub, ec))
-					throw CorruptIndex("unreadable stub file " + stub.string());
-				return std::unique_ptr<Index>(new Index(std::move(impl)));
-			}
-			impl->check_synced();
-			try {
-				impl->db = std::make_unique<Xapian::Database>(
-					(impl->dir / target).string(), Xapian::DB_BACKEND_GLASS);
-				impl->db_target = target;
-				impl->exists = true;
-				impl->read_meta();
-				return std::unique_ptr<Index>(new Index(std::move(impl)));
-			} catch (const Xapian::Error &e) {
-				// replaced under us by a compaction: open the new one
-				if (attempt < 3 && impl->current_stub_target() != target)
-					continue;
-				rethrow_xapian(e, dir_str);
-			}
+	for (int attempt = 0;; attempt++) {
+		std::string target = current_stub_target();
+		if (target.empty()) {
+			if (fs::exists(stub, ec))
+				throw CorruptIndex("unreadable stub file " + stub.string());
+			return;
+		}
+		check_synced();
+		try {
+			db = std::make_unique<Xapian::Database>((dir / target).string(),
+								Xapian::DB_BACKEND_GLASS);
+			db_target = target;
+			exists = true;
+			read_meta();
+			return;
+		} catch (const Xapian::Error &e) {
+			// replaced under us by a compaction: open the new one
+			if (attempt < 3 && current_stub_target() != target)
+				continue;
+			rethrow_xapian(e, dir.string());
 		}
 	}
+}
 
-	impl->check_synced();
-	impl->boot_id = current_boot_id();
+// Opens the database the stub names for writing, or creates the index;
+// waits up to opts.lock_timeout_ms for another writer's lock.
+void Index::Impl::open_for_writing(std::string &notice)
+{
+	const fs::path stub = dir / kStubName;
+	std::error_code ec;
+	check_synced();
+	boot_id = current_boot_id();
 	auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts.lock_timeout_ms);
 	unsigned sleep_ms = 10;
 	for (;;) {
-		std::string target = impl->current_stub_target();
+		std::string target = current_stub_target();
 		if (target.empty() && fs::exists(stub, ec))
 			throw CorruptIndex("unreadable stub file " + stub.string());
 		const bool fresh = target.empty();
 		if (fresh) {
 			// (again after a concurrent removal)
-			fs::create_directories(impl->dir, ec);
+			fs::create_directories(dir, ec);
 			if (ec)
-				throw IndexError("cannot create " + dir_str + ": " + ec.message());
+				throw IndexError("cannot create " + dir.string() + ": " +
+						 ec.message());
 		}
 		try {
-			std::unique_ptr<Xapian::WritableDatabase> wdb;
+			std::unique_ptr<Xapian::WritableDatabase> new_wdb;
 			if (fresh) {
 				// built complete (metadata committed) before the stub
 				// names it, so a reader never sees it half made
 				target = new_target();
-				wdb = std::make_unique<Xapian::WritableDatabase>(
-					(impl->dir / target).string(),
-					Impl::create_flags() | impl->sync_flags());
-				impl->init_meta(*wdb);
-				impl->before_commit();
-				wdb->commit();
-				if (!claim_stub(impl->dir, target)) {
+				new_wdb = std::make_unique<Xapian::WritableDatabase>(
+					(dir / target).string(), create_flags() | sync_flags());
+				init_meta(*new_wdb);
+				before_commit();
+				new_wdb->commit();
+				if (!claim_stub(dir, target)) {
 					// another process created the index first: use its
-					wdb.reset();
-					fs::remove_all(impl->dir / target, ec);
+					new_wdb.reset();
+					fs::remove_all(dir / target, ec);
 					continue;
 				}
 				notice = "no index yet (new mailbox, or the index was removed): "
 					 "building it";
 			} else {
-				wdb = std::make_unique<Xapian::WritableDatabase>(
-					(impl->dir / target).string(),
+				new_wdb = std::make_unique<Xapian::WritableDatabase>(
+					(dir / target).string(),
 					Xapian::DB_OPEN | Xapian::DB_BACKEND_GLASS |
-						Xapian::DB_NO_TERMLIST | impl->sync_flags());
+						Xapian::DB_NO_TERMLIST | sync_flags());
 				// another process may have switched databases while we
 				// waited for the lock
-				if (impl->current_stub_target() != target)
+				if (current_stub_target() != target)
 					continue;
 			}
-			impl->db_target = target;
-			impl->wdb = wdb.get();
-			impl->db = std::move(wdb);
-			impl->exists = true;
-			break;
+			db_target = target;
+			wdb = new_wdb.get();
+			db = std::move(new_wdb);
+			exists = true;
+			return;
 		} catch (const Xapian::DatabaseLockError &) {
 			if (std::chrono::steady_clock::now() >= deadline)
-				throw IndexBusy("fts index " + dir_str + " is locked by another process");
+				throw IndexBusy("fts index " + dir.string() +
+						" is locked by another process");
 			std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
 			sleep_ms = std::min(sleep_ms * 2, 200u);
 		} catch (const Xapian::Error &e) {
-			if (!fresh && impl->current_stub_target() != target)
+			if (!fresh && current_stub_target() != target)
 				continue;
-			rethrow_xapian(e, dir_str);
+			rethrow_xapian(e, dir.string());
 		}
 	}
+}
 
+// An index of another format or UIDVALIDITY is started afresh (the notice
+// says why); one without metadata gets it.
+void Index::Impl::start_afresh_if_outdated(std::string &notice)
+{
 	try {
-		auto *w = impl->wdb;
-		std::string format = w->get_metadata(kMetaFormat);
-		std::uint32_t stored_validity = parse_uint(w->get_metadata(kMetaUidvalidity));
-		bool empty = w->get_doccount() == 0 && format.empty();
+		std::string format = wdb->get_metadata(kMetaFormat);
+		std::uint32_t stored_validity = parse_uint(wdb->get_metadata(kMetaUidvalidity));
+		bool empty = wdb->get_doccount() == 0 && format.empty();
 		if (!empty && (format != kFormat || stored_validity != opts.uidvalidity)) {
 			notice = format != kFormat
 				? "index format " + (format.empty() ? std::string("unknown") : format) +
 					  " replaced: index started afresh"
 				: "UIDVALIDITY changed from " + std::to_string(stored_validity) + " to " +
 					  std::to_string(opts.uidvalidity) + ": index started afresh";
-			impl->start_afresh();
+			start_afresh();
 		} else if (format.empty()) {
-			impl->init_meta(*w);
-			impl->before_commit();
-			w->commit();
+			init_meta(*wdb);
+			before_commit();
+			wdb->commit();
 		}
-		impl->mark_committed();
-		impl->read_meta();
+		mark_committed();
+		read_meta();
 	} catch (const Xapian::Error &e) {
-		rethrow_xapian(e, dir_str);
+		rethrow_xapian(e, dir.string());
+	}
+}
+
+std::unique_ptr<Index> Index::open(const std::string &dir_str, const OpenOptions &opts,
+				   std::string &notice)
+{
+	auto impl = std::make_unique<Impl>();
+	impl->dir = dir_str;
+	impl->opts = opts;
+	if (opts.writable) {
+		impl->open_for_writing(notice);
+		impl->start_afresh_if_outdated(notice);
+	} else {
+		impl->open_for_reading();
 	}
 	return std::unique_ptr<Index>(new Index(std::move(impl)));
 }
@@ -772,7 +790,7 @@ void Index::add_text(Field field, std::string_view header_name, std::string_view
 			m.doc->add_boolean_term(kIncomplete);
 			return;
 		}
-		std::string name = upper_ascii(header_name);
+		std::string name = text::ascii_uppercase(header_name);
 		if (field == Field::header) {
 			prefix = header_prefix(name);
 			name_term = std::string(1, kHeaderName) + name + ":";
@@ -1127,8 +1145,8 @@ std::vector<Scan> scans_for(const Key &key)
 			{std::string(1, kHtml), false, false}};
 	case KeyType::header:
 	case KeyType::header_approx:
-		return {{header_prefix(upper_ascii(key.header_name)), key.type == KeyType::header,
-			 false}};
+		return {{header_prefix(text::ascii_uppercase(key.header_name)),
+			 key.type == KeyType::header, false}};
 	}
 	return {};
 }

@@ -2,7 +2,7 @@
 
 #include <chrono>
 
-#include "invoice/invoice.hpp"
+#include "common/setting_values.hpp"
 #include "common/text.hpp"
 
 namespace tresor::fts {
@@ -21,13 +21,6 @@ const char *const kSettingNames[] = {
 
 } // namespace
 
-Settings::Settings()
-{
-	invoice::Settings defaults;
-	extract_path = defaults.extract_path;
-	limits = defaults.limits;
-}
-
 const char *const *Settings::setting_names()
 {
 	return kSettingNames;
@@ -40,16 +33,9 @@ void Settings::set(std::string_view name, std::string_view value)
 		return ConfigError(n + ": invalid value '" + std::string(value) + "' (" +
 					    why + ")");
 	};
-	if (name == "tresor_extract" || name == "tresor_extract_timeout" ||
-	    name == "tresor_extract_memory") {
-		// One parser for the helper's settings: the invoice extension's.
-		invoice::Settings helper;
-		helper.extract_path = extract_path;
-		helper.limits = limits;
-		helper.set(name, value);
-		extract_path = helper.extract_path;
-		limits = helper.limits;
-	} else if (name == "tresor_fts_attachments") {
+	if (helper.set(name, value))
+		return;
+	if (name == "tresor_fts_attachments") {
 		std::string_view v = text::trim_space(value);
 		if (v == "yes")
 			attachments = true;

@@ -5,26 +5,17 @@
 
 #include <libpsl.h>
 
+#include "invoice/unique_list.hpp"
+
 namespace tresor::authres {
 
 namespace {
 
 // ---- characters
 
-bool is_fws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
 bool is_alnum(char c)
 {
 	return text::is_ascii_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-std::string_view trim_fws(std::string_view s)
-{
-	while (!s.empty() && is_fws(s.front()))
-		s.remove_prefix(1);
-	while (!s.empty() && is_fws(s.back()))
-		s.remove_suffix(1);
-	return s;
 }
 
 // RFC 2045 token characters; bytes >= 0x80 are allowed so that an
@@ -64,7 +55,7 @@ public:
 	void skip_cfws()
 	{
 		while (!at_end()) {
-			if (is_fws(text_[pos_]))
+			if (text::is_ascii_space(text_[pos_]))
 				pos_++;
 			else if (text_[pos_] == '(')
 				skip_comment();
@@ -128,7 +119,7 @@ public:
 				return out;
 		}
 		std::size_t start = pos_;
-		while (!at_end() && !is_fws(text_[pos_]) &&
+		while (!at_end() && !text::is_ascii_space(text_[pos_]) &&
 		       std::string_view("();\"").find(text_[pos_]) == std::string_view::npos)
 			pos_++;
 		out += text_.substr(start, pos_ - start);
@@ -251,7 +242,7 @@ bool is_domain_char(char c)
 // garbage never aligns with anything.
 std::string clean_domain(std::string_view s)
 {
-	s = trim_fws(s);
+	s = text::trim_space(s);
 	if (!s.empty() && s.back() == '.')
 		s.remove_suffix(1);
 	if (s.empty() || s.size() > 253 || s.front() == '.' ||
@@ -268,7 +259,7 @@ std::string clean_domain(std::string_view s)
 // while a quoted local-part may.
 std::string property_domain(std::string_view value)
 {
-	value = trim_fws(value);
+	value = text::trim_space(value);
 	if (value.size() >= 2 && value.front() == '<' && value.back() == '>')
 		value = value.substr(1, value.size() - 2);
 	std::size_t at = value.rfind('@');
@@ -287,12 +278,6 @@ const psl_ctx_t *public_suffix_list()
 		return psl_builtin();
 	}();
 	return psl;
-}
-
-void add_unique(std::vector<std::string> &items, const std::string &item)
-{
-	if (std::find(items.begin(), items.end(), item) == items.end())
-		items.push_back(item);
 }
 
 struct TrustedResult {
@@ -507,7 +492,7 @@ std::vector<std::string> header_addresses(std::string_view value)
 	std::vector<std::string> out;
 	for (std::string_view addr : addresses) {
 		if (addr.find('@') != std::string_view::npos)
-			out.emplace_back(trim_fws(addr));
+			out.emplace_back(text::trim_space(addr));
 	}
 	return out;
 }
@@ -535,13 +520,72 @@ std::string address_domain(std::string_view value)
 	return found;
 }
 
+namespace {
+
+// A fail wins over a pass: one of them can only be forged, and refusing
+// costs a manual look, accepting a forgery costs money. None without a
+// DMARC result about from_domain.
+std::optional<Authentication> dmarc_verdict(const std::vector<TrustedResult> &results,
+					    const std::string &from_domain)
+{
+	const TrustedResult *dmarc_pass = nullptr;
+	for (const TrustedResult &t : results) {
+		const MethodResult &r = *t.result;
+		if (r.method != "dmarc")
+			continue;
+		const std::string *header_from = r.property("header.from");
+		bool about_from = header_from && property_domain(*header_from) == from_domain;
+		// A fail naming no domain is taken as this mail's: fail closed.
+		if (r.result == "fail" && (about_from || !header_from)) {
+			std::string reason = "dmarc=fail for " + from_domain + " from trusted " +
+					     *t.server;
+			if (!r.reason.empty())
+				reason += " (" + text::printable(r.reason) + ")";
+			return refuse(reason);
+		}
+		if (r.result == "pass" && about_from && dmarc_pass == nullptr)
+			dmarc_pass = &t;
+	}
+	if (dmarc_pass != nullptr)
+		return accept("dmarc", "dmarc=pass for " + from_domain + " from trusted " +
+					       *dmarc_pass->server);
+	return std::nullopt;
+}
+
+// The first passing DKIM signature, else SPF check, whose domain has the
+// From domain's organizational domain (from_org; "" aligns with nothing).
+std::optional<Authentication> aligned_pass(const std::vector<TrustedResult> &results,
+					   const std::string &from_domain,
+					   const std::string &from_org)
+{
+	if (from_org.empty())
+		return std::nullopt;
+	for (const char *method : {"dkim", "spf"}) {
+		for (const TrustedResult &t : results) {
+			const MethodResult &r = *t.result;
+			if (r.method != method || r.result != "pass")
+				continue;
+			std::string domain = subject_domain(r);
+			if (domain.empty() || organizational_domain(domain) != from_org)
+				continue;
+			std::string reason = std::string(method) + "=pass for " + domain;
+			if (domain != from_domain)
+				reason += " (aligned with " + from_domain + ")";
+			return accept(method, reason + " from trusted " + *t.server);
+		}
+	}
+	return std::nullopt;
+}
+
+} // namespace
+
 Authentication authenticate_from(const std::vector<std::string> &header_values,
 				 const std::vector<std::string> &trusted_authserv_ids,
 				 std::string_view from_domain_in)
 {
 	std::vector<std::string> trusted_ids;
 	for (const std::string &id : trusted_authserv_ids) {
-		std::string_view trimmed = trim_fws(id);
+		std::string_view trimmed = text::trim_space(id);
 		if (!trimmed.empty())
 			add_unique(trusted_ids, tresor::text::ascii_lowercase(trimmed));
 	}
@@ -585,50 +629,14 @@ Authentication authenticate_from(const std::vector<std::string> &header_values,
 	}
 	const std::string from_servers = "from trusted " + text::join(servers, ", ");
 
-	// 1. The trusted server's DMARC verdict for this From domain. A fail
-	// wins over a pass: one of them can only be forged, and refusing
-	// costs a manual look, accepting a forgery costs money.
-	const TrustedResult *dmarc_pass = nullptr;
-	for (const TrustedResult &t : results) {
-		const MethodResult &r = *t.result;
-		if (r.method != "dmarc")
-			continue;
-		const std::string *header_from = r.property("header.from");
-		bool about_from = header_from && property_domain(*header_from) == from_domain;
-		// A fail naming no domain is taken as this mail's: fail closed.
-		if (r.result == "fail" && (about_from || !header_from)) {
-			std::string reason = "dmarc=fail for " + from_domain + " from trusted " +
-					     *t.server;
-			if (!r.reason.empty())
-				reason += " (" + text::printable(r.reason) + ")";
-			return refuse(reason);
-		}
-		if (r.result == "pass" && about_from && dmarc_pass == nullptr)
-			dmarc_pass = &t;
-	}
-	if (dmarc_pass != nullptr)
-		return accept("dmarc", "dmarc=pass for " + from_domain + " from trusted " +
-					       *dmarc_pass->server);
-
+	// 1. The trusted server's DMARC verdict for this From domain.
+	if (std::optional<Authentication> verdict = dmarc_verdict(results, from_domain))
+		return *verdict;
 	// 2. No DMARC verdict (or none/temperror/permerror): relaxed
 	// alignment of a passing DKIM signature or SPF check.
 	std::string from_org = organizational_domain(from_domain);
-	if (!from_org.empty()) {
-		for (const char *method : {"dkim", "spf"}) {
-			for (const TrustedResult &t : results) {
-				const MethodResult &r = *t.result;
-				if (r.method != method || r.result != "pass")
-					continue;
-				std::string domain = subject_domain(r);
-				if (domain.empty() || organizational_domain(domain) != from_org)
-					continue;
-				std::string reason = std::string(method) + "=pass for " + domain;
-				if (domain != from_domain)
-					reason += " (aligned with " + from_domain + ")";
-				return accept(method, reason + " from trusted " + *t.server);
-			}
-		}
-	}
+	if (std::optional<Authentication> pass = aligned_pass(results, from_domain, from_org))
+		return *pass;
 
 	ShortList seen;
 	for (const TrustedResult &t : results) {

@@ -20,6 +20,7 @@
 #include "extract/einvoice.hpp"
 #include "invoice/tresor-invoice.h"
 #include "common/text.hpp"
+#include "invoice/unique_list.hpp"
 
 namespace tresor::invoice {
 
@@ -691,7 +692,7 @@ const std::string *first_header(const Message &msg, std::string_view name)
 
 // ---- Settings
 
-Settings::Settings() : extract_path(TRESOR_EXTRACT_DEFAULT_PATH) {}
+Settings::Settings() = default;
 
 std::vector<std::string> Settings::default_keywords()
 {
@@ -756,8 +757,7 @@ void Settings::set(std::string_view name, std::string_view value)
 			if (!einvoice::iban_valid(iban))
 				throw bad("invalid IBAN " + text::quoted(written) +
 					  ": wrong format or check digits");
-			if (std::find(list.begin(), list.end(), iban) == list.end())
-				list.push_back(std::move(iban));
+			add_unique(list, std::move(iban));
 		}
 		own_ibans = std::move(list);
 	} else if (name == "tresor_invoice_budget") {
@@ -770,37 +770,7 @@ void Settings::set(std::string_view name, std::string_view value)
 		if (ms.count() < 100 || ms > std::chrono::hours(1))
 			throw bad("expected between 100ms and 1h");
 		budget = ms;
-	} else if (name == "tresor_extract") {
-		std::string_view v = tresor::text::trim_space(value);
-		if (v.empty() || v.front() != '/')
-			throw bad("expected the absolute path of the tresor-extract helper");
-		extract_path = std::string(v);
-	} else if (name == "tresor_extract_timeout") {
-		std::chrono::milliseconds ms;
-		try {
-			ms = parse_duration(value);
-		} catch (const std::invalid_argument &e) {
-			throw bad(std::string(e.what()) + "; expected e.g. 10s or 500ms");
-		}
-		if (ms.count() < 100 || ms > std::chrono::hours(1))
-			throw bad("expected between 100ms and 1h");
-		limits.timeout_ms = static_cast<unsigned>(ms.count());
-		// The CPU limit never exceeds the wall-clock limit: a helper
-		// can't use more CPU than time in one thread anyway, and the
-		// limit that fires first should be the one the admin set.
-		unsigned timeout_seconds = static_cast<unsigned>((ms.count() + 999) / 1000);
-		limits.cpu_seconds = std::min(extract::Limits{}.cpu_seconds, timeout_seconds);
-	} else if (name == "tresor_extract_memory") {
-		std::uint64_t bytes;
-		try {
-			bytes = parse_size(value);
-		} catch (const std::invalid_argument &e) {
-			throw bad(std::string(e.what()) + "; expected e.g. 256M or 1G");
-		}
-		if (bytes < (32ull << 20) || bytes > (64ull << 30))
-			throw bad("expected between 32M and 64G");
-		limits.memory_bytes = bytes;
-	} else {
+	} else if (!helper.set(name, value)) {
 		std::string known;
 		for (const char *const *k = setting_name_list; *k != nullptr; k++)
 			known += std::string(known.empty() ? "" : ", ") + *k;
@@ -940,8 +910,7 @@ std::vector<std::string> find_ibans(std::string_view text)
 		std::string iban = iban_at(folded, i, end);
 		if (iban.empty())
 			continue;
-		if (std::find(found.begin(), found.end(), iban) == found.end())
-			found.push_back(std::move(iban));
+		add_unique(found, std::move(iban));
 		i = end - 1;
 	}
 	return found;
@@ -968,17 +937,13 @@ std::size_t edit_distance(std::u32string_view a, std::u32string_view b)
 	return d[n][m];
 }
 
-std::string html_to_text(std::string_view html)
+namespace {
+
+// Appends what the character reference "&ref;" stands for and returns true;
+// false for one it doesn't know, which then stays as written.
+bool append_character_reference(std::string_view ref, std::string &out)
 {
-	// Elements that start a new line where a reader sees them; other tags
-	// vanish, so that "DE89<b>3704</b>" reads as one word, as on screen.
-	static constexpr std::string_view block_tags[] = {
-		"address", "article", "blockquote", "br", "caption", "center", "dd", "div",
-		"dl", "dt", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr",
-		"li", "ol", "p", "pre", "section", "table", "tbody", "td", "tfoot", "th",
-		"thead", "title", "tr", "ul"};
-	// What the named entities that matter for words and IBANs stand for;
-	// others stay as written.
+	// What the named entities that matter for words and IBANs stand for.
 	static constexpr std::pair<std::string_view, std::string_view> entities[] = {
 		{"amp", "&"},          {"apos", "'"},         {"emsp", "\xE2\x80\x83"},
 		{"ensp", "\xE2\x80\x82"}, {"gt", ">"},          {"hyphen", "\xE2\x80\x90"},
@@ -989,6 +954,43 @@ std::string html_to_text(std::string_view html)
 		{"Auml", "\xC3\x84"}, {"Ouml", "\xC3\x96"}, {"Uuml", "\xC3\x9C"},
 		{"szlig", "\xC3\x9F"}, {"euro", "\xE2\x82\xAC"},
 	};
+	if (ref.size() >= 2 && ref.front() == '#') {
+		bool hex = ref[1] == 'x' || ref[1] == 'X';
+		std::string_view digits = ref.substr(hex ? 2 : 1);
+		if (digits.empty())
+			return false;
+		UChar32 cp = 0;
+		for (char d : digits) {
+			int v = hex ? text::hex_digit_value(d) :
+				      (text::is_ascii_digit(d) ? d - '0' : -1);
+			if (v < 0 || cp > 0x10FFFF)
+				return false;
+			cp = cp * (hex ? 16 : 10) + v;
+		}
+		if (cp == 0 || cp > 0x10FFFF || U_IS_SURROGATE(cp))
+			cp = 0xFFFD;
+		icu::UnicodeString(cp).toUTF8String(out);
+		return true;
+	}
+	auto known = std::find_if(std::begin(entities), std::end(entities),
+				  [&](const auto &e) { return e.first == ref; });
+	if (known == std::end(entities))
+		return false;
+	out += known->second;
+	return true;
+}
+
+} // namespace
+
+std::string html_to_text(std::string_view html)
+{
+	// Elements that start a new line where a reader sees them; other tags
+	// vanish, so that "DE89<b>3704</b>" reads as one word, as on screen.
+	static constexpr std::string_view block_tags[] = {
+		"address", "article", "blockquote", "br", "caption", "center", "dd", "div",
+		"dl", "dt", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr",
+		"li", "ol", "p", "pre", "section", "table", "tbody", "td", "tfoot", "th",
+		"thead", "title", "tr", "ul"};
 	std::string out;
 	out.reserve(html.size());
 	std::size_t i = 0;
@@ -1036,38 +1038,10 @@ std::string html_to_text(std::string_view html)
 		}
 		if (c == '&') {
 			std::size_t semi = html.find(';', i + 1);
-			if (semi != std::string_view::npos && semi - i <= 10) {
-				std::string_view ref = html.substr(i + 1, semi - i - 1);
-				if (ref.size() >= 2 && ref.front() == '#') {
-					bool hex = ref[1] == 'x' || ref[1] == 'X';
-					std::string_view digits = ref.substr(hex ? 2 : 1);
-					UChar32 cp = 0;
-					bool ok = !digits.empty();
-					for (char d : digits) {
-						int v = hex ? text::hex_digit_value(d) :
-							      (text::is_ascii_digit(d) ? d - '0' : -1);
-						if (v < 0 || cp > 0x10FFFF) {
-							ok = false;
-							break;
-						}
-						cp = cp * (hex ? 16 : 10) + v;
-					}
-					if (ok) {
-						if (cp == 0 || cp > 0x10FFFF || U_IS_SURROGATE(cp))
-							cp = 0xFFFD;
-						icu::UnicodeString(cp).toUTF8String(out);
-						i = semi + 1;
-						continue;
-					}
-				} else {
-					auto known = std::find_if(std::begin(entities), std::end(entities),
-								  [&](const auto &e) { return e.first == ref; });
-					if (known != std::end(entities)) {
-						out += known->second;
-						i = semi + 1;
-						continue;
-					}
-				}
+			if (semi != std::string_view::npos && semi - i <= 10 &&
+			    append_character_reference(html.substr(i + 1, semi - i - 1), out)) {
+				i = semi + 1;
+				continue;
 			}
 		}
 		out += c;
@@ -1113,19 +1087,19 @@ extract::Document Analyser::read_document(extract::Kind kind, std::string_view d
 		return reader_(kind, data);
 	// Checked here so that a missing helper is reported as what it is,
 	// an installation problem, rather than as one broken attachment.
-	if (::access(settings_.extract_path.c_str(), X_OK) != 0) {
+	if (::access(settings_.helper.path.c_str(), X_OK) != 0) {
 		int err = errno;
-		throw HelperError("tresor_extract: can't run " + settings_.extract_path + ": " +
+		throw HelperError("tresor_extract: can't run " + settings_.helper.path + ": " +
 				  std::strerror(err));
 	}
 	// No document may take more than what is left of the mail's budget.
-	extract::Limits limits = settings_.limits;
+	extract::Limits limits = settings_.helper.limits;
 	auto left_ms = static_cast<unsigned>(std::max<std::int64_t>(time_left.count(), 100));
 	if (left_ms < limits.timeout_ms) {
 		limits.timeout_ms = left_ms;
 		limits.cpu_seconds = std::min(limits.cpu_seconds, (left_ms + 999) / 1000);
 	}
-	return extract::analyse(settings_.extract_path, kind, data, limits);
+	return extract::analyse(settings_.helper.path, kind, data, limits);
 }
 
 namespace {
@@ -1279,6 +1253,15 @@ struct Sighting {
 	std::vector<std::string> places;
 };
 
+std::string text_part_place(const Part &p, std::size_t index)
+{
+	bool html = p.content_type == "text/html";
+	if (!p.is_attachment)
+		return html ? "the HTML mail text" : "the mail text";
+	return std::string(html ? "the HTML attachment " : "the text attachment ") +
+	       (p.filename.empty() ? "#" + std::to_string(index + 1) : text::quoted(p.filename));
+}
+
 // Every payee account of the mail in the order a payer meets them: the
 // e-invoices' payee accounts, the PDFs' text, the text and HTML parts. The
 // business's own accounts are left out wherever they appear.
@@ -1288,7 +1271,7 @@ public:
 
 	void add(const std::string &iban, bool valid, const std::string &place)
 	{
-		if (std::find(own_.begin(), own_.end(), iban) != own_.end())
+		if (is_own(iban))
 			return;
 		auto it = std::find_if(list_.begin(), list_.end(),
 				       [&](const Sighting &s) { return s.iban == iban; });
@@ -1304,41 +1287,194 @@ public:
 		for (const std::string &iban : find_ibans(text))
 			add(iban, true, place);
 	}
+	// Its payee accounts as written (a wrong check digit is reported, not
+	// dropped), and the buyer's accounts a direct debit draws on.
+	void add_einvoice(const einvoice::Invoice &invoice, const std::string &place)
+	{
+		for (const std::string &written : invoice.payee_ibans) {
+			std::string iban = einvoice::normalise_iban(written);
+			add(iban, einvoice::iban_valid(iban), place);
+		}
+		for (const std::string &iban : invoice.debtor_ibans)
+			debtor_ibans_.push_back(einvoice::normalise_iban(iban));
+		direct_debit_ = direct_debit_ || invoice.direct_debit;
+	}
+	void add_text_parts(const Message &msg)
+	{
+		for (std::size_t i = 0; i < msg.parts.size(); i++) {
+			const Part &p = msg.parts[i];
+			if (p.content_type == "text/plain")
+				add_text(p.data, text_part_place(p, i));
+			else if (p.content_type == "text/html")
+				add_text(html_to_text(p.data), text_part_place(p, i));
+		}
+	}
 	bool is_own(const std::string &iban) const
 	{
 		return std::find(own_.begin(), own_.end(), iban) != own_.end();
 	}
+	bool is_debtor(const std::string &iban) const
+	{
+		return std::find(debtor_ibans_.begin(), debtor_ibans_.end(), iban) !=
+		       debtor_ibans_.end();
+	}
+	bool direct_debit() const { return direct_debit_; }
 	const std::vector<Sighting> &all() const { return list_; }
 
 private:
 	const std::vector<std::string> &own_;
 	std::vector<Sighting> list_;
+	std::vector<std::string> debtor_ibans_;
+	bool direct_debit_ = false;
 };
-
-std::string text_part_place(const Part &p, std::size_t index)
-{
-	bool html = p.content_type == "text/html";
-	if (!p.is_attachment)
-		return html ? "the HTML mail text" : "the mail text";
-	return std::string(html ? "the HTML attachment " : "the text attachment ") +
-	       (p.filename.empty() ? "#" + std::to_string(index + 1) : text::quoted(p.filename));
-}
 
 std::string describe_sighting(const Sighting &s)
 {
 	return "IBAN " + s.iban + " in " + text::join(s.places, " and ");
 }
 
+// ${invoice.iban}: the e-invoice's payee account as written; without one,
+// the first account the mail shows.
+std::string shown_payee_iban(const einvoice::Invoice *einvoice, const PayeeAccounts &accounts)
+{
+	if (einvoice != nullptr) {
+		for (const std::string &written : einvoice->payee_ibans) {
+			std::string iban = einvoice::normalise_iban(written);
+			if (!accounts.is_own(iban))
+				return iban;
+		}
+	}
+	return accounts.all().empty() ? std::string() : accounts.all().front().iban;
+}
+
+// Every address of every From field; "" for a field without one.
+std::vector<std::string> from_addresses(const Message &msg)
+{
+	std::vector<std::string> all;
+	for (const auto &[name, value] : msg.headers) {
+		if (!iequals(name, "From"))
+			continue;
+		std::vector<std::string> addresses = authres::header_addresses(value);
+		if (addresses.empty())
+			addresses.push_back(""); // a second From field counts even without one
+		for (std::string &a : addresses)
+			all.push_back(std::move(a));
+	}
+	return all;
+}
+
+struct Identification {
+	const suppliers::Supplier *supplier = nullptr;
+	std::string by; // "VAT ID ...", "IBAN ...", "sender address ...", ...
+};
+
+// The first supplier that matches, by VAT ID, a valid payee IBAN, the From
+// address, the From domain.
+Identification identify_supplier(const suppliers::SupplierList &list, const std::string &vatid,
+				 const PayeeAccounts &accounts, const Sender &sender)
+{
+	if (const suppliers::Supplier *s = list.by_vatid(vatid))
+		return {s, "VAT ID " + vatid};
+	for (const Sighting &sighting : accounts.all()) {
+		if (!sighting.valid)
+			continue;
+		if (const suppliers::Supplier *s = list.by_iban(sighting.iban))
+			return {s, "IBAN " + sighting.iban};
+	}
+	if (const suppliers::Supplier *s = list.by_address(sender.address))
+		return {s, "sender address " + sender.address};
+	if (const suppliers::Supplier *s = list.by_domain(sender.domain))
+		return {s, "sender domain " + sender.domain};
+	return {};
+}
+
+std::string several_senders_reason(const std::vector<std::string> &from_addresses)
+{
+	std::vector<std::string> shown;
+	for (const std::string &a : from_addresses)
+		shown.push_back(a.empty() ? std::string("(no address)") : text::quoted(a));
+	return "From names " + std::to_string(from_addresses.size()) + " senders (" +
+	       text::join(shown, ", ") + "): an invoice is trusted only from a single sender";
+}
+
+std::string unknown_supplier_reason(const suppliers::SupplierList &list, const Result &r,
+				    const Sender &sender)
+{
+	if (list.empty())
+		return "no supplier is known (the supplier file is missing, unreadable or empty)";
+	std::vector<std::string> evidence;
+	if (!r.vatid.empty())
+		evidence.push_back("VAT ID " + r.vatid);
+	if (!r.iban.empty())
+		evidence.push_back("IBAN " + r.iban);
+	if (!sender.domain.empty())
+		evidence.push_back("sender " +
+				   (sender.address.empty() ? sender.shown : sender.address));
+	return evidence.empty() ? "no known supplier matches this mail" :
+				  "no known supplier matches " + text::join(evidence, ", ");
+}
+
+std::string foreign_sender_reason(const Identification &id, const Sender &sender)
+{
+	const std::string &name = id.supplier->name;
+	const std::string whose = "invoice of " + name + " (by " + id.by + ")";
+	return sender.domain.empty() ? whose + " has no single From domain" :
+				       whose + " sent from foreign domain " + sender.shown +
+					       ", not one of " + name + "'s domains";
+}
+
+// Why the money may not go to the supplier: accounts that are no valid
+// IBAN or not the supplier's, documents nobody could read; none when every
+// account is known.
+std::vector<std::string> account_problems(const PayeeAccounts &accounts,
+					  const suppliers::Supplier &supplier,
+					  const std::vector<std::string> &unanalysed)
+{
+	std::vector<std::string> problems, unknown;
+	for (const Sighting &s : accounts.all()) {
+		if (!s.valid) {
+			problems.push_back(describe_sighting(s) +
+					   " is no valid IBAN (wrong check digits, length or format)");
+		} else if (!supplier.has_iban(s.iban)) {
+			std::string line = describe_sighting(s);
+			if (accounts.is_debtor(s.iban))
+				line += " (the e-invoice names it as the account its direct debit "
+					"draws on; list your own accounts in tresor_own_ibans)";
+			unknown.push_back(std::move(line));
+		}
+	}
+	// What wasn't read may hold any account: nobody can say it is known.
+	for (const std::string &u : unanalysed)
+		problems.push_back(u + ": its accounts are unknown");
+	if (!unknown.empty()) {
+		problems.push_back(text::join(unknown, ", ") +
+				   (unknown.size() == 1 ? " is" : " are") + " not one of " +
+				   supplier.name + "'s known accounts" +
+				   (supplier.ibans.empty() ? " (the supplier file lists none)" : ""));
+	}
+	return problems;
+}
+
+std::string trusted_reason(const Identification &id, const std::string &authentication,
+			   const PayeeAccounts &accounts)
+{
+	std::vector<std::string> known;
+	for (const Sighting &s : accounts.all())
+		known.push_back(s.iban);
+	std::string reason = id.supplier->name + " identified by " + id.by + ", " + authentication;
+	if (known.empty())
+		return reason + (accounts.direct_debit() ?
+					 ", paid by direct debit, no payee IBAN in the mail" :
+					 ", no IBAN in the invoice");
+	return reason + ", IBAN " + text::join(known, ", ") +
+	       (known.size() == 1 ? " is a known account" : " are known accounts");
+}
+
 } // namespace
 
-Result Analyser::analyse(const Message &msg) const
+// Fills the invoice fields of r; false when the mail is no invoice.
+bool Analyser::recognise_invoice(const Message &msg, const Findings &found, Result &r) const
 {
-	Result r;
-	Findings found = read_documents(msg);
-	if (!found.any_document)
-		return r;
-
-	// ---- invoice or not
 	if (!found.einvoices.empty()) {
 		const einvoice::Invoice &e = found.einvoices.front().invoice;
 		r.is_einvoice = true;
@@ -1351,7 +1487,7 @@ Result Analyser::analyse(const Message &msg) const
 		r.vatid = einvoice::normalise_vatid(e.vatid);
 	} else {
 		if (found.pdfs.empty())
-			return r;
+			return false;
 		KeywordMatcher keywords(settings_.keywords);
 		const std::string *subject = first_header(msg, "Subject");
 		bool keyword = subject != nullptr &&
@@ -1360,132 +1496,73 @@ Result Analyser::analyse(const Message &msg) const
 			keyword = !keywords.find(found.pdfs[i].filename).empty() ||
 				  !keywords.find(found.pdfs[i].text).empty();
 		if (!keyword)
-			return r;
+			return false;
 		r.format = "pdf";
 	}
 	r.is_invoice = true;
+	return true;
+}
+
+Result Analyser::analyse(const Message &msg) const
+{
+	Result r;
+	Findings found = read_documents(msg);
+	if (!found.any_document || !recognise_invoice(msg, found, r))
+		return r;
 
 	// ---- where the money would go: every payee account, from every place
 	// a person or an ERP could pay from
 	PayeeAccounts accounts(settings_.own_ibans);
-	std::vector<std::string> debtor_ibans;
-	bool direct_debit = false;
-	for (const Findings::Einvoice &e : found.einvoices) {
-		// As written: a wrong check digit is reported, not dropped.
-		for (const std::string &written : e.invoice.payee_ibans) {
-			std::string iban = einvoice::normalise_iban(written);
-			accounts.add(iban, einvoice::iban_valid(iban), e.place);
-		}
-		for (const std::string &iban : e.invoice.debtor_ibans)
-			debtor_ibans.push_back(einvoice::normalise_iban(iban));
-		direct_debit = direct_debit || e.invoice.direct_debit;
-	}
+	for (const Findings::Einvoice &e : found.einvoices)
+		accounts.add_einvoice(e.invoice, e.place);
 	for (const Findings::Pdf &pdf : found.pdfs)
 		accounts.add_text(pdf.text, pdf.place);
-	for (std::size_t i = 0; i < msg.parts.size(); i++) {
-		const Part &p = msg.parts[i];
-		if (p.content_type == "text/plain")
-			accounts.add_text(p.data, text_part_place(p, i));
-		else if (p.content_type == "text/html")
-			accounts.add_text(html_to_text(p.data), text_part_place(p, i));
-	}
-	// ${invoice.iban}: the e-invoice's payee account as written; without
-	// one, the first account the mail shows.
-	if (!found.einvoices.empty()) {
-		for (const std::string &iban : found.einvoices.front().invoice.payee_ibans) {
-			if (!accounts.is_own(einvoice::normalise_iban(iban))) {
-				r.iban = einvoice::normalise_iban(iban);
-				break;
-			}
-		}
-	}
-	if (r.iban.empty() && !accounts.all().empty())
-		r.iban = accounts.all().front().iban;
+	accounts.add_text_parts(msg);
+	const einvoice::Invoice *first_einvoice =
+		found.einvoices.empty() ? nullptr : &found.einvoices.front().invoice;
+	r.iban = shown_payee_iban(first_einvoice, accounts);
 
 	// ---- the supplier
 	const Sender sender = parse_sender(msg);
-	std::vector<std::string> from_addresses;
-	for (const auto &[name, value] : msg.headers) {
-		if (!iequals(name, "From"))
-			continue;
-		std::vector<std::string> addresses = authres::header_addresses(value);
-		if (addresses.empty())
-			addresses.push_back(""); // a second From field counts even without one
-		for (std::string &a : addresses)
-			from_addresses.push_back(std::move(a));
-	}
+	const std::vector<std::string> senders = from_addresses(msg);
 	std::shared_ptr<const suppliers::SupplierList> list =
 		registry_->current([this](int level, const std::string &m) { log(level, m); });
-	const suppliers::Supplier *supplier = nullptr;
-	std::string identified_by;
-	if ((supplier = list->by_vatid(r.vatid)) != nullptr)
-		identified_by = "VAT ID " + r.vatid;
-	for (std::size_t i = 0; supplier == nullptr && i < accounts.all().size(); i++) {
-		const Sighting &s = accounts.all()[i];
-		if (s.valid && (supplier = list->by_iban(s.iban)) != nullptr)
-			identified_by = "IBAN " + s.iban;
-	}
-	if (supplier == nullptr && (supplier = list->by_address(sender.address)) != nullptr)
-		identified_by = "sender address " + sender.address;
-	if (supplier == nullptr && (supplier = list->by_domain(sender.domain)) != nullptr)
-		identified_by = "sender domain " + sender.domain;
-	if (supplier != nullptr) {
-		r.supplier = supplier->name;
-		r.folder = supplier->folder;
+	const Identification id = identify_supplier(*list, r.vatid, accounts, sender);
+	if (id.supplier != nullptr) {
+		r.supplier = id.supplier->name;
+		r.folder = id.supplier->folder;
 	}
 
 	// ---- 1. a sender no supplier owns that imitates one
-	if (std::string why = lookalike_reason(sender, *list, supplier); !why.empty()) {
+	if (std::string why = lookalike_reason(sender, *list, id.supplier); !why.empty()) {
 		r.verdict = "lookalike-domain";
 		r.reason = why;
 		return r;
 	}
-
 	// ---- 2. several senders: none of them alone vouches for the mail,
 	// and DMARC authenticates at most one domain
-	if (from_addresses.size() > 1) {
+	if (senders.size() > 1) {
 		r.verdict = "unauthenticated";
-		std::vector<std::string> shown;
-		for (const std::string &a : from_addresses)
-			shown.push_back(a.empty() ? std::string("(no address)") : text::quoted(a));
-		r.reason = "From names " + std::to_string(from_addresses.size()) +
-			   " senders (" + text::join(shown, ", ") +
-			   "): an invoice is trusted only from a single sender";
+		r.reason = several_senders_reason(senders);
 		return r;
 	}
-
 	// ---- 3. nobody we know
-	if (supplier == nullptr) {
+	if (id.supplier == nullptr) {
 		r.verdict = "unknown-supplier";
-		std::vector<std::string> evidence;
-		if (!r.vatid.empty())
-			evidence.push_back("VAT ID " + r.vatid);
-		if (!r.iban.empty())
-			evidence.push_back("IBAN " + r.iban);
-		if (!sender.domain.empty())
-			evidence.push_back("sender " +
-					   (sender.address.empty() ? sender.shown : sender.address));
-		r.reason = list->empty() ? "no supplier is known (the supplier file is missing, unreadable or empty)" :
-		           evidence.empty() ? "no known supplier matches this mail" :
-					      "no known supplier matches " + text::join(evidence, ", ");
+		r.reason = unknown_supplier_reason(*list, r, sender);
 		return r;
 	}
-
 	// ---- 4. the supplier's invoice, but not from the supplier
-	if (!belongs_to(sender, *supplier)) {
+	if (!belongs_to(sender, *id.supplier)) {
 		r.verdict = "unauthenticated";
-		const std::string whose = "invoice of " + supplier->name + " (by " + identified_by + ")";
-		r.reason = sender.domain.empty() ?
-				   whose + " has no single From domain" :
-				   whose + " sent from foreign domain " + sender.shown +
-					   ", not one of " + supplier->name + "'s domains";
+		r.reason = foreign_sender_reason(id, sender);
 		return r;
 	}
 	authres::Authentication auth = authres::authenticate_from(
 		authentication_results(msg), settings_.authserv_ids, sender.domain);
 	if (!auth.authenticated) {
 		r.verdict = "unauthenticated";
-		r.reason = "mail from " + sender.shown + " for " + supplier->name +
+		r.reason = "mail from " + sender.shown + " for " + id.supplier->name +
 			   " is not authenticated: " +
 			   (settings_.authserv_ids.empty() ?
 				    std::string("no trusted authserv-id is configured "
@@ -1493,47 +1570,16 @@ Result Analyser::analyse(const Message &msg) const
 				    auth.reason);
 		return r;
 	}
-
 	// ---- 5. where the money goes: every account must be the supplier's
-	std::vector<std::string> problems, unknown;
-	for (const Sighting &s : accounts.all()) {
-		if (!s.valid) {
-			problems.push_back(describe_sighting(s) +
-					   " is no valid IBAN (wrong check digits, length or format)");
-		} else if (!supplier->has_iban(s.iban)) {
-			std::string line = describe_sighting(s);
-			if (std::find(debtor_ibans.begin(), debtor_ibans.end(), s.iban) !=
-			    debtor_ibans.end())
-				line += " (the e-invoice names it as the account its direct debit "
-					"draws on; list your own accounts in tresor_own_ibans)";
-			unknown.push_back(std::move(line));
-		}
-	}
-	// What wasn't read may hold any account: nobody can say it is known.
-	for (const std::string &u : found.unanalysed)
-		problems.push_back(u + ": its accounts are unknown");
-	if (!unknown.empty()) {
-		problems.push_back(text::join(unknown, ", ") + (unknown.size() == 1 ? " is" : " are") +
-				   " not one of " + supplier->name + "'s known accounts" +
-				   (supplier->ibans.empty() ? " (the supplier file lists none)" : ""));
-	}
-	if (!problems.empty()) {
+	if (std::vector<std::string> problems =
+		    account_problems(accounts, *id.supplier, found.unanalysed);
+	    !problems.empty()) {
 		r.verdict = "bank-account-changed";
 		r.reason = text::join(problems, "; ");
 		return r;
 	}
-
 	r.verdict = "trusted";
-	std::vector<std::string> known;
-	for (const Sighting &s : accounts.all())
-		known.push_back(s.iban);
-	r.reason = supplier->name + " identified by " + identified_by + ", " + auth.reason;
-	if (known.empty())
-		r.reason += direct_debit ? ", paid by direct debit, no payee IBAN in the mail" :
-					   ", no IBAN in the invoice";
-	else
-		r.reason += ", IBAN " + text::join(known, ", ") +
-			    (known.size() == 1 ? " is a known account" : " are known accounts");
+	r.reason = trusted_reason(id, auth.reason, accounts);
 	return r;
 }
 

@@ -1,6 +1,22 @@
 // Invoice recognition for the Sieve extension vnd.tresor.invoice: is this
 // mail an invoice, which supplier sent it, and may it be trusted?
 //
+// The attacker is anyone who can send the business a mail: typically a
+// fraudster posing as a real supplier (a look-alike domain, a display name,
+// a forged From) with an invoice whose bank account is theirs. Three
+// sources of evidence combine, and none alone is enough: the supplier file
+// (tresor_suppliers: who the suppliers are, their domains, addresses, VAT
+// IDs and known accounts - the admin's ground truth), authentication
+// (Authentication-Results from the trusted authserv-ids: the From domain
+// really sent it), and the documents (the e-invoice's structured fields,
+// else the PDF's text: what is asked for and where the money goes). The
+// invoice names the supplier, the authenticated sender must be that
+// supplier, and every account the mail shows must be one the file knows.
+// Anything that can't be checked counts against the mail: an unread
+// document, an invalid IBAN, several senders. A verdict is advice for the
+// Sieve script, which files or flags the mail; nothing is paid or blocked
+// here.
+//
 // Untrusted documents (XML and PDF attachments) are only ever read through
 // the tresor-extract helper (extract::analyse), never in this process.
 //
@@ -71,6 +87,7 @@
 
 #include "common/setting_values.hpp"
 #include "extract/extract_client.hpp"
+#include "extract/helper_settings.hpp"
 #include "invoice/suppliers.hpp"
 #include "invoice/tresor-invoice.h"
 
@@ -82,8 +99,8 @@ struct Settings {
 	std::vector<std::string> keywords = default_keywords(); // tresor_invoice_keywords
 	std::string suppliers;                                  // tresor_suppliers
 	std::vector<std::string> authserv_ids;                  // tresor_authserv_id
-	std::string extract_path;                               // tresor_extract
-	extract::Limits limits; // tresor_extract_timeout, tresor_extract_memory
+	// tresor_extract, tresor_extract_timeout, tresor_extract_memory
+	extract::HelperSettings helper;
 	// tresor_own_ibans: the business's own accounts, normalised and valid.
 	// Never a supplier's payee account wherever they appear (a direct
 	// debit invoice prints the account it draws on).
@@ -171,6 +188,7 @@ private:
 		std::vector<std::string> unanalysed;
 	};
 	Findings read_documents(const Message &msg) const;
+	bool recognise_invoice(const Message &msg, const Findings &found, Result &r) const;
 	void log(int level, const std::string &message) const;
 	extract::Document read_document(extract::Kind kind, std::string_view data,
 					std::chrono::milliseconds time_left) const;

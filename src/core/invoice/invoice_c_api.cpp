@@ -10,6 +10,7 @@
 
 #include "invoice/invoice.hpp"
 #include "common/c_abi.hpp"
+#include "common/text.hpp"
 
 struct tresor_invoice_config {
 	tresor::invoice::Analyser analyser;
@@ -165,12 +166,8 @@ void tresor_invoice_message_add_part(tresor_invoice_message *msg, const char *co
 	try {
 		tresor::invoice::Part part;
 		if (content_type != nullptr) {
-			part.content_type = content_type;
 			// Promised lowercase, but a glue mistake shouldn't hide a PDF.
-			for (char &c : part.content_type) {
-				if (c >= 'A' && c <= 'Z')
-					c = static_cast<char>(c - 'A' + 'a');
-			}
+			part.content_type = tresor::text::ascii_lowercase(content_type);
 		}
 		if (filename != nullptr)
 			part.filename = filename;

@@ -14,6 +14,7 @@
 #include "invoice/authres.hpp"
 #include "extract/einvoice.hpp"
 #include "common/text.hpp"
+#include "invoice/unique_list.hpp"
 
 namespace tresor::suppliers {
 
@@ -61,12 +62,6 @@ std::vector<std::string> split_vatids(std::string_view field)
 			out.back() += token;
 	}
 	return out;
-}
-
-void push_unique(std::vector<std::string> &list, std::string value)
-{
-	if (std::find(list.begin(), list.end(), value) == list.end())
-		list.push_back(std::move(value));
 }
 
 // ---- RFC 4180 records
@@ -223,7 +218,7 @@ bool is_plausible_vatid(std::string_view v)
 	for (std::size_t i = 0; i < v.size(); i++) {
 		char c = v[i];
 		bool upper = c >= 'A' && c <= 'Z';
-		bool digit = c >= '0' && c <= '9';
+		bool digit = text::is_ascii_digit(c);
 		if (i < 2 ? !upper : !(upper || digit))
 			return false;
 	}
@@ -267,7 +262,7 @@ std::optional<std::string> make_supplier(const std::vector<Column> &columns,
 					return "domain " + text::quoted(v) +
 					       " is a public suffix (every domain under it would "
 					       "count as the supplier's)";
-				push_unique(s.domains, std::move(*d));
+				add_unique(s.domains, std::move(*d));
 			}
 			break;
 		case Column::addresses:
@@ -275,7 +270,7 @@ std::optional<std::string> make_supplier(const std::vector<Column> &columns,
 				std::optional<std::string> a = canonical_address(v);
 				if (!a)
 					return "invalid address " + text::quoted(v);
-				push_unique(s.addresses, std::move(*a));
+				add_unique(s.addresses, std::move(*a));
 			}
 			break;
 		case Column::vat_ids:
@@ -283,7 +278,7 @@ std::optional<std::string> make_supplier(const std::vector<Column> &columns,
 				std::string n = einvoice::normalise_vatid(v);
 				if (!is_plausible_vatid(n))
 					return "invalid VAT ID " + text::quoted(v);
-				push_unique(s.vat_ids, std::move(n));
+				add_unique(s.vat_ids, std::move(n));
 			}
 			break;
 		case Column::ibans:
@@ -292,7 +287,7 @@ std::optional<std::string> make_supplier(const std::vector<Column> &columns,
 				if (n.empty() || !einvoice::iban_valid(n))
 					return "invalid IBAN " + text::quoted(v) +
 					       " (wrong format or check digits)";
-				push_unique(s.ibans, std::move(n));
+				add_unique(s.ibans, std::move(n));
 			}
 			break;
 		case Column::unknown:

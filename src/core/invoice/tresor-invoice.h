@@ -22,11 +22,6 @@ extern "C" {
 
 typedef struct tresor_invoice_config tresor_invoice_config;
 
-/* Where make install puts the helper; tresor_extract overrides it. */
-#ifndef TRESOR_EXTRACT_DEFAULT_PATH
-#  define TRESOR_EXTRACT_DEFAULT_PATH "/usr/lib/dovecot/tresor-extract"
-#endif
-
 /* A config with every setting at its documented default. */
 tresor_invoice_config *tresor_invoice_config_new(void);
 void tresor_invoice_config_free(tresor_invoice_config *cfg);

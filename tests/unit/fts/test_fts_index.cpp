@@ -147,7 +147,7 @@ TEST(FtsRunSplitter, LongRunsBecomeWindowsCoveringEveryShortSubstring)
 	}
 }
 
-TEST(FtsIndex, SubstringsInsideWordsAreDefinite)
+TEST(FtsSubstringSearch, SubstringsInsideWordsAreDefinite)
 {
 	TempDir tmp;
 	write_corpus(*open_index(tmp.str(), true));
@@ -181,7 +181,7 @@ TEST(FtsIndex, SubstringsInsideWordsAreDefinite)
 	EXPECT_TRUE(a.definite.empty() && a.maybe.empty());
 }
 
-TEST(FtsIndex, AttachmentsHeaderNamesAndMimeHeadersCountForText)
+TEST(FtsSubstringSearch, AttachmentsHeaderNamesAndMimeHeadersCountForText)
 {
 	TempDir tmp;
 	write_corpus(*open_index(tmp.str(), true));
@@ -194,7 +194,7 @@ TEST(FtsIndex, AttachmentsHeaderNamesAndMimeHeadersCountForText)
 	EXPECT_TRUE(ask(*r, {key(KeyType::body, "BELEG")}).definite.empty());
 }
 
-TEST(FtsIndex, HtmlPhrasesAndApproximateHeadersAreOnlyMaybe)
+TEST(FtsSubstringSearch, HtmlPhrasesAndApproximateHeadersAreOnlyMaybe)
 {
 	TempDir tmp;
 	write_corpus(*open_index(tmp.str(), true));
@@ -215,7 +215,7 @@ TEST(FtsIndex, HtmlPhrasesAndApproximateHeadersAreOnlyMaybe)
 	EXPECT_EQ(a.maybe, (std::set<std::uint32_t>{2}));
 }
 
-TEST(FtsIndex, NotAndOrCombineThreeValued)
+TEST(FtsSubstringSearch, NotAndOrCombineThreeValued)
 {
 	TempDir tmp;
 	write_corpus(*open_index(tmp.str(), true));
@@ -237,7 +237,7 @@ TEST(FtsIndex, NotAndOrCombineThreeValued)
 	EXPECT_FALSE(keys[0].handled);
 }
 
-TEST(FtsIndex, IncompleteDocumentsAreMaybe)
+TEST(FtsSubstringSearch, IncompleteDocumentsAreMaybe)
 {
 	TempDir tmp;
 	{
@@ -253,7 +253,7 @@ TEST(FtsIndex, IncompleteDocumentsAreMaybe)
 	EXPECT_EQ(a.maybe, (std::set<std::uint32_t>{5}));
 }
 
-TEST(FtsIndex, LongRunsAreFoundExactlyUpToTheWindowOverlap)
+TEST(FtsSubstringSearch, LongRunsAreFoundExactlyUpToTheWindowOverlap)
 {
 	TempDir tmp;
 	std::string run;
@@ -274,7 +274,7 @@ TEST(FtsIndex, LongRunsAreFoundExactlyUpToTheWindowOverlap)
 	EXPECT_EQ(a.maybe, (std::set<std::uint32_t>{1}));
 }
 
-TEST(FtsIndex, UidvalidityChangeStartsAfresh)
+TEST(FtsIndexLifecycle, UidvalidityChangeStartsAfresh)
 {
 	TempDir tmp;
 	write_corpus(*open_index(tmp.str(), true, 7));
@@ -289,7 +289,7 @@ TEST(FtsIndex, UidvalidityChangeStartsAfresh)
 	EXPECT_EQ(w->document_count(), 0u);
 }
 
-TEST(FtsIndex, MissingIndexReadsAsEmpty)
+TEST(FtsIndexLifecycle, MissingIndexReadsAsEmpty)
 {
 	TempDir tmp;
 	auto r = open_index(tmp.str("nothing-here"), false);
@@ -301,7 +301,7 @@ TEST(FtsIndex, MissingIndexReadsAsEmpty)
 	EXPECT_FALSE(fs::exists(tmp.str("nothing-here")));
 }
 
-TEST(FtsIndex, DamageIsReportedAsCorrupt)
+TEST(FtsIndexLifecycle, DamageIsReportedAsCorrupt)
 {
 	TempDir tmp;
 	write_corpus(*open_index(tmp.str(), true));
@@ -321,7 +321,7 @@ TEST(FtsIndex, DamageIsReportedAsCorrupt)
 	EXPECT_EQ(w->last_uid(), 0u);
 }
 
-TEST(FtsIndex, SecondWriterWaitsThenGivesUp)
+TEST(FtsIndexLifecycle, SecondWriterWaitsThenGivesUp)
 {
 	TempDir tmp;
 	auto w1 = open_index(tmp.str(), true);
@@ -330,7 +330,7 @@ TEST(FtsIndex, SecondWriterWaitsThenGivesUp)
 	EXPECT_NO_THROW(open_index(tmp.str(), true, 7, 200));
 }
 
-TEST(FtsIndex, ExpungeReconcileAndCompact)
+TEST(FtsIndexLifecycle, ExpungeReconcileAndCompact)
 {
 	TempDir tmp;
 	{
@@ -356,7 +356,7 @@ TEST(FtsIndex, ExpungeReconcileAndCompact)
 	EXPECT_EQ(dbs, 1) << "the database before compaction is removed";
 }
 
-TEST(FtsIndex, WorthExtracting)
+TEST(FtsAttachmentText, WorthExtracting)
 {
 	EXPECT_TRUE(worth_extracting("application/octet-stream", "%PDF-1.7\n"));
 	EXPECT_TRUE(worth_extracting("application/octet-stream", std::string("PK\x03\x04", 4)));
@@ -365,7 +365,7 @@ TEST(FtsIndex, WorthExtracting)
 	EXPECT_FALSE(worth_extracting("image/png", "\x89PNG"));
 }
 
-TEST(FtsIndex, HtmlRunsAlreadyInTheBodyAreNotRepeated)
+TEST(FtsSubstringSearch, HtmlRunsAlreadyInTheBodyAreNotRepeated)
 {
 	TempDir tmp;
 	{
@@ -385,7 +385,7 @@ TEST(FtsIndex, HtmlRunsAlreadyInTheBodyAreNotRepeated)
 	EXPECT_EQ(a.maybe, (std::set<std::uint32_t>{1}));
 }
 
-TEST(FtsIndex, AMailIndexedTwiceKeepsItsFirstDocument)
+TEST(FtsIndexLifecycle, AMailIndexedTwiceKeepsItsFirstDocument)
 {
 	TempDir tmp;
 	auto w = open_index(tmp.str(), true);
@@ -417,7 +417,7 @@ TEST(FtsIndex, AMailIndexedTwiceKeepsItsFirstDocument)
 	EXPECT_TRUE(ask(*r, {key(KeyType::body, "NOCHMAL")}).definite.empty());
 }
 
-TEST(FtsIndex, ExpungedMailsLeaveResultsAtOnceAndPostingsAtCompaction)
+TEST(FtsIndexLifecycle, ExpungedMailsLeaveResultsAtOnceAndPostingsAtCompaction)
 {
 	TempDir tmp;
 	auto w = open_index(tmp.str(), true);
@@ -451,7 +451,7 @@ TEST(FtsIndex, ExpungedMailsLeaveResultsAtOnceAndPostingsAtCompaction)
 	EXPECT_EQ(ask(*r2, {key(KeyType::body, "ZÜGLER")}).definite, (std::set<std::uint32_t>{301}));
 }
 
-TEST(FtsIndex, AnIndexOfAnOlderFormatStartsAfresh)
+TEST(FtsIndexLifecycle, AnIndexOfAnOlderFormatStartsAfresh)
 {
 	TempDir tmp;
 	fs::create_directories(tmp.str());
@@ -479,7 +479,7 @@ TEST(FtsIndex, AnIndexOfAnOlderFormatStartsAfresh)
 	EXPECT_FALSE(fs::exists(tmp.str() + "/db-1"));
 }
 
-TEST(FtsIndex, HeldDocumentsGetTheirAttachmentTextAndCommitWaitsForThem)
+TEST(FtsAttachmentText, HeldDocumentsGetTheirAttachmentTextAndCommitWaitsForThem)
 {
 	TempDir tmp;
 	auto w = open_index(tmp.str(), true);
@@ -509,7 +509,7 @@ TEST(FtsIndex, HeldDocumentsGetTheirAttachmentTextAndCommitWaitsForThem)
 	EXPECT_TRUE(ask(*r, {key(KeyType::header, "RECHNUNG", "SUBJECT")}).definite.empty());
 }
 
-TEST(FtsIndex, AHeldDocumentClosedUnreleasedIsIndexedAgainLater)
+TEST(FtsAttachmentText, AHeldDocumentClosedUnreleasedIsIndexedAgainLater)
 {
 	TempDir tmp;
 	{
@@ -528,7 +528,7 @@ TEST(FtsIndex, AHeldDocumentClosedUnreleasedIsIndexedAgainLater)
 	EXPECT_EQ(w->document_count(), 1u);
 }
 
-TEST(FtsIndex, TwoProcessesRemovingOneDamagedIndexBothSucceed)
+TEST(FtsIndexLifecycle, TwoProcessesRemovingOneDamagedIndexBothSucceed)
 {
 	for (int round = 0; round < 5; round++) {
 		TempDir tmp;
@@ -561,7 +561,7 @@ TEST(FtsIndex, TwoProcessesRemovingOneDamagedIndexBothSucceed)
 // write into the database that replaces it: its commit would put its
 // version file over the newcomer's tables, and searches would read a
 // mixture that can look intact but lack mails.
-TEST(FtsIndex, AWriterOfARemovedIndexCannotTouchItsSuccessor)
+TEST(FtsIndexLifecycle, AWriterOfARemovedIndexCannotTouchItsSuccessor)
 {
 	TempDir tmp;
 	const std::string dir = tmp.str();
@@ -600,7 +600,7 @@ TEST(FtsIndex, AWriterOfARemovedIndexCannotTouchItsSuccessor)
 
 // Several processes finding no index at once each build a database; one
 // claims the stub, the others write into that one instead of an orphan.
-TEST(FtsIndex, WritersCreatingAnIndexAtOnceShareOne)
+TEST(FtsIndexLifecycle, WritersCreatingAnIndexAtOnceShareOne)
 {
 	for (int round = 0; round < 5; round++) {
 		TempDir tmp;
@@ -637,7 +637,7 @@ TEST(FtsIndex, WritersCreatingAnIndexAtOnceShareOne)
 // Dovecot asks for last_uid, then searches. If another process removed the
 // index as damaged in between, the search opens a new, emptier index: the
 // mails Dovecot takes for indexed must not come back as "no match".
-TEST(FtsIndex, MailsDovecotTakesForIndexedAreMaybeInAShrunkIndex)
+TEST(FtsSubstringSearch, MailsDovecotTakesForIndexedAreMaybeInAShrunkIndex)
 {
 	TempDir tmp;
 	write_corpus(*open_index(tmp.str(), true));
@@ -661,7 +661,7 @@ TEST(FtsIndex, MailsDovecotTakesForIndexedAreMaybeInAShrunkIndex)
 
 // Runs under 3 bytes are not indexed; a key that is only such runs is left
 // to Dovecot, and in a longer key they don't count.
-TEST(FtsIndex, ShortRunsAreLeftToDovecot)
+TEST(FtsSubstringSearch, ShortRunsAreLeftToDovecot)
 {
 	TempDir tmp;
 	{
@@ -695,7 +695,7 @@ TEST(FtsIndex, ShortRunsAreLeftToDovecot)
 
 // A writer commits without fsync while a marker holding the boot id is on
 // disk, and syncs everything and removes the marker when it closes.
-TEST(FtsIndex, AWriterSyncsAndRemovesItsUnsyncedMarkerWhenItCloses)
+TEST(FtsIndexLifecycle, AWriterSyncsAndRemovesItsUnsyncedMarkerWhenItCloses)
 {
 	TempDir tmp;
 	const fs::path marker = fs::path(tmp.str()) / "unsynced";
@@ -720,7 +720,7 @@ TEST(FtsIndex, AWriterSyncsAndRemovesItsUnsyncedMarkerWhenItCloses)
 // Left by a process that was killed, the marker is harmless (the commits
 // are in the page cache); left from an earlier boot, the index may miss
 // blocks its version file names, so it counts as damaged.
-TEST(FtsIndex, AnIndexUpdatedWithoutSyncBeforeARestartIsDamaged)
+TEST(FtsIndexLifecycle, AnIndexUpdatedWithoutSyncBeforeARestartIsDamaged)
 {
 	TempDir tmp;
 	write_corpus(*open_index(tmp.str(), true));

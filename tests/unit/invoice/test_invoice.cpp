@@ -211,7 +211,7 @@ const char kTrustedPass[] = "mx.example.net; dmarc=pass header.from=acme-gmbh.de
 const char kAcmeIban[] = "DE89370400440532013000";
 const char kStrangerIban[] = "NL91ABNA0417164300";
 
-class InvoiceTest : public testing::Test {
+class InvoiceFixture : public testing::Test {
 protected:
 	void SetUp() override
 	{
@@ -242,11 +242,23 @@ protected:
 	FakeExtract fake;
 };
 
+// One suite per part of the decision, all on the same suppliers and the
+// scripted helper.
+class InvoiceVerdict : public InvoiceFixture {};
+class InvoiceLookalikeSender : public InvoiceFixture {};
+class InvoiceSenderAuthentication : public InvoiceFixture {};
+class InvoicePayeeAccounts : public InvoiceFixture {};
+class InvoiceDocumentReading : public InvoiceFixture {};
+class InvoiceRecognition : public InvoiceFixture {};
+class InvoiceSupplierFile : public InvoiceFixture {};
+class InvoiceCApiResults : public InvoiceFixture {};
+class InvoiceHelperErrors : public InvoiceFixture {};
+
 } // namespace
 
 // ---- the verdict matrix
 
-TEST_F(InvoiceTest, TrustedWhenVatIdSenderAndAccountAllMatch)
+TEST_F(InvoiceVerdict, TrustedWhenVatIdSenderAndAccountAllMatch)
 {
 	Mail mail;
 	einvoice_mail(mail, "ACME Buchhaltung <billing@acme-gmbh.de>", "<acme/>");
@@ -273,7 +285,7 @@ TEST_F(InvoiceTest, TrustedWhenVatIdSenderAndAccountAllMatch)
 	EXPECT_EQ(fake.calls[0].first, Kind::xml);
 }
 
-TEST_F(InvoiceTest, TrustedFromSubdomainWithoutIban)
+TEST_F(InvoiceVerdict, TrustedFromSubdomainWithoutIban)
 {
 	Mail mail;
 	einvoice_mail(mail, "billing@eu.mail.acme.de", "<acme-no-iban/>",
@@ -285,7 +297,7 @@ TEST_F(InvoiceTest, TrustedFromSubdomainWithoutIban)
 	EXPECT_CONTAINS(o.reason, ", no IBAN in the invoice");
 }
 
-TEST_F(InvoiceTest, UnknownSupplier)
+TEST_F(InvoiceVerdict, UnknownSupplier)
 {
 	Mail mail;
 	einvoice_mail(mail, "Fremdfirma <rechnung@fremdfirma.example>", "<stranger/>",
@@ -300,7 +312,7 @@ TEST_F(InvoiceTest, UnknownSupplier)
 			    "IBAN NL91ABNA0417164300, sender rechnung@fremdfirma.example");
 }
 
-TEST_F(InvoiceTest, LookalikeByTwoEditsAlsoForShortNames)
+TEST_F(InvoiceLookalikeSender, LookalikeByTwoEditsAlsoForShortNames)
 {
 	Mail mail;
 	// "acnu" is two replacements away from ACME's "acme"
@@ -312,7 +324,7 @@ TEST_F(InvoiceTest, LookalikeByTwoEditsAlsoForShortNames)
 	EXPECT_EQ(o.reason, "sender domain acnu.de is 2 edits away from ACME GmbH's domain acme.de");
 }
 
-TEST_F(InvoiceTest, LookalikeByEditDistance)
+TEST_F(InvoiceLookalikeSender, LookalikeByEditDistance)
 {
 	Mail mail;
 	einvoice_mail(mail, "billing@acme-gmbb.de", "<stranger/>",
@@ -326,7 +338,7 @@ TEST_F(InvoiceTest, LookalikeByEditDistance)
 	EXPECT_EQ(o.folder, "");
 }
 
-TEST_F(InvoiceTest, LookalikeEvenWhenTheVatIdIsTheSuppliers)
+TEST_F(InvoiceLookalikeSender, LookalikeEvenWhenTheVatIdIsTheSuppliers)
 {
 	// The forger copied ACME's real e-invoice: VAT ID and IBAN are ACME's,
 	// the sender domain only looks like theirs (and passes its own DMARC).
@@ -341,7 +353,7 @@ TEST_F(InvoiceTest, LookalikeEvenWhenTheVatIdIsTheSuppliers)
 		  "sender domain acme-gmbb.de is 1 edit away from ACME GmbH's domain acme-gmbh.de");
 }
 
-TEST_F(InvoiceTest, LookalikeByConfusableCharacters)
+TEST_F(InvoiceLookalikeSender, LookalikeByConfusableCharacters)
 {
 	// "аcme.de" with CYRILLIC SMALL LETTER A (U+0430).
 	const std::string cyrillic_acme = "\xD0\xB0" "cme.de";
@@ -355,7 +367,7 @@ TEST_F(InvoiceTest, LookalikeByConfusableCharacters)
 				    " (xn--cme-5cd.de) is confusable with ACME GmbH's domain acme.de");
 }
 
-TEST_F(InvoiceTest, LookalikeByConfusableLetterPair)
+TEST_F(InvoiceLookalikeSender, LookalikeByConfusableLetterPair)
 {
 	// "rn" reads as "m".
 	Mail mail;
@@ -367,7 +379,7 @@ TEST_F(InvoiceTest, LookalikeByConfusableLetterPair)
 		  "sender domain acrne.de is confusable with ACME GmbH's domain acme.de");
 }
 
-TEST_F(InvoiceTest, LookalikeUnderAnotherSuffix)
+TEST_F(InvoiceLookalikeSender, LookalikeUnderAnotherSuffix)
 {
 	Mail mail;
 	einvoice_mail(mail, "billing@acme.com", "<stranger/>");
@@ -378,7 +390,7 @@ TEST_F(InvoiceTest, LookalikeUnderAnotherSuffix)
 			    "acme.de under another suffix");
 }
 
-TEST_F(InvoiceTest, LookalikeContainingTheName)
+TEST_F(InvoiceLookalikeSender, LookalikeContainingTheName)
 {
 	Mail mail;
 	einvoice_mail(mail, "billing@acme-gmbh.rechnungen-online.example", "<stranger/>");
@@ -389,7 +401,7 @@ TEST_F(InvoiceTest, LookalikeContainingTheName)
 			    "name acme-gmbh from ACME GmbH's domain acme-gmbh.de");
 }
 
-TEST_F(InvoiceTest, LookalikeByDisplayName)
+TEST_F(InvoiceLookalikeSender, LookalikeByDisplayName)
 {
 	Mail mail;
 	einvoice_mail(mail, "ACME GmbH <billing@evil.example>", "<stranger/>",
@@ -401,7 +413,7 @@ TEST_F(InvoiceTest, LookalikeByDisplayName)
 			    "billing@evil.example is not theirs");
 }
 
-TEST_F(InvoiceTest, DisplayNameMatchesWholeWordsOnly)
+TEST_F(InvoiceLookalikeSender, DisplayNameMatchesWholeWordsOnly)
 {
 	// "ACME GmbHx" is not "ACME GmbH"; the sender is simply unknown.
 	Mail mail;
@@ -411,7 +423,7 @@ TEST_F(InvoiceTest, DisplayNameMatchesWholeWordsOnly)
 	EXPECT_EQ(o.verdict, "unknown-supplier") << o.reason;
 }
 
-TEST_F(InvoiceTest, LookalikeByEncodedDisplayNameInOtherCase)
+TEST_F(InvoiceLookalikeSender, LookalikeByEncodedDisplayNameInOtherCase)
 {
 	Mail mail;
 	einvoice_mail(mail, "=?UTF-8?Q?Hans_M=C3=9CLLER?= <hans.mueller@gmx.example>",
@@ -423,7 +435,7 @@ TEST_F(InvoiceTest, LookalikeByEncodedDisplayNameInOtherCase)
 			    "hans.mueller@gmx.example is not theirs");
 }
 
-TEST_F(InvoiceTest, AnotherSuppliersDomainIsNoLookalike)
+TEST_F(InvoiceLookalikeSender, AnotherSuppliersDomainIsNoLookalike)
 {
 	// lieferant.de belongs to a supplier: not an imitation of acme-gmbh.de,
 	// but not ACME's domain either.
@@ -438,7 +450,7 @@ TEST_F(InvoiceTest, AnotherSuppliersDomainIsNoLookalike)
 			    "domain lieferant.de, not one of ACME GmbH's domains");
 }
 
-TEST_F(InvoiceTest, UnauthenticatedWhenOnlyAnUntrustedServerSaysPass)
+TEST_F(InvoiceSenderAuthentication, UnauthenticatedWhenOnlyAnUntrustedServerSaysPass)
 {
 	Mail mail;
 	einvoice_mail(mail, "billing@acme-gmbh.de", "<acme/>",
@@ -452,7 +464,7 @@ TEST_F(InvoiceTest, UnauthenticatedWhenOnlyAnUntrustedServerSaysPass)
 	EXPECT_CONTAINS(o.reason, "mx.evil.example");
 }
 
-TEST_F(InvoiceTest, UnauthenticatedWhenDmarcFails)
+TEST_F(InvoiceSenderAuthentication, UnauthenticatedWhenDmarcFails)
 {
 	Mail mail;
 	einvoice_mail(mail, "billing@acme-gmbh.de", "<acme/>",
@@ -463,7 +475,7 @@ TEST_F(InvoiceTest, UnauthenticatedWhenDmarcFails)
 	EXPECT_CONTAINS(o.reason, "dmarc=fail");
 }
 
-TEST_F(InvoiceTest, UnauthenticatedWithoutConfiguredAuthservId)
+TEST_F(InvoiceSenderAuthentication, UnauthenticatedWithoutConfiguredAuthservId)
 {
 	config.set("tresor_authserv_id", "");
 	Mail mail;
@@ -475,7 +487,7 @@ TEST_F(InvoiceTest, UnauthenticatedWithoutConfiguredAuthservId)
 			    "trusted authserv-id is configured (tresor_authserv_id)");
 }
 
-TEST_F(InvoiceTest, UnauthenticatedFromForeignDomain)
+TEST_F(InvoiceSenderAuthentication, UnauthenticatedFromForeignDomain)
 {
 	Mail mail;
 	einvoice_mail(mail, "Buchhaltung <office@kanzlei-weber.example>", "<acme/>",
@@ -488,7 +500,7 @@ TEST_F(InvoiceTest, UnauthenticatedFromForeignDomain)
 			    "domain kanzlei-weber.example, not one of ACME GmbH's domains");
 }
 
-TEST_F(InvoiceTest, BankAccountChanged)
+TEST_F(InvoicePayeeAccounts, BankAccountChanged)
 {
 	Mail mail;
 	einvoice_mail(mail, "billing@acme-gmbh.de", "<acme-rebanked/>");
@@ -502,7 +514,7 @@ TEST_F(InvoiceTest, BankAccountChanged)
 			    "of ACME GmbH's known accounts");
 }
 
-TEST_F(InvoiceTest, AnotherSuppliersIbanIsAChangedAccountToo)
+TEST_F(InvoicePayeeAccounts, AnotherSuppliersIbanIsAChangedAccountToo)
 {
 	// The VAT ID decides who it is; Lieferant's account is not ACME's.
 	fake.add("<acme-lieferant-iban/>", einvoice_doc("DE111222333", "DE02120300000000202051"));
@@ -516,7 +528,7 @@ TEST_F(InvoiceTest, AnotherSuppliersIbanIsAChangedAccountToo)
 		  "ACME GmbH's known accounts");
 }
 
-TEST_F(InvoiceTest, PdfInvoiceIdentifiedByAddressWithNoKnownAccounts)
+TEST_F(InvoicePayeeAccounts, PdfInvoiceIdentifiedByAddressWithNoKnownAccounts)
 {
 	fake.add("%PDF-rechnung", pdf_doc("Rechnung Nr. 17\nBitte überweisen Sie auf\n"
 					  "IBAN: AT61 1904 3002 3457 3201\nDanke."));
@@ -542,7 +554,7 @@ TEST_F(InvoiceTest, PdfInvoiceIdentifiedByAddressWithNoKnownAccounts)
 			    "Hans Müller's known accounts (the supplier file lists none)");
 }
 
-TEST_F(InvoiceTest, PdfInvoiceIdentifiedByIbanFromTheBody)
+TEST_F(InvoicePayeeAccounts, PdfInvoiceIdentifiedByIbanFromTheBody)
 {
 	fake.add("%PDF-plain", pdf_doc("Leistungen im März"));
 	Mail mail;
@@ -560,7 +572,7 @@ TEST_F(InvoiceTest, PdfInvoiceIdentifiedByIbanFromTheBody)
 	EXPECT_STARTS_WITH(o.reason, "ACME GmbH identified by IBAN DE89370400440532013000, ");
 }
 
-TEST_F(InvoiceTest, IbansInHtmlAndAttachedTextCountToo)
+TEST_F(InvoicePayeeAccounts, IbansInHtmlAndAttachedTextCountToo)
 {
 	fake.add("%PDF-plain", pdf_doc("Leistungen im März"));
 	Mail mail;
@@ -579,7 +591,7 @@ TEST_F(InvoiceTest, IbansInHtmlAndAttachedTextCountToo)
 			    "'notes.txt' is not one of ACME GmbH's known accounts");
 }
 
-TEST_F(InvoiceTest, PdfTextIbanComesBeforeTheBodys)
+TEST_F(InvoicePayeeAccounts, PdfTextIbanComesBeforeTheBodys)
 {
 	fake.add("%PDF-iban", pdf_doc("Invoice 17, pay to NL91 ABNA 0417 1643 00 please"));
 	Mail mail;
@@ -595,7 +607,7 @@ TEST_F(InvoiceTest, PdfTextIbanComesBeforeTheBodys)
 	EXPECT_EQ(o.verdict, "bank-account-changed");
 }
 
-TEST_F(InvoiceTest, EinvoiceWithoutIbanFallsBackToPdfText)
+TEST_F(InvoicePayeeAccounts, EinvoiceWithoutIbanFallsBackToPdfText)
 {
 	fake.add("%PDF-visual", pdf_doc("Zahlbar auf NL91ABNA0417164300"));
 	Mail mail;
@@ -621,7 +633,7 @@ void acme_mail(Mail &mail)
 		.header("Subject", "Rechnung R-2024-17");
 }
 
-TEST_F(InvoiceTest, NewIbanInAnyNotationInTheMailTextIsFound)
+TEST_F(InvoicePayeeAccounts, NewIbanInAnyNotationInTheMailTextIsFound)
 {
 	const char *const notations[] = {
 		"neue Bankverbindung: nl91abna0417164300",
@@ -645,7 +657,7 @@ TEST_F(InvoiceTest, NewIbanInAnyNotationInTheMailTextIsFound)
 	}
 }
 
-TEST_F(InvoiceTest, KnownIbanFirstAndNewOneSecondInThePdf)
+TEST_F(InvoicePayeeAccounts, KnownIbanFirstAndNewOneSecondInThePdf)
 {
 	fake.add("%PDF-two", pdf_doc("Rechnung 17\nBisher: DE89 3704 0044 0532 0130 00\n"
 				     "NEU ab sofort: IBAN NL91 ABNA 0417 1643 00\n"));
@@ -662,7 +674,7 @@ TEST_F(InvoiceTest, KnownIbanFirstAndNewOneSecondInThePdf)
 		  "accounts");
 }
 
-TEST_F(InvoiceTest, KnownIbanInXmlAndNewOneInThePdfOrHtml)
+TEST_F(InvoicePayeeAccounts, KnownIbanInXmlAndNewOneInThePdfOrHtml)
 {
 	fake.add("%PDF-new", pdf_doc("Rechnung\nZahlbar auf NL91ABNA0417164300"));
 	{
@@ -690,7 +702,7 @@ TEST_F(InvoiceTest, KnownIbanInXmlAndNewOneInThePdfOrHtml)
 	}
 }
 
-TEST_F(InvoiceTest, EveryUnknownAccountIsNamed)
+TEST_F(InvoicePayeeAccounts, EveryUnknownAccountIsNamed)
 {
 	fake.add("%PDF-at", pdf_doc("Rechnung, IBAN AT61 1904 3002 3457 3201"));
 	Mail mail;
@@ -705,7 +717,7 @@ TEST_F(InvoiceTest, EveryUnknownAccountIsNamed)
 			    "accounts");
 }
 
-TEST_F(InvoiceTest, KnownAccountEverywhereIsTrusted)
+TEST_F(InvoicePayeeAccounts, KnownAccountEverywhereIsTrusted)
 {
 	fake.add("%PDF-known", pdf_doc("Rechnung\nIBAN DE89 3704 0044 0532 0130 00"));
 	Mail mail;
@@ -719,7 +731,7 @@ TEST_F(InvoiceTest, KnownAccountEverywhereIsTrusted)
 	EXPECT_EQ(o.iban, kAcmeIban);
 }
 
-TEST_F(InvoiceTest, InvalidIbanInTheEinvoiceIsReportedAsWritten)
+TEST_F(InvoicePayeeAccounts, InvalidIbanInTheEinvoiceIsReportedAsWritten)
 {
 	// One check digit off: not dropped, not replaced by the PDF's valid one.
 	fake.add("<acme-typo/>", einvoice_doc("DE111222333", "DE89370400440532013001"));
@@ -745,7 +757,7 @@ Document direct_debit_doc(const std::string &payee, const std::string &debtor)
 	return d;
 }
 
-TEST_F(InvoiceTest, DirectDebitFromAnOwnAccountIsTrusted)
+TEST_F(InvoicePayeeAccounts, DirectDebitFromAnOwnAccountIsTrusted)
 {
 	const std::string own = "AT611904300234573201";
 	fake.add("<acme-sepa/>", direct_debit_doc("", own));
@@ -798,7 +810,7 @@ TEST_F(InvoiceTest, DirectDebitFromAnOwnAccountIsTrusted)
 	}
 }
 
-TEST_F(InvoiceTest, OwnAccountsAreNoPayeeAccountsAnywhere)
+TEST_F(InvoicePayeeAccounts, OwnAccountsAreNoPayeeAccountsAnywhere)
 {
 	config.set("tresor_own_ibans", "NL91ABNA0417164300");
 	fake.add("<acme-own/>", einvoice_doc("DE111222333", kStrangerIban));
@@ -811,7 +823,7 @@ TEST_F(InvoiceTest, OwnAccountsAreNoPayeeAccountsAnywhere)
 	EXPECT_EQ(o.iban, "");
 }
 
-TEST_F(InvoiceTest, SeveralFromAddressesAreNeverTrusted)
+TEST_F(InvoiceSenderAuthentication, SeveralFromAddressesAreNeverTrusted)
 {
 	const char *const froms[] = {
 		"billing@acme-gmbh.de, other@acme-gmbh.de",
@@ -840,7 +852,7 @@ TEST_F(InvoiceTest, SeveralFromAddressesAreNeverTrusted)
 	EXPECT_EQ(analyse(config, one).verdict, "trusted");
 }
 
-TEST_F(InvoiceTest, DocumentsOverTheBudgetAreNotAnalysedAndGoToReview)
+TEST_F(InvoiceDocumentReading, DocumentsOverTheBudgetAreNotAnalysedAndGoToReview)
 {
 	config.set("tresor_invoice_budget", "100ms");
 	std::vector<std::string> read;
@@ -879,7 +891,7 @@ TEST_F(InvoiceTest, DocumentsOverTheBudgetAreNotAnalysedAndGoToReview)
 			    "ACME GmbH's known accounts");
 }
 
-TEST_F(InvoiceTest, UnreadableDocumentOfATrustedInvoiceGoesToReview)
+TEST_F(InvoiceDocumentReading, UnreadableDocumentOfATrustedInvoiceGoesToReview)
 {
 	Mail mail;
 	acme_mail(mail);
@@ -892,7 +904,7 @@ TEST_F(InvoiceTest, UnreadableDocumentOfATrustedInvoiceGoesToReview)
 
 // ---- invoice or not
 
-TEST_F(InvoiceTest, NewsletterSayingRechnungWithoutAttachmentIsNoInvoice)
+TEST_F(InvoiceRecognition, NewsletterSayingRechnungWithoutAttachmentIsNoInvoice)
 {
 	Mail mail;
 	mail.header("From", "news@acme-gmbh.de")
@@ -911,7 +923,7 @@ TEST_F(InvoiceTest, NewsletterSayingRechnungWithoutAttachmentIsNoInvoice)
 	EXPECT_TRUE(fake.calls.empty()) << "nothing to extract";
 }
 
-TEST_F(InvoiceTest, PdfWithKeywordOnlyInFilenameIsAnInvoice)
+TEST_F(InvoiceRecognition, PdfWithKeywordOnlyInFilenameIsAnInvoice)
 {
 	fake.add("%PDF-neutral", pdf_doc("Sehr geehrte Damen und Herren, anbei die Unterlagen."));
 	Mail mail;
@@ -930,7 +942,7 @@ TEST_F(InvoiceTest, PdfWithKeywordOnlyInFilenameIsAnInvoice)
 	EXPECT_EQ(fake.calls[0].first, Kind::pdf);
 }
 
-TEST_F(InvoiceTest, PdfWithoutKeywordIsNoInvoice)
+TEST_F(InvoiceRecognition, PdfWithoutKeywordIsNoInvoice)
 {
 	fake.add("%PDF-neutral", pdf_doc("Sehr geehrte Damen und Herren, anbei die Unterlagen."));
 	Mail mail;
@@ -946,7 +958,7 @@ TEST_F(InvoiceTest, PdfWithoutKeywordIsNoInvoice)
 	EXPECT_EQ(fake.calls.size(), 1u) << "the PDF's text was looked at";
 }
 
-TEST_F(InvoiceTest, KeywordInPdfTextCaseInsensitively)
+TEST_F(InvoiceRecognition, KeywordInPdfTextCaseInsensitively)
 {
 	fake.add("%PDF-facture", pdf_doc("FACTURE N° 2024-17"));
 	Mail mail;
@@ -959,7 +971,7 @@ TEST_F(InvoiceTest, KeywordInPdfTextCaseInsensitively)
 	EXPECT_EQ(o.verdict, "unknown-supplier");
 }
 
-TEST_F(InvoiceTest, KeywordInEncodedSubject)
+TEST_F(InvoiceRecognition, KeywordInEncodedSubject)
 {
 	struct Case {
 		const char *subject;
@@ -986,7 +998,7 @@ TEST_F(InvoiceTest, KeywordInEncodedSubject)
 	}
 }
 
-TEST_F(InvoiceTest, ConfiguredKeywordsReplaceTheDefaults)
+TEST_F(InvoiceRecognition, ConfiguredKeywordsReplaceTheDefaults)
 {
 	config.set("tresor_invoice_keywords", "Abrechnung \"Nota de crédito\"");
 	fake.add("%PDF-neutral", pdf_doc("Anbei."));
@@ -1011,7 +1023,7 @@ TEST_F(InvoiceTest, ConfiguredKeywordsReplaceTheDefaults)
 	}
 }
 
-TEST_F(InvoiceTest, OctetStreamWithPdfMagicIsAPdf)
+TEST_F(InvoiceRecognition, OctetStreamWithPdfMagicIsAPdf)
 {
 	fake.add("%PDF-1.7 scanned", pdf_doc("Rechnung"));
 	Mail mail;
@@ -1024,7 +1036,7 @@ TEST_F(InvoiceTest, OctetStreamWithPdfMagicIsAPdf)
 	EXPECT_EQ(fake.calls[0].first, Kind::pdf);
 }
 
-TEST_F(InvoiceTest, OtherAttachmentsAreNotDocuments)
+TEST_F(InvoiceRecognition, OtherAttachmentsAreNotDocuments)
 {
 	Mail mail;
 	mail.header("From", "billing@acme-gmbh.de")
@@ -1039,7 +1051,7 @@ TEST_F(InvoiceTest, OtherAttachmentsAreNotDocuments)
 	EXPECT_TRUE(fake.calls.empty());
 }
 
-TEST_F(InvoiceTest, XmlRecognisedByNameAndType)
+TEST_F(InvoiceRecognition, XmlRecognisedByNameAndType)
 {
 	Mail mail;
 	mail.header("From", "billing@acme-gmbh.de")
@@ -1055,7 +1067,7 @@ TEST_F(InvoiceTest, XmlRecognisedByNameAndType)
 	EXPECT_EQ(fake.calls[1].first, Kind::xml);
 }
 
-TEST_F(InvoiceTest, XmlThatIsNoInvoiceWithKeywordIsNoInvoice)
+TEST_F(InvoiceRecognition, XmlThatIsNoInvoiceWithKeywordIsNoInvoice)
 {
 	Document order;
 	order.ok = true;
@@ -1069,7 +1081,7 @@ TEST_F(InvoiceTest, XmlThatIsNoInvoiceWithKeywordIsNoInvoice)
 	EXPECT_FALSE(o.is_invoice) << "a keyword needs a PDF";
 }
 
-TEST_F(InvoiceTest, BrokenAttachmentIsLoggedAndTheKeywordStillCounts)
+TEST_F(InvoiceDocumentReading, BrokenAttachmentIsLoggedAndTheKeywordStillCounts)
 {
 	Document broken;
 	broken.warnings = {"timed out after 10000 ms"};
@@ -1093,7 +1105,7 @@ TEST_F(InvoiceTest, BrokenAttachmentIsLoggedAndTheKeywordStillCounts)
 		  }));
 }
 
-TEST_F(InvoiceTest, AtMostEightDocumentsAreAnalysed)
+TEST_F(InvoiceDocumentReading, AtMostEightDocumentsAreAnalysed)
 {
 	fake.add("%PDF-x", pdf_doc("nothing"));
 	Mail mail;
@@ -1110,7 +1122,7 @@ TEST_F(InvoiceTest, AtMostEightDocumentsAreAnalysed)
 
 // ---- the supplier file through the C ABI
 
-TEST_F(InvoiceTest, MissingSupplierFileIsLoggedAndEveryoneUnknown)
+TEST_F(InvoiceSupplierFile, MissingSupplierFileIsLoggedAndEveryoneUnknown)
 {
 	config.set("tresor_suppliers", dir / "nonexistent.csv");
 	Mail mail;
@@ -1125,7 +1137,7 @@ TEST_F(InvoiceTest, MissingSupplierFileIsLoggedAndEveryoneUnknown)
 					    "every invoice counts as from an unknown supplier"}));
 }
 
-TEST_F(InvoiceTest, SkippedSupplierLinesReachTheLogger)
+TEST_F(InvoiceSupplierFile, SkippedSupplierLinesReachTheLogger)
 {
 	write_file(suppliers_path, std::string(kSuppliers) + "Broken,/Rechnungen,,,,\n");
 	Mail mail;
@@ -1138,7 +1150,7 @@ TEST_F(InvoiceTest, SkippedSupplierLinesReachTheLogger)
 					    "'..', empty levels or '/' at either end)"}));
 }
 
-TEST_F(InvoiceTest, SupplierFileChangesAreSeen)
+TEST_F(InvoiceSupplierFile, SupplierFileChangesAreSeen)
 {
 	Mail first;
 	einvoice_mail(first, "billing@acme-gmbh.de", "<acme-rebanked/>");
@@ -1158,7 +1170,7 @@ TEST_F(InvoiceTest, SupplierFileChangesAreSeen)
 
 // ---- the C ABI itself
 
-TEST_F(InvoiceTest, ResultsStayValidUntilTheMessageIsFreed)
+TEST_F(InvoiceCApiResults, ResultsStayValidUntilTheMessageIsFreed)
 {
 	Mail mail;
 	einvoice_mail(mail, "billing@acme-gmbh.de", "<acme/>");
@@ -1172,7 +1184,7 @@ TEST_F(InvoiceTest, ResultsStayValidUntilTheMessageIsFreed)
 	EXPECT_STREQ(second.verdict, "trusted");
 }
 
-TEST_F(InvoiceTest, MissingHelperIsAnErrorOnlyWhenItIsNeeded)
+TEST_F(InvoiceHelperErrors, MissingHelperIsAnErrorOnlyWhenItIsNeeded)
 {
 	Config plain;
 	plain.set("tresor_extract", "/nonexistent/tresor-extract");
@@ -1252,10 +1264,10 @@ TEST(InvoiceSettings, Defaults)
 					    "Fattura", "Factura"}));
 	EXPECT_EQ(s.suppliers, "");
 	EXPECT_TRUE(s.authserv_ids.empty());
-	EXPECT_EQ(s.extract_path, TRESOR_EXTRACT_DEFAULT_PATH);
-	EXPECT_EQ(s.limits.timeout_ms, 10000u);
-	EXPECT_EQ(s.limits.cpu_seconds, 5u);
-	EXPECT_EQ(s.limits.memory_bytes, 256ull << 20);
+	EXPECT_EQ(s.helper.path, TRESOR_EXTRACT_DEFAULT_PATH);
+	EXPECT_EQ(s.helper.limits.timeout_ms, 10000u);
+	EXPECT_EQ(s.helper.limits.cpu_seconds, 5u);
+	EXPECT_EQ(s.helper.limits.memory_bytes, 256ull << 20);
 	EXPECT_TRUE(s.own_ibans.empty());
 	EXPECT_EQ(s.budget, std::chrono::seconds(15));
 }
@@ -1273,24 +1285,24 @@ TEST(InvoiceSettings, ValidValues)
 	EXPECT_EQ(s.authserv_ids,
 		  (std::vector<std::string>{"mx1.example.net", "mx2.example.net"}));
 	s.set("tresor_extract", "/opt/tresor/tresor-extract");
-	EXPECT_EQ(s.extract_path, "/opt/tresor/tresor-extract");
+	EXPECT_EQ(s.helper.path, "/opt/tresor/tresor-extract");
 	s.set("tresor_extract_timeout", "500ms");
-	EXPECT_EQ(s.limits.timeout_ms, 500u);
-	EXPECT_EQ(s.limits.cpu_seconds, 1u);
+	EXPECT_EQ(s.helper.limits.timeout_ms, 500u);
+	EXPECT_EQ(s.helper.limits.cpu_seconds, 1u);
 	s.set("tresor_extract_timeout", "30s");
-	EXPECT_EQ(s.limits.timeout_ms, 30000u);
-	EXPECT_EQ(s.limits.cpu_seconds, 5u);
+	EXPECT_EQ(s.helper.limits.timeout_ms, 30000u);
+	EXPECT_EQ(s.helper.limits.cpu_seconds, 5u);
 	s.set("tresor_extract_timeout", "2 min");
-	EXPECT_EQ(s.limits.timeout_ms, 120000u);
+	EXPECT_EQ(s.helper.limits.timeout_ms, 120000u);
 	s.set("tresor_extract_timeout", "3");
-	EXPECT_EQ(s.limits.timeout_ms, 3000u);
-	EXPECT_EQ(s.limits.cpu_seconds, 3u);
+	EXPECT_EQ(s.helper.limits.timeout_ms, 3000u);
+	EXPECT_EQ(s.helper.limits.cpu_seconds, 3u);
 	s.set("tresor_extract_memory", "512M");
-	EXPECT_EQ(s.limits.memory_bytes, 512ull << 20);
+	EXPECT_EQ(s.helper.limits.memory_bytes, 512ull << 20);
 	s.set("tresor_extract_memory", "1G");
-	EXPECT_EQ(s.limits.memory_bytes, 1ull << 30);
+	EXPECT_EQ(s.helper.limits.memory_bytes, 1ull << 30);
 	s.set("tresor_extract_memory", "65536 kB");
-	EXPECT_EQ(s.limits.memory_bytes, 64ull << 20);
+	EXPECT_EQ(s.helper.limits.memory_bytes, 64ull << 20);
 	s.set("tresor_own_ibans", "de89 3704 0044 0532 0130 00  AT611904300234573201 "
 				  "DE89370400440532013000");
 	EXPECT_EQ(s.own_ibans, (std::vector<std::string>{"DE89370400440532013000",
@@ -1358,14 +1370,14 @@ TEST(InvoiceSettings, BadValuesNameTheSetting)
 			   "unknown setting 'tresor_invoice_kewords' (known settings: "
 			   "tresor_invoice_keywords, ");
 	// A refused value leaves the setting as it was.
-	EXPECT_EQ(inv::analyser_of(config.cfg).settings().limits.timeout_ms, 10000u);
-	EXPECT_EQ(inv::analyser_of(config.cfg).settings().extract_path,
+	EXPECT_EQ(inv::analyser_of(config.cfg).settings().helper.limits.timeout_ms, 10000u);
+	EXPECT_EQ(inv::analyser_of(config.cfg).settings().helper.path,
 		  TRESOR_EXTRACT_DEFAULT_PATH);
 }
 
 // ---- building blocks
 
-TEST(InvoiceText, DecodeHeaderText)
+TEST(InvoiceHeaderText, DecodeHeaderText)
 {
 	EXPECT_EQ(inv::decode_header_text("plain text"), "plain text");
 	EXPECT_EQ(inv::decode_header_text("=?ISO-8859-1?Q?f=FCr_M=E4rz?="), "für März");
@@ -1387,7 +1399,7 @@ TEST(InvoiceText, DecodeHeaderText)
 	EXPECT_EQ(inv::decode_header_text(""), "");
 }
 
-TEST(InvoiceText, ParseFrom)
+TEST(InvoiceHeaderText, ParseFrom)
 {
 	auto check = [](const char *value, const char *name, const char *address) {
 		inv::FromAddress f = inv::parse_from(value);
@@ -1415,7 +1427,7 @@ std::vector<std::string> ibans(const std::string &text)
 }
 using Ibans = std::vector<std::string>;
 
-TEST(InvoiceText, FindIbansInEveryNotation)
+TEST(InvoiceIbanSearch, FindIbansInEveryNotation)
 {
 	const Ibans de = {"DE89370400440532013000"};
 	EXPECT_EQ(ibans("IBAN: DE89 3704 0044 0532 0130 00, BIC: COBADEFFXXX"), de);
@@ -1463,7 +1475,7 @@ TEST(InvoiceText, FindIbansInEveryNotation)
 	EXPECT_EQ(ibans("Konto: at61 1904 3002 3457 3201"), Ibans{"AT611904300234573201"});
 }
 
-TEST(InvoiceText, FindIbansFindsEveryOneInOrder)
+TEST(InvoiceIbanSearch, FindIbansFindsEveryOneInOrder)
 {
 	EXPECT_EQ(ibans("Bisher: DE89 3704 0044 0532 0130 00\nNEU ab sofort: IBAN "
 			"de02-1203-0000-0000-2020-51"),
@@ -1478,7 +1490,7 @@ TEST(InvoiceText, FindIbansFindsEveryOneInOrder)
 		  (Ibans{"DE89370400440532013000", "NL91ABNA0417164300"}));
 }
 
-TEST(InvoiceText, FindIbansRefusesWhatIsNoIban)
+TEST(InvoiceIbanSearch, FindIbansRefusesWhatIsNoIban)
 {
 	EXPECT_EQ(ibans(""), Ibans{});
 	EXPECT_EQ(ibans("123DE89370400440532013000"), Ibans{}) << "a number runs on before it";
@@ -1504,7 +1516,7 @@ TEST(InvoiceText, FindIbansRefusesWhatIsNoIban)
 	EXPECT_EQ(ibans("DE89 3704 0044 0532 0130 00\n\n\n1234"), Ibans{"DE89370400440532013000"});
 }
 
-TEST(InvoiceText, HtmlToText)
+TEST(InvoiceHtmlToText, HtmlToText)
 {
 	EXPECT_EQ(inv::html_to_text("<p>IBAN&nbsp;DE89&#160;3704&#xA0;0044</p>"),
 		  "\nIBAN\xC2\xA0" "DE89\xC2\xA0" "3704\xC2\xA0" "0044\n");
@@ -1524,7 +1536,7 @@ TEST(InvoiceText, HtmlToText)
 		  Ibans{"DE89370400440532013000"});
 }
 
-TEST(InvoiceText, EditDistance)
+TEST(InvoiceEditDistance, EditDistance)
 {
 	EXPECT_EQ(inv::edit_distance(U"acme-gmbh", U"acme-gmbb"), 1u);
 	EXPECT_EQ(inv::edit_distance(U"acme", U"amce"), 1u) << "a swap is one edit";
@@ -1537,7 +1549,7 @@ TEST(InvoiceText, EditDistance)
 	EXPECT_EQ(inv::edit_distance(U"\u0430cme", U"acme"), 1u) << "code points, not bytes";
 }
 
-TEST(InvoiceText, KeywordsAreCaseFolded)
+TEST(InvoiceKeywordMatching, KeywordsAreCaseFolded)
 {
 	const std::vector<std::string> keywords = {"Rechnung", "Straße", "Credit note"};
 	EXPECT_TRUE(inv::contains_keyword("EINGANGSRECHNUNG", keywords));
@@ -1553,7 +1565,7 @@ TEST(InvoiceText, KeywordsAreCaseFolded)
 
 // Words that make a PDF an invoice with the default keywords, and words
 // that don't (the bug: substrings, so Berechnung and savoir counted).
-TEST(InvoiceText, DefaultKeywordsMatchWordsAndGermanCompounds)
+TEST(InvoiceKeywordMatching, DefaultKeywordsMatchWordsAndGermanCompounds)
 {
 	const std::vector<std::string> keywords = inv::Settings::default_keywords();
 	const char *const invoices[] = {
@@ -1625,7 +1637,7 @@ std::string make_pdf(const std::vector<std::string> &lines)
 	return testutil::pdf_from_objects(objects, "%PDF-1.4\n");
 }
 
-class InvoiceRealHelperTest : public testing::Test {
+class InvoiceWithRealHelper : public testing::Test {
 protected:
 	void SetUp() override
 	{
@@ -1666,7 +1678,7 @@ protected:
 
 } // namespace
 
-TEST_F(InvoiceRealHelperTest, XRechnungUblIsTrusted)
+TEST_F(InvoiceWithRealHelper, XRechnungUblIsTrusted)
 {
 	Outcome o = analyse_file("zugferd-corpus--XML-Rechnung_UBL_XRECHNUNG_Einfach.ubl.xml",
 				 "application/xml");
@@ -1687,7 +1699,7 @@ TEST_F(InvoiceRealHelperTest, XRechnungUblIsTrusted)
 	EXPECT_TRUE(config.log_at(2).empty());
 }
 
-TEST_F(InvoiceRealHelperTest, XRechnungCii)
+TEST_F(InvoiceWithRealHelper, XRechnungCii)
 {
 	Outcome o = analyse_file("zugferd-corpus--XML-Rechnung_CII_XRECHNUNG_Einfach.cii.xml",
 				 "text/xml");
@@ -1699,7 +1711,7 @@ TEST_F(InvoiceRealHelperTest, XRechnungCii)
 	EXPECT_EQ(o.verdict, "trusted") << o.reason;
 }
 
-TEST_F(InvoiceRealHelperTest, FacturXPdf)
+TEST_F(InvoiceWithRealHelper, FacturXPdf)
 {
 	Outcome o = analyse_file("zugferd-corpus--XML-Rechnung_FX_XRECHNUNG_Einfach.pdf",
 				 "application/pdf");
@@ -1711,7 +1723,7 @@ TEST_F(InvoiceRealHelperTest, FacturXPdf)
 	EXPECT_EQ(o.verdict, "trusted") << o.reason;
 }
 
-TEST_F(InvoiceRealHelperTest, ZugferdOnePdfWithAnotherAccount)
+TEST_F(InvoiceWithRealHelper, ZugferdOnePdfWithAnotherAccount)
 {
 	Outcome o = analyse_file(
 		"zugferd-corpus--ZUGFeRDv1_correct_Intarsys_ZUGFeRD_1p0_BASIC_Einfach.pdf",
@@ -1728,7 +1740,7 @@ TEST_F(InvoiceRealHelperTest, ZugferdOnePdfWithAnotherAccount)
 		  "of Lieferant GmbH's known accounts");
 }
 
-TEST_F(InvoiceRealHelperTest, BankAccountChangedOnTheRealXRechnung)
+TEST_F(InvoiceWithRealHelper, BankAccountChangedOnTheRealXRechnung)
 {
 	write_file(suppliers_path, "name,folder,domains,vat_ids,ibans\n"
 				   "Lieferant GmbH,Rechnungen/Lieferant,lieferant.de,DE123456789,"
@@ -1743,7 +1755,7 @@ TEST_F(InvoiceRealHelperTest, BankAccountChangedOnTheRealXRechnung)
 		  "accounts");
 }
 
-TEST_F(InvoiceRealHelperTest, PlainPdfKeywordOnlyInFilename)
+TEST_F(InvoiceWithRealHelper, PlainPdfKeywordOnlyInFilename)
 {
 	const std::string pdf = make_pdf({"Sehr geehrte Damen und Herren,",
 					  "anbei die Unterlagen zum Projekt."});
@@ -1768,7 +1780,7 @@ TEST_F(InvoiceRealHelperTest, PlainPdfKeywordOnlyInFilename)
 	EXPECT_TRUE(config.log_at(2).empty());
 }
 
-TEST_F(InvoiceRealHelperTest, PlainPdfKeywordAndIbanInText)
+TEST_F(InvoiceWithRealHelper, PlainPdfKeywordAndIbanInText)
 {
 	const std::string pdf = make_pdf({"INVOICE 2024-17", "Total EUR 119.00",
 					  "IBAN NL91 ABNA 0417 1643 00"});
@@ -1785,7 +1797,7 @@ TEST_F(InvoiceRealHelperTest, PlainPdfKeywordAndIbanInText)
 	EXPECT_EQ(o.verdict, "bank-account-changed");
 }
 
-TEST_F(InvoiceRealHelperTest, BrokenPdfIsLoggedNotFatal)
+TEST_F(InvoiceWithRealHelper, BrokenPdfIsLoggedNotFatal)
 {
 	Mail mail;
 	mail.header("From", "rechnung@lieferant.de")

@@ -69,7 +69,7 @@ const char kHeader[] = "name,folder,domains,addresses,vat_ids,ibans\n";
 
 } // namespace
 
-TEST(Suppliers, ParsesValidFile)
+TEST(SupplierFileParsing, ParsesValidFile)
 {
 	CapturingLogger log;
 	SupplierList list = parse(std::string(kHeader) +
@@ -96,7 +96,7 @@ TEST(Suppliers, ParsesValidFile)
 		  (std::vector<std::string>{"tresor_suppliers: suppliers.csv: 2 suppliers loaded"}));
 }
 
-TEST(Suppliers, ColumnsInAnyOrderAndOptional)
+TEST(SupplierFileParsing, ColumnsInAnyOrderAndOptional)
 {
 	CapturingLogger log;
 	SupplierList list = parse("IBANs , Name,FOLDER\n"
@@ -109,7 +109,7 @@ TEST(Suppliers, ColumnsInAnyOrderAndOptional)
 	EXPECT_TRUE(list.all()[0].domains.empty());
 }
 
-TEST(Suppliers, Quoting)
+TEST(SupplierFileParsing, Quoting)
 {
 	CapturingLogger log;
 	// CRLF line ends, a BOM, a quoted comma, "" escapes, and a quoted
@@ -127,7 +127,7 @@ TEST(Suppliers, Quoting)
 	EXPECT_TRUE(log.at_level(2).empty());
 }
 
-TEST(Suppliers, CommentsAndEmptyLines)
+TEST(SupplierFileParsing, CommentsAndEmptyLines)
 {
 	CapturingLogger log;
 	SupplierList list = parse("# supplier file of Example GmbH\n"
@@ -142,7 +142,7 @@ TEST(Suppliers, CommentsAndEmptyLines)
 	EXPECT_TRUE(log.at_level(2).empty());
 }
 
-TEST(Suppliers, BadLinesAreSkippedAndReportedWithLineNumbers)
+TEST(SupplierFileParsing, BadLinesAreSkippedAndReportedWithLineNumbers)
 {
 	CapturingLogger log;
 	SupplierList list = parse(
@@ -200,7 +200,7 @@ TEST(Suppliers, BadLinesAreSkippedAndReportedWithLineNumbers)
 
 // A public suffix as a supplier domain would make every domain under it the
 // supplier's (anyone could register a sender "belonging" to it).
-TEST(Suppliers, PublicSuffixDomainMakesTheLineInvalid)
+TEST(SupplierFileParsing, PublicSuffixDomainMakesTheLineInvalid)
 {
 	CapturingLogger log;
 	SupplierList list = parse("name,folder,domains\n"
@@ -224,7 +224,7 @@ TEST(Suppliers, PublicSuffixDomainMakesTheLineInvalid)
 	EXPECT_NE(list.by_domain("shop.github.io"), nullptr);
 }
 
-TEST(Suppliers, UnclosedQuoteCostsOnlyItsOwnLine)
+TEST(SupplierFileParsing, UnclosedQuoteCostsOnlyItsOwnLine)
 {
 	// The quote opened on line 2 would close at the start of line 4.
 	CapturingLogger log;
@@ -240,7 +240,7 @@ TEST(Suppliers, UnclosedQuoteCostsOnlyItsOwnLine)
 					   "quotes"}));
 }
 
-TEST(Suppliers, TextAfterClosingQuoteIsBad)
+TEST(SupplierFileParsing, TextAfterClosingQuoteIsBad)
 {
 	CapturingLogger log;
 	SupplierList list = parse("name,folder\n"
@@ -253,7 +253,7 @@ TEST(Suppliers, TextAfterClosingQuoteIsBad)
 					    "character after a closing double quote"}));
 }
 
-TEST(Suppliers, InvalidUtf8IsBad)
+TEST(SupplierFileParsing, InvalidUtf8IsBad)
 {
 	CapturingLogger log;
 	SupplierList list = parse("name,folder\n"
@@ -265,7 +265,7 @@ TEST(Suppliers, InvalidUtf8IsBad)
 					   "tresor_suppliers: s.csv line 2 skipped: not valid UTF-8"}));
 }
 
-TEST(Suppliers, HeaderProblemsMeanNoSuppliers)
+TEST(SupplierFileParsing, HeaderProblemsMeanNoSuppliers)
 {
 	struct Case {
 		const char *csv;
@@ -294,7 +294,7 @@ TEST(Suppliers, HeaderProblemsMeanNoSuppliers)
 	}
 }
 
-TEST(Suppliers, UnknownColumnIsReportedAndIgnored)
+TEST(SupplierFileParsing, UnknownColumnIsReportedAndIgnored)
 {
 	CapturingLogger log;
 	SupplierList list = parse("name,folder,phone\nACME,Rechnungen/ACME,+49 30 1234\n", "s.csv",
@@ -304,7 +304,7 @@ TEST(Suppliers, UnknownColumnIsReportedAndIgnored)
 					   "tresor_suppliers: s.csv line 1: unknown column 'phone' ignored"}));
 }
 
-TEST(Suppliers, Normalisation)
+TEST(SupplierFileParsing, Normalisation)
 {
 	CapturingLogger log;
 	SupplierList list = parse(std::string(kHeader) +
@@ -321,7 +321,7 @@ TEST(Suppliers, Normalisation)
 		  (std::vector<std::string>{"DE89370400440532013000", "AT611904300234573201"}));
 }
 
-TEST(Suppliers, IbanGroupsThatDontAddUpAreBad)
+TEST(SupplierFileParsing, IbanGroupsThatDontAddUpAreBad)
 {
 	CapturingLogger log;
 	SupplierList list = parse("name,folder,ibans\n"
@@ -333,7 +333,7 @@ TEST(Suppliers, IbanGroupsThatDontAddUpAreBad)
 					    "'DE89370400440532013001' (wrong format or check digits)"}));
 }
 
-TEST(Suppliers, LookUps)
+TEST(SupplierLookup, LookUps)
 {
 	CapturingLogger log;
 	SupplierList list = parse(std::string(kHeader) +
@@ -364,7 +364,7 @@ TEST(Suppliers, LookUps)
 	EXPECT_FALSE(acme->owns_domain("acme.de.com"));
 }
 
-TEST(Suppliers, CanonicalDomain)
+TEST(SupplierLookup, CanonicalDomain)
 {
 	EXPECT_EQ(canonical_domain("Example.COM."), "example.com");
 	EXPECT_EQ(canonical_domain(" mail.example.com "), "mail.example.com");
@@ -386,7 +386,7 @@ TEST(Suppliers, CanonicalDomain)
 	EXPECT_EQ(domain_to_unicode("acme.de"), "acme.de");
 }
 
-TEST(Suppliers, CanonicalAddress)
+TEST(SupplierLookup, CanonicalAddress)
 {
 	EXPECT_EQ(canonical_address("Billing@ACME.de"), "billing@acme.de");
 	EXPECT_EQ(canonical_address("a@Bücher.de"), "a@xn--bcher-kva.de");
@@ -397,7 +397,7 @@ TEST(Suppliers, CanonicalAddress)
 	EXPECT_EQ(canonical_address("billing@localhost"), std::nullopt);
 }
 
-TEST(Suppliers, FolderNames)
+TEST(SupplierValueChecks, FolderNames)
 {
 	EXPECT_TRUE(is_valid_folder_name("Rechnungen"));
 	EXPECT_TRUE(is_valid_folder_name("Rechnungen/ACME GmbH"));
@@ -415,7 +415,7 @@ TEST(Suppliers, FolderNames)
 	EXPECT_FALSE(is_valid_folder_name("Rechnungen/\xc3"));
 }
 
-TEST(Suppliers, Utf8Validation)
+TEST(SupplierValueChecks, Utf8Validation)
 {
 	EXPECT_TRUE(is_valid_utf8("Müller \xF0\x9F\x98\x80"));
 	EXPECT_FALSE(is_valid_utf8("\xC3"));          // truncated
