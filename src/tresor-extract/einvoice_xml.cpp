@@ -208,8 +208,8 @@ std::string iso_date(const std::string &value, std::string_view format)
 void add_account(std::string_view written, std::vector<std::string> &accounts)
 {
 	std::string iban = normalise_iban(written);
-	if (!iban.empty() && std::find(accounts.begin(), accounts.end(), iban) == accounts.end())
-		accounts.push_back(std::move(iban));
+	if (!iban.empty())
+		text::add_unique(accounts, std::move(iban));
 }
 
 // UNTDID 4461: 49 direct debit, 59 SEPA direct debit.

@@ -50,6 +50,16 @@ inline bool is_ascii_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
+inline bool is_ascii_upper(char c)
+{
+	return c >= 'A' && c <= 'Z';
+}
+
+inline bool is_ascii_alnum(char c)
+{
+	return is_ascii_digit(c) || is_ascii_upper(c) || (c >= 'a' && c <= 'z');
+}
+
 // 0..15 for a hexadecimal digit (either case), -1 otherwise.
 inline int hex_digit_value(char c)
 {
@@ -60,6 +70,12 @@ inline int hex_digit_value(char c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
+}
+
+// s ends with suffix, ASCII case ignored.
+inline bool iends_with(std::string_view s, std::string_view suffix)
+{
+	return s.size() >= suffix.size() && iequals(s.substr(s.size() - suffix.size()), suffix);
 }
 
 // SP, HTAB, CR or LF.
@@ -121,6 +137,18 @@ inline std::string join(const std::vector<std::string> &items, std::string_view 
 		out += item;
 	}
 	return out;
+}
+
+// Appends value unless list already holds it: a list without repeats in
+// the order items were first seen (the order reasons and logs show, so a
+// set won't do; the lists are short).
+inline void add_unique(std::vector<std::string> &list, std::string value)
+{
+	for (const std::string &item : list) {
+		if (item == value)
+			return;
+	}
+	list.push_back(std::move(value));
 }
 
 } // namespace tresor::text

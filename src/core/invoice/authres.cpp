@@ -5,18 +5,12 @@
 
 #include <libpsl.h>
 
-#include "invoice/unique_list.hpp"
 
 namespace tresor::authres {
 
 namespace {
 
 // ---- characters
-
-bool is_alnum(char c)
-{
-	return text::is_ascii_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
 
 // RFC 2045 token characters; bytes >= 0x80 are allowed so that an
 // internationalised authserv-id (RFC 6532) still parses.
@@ -30,7 +24,7 @@ bool is_token_char(char c)
 
 // RFC 8601 Keyword is an ldh-str; '_' is accepted because some verifiers
 // use it in property names.
-bool is_keyword_char(char c) { return is_alnum(c) || c == '-' || c == '_'; }
+bool is_keyword_char(char c) { return text::is_ascii_alnum(c) || c == '-' || c == '_'; }
 
 // ---- the Authentication-Results scanner; every step moves forward, so a
 // whole header costs one pass whatever it contains.
@@ -233,7 +227,7 @@ void parse_resinfo(Scanner &in, Header &header)
 
 bool is_domain_char(char c)
 {
-	return is_alnum(c) || c == '-' || c == '_' || c == '.' ||
+	return text::is_ascii_alnum(c) || c == '-' || c == '_' || c == '.' ||
 	       static_cast<unsigned char>(c) >= 0x80;
 }
 
@@ -587,7 +581,7 @@ Authentication authenticate_from(const std::vector<std::string> &header_values,
 	for (const std::string &id : trusted_authserv_ids) {
 		std::string_view trimmed = text::trim_space(id);
 		if (!trimmed.empty())
-			add_unique(trusted_ids, tresor::text::ascii_lowercase(trimmed));
+			text::add_unique(trusted_ids, tresor::text::ascii_lowercase(trimmed));
 	}
 	if (trusted_ids.empty())
 		return refuse("tresor_authserv_id is not set, so no Authentication-Results "
@@ -623,7 +617,7 @@ Authentication authenticate_from(const std::vector<std::string> &header_values,
 	std::vector<TrustedResult> results;
 	std::vector<std::string> servers;
 	for (const Header &header : headers) {
-		add_unique(servers, header.authserv_id);
+		text::add_unique(servers, header.authserv_id);
 		for (const MethodResult &r : header.results)
 			results.push_back({&r, &header.authserv_id});
 	}

@@ -20,7 +20,6 @@
 #include "extract/einvoice.hpp"
 #include "invoice/tresor-invoice.h"
 #include "common/text.hpp"
-#include "invoice/unique_list.hpp"
 
 namespace tresor::invoice {
 
@@ -45,17 +44,6 @@ const char *const setting_name_list[] = {
 	"tresor_invoice_budget",
 	nullptr,
 };
-
-bool ends_with_ci(std::string_view s, std::string_view suffix)
-{
-	return s.size() >= suffix.size() && iequals(s.substr(s.size() - suffix.size()), suffix);
-}
-
-bool is_ascii_upper(char c) { return c >= 'A' && c <= 'Z'; }
-bool is_ascii_alnum(char c)
-{
-	return text::is_ascii_digit(c) || is_ascii_upper(c) || (c >= 'a' && c <= 'z');
-}
 
 // ---- settings values
 
@@ -662,13 +650,13 @@ private:
 bool is_xml_part(const Part &p)
 {
 	return p.content_type == "application/xml" || p.content_type == "text/xml" ||
-	       ends_with_ci(p.filename, ".xml");
+	       text::iends_with(p.filename, ".xml");
 }
 
 bool is_pdf_part(const Part &p)
 {
 	if (p.content_type == "application/pdf" || p.content_type == "application/x-pdf" ||
-	    ends_with_ci(p.filename, ".pdf"))
+	    text::iends_with(p.filename, ".pdf"))
 		return true;
 	return p.content_type == "application/octet-stream" && p.data.starts_with("%PDF-");
 }
@@ -757,7 +745,7 @@ void Settings::set(std::string_view name, std::string_view value)
 			if (!einvoice::iban_valid(iban))
 				throw bad("invalid IBAN " + text::quoted(written) +
 					  ": wrong format or check digits");
-			add_unique(list, std::move(iban));
+			text::add_unique(list, std::move(iban));
 		}
 		own_ibans = std::move(list);
 	} else if (name == "tresor_invoice_budget") {
@@ -910,7 +898,7 @@ std::vector<std::string> find_ibans(std::string_view text)
 		std::string iban = iban_at(folded, i, end);
 		if (iban.empty())
 			continue;
-		add_unique(found, std::move(iban));
+		text::add_unique(found, std::move(iban));
 		i = end - 1;
 	}
 	return found;
@@ -1013,7 +1001,7 @@ std::string html_to_text(std::string_view html)
 			if (closing)
 				tag.remove_prefix(1);
 			std::size_t name_end = 0;
-			while (name_end < tag.size() && is_ascii_alnum(tag[name_end]))
+			while (name_end < tag.size() && text::is_ascii_alnum(tag[name_end]))
 				name_end++;
 			std::string name = ascii_lowercase(tag.substr(0, name_end));
 			i = end + 1;

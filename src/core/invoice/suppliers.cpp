@@ -14,7 +14,6 @@
 #include "invoice/authres.hpp"
 #include "extract/einvoice.hpp"
 #include "common/text.hpp"
-#include "invoice/unique_list.hpp"
 
 namespace tresor::suppliers {
 
@@ -262,7 +261,7 @@ std::optional<std::string> make_supplier(const std::vector<Column> &columns,
 					return "domain " + text::quoted(v) +
 					       " is a public suffix (every domain under it would "
 					       "count as the supplier's)";
-				add_unique(s.domains, std::move(*d));
+				text::add_unique(s.domains, std::move(*d));
 			}
 			break;
 		case Column::addresses:
@@ -270,7 +269,7 @@ std::optional<std::string> make_supplier(const std::vector<Column> &columns,
 				std::optional<std::string> a = canonical_address(v);
 				if (!a)
 					return "invalid address " + text::quoted(v);
-				add_unique(s.addresses, std::move(*a));
+				text::add_unique(s.addresses, std::move(*a));
 			}
 			break;
 		case Column::vat_ids:
@@ -278,7 +277,7 @@ std::optional<std::string> make_supplier(const std::vector<Column> &columns,
 				std::string n = einvoice::normalise_vatid(v);
 				if (!is_plausible_vatid(n))
 					return "invalid VAT ID " + text::quoted(v);
-				add_unique(s.vat_ids, std::move(n));
+				text::add_unique(s.vat_ids, std::move(n));
 			}
 			break;
 		case Column::ibans:
@@ -287,7 +286,7 @@ std::optional<std::string> make_supplier(const std::vector<Column> &columns,
 				if (n.empty() || !einvoice::iban_valid(n))
 					return "invalid IBAN " + text::quoted(v) +
 					       " (wrong format or check digits)";
-				add_unique(s.ibans, std::move(n));
+				text::add_unique(s.ibans, std::move(n));
 			}
 			break;
 		case Column::unknown:

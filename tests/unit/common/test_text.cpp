@@ -43,3 +43,26 @@ TEST(TextAscii, CaseAndSpaceAreAsciiOnly)
 	EXPECT_TRUE(text::is_ascii_digit('7'));
 	EXPECT_FALSE(text::is_ascii_digit('x'));
 }
+
+TEST(TextAscii, ClassesAndSuffixIgnoreCaseOnlyForAscii)
+{
+	EXPECT_TRUE(text::is_ascii_alnum('z'));
+	EXPECT_TRUE(text::is_ascii_alnum('0'));
+	EXPECT_FALSE(text::is_ascii_alnum('-'));
+	EXPECT_FALSE(text::is_ascii_alnum('\xc3'));
+	EXPECT_TRUE(text::is_ascii_upper('Q'));
+	EXPECT_FALSE(text::is_ascii_upper('q'));
+	EXPECT_TRUE(text::iends_with("Rechnung.PDF", ".pdf"));
+	EXPECT_FALSE(text::iends_with("pdf", ".pdf"));
+	EXPECT_TRUE(text::iends_with("x", ""));
+}
+
+TEST(TextUniqueList, KeepsFirstSeenOrderWithoutRepeats)
+{
+	std::vector<std::string> list;
+	text::add_unique(list, "DE02");
+	text::add_unique(list, "AT61");
+	text::add_unique(list, "DE02");
+	text::add_unique(list, "");
+	EXPECT_EQ(list, (std::vector<std::string>{"DE02", "AT61", ""}));
+}
