@@ -17,6 +17,7 @@
 #include "archive/config.hpp"
 #include "archive/hasher.hpp"
 #include "archive/journal.hpp"
+#include "archive/journal_reader.hpp"
 #include "archive/verify.hpp"
 #include "archive/c_api.hpp"
 #include "common/c_abi.hpp"

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/posix_io.hpp"
+
 namespace tresor {
 
 namespace {

@@ -9,7 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "archive/journal.hpp"
+#include "archive/journal_files.hpp"
+#include "archive/record.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;

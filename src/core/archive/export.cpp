@@ -13,7 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive/journal.hpp"
 #include "archive/seal.hpp"
+#include "archive/verify_text.hpp"
+#include "common/posix_io.hpp"
 #include "common/text.hpp"
 
 namespace tresor {
@@ -144,6 +147,45 @@ EvidenceExport::~EvidenceExport()
 		::close(fd_);
 }
 
+// It may or may not have happened (verify accepts either).
+void EvidenceExport::apply_interrupted_expunge(const json &rec, std::uint64_t seq)
+{
+	Save *s = find_in_force(rec);
+	if (s != nullptr && s->mail != kNoMail && mails_[s->mail].maybe_expunged_by == 0)
+		mails_[s->mail].maybe_expunged_by = seq;
+}
+
+void EvidenceExport::apply_removal(const json &rec, const std::string &event, std::uint64_t seq)
+{
+	Save *s = find_in_force(rec);
+	if (s == nullptr)
+		return;
+	s->removed = true;
+	auto b = boxes_.find(json_string(rec, "mailbox_guid"));
+	std::uint32_t uid = static_cast<std::uint32_t>(json_uint(rec, "uid"));
+	if (s->by_uid && b != boxes_.end())
+		b->second.locator.forget_uid(uid);
+	if (s->mail != kNoMail && mails_[s->mail].status.empty()) {
+		ExportMail &m = mails_[s->mail];
+		m.status = event == "purge" ? "purged" : "expunged";
+		m.note = event + " journaled as seq " + std::to_string(seq);
+	}
+}
+
+void EvidenceExport::apply_mailbox_delete(const json &rec, std::uint64_t seq)
+{
+	auto b = boxes_.find(json_string(rec, "mailbox_guid"));
+	if (b == boxes_.end())
+		return;
+	for (const Save &s : b->second.saves) {
+		if (s.removed || s.mail == kNoMail || !mails_[s.mail].status.empty())
+			continue;
+		mails_[s.mail].status = "deleted";
+		mails_[s.mail].note = "mailbox delete journaled as seq " + std::to_string(seq);
+	}
+	boxes_.erase(b);
+}
+
 void EvidenceExport::read_journal()
 {
 	Journal journal(opts_.tresor_dir);
@@ -195,39 +237,12 @@ void EvidenceExport::read_journal()
 				if (action == "save") {
 					add_save(*j, *seq, true, in_period);
 				} else if (action == "expunge") {
-					// it may or may not have happened (verify
-					// accepts either)
-					Save *s = find_in_force(*j);
-					if (s != nullptr && s->mail != kNoMail &&
-					    mails_[s->mail].maybe_expunged_by == 0)
-						mails_[s->mail].maybe_expunged_by = *seq;
+					apply_interrupted_expunge(*j, *seq);
 				}
 			} else if (event == "expunge" || event == "purge") {
-				if (Save *s = find_in_force(*j)) {
-					s->removed = true;
-					auto b = boxes_.find(json_string(*j, "mailbox_guid"));
-					std::uint32_t uid = static_cast<std::uint32_t>(json_uint(*j, "uid"));
-					if (s->by_uid && b != boxes_.end())
-						b->second.locator.forget_uid(uid);
-					if (s->mail != kNoMail && mails_[s->mail].status.empty()) {
-						ExportMail &m = mails_[s->mail];
-						m.status = event == "purge" ? "purged" : "expunged";
-						m.note = event + " journaled as seq " + std::to_string(*seq);
-					}
-				}
+				apply_removal(*j, event, *seq);
 			} else if (event == "delete") {
-				auto b = boxes_.find(json_string(*j, "mailbox_guid"));
-				if (b != boxes_.end()) {
-					for (const Save &s : b->second.saves) {
-						if (s.removed || s.mail == kNoMail ||
-						    !mails_[s.mail].status.empty())
-							continue;
-						mails_[s.mail].status = "deleted";
-						mails_[s.mail].note = "mailbox delete journaled as seq " +
-								      std::to_string(*seq);
-					}
-					boxes_.erase(b);
-				}
+				apply_mailbox_delete(*j, *seq);
 			} else if (event == "seal") {
 				std::string why;
 				SealAt s;
@@ -563,163 +578,55 @@ std::vector<std::string> EvidenceExport::finish()
 	return warnings;
 }
 
-// The auditor's instructions. Each check is one ```sh block that runs
-// with bash in the export directory, prints what it found and exits 0
-// only when everything it checks is right (tests run exactly these).
+namespace {
+
+// text with each placeholder replaced by its value, in one pass: a value
+// is never searched for placeholders itself.
+std::string fill_placeholders(
+	std::string_view text,
+	const std::vector<std::pair<std::string_view, std::string>> &values)
+{
+	std::string out;
+	std::size_t pos = 0;
+	while (pos < text.size()) {
+		std::size_t at = text.find('@', pos);
+		if (at == std::string_view::npos)
+			at = text.size();
+		out.append(text.substr(pos, at - pos));
+		pos = at;
+		if (pos == text.size())
+			break;
+		auto value = std::find_if(values.begin(), values.end(), [&](const auto &v) {
+			return text.substr(pos).starts_with(v.first);
+		});
+		if (value != values.end()) {
+			out += value->second;
+			pos += value->first.size();
+		} else {
+			out += '@';
+			pos++;
+		}
+	}
+	return out;
+}
+
+} // namespace
+
+// The auditor's instructions: VERIFY.txt beside this file (each check is
+// one ```sh block that runs with bash in the export directory, prints
+// what it found and exits 0 only when everything it checks is right;
+// tests run exactly these), then what this export holds.
 std::string EvidenceExport::verify_text(const std::vector<std::string> &key_ids) const
 {
-	std::string t;
-	t += "Evidence export of the dovecot-tresor archive of user " + opts_.user + "\n";
-	t += "Mails saved from " + opts_.from + " to " + opts_.to + " (UTC days, both included)\n";
-	t += "Made " + format_time(Clock::now()) + " by doveadm tresor export.\n";
-	t += R"SH(
-The definitions (what is hashed, the journal, the seals) are in
-docs/archive.md of dovecot-tresor. Every check below needs only bash,
-sha256sum, openssl (3.0 or later), grep, sed, cut and cmp. Run each block in
-this directory; it prints what it checked, and exits with status 0 only when
-everything it checked is right (FAILED lines say what is not).
-
-Contents
-  mails/SEQ.eml        each mail exactly as its journaled sha256 covers it:
-                       as IMAP FETCH BODY[] returns it (CR LF line ends),
-                       without the tresor_secret_headers fields. SEQ is the
-                       seq of its save record in the journal (or of its
-                       "interrupted" record with "action":"save": a save
-                       whose process ended before journaling it; the mail
-                       was found by its GUID or its sha256).
-  mails.csv            every mail saved in the period: seq, time, mailbox,
-                       UID, sha256, status (exported, modified, missing,
-                       expunged, purged, deleted; not-stored: an
-                       interrupted save that did not reach the store) and
-                       file
-  journal/YYYY.jsonl   the journal files, unchanged, from the one holding the
-                       period's first record to the newest
-  seals/SEQ.txt        the text the seal record SEQ signs
-  seals/SEQ.sig        its Ed25519 signature (64 bytes)
-  seals/SEQ-TSR.tsr    an RFC 3161 time-stamp response over seals/SEQ.txt
-                       (journaled as record TSR)
-  keys/KEYID.pem       the seal public key(s); KEYID is the SHA-256 of the
-                       key's DER form
-  seal.pub.pem         the same key(s) in one file
-  tsa-ca.pem           the certificate of the time-stamp authority's CA
-                       (compare it with the one the TSA publishes)
-  MANIFEST.sha256      the SHA-256 of every other file
-
-0. The key. Compare these fingerprints with the one written down in your
-   procedure documentation (Verfahrensdokumentation) when the key was made;
-   only then do the seals below prove anything:
-)SH";
+	std::string key_lines;
 	for (const std::string &id : key_ids)
-		t += "     " + id + "\n";
-	t += R"SH(
-```sh
-bad=0
-for k in keys/*.pem; do
-  [ -e "$k" ] || continue
-  id=$(openssl pkey -pubin -in "$k" -outform DER | sha256sum | cut -d' ' -f1)
-  if [ "keys/$id.pem" = "$k" ]; then echo "key $id"; else echo "FAILED: $k has fingerprint $id"; bad=1; fi
-done
-[ $bad = 0 ]
-```
-
-1. Nothing in this directory was changed since the export:
-
-```sh
-sha256sum -c --quiet MANIFEST.sha256 && echo "manifest: all files OK"
-```
-
-2. The journal is one unbroken chain: every line carries the SHA-256 of the
-   line before it ("prev", the last member) and the next seq.
-
-```sh
-bad=0; prev=; pseq=
-for f in journal/*.jsonl; do
-  while IFS= read -r line; do
-    seq=$(printf '%s' "$line" | sed -n 's/^{"seq":\([0-9]*\),.*/\1/p')
-    p=$(printf '%s' "$line" | sed -n 's/.*,"prev":"\([0-9a-f]\{64\}\)"}$/\1/p')
-    if [ -n "$prev" ] && { [ "$p" != "$prev" ] || [ "$seq" != "$((pseq + 1))" ]; }; then
-      echo "FAILED: $f: the line with seq ${seq:-?} does not chain to the line before it"; bad=1
-    fi
-    prev=$(printf '%s' "$line" | sha256sum | cut -d' ' -f1); pseq=$seq
-  done < "$f"
-done
-[ $bad = 0 ] && echo "journal chain: OK up to seq $pseq (sha256 of that line: $prev)"
-```
-
-3. Every mail is the one the journal recorded: its SHA-256 is the sha256
-   of its save record (or interrupted save record).
-
-```sh
-bad=0; n=0
-for f in mails/*.eml; do
-  [ -e "$f" ] || continue
-  seq=${f#mails/}; seq=${seq%.eml}
-  h=$(sha256sum < "$f" | cut -d' ' -f1)
-  if grep -q "^{\"seq\":$seq,.*,\"event\":\"save\",.*,\"sha256\":\"$h\"," journal/*.jsonl ||
-     grep -q "^{\"seq\":$seq,.*,\"event\":\"interrupted\",.*,\"sha256\":\"$h\",.*,\"action\":\"save\"," journal/*.jsonl; then
-    n=$((n + 1))
-  else
-    echo "FAILED: $f (sha256 $h) is not the mail journaled as seq $seq"; bad=1
-  fi
-done
-[ $bad = 0 ] && echo "mails: all $n OK"
-```
-
-4. Every seal: its text rebuilt from the journal line (the same bytes as
-   seals/SEQ.txt), its signature checked with the public key, and the line
-   it seals has the sealed SHA-256. A valid seal fixes every journal line up
-   to the sealed one (step 2 links them).
-
-```sh
-bad=0; n=0; tmp=$(mktemp -d)
-val() { printf '%s' "$line" | sed -n "s/.*,\"$1\":\"\{0,1\}\([^\",]*\)\"\{0,1\}[,}].*/\1/p"; }
-while IFS= read -r line; do
-  seq=$(printf '%s' "$line" | sed -n 's/^{"seq":\([0-9]*\),.*/\1/p')
-  user=$(val user); hseq=$(val head_seq); hhash=$(val head_hash); time=$(val time); kid=$(val key_id)
-  printf 'tresor-seal-v1\nuser=%s\nseq=%s\nhash=%s\ntime=%s\n' "$user" "$hseq" "$hhash" "$time" > "$tmp/signed.txt"
-  val sig | openssl base64 -d -A > "$tmp/sig.bin"
-  hline=$(grep -h "^{\"seq\":$hseq," journal/*.jsonl)
-  if [ "$(printf '%s' "$hline" | sha256sum | cut -d' ' -f1)" != "$hhash" ]; then
-    echo "FAILED: seal $seq: line $hseq does not have the sealed sha256 $hhash"; bad=1
-  elif ! cmp -s "$tmp/signed.txt" "seals/$seq.txt" || ! cmp -s "$tmp/sig.bin" "seals/$seq.sig"; then
-    echo "FAILED: seal $seq: seals/$seq.txt or .sig differ from the journal"; bad=1
-  elif ! openssl pkeyutl -verify -pubin -inkey "keys/$kid.pem" -rawin -in "$tmp/signed.txt" -sigfile "$tmp/sig.bin" >/dev/null; then
-    echo "FAILED: seal $seq: the signature does not verify with key $kid"; bad=1
-  else
-    echo "seal $seq: OK, seals seq $hseq at $time"; n=$((n + 1))
-  fi
-done < <(grep -h '^{"seq":[0-9]*,"time":"[^"]*","event":"seal",' journal/*.jsonl)
-rm -rf "$tmp"
-[ $bad = 0 ] && echo "seals: all $n OK"
-```
-
-   By hand, for one seal (values from its journal line):
-
-     printf 'tresor-seal-v1\nuser=%s\nseq=%s\nhash=%s\ntime=%s\n' USER HEAD_SEQ HEAD_HASH TIME > signed.txt
-     openssl pkeyutl -verify -pubin -inkey seal.pub.pem -rawin -in signed.txt -sigfile sig.bin
-
-5. Every time-stamp response: it is the one in the journal, and the TSA
-   signed the seal's text at the time it states (after step 4, which
-   checked seals/SEQ.txt against the journal).
-
-```sh
-bad=0; n=0
-for t in seals/*.tsr; do
-  [ -e "$t" ] || continue
-  name=${t#seals/}; sseq=${name%%-*}; tseq=${name#*-}; tseq=${tseq%.tsr}
-  line=$(grep -h "^{\"seq\":$tseq,.*,\"event\":\"tsr\",\"seal_seq\":$sseq," journal/*.jsonl)
-  b64=$(printf '%s' "$line" | sed -n 's|.*,"tsr":"\([A-Za-z0-9+/=]*\)",.*|\1|p')
-  if [ -z "$b64" ] || ! printf '%s' "$b64" | openssl base64 -d -A | cmp -s - "$t"; then
-    echo "FAILED: $t is not the response journaled as seq $tseq"; bad=1
-  elif ! openssl ts -verify -data "seals/$sseq.txt" -in "$t" -CAfile tsa-ca.pem >/dev/null 2>&1; then
-    echo "FAILED: $t does not verify against tsa-ca.pem"; bad=1
-  else
-    echo "$t: OK, $(openssl ts -reply -in "$t" -text 2>/dev/null | grep '^Time stamp:')"; n=$((n + 1))
-  fi
-done
-[ $bad = 0 ] && echo "time-stamp responses: all $n OK"
-```
-)SH";
+		key_lines += "     " + id + "\n";
+	std::string t = fill_placeholders(verify_text_template(),
+					  {{"@USER@", opts_.user},
+					   {"@FROM@", opts_.from},
+					   {"@TO@", opts_.to},
+					   {"@MADE@", format_time(Clock::now())},
+					   {"@KEY_IDS@\n", key_lines}});
 	t += "\nSummary of this export: journal from seq " + std::to_string(first_exported_seq_) +
 	     "; " + std::to_string(seals_.size()) + " seal(s), the last sealing seq " +
 	     std::to_string(last_seal_head_) + "; " + std::to_string(tsrs_.size()) +

@@ -15,7 +15,8 @@
 
 #include "archive/config.hpp"
 #include "archive/hasher.hpp"
-#include "archive/journal.hpp"
+#include "archive/journal_files.hpp"
+#include "archive/record.hpp"
 #include "archive/retention.hpp"
 
 namespace tresor {
@@ -131,6 +132,11 @@ private:
 	void read_journal();
 	void add_save(const json &rec, std::uint64_t seq, bool interrupted, bool in_period);
 	Save *find_in_force(const json &rec);
+	// what expunge, purge, interrupted expunge and mailbox delete
+	// records do to the mails read so far
+	void apply_removal(const json &rec, const std::string &event, std::uint64_t seq);
+	void apply_interrupted_expunge(const json &rec, std::uint64_t seq);
+	void apply_mailbox_delete(const json &rec, std::uint64_t seq);
 	void settle(ExportMail &m);
 	std::string verify_text(const std::vector<std::string> &key_ids) const;
 	void write_out(const std::string &rel, std::string_view data);

@@ -1,6 +1,6 @@
 # libtresor_archive: the hash-chained journal and everything built on it -
 # settings, hashing, catalog, verify, seals, evidence export, retention -
-# and their C API (tresor.h, tresor-retention.h). SQLite.
+# and their C API (tresor.h, tresor-retention.h, tresor-seal.h). SQLite.
 noinst_LTLIBRARIES += src/core/archive/libtresor_archive.la
 src_core_archive_libtresor_archive_la_CPPFLAGS = $(TRESOR_CORE_CPPFLAGS)
 src_core_archive_libtresor_archive_la_CXXFLAGS = $(TRESOR_CXXFLAGS)
@@ -9,14 +9,40 @@ src_core_archive_libtresor_archive_la_SOURCES = \
 	src/core/archive/config.hpp src/core/archive/config.cpp \
 	src/core/archive/retention_rule.hpp \
 	src/core/archive/hasher.hpp src/core/archive/hasher.cpp \
+	src/core/archive/record.hpp src/core/archive/record.cpp \
+	src/core/archive/record_fields.cpp \
+	src/core/archive/journal_files.hpp src/core/archive/journal_files.cpp \
 	src/core/archive/journal.hpp src/core/archive/journal.cpp \
+	src/core/archive/journal_intent.cpp \
+	src/core/archive/journal_reader.hpp src/core/archive/journal_reader.cpp \
 	src/core/archive/catalog.hpp src/core/archive/catalog.cpp \
 	src/core/archive/verify.hpp src/core/archive/verify.cpp \
 	src/core/archive/retention.hpp src/core/archive/retention.cpp \
 	src/core/archive/tresor-retention.h src/core/archive/retention_c_api.cpp \
 	src/core/archive/seal.hpp src/core/archive/seal.cpp \
 	src/core/archive/export.hpp src/core/archive/export.cpp \
-	src/core/archive/seal_c_api.cpp
+	src/core/archive/verify_text.hpp \
+	src/core/archive/tresor-seal.h src/core/archive/seal_c_api.cpp
 src_core_archive_libtresor_archive_la_LIBADD = $(SQLITE_LIBS)
+# VERIFY.txt, the auditor's instructions of an evidence export, stays the
+# text it is; verify_text.cpp, generated into the build directory, holds
+# it as one raw string literal. (Distributed through EXTRA_..._SOURCES:
+# EXTRA_DIST and CLEANFILES can't be added to with += before the top
+# Makefile.am sets them.)
+EXTRA_src_core_archive_libtresor_archive_la_SOURCES = src/core/archive/VERIFY.txt
+nodist_src_core_archive_libtresor_archive_la_SOURCES = src/core/archive/verify_text.cpp
+CLEANFILES = src/core/archive/verify_text.cpp
+src/core/archive/verify_text.cpp: src/core/archive/VERIFY.txt
+	$(AM_V_GEN)$(MKDIR_P) src/core/archive && { \
+	  echo '// Generated from VERIFY.txt by src/core/archive/local.mk.'; \
+	  echo '#include "archive/verify_text.hpp"'; \
+	  echo 'std::string_view tresor::verify_text_template()'; \
+	  echo '{'; \
+	  printf '%s' '	static constexpr char text[] = R"TRESOR_VERIFY('; \
+	  cat $(srcdir)/src/core/archive/VERIFY.txt; \
+	  echo ')TRESOR_VERIFY";'; \
+	  echo '	return {text, sizeof(text) - 1};'; \
+	  echo '}'; \
+	} > $@.tmp && mv -f $@.tmp $@
 TRESOR_ARCHIVE_LIBS = src/core/archive/libtresor_archive.la $(TRESOR_COMMON_LIBS) \
 	$(SQLITE_LIBS)

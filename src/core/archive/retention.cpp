@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "archive/config.hpp"
+#include "archive/journal_files.hpp"
 #include "common/text.hpp"
 
 namespace tresor {

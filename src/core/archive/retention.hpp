@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "archive/journal.hpp"
+#include "archive/record.hpp"
 #include "archive/retention_rule.hpp"
 
 namespace tresor {

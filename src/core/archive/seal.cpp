@@ -24,6 +24,7 @@
 #include <openssl/x509_vfy.h>
 
 #include "archive/journal.hpp"
+#include "common/posix_io.hpp"
 
 namespace tresor {
 

@@ -13,11 +13,13 @@
 #include <string_view>
 #include <vector>
 
-#include "archive/journal.hpp"
+#include "archive/record.hpp"
 
 struct evp_pkey_st;
 
 namespace tresor {
+
+class Journal; // archive/journal.hpp
 
 // A seal key, public key file or CA file that can't be used; what() names
 // the setting (tresor_seal_key, tresor_seal_pubkey, tresor_tsa_ca).

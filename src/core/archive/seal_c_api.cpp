@@ -1,6 +1,6 @@
 // The seal, time-stamp and export part of the C ABI (tresor.h): thin
 // wrappers; no exception crosses into C.
-#include "archive/tresor.h"
+#include "archive/tresor-seal.h"
 
 #include <cerrno>
 #include <cstring>
@@ -17,6 +17,7 @@
 #include "archive/export.hpp"
 #include "archive/journal.hpp"
 #include "archive/seal.hpp"
+#include "common/posix_io.hpp"
 
 struct tresor_seal_key {
 	std::unique_ptr<tresor::SealKey> key;

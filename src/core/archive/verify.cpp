@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "archive/catalog.hpp"
+#include "archive/journal_files.hpp"
 #include "common/text.hpp"
 
 namespace tresor {
@@ -89,8 +90,22 @@ Verifier::Verifier(const std::string &dir, const SealCheckSettings &seal_setting
 	// The catalog's position first: it can then only be behind the
 	// journal we read, never legitimately ahead of it.
 	std::optional<JournalPos> cat = Catalog::peek_position(dir);
-	std::optional<std::string> hash_at_cat_seq;
+	std::optional<std::string> hash_at_cat_seq = walk_chain(dir, seals, cat);
+	for (SealProblem &sp : seals.finish()) {
+		Problem p;
+		p.kind = ProblemKind::Seal;
+		p.seq = sp.seq;
+		p.detail = std::move(sp.detail);
+		add(std::move(p));
+	}
+	if (cat)
+		check_catalog_position(*cat, hash_at_cat_seq);
+}
 
+std::optional<std::string> Verifier::walk_chain(const std::string &dir, SealChecker &seals,
+						const std::optional<JournalPos> &cat)
+{
+	std::optional<std::string> hash_at_cat_seq;
 	std::vector<JournalFile> files = list_journal_files(dir);
 	std::uint64_t prev_seq = 0;
 	std::string prev_hash(kZeroHash);
@@ -154,33 +169,8 @@ Verifier::Verifier(const std::string &dir, const SealCheckSettings &seal_setting
 			}
 			if (parsed && (term || !last_file))
 				apply(rec, seq, line);
-			if (parsed && !rec.time.empty()) {
-				// The records' times come from the clock of the
-				// machine that wrote them; set back (by hand, NTP,
-				// a restored VM), it makes a record older than the
-				// one before. The chain, not the time, orders the
-				// journal: explained, not a problem. (Journal times
-				// compare as text; parsed only when they seem to
-				// go back.)
-				if (!prev_time.empty() && rec.time < prev_time) {
-					auto t = parse_utc_time(rec.time);
-					auto t_prev = parse_utc_time(prev_time);
-					if (t && t_prev && *t < *t_prev) {
-						note(seq, "seq " + std::to_string(seq) + " was written at " +
-							     rec.time + ", " +
-							     describe_duration(
-								     // in µs: centuries apart overflow nanoseconds
-								     std::chrono::floor<std::chrono::microseconds>(*t_prev) -
-								     std::chrono::floor<std::chrono::microseconds>(*t)) +
-							     " earlier than the record before it (" +
-							     prev_time + "): the clock went back "
-							     "between the two. The chain is intact; the "
-							     "journal's order, not the time, is the "
-							     "order in which records were written");
-					}
-				}
-				prev_time = rec.time;
-			}
+			if (parsed && !rec.time.empty())
+				check_clock(seq, rec.time, prev_time);
 			// seals: prev_hash is still the previous line's hash here
 			seals.line(seq, prev_hash, reasons.empty(),
 				   parsed ? std::string_view(rec.event) : std::string_view(),
@@ -192,33 +182,56 @@ Verifier::Verifier(const std::string &dir, const SealCheckSettings &seal_setting
 		}
 	}
 	head_seq_ = prev_seq;
-	for (SealProblem &sp : seals.finish()) {
-		Problem p;
-		p.kind = ProblemKind::Seal;
-		p.seq = sp.seq;
-		p.detail = std::move(sp.detail);
-		add(std::move(p));
-	}
+	return hash_at_cat_seq;
+}
 
+// The records' times come from the clock of the machine that wrote them;
+// set back (by hand, NTP, a restored VM), it makes a record older than
+// the one before. The chain, not the time, orders the journal:
+// explained, not a problem. (Journal times compare as text; parsed only
+// when they seem to go back.)
+void Verifier::check_clock(std::uint64_t seq, const std::string &time, std::string &prev_time)
+{
+	if (!prev_time.empty() && time < prev_time) {
+		auto t = parse_utc_time(time);
+		auto t_prev = parse_utc_time(prev_time);
+		if (t && t_prev && *t < *t_prev) {
+			note(seq, "seq " + std::to_string(seq) + " was written at " + time + ", " +
+				     describe_duration(
+					     // in µs: centuries apart overflow nanoseconds
+					     std::chrono::floor<std::chrono::microseconds>(*t_prev) -
+					     std::chrono::floor<std::chrono::microseconds>(*t)) +
+				     " earlier than the record before it (" + prev_time +
+				     "): the clock went back between the two. The chain "
+				     "is intact; the journal's order, not the time, is "
+				     "the order in which records were written");
+		}
+	}
+	prev_time = time;
+}
+
+void Verifier::check_catalog_position(const JournalPos &cat,
+				      const std::optional<std::string> &hash_at_cat_seq)
+{
 	// Removing the last lines leaves no gap in the chain: the catalog
 	// remembers how far the journal went.
-	if (cat && cat->seq > 0) {
+	if (cat.seq > 0) {
 		Problem p;
 		p.kind = ProblemKind::Chain;
-		p.seq = cat->seq;
-		if (cat->seq > prev_seq) {
-			std::uint64_t n = cat->seq - prev_seq;
-			p.detail = "the journal ends at seq " + std::to_string(prev_seq) +
+		p.seq = cat.seq;
+		if (cat.seq > head_seq_) {
+			std::uint64_t n = cat.seq - head_seq_;
+			p.detail = "the journal ends at seq " + std::to_string(head_seq_) +
 				   ", but the catalog had already recorded seq " +
-				   std::to_string(cat->seq) + ": the last " + std::to_string(n) +
+				   std::to_string(cat.seq) + ": the last " + std::to_string(n) +
 				   (n == 1 ? " record was" : " records were") +
 				   " removed from the end of the journal (or it was "
 				   "replaced by an older copy)";
 			add(std::move(p));
-		} else if (hash_at_cat_seq && *hash_at_cat_seq != cat->hash) {
-			p.detail = "the line with seq " + std::to_string(cat->seq) +
+		} else if (hash_at_cat_seq && *hash_at_cat_seq != cat.hash) {
+			p.detail = "the line with seq " + std::to_string(cat.seq) +
 				   " differs from the one the catalog recorded when it "
-				   "was written (sha256 " + cat->hash + ", now " +
+				   "was written (sha256 " + cat.hash + ", now " +
 				   *hash_at_cat_seq + "): it was edited afterwards";
 			add(std::move(p));
 		}

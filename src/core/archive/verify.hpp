@@ -4,13 +4,15 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-#include "archive/journal.hpp"
+#include "archive/journal_files.hpp"
+#include "archive/record.hpp"
 #include "archive/retention.hpp"
 #include "archive/seal.hpp"
 
@@ -132,6 +134,14 @@ private:
 		std::uint64_t seq = 0;
 	};
 
+	// Reads the journal, checking the chain and applying each record;
+	// returns the hash of the line with seq cat->seq.
+	std::optional<std::string> walk_chain(const std::string &dir, SealChecker &seals,
+					      const std::optional<JournalPos> &cat);
+	void check_clock(std::uint64_t seq, const std::string &time, std::string &prev_time);
+	// The catalog remembers how far the journal went (its position cat).
+	void check_catalog_position(const JournalPos &cat,
+				    const std::optional<std::string> &hash_at_cat_seq);
 	void apply(const RecordFields &rec, std::uint64_t seq, std::string_view line);
 	void apply_purge(const RecordFields &rec, std::uint64_t seq, std::string_view line);
 	void apply_interrupted(const RecordFields &rec, std::uint64_t seq, std::string_view line);

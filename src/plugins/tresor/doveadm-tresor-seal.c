@@ -39,6 +39,7 @@
 #include "doveadm-print.h"
 #include "doveadm-util.h"
 #include "tresor-plugin.h"
+#include "archive/tresor-seal.h"
 #include "doveadm-tresor-seal.h"
 
 #include <ctype.h>

@@ -12,7 +12,7 @@
 #include "archive/hasher.hpp"
 #include "archive/journal.hpp"
 #include "test_util.hpp"
-#include "archive/tresor.h"
+#include "archive/tresor-seal.h"
 
 using namespace testutil;
 using tresor::EvidenceExport;

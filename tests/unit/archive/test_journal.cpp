@@ -17,6 +17,8 @@
 
 #include "archive/catalog.hpp"
 #include "archive/journal.hpp"
+#include "archive/journal_files.hpp"
+#include "archive/record.hpp"
 #include "test_util.hpp"
 #include "archive/tresor.h"
 #include "archive/verify.hpp"
@@ -466,7 +468,7 @@ TEST(Journal, AppendViaCApi)
 	EXPECT_EQ(json::parse(lines[0]).contains("service"), false);
 }
 
-TEST(Journal, ReaderAndStatus)
+TEST(JournalReader, FieldsAsTextBrokenLinesAsErrorsAndTheStatus)
 {
 	TempDir d;
 	Journal j(d.path());
@@ -533,7 +535,7 @@ TEST(Journal, ReaderAndStatus)
 	EXPECT_STREQ(st.files, "");
 }
 
-TEST(Journal, OnlyYearFilesCount)
+TEST(JournalFiles, OnlyYearFilesCount)
 {
 	TempDir d;
 	Journal j(d.path());
@@ -651,7 +653,7 @@ void expect_same_fields(const tresor::RecordFields &a, const tresor::RecordField
 
 } // namespace
 
-TEST(JournalFields, LinesTheJournalWritesTakeTheFastPath)
+TEST(RecordFields, LinesTheJournalWritesTakeTheFastPath)
 {
 	TempDir d;
 	Journal j(d.path());
@@ -691,7 +693,7 @@ TEST(JournalFields, LinesTheJournalWritesTakeTheFastPath)
 	EXPECT_EQ(f.prev, zero_hash);
 }
 
-TEST(JournalFields, ValidJsonGivesTheSameFieldsEitherWay)
+TEST(RecordFields, ValidJsonGivesTheSameFieldsEitherWay)
 {
 	const std::string valid[] = {
 		// the fast path's own subset
@@ -735,7 +737,7 @@ TEST(JournalFields, ValidJsonGivesTheSameFieldsEitherWay)
 	EXPECT_FALSE(tresor::parse_flat_record_fields(valid[16], f));
 }
 
-TEST(JournalFields, MalformedLinesAreRejected)
+TEST(RecordFields, MalformedLinesAreRejected)
 {
 	const std::string malformed[] = {
 		"",
