@@ -34,7 +34,7 @@
 #define TRESOR_FTS_EXPUNGE_LOCK_TIMEOUT_MS 2000
 #define TRESOR_ERR_SIZE 512
 
-struct tresor_fts_backend {
+struct fts_tresor_backend {
 	struct fts_backend backend;
 	struct fts_tresor_user *fuser;
 	char *root_dir; /* <index root>/tresor-fts */
@@ -43,7 +43,7 @@ struct tresor_fts_backend {
 	uint32_t reported_last_uid;
 };
 
-struct tresor_fts_update_context {
+struct fts_tresor_update_context {
 	struct fts_backend_update_context ctx;
 
 	struct mailbox *box;
@@ -74,9 +74,9 @@ struct tresor_fts_update_context {
 
 static struct fts_backend *fts_backend_tresor_alloc(void)
 {
-	struct tresor_fts_backend *backend;
+	struct fts_tresor_backend *backend;
 
-	backend = i_new(struct tresor_fts_backend, 1);
+	backend = i_new(struct fts_tresor_backend, 1);
 	backend->backend = fts_backend_tresor;
 	return &backend->backend;
 }
@@ -84,8 +84,8 @@ static struct fts_backend *fts_backend_tresor_alloc(void)
 static int fts_backend_tresor_init(struct fts_backend *_backend,
 				   const char **error_r)
 {
-	struct tresor_fts_backend *backend =
-		(struct tresor_fts_backend *)_backend;
+	struct fts_tresor_backend *backend =
+		(struct fts_tresor_backend *)_backend;
 	struct fts_tresor_user *fuser =
 		FTS_TRESOR_USER_CONTEXT(_backend->ns->user);
 	const char *root;
@@ -107,8 +107,8 @@ static int fts_backend_tresor_init(struct fts_backend *_backend,
 
 static void fts_backend_tresor_deinit(struct fts_backend *_backend)
 {
-	struct tresor_fts_backend *backend =
-		(struct tresor_fts_backend *)_backend;
+	struct fts_tresor_backend *backend =
+		(struct fts_tresor_backend *)_backend;
 
 	i_free(backend->root_dir);
 	i_free(backend->reported_dir);
@@ -117,7 +117,8 @@ static void fts_backend_tresor_deinit(struct fts_backend *_backend)
 
 /* <root>/<mailbox GUID>; NULL when the mailbox can't tell its GUID. */
 static const char *
-tresor_fts_box_dir(struct tresor_fts_backend *backend, struct mailbox *box)
+fts_backend_tresor_box_dir(struct fts_tresor_backend *backend,
+			   struct mailbox *box)
 {
 	const char *guid;
 
@@ -126,7 +127,8 @@ tresor_fts_box_dir(struct tresor_fts_backend *backend, struct mailbox *box)
 	return t_strdup_printf("%s/%s", backend->root_dir, guid);
 }
 
-static int tresor_fts_box_uidvalidity(struct mailbox *box, uint32_t *uidv_r)
+static int
+fts_backend_tresor_box_uidvalidity(struct mailbox *box, uint32_t *uidv_r)
 {
 	struct mailbox_status status;
 
@@ -139,9 +141,10 @@ static int tresor_fts_box_uidvalidity(struct mailbox *box, uint32_t *uidv_r)
 /* Opens one mailbox's index. A damaged one is logged, removed and opened
    afresh (empty: Dovecot then indexes the mailbox again). */
 static int
-tresor_fts_open_box(struct tresor_fts_backend *backend, struct mailbox *box,
-		    bool writable, unsigned int lock_timeout_ms,
-		    const char **dir_r, tresor_fts_index **index_r)
+fts_backend_tresor_open_box(struct fts_tresor_backend *backend,
+			    struct mailbox *box,
+			    bool writable, unsigned int lock_timeout_ms,
+			    const char **dir_r, tresor_fts_index **index_r)
 {
 	char notice[TRESOR_ERR_SIZE], err[TRESOR_ERR_SIZE];
 	const char *dir;
@@ -149,8 +152,9 @@ tresor_fts_open_box(struct tresor_fts_backend *backend, struct mailbox *box,
 	int ret;
 
 	*index_r = NULL;
-	dir = tresor_fts_box_dir(backend, box);
-	if (dir == NULL || tresor_fts_box_uidvalidity(box, &uidvalidity) < 0) {
+	dir = fts_backend_tresor_box_dir(backend, box);
+	if (dir == NULL || fts_backend_tresor_box_uidvalidity(box,
+							      &uidvalidity) < 0) {
 		e_error(box->event, "fts-tresor: can't get mailbox GUID/UIDVALIDITY: %s",
 			mailbox_get_last_internal_error(box, NULL));
 		return -1;
@@ -186,12 +190,13 @@ static int
 fts_backend_tresor_get_last_uid(struct fts_backend *_backend,
 				struct mailbox *box, uint32_t *last_uid_r)
 {
-	struct tresor_fts_backend *backend =
-		(struct tresor_fts_backend *)_backend;
+	struct fts_tresor_backend *backend =
+		(struct fts_tresor_backend *)_backend;
 	tresor_fts_index *index;
 	const char *dir;
 
-	if (tresor_fts_open_box(backend, box, FALSE, 0, &dir, &index) < 0)
+	if (fts_backend_tresor_open_box(backend, box, FALSE, 0, &dir,
+					&index) < 0)
 		return -1;
 	*last_uid_r = tresor_fts_last_uid(index);
 	tresor_fts_close(index);
@@ -206,17 +211,18 @@ fts_backend_tresor_get_last_uid(struct fts_backend *_backend,
 static struct fts_backend_update_context *
 fts_backend_tresor_update_init(struct fts_backend *_backend)
 {
-	struct tresor_fts_update_context *ctx;
+	struct fts_tresor_update_context *ctx;
 
-	ctx = i_new(struct tresor_fts_update_context, 1);
+	ctx = i_new(struct fts_tresor_update_context, 1);
 	ctx->ctx.backend = _backend;
 	ctx->binary_data = buffer_create_dynamic(default_pool, 64 * 1024);
 	ctx->normalized = buffer_create_dynamic(default_pool, 64 * 1024);
 	return &ctx->ctx;
 }
 
-static void tresor_fts_update_error(struct tresor_fts_update_context *ctx,
-				    const char *what, const char *err)
+static void
+fts_backend_tresor_update_error(struct fts_tresor_update_context *ctx,
+				const char *what, const char *err)
 {
 	e_error(ctx->box != NULL ? ctx->box->event :
 		ctx->ctx.backend->ns->user->event,
@@ -229,8 +235,9 @@ static void tresor_fts_update_error(struct tresor_fts_update_context *ctx,
    to mails and keys), with ASCII, most of any text, mapped here rather than
    character by character. Same result: the normaliser maps every character
    on its own, and an ASCII character only changes case. */
-static void tresor_fts_normalize(struct mail_user *user, const void *data,
-				 size_t size, buffer_t *dest)
+static void
+fts_backend_tresor_normalize(struct mail_user *user, const void *data,
+			     size_t size, buffer_t *dest)
 {
 	const unsigned char *p = data;
 	size_t i = 0, start, k;
@@ -257,20 +264,21 @@ static void tresor_fts_normalize(struct mail_user *user, const void *data,
 	}
 }
 
-static void tresor_fts_add(struct tresor_fts_update_context *ctx,
-			   const void *data, size_t size)
+static void fts_backend_tresor_add(struct fts_tresor_update_context *ctx,
+				   const void *data, size_t size)
 {
 	char err[TRESOR_ERR_SIZE];
 
 	if (tresor_fts_add_text(ctx->index, ctx->field, ctx->header_name,
 				data, size, err, sizeof(err)) < 0)
-		tresor_fts_update_error(ctx, "indexing a mail in", err);
+		fts_backend_tresor_update_error(ctx, "indexing a mail in", err);
 }
 
 /* Waits for the attachment the helper is working on and adds its text,
    normalised like everything else, to its mail's document (released when
    it was held). A part the helper can't read is logged and skipped. */
-static void tresor_fts_collect_attachment(struct tresor_fts_update_context *ctx)
+static void
+fts_backend_tresor_collect_attachment(struct fts_tresor_update_context *ctx)
 {
 	struct mailbox *box = ctx->box;
 	uint32_t uid = ctx->extract_uid;
@@ -297,29 +305,32 @@ static void tresor_fts_collect_attachment(struct tresor_fts_update_context *ctx)
 			       uid, ctx->extract_content_type, err);
 		}
 		buffer_set_used_size(ctx->normalized, 0);
-		tresor_fts_normalize(ctx->ctx.backend->ns->user, text, text_len,
-				     ctx->normalized);
+		fts_backend_tresor_normalize(ctx->ctx.backend->ns->user, text,
+					     text_len,
+					     ctx->normalized);
 		free(text);
 		if (held) {
 			if (tresor_fts_add_held_text(ctx->index, uid,
 						     ctx->normalized->data,
 						     ctx->normalized->used,
 						     err, sizeof(err)) < 0)
-				tresor_fts_update_error(ctx, "indexing a mail in", err);
+				fts_backend_tresor_update_error(ctx,
+								"indexing a mail in", err);
 		} else if (ctx->doc_open && ctx->doc_uid == uid) {
 			ctx->field = TRESOR_FTS_FIELD_ATTACHMENT;
 			i_free_and_null(ctx->header_name);
-			tresor_fts_add(ctx, ctx->normalized->data,
-				       ctx->normalized->used);
+			fts_backend_tresor_add(ctx, ctx->normalized->data,
+					       ctx->normalized->used);
 			tresor_fts_end_field(ctx->index);
 		}
 	}
 	if (held && tresor_fts_release_document(ctx->index, uid,
 						err, sizeof(err)) < 0)
-		tresor_fts_update_error(ctx, "indexing a mail in", err);
+		fts_backend_tresor_update_error(ctx, "indexing a mail in", err);
 }
 
-static void tresor_fts_update_end_document(struct tresor_fts_update_context *ctx)
+static void
+fts_backend_tresor_update_end_document(struct fts_tresor_update_context *ctx)
 {
 	char err[TRESOR_ERR_SIZE];
 	int ret;
@@ -335,7 +346,7 @@ static void tresor_fts_update_end_document(struct tresor_fts_update_context *ctx
 		ret = tresor_fts_end_document(ctx->index, err, sizeof(err));
 	}
 	if (ret < 0) {
-		tresor_fts_update_error(ctx, "indexing a mail in", err);
+		fts_backend_tresor_update_error(ctx, "indexing a mail in", err);
 		return;
 	}
 	/* After a failure nothing more is committed: last_uid must not pass
@@ -343,24 +354,25 @@ static void tresor_fts_update_end_document(struct tresor_fts_update_context *ctx
 	if (++ctx->docs_since_commit >= TRESOR_FTS_COMMIT_EVERY &&
 	    !ctx->ctx.failed) {
 		ctx->docs_since_commit = 0;
-		tresor_fts_collect_attachment(ctx);
+		fts_backend_tresor_collect_attachment(ctx);
 		if (!ctx->ctx.failed &&
 		    tresor_fts_commit(ctx->index, err, sizeof(err)) < 0)
-			tresor_fts_update_error(ctx, "committing", err);
+			fts_backend_tresor_update_error(ctx, "committing", err);
 	}
 }
 
 /* Commits and closes the current mailbox's index. */
-static void tresor_fts_update_close_box(struct tresor_fts_update_context *ctx)
+static void
+fts_backend_tresor_update_close_box(struct fts_tresor_update_context *ctx)
 {
 	char err[TRESOR_ERR_SIZE];
 
 	if (ctx->index != NULL) {
-		tresor_fts_update_end_document(ctx);
-		tresor_fts_collect_attachment(ctx);
+		fts_backend_tresor_update_end_document(ctx);
+		fts_backend_tresor_collect_attachment(ctx);
 		if (!ctx->ctx.failed &&
 		    tresor_fts_commit(ctx->index, err, sizeof(err)) < 0)
-			tresor_fts_update_error(ctx, "committing", err);
+			fts_backend_tresor_update_error(ctx, "committing", err);
 		if (!ctx->ctx.failed) {
 			int compacted;
 
@@ -384,11 +396,12 @@ static void tresor_fts_update_close_box(struct tresor_fts_update_context *ctx)
 
 /* Opens the writer lazily: an update context that only sees expunges waits
    for the lock only briefly. */
-static bool tresor_fts_update_want_index(struct tresor_fts_update_context *ctx,
-					 bool for_expunge)
+static bool
+fts_backend_tresor_update_want_index(struct fts_tresor_update_context *ctx,
+				     bool for_expunge)
 {
-	struct tresor_fts_backend *backend =
-		(struct tresor_fts_backend *)ctx->ctx.backend;
+	struct fts_tresor_backend *backend =
+		(struct fts_tresor_backend *)ctx->ctx.backend;
 	unsigned int timeout;
 	const char *dir;
 
@@ -399,8 +412,8 @@ static bool tresor_fts_update_want_index(struct tresor_fts_update_context *ctx,
 	timeout = tresor_fts_settings_lock_timeout_ms(backend->fuser->settings);
 	if (for_expunge && timeout > TRESOR_FTS_EXPUNGE_LOCK_TIMEOUT_MS)
 		timeout = TRESOR_FTS_EXPUNGE_LOCK_TIMEOUT_MS;
-	if (tresor_fts_open_box(backend, ctx->box, TRUE, timeout, &dir,
-				&ctx->index) < 0) {
+	if (fts_backend_tresor_open_box(backend, ctx->box, TRUE, timeout, &dir,
+					&ctx->index) < 0) {
 		if (for_expunge) {
 			/* A stale document is harmless (its UID no longer
 			   exists); doveadm fts rescan removes it. */
@@ -419,11 +432,11 @@ static bool tresor_fts_update_want_index(struct tresor_fts_update_context *ctx,
 static int
 fts_backend_tresor_update_deinit(struct fts_backend_update_context *_ctx)
 {
-	struct tresor_fts_update_context *ctx =
-		(struct tresor_fts_update_context *)_ctx;
+	struct fts_tresor_update_context *ctx =
+		(struct fts_tresor_update_context *)_ctx;
 	int ret;
 
-	tresor_fts_update_close_box(ctx);
+	fts_backend_tresor_update_close_box(ctx);
 	ret = _ctx->failed ? -1 : 0;
 	if (ctx->extractor != NULL)
 		tresor_fts_extractor_free(ctx->extractor);
@@ -440,12 +453,12 @@ static void
 fts_backend_tresor_update_set_mailbox(struct fts_backend_update_context *_ctx,
 				      struct mailbox *box)
 {
-	struct tresor_fts_update_context *ctx =
-		(struct tresor_fts_update_context *)_ctx;
+	struct fts_tresor_update_context *ctx =
+		(struct fts_tresor_update_context *)_ctx;
 
 	if (ctx->box == box)
 		return;
-	tresor_fts_update_close_box(ctx);
+	fts_backend_tresor_update_close_box(ctx);
 	ctx->box = box;
 }
 
@@ -453,39 +466,41 @@ static void
 fts_backend_tresor_update_expunge(struct fts_backend_update_context *_ctx,
 				  uint32_t uid)
 {
-	struct tresor_fts_update_context *ctx =
-		(struct tresor_fts_update_context *)_ctx;
+	struct fts_tresor_update_context *ctx =
+		(struct fts_tresor_update_context *)_ctx;
 	char err[TRESOR_ERR_SIZE];
 
-	if (!tresor_fts_update_want_index(ctx, TRUE))
+	if (!fts_backend_tresor_update_want_index(ctx, TRUE))
 		return;
 	if (ctx->doc_open && ctx->doc_uid == uid)
-		tresor_fts_update_end_document(ctx);
+		fts_backend_tresor_update_end_document(ctx);
 	/* a held document must be in the index to be expunged from it */
-	tresor_fts_collect_attachment(ctx);
+	fts_backend_tresor_collect_attachment(ctx);
 	if (tresor_fts_expunge(ctx->index, uid, err, sizeof(err)) < 0)
-		tresor_fts_update_error(ctx, "removing an expunged mail from", err);
+		fts_backend_tresor_update_error(ctx,
+						"removing an expunged mail from", err);
 }
 
 static bool
 fts_backend_tresor_update_set_build_key(struct fts_backend_update_context *_ctx,
 					const struct fts_backend_build_key *key)
 {
-	struct tresor_fts_update_context *ctx =
-		(struct tresor_fts_update_context *)_ctx;
-	struct tresor_fts_backend *backend =
-		(struct tresor_fts_backend *)_ctx->backend;
+	struct fts_tresor_update_context *ctx =
+		(struct fts_tresor_update_context *)_ctx;
+	struct fts_tresor_backend *backend =
+		(struct fts_tresor_backend *)_ctx->backend;
 	const char *ctype = key->body_content_type != NULL ?
 		key->body_content_type : "text/plain";
 	char err[TRESOR_ERR_SIZE];
 
-	if (!tresor_fts_update_want_index(ctx, FALSE))
+	if (!fts_backend_tresor_update_want_index(ctx, FALSE))
 		return FALSE;
 	if (!ctx->doc_open || ctx->doc_uid != key->uid) {
-		tresor_fts_update_end_document(ctx);
+		fts_backend_tresor_update_end_document(ctx);
 		if (tresor_fts_begin_document(ctx->index, key->uid,
 					      err, sizeof(err)) < 0) {
-			tresor_fts_update_error(ctx, "indexing a mail in", err);
+			fts_backend_tresor_update_error(ctx,
+							"indexing a mail in", err);
 			return FALSE;
 		}
 		ctx->doc_uid = key->uid;
@@ -504,7 +519,8 @@ fts_backend_tresor_update_set_build_key(struct fts_backend_update_context *_ctx,
 		/* opens the field, so that an empty header still exists */
 		if (tresor_fts_add_text(ctx->index, ctx->field, ctx->header_name,
 					"", 0, err, sizeof(err)) < 0) {
-			tresor_fts_update_error(ctx, "indexing a mail in", err);
+			fts_backend_tresor_update_error(ctx,
+							"indexing a mail in", err);
 			return FALSE;
 		}
 		break;
@@ -535,12 +551,13 @@ fts_backend_tresor_update_set_build_key(struct fts_backend_update_context *_ctx,
 }
 
 /* Hands a complete attachment to the helper; its text is collected
-   later (tresor_fts_collect_attachment), so that the helper extracts
+   later (fts_backend_tresor_collect_attachment), so that the helper extracts
    while this process indexes the next mails. */
-static void tresor_fts_index_attachment(struct tresor_fts_update_context *ctx)
+static void
+fts_backend_tresor_index_attachment(struct fts_tresor_update_context *ctx)
 {
-	struct tresor_fts_backend *backend =
-		(struct tresor_fts_backend *)ctx->ctx.backend;
+	struct fts_tresor_backend *backend =
+		(struct fts_tresor_backend *)ctx->ctx.backend;
 	struct mailbox *box = ctx->box;
 	char err[TRESOR_ERR_SIZE];
 
@@ -556,7 +573,7 @@ static void tresor_fts_index_attachment(struct tresor_fts_update_context *ctx)
 					I_MIN(ctx->binary_data->used, 512)) == 0)
 		return;
 	/* the helper takes one at a time */
-	tresor_fts_collect_attachment(ctx);
+	fts_backend_tresor_collect_attachment(ctx);
 	if (ctx->extractor == NULL) {
 		ctx->extractor = tresor_fts_extractor_new(backend->fuser->settings);
 		if (ctx->extractor == NULL)
@@ -578,14 +595,14 @@ static void tresor_fts_index_attachment(struct tresor_fts_update_context *ctx)
 static void
 fts_backend_tresor_update_unset_build_key(struct fts_backend_update_context *_ctx)
 {
-	struct tresor_fts_update_context *ctx =
-		(struct tresor_fts_update_context *)_ctx;
+	struct fts_tresor_update_context *ctx =
+		(struct fts_tresor_update_context *)_ctx;
 
 	if (ctx->index == NULL || !ctx->doc_open)
 		return;
 	if (ctx->binary) {
 		T_BEGIN {
-			tresor_fts_index_attachment(ctx);
+			fts_backend_tresor_index_attachment(ctx);
 		} T_END;
 		ctx->binary = FALSE;
 		/* don't keep a large attachment's buffer for the rest */
@@ -602,10 +619,10 @@ static int
 fts_backend_tresor_update_build_more(struct fts_backend_update_context *_ctx,
 				     const unsigned char *data, size_t size)
 {
-	struct tresor_fts_update_context *ctx =
-		(struct tresor_fts_update_context *)_ctx;
-	struct tresor_fts_backend *backend =
-		(struct tresor_fts_backend *)_ctx->backend;
+	struct fts_tresor_update_context *ctx =
+		(struct fts_tresor_update_context *)_ctx;
+	struct fts_tresor_backend *backend =
+		(struct fts_tresor_backend *)_ctx->backend;
 
 	if (ctx->index == NULL || !ctx->doc_open)
 		return _ctx->failed ? -1 : 0;
@@ -623,8 +640,10 @@ fts_backend_tresor_update_build_more(struct fts_backend_update_context *_ctx,
 		return 0;
 	}
 	buffer_set_used_size(ctx->normalized, 0);
-	tresor_fts_normalize(_ctx->backend->ns->user, data, size, ctx->normalized);
-	tresor_fts_add(ctx, ctx->normalized->data, ctx->normalized->used);
+	fts_backend_tresor_normalize(_ctx->backend->ns->user, data, size,
+				     ctx->normalized);
+	fts_backend_tresor_add(ctx, ctx->normalized->data,
+			       ctx->normalized->used);
 	return _ctx->failed ? -1 : 0;
 }
 
@@ -637,7 +656,8 @@ static int fts_backend_tresor_refresh(struct fts_backend *backend ATTR_UNUSED)
 /* ------------------------------------------------- rescan / optimize */
 
 /* The UIDs of every mail in box, ascending. */
-static int tresor_fts_box_uids(struct mailbox *box, ARRAY_TYPE(uint32_t) *uids)
+static int
+fts_backend_tresor_box_uids(struct mailbox *box, ARRAY_TYPE(uint32_t) *uids)
 {
 	struct mailbox_transaction_context *t;
 	struct mail_search_args *search_args;
@@ -658,13 +678,13 @@ static int tresor_fts_box_uids(struct mailbox *box, ARRAY_TYPE(uint32_t) *uids)
 	return ret;
 }
 
-typedef int tresor_fts_box_func(struct tresor_fts_backend *backend,
-				struct mailbox *box, const char **guid_r);
+typedef int fts_backend_tresor_box_func(struct fts_tresor_backend *backend,
+					struct mailbox *box, const char **guid_r);
 
 /* Runs func on every mailbox of the namespace, then removes the index
    directories of mailboxes that no longer exist (when remove_orphans). */
-static int tresor_fts_each_box(struct tresor_fts_backend *backend,
-			       tresor_fts_box_func *func, bool remove_orphans)
+static int fts_backend_tresor_each_box(struct fts_tresor_backend *backend,
+				       fts_backend_tresor_box_func *func, bool remove_orphans)
 {
 	struct mail_namespace *ns = backend->backend.ns;
 	struct mailbox_list_iterate_context *iter;
@@ -732,8 +752,8 @@ static int tresor_fts_each_box(struct tresor_fts_backend *backend,
 	return ret;
 }
 
-static int tresor_fts_rescan_box(struct tresor_fts_backend *backend,
-				 struct mailbox *box, const char **guid_r)
+static int fts_backend_tresor_rescan_box(struct fts_tresor_backend *backend,
+					 struct mailbox *box, const char **guid_r)
 {
 	ARRAY_TYPE(uint32_t) uids;
 	tresor_fts_index *index;
@@ -746,11 +766,11 @@ static int tresor_fts_rescan_box(struct tresor_fts_backend *backend,
 		return -1;
 	*guid_r = t_strdup(*guid_r);
 	t_array_init(&uids, 256);
-	if (tresor_fts_box_uids(box, &uids) < 0)
+	if (fts_backend_tresor_box_uids(box, &uids) < 0)
 		return -1;
-	if (tresor_fts_open_box(backend, box, TRUE,
-				tresor_fts_settings_lock_timeout_ms(backend->fuser->settings),
-				&dir, &index) < 0)
+	if (fts_backend_tresor_open_box(backend, box, TRUE,
+					tresor_fts_settings_lock_timeout_ms(backend->fuser->settings),
+					&dir, &index) < 0)
 		return -1;
 	ret = tresor_fts_reconcile(index, array_front(&uids), array_count(&uids),
 				   &last_uid, err, sizeof(err));
@@ -760,8 +780,8 @@ static int tresor_fts_rescan_box(struct tresor_fts_backend *backend,
 	return ret < 0 ? -1 : 0;
 }
 
-static int tresor_fts_optimize_box(struct tresor_fts_backend *backend,
-				   struct mailbox *box, const char **guid_r)
+static int fts_backend_tresor_optimize_box(struct fts_tresor_backend *backend,
+					   struct mailbox *box, const char **guid_r)
 {
 	tresor_fts_index *index;
 	char err[TRESOR_ERR_SIZE];
@@ -771,9 +791,9 @@ static int tresor_fts_optimize_box(struct tresor_fts_backend *backend,
 	if (fts_mailbox_get_guid(box, guid_r) < 0)
 		return -1;
 	*guid_r = t_strdup(*guid_r);
-	if (tresor_fts_open_box(backend, box, TRUE,
-				tresor_fts_settings_lock_timeout_ms(backend->fuser->settings),
-				&dir, &index) < 0)
+	if (fts_backend_tresor_open_box(backend, box, TRUE,
+					tresor_fts_settings_lock_timeout_ms(backend->fuser->settings),
+					&dir, &index) < 0)
 		return -1;
 	ret = tresor_fts_compact(index, err, sizeof(err));
 	if (ret < 0)
@@ -787,8 +807,8 @@ static int fts_backend_tresor_rescan(struct fts_backend *_backend)
 	int ret;
 
 	T_BEGIN {
-		ret = tresor_fts_each_box((struct tresor_fts_backend *)_backend,
-					  tresor_fts_rescan_box, TRUE);
+		ret = fts_backend_tresor_each_box((struct fts_tresor_backend *)_backend,
+						  fts_backend_tresor_rescan_box, TRUE);
 	} T_END;
 	return ret;
 }
@@ -798,8 +818,8 @@ static int fts_backend_tresor_optimize(struct fts_backend *_backend)
 	int ret;
 
 	T_BEGIN {
-		ret = tresor_fts_each_box((struct tresor_fts_backend *)_backend,
-					  tresor_fts_optimize_box, FALSE);
+		ret = fts_backend_tresor_each_box((struct fts_tresor_backend *)_backend,
+						  fts_backend_tresor_optimize_box, FALSE);
 	} T_END;
 	return ret;
 }
@@ -808,9 +828,9 @@ static int fts_backend_tresor_optimize(struct fts_backend *_backend)
 
 /* The search key for arg, or FALSE when the index can't answer it. */
 static bool
-tresor_fts_key_from_arg(struct fts_backend *backend,
-			const struct mail_search_arg *arg,
-			struct tresor_fts_key *key_r)
+fts_backend_tresor_key_from_arg(struct fts_backend *backend,
+				const struct mail_search_arg *arg,
+				struct tresor_fts_key *key_r)
 {
 	string_t *normalized;
 
@@ -842,8 +862,8 @@ tresor_fts_key_from_arg(struct fts_backend *backend,
 	if (arg->value.str == NULL || arg->value.str[0] == '\0')
 		return FALSE; /* HEADER name "": Dovecot tests existence */
 	normalized = t_str_new(strlen(arg->value.str) + 16);
-	tresor_fts_normalize(backend->ns->user, arg->value.str,
-			     strlen(arg->value.str), normalized);
+	fts_backend_tresor_normalize(backend->ns->user, arg->value.str,
+				     strlen(arg->value.str), normalized);
 	if (str_len(normalized) == 0)
 		return FALSE;
 	key_r->value = str_c(normalized);
@@ -852,8 +872,9 @@ tresor_fts_key_from_arg(struct fts_backend *backend,
 	return TRUE;
 }
 
-static void tresor_fts_ranges_to_array(const struct tresor_fts_range *ranges,
-				       size_t count, ARRAY_TYPE(seq_range) *dest)
+static void
+fts_backend_tresor_ranges_to_array(const struct tresor_fts_range *ranges,
+				   size_t count, ARRAY_TYPE(seq_range) *dest)
 {
 	size_t i;
 
@@ -862,9 +883,10 @@ static void tresor_fts_ranges_to_array(const struct tresor_fts_range *ranges,
 }
 
 static int
-tresor_fts_lookup_box(struct tresor_fts_backend *backend, struct mailbox *box,
-		      struct mail_search_arg *args, bool and_args,
-		      struct fts_result *result)
+fts_backend_tresor_lookup_box(struct fts_tresor_backend *backend,
+			      struct mailbox *box,
+			      struct mail_search_arg *args, bool and_args,
+			      struct fts_result *result)
 {
 	ARRAY(struct tresor_fts_key) keys;
 	ARRAY(struct mail_search_arg *) key_args;
@@ -883,7 +905,8 @@ tresor_fts_lookup_box(struct tresor_fts_backend *backend, struct mailbox *box,
 	t_array_init(&keys, 8);
 	t_array_init(&key_args, 8);
 	for (arg = args; arg != NULL; arg = arg->next) {
-		if (tresor_fts_key_from_arg(&backend->backend, arg, &key)) {
+		if (fts_backend_tresor_key_from_arg(&backend->backend, arg,
+						    &key)) {
 			array_push_back(&keys, &key);
 			array_push_back(&key_args, &arg);
 		}
@@ -891,7 +914,8 @@ tresor_fts_lookup_box(struct tresor_fts_backend *backend, struct mailbox *box,
 	if (array_count(&keys) == 0)
 		return 0;
 
-	if (tresor_fts_open_box(backend, box, FALSE, 0, &dir, &index) < 0)
+	if (fts_backend_tresor_open_box(backend, box, FALSE, 0, &dir,
+					&index) < 0)
 		return -1;
 	if (backend->reported_dir != NULL &&
 	    strcmp(backend->reported_dir, dir) == 0)
@@ -919,9 +943,10 @@ tresor_fts_lookup_box(struct tresor_fts_backend *backend, struct mailbox *box,
 			(*array_idx(&key_args, i))->match_always = TRUE;
 	}
 	ranges = tresor_fts_result_definite(res, &count);
-	tresor_fts_ranges_to_array(ranges, count, &result->definite_uids);
+	fts_backend_tresor_ranges_to_array(ranges, count,
+					   &result->definite_uids);
 	ranges = tresor_fts_result_maybe(res, &count);
-	tresor_fts_ranges_to_array(ranges, count, &result->maybe_uids);
+	fts_backend_tresor_ranges_to_array(ranges, count, &result->maybe_uids);
 	tresor_fts_result_free(res);
 	return 0;
 }
@@ -934,10 +959,10 @@ fts_backend_tresor_lookup(struct fts_backend *_backend, struct mailbox *box,
 	int ret;
 
 	T_BEGIN {
-		ret = tresor_fts_lookup_box((struct tresor_fts_backend *)_backend,
-					    box, args,
-					    (flags & FTS_LOOKUP_FLAG_AND_ARGS) != 0,
-					    result);
+		ret = fts_backend_tresor_lookup_box((struct fts_tresor_backend *)_backend,
+						    box, args,
+						    (flags & FTS_LOOKUP_FLAG_AND_ARGS) != 0,
+						    result);
 	} T_END;
 	return ret;
 }
@@ -972,13 +997,13 @@ fts_backend_tresor_lookup_multi(struct fts_backend *_backend,
 void fts_tresor_remove_box_index(struct mailbox *box, const char *guid)
 {
 	struct fts_backend *backend = fts_mailbox_backend(box);
-	struct tresor_fts_backend *tbackend;
+	struct fts_tresor_backend *tbackend;
 	char err[TRESOR_ERR_SIZE];
 	const char *path;
 
 	if (backend == NULL || strcmp(backend->name, fts_backend_tresor.name) != 0)
 		return;
-	tbackend = (struct tresor_fts_backend *)backend;
+	tbackend = (struct fts_tresor_backend *)backend;
 	path = t_strdup_printf("%s/%s", tbackend->root_dir, guid);
 	if (tresor_fts_remove(path, err, sizeof(err)) < 0)
 		e_error(box->event, "fts-tresor: %s", err);
@@ -986,7 +1011,7 @@ void fts_tresor_remove_box_index(struct mailbox *box, const char *guid)
 
 struct fts_backend fts_backend_tresor = {
 	.name = "tresor",
-	/* no FTS_BACKEND_FLAG_NORMALIZE_INPUT: tresor_fts_normalize() */
+	/* no FTS_BACKEND_FLAG_NORMALIZE_INPUT: fts_backend_tresor_normalize() */
 	.flags = FTS_BACKEND_FLAG_BINARY_MIME_PARTS,
 	.v = {
 		.alloc = fts_backend_tresor_alloc,

@@ -44,10 +44,17 @@ struct ext_tresor_invoice_context {
 	char *config_error;
 };
 
+/* Builds ectx's configuration from the instance's settings, or takes the
+   process's shared one when they are the same; a bad setting is logged and
+   kept in config_error. */
+void ext_tresor_invoice_config_init(struct ext_tresor_invoice_context *ectx);
+/* Releases ectx's configuration (the shared one stays for the next
+   instance). */
+void ext_tresor_invoice_config_deinit(struct ext_tresor_invoice_context *ectx);
 /* Points the core's log lines at the Sieve instance running now. */
 void ext_tresor_invoice_use_logger(const struct ext_tresor_invoice_context *ectx);
 
-extern const struct sieve_extension_def tresor_invoice_extension;
+extern const struct sieve_extension_def ext_tresor_invoice_extension;
 
 /*
  * Test `invoice`
@@ -60,67 +67,67 @@ extern const struct sieve_operation_def tst_invoice_operation;
  * Variables namespace `invoice`
  */
 
-extern const struct sieve_operand_def tresor_invoice_namespace_operand;
+extern const struct sieve_operand_def ext_tresor_invoice_namespace_operand;
 
 void ext_tresor_invoice_variables_init(const struct sieve_extension *ext,
 				       struct sieve_validator *valdtr);
 
 /* The names after "invoice." that the namespace knows, NULL-terminated,
-   in the order of enum tresor_invoice_field. */
-enum tresor_invoice_field {
-	TRESOR_INVOICE_FIELD_FORMAT = 0,
-	TRESOR_INVOICE_FIELD_NUMBER,
-	TRESOR_INVOICE_FIELD_DATE,
-	TRESOR_INVOICE_FIELD_TOTAL,
-	TRESOR_INVOICE_FIELD_CURRENCY,
-	TRESOR_INVOICE_FIELD_SELLER,
-	TRESOR_INVOICE_FIELD_VATID,
-	TRESOR_INVOICE_FIELD_IBAN,
-	TRESOR_INVOICE_FIELD_SUPPLIER,
-	TRESOR_INVOICE_FIELD_FOLDER,
-	TRESOR_INVOICE_FIELD_VERDICT,
-	TRESOR_INVOICE_FIELD_REASON,
+   in the order of enum ext_tresor_invoice_field. */
+enum ext_tresor_invoice_field {
+	EXT_TRESOR_INVOICE_FIELD_FORMAT = 0,
+	EXT_TRESOR_INVOICE_FIELD_NUMBER,
+	EXT_TRESOR_INVOICE_FIELD_DATE,
+	EXT_TRESOR_INVOICE_FIELD_TOTAL,
+	EXT_TRESOR_INVOICE_FIELD_CURRENCY,
+	EXT_TRESOR_INVOICE_FIELD_SELLER,
+	EXT_TRESOR_INVOICE_FIELD_VATID,
+	EXT_TRESOR_INVOICE_FIELD_IBAN,
+	EXT_TRESOR_INVOICE_FIELD_SUPPLIER,
+	EXT_TRESOR_INVOICE_FIELD_FOLDER,
+	EXT_TRESOR_INVOICE_FIELD_VERDICT,
+	EXT_TRESOR_INVOICE_FIELD_REASON,
 	/* The hierarchy separator of the user's INBOX namespace ('/' or
 	   '.'), set also without an invoice: "Rechnungen${invoice.separator}
 	   ${invoice.folder}" names the supplier folder in every namespace. */
-	TRESOR_INVOICE_FIELD_SEPARATOR,
+	EXT_TRESOR_INVOICE_FIELD_SEPARATOR,
 
-	TRESOR_INVOICE_FIELD_COUNT
+	EXT_TRESOR_INVOICE_FIELD_COUNT
 };
-extern const char *const tresor_invoice_field_names[];
-int tresor_invoice_field_lookup(const char *name);
+extern const char *const ext_tresor_invoice_field_names[];
+int ext_tresor_invoice_field_lookup(const char *name);
 
 /*
  * Per-message analysis (cached in the Sieve message context)
  */
 
-struct tresor_invoice_analysis {
+struct ext_tresor_invoice_analysis {
 	bool is_invoice;
 	bool is_einvoice;
 	/* The `invoice` test was true for this message in this delivery:
 	   only then does the namespace show the values. */
 	bool filled;
 	/* Copies in the message context's pool ("" where unknown). */
-	const char *fields[TRESOR_INVOICE_FIELD_COUNT];
+	const char *fields[EXT_TRESOR_INVOICE_FIELD_COUNT];
 };
 
 /* Returns SIEVE_EXEC_OK with *analysis_r (analysing the message on the
    first call, then from the cache), or a SIEVE_EXEC_* failure code after
    logging the error. */
-int tresor_invoice_get_analysis(const struct sieve_runtime_env *renv,
-				const struct sieve_extension *ext,
-				struct tresor_invoice_analysis **analysis_r);
+int ext_tresor_invoice_get_analysis(const struct sieve_runtime_env *renv,
+				    const struct sieve_extension *ext,
+				    struct ext_tresor_invoice_analysis **analysis_r);
 /* The cached analysis, or NULL when the message was not analysed yet. */
-struct tresor_invoice_analysis *
-tresor_invoice_get_cached(const struct sieve_runtime_env *renv,
-			  const struct sieve_extension *ext);
+struct ext_tresor_invoice_analysis *
+ext_tresor_invoice_get_cached(const struct sieve_runtime_env *renv,
+			      const struct sieve_extension *ext);
 
 /* Feeds the message to the core (headers of the top-level header, every
    leaf part transfer-decoded). Returns 0, or -1 with error_r set when the
    stream could not be read (the caller reports it as a mail error). */
 struct istream;
-int tresor_invoice_message_fill(struct istream *input, struct event *event,
-				tresor_invoice_message *msg,
-				const char **error_r);
+int ext_tresor_invoice_message_fill(struct istream *input, struct event *event,
+				    tresor_invoice_message *msg,
+				    const char **error_r);
 
 #endif

@@ -26,76 +26,76 @@
 
 #include "ext-tresor-invoice-common.h"
 
-const char *const tresor_invoice_field_names[] = {
-	[TRESOR_INVOICE_FIELD_FORMAT] = "format",
-	[TRESOR_INVOICE_FIELD_NUMBER] = "number",
-	[TRESOR_INVOICE_FIELD_DATE] = "date",
-	[TRESOR_INVOICE_FIELD_TOTAL] = "total",
-	[TRESOR_INVOICE_FIELD_CURRENCY] = "currency",
-	[TRESOR_INVOICE_FIELD_SELLER] = "seller",
-	[TRESOR_INVOICE_FIELD_VATID] = "vatid",
-	[TRESOR_INVOICE_FIELD_IBAN] = "iban",
-	[TRESOR_INVOICE_FIELD_SUPPLIER] = "supplier",
-	[TRESOR_INVOICE_FIELD_FOLDER] = "folder",
-	[TRESOR_INVOICE_FIELD_VERDICT] = "verdict",
-	[TRESOR_INVOICE_FIELD_REASON] = "reason",
-	[TRESOR_INVOICE_FIELD_SEPARATOR] = "separator",
-	[TRESOR_INVOICE_FIELD_COUNT] = NULL
+const char *const ext_tresor_invoice_field_names[] = {
+	[EXT_TRESOR_INVOICE_FIELD_FORMAT] = "format",
+	[EXT_TRESOR_INVOICE_FIELD_NUMBER] = "number",
+	[EXT_TRESOR_INVOICE_FIELD_DATE] = "date",
+	[EXT_TRESOR_INVOICE_FIELD_TOTAL] = "total",
+	[EXT_TRESOR_INVOICE_FIELD_CURRENCY] = "currency",
+	[EXT_TRESOR_INVOICE_FIELD_SELLER] = "seller",
+	[EXT_TRESOR_INVOICE_FIELD_VATID] = "vatid",
+	[EXT_TRESOR_INVOICE_FIELD_IBAN] = "iban",
+	[EXT_TRESOR_INVOICE_FIELD_SUPPLIER] = "supplier",
+	[EXT_TRESOR_INVOICE_FIELD_FOLDER] = "folder",
+	[EXT_TRESOR_INVOICE_FIELD_VERDICT] = "verdict",
+	[EXT_TRESOR_INVOICE_FIELD_REASON] = "reason",
+	[EXT_TRESOR_INVOICE_FIELD_SEPARATOR] = "separator",
+	[EXT_TRESOR_INVOICE_FIELD_COUNT] = NULL
 };
 
-#define TRESOR_INVOICE_FIELD_LIST \
+#define EXT_TRESOR_INVOICE_FIELD_LIST \
 	"format, number, date, total, currency, seller, vatid, iban, " \
 	"supplier, folder, verdict, reason, separator"
 
-int tresor_invoice_field_lookup(const char *name)
+int ext_tresor_invoice_field_lookup(const char *name)
 {
 	unsigned int i;
 
 	/* Variable names are case-insensitive (RFC 5229 2.1). */
-	for (i = 0; i < TRESOR_INVOICE_FIELD_COUNT; i++) {
-		if (strcasecmp(tresor_invoice_field_names[i], name) == 0)
+	for (i = 0; i < EXT_TRESOR_INVOICE_FIELD_COUNT; i++) {
+		if (strcasecmp(ext_tresor_invoice_field_names[i], name) == 0)
 			return (int)i;
 	}
 	return -1;
 }
 
 static bool
-vnspc_tresor_invoice_validate(struct sieve_validator *valdtr,
-			      const struct sieve_variables_namespace *nspc,
-			      struct sieve_ast_argument *arg,
-			      struct sieve_command *cmd,
-			      ARRAY_TYPE(sieve_variable_name) *var_name,
-			      void **var_data, bool assignment);
+ext_tresor_invoice_namespace_validate(struct sieve_validator *valdtr,
+				      const struct sieve_variables_namespace *nspc,
+				      struct sieve_ast_argument *arg,
+				      struct sieve_command *cmd,
+				      ARRAY_TYPE(sieve_variable_name) *var_name,
+				      void **var_data, bool assignment);
 static bool
-vnspc_tresor_invoice_generate(const struct sieve_codegen_env *cgenv,
-			      const struct sieve_variables_namespace *nspc,
-			      struct sieve_ast_argument *arg,
-			      struct sieve_command *cmd, void *var_data);
+ext_tresor_invoice_namespace_generate(const struct sieve_codegen_env *cgenv,
+				      const struct sieve_variables_namespace *nspc,
+				      struct sieve_ast_argument *arg,
+				      struct sieve_command *cmd, void *var_data);
 static bool
-vnspc_tresor_invoice_dump_variable(const struct sieve_dumptime_env *denv,
-				   const struct sieve_variables_namespace *nspc,
-				   const struct sieve_operand *oprnd,
-				   sieve_size_t *address);
+ext_tresor_invoice_namespace_dump_variable(const struct sieve_dumptime_env *denv,
+					   const struct sieve_variables_namespace *nspc,
+					   const struct sieve_operand *oprnd,
+					   sieve_size_t *address);
 static int
-vnspc_tresor_invoice_read_variable(const struct sieve_runtime_env *renv,
-				   const struct sieve_variables_namespace *nspc,
-				   const struct sieve_operand *oprnd,
-				   sieve_size_t *address, string_t **str_r);
+ext_tresor_invoice_namespace_read_variable(const struct sieve_runtime_env *renv,
+					   const struct sieve_variables_namespace *nspc,
+					   const struct sieve_operand *oprnd,
+					   sieve_size_t *address, string_t **str_r);
 
 static const struct sieve_variables_namespace_def tresor_invoice_namespace = {
-	SIEVE_OBJECT("invoice", &tresor_invoice_namespace_operand, 0),
-	.validate = vnspc_tresor_invoice_validate,
-	.generate = vnspc_tresor_invoice_generate,
-	.dump_variable = vnspc_tresor_invoice_dump_variable,
-	.read_variable = vnspc_tresor_invoice_read_variable,
+	SIEVE_OBJECT("invoice", &ext_tresor_invoice_namespace_operand, 0),
+	.validate = ext_tresor_invoice_namespace_validate,
+	.generate = ext_tresor_invoice_namespace_generate,
+	.dump_variable = ext_tresor_invoice_namespace_dump_variable,
+	.read_variable = ext_tresor_invoice_namespace_read_variable,
 };
 
 static const struct sieve_extension_objects tresor_invoice_namespaces =
 	SIEVE_VARIABLES_DEFINE_NAMESPACE(tresor_invoice_namespace);
 
-const struct sieve_operand_def tresor_invoice_namespace_operand = {
+const struct sieve_operand_def ext_tresor_invoice_namespace_operand = {
 	.name = "invoice-namespace",
-	.ext_def = &tresor_invoice_extension,
+	.ext_def = &ext_tresor_invoice_extension,
 	.class = &sieve_variables_namespace_operand_class,
 	.interface = &tresor_invoice_namespaces,
 };
@@ -114,12 +114,12 @@ void ext_tresor_invoice_variables_init(const struct sieve_extension *ext,
  */
 
 static bool
-vnspc_tresor_invoice_validate(struct sieve_validator *valdtr,
-			      const struct sieve_variables_namespace *nspc ATTR_UNUSED,
-			      struct sieve_ast_argument *arg,
-			      struct sieve_command *cmd ATTR_UNUSED,
-			      ARRAY_TYPE(sieve_variable_name) *var_name,
-			      void **var_data, bool assignment)
+ext_tresor_invoice_namespace_validate(struct sieve_validator *valdtr,
+				      const struct sieve_variables_namespace *nspc ATTR_UNUSED,
+				      struct sieve_ast_argument *arg,
+				      struct sieve_command *cmd ATTR_UNUSED,
+				      ARRAY_TYPE(sieve_variable_name) *var_name,
+				      void **var_data, bool assignment)
 {
 	const struct sieve_variable_name *elems;
 	unsigned int count;
@@ -130,7 +130,7 @@ vnspc_tresor_invoice_validate(struct sieve_validator *valdtr,
 	i_assert(count >= 1);
 	field = count == 2 && elems[1].num_variable < 0 ?
 		str_c(elems[1].identifier) : NULL;
-	idx = field == NULL ? -1 : tresor_invoice_field_lookup(field);
+	idx = field == NULL ? -1 : ext_tresor_invoice_field_lookup(field);
 
 	if (assignment) {
 		sieve_argument_validate_error(valdtr, arg,
@@ -145,13 +145,13 @@ vnspc_tresor_invoice_validate(struct sieve_validator *valdtr,
 				TRESOR_INVOICE_EXTENSION_NAME ": invalid "
 				"variable name in the invoice namespace: use "
 				"${invoice.<name>} with one of %s",
-				TRESOR_INVOICE_FIELD_LIST);
+				EXT_TRESOR_INVOICE_FIELD_LIST);
 		} else {
 			sieve_argument_validate_error(valdtr, arg,
 				TRESOR_INVOICE_EXTENSION_NAME ": unknown "
 				"variable `invoice.%s' (known: %s)",
 				str_sanitize(field, 64),
-				TRESOR_INVOICE_FIELD_LIST);
+				EXT_TRESOR_INVOICE_FIELD_LIST);
 		}
 		/* Pigeonhole drops the reference from the string (it then
 		   reads as empty) and reports the error; whether the
@@ -159,16 +159,16 @@ vnspc_tresor_invoice_validate(struct sieve_validator *valdtr,
 		return FALSE;
 	}
 	/* The canonical (lowercase) name goes into the binary. */
-	*var_data = (void *)tresor_invoice_field_names[idx];
+	*var_data = (void *)ext_tresor_invoice_field_names[idx];
 	return TRUE;
 }
 
 static bool
-vnspc_tresor_invoice_generate(const struct sieve_codegen_env *cgenv,
-			      const struct sieve_variables_namespace *nspc,
-			      struct sieve_ast_argument *arg ATTR_UNUSED,
-			      struct sieve_command *cmd ATTR_UNUSED,
-			      void *var_data)
+ext_tresor_invoice_namespace_generate(const struct sieve_codegen_env *cgenv,
+				      const struct sieve_variables_namespace *nspc,
+				      struct sieve_ast_argument *arg ATTR_UNUSED,
+				      struct sieve_command *cmd ATTR_UNUSED,
+				      void *var_data)
 {
 	const struct sieve_extension *this_ext = SIEVE_OBJECT_EXTENSION(nspc);
 	const struct ext_tresor_invoice_context *ectx;
@@ -191,10 +191,10 @@ vnspc_tresor_invoice_generate(const struct sieve_codegen_env *cgenv,
  */
 
 static bool
-vnspc_tresor_invoice_dump_variable(const struct sieve_dumptime_env *denv,
-				   const struct sieve_variables_namespace *nspc ATTR_UNUSED,
-				   const struct sieve_operand *oprnd,
-				   sieve_size_t *address)
+ext_tresor_invoice_namespace_dump_variable(const struct sieve_dumptime_env *denv,
+					   const struct sieve_variables_namespace *nspc ATTR_UNUSED,
+					   const struct sieve_operand *oprnd,
+					   sieve_size_t *address)
 {
 	string_t *name;
 
@@ -215,7 +215,7 @@ vnspc_tresor_invoice_dump_variable(const struct sieve_dumptime_env *denv,
 
 /* The hierarchy separator of the user's INBOX namespace, '/' when there
    is no user (a script checked without one). */
-static char tresor_invoice_separator(const struct sieve_runtime_env *renv)
+static char ext_tresor_invoice_separator(const struct sieve_runtime_env *renv)
 {
 	const struct sieve_script_env *senv = renv->exec_env->scriptenv;
 	struct mail_namespace *ns;
@@ -231,7 +231,7 @@ static char tresor_invoice_separator(const struct sieve_runtime_env *renv)
    separator character within a level ("Co. KG" where it is '.') would
    split the level and becomes '_'. */
 static const char *
-tresor_invoice_folder_with_separator(const char *folder, char sep)
+ext_tresor_invoice_folder_with_separator(const char *folder, char sep)
 {
 	char *copy, *p;
 
@@ -249,13 +249,13 @@ tresor_invoice_folder_with_separator(const char *folder, char sep)
 }
 
 static int
-vnspc_tresor_invoice_read_variable(const struct sieve_runtime_env *renv,
-				   const struct sieve_variables_namespace *nspc,
-				   const struct sieve_operand *oprnd,
-				   sieve_size_t *address, string_t **str_r)
+ext_tresor_invoice_namespace_read_variable(const struct sieve_runtime_env *renv,
+					   const struct sieve_variables_namespace *nspc,
+					   const struct sieve_operand *oprnd,
+					   sieve_size_t *address, string_t **str_r)
 {
 	const struct sieve_extension *this_ext = SIEVE_OBJECT_EXTENSION(nspc);
-	const struct tresor_invoice_analysis *analysis;
+	const struct ext_tresor_invoice_analysis *analysis;
 	string_t *name;
 	const char *value = "";
 	int idx;
@@ -268,7 +268,7 @@ vnspc_tresor_invoice_read_variable(const struct sieve_runtime_env *renv,
 	if (str_r == NULL)
 		return SIEVE_EXEC_OK;
 
-	idx = tresor_invoice_field_lookup(str_c(name));
+	idx = ext_tresor_invoice_field_lookup(str_c(name));
 	if (idx < 0) {
 		/* written by a newer version of this extension */
 		sieve_runtime_trace_operand_error(renv, oprnd,
@@ -277,15 +277,16 @@ vnspc_tresor_invoice_read_variable(const struct sieve_runtime_env *renv,
 		return SIEVE_EXEC_BIN_CORRUPT;
 	}
 	analysis = this_ext == NULL ? NULL :
-		tresor_invoice_get_cached(renv, this_ext);
-	if (idx == TRESOR_INVOICE_FIELD_SEPARATOR) {
-		value = t_strdup_printf("%c", tresor_invoice_separator(renv));
+		ext_tresor_invoice_get_cached(renv, this_ext);
+	if (idx == EXT_TRESOR_INVOICE_FIELD_SEPARATOR) {
+		value = t_strdup_printf("%c",
+					ext_tresor_invoice_separator(renv));
 	} else if (analysis != NULL && analysis->filled &&
 		   analysis->fields[idx] != NULL) {
 		value = analysis->fields[idx];
-		if (idx == TRESOR_INVOICE_FIELD_FOLDER) {
-			value = tresor_invoice_folder_with_separator(value,
-				tresor_invoice_separator(renv));
+		if (idx == EXT_TRESOR_INVOICE_FIELD_FOLDER) {
+			value = ext_tresor_invoice_folder_with_separator(value,
+				ext_tresor_invoice_separator(renv));
 		}
 	}
 	*str_r = t_str_new_const(value, strlen(value));

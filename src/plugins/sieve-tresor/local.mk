@@ -10,10 +10,11 @@ EXTRA_lib90_sieve_tresor_plugin_la_DEPENDENCIES = \
 	src/plugins/sieve-tresor/sieve-tresor-plugin.map
 lib90_sieve_tresor_plugin_la_SOURCES = \
 	src/plugins/sieve-tresor/ext-tresor-invoice-common.h \
+	src/plugins/sieve-tresor/ext-tresor-invoice-common.c \
 	src/plugins/sieve-tresor/ext-tresor-invoice.c \
 	src/plugins/sieve-tresor/ext-tresor-invoice-variables.c \
+	src/plugins/sieve-tresor/ext-tresor-invoice-message.c \
 	src/plugins/sieve-tresor/tst-invoice.c \
-	src/plugins/sieve-tresor/tresor-invoice-message.c \
 	src/plugins/sieve-tresor/sieve-tresor-plugin.h \
 	src/plugins/sieve-tresor/sieve-tresor-plugin.c
 nodist_EXTRA_lib90_sieve_tresor_plugin_la_SOURCES = \

@@ -53,7 +53,7 @@ void sieve_tresor_plugin_load(struct sieve_instance *svinst, void **context)
 	sieve_tresor_plugin_stay_resident();
 	pctx = i_new(struct sieve_tresor_plugin_context, 1);
 	pctx->ext_invoice = sieve_extension_register(
-		svinst, &tresor_invoice_extension, FALSE);
+		svinst, &ext_tresor_invoice_extension, FALSE);
 	if (svinst->debug) {
 		e_debug(svinst->event, "Sieve tresor plugin for %s version %s "
 			"loaded", PIGEONHOLE_NAME, PIGEONHOLE_VERSION_FULL);

@@ -60,7 +60,7 @@ static int tst_invoice_operation_execute(const struct sieve_runtime_env *renv,
 
 const struct sieve_operation_def tst_invoice_operation = {
 	.mnemonic = "INVOICE",
-	.ext_def = &tresor_invoice_extension,
+	.ext_def = &ext_tresor_invoice_extension,
 	.code = 0,
 	.dump = tst_invoice_operation_dump,
 	.execute = tst_invoice_operation_execute,
@@ -124,7 +124,7 @@ static int tst_invoice_operation_execute(const struct sieve_runtime_env *renv,
 					 sieve_size_t *address)
 {
 	const struct sieve_extension *ext = renv->oprtn->ext;
-	struct tresor_invoice_analysis *analysis;
+	struct ext_tresor_invoice_analysis *analysis;
 	bool einvoice_only = FALSE, result;
 	int opt_code = 0;
 	int opt, ret;
@@ -150,7 +150,7 @@ static int tst_invoice_operation_execute(const struct sieve_runtime_env *renv,
 			    einvoice_only ? " (:einvoice)" : "");
 	sieve_runtime_trace_descend(renv);
 
-	ret = tresor_invoice_get_analysis(renv, ext, &analysis);
+	ret = ext_tresor_invoice_get_analysis(renv, ext, &analysis);
 	if (ret <= 0)
 		return ret;
 
@@ -160,9 +160,9 @@ static int tst_invoice_operation_execute(const struct sieve_runtime_env *renv,
 		sieve_runtime_trace(renv, SIEVE_TRLVL_TESTS,
 			"message is an invoice: format `%s', supplier `%s', "
 			"verdict `%s'",
-			str_sanitize(analysis->fields[TRESOR_INVOICE_FIELD_FORMAT], 64),
-			str_sanitize(analysis->fields[TRESOR_INVOICE_FIELD_SUPPLIER], 128),
-			str_sanitize(analysis->fields[TRESOR_INVOICE_FIELD_VERDICT], 64));
+			str_sanitize(analysis->fields[EXT_TRESOR_INVOICE_FIELD_FORMAT], 64),
+			str_sanitize(analysis->fields[EXT_TRESOR_INVOICE_FIELD_SUPPLIER], 128),
+			str_sanitize(analysis->fields[EXT_TRESOR_INVOICE_FIELD_VERDICT], 64));
 	} else if (analysis->is_invoice) {
 		sieve_runtime_trace(renv, SIEVE_TRLVL_TESTS,
 			"message is an invoice, but not a structured e-invoice");

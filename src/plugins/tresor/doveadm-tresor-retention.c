@@ -50,10 +50,11 @@
 #include "tresor-plugin.h"
 #include "archive/tresor-retention.h"
 #include "doveadm-tresor-retention.h"
+#include "doveadm-tresor.h"
 
 #define TRESOR_RETENTION_ERR_SIZE 1024
 
-struct tresor_retention_cmd_context {
+struct doveadm_tresor_retention_cmd_context {
 	struct doveadm_mail_cmd_context ctx;
 
 	/* purge */
@@ -70,34 +71,12 @@ struct tresor_retention_cmd_context {
 	uint64_t hold_id;
 };
 
-/* Errors that left the work incomplete win over a found problem. */
-static void tresor_retention_set_exit(struct doveadm_mail_cmd_context *ctx, int code)
+static struct doveadm_tresor_retention_cmd_context *
+doveadm_tresor_retention_cmd_alloc(void)
 {
-	if (ctx->exit_code == 0 || ctx->exit_code == EX_DATAERR ||
-	    code == EX_TEMPFAIL)
-		ctx->exit_code = code;
-}
+	struct doveadm_tresor_retention_cmd_context *rctx;
 
-static int
-tresor_retention_load_user(struct doveadm_mail_cmd_context *ctx,
-			   struct mail_user *user, tresor_config **cfg_r,
-			   const char **dir_r)
-{
-	const char *error;
-
-	if (tresor_user_config_load(user, cfg_r, dir_r, &error) < 0) {
-		i_error("%s", error);
-		tresor_retention_set_exit(ctx, EX_CONFIG);
-		return -1;
-	}
-	return 0;
-}
-
-static struct tresor_retention_cmd_context *tresor_retention_cmd_alloc(void)
-{
-	struct tresor_retention_cmd_context *rctx;
-
-	rctx = doveadm_mail_cmd_alloc(struct tresor_retention_cmd_context);
+	rctx = doveadm_mail_cmd_alloc(struct doveadm_tresor_retention_cmd_context);
 	if (!doveadm_print_is_initialized())
 		doveadm_print_init(DOVEADM_PRINT_TYPE_FLOW);
 	return rctx;
@@ -108,12 +87,12 @@ static struct tresor_retention_cmd_context *tresor_retention_cmd_alloc(void)
 /* ------------------------------------------------------------------ */
 
 /* A mail that gets a purge record, printed once it is written. */
-struct tresor_purged_row {
+struct doveadm_tresor_purged_row {
 	uint32_t uid;
 	tresor_purge_mail m; /* strings copied into the command's pool */
 };
 
-struct tresor_purge_box {
+struct doveadm_tresor_purge_box {
 	pool_t pool;
 	struct mailbox *box;
 	const char *vname;
@@ -121,13 +100,13 @@ struct tresor_purge_box {
 	/* to be expunged once the purge records are durable */
 	ARRAY_TYPE(uint32_t) uids;
 	/* the purge records queued, in order */
-	ARRAY(struct tresor_purged_row) purged;
+	ARRAY(struct doveadm_tresor_purged_row) purged;
 };
-ARRAY_DEFINE_TYPE(tresor_purge_box, struct tresor_purge_box *);
+ARRAY_DEFINE_TYPE(doveadm_tresor_purge_box, struct doveadm_tresor_purge_box *);
 
 static void
-tresor_purge_print(const char *result, const char *vname, uint32_t uid,
-		   const tresor_purge_mail *m, uint64_t purge_seq)
+doveadm_tresor_purge_print(const char *result, const char *vname, uint32_t uid,
+			   const tresor_purge_mail *m, uint64_t purge_seq)
 {
 	doveadm_print(result);
 	doveadm_print(vname);
@@ -143,14 +122,14 @@ tresor_purge_print(const char *result, const char *vname, uint32_t uid,
 /* The mail's bytes must still be those its save record hashed: a changed
    mail is evidence, not something to purge. */
 static bool
-tresor_purge_mail_unchanged(const tresor_config *cfg, struct mail *mail,
-			    const tresor_purge_mail *m, const char **error_r)
+doveadm_tresor_purge_mail_unchanged(const tresor_config *cfg, struct mail *mail,
+				    const tresor_purge_mail *m, const char **error_r)
 {
 	tresor_hash_result result;
 
 	if (m->sha256[0] == '\0')
 		return TRUE;
-	if (tresor_mail_hash(cfg, mail, TRUE, &result, error_r) < 0)
+	if (tresor_user_mail_hash(cfg, mail, TRUE, &result, error_r) < 0)
 		return FALSE;
 	if (strcasecmp(result.sha256, m->sha256) != 0) {
 		*error_r = t_strdup_printf("sha256 is %s, the save record has %s",
@@ -161,11 +140,12 @@ tresor_purge_mail_unchanged(const tresor_config *cfg, struct mail *mail,
 }
 
 static void
-tresor_purged_row_add(struct tresor_purge_box *pbox, uint32_t uid,
-		      const tresor_purge_mail *m)
+doveadm_tresor_purged_row_add(struct doveadm_tresor_purge_box *pbox,
+			      uint32_t uid,
+			      const tresor_purge_mail *m)
 {
 	pool_t pool = pbox->pool;
-	struct tresor_purged_row *row = array_append_space(&pbox->purged);
+	struct doveadm_tresor_purged_row *row = array_append_space(&pbox->purged);
 
 	row->uid = uid;
 	row->m = *m;
@@ -179,12 +159,12 @@ tresor_purged_row_add(struct tresor_purge_box *pbox, uint32_t uid,
 /* Acts on the decision m for one mail: prints it, queues its purge record
    when expired. Returns -1 on error (logged). */
 static int
-tresor_purge_act(struct tresor_retention_cmd_context *rctx,
-		 struct mail_user *user, const tresor_config *cfg,
-		 tresor_purge *purge, struct tresor_purge_box *pbox,
-		 struct mail *mail, const char *mailbox_guid,
-		 uint32_t uidvalidity, const char *guid,
-		 const tresor_purge_mail *m)
+doveadm_tresor_purge_act(struct doveadm_tresor_retention_cmd_context *rctx,
+			 struct mail_user *user, const tresor_config *cfg,
+			 tresor_purge *purge, struct doveadm_tresor_purge_box *pbox,
+			 struct mail *mail, const char *mailbox_guid,
+			 uint32_t uidvalidity, const char *guid,
+			 const tresor_purge_mail *m)
 {
 	struct doveadm_mail_cmd_context *ctx = &rctx->ctx;
 	const char *error;
@@ -194,34 +174,38 @@ tresor_purge_act(struct tresor_retention_cmd_context *rctx,
 	case TRESOR_PURGE_RETAINED:
 		break;
 	case TRESOR_PURGE_HELD:
-		tresor_purge_print("held", pbox->vname, mail->uid, m,
-				   m->purge_seq);
+		doveadm_tresor_purge_print("held", pbox->vname, mail->uid, m,
+					   m->purge_seq);
 		break;
 	case TRESOR_PURGE_UNJOURNALED:
 		/* never purged: nothing says when it was archived */
-		tresor_purge_print("unjournaled", pbox->vname, mail->uid, m, 0);
+		doveadm_tresor_purge_print("unjournaled", pbox->vname,
+					   mail->uid, m, 0);
 		break;
 	case TRESOR_PURGE_PENDING:
 		/* an earlier purge wrote its record but didn't get to
 		   expunge: finish it */
 		array_push_back(&pbox->uids, &mail->uid);
-		tresor_purge_print(rctx->dry_run ? "pending" : "finished",
-				   pbox->vname, mail->uid, m, m->purge_seq);
+		doveadm_tresor_purge_print(rctx->dry_run ? "pending" : "finished",
+					   pbox->vname, mail->uid, m, m->purge_seq);
 		break;
 	case TRESOR_PURGE_EXPIRED:
-		if (!tresor_purge_mail_unchanged(cfg, mail, m, &error)) {
+		if (!doveadm_tresor_purge_mail_unchanged(cfg, mail, m,
+							 &error)) {
 			i_error("tresor purge: %s UID %u not purged: its bytes "
 				"don't match its save record (seq %"PRIu64"): "
 				"%s - see doveadm tresor verify", pbox->vname,
 				mail->uid, m->save_seq, error);
-			tresor_purge_print("modified", pbox->vname, mail->uid,
-					   m, 0);
-			tresor_retention_set_exit(ctx, EX_DATAERR);
+			doveadm_tresor_purge_print("modified", pbox->vname,
+						   mail->uid,
+						   m, 0);
+			doveadm_tresor_set_exit_code(ctx, EX_DATAERR);
 			break;
 		}
 		if (rctx->dry_run) {
-			tresor_purge_print("purgeable", pbox->vname, mail->uid,
-					   m, 0);
+			doveadm_tresor_purge_print("purgeable", pbox->vname,
+						   mail->uid,
+						   m, 0);
 			break;
 		}
 		if (tresor_purge_add(purge, pbox->vname, pbox->sep,
@@ -230,12 +214,12 @@ tresor_purge_act(struct tresor_retention_cmd_context *rctx,
 				     user->service, user->session_id,
 				     err, sizeof(err)) < 0) {
 			i_error("tresor purge: %s", err);
-			tresor_retention_set_exit(ctx, EX_TEMPFAIL);
+			doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 			return -1;
 		}
 		array_push_back(&pbox->uids, &mail->uid);
 		/* printed after the records are written */
-		tresor_purged_row_add(pbox, mail->uid, m);
+		doveadm_tresor_purged_row_add(pbox, mail->uid, m);
 		break;
 	}
 	return 0;
@@ -244,9 +228,9 @@ tresor_purge_act(struct tresor_retention_cmd_context *rctx,
 /* Decides every mail of one archive folder; queues the purge records of
    the expired ones. Returns -1 on error (logged). */
 static int
-tresor_purge_decide_box(struct tresor_retention_cmd_context *rctx,
-			struct mail_user *user, const tresor_config *cfg,
-			tresor_purge *purge, struct tresor_purge_box *pbox)
+doveadm_tresor_purge_decide_box(struct doveadm_tresor_retention_cmd_context *rctx,
+				struct mail_user *user, const tresor_config *cfg,
+				tresor_purge *purge, struct doveadm_tresor_purge_box *pbox)
 {
 	struct doveadm_mail_cmd_context *ctx = &rctx->ctx;
 	struct mailbox *box = pbox->box;
@@ -279,7 +263,7 @@ tresor_purge_decide_box(struct tresor_retention_cmd_context *rctx,
 	mail = mail_alloc(trans, MAIL_FETCH_GUID, NULL);
 	for (seq = 1; seq <= status.messages && ret == 0; seq++) {
 		if (doveadm_is_killed()) {
-			tresor_retention_set_exit(ctx, EX_TEMPFAIL);
+			doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 			ret = -1;
 			break;
 		}
@@ -290,7 +274,7 @@ tresor_purge_decide_box(struct tresor_retention_cmd_context *rctx,
 				       mailbox_guid, mail->uid, guid, &m,
 				       err, sizeof(err)) < 0) {
 			i_error("tresor purge: %s", err);
-			tresor_retention_set_exit(ctx, EX_TEMPFAIL);
+			doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 			ret = -1;
 			break;
 		}
@@ -300,9 +284,10 @@ tresor_purge_decide_box(struct tresor_retention_cmd_context *rctx,
 			array_push_back(&unjournaled, &mail->uid);
 			continue;
 		}
-		ret = tresor_purge_act(rctx, user, cfg, purge, pbox, mail,
-				       mailbox_guid, status.uidvalidity, guid,
-				       &m);
+		ret = doveadm_tresor_purge_act(rctx, user, cfg, purge, pbox,
+					       mail,
+					       mailbox_guid, status.uidvalidity, guid,
+					       &m);
 	}
 	/* An interrupted save whose GUID the mail does not have (lost, or
 	   given only at the commit) is found by its sha256, as verify finds
@@ -317,7 +302,7 @@ tresor_purge_decide_box(struct tresor_retention_cmd_context *rctx,
 		if (mail_get_special(mail, MAIL_FETCH_GUID, &guid) < 0)
 			guid = "";
 		if (hash_them &&
-		    tresor_mail_hash(cfg, mail, TRUE, &hash, &error) < 0) {
+		    tresor_user_mail_hash(cfg, mail, TRUE, &hash, &error) < 0) {
 			i_error("tresor purge: %s UID %u: %s", pbox->vname,
 				uid, error);
 			hash.sha256[0] = '\0';
@@ -327,13 +312,14 @@ tresor_purge_decide_box(struct tresor_retention_cmd_context *rctx,
 					      hash_them ? hash.sha256 : NULL,
 					      &m, err, sizeof(err)) < 0) {
 			i_error("tresor purge: %s", err);
-			tresor_retention_set_exit(ctx, EX_TEMPFAIL);
+			doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 			ret = -1;
 			break;
 		}
-		ret = tresor_purge_act(rctx, user, cfg, purge, pbox, mail,
-				       mailbox_guid, status.uidvalidity, guid,
-				       &m);
+		ret = doveadm_tresor_purge_act(rctx, user, cfg, purge, pbox,
+					       mail,
+					       mailbox_guid, status.uidvalidity, guid,
+					       &m);
 	}
 	mail_free(&mail);
 	(void)mailbox_transaction_commit(&trans);
@@ -342,9 +328,9 @@ tresor_purge_decide_box(struct tresor_retention_cmd_context *rctx,
 
 /* Expunges what the journal now says is purged. */
 static int
-tresor_purge_expunge_box(struct tresor_retention_cmd_context *rctx,
-			 tresor_purge_allow_expunge_func *allow,
-			 struct tresor_purge_box *pbox)
+doveadm_tresor_purge_expunge_box(struct doveadm_tresor_retention_cmd_context *rctx,
+				 tresor_purge_allow_expunge_func *allow,
+				 struct doveadm_tresor_purge_box *pbox)
 {
 	struct doveadm_mail_cmd_context *ctx = &rctx->ctx;
 	struct mailbox_transaction_context *trans;
@@ -377,11 +363,11 @@ tresor_purge_expunge_box(struct tresor_retention_cmd_context *rctx,
 		ret = -1;
 	}
 	if (ret < 0)
-		tresor_retention_set_exit(ctx, EX_TEMPFAIL);
+		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 	return ret;
 }
 
-static tresor_purge_allow_expunge_func *tresor_purge_allow_lookup(void)
+static tresor_purge_allow_expunge_func *doveadm_tresor_purge_allow_lookup(void)
 {
 	struct module *module;
 
@@ -394,14 +380,14 @@ static tresor_purge_allow_expunge_func *tresor_purge_allow_lookup(void)
 
 /* The archive folders with a retention rule, opened (not yet synced). */
 static int
-tresor_purge_collect_boxes(struct tresor_retention_cmd_context *rctx,
-			   struct mail_user *user, const tresor_config *cfg,
-			   pool_t pool, ARRAY_TYPE(tresor_purge_box) *boxes_r)
+doveadm_tresor_purge_collect_boxes(struct doveadm_tresor_retention_cmd_context *rctx,
+				   struct mail_user *user, const tresor_config *cfg,
+				   pool_t pool, ARRAY_TYPE(doveadm_tresor_purge_box) *boxes_r)
 {
 	struct doveadm_mail_cmd_context *ctx = &rctx->ctx;
 	struct doveadm_mailbox_list_iter *iter;
 	const struct mailbox_info *info;
-	struct tresor_purge_box *pbox;
+	struct doveadm_tresor_purge_box *pbox;
 	char sep;
 
 	iter = doveadm_mailbox_list_iter_init(ctx, user, ctx->search_args,
@@ -416,7 +402,7 @@ tresor_purge_collect_boxes(struct tresor_retention_cmd_context *rctx,
 			}
 			continue;
 		}
-		pbox = p_new(pool, struct tresor_purge_box, 1);
+		pbox = p_new(pool, struct doveadm_tresor_purge_box, 1);
 		pbox->pool = pool;
 		pbox->vname = p_strdup(pool, info->vname);
 		pbox->sep = sep;
@@ -433,12 +419,12 @@ static int
 cmd_tresor_purge_run(struct doveadm_mail_cmd_context *ctx,
 		     struct mail_user *user)
 {
-	struct tresor_retention_cmd_context *rctx =
-		(struct tresor_retention_cmd_context *)ctx;
+	struct doveadm_tresor_retention_cmd_context *rctx =
+		(struct doveadm_tresor_retention_cmd_context *)ctx;
 	tresor_purge_allow_expunge_func *allow = NULL;
-	ARRAY_TYPE(tresor_purge_box) boxes;
-	struct tresor_purge_box *const *pboxp, *pbox;
-	const struct tresor_purged_row *row;
+	ARRAY_TYPE(doveadm_tresor_purge_box) boxes;
+	struct doveadm_tresor_purge_box *const *pboxp, *pbox;
+	const struct doveadm_tresor_purged_row *row;
 	tresor_purge *purge;
 	tresor_config *cfg;
 	const char *dir;
@@ -447,20 +433,21 @@ cmd_tresor_purge_run(struct doveadm_mail_cmd_context *ctx,
 	pool_t pool;
 	int ret = 0;
 
-	if (tresor_retention_load_user(ctx, user, &cfg, &dir) < 0)
+	if (doveadm_tresor_user_config_load(ctx, user, &cfg, &dir) < 0)
 		return -1;
-	if (!rctx->dry_run && (allow = tresor_purge_allow_lookup()) == NULL) {
+	if (!rctx->dry_run && (allow = doveadm_tresor_purge_allow_lookup()) == NULL) {
 		i_error("tresor purge: the tresor mail plugin is not loaded "
 			"for %s (mail_plugins): nothing can be purged",
 			user->username);
-		tresor_retention_set_exit(ctx, EX_CONFIG);
+		doveadm_tresor_set_exit_code(ctx, EX_CONFIG);
 		tresor_config_free(cfg);
 		return -1;
 	}
 
 	pool = pool_alloconly_create("tresor purge", 4096);
 	p_array_init(&boxes, pool, 8);
-	if (tresor_purge_collect_boxes(rctx, user, cfg, pool, &boxes) < 0)
+	if (doveadm_tresor_purge_collect_boxes(rctx, user, cfg, pool,
+					       &boxes) < 0)
 		ret = -1;
 
 	/* Locked from the decisions to the durable purge records: a hold
@@ -470,15 +457,16 @@ cmd_tresor_purge_run(struct doveadm_mail_cmd_context *ctx,
 	if (purge == NULL) {
 		i_error("tresor purge: can't read the journal in %s: %s",
 			dir, err);
-		tresor_retention_set_exit(ctx, EX_TEMPFAIL);
+		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 		ret = -1;
 	} else {
 		array_foreach(&boxes, pboxp) {
 			int r;
 
 			T_BEGIN {
-				r = tresor_purge_decide_box(rctx, user, cfg,
-							    purge, *pboxp);
+				r = doveadm_tresor_purge_decide_box(rctx, user,
+								    cfg,
+								    purge, *pboxp);
 			} T_END;
 			if (r < 0) {
 				/* nothing of this box is expunged */
@@ -491,7 +479,7 @@ cmd_tresor_purge_run(struct doveadm_mail_cmd_context *ctx,
 		if (tresor_purge_write(purge, &seq, err, sizeof(err)) < 0) {
 			i_error("tresor purge: can't write the purge records: "
 				"%s - nothing was purged", err);
-			tresor_retention_set_exit(ctx, EX_TEMPFAIL);
+			doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 			array_foreach(&boxes, pboxp) {
 				array_clear(&(*pboxp)->uids);
 				array_clear(&(*pboxp)->purged);
@@ -503,8 +491,9 @@ cmd_tresor_purge_run(struct doveadm_mail_cmd_context *ctx,
 		   in the order they were queued) */
 		array_foreach(&boxes, pboxp) {
 			array_foreach(&(*pboxp)->purged, row) {
-				tresor_purge_print("purged", (*pboxp)->vname,
-						   row->uid, &row->m, seq++);
+				doveadm_tresor_purge_print("purged",
+							   (*pboxp)->vname,
+							   row->uid, &row->m, seq++);
 			}
 		}
 	}
@@ -513,7 +502,8 @@ cmd_tresor_purge_run(struct doveadm_mail_cmd_context *ctx,
 	array_foreach(&boxes, pboxp) {
 		pbox = *pboxp;
 		if (!rctx->dry_run && array_count(&pbox->uids) > 0) {
-			if (tresor_purge_expunge_box(rctx, allow, pbox) < 0)
+			if (doveadm_tresor_purge_expunge_box(rctx, allow,
+							     pbox) < 0)
 				ret = -1;
 		}
 		mailbox_free(&pbox->box);
@@ -527,8 +517,8 @@ static void
 cmd_tresor_purge_init(struct doveadm_mail_cmd_context *ctx,
 		      const char *const args[])
 {
-	struct tresor_retention_cmd_context *rctx =
-		(struct tresor_retention_cmd_context *)ctx;
+	struct doveadm_tresor_retention_cmd_context *rctx =
+		(struct doveadm_tresor_retention_cmd_context *)ctx;
 
 	rctx->now = ioloop_time;
 	if (rctx->now_arg != NULL) {
@@ -561,8 +551,8 @@ cmd_tresor_purge_init(struct doveadm_mail_cmd_context *ctx,
 static bool
 cmd_tresor_purge_parse_arg(struct doveadm_mail_cmd_context *ctx, int c)
 {
-	struct tresor_retention_cmd_context *rctx =
-		(struct tresor_retention_cmd_context *)ctx;
+	struct doveadm_tresor_retention_cmd_context *rctx =
+		(struct doveadm_tresor_retention_cmd_context *)ctx;
 
 	switch (c) {
 	case 'n':
@@ -579,7 +569,7 @@ cmd_tresor_purge_parse_arg(struct doveadm_mail_cmd_context *ctx, int c)
 
 static struct doveadm_mail_cmd_context *cmd_tresor_purge_alloc(void)
 {
-	struct tresor_retention_cmd_context *rctx = tresor_retention_cmd_alloc();
+	struct doveadm_tresor_retention_cmd_context *rctx = doveadm_tresor_retention_cmd_alloc();
 
 	rctx->ctx.getopt_args = "nT:";
 	rctx->ctx.v.parse_arg = cmd_tresor_purge_parse_arg;
@@ -594,8 +584,8 @@ static struct doveadm_mail_cmd_context *cmd_tresor_purge_alloc(void)
 
 /* The GUID of the held mailbox; with a UID, that mail must exist. */
 static int
-tresor_hold_resolve_mailbox(struct tresor_retention_cmd_context *rctx,
-			    struct mail_user *user, const char **guid_r)
+doveadm_tresor_hold_resolve_mailbox(struct doveadm_tresor_retention_cmd_context *rctx,
+				    struct mail_user *user, const char **guid_r)
 {
 	struct doveadm_mail_cmd_context *ctx = &rctx->ctx;
 	struct mail_namespace *ns;
@@ -632,7 +622,7 @@ tresor_hold_resolve_mailbox(struct tresor_retention_cmd_context *rctx,
 		if (!found) {
 			i_error("tresor hold: %s has no mail with UID %u",
 				rctx->mailbox, rctx->uid);
-			tresor_retention_set_exit(ctx, DOVEADM_EX_NOTFOUND);
+			doveadm_tresor_set_exit_code(ctx, DOVEADM_EX_NOTFOUND);
 			ret = -1;
 		}
 	}
@@ -644,19 +634,19 @@ static int
 cmd_tresor_hold_add_run(struct doveadm_mail_cmd_context *ctx,
 			struct mail_user *user)
 {
-	struct tresor_retention_cmd_context *rctx =
-		(struct tresor_retention_cmd_context *)ctx;
+	struct doveadm_tresor_retention_cmd_context *rctx =
+		(struct doveadm_tresor_retention_cmd_context *)ctx;
 	tresor_hold_spec spec;
 	tresor_config *cfg;
 	const char *dir, *mailbox_guid = NULL;
 	char err[TRESOR_RETENTION_ERR_SIZE];
 	uint64_t seq;
 
-	if (tresor_retention_load_user(ctx, user, &cfg, &dir) < 0)
+	if (doveadm_tresor_user_config_load(ctx, user, &cfg, &dir) < 0)
 		return -1;
 	tresor_config_free(cfg);
 	if (rctx->mailbox != NULL &&
-	    tresor_hold_resolve_mailbox(rctx, user, &mailbox_guid) < 0)
+	    doveadm_tresor_hold_resolve_mailbox(rctx, user, &mailbox_guid) < 0)
 		return -1;
 
 	i_zero(&spec);
@@ -669,7 +659,7 @@ cmd_tresor_hold_add_run(struct doveadm_mail_cmd_context *ctx,
 	spec.session = user->session_id;
 	if (tresor_hold_add(dir, &spec, &seq, err, sizeof(err)) < 0) {
 		i_error("tresor hold add: %s", err);
-		tresor_retention_set_exit(ctx, EX_TEMPFAIL);
+		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 		return -1;
 	}
 	doveadm_print(dec2str(seq));
@@ -683,8 +673,8 @@ static void
 cmd_tresor_hold_add_init(struct doveadm_mail_cmd_context *ctx,
 			 const char *const args[])
 {
-	struct tresor_retention_cmd_context *rctx =
-		(struct tresor_retention_cmd_context *)ctx;
+	struct doveadm_tresor_retention_cmd_context *rctx =
+		(struct doveadm_tresor_retention_cmd_context *)ctx;
 
 	if (args[0] != NULL)
 		doveadm_mail_help_name("tresor hold add");
@@ -712,8 +702,8 @@ cmd_tresor_hold_add_init(struct doveadm_mail_cmd_context *ctx,
 static bool
 cmd_tresor_hold_parse_arg(struct doveadm_mail_cmd_context *ctx, int c)
 {
-	struct tresor_retention_cmd_context *rctx =
-		(struct tresor_retention_cmd_context *)ctx;
+	struct doveadm_tresor_retention_cmd_context *rctx =
+		(struct doveadm_tresor_retention_cmd_context *)ctx;
 
 	switch (c) {
 	case 'm':
@@ -736,7 +726,7 @@ cmd_tresor_hold_parse_arg(struct doveadm_mail_cmd_context *ctx, int c)
 
 static struct doveadm_mail_cmd_context *cmd_tresor_hold_add_alloc(void)
 {
-	struct tresor_retention_cmd_context *rctx = tresor_retention_cmd_alloc();
+	struct doveadm_tresor_retention_cmd_context *rctx = doveadm_tresor_retention_cmd_alloc();
 
 	rctx->ctx.getopt_args = "m:U:M:r:";
 	rctx->ctx.v.parse_arg = cmd_tresor_hold_parse_arg;
@@ -749,15 +739,15 @@ static int
 cmd_tresor_hold_remove_run(struct doveadm_mail_cmd_context *ctx,
 			   struct mail_user *user)
 {
-	struct tresor_retention_cmd_context *rctx =
-		(struct tresor_retention_cmd_context *)ctx;
+	struct doveadm_tresor_retention_cmd_context *rctx =
+		(struct doveadm_tresor_retention_cmd_context *)ctx;
 	tresor_config *cfg;
 	const char *dir;
 	char err[TRESOR_RETENTION_ERR_SIZE];
 	uint64_t seq;
 	int ret;
 
-	if (tresor_retention_load_user(ctx, user, &cfg, &dir) < 0)
+	if (doveadm_tresor_user_config_load(ctx, user, &cfg, &dir) < 0)
 		return -1;
 	tresor_config_free(cfg);
 	ret = tresor_hold_remove(dir, rctx->hold_id, rctx->reason,
@@ -765,14 +755,14 @@ cmd_tresor_hold_remove_run(struct doveadm_mail_cmd_context *ctx,
 				 err, sizeof(err));
 	if (ret < 0) {
 		i_error("tresor hold remove: %s", err);
-		tresor_retention_set_exit(ctx, EX_TEMPFAIL);
+		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 		return -1;
 	}
 	if (ret == 0) {
 		i_error("tresor hold remove: %s has no hold %"PRIu64" in force "
 			"(doveadm tresor hold list shows them)",
 			user->username, rctx->hold_id);
-		tresor_retention_set_exit(ctx, DOVEADM_EX_NOTFOUND);
+		doveadm_tresor_set_exit_code(ctx, DOVEADM_EX_NOTFOUND);
 		return -1;
 	}
 	doveadm_print(dec2str(rctx->hold_id));
@@ -784,8 +774,8 @@ static void
 cmd_tresor_hold_remove_init(struct doveadm_mail_cmd_context *ctx,
 			    const char *const args[])
 {
-	struct tresor_retention_cmd_context *rctx =
-		(struct tresor_retention_cmd_context *)ctx;
+	struct doveadm_tresor_retention_cmd_context *rctx =
+		(struct doveadm_tresor_retention_cmd_context *)ctx;
 
 	if (args[0] == NULL || args[1] != NULL ||
 	    str_to_uint64(args[0], &rctx->hold_id) < 0 || rctx->hold_id == 0)
@@ -796,7 +786,7 @@ cmd_tresor_hold_remove_init(struct doveadm_mail_cmd_context *ctx,
 
 static struct doveadm_mail_cmd_context *cmd_tresor_hold_remove_alloc(void)
 {
-	struct tresor_retention_cmd_context *rctx = tresor_retention_cmd_alloc();
+	struct doveadm_tresor_retention_cmd_context *rctx = doveadm_tresor_retention_cmd_alloc();
 
 	rctx->ctx.getopt_args = "r:";
 	rctx->ctx.v.parse_arg = cmd_tresor_hold_parse_arg;
@@ -816,14 +806,14 @@ cmd_tresor_hold_list_run(struct doveadm_mail_cmd_context *ctx,
 	char err[TRESOR_RETENTION_ERR_SIZE];
 	size_t i, count;
 
-	if (tresor_retention_load_user(ctx, user, &cfg, &dir) < 0)
+	if (doveadm_tresor_user_config_load(ctx, user, &cfg, &dir) < 0)
 		return -1;
 	tresor_config_free(cfg);
 	holds = tresor_holds_read(dir, err, sizeof(err));
 	if (holds == NULL) {
 		i_error("tresor hold list: can't read the journal in %s: %s",
 			dir, err);
-		tresor_retention_set_exit(ctx, EX_TEMPFAIL);
+		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 		return -1;
 	}
 	count = tresor_holds_count(holds);
@@ -859,7 +849,7 @@ cmd_tresor_hold_list_init(struct doveadm_mail_cmd_context *ctx ATTR_UNUSED,
 
 static struct doveadm_mail_cmd_context *cmd_tresor_hold_list_alloc(void)
 {
-	struct tresor_retention_cmd_context *rctx = tresor_retention_cmd_alloc();
+	struct doveadm_tresor_retention_cmd_context *rctx = doveadm_tresor_retention_cmd_alloc();
 
 	rctx->ctx.v.init = cmd_tresor_hold_list_init;
 	rctx->ctx.v.run = cmd_tresor_hold_list_run;

@@ -41,13 +41,14 @@
 #include "tresor-plugin.h"
 #include "archive/tresor-seal.h"
 #include "doveadm-tresor-seal.h"
+#include "doveadm-tresor.h"
 
 #include <ctype.h>
 
 #define TRESOR_SEAL_ERR_SIZE 1024
 #define TRESOR_USER_PLACEHOLDER "%u"
 
-struct tresor_seal_cmd_context {
+struct doveadm_tresor_seal_cmd_context {
 	struct doveadm_mail_cmd_context ctx;
 
 	const char *tsq_path;
@@ -58,17 +59,9 @@ struct tresor_seal_cmd_context {
 	tresor_seal_key *key;
 };
 
-/* A problem result keeps an earlier, more serious exit code. */
-static void tresor_seal_set_exit(struct doveadm_mail_cmd_context *ctx, int code)
-{
-	if (ctx->exit_code == 0 || ctx->exit_code == EX_DATAERR ||
-	    code == EX_TEMPFAIL)
-		ctx->exit_code = code;
-}
-
 /* path with every %u replaced by the user name */
 static const char *
-tresor_path_for_user(const char *path, const char *username)
+doveadm_tresor_path_for_user(const char *path, const char *username)
 {
 	string_t *str = t_str_new(128);
 	const char *p;
@@ -84,9 +77,9 @@ tresor_path_for_user(const char *path, const char *username)
 
 /* With several users one file would be overwritten by the next. */
 static void
-tresor_require_user_placeholder(struct doveadm_mail_cmd_context *ctx,
-				const char *cmd_name, const char *what,
-				const char *path)
+doveadm_tresor_require_user_placeholder(struct doveadm_mail_cmd_context *ctx,
+					const char *cmd_name, const char *what,
+					const char *path)
 {
 	if (path != NULL && !ctx->iterate_single_user &&
 	    strstr(path, TRESOR_USER_PLACEHOLDER) == NULL) {
@@ -94,21 +87,6 @@ tresor_require_user_placeholder(struct doveadm_mail_cmd_context *ctx,
 			       "pattern, %s must contain %%u (replaced by "
 			       "the user name)", cmd_name, what);
 	}
-}
-
-static int
-tresor_seal_load_user(struct doveadm_mail_cmd_context *ctx,
-		      struct mail_user *user, tresor_config **cfg_r,
-		      const char **dir_r)
-{
-	const char *error;
-
-	if (tresor_user_config_load(user, cfg_r, dir_r, &error) < 0) {
-		i_error("%s", error);
-		tresor_seal_set_exit(ctx, EX_CONFIG);
-		return -1;
-	}
-	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -119,8 +97,8 @@ static int
 cmd_tresor_seal_run(struct doveadm_mail_cmd_context *ctx,
 		    struct mail_user *user)
 {
-	struct tresor_seal_cmd_context *sctx =
-		(struct tresor_seal_cmd_context *)ctx;
+	struct doveadm_tresor_seal_cmd_context *sctx =
+		(struct doveadm_tresor_seal_cmd_context *)ctx;
 	tresor_seal_info info;
 	tresor_tsr_info tsr;
 	tresor_config *cfg;
@@ -128,13 +106,14 @@ cmd_tresor_seal_run(struct doveadm_mail_cmd_context *ctx,
 	char err[TRESOR_SEAL_ERR_SIZE];
 	int ret;
 
-	if (tresor_seal_load_user(ctx, user, &cfg, &dir) < 0)
+	if (doveadm_tresor_user_config_load(ctx, user, &cfg, &dir) < 0)
 		return -1;
 
 	if (sctx->tsr_path != NULL) {
 		tresor_journal_status st;
 
-		path = tresor_path_for_user(sctx->tsr_path, user->username);
+		path = doveadm_tresor_path_for_user(sctx->tsr_path,
+						    user->username);
 		/* with -A, users without a journal got no request either */
 		if (tresor_journal_get_status(dir, &st, err, sizeof(err)) == 0 &&
 		    st.records == 0 && access(path, F_OK) < 0 && errno == ENOENT) {
@@ -151,7 +130,7 @@ cmd_tresor_seal_run(struct doveadm_mail_cmd_context *ctx,
 		tresor_config_free(cfg);
 		if (ret < 0) {
 			i_error("tresor seal: %s: %s", path, err);
-			tresor_seal_set_exit(ctx, EX_DATAERR);
+			doveadm_tresor_set_exit_code(ctx, EX_DATAERR);
 			return -1;
 		}
 		doveadm_print("attached");
@@ -163,14 +142,15 @@ cmd_tresor_seal_run(struct doveadm_mail_cmd_context *ctx,
 	}
 
 	if (sctx->tsq_path != NULL)
-		path = tresor_path_for_user(sctx->tsq_path, user->username);
+		path = doveadm_tresor_path_for_user(sctx->tsq_path,
+						    user->username);
 	ret = tresor_seal(dir, sctx->key, user->username, path, &info,
 			  err, sizeof(err));
 	tresor_config_free(cfg);
 	if (ret < 0) {
 		i_error("tresor seal: can't seal the journal in %s: %s",
 			dir, err);
-		tresor_seal_set_exit(ctx, EX_TEMPFAIL);
+		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 		return -1;
 	}
 	doveadm_print(info.seq == 0 ? "no journal" : "sealed");
@@ -187,17 +167,19 @@ static void
 cmd_tresor_seal_init(struct doveadm_mail_cmd_context *ctx,
 		     const char *const args[])
 {
-	struct tresor_seal_cmd_context *sctx =
-		(struct tresor_seal_cmd_context *)ctx;
+	struct doveadm_tresor_seal_cmd_context *sctx =
+		(struct doveadm_tresor_seal_cmd_context *)ctx;
 	const char *key_path;
 	char err[TRESOR_SEAL_ERR_SIZE];
 
 	if (args[0] != NULL || (sctx->tsq_path != NULL && sctx->tsr_path != NULL))
 		doveadm_mail_help_name("tresor seal");
-	tresor_require_user_placeholder(ctx, "tresor seal", "--tsq <file>",
-					sctx->tsq_path);
-	tresor_require_user_placeholder(ctx, "tresor seal", "--tsr <file>",
-					sctx->tsr_path);
+	doveadm_tresor_require_user_placeholder(ctx, "tresor seal",
+						"--tsq <file>",
+						sctx->tsq_path);
+	doveadm_tresor_require_user_placeholder(ctx, "tresor seal",
+						"--tsr <file>",
+						sctx->tsr_path);
 
 	if (sctx->tsr_path != NULL) {
 		/* attaching a response signs nothing */
@@ -231,8 +213,8 @@ cmd_tresor_seal_init(struct doveadm_mail_cmd_context *ctx,
 
 static void cmd_tresor_seal_deinit(struct doveadm_mail_cmd_context *ctx)
 {
-	struct tresor_seal_cmd_context *sctx =
-		(struct tresor_seal_cmd_context *)ctx;
+	struct doveadm_tresor_seal_cmd_context *sctx =
+		(struct doveadm_tresor_seal_cmd_context *)ctx;
 
 	tresor_seal_key_free(sctx->key);
 	sctx->key = NULL;
@@ -241,8 +223,8 @@ static void cmd_tresor_seal_deinit(struct doveadm_mail_cmd_context *ctx)
 static bool
 cmd_tresor_seal_parse_arg(struct doveadm_mail_cmd_context *ctx, int c)
 {
-	struct tresor_seal_cmd_context *sctx =
-		(struct tresor_seal_cmd_context *)ctx;
+	struct doveadm_tresor_seal_cmd_context *sctx =
+		(struct doveadm_tresor_seal_cmd_context *)ctx;
 
 	switch (c) {
 	case 'q':
@@ -259,9 +241,9 @@ cmd_tresor_seal_parse_arg(struct doveadm_mail_cmd_context *ctx, int c)
 
 static struct doveadm_mail_cmd_context *cmd_tresor_seal_alloc(void)
 {
-	struct tresor_seal_cmd_context *sctx;
+	struct doveadm_tresor_seal_cmd_context *sctx;
 
-	sctx = doveadm_mail_cmd_alloc(struct tresor_seal_cmd_context);
+	sctx = doveadm_mail_cmd_alloc(struct doveadm_tresor_seal_cmd_context);
 	sctx->ctx.getopt_args = "q:r:";
 	sctx->ctx.v.parse_arg = cmd_tresor_seal_parse_arg;
 	sctx->ctx.v.init = cmd_tresor_seal_init;
@@ -278,7 +260,7 @@ static struct doveadm_mail_cmd_context *cmd_tresor_seal_alloc(void)
 
 /* Streams one mail into the export. */
 static void
-tresor_export_one(tresor_export *x, size_t idx, struct mail *mail)
+doveadm_tresor_export_one(tresor_export *x, size_t idx, struct mail *mail)
 {
 	struct istream *input;
 	const unsigned char *data;
@@ -317,7 +299,7 @@ tresor_export_one(tresor_export *x, size_t idx, struct mail *mail)
 }
 
 static struct mailbox *
-tresor_export_open_box(struct mail_user *user, const char *guid_str)
+doveadm_tresor_export_open_box(struct mail_user *user, const char *guid_str)
 {
 	struct mail_namespace *ns;
 	struct mailbox *box;
@@ -340,9 +322,9 @@ tresor_export_open_box(struct mail_user *user, const char *guid_str)
    that the core locates among the mailbox's mails: by GUID, then - where
    an interrupted save is still not found - by sha256, as verify does. */
 static void
-tresor_export_locate_all(tresor_export *x, const tresor_config *cfg,
-			 struct mail *mail, uint32_t messages,
-			 const char *mailbox_guid, bool by_guid)
+doveadm_tresor_export_locate_all(tresor_export *x, const tresor_config *cfg,
+				 struct mail *mail, uint32_t messages,
+				 const char *mailbox_guid, bool by_guid)
 {
 	tresor_hash_result hash;
 	const char *guid, *error;
@@ -356,7 +338,7 @@ tresor_export_locate_all(tresor_export *x, const tresor_config *cfg,
 				guid = "";
 			if (tresor_export_locate(x, mailbox_guid, mail->uid,
 						 guid, NULL, &idx) == 1)
-				tresor_export_one(x, idx, mail);
+				doveadm_tresor_export_one(x, idx, mail);
 		} T_END;
 	}
 	if (tresor_export_wants_hashes(x, mailbox_guid) == 0)
@@ -365,20 +347,20 @@ tresor_export_locate_all(tresor_export *x, const tresor_config *cfg,
 		mail_set_seq(mail, seq);
 		if (mail_get_special(mail, MAIL_FETCH_GUID, &guid) < 0)
 			guid = "";
-		if (tresor_mail_hash(cfg, mail, TRUE, &hash, &error) < 0) {
+		if (tresor_user_mail_hash(cfg, mail, TRUE, &hash, &error) < 0) {
 			i_error("tresor export: %s UID %u: %s",
 				mailbox_get_vname(mail->box), mail->uid, error);
 		} else if (tresor_export_locate(x, mailbox_guid, mail->uid,
 						guid, hash.sha256, &idx) == 1) {
-			tresor_export_one(x, idx, mail);
+			doveadm_tresor_export_one(x, idx, mail);
 		}
 	} T_END;
 }
 
 /* Exports the mails of one mailbox (by its GUID). */
 static void
-tresor_export_mailbox(tresor_export *x, const tresor_config *cfg,
-		      struct mail_user *user, const char *mailbox_guid)
+doveadm_tresor_export_mailbox(tresor_export *x, const tresor_config *cfg,
+			      struct mail_user *user, const char *mailbox_guid)
 {
 	struct mailbox *box;
 	struct mailbox_transaction_context *trans;
@@ -388,7 +370,7 @@ tresor_export_mailbox(tresor_export *x, const tresor_config *cfg,
 	size_t i, count = tresor_export_mail_count(x);
 	bool uidless = FALSE;
 
-	box = tresor_export_open_box(user, mailbox_guid);
+	box = doveadm_tresor_export_open_box(user, mailbox_guid);
 	if (box == NULL) {
 		for (i = 0; i < count; i++) {
 			if (tresor_export_get_mail(x, i, &m) == 0 &&
@@ -414,11 +396,12 @@ tresor_export_mailbox(tresor_export *x, const tresor_config *cfg,
 		}
 		T_BEGIN {
 			if (mail_set_uid(mail, m.uid))
-				tresor_export_one(x, i, mail);
+				doveadm_tresor_export_one(x, i, mail);
 		} T_END;
 	}
-	tresor_export_locate_all(x, cfg, mail, status.messages, mailbox_guid,
-				 uidless);
+	doveadm_tresor_export_locate_all(x, cfg, mail, status.messages,
+					 mailbox_guid,
+					 uidless);
 	for (i = 0; i < count; i++) {
 		if (tresor_export_get_mail(x, i, &m) == 0 &&
 		    m.status[0] == '\0' &&
@@ -437,8 +420,8 @@ static int
 cmd_tresor_export_run(struct doveadm_mail_cmd_context *ctx,
 		      struct mail_user *user)
 {
-	struct tresor_seal_cmd_context *sctx =
-		(struct tresor_seal_cmd_context *)ctx;
+	struct doveadm_tresor_seal_cmd_context *sctx =
+		(struct doveadm_tresor_seal_cmd_context *)ctx;
 	ARRAY_TYPE(const_string) guids;
 	tresor_export *x;
 	tresor_export_mail m;
@@ -448,15 +431,15 @@ cmd_tresor_export_run(struct doveadm_mail_cmd_context *ctx,
 	unsigned int exported = 0, problems = 0, removed = 0;
 	size_t i, count;
 
-	if (tresor_seal_load_user(ctx, user, &cfg, &dir) < 0)
+	if (doveadm_tresor_user_config_load(ctx, user, &cfg, &dir) < 0)
 		return -1;
-	out_dir = tresor_path_for_user(sctx->out_dir, user->username);
+	out_dir = doveadm_tresor_path_for_user(sctx->out_dir, user->username);
 	x = tresor_export_new(dir, cfg, user->username, sctx->from, sctx->to,
 			      out_dir, err, sizeof(err));
 	if (x == NULL) {
 		tresor_config_free(cfg);
 		i_error("tresor export: %s", err);
-		tresor_seal_set_exit(ctx, EX_CANTCREAT);
+		doveadm_tresor_set_exit_code(ctx, EX_CANTCREAT);
 		return -1;
 	}
 
@@ -477,7 +460,7 @@ cmd_tresor_export_run(struct doveadm_mail_cmd_context *ctx,
 		}
 	}
 	array_foreach_elem(&guids, guid) {
-		tresor_export_mailbox(x, cfg, user, guid);
+		doveadm_tresor_export_mailbox(x, cfg, user, guid);
 		if (doveadm_is_killed())
 			break;
 	}
@@ -486,7 +469,7 @@ cmd_tresor_export_run(struct doveadm_mail_cmd_context *ctx,
 	if (tresor_export_finish(x, err, sizeof(err)) < 0) {
 		i_error("tresor export: %s: %s", out_dir, err);
 		tresor_export_free(x);
-		tresor_seal_set_exit(ctx, EX_CANTCREAT);
+		doveadm_tresor_set_exit_code(ctx, EX_CANTCREAT);
 		return -1;
 	}
 	for (i = 0; i < tresor_export_warning_count(x); i++)
@@ -511,7 +494,7 @@ cmd_tresor_export_run(struct doveadm_mail_cmd_context *ctx,
 	doveadm_print(dec2str(removed));
 	doveadm_print(dec2str(problems));
 	if (problems > 0)
-		tresor_seal_set_exit(ctx, EX_DATAERR);
+		doveadm_tresor_set_exit_code(ctx, EX_DATAERR);
 	return 0;
 }
 
@@ -519,16 +502,16 @@ static void
 cmd_tresor_export_init(struct doveadm_mail_cmd_context *ctx,
 		       const char *const args[])
 {
-	struct tresor_seal_cmd_context *sctx =
-		(struct tresor_seal_cmd_context *)ctx;
+	struct doveadm_tresor_seal_cmd_context *sctx =
+		(struct doveadm_tresor_seal_cmd_context *)ctx;
 
 	if (args[0] == NULL || args[1] != NULL ||
 	    tresor_date_valid(sctx->from) == 0 ||
 	    tresor_date_valid(sctx->to) == 0)
 		doveadm_mail_help_name("tresor export");
 	sctx->out_dir = p_strdup(ctx->pool, args[0]);
-	tresor_require_user_placeholder(ctx, "tresor export", "<dir>",
-					sctx->out_dir);
+	doveadm_tresor_require_user_placeholder(ctx, "tresor export", "<dir>",
+						sctx->out_dir);
 	doveadm_print_header_simple("dir");
 	doveadm_print_header_simple("exported");
 	doveadm_print_header_simple("removed");
@@ -538,8 +521,8 @@ cmd_tresor_export_init(struct doveadm_mail_cmd_context *ctx,
 static bool
 cmd_tresor_export_parse_arg(struct doveadm_mail_cmd_context *ctx, int c)
 {
-	struct tresor_seal_cmd_context *sctx =
-		(struct tresor_seal_cmd_context *)ctx;
+	struct doveadm_tresor_seal_cmd_context *sctx =
+		(struct doveadm_tresor_seal_cmd_context *)ctx;
 
 	switch (c) {
 	case 'f':
@@ -556,9 +539,9 @@ cmd_tresor_export_parse_arg(struct doveadm_mail_cmd_context *ctx, int c)
 
 static struct doveadm_mail_cmd_context *cmd_tresor_export_alloc(void)
 {
-	struct tresor_seal_cmd_context *sctx;
+	struct doveadm_tresor_seal_cmd_context *sctx;
 
-	sctx = doveadm_mail_cmd_alloc(struct tresor_seal_cmd_context);
+	sctx = doveadm_mail_cmd_alloc(struct doveadm_tresor_seal_cmd_context);
 	sctx->ctx.getopt_args = "f:t:";
 	sctx->ctx.v.parse_arg = cmd_tresor_export_parse_arg;
 	sctx->ctx.v.init = cmd_tresor_export_init;

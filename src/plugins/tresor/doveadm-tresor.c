@@ -45,6 +45,7 @@
 #include "doveadm-mailbox-list-iter.h"
 #include "doveadm-print.h"
 #include "tresor-plugin.h"
+#include "doveadm-tresor.h"
 #include "doveadm-tresor-seal.h"
 #include "doveadm-tresor-retention.h"
 
@@ -63,7 +64,7 @@ const char *doveadm_tresor_plugin_version = DOVECOT_ABI_VERSION;
 void doveadm_tresor_plugin_init(struct module *module);
 void doveadm_tresor_plugin_deinit(void);
 
-struct tresor_cmd_context {
+struct doveadm_tresor_cmd_context {
 	struct doveadm_mail_cmd_context ctx;
 
 	/* The format of the current row for the "formatted" printer (the
@@ -83,20 +84,18 @@ struct tresor_cmd_context {
 /* common                                                             */
 /* ------------------------------------------------------------------ */
 
-/* Errors that left a command's work incomplete take precedence over
-   TRESOR_EX_PROBLEMS, as doveadm does with EX_TEMPFAIL. */
-static void tresor_cmd_set_exit(struct doveadm_mail_cmd_context *ctx, int code)
+/* A found problem (EX_DATAERR) never hides an error that left the work
+   incomplete, and EX_TEMPFAIL wins over everything, as doveadm does. */
+void doveadm_tresor_set_exit_code(struct doveadm_mail_cmd_context *ctx,
+				  int code)
 {
-	if (code == TRESOR_EX_PROBLEMS) {
-		if (ctx->exit_code == 0)
-			ctx->exit_code = code;
-	} else if (ctx->exit_code == 0 || ctx->exit_code == TRESOR_EX_PROBLEMS ||
-		   code == EX_TEMPFAIL) {
+	if (ctx->exit_code == 0 || ctx->exit_code == EX_DATAERR ||
+	    code == EX_TEMPFAIL)
 		ctx->exit_code = code;
-	}
 }
 
-static void tresor_cmd_init_common(struct tresor_cmd_context *tctx)
+static void
+doveadm_tresor_cmd_init_common(struct doveadm_tresor_cmd_context *tctx)
 {
 	struct doveadm_mail_cmd_context *ctx = &tctx->ctx;
 
@@ -126,7 +125,8 @@ static void tresor_cmd_init_common(struct tresor_cmd_context *tctx)
 
 /* Starts the default format of a row: the username column (when printed)
    comes first, as doveadm prints it first. */
-static string_t *tresor_row_format_begin(struct tresor_cmd_context *tctx)
+static string_t *
+doveadm_tresor_row_format_begin(struct doveadm_tresor_cmd_context *tctx)
 {
 	str_truncate(tctx->format, 0);
 	if (tctx->with_username)
@@ -137,31 +137,32 @@ static string_t *tresor_row_format_begin(struct tresor_cmd_context *tctx)
 /* The format takes effect only when the "formatted" printer is in use; it
    is read when the row's last column is printed, so it must be set
    before that. */
-static void tresor_row_format_end(struct tresor_cmd_context *tctx)
+static void
+doveadm_tresor_row_format_end(struct doveadm_tresor_cmd_context *tctx)
 {
 	doveadm_print_formatted_set_format(str_c(tctx->format));
 }
 
-static int
-tresor_cmd_load_config(struct doveadm_mail_cmd_context *ctx,
-		       struct mail_user *user, tresor_config **cfg_r,
-		       const char **dir_r)
+int doveadm_tresor_user_config_load(struct doveadm_mail_cmd_context *ctx,
+				    struct mail_user *user,
+				    tresor_config **cfg_r, const char **dir_r)
 {
 	const char *error;
 
 	if (tresor_user_config_load(user, cfg_r, dir_r, &error) < 0) {
 		i_error("%s", error);
-		tresor_cmd_set_exit(ctx, EX_CONFIG);
+		doveadm_tresor_set_exit_code(ctx, EX_CONFIG);
 		return -1;
 	}
 	return 0;
 }
 
-static struct tresor_cmd_context *tresor_cmd_alloc(const char *print_type)
+static struct doveadm_tresor_cmd_context *
+doveadm_tresor_cmd_alloc(const char *print_type)
 {
-	struct tresor_cmd_context *tctx;
+	struct doveadm_tresor_cmd_context *tctx;
 
-	tctx = doveadm_mail_cmd_alloc(struct tresor_cmd_context);
+	tctx = doveadm_mail_cmd_alloc(struct doveadm_tresor_cmd_context);
 	/* -f chose a formatter, or this is a doveadm server */
 	if (!doveadm_print_is_initialized()) {
 		doveadm_print_init(print_type);
@@ -175,22 +176,22 @@ static struct tresor_cmd_context *tresor_cmd_alloc(const char *print_type)
 /* verify                                                             */
 /* ------------------------------------------------------------------ */
 
-struct tresor_uid_hash {
+struct doveadm_tresor_uid_hash {
 	uint32_t uid;
 	bool unreadable;
 	unsigned char sha256[TRESOR_SHA256_SIZE];
 };
 
 /* A mailbox examined in the first pass, with what was observed there. */
-struct tresor_verify_box {
+struct doveadm_tresor_verify_box {
 	const char *guid;
 	struct mail_namespace *ns;
 	const char *vname;
 	/* in UID order */
-	ARRAY(struct tresor_uid_hash) hashes;
+	ARRAY(struct doveadm_tresor_uid_hash) hashes;
 };
 
-struct tresor_problem_row {
+struct doveadm_tresor_problem_row {
 	enum tresor_problem_kind kind;
 	const char *kind_name;
 	uint64_t seq;
@@ -200,26 +201,27 @@ struct tresor_problem_row {
 	const char *detail;
 };
 
-struct tresor_verify_run {
-	struct tresor_cmd_context *tctx;
+struct doveadm_tresor_verify_run {
+	struct doveadm_tresor_cmd_context *tctx;
 	pool_t pool;
 	const tresor_config *cfg;
 	const char *dir;
 	/* sha256 only; one for the whole run, reset after each mail */
 	tresor_hasher *hasher;
 
-	ARRAY(struct tresor_verify_box) boxes;
+	ARRAY(struct doveadm_tresor_verify_box) boxes;
 	/* mailboxes whose check failed: their MISSING results mean nothing */
 	ARRAY_TYPE(const_string) failed_guids;
-	ARRAY(struct tresor_problem_row) rows;
+	ARRAY(struct doveadm_tresor_problem_row) rows;
 
 	uint64_t mails_checked;
 	bool second_pass:1;
 	bool killed:1;
 };
 
-static bool str_array_contains(const ARRAY_TYPE(const_string) *arr,
-			       const char *str)
+static bool
+doveadm_tresor_str_array_contains(const ARRAY_TYPE(const_string) *arr,
+				  const char *str)
 {
 	const char *s;
 
@@ -230,10 +232,11 @@ static bool str_array_contains(const ARRAY_TYPE(const_string) *arr,
 	return FALSE;
 }
 
-static struct tresor_verify_box *
-tresor_verify_box_find(struct tresor_verify_run *run, const char *guid)
+static struct doveadm_tresor_verify_box *
+doveadm_tresor_verify_box_find(struct doveadm_tresor_verify_run *run,
+			       const char *guid)
 {
-	struct tresor_verify_box *box;
+	struct doveadm_tresor_verify_box *box;
 
 	array_foreach_modifiable(&run->boxes, box) {
 		if (strcmp(box->guid, guid) == 0)
@@ -243,18 +246,20 @@ tresor_verify_box_find(struct tresor_verify_run *run, const char *guid)
 }
 
 static void
-tresor_verify_box_failed(struct tresor_verify_run *run, const char *guid)
+doveadm_tresor_verify_box_failed(struct doveadm_tresor_verify_run *run,
+				 const char *guid)
 {
-	if (guid != NULL && !str_array_contains(&run->failed_guids, guid)) {
+	if (guid != NULL && !doveadm_tresor_str_array_contains(&run->failed_guids, guid)) {
 		guid = p_strdup(run->pool, guid);
 		array_push_back(&run->failed_guids, &guid);
 	}
 }
 
-static const struct tresor_uid_hash *
-tresor_verify_box_lookup(const struct tresor_verify_box *vbox, uint32_t uid)
+static const struct doveadm_tresor_uid_hash *
+doveadm_tresor_verify_box_lookup(const struct doveadm_tresor_verify_box *vbox,
+				 uint32_t uid)
 {
-	const struct tresor_uid_hash *hashes;
+	const struct doveadm_tresor_uid_hash *hashes;
 	unsigned int count, idx, left = 0, right;
 
 	hashes = array_get(&vbox->hashes, &count);
@@ -274,12 +279,13 @@ tresor_verify_box_lookup(const struct tresor_verify_box *vbox, uint32_t uid)
 /* Hashes one mail and hands it to the verifier. In the second pass a mail
    already hashed in the first is not read again. */
 static void
-tresor_verify_mail(struct tresor_verify_run *run, tresor_verify *v,
-		   struct tresor_verify_box *vbox, struct mail *mail,
-		   bool journaled)
+doveadm_tresor_verify_mail(struct doveadm_tresor_verify_run *run,
+			   tresor_verify *v,
+			   struct doveadm_tresor_verify_box *vbox, struct mail *mail,
+			   bool journaled)
 {
-	const struct tresor_uid_hash *known;
-	struct tresor_uid_hash *uh;
+	const struct doveadm_tresor_uid_hash *known;
+	struct doveadm_tresor_uid_hash *uh;
 	tresor_hash_result result;
 	const char *sha256, *error, *guid;
 	buffer_t buf;
@@ -289,7 +295,8 @@ tresor_verify_mail(struct tresor_verify_run *run, tresor_verify *v,
 	if (mail_get_special(mail, MAIL_FETCH_GUID, &guid) < 0)
 		guid = NULL;
 	if (run->second_pass &&
-	    (known = tresor_verify_box_lookup(vbox, mail->uid)) != NULL) {
+	    (known = doveadm_tresor_verify_box_lookup(vbox,
+						      mail->uid)) != NULL) {
 		sha256 = known->unreadable ? "no readable content" :
 			binary_to_hex(known->sha256, sizeof(known->sha256));
 		tresor_verify_observe(v, vbox->guid, vbox->vname, mail->uid,
@@ -297,7 +304,8 @@ tresor_verify_mail(struct tresor_verify_run *run, tresor_verify *v,
 		return;
 	}
 
-	if (tresor_mail_hash_with(run->hasher, mail, &result, &error) < 0) {
+	if (tresor_user_mail_hash_with(run->hasher, mail, &result,
+				       &error) < 0) {
 		if (mail->expunged) {
 			/* removed since the sync: not observed, so MISSING if
 			   the journal expects it */
@@ -327,8 +335,9 @@ tresor_verify_mail(struct tresor_verify_run *run, tresor_verify *v,
 }
 
 static void
-tresor_verify_box_error(struct tresor_verify_run *run, struct mailbox *box,
-			const char *what)
+doveadm_tresor_verify_box_error(struct doveadm_tresor_verify_run *run,
+				struct mailbox *box,
+				const char *what)
 {
 	enum mail_error error;
 	const char *errstr;
@@ -349,16 +358,17 @@ tresor_verify_box_error(struct tresor_verify_run *run, struct mailbox *box,
    in the second pass, the name now belongs to another mailbox than
    recheck_vbox; -1 on error (logged, exit code set). */
 static int
-tresor_verify_mailbox(struct tresor_verify_run *run, tresor_verify *v,
-		      struct mail_namespace *ns, const char *vname,
-		      struct tresor_verify_box *recheck_vbox,
-		      const char **guid_r)
+doveadm_tresor_verify_mailbox(struct doveadm_tresor_verify_run *run,
+			      tresor_verify *v,
+			      struct mail_namespace *ns, const char *vname,
+			      struct doveadm_tresor_verify_box *recheck_vbox,
+			      const char **guid_r)
 {
 	struct mailbox *box;
 	struct mailbox_metadata metadata;
 	struct mailbox_status status;
 	struct mailbox_transaction_context *trans;
-	struct tresor_verify_box *vbox, new_vbox;
+	struct doveadm_tresor_verify_box *vbox, new_vbox;
 	struct mail *mail;
 	const char *guid;
 	bool journaled;
@@ -374,12 +384,13 @@ tresor_verify_mailbox(struct tresor_verify_run *run, tresor_verify *v,
 		return 0;
 	}
 	if (mailbox_open(box) < 0) {
-		tresor_verify_box_error(run, box, "Can't open mailbox");
+		doveadm_tresor_verify_box_error(run, box, "Can't open mailbox");
 		mailbox_free(&box);
 		return -1;
 	}
 	if (mailbox_get_metadata(box, MAILBOX_METADATA_GUID, &metadata) < 0) {
-		tresor_verify_box_error(run, box, "Can't get the mailbox GUID");
+		doveadm_tresor_verify_box_error(run, box,
+						"Can't get the mailbox GUID");
 		mailbox_free(&box);
 		return -1;
 	}
@@ -400,8 +411,9 @@ tresor_verify_mailbox(struct tresor_verify_run *run, tresor_verify *v,
 
 	/* notice files added or removed behind Dovecot's back */
 	if (mailbox_sync(box, MAILBOX_SYNC_FLAG_FULL_READ) < 0) {
-		tresor_verify_box_error(run, box, "Syncing mailbox failed");
-		tresor_verify_box_failed(run, guid);
+		doveadm_tresor_verify_box_error(run, box,
+						"Syncing mailbox failed");
+		doveadm_tresor_verify_box_failed(run, guid);
 		mailbox_free(&box);
 		return -1;
 	}
@@ -433,7 +445,8 @@ tresor_verify_mailbox(struct tresor_verify_run *run, tresor_verify *v,
 		}
 		mail_set_seq(mail, seq);
 		T_BEGIN {
-			tresor_verify_mail(run, v, vbox, mail, journaled);
+			doveadm_tresor_verify_mail(run, v, vbox, mail,
+						   journaled);
 		} T_END;
 	}
 	mail_free(&mail);
@@ -443,8 +456,9 @@ tresor_verify_mailbox(struct tresor_verify_run *run, tresor_verify *v,
 }
 
 static int
-tresor_verify_all_mailboxes(struct tresor_verify_run *run, tresor_verify *v,
-			    struct mail_user *user)
+doveadm_tresor_verify_all_mailboxes(struct doveadm_tresor_verify_run *run,
+				    tresor_verify *v,
+				    struct mail_user *user)
 {
 	struct doveadm_mail_cmd_context *ctx = &run->tctx->ctx;
 	struct doveadm_mailbox_list_iter *iter;
@@ -456,9 +470,9 @@ tresor_verify_all_mailboxes(struct tresor_verify_run *run, tresor_verify *v,
 					      MAILBOX_LIST_ITER_NO_AUTO_BOXES);
 	while ((info = doveadm_mailbox_list_iter_next(iter)) != NULL) {
 		T_BEGIN {
-			if (tresor_verify_mailbox(run, v, info->ns,
-						  info->vname, NULL,
-						  &guid) < 0)
+			if (doveadm_tresor_verify_mailbox(run, v, info->ns,
+							  info->vname, NULL,
+							  &guid) < 0)
 				ret = -1;
 		} T_END;
 		if (run->killed)
@@ -473,12 +487,13 @@ tresor_verify_all_mailboxes(struct tresor_verify_run *run, tresor_verify *v,
 }
 
 static void
-tresor_verify_collect(struct tresor_verify_run *run, const tresor_verify *v,
-		      bool second_pass,
-		      const ARRAY_TYPE(const_string) *rechecked)
+doveadm_tresor_verify_collect(struct doveadm_tresor_verify_run *run,
+			      const tresor_verify *v,
+			      bool second_pass,
+			      const ARRAY_TYPE(const_string) *rechecked)
 {
 	const tresor_problem *p;
-	struct tresor_problem_row *row;
+	struct doveadm_tresor_problem_row *row;
 	const char *guid;
 	size_t i, count = tresor_verify_problem_count(v);
 	bool racy;
@@ -492,10 +507,11 @@ tresor_verify_collect(struct tresor_verify_run *run, const tresor_verify *v,
 		if (second_pass) {
 			/* only the confirmed results of the mailboxes
 			   checked again */
-			if (!racy || !str_array_contains(rechecked, guid))
+			if (!racy || !doveadm_tresor_str_array_contains(rechecked, guid))
 				continue;
 		} else if (p->kind == TRESOR_PROBLEM_MISSING &&
-			   str_array_contains(&run->failed_guids, guid)) {
+			   doveadm_tresor_str_array_contains(&run->failed_guids,
+							     guid)) {
 			/* not found because the mailbox couldn't be read */
 			continue;
 		}
@@ -512,7 +528,8 @@ tresor_verify_collect(struct tresor_verify_run *run, const tresor_verify *v,
 	}
 }
 
-static bool tresor_row_is_racy(const struct tresor_problem_row *row)
+static bool
+doveadm_tresor_row_is_racy(const struct doveadm_tresor_problem_row *row)
 {
 	return row->kind == TRESOR_PROBLEM_MISSING ||
 		row->kind == TRESOR_PROBLEM_UNJOURNALED;
@@ -525,12 +542,12 @@ static bool tresor_row_is_racy(const struct tresor_problem_row *row)
    while it's held. Mails already hashed aren't read again, so the lock is
    held only briefly. */
 static void
-tresor_verify_confirm(struct tresor_verify_run *run)
+doveadm_tresor_verify_confirm(struct doveadm_tresor_verify_run *run)
 {
 	struct doveadm_mail_cmd_context *ctx = &run->tctx->ctx;
 	ARRAY_TYPE(const_string) recheck, rechecked, unseen;
-	struct tresor_problem_row *rows;
-	struct tresor_verify_box *vbox;
+	struct doveadm_tresor_problem_row *rows;
+	struct doveadm_tresor_verify_box *vbox;
 	tresor_journal *journal;
 	tresor_verify *v;
 	const char *guid, *checked_guid;
@@ -542,13 +559,13 @@ tresor_verify_confirm(struct tresor_verify_run *run)
 	t_array_init(&unseen, 8);
 	rows = array_get_modifiable(&run->rows, &count);
 	for (i = 0; i < count; i++) {
-		if (!tresor_row_is_racy(&rows[i]))
+		if (!doveadm_tresor_row_is_racy(&rows[i]))
 			continue;
 		guid = rows[i].mailbox_guid;
-		if (tresor_verify_box_find(run, guid) != NULL) {
-			if (!str_array_contains(&recheck, guid))
+		if (doveadm_tresor_verify_box_find(run, guid) != NULL) {
+			if (!doveadm_tresor_str_array_contains(&recheck, guid))
 				array_push_back(&recheck, &guid);
-		} else if (!str_array_contains(&unseen, guid)) {
+		} else if (!doveadm_tresor_str_array_contains(&unseen, guid)) {
 			array_push_back(&unseen, &guid);
 		}
 	}
@@ -573,7 +590,7 @@ tresor_verify_confirm(struct tresor_verify_run *run)
 	if (v == NULL) {
 		i_error("tresor verify: can't read the journal in %s: %s",
 			run->dir, err);
-		tresor_cmd_set_exit(ctx, EX_TEMPFAIL);
+		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 		tresor_journal_unlock(journal);
 		tresor_journal_close(journal);
 		return;
@@ -581,10 +598,10 @@ tresor_verify_confirm(struct tresor_verify_run *run)
 
 	run->second_pass = TRUE;
 	array_foreach_elem(&recheck, guid) {
-		vbox = tresor_verify_box_find(run, guid);
+		vbox = doveadm_tresor_verify_box_find(run, guid);
 		i_assert(vbox != NULL);
-		if (tresor_verify_mailbox(run, v, vbox->ns, vbox->vname,
-					  vbox, &checked_guid) > 0)
+		if (doveadm_tresor_verify_mailbox(run, v, vbox->ns, vbox->vname,
+						  vbox, &checked_guid) > 0)
 			array_push_back(&rechecked, &guid);
 		if (run->killed)
 			break;
@@ -594,15 +611,15 @@ tresor_verify_confirm(struct tresor_verify_run *run)
 	/* drop the first pass's racy results that were checked again ... */
 	for (i = 0; i < count; i++) {
 		guid = rows[i].mailbox_guid;
-		if (tresor_row_is_racy(&rows[i]) &&
-		    (str_array_contains(&rechecked, guid) ||
+		if (doveadm_tresor_row_is_racy(&rows[i]) &&
+		    (doveadm_tresor_str_array_contains(&rechecked, guid) ||
 		     /* ... or whose mailbox was deleted meanwhile */
-		     (str_array_contains(&unseen, guid) &&
+		     (doveadm_tresor_str_array_contains(&unseen, guid) &&
 		      tresor_verify_mailbox_expected(v, guid) == 0)))
 			rows[i].kind_name = NULL;
 	}
 	/* ... and take the confirmed ones instead */
-	tresor_verify_collect(run, v, TRUE, &rechecked);
+	doveadm_tresor_verify_collect(run, v, TRUE, &rechecked);
 
 	tresor_verify_free(v);
 	tresor_journal_unlock(journal);
@@ -610,8 +627,8 @@ tresor_verify_confirm(struct tresor_verify_run *run)
 }
 
 static int
-tresor_problem_row_cmp(const struct tresor_problem_row *r1,
-		       const struct tresor_problem_row *r2)
+doveadm_tresor_problem_row_cmp(const struct doveadm_tresor_problem_row *r1,
+			       const struct doveadm_tresor_problem_row *r2)
 {
 	int ret;
 
@@ -629,10 +646,11 @@ tresor_problem_row_cmp(const struct tresor_problem_row *r1,
 }
 
 static void
-tresor_verify_set_format(struct tresor_cmd_context *tctx, bool seq,
-			 bool mailbox, bool uid)
+doveadm_tresor_verify_set_format(struct doveadm_tresor_cmd_context *tctx,
+				 bool seq,
+				 bool mailbox, bool uid)
 {
-	string_t *fmt = tresor_row_format_begin(tctx);
+	string_t *fmt = doveadm_tresor_row_format_begin(tctx);
 
 	str_append(fmt, "%{problem}");
 	if (seq)
@@ -642,15 +660,16 @@ tresor_verify_set_format(struct tresor_cmd_context *tctx, bool seq,
 	if (uid)
 		str_append(fmt, " uid=%{uid}");
 	str_append(fmt, ": %{detail}\n");
-	tresor_row_format_end(tctx);
+	doveadm_tresor_row_format_end(tctx);
 }
 
 static void
-tresor_verify_print_row(struct tresor_cmd_context *tctx,
-			const struct tresor_problem_row *row)
+doveadm_tresor_verify_print_row(struct doveadm_tresor_cmd_context *tctx,
+				const struct doveadm_tresor_problem_row *row)
 {
-	tresor_verify_set_format(tctx, row->seq != 0, row->mailbox[0] != '\0',
-				 row->uid != 0);
+	doveadm_tresor_verify_set_format(tctx, row->seq != 0,
+					 row->mailbox[0] != '\0',
+					 row->uid != 0);
 
 	doveadm_print(row->kind_name);
 	doveadm_print(row->seq == 0 ? "" : dec2str(row->seq));
@@ -662,7 +681,7 @@ tresor_verify_print_row(struct tresor_cmd_context *tctx,
 /* What verify explains rather than reports (the clock went back between
    two records; an interrupted save or expunge, and whether it happened):
    logged, the exit status is not affected. */
-static void tresor_verify_log_notes(const tresor_verify *v)
+static void doveadm_tresor_verify_log_notes(const tresor_verify *v)
 {
 	const tresor_note *note;
 	size_t i, count = tresor_verify_note_count(v);
@@ -673,37 +692,82 @@ static void tresor_verify_log_notes(const tresor_verify *v)
 	}
 }
 
-static int
-cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
-		      struct mail_user *user)
+/* Opens the journal side of a verification: seals are checked with
+   tresor_seal_pubkey / tresor_tsa_ca. NULL (exit code set) on failure. */
+static tresor_verify *
+doveadm_tresor_verify_open(struct doveadm_mail_cmd_context *ctx,
+			   struct mail_user *user, tresor_config *cfg,
+			   const char *dir)
 {
-	struct tresor_cmd_context *tctx = (struct tresor_cmd_context *)ctx;
-	struct tresor_verify_run run;
-	const struct tresor_problem_row *row;
-	tresor_config *cfg;
 	tresor_verify *v;
-	const char *dir, *records;
 	char err[TRESOR_ERR_SIZE];
-	unsigned int problems = 0;
-	uint64_t purge_pending;
-	int ret = 0, seal_config_error;
+	int seal_config_error;
 
-	if (tresor_cmd_load_config(ctx, user, &cfg, &dir) < 0)
-		return -1;
-
-	/* seals are checked with tresor_seal_pubkey / tresor_tsa_ca */
 	v = tresor_verify_new_with_seals(dir, cfg, user->username,
 					 &seal_config_error, err, sizeof(err));
 	if (v == NULL && seal_config_error != 0) {
 		i_error("tresor verify: %s", err);
-		tresor_cmd_set_exit(ctx, EX_CONFIG);
-		tresor_config_free(cfg);
-		return -1;
-	}
-	if (v == NULL) {
+		doveadm_tresor_set_exit_code(ctx, EX_CONFIG);
+	} else if (v == NULL) {
 		i_error("tresor verify: can't read the journal in %s: %s",
 			dir, err);
-		tresor_cmd_set_exit(ctx, EX_TEMPFAIL);
+		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
+	}
+	return v;
+}
+
+/* Prints the confirmed problems in order and the summary line. */
+static void
+doveadm_tresor_verify_report(struct doveadm_tresor_verify_run *run,
+			     const char *records, uint64_t purge_pending,
+			     bool incomplete)
+{
+	const struct doveadm_tresor_problem_row *row;
+	unsigned int problems = 0;
+
+	array_sort(&run->rows, doveadm_tresor_problem_row_cmp);
+
+	array_foreach(&run->rows, row) {
+		if (row->kind_name == NULL)
+			continue;
+		T_BEGIN {
+			doveadm_tresor_verify_print_row(run->tctx, row);
+		} T_END;
+		problems++;
+	}
+	i_info("tresor verify: %s journal records, %"PRIu64" mail%s checked, "
+	       "%u problem%s%s", records, run->mails_checked,
+	       run->mails_checked == 1 ? "" : "s", problems,
+	       problems == 1 ? "" : "s",
+	       incomplete ? " (incomplete: see the errors above)" : "");
+	if (purge_pending > 0) {
+		/* an interrupted purge: not a problem, but worth knowing */
+		i_info("tresor verify: %"PRIu64" purged mail%s still in the "
+		       "store (doveadm tresor purge finishes %s)", purge_pending,
+		       purge_pending == 1 ? " is" : "s are",
+		       purge_pending == 1 ? "it" : "them");
+	}
+	if (problems > 0)
+		doveadm_tresor_set_exit_code(&run->tctx->ctx, TRESOR_EX_PROBLEMS);
+}
+
+static int
+cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
+		      struct mail_user *user)
+{
+	struct doveadm_tresor_cmd_context *tctx =
+		(struct doveadm_tresor_cmd_context *)ctx;
+	struct doveadm_tresor_verify_run run;
+	tresor_config *cfg;
+	tresor_verify *v;
+	const char *dir, *records;
+	uint64_t purge_pending;
+	int ret = 0;
+
+	if (doveadm_tresor_user_config_load(ctx, user, &cfg, &dir) < 0)
+		return -1;
+
+	if ((v = doveadm_tresor_verify_open(ctx, user, cfg, dir)) == NULL) {
 		tresor_config_free(cfg);
 		return -1;
 	}
@@ -717,7 +781,7 @@ cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 	run.hasher = tresor_hasher_new_sha256_only(cfg);
 	if (run.hasher == NULL) {
 		i_error("tresor verify: out of memory");
-		tresor_cmd_set_exit(ctx, EX_TEMPFAIL);
+		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 		tresor_verify_free(v);
 		tresor_config_free(cfg);
 		pool_unref(&run.pool);
@@ -727,11 +791,11 @@ cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 	p_array_init(&run.failed_guids, run.pool, 4);
 	p_array_init(&run.rows, run.pool, 16);
 
-	if (tresor_verify_all_mailboxes(&run, v, user) < 0)
+	if (doveadm_tresor_verify_all_mailboxes(&run, v, user) < 0)
 		ret = -1;
 	if (run.killed) {
 		i_error("tresor verify: interrupted, nothing verified");
-		tresor_cmd_set_exit(ctx, EX_TEMPFAIL);
+		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 		tresor_verify_free(v);
 		tresor_hasher_free(run.hasher);
 		tresor_config_free(cfg);
@@ -739,45 +803,23 @@ cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 		return -1;
 	}
 	tresor_verify_finish(v, tctx->mailbox_args ? 1 : 0);
-	tresor_verify_collect(&run, v, FALSE, NULL);
+	doveadm_tresor_verify_collect(&run, v, FALSE, NULL);
 	purge_pending = tresor_verify_purge_pending_count(v);
-	tresor_verify_log_notes(v);
+	doveadm_tresor_verify_log_notes(v);
 	tresor_verify_free(v);
 
 	if (array_count(&run.rows) > 0) T_BEGIN {
-		tresor_verify_confirm(&run);
+		doveadm_tresor_verify_confirm(&run);
 	} T_END;
 	if (run.killed) {
 		/* while confirming: the first pass's results are printed */
 		i_error("tresor verify: interrupted while confirming the "
 			"results");
-		tresor_cmd_set_exit(ctx, EX_TEMPFAIL);
+		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 		ret = -1;
 	}
-	array_sort(&run.rows, tresor_problem_row_cmp);
-
-	array_foreach(&run.rows, row) {
-		if (row->kind_name == NULL)
-			continue;
-		T_BEGIN {
-			tresor_verify_print_row(tctx, row);
-		} T_END;
-		problems++;
-	}
-	i_info("tresor verify: %s journal records, %"PRIu64" mail%s checked, "
-	       "%u problem%s%s", records, run.mails_checked,
-	       run.mails_checked == 1 ? "" : "s", problems,
-	       problems == 1 ? "" : "s",
-	       ret < 0 || run.killed ? " (incomplete: see the errors above)" : "");
-	if (purge_pending > 0) {
-		/* an interrupted purge: not a problem, but worth knowing */
-		i_info("tresor verify: %"PRIu64" purged mail%s still in the "
-		       "store (doveadm tresor purge finishes %s)", purge_pending,
-		       purge_pending == 1 ? " is" : "s are",
-		       purge_pending == 1 ? "it" : "them");
-	}
-	if (problems > 0)
-		tresor_cmd_set_exit(ctx, TRESOR_EX_PROBLEMS);
+	doveadm_tresor_verify_report(&run, records, purge_pending,
+				     ret < 0 || run.killed);
 
 	tresor_hasher_free(run.hasher);
 	tresor_config_free(cfg);
@@ -791,9 +833,9 @@ static void
 cmd_tresor_verify_init(struct doveadm_mail_cmd_context *ctx,
 		       const char *const args[])
 {
-	struct tresor_cmd_context *tctx = (struct tresor_cmd_context *)ctx;
+	struct doveadm_tresor_cmd_context *tctx = (struct doveadm_tresor_cmd_context *)ctx;
 
-	tresor_cmd_init_common(tctx);
+	doveadm_tresor_cmd_init_common(tctx);
 	tctx->mailbox_args = args[0] != NULL;
 	/* exact names or patterns, as doveadm's mailbox commands take them */
 	ctx->search_args = doveadm_mail_mailbox_search_args_build(args);
@@ -808,14 +850,14 @@ cmd_tresor_verify_init(struct doveadm_mail_cmd_context *ctx,
 	doveadm_print_header("detail", "detail",
 			     DOVEADM_PRINT_HEADER_FLAG_EXPAND);
 	/* for rows printed here from a remote doveadm-server's answer */
-	tresor_verify_set_format(tctx, TRUE, TRUE, TRUE);
+	doveadm_tresor_verify_set_format(tctx, TRUE, TRUE, TRUE);
 }
 
 static struct doveadm_mail_cmd_context *cmd_tresor_verify_alloc(void)
 {
-	struct tresor_cmd_context *tctx;
+	struct doveadm_tresor_cmd_context *tctx;
 
-	tctx = tresor_cmd_alloc(DOVEADM_PRINT_TYPE_FORMATTED);
+	tctx = doveadm_tresor_cmd_alloc(DOVEADM_PRINT_TYPE_FORMATTED);
 	tctx->ctx.v.init = cmd_tresor_verify_init;
 	tctx->ctx.v.run = cmd_tresor_verify_run;
 	return &tctx->ctx;
@@ -827,10 +869,10 @@ static struct doveadm_mail_cmd_context *cmd_tresor_verify_alloc(void)
 
 /* values == NULL: every field */
 static void
-tresor_journal_set_format(struct tresor_cmd_context *tctx,
-			  const char *const *names, const char *const *values)
+doveadm_tresor_journal_set_format(struct doveadm_tresor_cmd_context *tctx,
+				  const char *const *names, const char *const *values)
 {
-	string_t *fmt = tresor_row_format_begin(tctx);
+	string_t *fmt = doveadm_tresor_row_format_begin(tctx);
 	size_t start = str_len(fmt);
 	unsigned int i;
 
@@ -843,16 +885,16 @@ tresor_journal_set_format(struct tresor_cmd_context *tctx,
 		str_printfa(fmt, "%s=%%{%s}", names[i], names[i]);
 	}
 	str_append_c(fmt, '\n');
-	tresor_row_format_end(tctx);
+	doveadm_tresor_row_format_end(tctx);
 }
 
 static void
-tresor_journal_print_row(struct tresor_cmd_context *tctx,
-			 const char *const *names, const char *const *values)
+doveadm_tresor_journal_print_row(struct doveadm_tresor_cmd_context *tctx,
+				 const char *const *names, const char *const *values)
 {
 	unsigned int i;
 
-	tresor_journal_set_format(tctx, names, values);
+	doveadm_tresor_journal_set_format(tctx, names, values);
 	for (i = 0; names[i] != NULL; i++)
 		doveadm_print(values[i] == NULL ? "" : values[i]);
 }
@@ -861,7 +903,7 @@ static int
 cmd_tresor_journal_run(struct doveadm_mail_cmd_context *ctx,
 		       struct mail_user *user)
 {
-	struct tresor_cmd_context *tctx = (struct tresor_cmd_context *)ctx;
+	struct doveadm_tresor_cmd_context *tctx = (struct doveadm_tresor_cmd_context *)ctx;
 	const char *const *names = tresor_journal_field_names();
 	const char *const *values;
 	tresor_journal_reader *reader;
@@ -872,7 +914,7 @@ cmd_tresor_journal_run(struct doveadm_mail_cmd_context *ctx,
 	uint64_t seq;
 	int rc, ret = 0;
 
-	if (tresor_cmd_load_config(ctx, user, &cfg, &dir) < 0)
+	if (doveadm_tresor_user_config_load(ctx, user, &cfg, &dir) < 0)
 		return -1;
 	tresor_config_free(cfg);
 
@@ -885,7 +927,7 @@ cmd_tresor_journal_run(struct doveadm_mail_cmd_context *ctx,
 	if (reader == NULL) {
 		i_error("tresor journal: can't read the journal in %s: %s",
 			dir, err);
-		tresor_cmd_set_exit(ctx, EX_TEMPFAIL);
+		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 		return -1;
 	}
 	while ((rc = tresor_journal_reader_next(reader, &values, err,
@@ -896,10 +938,10 @@ cmd_tresor_journal_run(struct doveadm_mail_cmd_context *ctx,
 			if (i_isdigit(err[0])) {
 				i_error("tresor journal: %s/journal/%s",
 					dir, err);
-				tresor_cmd_set_exit(ctx, TRESOR_EX_BAD_JOURNAL);
+				doveadm_tresor_set_exit_code(ctx, TRESOR_EX_BAD_JOURNAL);
 			} else {
 				i_error("tresor journal: %s", err);
-				tresor_cmd_set_exit(ctx, EX_TEMPFAIL);
+				doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 			}
 			ret = -1;
 			continue;
@@ -910,10 +952,10 @@ cmd_tresor_journal_run(struct doveadm_mail_cmd_context *ctx,
 		    seq <= tctx->since)
 			continue;
 		T_BEGIN {
-			tresor_journal_print_row(tctx, names, values);
+			doveadm_tresor_journal_print_row(tctx, names, values);
 		} T_END;
 		if (doveadm_is_killed()) {
-			tresor_cmd_set_exit(ctx, EX_TEMPFAIL);
+			doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 			ret = -1;
 			break;
 		}
@@ -926,22 +968,23 @@ static void
 cmd_tresor_journal_init(struct doveadm_mail_cmd_context *ctx,
 			const char *const args[])
 {
-	struct tresor_cmd_context *tctx = (struct tresor_cmd_context *)ctx;
+	struct doveadm_tresor_cmd_context *tctx = (struct doveadm_tresor_cmd_context *)ctx;
 	const char *const *name;
 
 	if (args[0] != NULL || tctx->since_invalid)
 		doveadm_mail_help_name("tresor journal");
-	tresor_cmd_init_common(tctx);
+	doveadm_tresor_cmd_init_common(tctx);
 	for (name = tresor_journal_field_names(); *name != NULL; name++)
 		doveadm_print_header_simple(*name);
 	/* for rows printed here from a remote doveadm-server's answer */
-	tresor_journal_set_format(tctx, tresor_journal_field_names(), NULL);
+	doveadm_tresor_journal_set_format(tctx, tresor_journal_field_names(),
+					  NULL);
 }
 
 static bool
 cmd_tresor_journal_parse_arg(struct doveadm_mail_cmd_context *ctx, int c)
 {
-	struct tresor_cmd_context *tctx = (struct tresor_cmd_context *)ctx;
+	struct doveadm_tresor_cmd_context *tctx = (struct doveadm_tresor_cmd_context *)ctx;
 
 	switch (c) {
 	case 's':
@@ -959,9 +1002,9 @@ cmd_tresor_journal_parse_arg(struct doveadm_mail_cmd_context *ctx, int c)
 
 static struct doveadm_mail_cmd_context *cmd_tresor_journal_alloc(void)
 {
-	struct tresor_cmd_context *tctx;
+	struct doveadm_tresor_cmd_context *tctx;
 
-	tctx = tresor_cmd_alloc(DOVEADM_PRINT_TYPE_FORMATTED);
+	tctx = doveadm_tresor_cmd_alloc(DOVEADM_PRINT_TYPE_FORMATTED);
 	tctx->ctx.getopt_args = "s:";
 	tctx->ctx.v.parse_arg = cmd_tresor_journal_parse_arg;
 	tctx->ctx.v.init = cmd_tresor_journal_init;
@@ -982,7 +1025,7 @@ cmd_tresor_status_run(struct doveadm_mail_cmd_context *ctx,
 	const char *dir;
 	char err[TRESOR_ERR_SIZE];
 
-	if (tresor_cmd_load_config(ctx, user, &cfg, &dir) < 0)
+	if (doveadm_tresor_user_config_load(ctx, user, &cfg, &dir) < 0)
 		return -1;
 	tresor_config_free(cfg);
 
@@ -990,7 +1033,7 @@ cmd_tresor_status_run(struct doveadm_mail_cmd_context *ctx,
 	if (tresor_journal_get_status(dir, status, err, sizeof(err)) < 0) {
 		i_error("tresor status: can't read the journal in %s: %s",
 			dir, err);
-		tresor_cmd_set_exit(ctx, EX_TEMPFAIL);
+		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 		return -1;
 	}
 	doveadm_print(dec2str(status->records));
@@ -1007,7 +1050,7 @@ cmd_tresor_status_init(struct doveadm_mail_cmd_context *ctx,
 {
 	if (args[0] != NULL)
 		doveadm_mail_help_name("tresor status");
-	tresor_cmd_init_common((struct tresor_cmd_context *)ctx);
+	doveadm_tresor_cmd_init_common((struct doveadm_tresor_cmd_context *)ctx);
 	doveadm_print_header_simple("records");
 	doveadm_print_header_simple("head_seq");
 	doveadm_print_header_simple("head_sha256");
@@ -1017,9 +1060,9 @@ cmd_tresor_status_init(struct doveadm_mail_cmd_context *ctx,
 
 static struct doveadm_mail_cmd_context *cmd_tresor_status_alloc(void)
 {
-	struct tresor_cmd_context *tctx;
+	struct doveadm_tresor_cmd_context *tctx;
 
-	tctx = tresor_cmd_alloc(DOVEADM_PRINT_TYPE_FLOW);
+	tctx = doveadm_tresor_cmd_alloc(DOVEADM_PRINT_TYPE_FLOW);
 	tctx->ctx.v.init = cmd_tresor_status_init;
 	tctx->ctx.v.run = cmd_tresor_status_run;
 	return &tctx->ctx;

@@ -22,6 +22,8 @@ lib01_tresor_plugin_la_SOURCES = \
 	src/plugins/tresor/tresor-plugin.c \
 	src/plugins/tresor/tresor-storage.h \
 	src/plugins/tresor/tresor-storage.c \
+	src/plugins/tresor/tresor-user-journal.h \
+	src/plugins/tresor/tresor-user-journal.c \
 	src/plugins/tresor/tresor-hash-istream.h \
 	src/plugins/tresor/tresor-hash-istream.c
 # Linking through the C++ driver pulls in libstdc++ for the core.
@@ -36,6 +38,7 @@ lib10_doveadm_tresor_plugin_la_LDFLAGS = -module -avoid-version \
 	-Wl,--version-script=$(srcdir)/src/plugins/tresor/doveadm-tresor.map
 EXTRA_lib10_doveadm_tresor_plugin_la_DEPENDENCIES = src/plugins/tresor/doveadm-tresor.map
 lib10_doveadm_tresor_plugin_la_SOURCES = \
+	src/plugins/tresor/doveadm-tresor.h \
 	src/plugins/tresor/doveadm-tresor.c \
 	src/plugins/tresor/doveadm-tresor-seal.h \
 	src/plugins/tresor/doveadm-tresor-seal.c \

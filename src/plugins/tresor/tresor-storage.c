@@ -22,6 +22,7 @@
 #include "tresor-plugin.h"
 #include "tresor-storage.h"
 #include "tresor-hash-istream.h"
+#include "tresor-user-journal.h"
 
 #define TRESOR_CONTEXT(obj) \
 	MODULE_CONTEXT(obj, tresor_storage_module)
@@ -217,9 +218,10 @@ static const char *tresor_uids_string(const ARRAY_TYPE(seq_range) *uids)
 
 /* Journals a refused operation. A journal failure is logged but never
    turns the refusal into permission. */
-static void tresor_journal_denied(struct mailbox *box, const char *action,
-				  const ARRAY_TYPE(seq_range) *uids,
-				  const char *reason)
+static void
+tresor_storage_journal_denied(struct mailbox *box, const char *action,
+			      const ARRAY_TYPE(seq_range) *uids,
+			      const char *reason)
 {
 	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(box);
 	struct mail_user *user = box->storage->user;
@@ -554,8 +556,9 @@ static int tresor_save_finish_hash(struct mailbox *box,
 		spooled = iostream_temp_finish(&tt->append_spool, IO_BLOCK_SIZE);
 		stored = tresor_stored_form(TRESOR_CONTEXT_REQUIRE(box),
 					    spooled);
-		if (tresor_stream_hash(tt->append_hasher, stored, &save->hash,
-				       &error) < 0) {
+		if (tresor_user_stream_hash(tt->append_hasher, stored,
+					    &save->hash,
+					    &error) < 0) {
 			mail_storage_set_critical(box->storage,
 				"tresor: can't hash the mail being saved: %s",
 				error);
@@ -630,7 +633,7 @@ static int tresor_copy_hash(struct tresor_mailbox *tbox, struct mail *mail,
 		return -1;
 	}
 	stored = tresor_stored_form(tbox, input);
-	ret = tresor_stream_hash(hasher, stored, result_r, error_r);
+	ret = tresor_user_stream_hash(hasher, stored, result_r, error_r);
 	i_stream_unref(&stored);
 	tresor_hasher_free(hasher);
 	return ret;
@@ -652,7 +655,8 @@ static int tresor_copy(struct mail_save_context *ctx, struct mail *mail)
 
 		t_array_init(&uids, 1);
 		seq_range_array_add(&uids, mail->uid);
-		tresor_journal_denied(mail->box, "move-out", &uids, reason);
+		tresor_storage_journal_denied(mail->box, "move-out", &uids,
+					      reason);
 		mail_storage_set_error(box->storage, MAIL_ERROR_PERM, reason);
 		mailbox_save_cancel(&ctx);
 		return -1;
@@ -754,13 +758,13 @@ static bool tresor_transaction_refuse(struct mailbox_transaction_context *t,
 		return FALSE;
 	if (array_count(&tt->denied_flag_uids) > 0) {
 		reason = tresor_archive_error(box, "Setting \\Deleted");
-		tresor_journal_denied(box, "store-deleted",
-				      &tt->denied_flag_uids, reason);
+		tresor_storage_journal_denied(box, "store-deleted",
+					      &tt->denied_flag_uids, reason);
 	}
 	if (array_count(&tt->denied_expunge_uids) > 0) {
 		reason = tresor_archive_error(box, "EXPUNGE");
-		tresor_journal_denied(box, "expunge",
-				      &tt->denied_expunge_uids, reason);
+		tresor_storage_journal_denied(box, "expunge",
+					      &tt->denied_expunge_uids, reason);
 		/* IMAP answers a NOPERM expunge with "OK Expunge ignored";
 		   the client must see a NO [CANNOT]. */
 		error = MAIL_ERROR_NOTPOSSIBLE;
@@ -1125,7 +1129,7 @@ static int tresor_mailbox_delete(struct mailbox *box)
 
 	if (tresor_mailbox_is_protected(box)) {
 		reason = tresor_archive_error(box, "DELETE");
-		tresor_journal_denied(box, "delete", NULL, reason);
+		tresor_storage_journal_denied(box, "delete", NULL, reason);
 		mail_storage_set_error(box->storage, MAIL_ERROR_PERM, reason);
 		return -1;
 	}
@@ -1211,7 +1215,7 @@ static int tresor_mailbox_rename(struct mailbox *src, struct mailbox *dest)
 
 	if (tresor_mailbox_is_protected(src)) {
 		reason = tresor_archive_error(src, "RENAME");
-		tresor_journal_denied(src, "rename", NULL, reason);
+		tresor_storage_journal_denied(src, "rename", NULL, reason);
 		mail_storage_set_error(src->storage, MAIL_ERROR_PERM, reason);
 		return -1;
 	}
@@ -1308,7 +1312,7 @@ static int tresor_mailbox_guid_check(struct mailbox *box,
 				 "%s (tresor)", existing ? "Update" : "Creation",
 				 mailbox_get_vname(box),
 				 guid_128_to_string(update->mailbox_guid), why);
-	tresor_journal_denied(box, "mailbox-guid", NULL, reason);
+	tresor_storage_journal_denied(box, "mailbox-guid", NULL, reason);
 	mail_storage_set_error(box->storage, MAIL_ERROR_PERM, reason);
 	return -1;
 }
@@ -1358,6 +1362,44 @@ static const char *tresor_storage_unsupported(struct mail_storage *storage)
 			"pop3_uidl_format, e.g. %08Xu%08Xv)";
 	}
 	return NULL;
+}
+
+struct tresor_user_module tresor_user_module =
+	MODULE_CONTEXT_INIT(&mail_user_module_register);
+
+static void tresor_user_deinit(struct mail_user *user)
+{
+	struct tresor_user *tuser = TRESOR_USER_CONTEXT_REQUIRE(user);
+
+	tresor_config_free(tuser->cfg);
+	tuser->module_ctx.super.deinit(user);
+}
+
+void tresor_mail_user_created(struct mail_user *user)
+{
+	struct mail_user_vfuncs *v = user->vlast;
+	struct tresor_user *tuser;
+	tresor_config *cfg;
+	const char *dir, *error;
+
+	/* LMTP's raw mail user and similar internal users hold no mail of
+	   the account. */
+	if (user->autocreated)
+		return;
+
+	if (tresor_user_config_load(user, &cfg, &dir, &error) < 0) {
+		/* Fails mail_user_init(): the login or delivery is refused
+		   with this error rather than running unprotected. */
+		user->error = p_strdup(user->pool, error);
+		return;
+	}
+	tuser = p_new(user->pool, struct tresor_user, 1);
+	tuser->module_ctx.super = *v;
+	user->vlast = &tuser->module_ctx.super;
+	v->deinit = tresor_user_deinit;
+	tuser->cfg = cfg;
+	tuser->dir = p_strdup(user->pool, dir);
+	MODULE_CONTEXT_SET(user, tresor_user_module, tuser);
 }
 
 void tresor_mail_namespaces_created(struct mail_namespace *namespaces)

@@ -18,19 +18,12 @@ struct tresor_user {
 
 extern MODULE_CONTEXT_DEFINE(tresor_user_module, &mail_user_module_register);
 
-/* The user's journal, opened on first use and kept open by the process.
-   NULL + error_r on failure. */
-tresor_journal *tresor_user_journal(struct tresor_user *tuser,
-				    const char **error_r);
-/* Takes / releases the user's journal lock (reentrant). */
-int tresor_user_lock(struct tresor_user *tuser, const char **error_r);
-void tresor_user_unlock(struct tresor_user *tuser);
-/* Appends rec (service and session filled in from the user when NULL). */
-int tresor_user_append(struct mail_user *user, struct tresor_user *tuser,
-		       tresor_record *rec, uint64_t *seq_r,
-		       const char **error_r);
+/* Loads the user's settings; a bad one fails the login or delivery. */
+void tresor_mail_user_created(struct mail_user *user);
 
 struct mail_namespace;
+struct mailbox;
+struct mail;
 /* Refuses (through the user's error) namespaces whose mailbox format the
    plugin can't serve. */
 void tresor_mail_namespaces_created(struct mail_namespace *namespaces);

@@ -42,8 +42,8 @@ int tresor_user_config_load(struct mail_user *user, tresor_config **cfg_r,
 	return 0;
 }
 
-int tresor_stream_hash(tresor_hasher *hasher, struct istream *input,
-		       tresor_hash_result *result_r, const char **error_r)
+int tresor_user_stream_hash(tresor_hasher *hasher, struct istream *input,
+			    tresor_hash_result *result_r, const char **error_r)
 {
 	const unsigned char *data;
 	size_t size;
@@ -68,8 +68,8 @@ int tresor_stream_hash(tresor_hasher *hasher, struct istream *input,
 	return 0;
 }
 
-int tresor_mail_hash_with(tresor_hasher *hasher, struct mail *mail,
-			  tresor_hash_result *result_r, const char **error_r)
+int tresor_user_mail_hash_with(tresor_hasher *hasher, struct mail *mail,
+			       tresor_hash_result *result_r, const char **error_r)
 {
 	struct istream *input;
 
@@ -78,12 +78,12 @@ int tresor_mail_hash_with(tresor_hasher *hasher, struct mail *mail,
 		*error_r = mailbox_get_last_internal_error(mail->box, NULL);
 		return -1;
 	}
-	return tresor_stream_hash(hasher, input, result_r, error_r);
+	return tresor_user_stream_hash(hasher, input, result_r, error_r);
 }
 
-int tresor_mail_hash(const tresor_config *cfg, struct mail *mail,
-		     bool sha256_only, tresor_hash_result *result_r,
-		     const char **error_r)
+int tresor_user_mail_hash(const tresor_config *cfg, struct mail *mail,
+			  bool sha256_only, tresor_hash_result *result_r,
+			  const char **error_r)
 {
 	tresor_hasher *hasher;
 	int ret;
@@ -94,7 +94,7 @@ int tresor_mail_hash(const tresor_config *cfg, struct mail *mail,
 		*error_r = "out of memory";
 		return -1;
 	}
-	ret = tresor_mail_hash_with(hasher, mail, result_r, error_r);
+	ret = tresor_user_mail_hash_with(hasher, mail, result_r, error_r);
 	tresor_hasher_free(hasher);
 	return ret;
 }

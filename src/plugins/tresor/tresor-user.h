@@ -21,16 +21,16 @@ int tresor_user_config_load(struct mail_user *user, tresor_config **cfg_r,
 /* Hashes a stored mail (its full stream, as Dovecot returns it) with the
    user's hash settings; sha256_only leaves content_sha256 and message_id
    "". Returns 0, or -1 with *error_r set. */
-int tresor_mail_hash(const tresor_config *cfg, struct mail *mail,
-		     bool sha256_only, tresor_hash_result *result_r,
-		     const char **error_r);
+int tresor_user_mail_hash(const tresor_config *cfg, struct mail *mail,
+			  bool sha256_only, tresor_hash_result *result_r,
+			  const char **error_r);
 /* Hashes input from where it stands to its end with the caller's hasher
    (reset first). Returns 0, or -1 with *error_r set. */
-int tresor_stream_hash(tresor_hasher *hasher, struct istream *input,
-		       tresor_hash_result *result_r, const char **error_r);
+int tresor_user_stream_hash(tresor_hasher *hasher, struct istream *input,
+			    tresor_hash_result *result_r, const char **error_r);
 /* The same with the caller's hasher (reset first), so that a run over
    many mails (verify) reuses one. */
-int tresor_mail_hash_with(tresor_hasher *hasher, struct mail *mail,
-			  tresor_hash_result *result_r, const char **error_r);
+int tresor_user_mail_hash_with(tresor_hasher *hasher, struct mail *mail,
+			       tresor_hash_result *result_r, const char **error_r);
 
 #endif

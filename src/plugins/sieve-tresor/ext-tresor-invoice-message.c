@@ -38,7 +38,8 @@
 
 /* RFC 5322 unfolding: the line breaks go, the whitespace after them
    stays. (The parser runs with DROP_CR, but a lone CR may remain.) */
-static const char *tresor_unfold(const unsigned char *value, size_t len)
+static const char *
+ext_tresor_invoice_unfold(const unsigned char *value, size_t len)
 {
 	string_t *str = t_str_new(len + 1);
 	size_t i;
@@ -54,7 +55,7 @@ static const char *tresor_unfold(const unsigned char *value, size_t len)
 }
 
 /* Text that is certainly UTF-8 (invalid sequences replaced). */
-static const char *tresor_valid_utf8(const char *text)
+static const char *ext_tresor_invoice_valid_utf8(const char *text)
 {
 	string_t *str;
 
@@ -67,7 +68,7 @@ static const char *tresor_valid_utf8(const char *text)
 
 /* An RFC 2231 extended value "charset'language'percent-encoded" as UTF-8,
    or NULL when it is malformed. */
-static const char *tresor_rfc2231_value_decode(const char *value)
+static const char *ext_tresor_invoice_rfc2231_value_decode(const char *value)
 {
 	const char *p, *charset, *encoded;
 	buffer_t *raw;
@@ -104,14 +105,14 @@ static const char *tresor_rfc2231_value_decode(const char *value)
 	out = t_str_new(raw->used + 16);
 	if (charset_to_utf8_str(charset, NULL, raw->data, out, &result) < 0) {
 		/* unknown charset: keep what is valid UTF-8 */
-		return tresor_valid_utf8((const char *)raw->data);
+		return ext_tresor_invoice_valid_utf8((const char *)raw->data);
 	}
 	return str_c(out);
 }
 
 /* A plain parameter value, with RFC 2047 encoded-words decoded (as many
    mailers write file names), as UTF-8. */
-static const char *tresor_param_value_decode(const char *value)
+static const char *ext_tresor_invoice_param_value_decode(const char *value)
 {
 	buffer_t *buf;
 
@@ -119,7 +120,7 @@ static const char *tresor_param_value_decode(const char *value)
 	message_header_decode_utf8((const unsigned char *)value, strlen(value),
 				   buf, NULL);
 	buffer_append_c(buf, '\0');
-	return tresor_valid_utf8(buf->data);
+	return ext_tresor_invoice_valid_utf8(buf->data);
 }
 
 /* Parses "token[/token] *(; param)" (Content-Type when content_type is
@@ -127,8 +128,8 @@ static const char *tresor_param_value_decode(const char *value)
    unparseable) and the decoded value of the parameter named `param' (with
    `param*' preferred, as RFC 6266 asks). */
 static const char *
-tresor_parse_mime_header(const char *value, bool content_type,
-			 const char *param, const char **param_value_r)
+ext_tresor_invoice_parse_mime_header(const char *value, bool content_type,
+				     const char *param, const char **param_value_r)
 {
 	struct rfc822_parser_context parser;
 	const char *const *results;
@@ -169,9 +170,9 @@ tresor_parse_mime_header(const char *value, bool content_type,
 	rfc822_parser_deinit(&parser);
 
 	if (extended != NULL)
-		*param_value_r = tresor_rfc2231_value_decode(extended);
+		*param_value_r = ext_tresor_invoice_rfc2231_value_decode(extended);
 	if (*param_value_r == NULL && plain != NULL)
-		*param_value_r = tresor_param_value_decode(plain);
+		*param_value_r = ext_tresor_invoice_param_value_decode(plain);
 	if (*param_value_r != NULL && **param_value_r == '\0')
 		*param_value_r = NULL;
 	return type;
@@ -181,7 +182,7 @@ tresor_parse_mime_header(const char *value, bool content_type,
  * Message walk
  */
 
-struct tresor_walk {
+struct ext_tresor_invoice_walk {
 	struct event *event;
 	tresor_invoice_message *msg;
 
@@ -199,7 +200,8 @@ struct tresor_walk {
 	bool total_exceeded, parts_exceeded;
 };
 
-static void tresor_walk_part_begin(struct tresor_walk *walk,
+static void
+ext_tresor_invoice_walk_part_begin(struct ext_tresor_invoice_walk *walk,
 				   struct message_part *part)
 {
 	walk->part = part;
@@ -216,7 +218,8 @@ static void tresor_walk_part_begin(struct tresor_walk *walk,
 
 /* At the end of a part's header: decides whether it is a leaf part to
    hand to the core, and with which type, name and disposition. */
-static void tresor_walk_part_headers_done(struct tresor_walk *walk)
+static void
+ext_tresor_invoice_walk_part_headers_done(struct ext_tresor_invoice_walk *walk)
 {
 	struct message_part *part = walk->part;
 	const char *ctype, *dtype, *name = NULL, *filename = NULL;
@@ -241,15 +244,16 @@ static void tresor_walk_part_headers_done(struct tresor_walk *walk)
 
 	ctype = NULL;
 	if ((part->flags & MESSAGE_PART_FLAG_IS_MIME) != 0) {
-		ctype = tresor_parse_mime_header(walk->content_type_hdr, TRUE,
-						 "name", &name);
+		ctype = ext_tresor_invoice_parse_mime_header(walk->content_type_hdr, TRUE,
+							     "name", &name);
 	}
 	if (ctype == NULL || strchr(ctype, '/') == NULL) {
 		/* none, or invalid: RFC 2045 5.2 default */
 		ctype = "text/plain";
 	}
-	dtype = tresor_parse_mime_header(walk->disposition_hdr, FALSE,
-					 "filename", &filename);
+	dtype = ext_tresor_invoice_parse_mime_header(walk->disposition_hdr,
+						     FALSE,
+						     "filename", &filename);
 
 	/* The strings must outlive this data stack frame: the walk runs in
 	   one T_BEGIN for the whole message. */
@@ -261,7 +265,8 @@ static void tresor_walk_part_headers_done(struct tresor_walk *walk)
 	walk->collecting = TRUE;
 }
 
-static void tresor_walk_part_data(struct tresor_walk *walk,
+static void
+ext_tresor_invoice_walk_part_data(struct ext_tresor_invoice_walk *walk,
 				  const unsigned char *data, size_t size)
 {
 	if (!walk->collecting || walk->skipping || size == 0)
@@ -282,7 +287,8 @@ static void tresor_walk_part_data(struct tresor_walk *walk,
 	buffer_append(walk->data, data, size);
 }
 
-static void tresor_walk_part_end(struct tresor_walk *walk)
+static void
+ext_tresor_invoice_walk_part_end(struct ext_tresor_invoice_walk *walk)
 {
 	if (!walk->collecting || walk->skipping)
 		return;
@@ -307,8 +313,8 @@ static void tresor_walk_part_end(struct tresor_walk *walk)
 					walk->data->data, walk->data->used);
 }
 
-static void tresor_walk_header(struct tresor_walk *walk,
-			       struct message_header_line *hdr)
+static void ext_tresor_invoice_walk_header(struct ext_tresor_invoice_walk *walk,
+					   struct message_header_line *hdr)
 {
 	const char *value;
 
@@ -319,7 +325,7 @@ static void tresor_walk_header(struct tresor_walk *walk,
 		hdr->use_full_value = TRUE;
 		return;
 	}
-	value = tresor_unfold(hdr->full_value, hdr->full_value_len);
+	value = ext_tresor_invoice_unfold(hdr->full_value, hdr->full_value_len);
 
 	if (walk->part->parent == NULL) {
 		/* the message's own header */
@@ -334,16 +340,16 @@ static void tresor_walk_header(struct tresor_walk *walk,
 	}
 }
 
-int tresor_invoice_message_fill(struct istream *input, struct event *event,
-				tresor_invoice_message *msg,
-				const char **error_r)
+int ext_tresor_invoice_message_fill(struct istream *input, struct event *event,
+				    tresor_invoice_message *msg,
+				    const char **error_r)
 {
 	const struct message_parser_settings parser_set = {
 		.hdr_flags = MESSAGE_HEADER_PARSER_FLAG_SKIP_INITIAL_LWSP |
 			MESSAGE_HEADER_PARSER_FLAG_DROP_CR,
 		.flags = 0,
 	};
-	struct tresor_walk walk;
+	struct ext_tresor_invoice_walk walk;
 	struct message_parser_ctx *parser;
 	struct message_decoder_context *decoder;
 	struct message_block block, decoded;
@@ -363,12 +369,13 @@ int tresor_invoice_message_fill(struct istream *input, struct event *event,
 
 	while ((ret = message_parser_parse_next_block(parser, &block)) > 0) {
 		if (block.part != walk.part) {
-			tresor_walk_part_end(&walk);
-			tresor_walk_part_begin(&walk, block.part);
+			ext_tresor_invoice_walk_part_end(&walk);
+			ext_tresor_invoice_walk_part_begin(&walk, block.part);
 		}
 		if (block.hdr != NULL) {
 			T_BEGIN {
-				tresor_walk_header(&walk, block.hdr);
+				ext_tresor_invoice_walk_header(&walk,
+							       block.hdr);
 			} T_END;
 			/* the decoder learns Content-Transfer-Encoding and
 			   the charset from the header lines */
@@ -380,16 +387,17 @@ int tresor_invoice_message_fill(struct istream *input, struct event *event,
 			/* end of this part's header */
 			(void)message_decoder_decode_next_block(decoder, &block,
 								&decoded);
-			tresor_walk_part_headers_done(&walk);
+			ext_tresor_invoice_walk_part_headers_done(&walk);
 			continue;
 		}
 		if (!walk.collecting || walk.skipping)
 			continue;
 		if (message_decoder_decode_next_block(decoder, &block,
 						      &decoded))
-			tresor_walk_part_data(&walk, decoded.data, decoded.size);
+			ext_tresor_invoice_walk_part_data(&walk, decoded.data,
+							  decoded.size);
 	}
-	tresor_walk_part_end(&walk);
+	ext_tresor_invoice_walk_part_end(&walk);
 
 	message_decoder_deinit(&decoder);
 	message_parser_deinit(&parser, &parts);
@@ -405,142 +413,4 @@ int tresor_invoice_message_fill(struct istream *input, struct event *event,
 		return -1;
 	}
 	return 0;
-}
-
-/*
- * Per-message cache
- */
-
-struct tresor_invoice_analysis *
-tresor_invoice_get_cached(const struct sieve_runtime_env *renv,
-			  const struct sieve_extension *ext)
-{
-	return (struct tresor_invoice_analysis *)
-		sieve_message_context_extension_get(renv->msgctx, ext);
-}
-
-static void
-tresor_invoice_analysis_copy(pool_t pool, struct tresor_invoice_analysis *an,
-			     const tresor_invoice_result *res)
-{
-	const char *values[TRESOR_INVOICE_FIELD_COUNT];
-	unsigned int i;
-
-	values[TRESOR_INVOICE_FIELD_FORMAT] = res->format;
-	values[TRESOR_INVOICE_FIELD_NUMBER] = res->number;
-	values[TRESOR_INVOICE_FIELD_DATE] = res->date;
-	values[TRESOR_INVOICE_FIELD_TOTAL] = res->total;
-	values[TRESOR_INVOICE_FIELD_CURRENCY] = res->currency;
-	values[TRESOR_INVOICE_FIELD_SELLER] = res->seller;
-	values[TRESOR_INVOICE_FIELD_VATID] = res->vatid;
-	values[TRESOR_INVOICE_FIELD_IBAN] = res->iban;
-	values[TRESOR_INVOICE_FIELD_SUPPLIER] = res->supplier;
-	values[TRESOR_INVOICE_FIELD_FOLDER] = res->folder;
-	values[TRESOR_INVOICE_FIELD_VERDICT] = res->verdict;
-	values[TRESOR_INVOICE_FIELD_REASON] = res->reason;
-	values[TRESOR_INVOICE_FIELD_SEPARATOR] = NULL; /* at run time */
-
-	an->is_invoice = res->is_invoice != 0;
-	an->is_einvoice = res->is_einvoice != 0;
-	for (i = 0; i < TRESOR_INVOICE_FIELD_COUNT; i++) {
-		an->fields[i] = p_strdup(pool, values[i] == NULL ? "" :
-					 values[i]);
-	}
-}
-
-static int tresor_invoice_analyse_mail(const struct sieve_runtime_env *renv,
-				       const struct sieve_extension *ext,
-				       struct tresor_invoice_analysis **analysis_r)
-{
-	const struct ext_tresor_invoice_context *ectx = ext->context;
-	struct mail *mail = sieve_message_get_mail(renv->msgctx);
-	pool_t pool = sieve_message_context_pool(renv->msgctx);
-	struct tresor_invoice_analysis *analysis;
-	tresor_invoice_message *msg;
-	tresor_invoice_result result;
-	struct istream *input;
-	const char *error;
-	char err[512];
-
-	if (ectx == NULL || ectx->config == NULL || ectx->config_error != NULL) {
-		sieve_runtime_error(renv, NULL, "invoice test: "
-			TRESOR_INVOICE_EXTENSION_NAME " is not configured "
-			"correctly: %s", ectx == NULL ? "not loaded" :
-			ectx->config_error != NULL ? ectx->config_error :
-			"no configuration");
-		return SIEVE_EXEC_FAILURE;
-	}
-	if (mail == NULL) {
-		sieve_runtime_error(renv, NULL,
-				    "invoice test: no message to analyse");
-		return SIEVE_EXEC_FAILURE;
-	}
-	if (mail_get_stream_because(mail, NULL, NULL, "sieve invoice test",
-				    &input) < 0) {
-		return sieve_runtime_mail_error(renv, mail,
-			"invoice test: failed to read the message");
-	}
-
-	msg = tresor_invoice_message_new();
-	if (msg == NULL) {
-		sieve_runtime_critical(renv, NULL, "invoice test",
-				       "invoice test: out of memory");
-		return SIEVE_EXEC_FAILURE;
-	}
-	if (tresor_invoice_message_fill(input, renv->event, msg, &error) < 0) {
-		tresor_invoice_message_free(msg);
-		return sieve_runtime_mail_error(renv, mail,
-			"invoice test: failed to read the message: %s", error);
-	}
-
-	i_zero(&result);
-	err[0] = '\0';
-	ext_tresor_invoice_use_logger(ectx);
-	if (tresor_invoice_analyse(ectx->config, msg, &result,
-				   err, sizeof(err)) < 0) {
-		sieve_runtime_critical(renv, NULL, "invoice test",
-			"invoice test: analysis failed: %s",
-			err[0] != '\0' ? err : "unknown error");
-		tresor_invoice_message_free(msg);
-		return SIEVE_EXEC_FAILURE;
-	}
-
-	analysis = p_new(pool, struct tresor_invoice_analysis, 1);
-	tresor_invoice_analysis_copy(pool, analysis, &result);
-	tresor_invoice_message_free(msg);
-
-	sieve_message_context_extension_set(renv->msgctx, ext, analysis);
-	*analysis_r = analysis;
-
-	if (ectx->svinst->debug && analysis->is_invoice) {
-		e_debug(renv->event, TRESOR_INVOICE_LOG_PREFIX
-			"invoice: format=%s number=%s supplier=%s verdict=%s "
-			"(%s)",
-			analysis->fields[TRESOR_INVOICE_FIELD_FORMAT],
-			str_sanitize(analysis->fields[TRESOR_INVOICE_FIELD_NUMBER], 80),
-			str_sanitize(analysis->fields[TRESOR_INVOICE_FIELD_SUPPLIER], 80),
-			analysis->fields[TRESOR_INVOICE_FIELD_VERDICT],
-			str_sanitize(analysis->fields[TRESOR_INVOICE_FIELD_REASON], 200));
-	}
-	return SIEVE_EXEC_OK;
-}
-
-int tresor_invoice_get_analysis(const struct sieve_runtime_env *renv,
-				const struct sieve_extension *ext,
-				struct tresor_invoice_analysis **analysis_r)
-{
-	struct tresor_invoice_analysis *analysis;
-	int ret;
-
-	analysis = tresor_invoice_get_cached(renv, ext);
-	if (analysis != NULL) {
-		sieve_runtime_trace(renv, SIEVE_TRLVL_TESTS,
-				    "message analysed before (cached)");
-		*analysis_r = analysis;
-		return SIEVE_EXEC_OK;
-	}
-	T_BEGIN {
-		ret = tresor_invoice_analyse_mail(renv, ext, analysis_r);
-	} T_END;
-	return ret;
 }

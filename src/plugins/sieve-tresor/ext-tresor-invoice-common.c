@@ -1,0 +1,321 @@
+/* dovecot-tresor: what the parts of vnd.tresor.invoice share - the core
+   configuration built from the plugin { } settings tresor_* (the names come
+   from tresor_invoice_setting_names()), the logger that routes the core's
+   log lines to the running Sieve instance, and the per-message analysis
+   (run once, cached in the Sieve message context). */
+#include "lib.h"
+#include "str.h"
+#include "str-sanitize.h"
+#include "istream.h"
+#include "mail-storage.h"
+
+#include "sieve-common.h"
+#include "sieve-settings.h"
+#include "sieve-message.h"
+#include "sieve-interpreter.h"
+#include "sieve-runtime.h"
+#include "sieve-runtime-trace.h"
+
+#include "ext-tresor-invoice-common.h"
+
+/*
+ * Logging from the core
+ */
+
+static void ext_tresor_invoice_log(void *context, int level,
+				   const char *message)
+{
+	struct sieve_instance *svinst = context;
+	struct event *event = svinst->event;
+
+	switch (level) {
+	case 0:
+		e_debug(event, TRESOR_INVOICE_LOG_PREFIX "%s", message);
+		break;
+	case 1:
+		e_info(event, TRESOR_INVOICE_LOG_PREFIX "%s", message);
+		break;
+	case 2:
+		e_warning(event, TRESOR_INVOICE_LOG_PREFIX "%s", message);
+		break;
+	default:
+		e_error(event, TRESOR_INVOICE_LOG_PREFIX "%s", message);
+		break;
+	}
+}
+
+/*
+ * Settings
+ */
+
+/* "~/" at the start of a path setting is the user's home (as elsewhere in
+   Dovecot); the core knows nothing about users. */
+static const char *
+ext_tresor_invoice_expand_home(struct sieve_instance *svinst, const char *name,
+			       const char *value)
+{
+	const char *home;
+
+	if (strcmp(name, "tresor_suppliers") != 0 ||
+	    strncmp(value, "~/", 2) != 0)
+		return value;
+	home = sieve_environment_get_homedir(svinst);
+	if (home == NULL || *home == '\0')
+		return value; /* the core refuses the relative path, by name */
+	return t_strconcat(home, value + 1, NULL);
+}
+
+/* One configuration per process for as long as the settings stay the
+   same: Pigeonhole makes a Sieve instance per delivery, and the supplier
+   registry (with its reload-on-change check) and ICU's checkers would
+   otherwise be built anew each time. This needs the module to stay
+   resident: sieve_tresor_plugin_load() pins it (docs/reliability.md). */
+static struct {
+	char *settings; /* what it was made from */
+	tresor_invoice_config *config;
+	char *error;
+	unsigned int users;
+} ext_tresor_invoice_shared;
+
+void ext_tresor_invoice_use_logger(const struct ext_tresor_invoice_context *ectx)
+{
+	tresor_invoice_config_set_logger(ectx->config, ext_tresor_invoice_log,
+					 ectx->svinst);
+}
+
+void ext_tresor_invoice_config_init(struct ext_tresor_invoice_context *ectx)
+{
+	struct sieve_instance *svinst = ectx->svinst;
+	const char *const *name;
+	const char *value;
+	string_t *settings = t_str_new(256);
+	tresor_invoice_config *config;
+	char *error = NULL;
+	char err[512];
+
+	for (name = tresor_invoice_setting_names(); *name != NULL; name++) {
+		value = sieve_setting_get(svinst, *name);
+		if (value != NULL) {
+			str_printfa(settings, "%s=%s\n", *name,
+				    ext_tresor_invoice_expand_home(svinst,
+								   *name, value));
+		}
+	}
+	if (ext_tresor_invoice_shared.config != NULL &&
+	    strcmp(ext_tresor_invoice_shared.settings, str_c(settings)) == 0) {
+		ectx->config = ext_tresor_invoice_shared.config;
+		ectx->config_error = i_strdup(ext_tresor_invoice_shared.error);
+		ext_tresor_invoice_shared.users++;
+		return;
+	}
+	config = tresor_invoice_config_new();
+	if (config == NULL) {
+		ectx->config_error = i_strdup("out of memory");
+		e_error(svinst->event, TRESOR_INVOICE_LOG_PREFIX
+			"can't create the configuration: out of memory");
+		return;
+	}
+	/* The logger first: loading the supplier file logs its bad lines. */
+	tresor_invoice_config_set_logger(config, ext_tresor_invoice_log,
+					 svinst);
+	for (name = tresor_invoice_setting_names(); *name != NULL; name++) {
+		value = sieve_setting_get(svinst, *name);
+		if (value == NULL)
+			continue;
+		T_BEGIN {
+			value = ext_tresor_invoice_expand_home(svinst, *name,
+							       value);
+			err[0] = '\0';
+			if (tresor_invoice_config_set(config, *name, value,
+						      err, sizeof(err)) < 0) {
+				if (err[0] == '\0') {
+					i_snprintf(err, sizeof(err),
+						   "%s: invalid value '%s'",
+						   *name, value);
+				}
+				e_error(svinst->event,
+					TRESOR_INVOICE_LOG_PREFIX "%s", err);
+				if (error == NULL)
+					error = i_strdup(err);
+			}
+		} T_END;
+	}
+	if (svinst->debug) {
+		e_debug(svinst->event, TRESOR_INVOICE_LOG_PREFIX
+			"extension loaded%s", error == NULL ? "" :
+			" with configuration errors");
+	}
+	ectx->config = config;
+	ectx->config_error = error;
+	if (ext_tresor_invoice_shared.users > 0) {
+		/* an instance with other settings still uses the shared one
+		   (two users in one process): this one keeps its own */
+		ectx->config_private = TRUE;
+		return;
+	}
+	if (ext_tresor_invoice_shared.config != NULL)
+		tresor_invoice_config_free(ext_tresor_invoice_shared.config);
+	i_free(ext_tresor_invoice_shared.settings);
+	i_free(ext_tresor_invoice_shared.error);
+	ext_tresor_invoice_shared.settings = i_strdup(str_c(settings));
+	ext_tresor_invoice_shared.config = config;
+	ext_tresor_invoice_shared.error = i_strdup(error);
+	ext_tresor_invoice_shared.users = 1;
+}
+
+void ext_tresor_invoice_config_deinit(struct ext_tresor_invoice_context *ectx)
+{
+	if (ectx->config_private) {
+		tresor_invoice_config_free(ectx->config);
+	} else if (ectx->config != NULL) {
+		i_assert(ectx->config == ext_tresor_invoice_shared.config);
+		i_assert(ext_tresor_invoice_shared.users > 0);
+		/* kept for the next instance, but no more logging through
+		   this one */
+		if (--ext_tresor_invoice_shared.users == 0) {
+			tresor_invoice_config_set_logger(ectx->config,
+							 NULL, NULL);
+		}
+	}
+	i_free(ectx->config_error);
+}
+
+/*
+ * Per-message cache
+ */
+
+struct ext_tresor_invoice_analysis *
+ext_tresor_invoice_get_cached(const struct sieve_runtime_env *renv,
+			      const struct sieve_extension *ext)
+{
+	return (struct ext_tresor_invoice_analysis *)
+		sieve_message_context_extension_get(renv->msgctx, ext);
+}
+
+static void
+ext_tresor_invoice_analysis_copy(pool_t pool,
+				 struct ext_tresor_invoice_analysis *an,
+				 const tresor_invoice_result *res)
+{
+	const char *values[EXT_TRESOR_INVOICE_FIELD_COUNT];
+	unsigned int i;
+
+	values[EXT_TRESOR_INVOICE_FIELD_FORMAT] = res->format;
+	values[EXT_TRESOR_INVOICE_FIELD_NUMBER] = res->number;
+	values[EXT_TRESOR_INVOICE_FIELD_DATE] = res->date;
+	values[EXT_TRESOR_INVOICE_FIELD_TOTAL] = res->total;
+	values[EXT_TRESOR_INVOICE_FIELD_CURRENCY] = res->currency;
+	values[EXT_TRESOR_INVOICE_FIELD_SELLER] = res->seller;
+	values[EXT_TRESOR_INVOICE_FIELD_VATID] = res->vatid;
+	values[EXT_TRESOR_INVOICE_FIELD_IBAN] = res->iban;
+	values[EXT_TRESOR_INVOICE_FIELD_SUPPLIER] = res->supplier;
+	values[EXT_TRESOR_INVOICE_FIELD_FOLDER] = res->folder;
+	values[EXT_TRESOR_INVOICE_FIELD_VERDICT] = res->verdict;
+	values[EXT_TRESOR_INVOICE_FIELD_REASON] = res->reason;
+	values[EXT_TRESOR_INVOICE_FIELD_SEPARATOR] = NULL; /* at run time */
+
+	an->is_invoice = res->is_invoice != 0;
+	an->is_einvoice = res->is_einvoice != 0;
+	for (i = 0; i < EXT_TRESOR_INVOICE_FIELD_COUNT; i++) {
+		an->fields[i] = p_strdup(pool, values[i] == NULL ? "" :
+					 values[i]);
+	}
+}
+
+static int ext_tresor_invoice_analyse_mail(const struct sieve_runtime_env *renv,
+					   const struct sieve_extension *ext,
+					   struct ext_tresor_invoice_analysis **analysis_r)
+{
+	const struct ext_tresor_invoice_context *ectx = ext->context;
+	struct mail *mail = sieve_message_get_mail(renv->msgctx);
+	pool_t pool = sieve_message_context_pool(renv->msgctx);
+	struct ext_tresor_invoice_analysis *analysis;
+	tresor_invoice_message *msg;
+	tresor_invoice_result result;
+	struct istream *input;
+	const char *error;
+	char err[512];
+
+	if (ectx == NULL || ectx->config == NULL || ectx->config_error != NULL) {
+		sieve_runtime_error(renv, NULL, "invoice test: "
+			TRESOR_INVOICE_EXTENSION_NAME " is not configured "
+			"correctly: %s", ectx == NULL ? "not loaded" :
+			ectx->config_error != NULL ? ectx->config_error :
+			"no configuration");
+		return SIEVE_EXEC_FAILURE;
+	}
+	if (mail == NULL) {
+		sieve_runtime_error(renv, NULL,
+				    "invoice test: no message to analyse");
+		return SIEVE_EXEC_FAILURE;
+	}
+	if (mail_get_stream_because(mail, NULL, NULL, "sieve invoice test",
+				    &input) < 0) {
+		return sieve_runtime_mail_error(renv, mail,
+			"invoice test: failed to read the message");
+	}
+
+	msg = tresor_invoice_message_new();
+	if (msg == NULL) {
+		sieve_runtime_critical(renv, NULL, "invoice test",
+				       "invoice test: out of memory");
+		return SIEVE_EXEC_FAILURE;
+	}
+	if (ext_tresor_invoice_message_fill(input, renv->event, msg,
+					    &error) < 0) {
+		tresor_invoice_message_free(msg);
+		return sieve_runtime_mail_error(renv, mail,
+			"invoice test: failed to read the message: %s", error);
+	}
+
+	i_zero(&result);
+	err[0] = '\0';
+	ext_tresor_invoice_use_logger(ectx);
+	if (tresor_invoice_analyse(ectx->config, msg, &result,
+				   err, sizeof(err)) < 0) {
+		sieve_runtime_critical(renv, NULL, "invoice test",
+			"invoice test: analysis failed: %s",
+			err[0] != '\0' ? err : "unknown error");
+		tresor_invoice_message_free(msg);
+		return SIEVE_EXEC_FAILURE;
+	}
+
+	analysis = p_new(pool, struct ext_tresor_invoice_analysis, 1);
+	ext_tresor_invoice_analysis_copy(pool, analysis, &result);
+	tresor_invoice_message_free(msg);
+
+	sieve_message_context_extension_set(renv->msgctx, ext, analysis);
+	*analysis_r = analysis;
+
+	if (ectx->svinst->debug && analysis->is_invoice) {
+		e_debug(renv->event, TRESOR_INVOICE_LOG_PREFIX
+			"invoice: format=%s number=%s supplier=%s verdict=%s "
+			"(%s)",
+			analysis->fields[EXT_TRESOR_INVOICE_FIELD_FORMAT],
+			str_sanitize(analysis->fields[EXT_TRESOR_INVOICE_FIELD_NUMBER], 80),
+			str_sanitize(analysis->fields[EXT_TRESOR_INVOICE_FIELD_SUPPLIER], 80),
+			analysis->fields[EXT_TRESOR_INVOICE_FIELD_VERDICT],
+			str_sanitize(analysis->fields[EXT_TRESOR_INVOICE_FIELD_REASON], 200));
+	}
+	return SIEVE_EXEC_OK;
+}
+
+int ext_tresor_invoice_get_analysis(const struct sieve_runtime_env *renv,
+				    const struct sieve_extension *ext,
+				    struct ext_tresor_invoice_analysis **analysis_r)
+{
+	struct ext_tresor_invoice_analysis *analysis;
+	int ret;
+
+	analysis = ext_tresor_invoice_get_cached(renv, ext);
+	if (analysis != NULL) {
+		sieve_runtime_trace(renv, SIEVE_TRLVL_TESTS,
+				    "message analysed before (cached)");
+		*analysis_r = analysis;
+		return SIEVE_EXEC_OK;
+	}
+	T_BEGIN {
+		ret = ext_tresor_invoice_analyse_mail(renv, ext, analysis_r);
+	} T_END;
+	return ret;
+}
