@@ -9,6 +9,7 @@
 
 #include "fuzz_util.hpp"
 #include "archive/journal.hpp"
+#include "archive/journal_reader.hpp"
 #include "archive/retention.hpp"
 #include "archive/verify.hpp"
 

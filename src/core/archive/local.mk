@@ -26,23 +26,14 @@ src_core_archive_libtresor_archive_la_SOURCES = \
 src_core_archive_libtresor_archive_la_LIBADD = $(SQLITE_LIBS)
 # VERIFY.txt, the auditor's instructions of an evidence export, stays the
 # text it is; verify_text.cpp, generated into the build directory, holds
-# it as one raw string literal. (Distributed through EXTRA_..._SOURCES:
-# EXTRA_DIST and CLEANFILES can't be added to with += before the top
-# Makefile.am sets them.)
-EXTRA_src_core_archive_libtresor_archive_la_SOURCES = src/core/archive/VERIFY.txt
+# it as one raw string literal.
+EXTRA_DIST += src/core/archive/VERIFY.txt src/core/archive/verify-text-cpp
 nodist_src_core_archive_libtresor_archive_la_SOURCES = src/core/archive/verify_text.cpp
-CLEANFILES = src/core/archive/verify_text.cpp
-src/core/archive/verify_text.cpp: src/core/archive/VERIFY.txt
-	$(AM_V_GEN)$(MKDIR_P) src/core/archive && { \
-	  echo '// Generated from VERIFY.txt by src/core/archive/local.mk.'; \
-	  echo '#include "archive/verify_text.hpp"'; \
-	  echo 'std::string_view tresor::verify_text_template()'; \
-	  echo '{'; \
-	  printf '%s' '	static constexpr char text[] = R"TRESOR_VERIFY('; \
-	  cat $(srcdir)/src/core/archive/VERIFY.txt; \
-	  echo ')TRESOR_VERIFY";'; \
-	  echo '	return {text, sizeof(text) - 1};'; \
-	  echo '}'; \
-	} > $@.tmp && mv -f $@.tmp $@
+CLEANFILES += src/core/archive/verify_text.cpp
+src/core/archive/verify_text.cpp: src/core/archive/VERIFY.txt \
+		src/core/archive/verify-text-cpp
+	$(AM_V_GEN)$(MKDIR_P) src/core/archive && \
+	  $(SHELL) $(srcdir)/src/core/archive/verify-text-cpp \
+	    $(srcdir)/src/core/archive/VERIFY.txt > $@.tmp && mv -f $@.tmp $@
 TRESOR_ARCHIVE_LIBS = src/core/archive/libtresor_archive.la $(TRESOR_COMMON_LIBS) \
 	$(SQLITE_LIBS)
