@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "invoice/authres.hpp"
 #include "fuzz_util.hpp"
+#include "invoice/authres.hpp"
 
 using namespace tresor;
 

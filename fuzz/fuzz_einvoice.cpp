@@ -4,9 +4,9 @@
 #include <optional>
 #include <string>
 
-#include "tresor-extract/einvoice_xml.hpp"
 #include "fuzz_util.hpp"
 #include "invoice/suppliers.hpp"
+#include "tresor-extract/einvoice_xml.hpp"
 
 using namespace tresor;
 

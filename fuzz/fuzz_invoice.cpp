@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "tresor-extract/einvoice_xml.hpp"
 #include "fuzz_util.hpp"
 #include "invoice/invoice.hpp"
 #include "invoice/suppliers.hpp"
+#include "tresor-extract/einvoice_xml.hpp"
 
 using namespace tresor;
 

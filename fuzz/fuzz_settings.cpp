@@ -11,11 +11,11 @@
 #include <vector>
 
 #include "archive/config.hpp"
+#include "archive/retention.hpp"
+#include "archive/retention_rule.hpp"
 #include "fts/fts_settings.hpp"
 #include "fuzz_util.hpp"
 #include "invoice/invoice.hpp"
-#include "archive/retention.hpp"
-#include "archive/retention_rule.hpp"
 
 using namespace tresor;
 

@@ -6,8 +6,8 @@
 #include <memory>
 #include <string>
 
-#include "invoice/authres.hpp"
 #include "fuzz_util.hpp"
+#include "invoice/authres.hpp"
 #include "invoice/suppliers.hpp"
 
 using namespace tresor;

@@ -14,12 +14,12 @@
 #include <string_view>
 #include <vector>
 
+#include "archive/c_api.hpp"
 #include "archive/config.hpp"
 #include "archive/hasher.hpp"
 #include "archive/journal.hpp"
 #include "archive/journal_reader.hpp"
 #include "archive/verify.hpp"
-#include "archive/c_api.hpp"
 #include "common/c_abi.hpp"
 
 struct tresor_config {

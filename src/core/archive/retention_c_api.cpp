@@ -10,11 +10,11 @@
 #include <vector>
 
 #include "archive/c_api.hpp"
-#include "common/c_abi.hpp"
-#include "common/text.hpp"
 #include "archive/config.hpp"
 #include "archive/journal.hpp"
 #include "archive/retention.hpp"
+#include "common/c_abi.hpp"
+#include "common/text.hpp"
 
 namespace {
 

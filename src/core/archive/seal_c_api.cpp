@@ -12,11 +12,11 @@
 #include <unistd.h>
 
 #include "archive/c_api.hpp"
-#include "common/c_abi.hpp"
 #include "archive/config.hpp"
 #include "archive/export.hpp"
 #include "archive/journal.hpp"
 #include "archive/seal.hpp"
+#include "common/c_abi.hpp"
 #include "common/posix_io.hpp"
 
 struct tresor_seal_key {

@@ -16,10 +16,10 @@
 #include <unicode/uspoof.h>
 #include <unicode/utf8.h>
 
-#include "invoice/authres.hpp"
-#include "extract/einvoice.hpp"
-#include "invoice/tresor-invoice.h"
 #include "common/text.hpp"
+#include "extract/einvoice.hpp"
+#include "invoice/authres.hpp"
+#include "invoice/tresor-invoice.h"
 
 namespace tresor::invoice {
 

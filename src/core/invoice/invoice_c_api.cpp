@@ -8,9 +8,9 @@
 #include <new>
 #include <string>
 
-#include "invoice/invoice.hpp"
 #include "common/c_abi.hpp"
 #include "common/text.hpp"
+#include "invoice/invoice.hpp"
 
 struct tresor_invoice_config {
 	tresor::invoice::Analyser analyser;

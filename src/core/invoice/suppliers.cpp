@@ -11,9 +11,9 @@
 
 #include <unicode/uidna.h>
 
-#include "invoice/authres.hpp"
-#include "extract/einvoice.hpp"
 #include "common/text.hpp"
+#include "extract/einvoice.hpp"
+#include "invoice/authres.hpp"
 
 namespace tresor::suppliers {
 

@@ -12,8 +12,8 @@
 
 #include "archive/catalog.hpp"
 #include "archive/journal.hpp"
-#include "test_util.hpp"
 #include "archive/tresor.h"
+#include "test_util.hpp"
 
 using namespace testutil;
 using tresor::Journal;

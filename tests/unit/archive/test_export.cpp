@@ -11,8 +11,8 @@
 #include "archive/export.hpp"
 #include "archive/hasher.hpp"
 #include "archive/journal.hpp"
-#include "test_util.hpp"
 #include "archive/tresor-seal.h"
+#include "test_util.hpp"
 
 using namespace testutil;
 using tresor::EvidenceExport;

@@ -10,8 +10,8 @@
 
 #include "archive/config.hpp"
 #include "archive/hasher.hpp"
-#include "test_util.hpp"
 #include "archive/tresor.h"
+#include "test_util.hpp"
 
 using testutil::sha256_oneshot;
 using tresor::Config;

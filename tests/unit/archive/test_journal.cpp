@@ -19,9 +19,9 @@
 #include "archive/journal.hpp"
 #include "archive/journal_files.hpp"
 #include "archive/record.hpp"
-#include "test_util.hpp"
 #include "archive/tresor.h"
 #include "archive/verify.hpp"
+#include "test_util.hpp"
 
 using namespace testutil;
 using tresor::Journal;

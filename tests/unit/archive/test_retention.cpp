@@ -8,9 +8,9 @@
 #include "archive/config.hpp"
 #include "archive/journal.hpp"
 #include "archive/retention.hpp"
-#include "test_util.hpp"
 #include "archive/tresor-retention.h"
 #include "archive/verify.hpp"
+#include "test_util.hpp"
 
 using namespace testutil;
 using tresor::Config;

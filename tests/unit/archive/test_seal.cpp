@@ -13,8 +13,8 @@
 #include "archive/config.hpp"
 #include "archive/journal.hpp"
 #include "archive/seal.hpp"
-#include "test_util.hpp"
 #include "archive/verify.hpp"
+#include "test_util.hpp"
 
 using namespace testutil;
 using tresor::Journal;

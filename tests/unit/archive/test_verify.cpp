@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "archive/journal.hpp"
-#include "test_util.hpp"
 #include "archive/tresor.h"
 #include "archive/verify.hpp"
+#include "test_util.hpp"
 
 using namespace testutil;
 using tresor::Journal;

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "tresor-extract/einvoice_xml.hpp"
 #include "test_util.hpp"
+#include "tresor-extract/einvoice_xml.hpp"
 
 using tresor::einvoice::Invoice;
 using tresor::einvoice::iban_valid;

@@ -27,9 +27,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "tresor-extract/einvoice_xml.hpp"
 #include "extract/extract_client.hpp"
 #include "test_util.hpp"
+#include "tresor-extract/einvoice_xml.hpp"
 
 using tresor::einvoice::Invoice;
 using tresor::extract::analyse;

@@ -22,9 +22,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/text.hpp"
 #include "extract/extract_client.hpp"
 #include "test_util.hpp"
-#include "common/text.hpp"
 
 using tresor::extract::Document;
 using tresor::extract::extract_text;

@@ -19,8 +19,8 @@
 #include <unistd.h>
 
 #include "invoice/invoice.hpp"
-#include "test_util.hpp"
 #include "invoice/tresor-invoice.h"
+#include "test_util.hpp"
 
 namespace inv = tresor::invoice;
 
