@@ -354,25 +354,18 @@ void Catalog::load_all()
 	Txn txn(db_);
 	exec("DELETE FROM saves");
 	JournalPos pos;
-	std::vector<JournalFile> files = list_journal_files(dir_);
-	for (std::size_t k = 0; k < files.size(); k++) {
-		LineReader r(files[k].path);
-		std::string line;
-		bool term;
-		while (r.next(line, term)) {
-			if (!term && k + 1 == files.size())
-				break; // interrupted write
-			auto j = parse_line(line);
-			auto s = j ? record_seq(*j) : std::nullopt;
-			std::uint64_t seq = s ? *s : pos.seq + 1;
-			if (j)
-				apply(*j, seq);
-			pos.seq = seq;
-			pos.hash = sha256_hex(line);
-			pos.file = files[k].name;
-			pos.offset = r.offset();
-		}
-	}
+	for_each_journal_line(list_journal_files(dir_), 0, 0,
+			      [&](const JournalFile &file, const std::string &line, std::uint64_t end) {
+		auto j = parse_line(line);
+		auto s = j ? record_seq(*j) : std::nullopt;
+		std::uint64_t seq = s ? *s : pos.seq + 1;
+		if (j)
+			apply(*j, seq);
+		pos.seq = seq;
+		pos.hash = sha256_hex(line);
+		pos.file = file.name;
+		pos.offset = end;
+	});
 	write_meta(pos);
 	txn.commit();
 	stats_.rebuilds++;
@@ -392,63 +385,33 @@ void Catalog::catch_up()
 	JournalPos pos = read_meta();
 	std::vector<JournalFile> files = list_journal_files(dir_);
 	std::size_t start = 0;
-	std::uint64_t start_off = 0;
 	if (pos.file.empty()) {
 		if (pos.seq != 0 || pos.offset != 0 || pos.hash != kZeroHash)
 			throw NeedRebuild("inconsistent catalog meta");
 	} else {
-		while (start < files.size() && files[start].name != pos.file)
-			start++;
-		if (start == files.size())
-			throw NeedRebuild("journal file " + pos.file + " is gone");
 		// the journal must still hold the line the catalog stopped at
-		const std::string &path = files[start].path;
-		int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			throw_errno("open(" + path + ")");
-		bool ok = false;
-		try {
-			struct stat s;
-			if (::fstat(fd, &s) < 0)
-				throw_errno("fstat(" + path + ")");
-			if (pos.offset > 0 && static_cast<std::uint64_t>(s.st_size) >= pos.offset) {
-				char c = 0;
-				ok = ::pread(fd, &c, 1, static_cast<off_t>(pos.offset - 1)) == 1 &&
-				     c == '\n' &&
-				     sha256_hex(read_line_before(fd, pos.offset, path)) == pos.hash;
-			}
-		} catch (...) {
-			::close(fd);
-			throw;
-		}
-		::close(fd);
-		if (!ok)
+		std::optional<std::size_t> k = journal_resume_point(files, pos);
+		if (!k)
 			throw NeedRebuild("journal changed below the catalog's position");
-		start_off = pos.offset;
+		start = *k;
 	}
 
 	Txn txn(db_);
 	JournalPos cur = pos;
 	std::uint64_t applied = 0;
-	for (std::size_t k = start; k < files.size(); k++) {
-		LineReader r(files[k].path, k == start ? start_off : 0);
-		std::string line;
-		bool term;
-		while (r.next(line, term)) {
-			if (!term && k + 1 == files.size())
-				break; // interrupted write
-			auto j = parse_line(line);
-			auto s = j ? record_seq(*j) : std::nullopt;
-			if (!s || *s != cur.seq + 1 || json_string(*j, "prev") != cur.hash)
-				throw NeedRebuild("journal chain break after the catalog's position");
-			apply(*j, *s);
-			cur.seq = *s;
-			cur.hash = sha256_hex(line);
-			cur.file = files[k].name;
-			cur.offset = r.offset();
-			applied++;
-		}
-	}
+	for_each_journal_line(files, start, pos.offset,
+			      [&](const JournalFile &file, const std::string &line, std::uint64_t end) {
+		auto j = parse_line(line);
+		auto s = j ? record_seq(*j) : std::nullopt;
+		if (!s || *s != cur.seq + 1 || json_string(*j, "prev") != cur.hash)
+			throw NeedRebuild("journal chain break after the catalog's position");
+		apply(*j, *s);
+		cur.seq = *s;
+		cur.hash = sha256_hex(line);
+		cur.file = file.name;
+		cur.offset = end;
+		applied++;
+	});
 	if (cur != pos) {
 		write_meta(cur);
 		txn.commit();

@@ -42,26 +42,6 @@ char last_byte(int fd, std::uint64_t size, const std::string &path)
 	return c;
 }
 
-// Lenient seq counting over the whole journal, up to the head: each line's
-// own seq where it can be parsed, else the previous seq + 1.
-std::uint64_t count_seq(const std::vector<JournalFile> &files)
-{
-	std::uint64_t seq = 0;
-	for (std::size_t k = 0; k < files.size(); k++) {
-		LineReader r(files[k].path);
-		std::string line;
-		bool term;
-		while (r.next(line, term)) {
-			if (!term && k + 1 == files.size())
-				break; // interrupted write, not part of the journal
-			auto j = parse_line(line);
-			auto s = j ? record_seq(*j) : std::nullopt;
-			seq = s ? *s : seq + 1;
-		}
-	}
-	return seq;
-}
-
 } // namespace
 
 int open_journal_file(const std::string &path, bool want_new, bool &created)
@@ -229,6 +209,57 @@ std::uint64_t end_of_complete_lines(int fd, std::uint64_t size, const std::strin
 	auto nl = find_last_newline(fd, size, path);
 	return nl ? *nl + 1 : 0;
 }
+
+void for_each_journal_line(const std::vector<JournalFile> &files, std::size_t first,
+			   std::uint64_t offset, const JournalLineVisitor &visit)
+{
+	for (std::size_t k = first; k < files.size(); k++) {
+		LineReader r(files[k].path, k == first ? offset : 0);
+		std::string line;
+		bool terminated;
+		while (r.next(line, terminated)) {
+			if (!terminated && k + 1 == files.size())
+				break;
+			visit(files[k], line, r.offset());
+		}
+	}
+}
+
+std::optional<std::size_t> journal_resume_point(const std::vector<JournalFile> &files,
+						const JournalPos &pos)
+{
+	std::size_t k = 0;
+	while (k < files.size() && files[k].name != pos.file)
+		k++;
+	if (k == files.size() || pos.offset == 0)
+		return std::nullopt;
+	Fd fd(open_retry(files[k].path, O_RDONLY | O_CLOEXEC));
+	if (!fd)
+		throw_errno("open(" + files[k].path + ")");
+	if (file_size(fd.get(), files[k].path) < pos.offset ||
+	    last_byte(fd.get(), pos.offset, files[k].path) != '\n' ||
+	    sha256_hex(read_line_before(fd.get(), pos.offset, files[k].path)) != pos.hash)
+		return std::nullopt;
+	return k;
+}
+
+namespace {
+
+// Lenient seq counting over the whole journal, up to the head: each line's
+// own seq where it can be parsed, else the previous seq + 1.
+std::uint64_t count_seq(const std::vector<JournalFile> &files)
+{
+	std::uint64_t seq = 0;
+	for_each_journal_line(files, 0, 0, [&](const JournalFile &, const std::string &line,
+					       std::uint64_t) {
+		auto j = parse_line(line);
+		auto s = j ? record_seq(*j) : std::nullopt;
+		seq = s ? *s : seq + 1;
+	});
+	return seq;
+}
+
+} // namespace
 
 JournalPos read_journal_head(const std::string &dir)
 {

@@ -7,6 +7,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -81,6 +83,21 @@ struct JournalPos {
 
 	bool operator==(const JournalPos &) const = default;
 };
+
+// Calls visit(file, line, end) for each complete line of the journal from
+// files[first] at byte offset on, in order; end is the offset just after
+// the line. An unterminated tail of the newest file - an interrupted write
+// - is not a line. Whatever visit throws ends the walk.
+using JournalLineVisitor =
+	std::function<void(const JournalFile &file, const std::string &line, std::uint64_t end)>;
+void for_each_journal_line(const std::vector<JournalFile> &files, std::size_t first,
+			   std::uint64_t offset, const JournalLineVisitor &visit);
+// Where a reader that stopped at pos (its file, offset and hash) can go
+// on: the index of pos.file in files, when the line ending at pos.offset
+// there is still the one it read. nullopt when the file is gone or the
+// line changed.
+std::optional<std::size_t> journal_resume_point(const std::vector<JournalFile> &files,
+						const JournalPos &pos);
 
 // The head: the last line of the journal (an unterminated tail of the
 // newest file, i.e. an interrupted write, is not part of it). seq is that

@@ -211,39 +211,27 @@ std::map<std::string, unsigned> journaled_after(const std::string &dir,
 	std::size_t start = 0;
 	std::uint64_t start_off = 0, after_seq = 0;
 	if (header) {
-		std::string file = json_string(*header, "file");
-		std::uint64_t off = json_uint(*header, "offset");
+		JournalPos pos;
+		pos.file = json_string(*header, "file");
+		pos.offset = json_uint(*header, "offset");
+		pos.hash = json_string(*header, "hash");
 		after_seq = json_uint(*header, "seq");
-		std::size_t k = 0;
-		while (k < files.size() && files[k].name != file)
-			k++;
-		if (k < files.size() && off > 0) {
-			Fd fd(open_retry(files[k].path, O_RDONLY | O_CLOEXEC));
-			if (fd.get() >= 0 && file_size(fd.get(), files[k].path) >= off &&
-			    sha256_hex(read_line_before(fd.get(), off, files[k].path)) ==
-				    json_string(*header, "hash")) {
-				start = k;
-				start_off = off;
-			}
+		if (std::optional<std::size_t> k = journal_resume_point(files, pos)) {
+			start = *k;
+			start_off = pos.offset;
 		}
 	}
-	for (std::size_t k = start; k < files.size(); k++) {
-		LineReader r(files[k].path, k == start ? start_off : 0);
-		std::string line;
-		bool term;
-		while (r.next(line, term)) {
-			if (!term && k + 1 == files.size())
-				break; // an interrupted write, removed before appending
-			auto j = parse_line(line);
-			if (!j || record_seq(*j).value_or(0) <= after_seq)
-				continue;
-			std::string event = json_string(*j, "event");
-			if (event == "interrupted")
-				event = json_string(*j, "action");
-			for (const std::string &key : intent_keys(event, *j, false))
-				journaled[key]++;
-		}
-	}
+	for_each_journal_line(files, start, start_off,
+			      [&](const JournalFile &, const std::string &line, std::uint64_t) {
+		auto j = parse_line(line);
+		if (!j || record_seq(*j).value_or(0) <= after_seq)
+			return;
+		std::string event = json_string(*j, "event");
+		if (event == "interrupted")
+			event = json_string(*j, "action");
+		for (const std::string &key : intent_keys(event, *j, false))
+			journaled[key]++;
+	});
 	return journaled;
 }
 
