@@ -26,8 +26,12 @@ src_core_archive_libtresor_archive_la_SOURCES = \
 src_core_archive_libtresor_archive_la_LIBADD = $(SQLITE_LIBS)
 # VERIFY.txt, the auditor's instructions of an evidence export, stays the
 # text it is; verify_text.cpp, generated into the build directory, holds
-# it as one raw string literal.
-EXTRA_DIST += src/core/archive/VERIFY.txt src/core/archive/verify-text-cpp
+# it as one raw string literal: an export never depends on a file on the
+# server that could be missing or edited. The template is installed too,
+# for the auditor who wants to compare.
+verifytextdir = $(datadir)/doc/dovecot-tresor
+dist_verifytext_DATA = src/core/archive/VERIFY.txt
+EXTRA_DIST += src/core/archive/verify-text-cpp
 nodist_src_core_archive_libtresor_archive_la_SOURCES = src/core/archive/verify_text.cpp
 CLEANFILES += src/core/archive/verify_text.cpp
 src/core/archive/verify_text.cpp: src/core/archive/VERIFY.txt \
