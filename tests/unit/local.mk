@@ -16,7 +16,8 @@ tests_unit_common_common_test_CPPFLAGS = $(UNIT_TEST_CPPFLAGS)
 tests_unit_common_common_test_CXXFLAGS = $(UNIT_TEST_CXXFLAGS)
 tests_unit_common_common_test_SOURCES = tests/unit/test_util.hpp \
 	tests/unit/common/test_setting_values.cpp \
-	tests/unit/common/test_text.cpp
+	tests/unit/common/test_text.cpp \
+	tests/unit/common/test_c_abi.cpp
 tests_unit_common_common_test_LDADD = $(TRESOR_COMMON_LIBS) $(GTEST_LIBS)
 
 tests_unit_archive_archive_test_CPPFLAGS = $(UNIT_TEST_CPPFLAGS)

@@ -55,6 +55,7 @@ namespace {
 using tresor::c_abi::clear_error;
 using tresor::c_abi::guarded;
 using tresor::c_abi::copy_out;
+using tresor::c_abi::new_handle;
 using tresor::c_abi::set_error;
 
 std::optional<std::string> opt(const char *s)
@@ -305,17 +306,13 @@ void tresor_hasher_free(tresor_hasher *h)
 
 tresor_journal *tresor_journal_open(const char *dir, char *err, size_t err_size)
 {
-	tresor_journal *j = nullptr;
-	int rc = guarded(err, err_size, [&]() {
+	return new_handle(err, err_size, [&]() {
 		if (dir == nullptr)
 			throw std::invalid_argument("no journal directory");
 		auto p = std::make_unique<tresor_journal>();
 		p->j = std::make_unique<tresor::Journal>(dir);
-		j = p.release();
-		clear_error(err, err_size);
-		return 0;
+		return p;
 	});
-	return rc == 0 ? j : nullptr;
 }
 
 void tresor_journal_close(tresor_journal *j)
@@ -481,17 +478,13 @@ const char *const *tresor_journal_field_names(void)
 tresor_journal_reader *tresor_journal_reader_open(const char *dir, char *err,
 						  size_t err_size)
 {
-	tresor_journal_reader *r = nullptr;
-	int rc = guarded(err, err_size, [&]() {
+	return new_handle(err, err_size, [&]() {
 		if (dir == nullptr)
 			throw std::invalid_argument("no journal directory");
 		auto p = std::make_unique<tresor_journal_reader>();
 		p->r = std::make_unique<tresor::JournalReader>(dir);
-		r = p.release();
-		clear_error(err, err_size);
-		return 0;
+		return p;
 	});
-	return rc == 0 ? r : nullptr;
 }
 
 int tresor_journal_reader_next(tresor_journal_reader *r, const char *const **values_r,
@@ -557,27 +550,22 @@ int tresor_journal_get_status(const char *dir, tresor_journal_status *st_r, char
 
 tresor_verify *tresor_verify_new(const char *dir, char *err, size_t err_size)
 {
-	tresor_verify *v = nullptr;
-	int rc = guarded(err, err_size, [&]() {
+	return new_handle(err, err_size, [&]() {
 		if (dir == nullptr)
 			throw std::invalid_argument("no journal directory");
 		auto p = std::make_unique<tresor_verify>();
 		p->v = std::make_unique<tresor::Verifier>(dir);
-		v = p.release();
-		clear_error(err, err_size);
-		return 0;
+		return p;
 	});
-	return rc == 0 ? v : nullptr;
 }
 
 tresor_verify *tresor_verify_new_with_seals(const char *dir, const tresor_config *cfg,
 					    const char *user, int *config_error_r,
 					    char *err, size_t err_size)
 {
-	tresor_verify *v = nullptr;
 	if (config_error_r != nullptr)
 		*config_error_r = 0;
-	int rc = guarded(err, err_size, [&]() {
+	return new_handle(err, err_size, [&]() {
 		if (dir == nullptr)
 			throw std::invalid_argument("no journal directory");
 		tresor::SealCheckSettings seals;
@@ -594,11 +582,8 @@ tresor_verify *tresor_verify_new_with_seals(const char *dir, const tresor_config
 				*config_error_r = 1;
 			throw;
 		}
-		v = p.release();
-		clear_error(err, err_size);
-		return 0;
+		return p;
 	});
-	return rc == 0 ? v : nullptr;
 }
 
 int tresor_verify_mailbox_expected(const tresor_verify *v, const char *mailbox_guid)

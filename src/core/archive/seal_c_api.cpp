@@ -33,22 +33,19 @@ namespace {
 using tresor::c_abi::clear_error;
 using tresor::c_abi::copy_out;
 using tresor::c_abi::guarded;
+using tresor::c_abi::new_handle;
 } // namespace
 
 extern "C" {
 
 tresor_seal_key *tresor_seal_key_load(const char *path, char *err, size_t err_size)
 {
-	tresor_seal_key *k = nullptr;
-	int rc = guarded(err, err_size, [&]() {
+	return new_handle(err, err_size, [&]() {
 		auto p = std::make_unique<tresor_seal_key>();
 		p->key = std::make_unique<tresor::SealKey>(
 			tresor::SealKey::load_private(path != nullptr ? path : ""));
-		k = p.release();
-		clear_error(err, err_size);
-		return 0;
+		return p;
 	});
-	return rc == 0 ? k : nullptr;
 }
 
 void tresor_seal_key_free(tresor_seal_key *key)
@@ -130,8 +127,7 @@ tresor_export *tresor_export_new(const char *dir, const tresor_config *cfg, cons
 				 const char *from, const char *to, const char *out_dir,
 				 char *err, size_t err_size)
 {
-	tresor_export *x = nullptr;
-	int rc = guarded(err, err_size, [&]() {
+	return new_handle(err, err_size, [&]() {
 		if (dir == nullptr || user == nullptr || from == nullptr || to == nullptr ||
 		    out_dir == nullptr)
 			throw std::invalid_argument("tresor_export_new: missing argument");
@@ -144,11 +140,8 @@ tresor_export *tresor_export_new(const char *dir, const tresor_config *cfg, cons
 		opts.config = tresor::config_of(cfg);
 		auto p = std::make_unique<tresor_export>();
 		p->x = std::make_unique<tresor::EvidenceExport>(std::move(opts));
-		x = p.release();
-		clear_error(err, err_size);
-		return 0;
+		return p;
 	});
-	return rc == 0 ? x : nullptr;
 }
 
 size_t tresor_export_mail_count(const tresor_export *x)

@@ -8,6 +8,7 @@
 #include <new>
 #include <stdexcept>
 #include <string_view>
+#include <type_traits>
 
 namespace tresor::c_abi {
 
@@ -52,6 +53,20 @@ template <class F> int guarded(char *err, std::size_t err_size, F &&f) noexcept
 		set_error(err, err_size, "unknown error");
 	}
 	return -1;
+}
+
+// Runs make, which returns a new C handle as a std::unique_ptr or throws,
+// like guarded(): the handle, or NULL with the error text.
+template <class F> auto new_handle(char *err, std::size_t err_size, F &&make) noexcept ->
+	typename std::invoke_result_t<F>::pointer
+{
+	typename std::invoke_result_t<F>::pointer handle = nullptr;
+	guarded(err, err_size, [&]() {
+		handle = make().release();
+		clear_error(err, err_size);
+		return 0;
+	});
+	return handle;
 }
 
 } // namespace tresor::c_abi
