@@ -29,7 +29,7 @@ bool valid_date(std::string_view d)
 	const std::size_t starts[3] = {0, 5, 8}, lengths[3] = {4, 2, 2};
 	for (int k = 0; k < 3; k++) {
 		for (std::size_t i = starts[k]; i < starts[k] + lengths[k]; i++) {
-			if (d[i] < '0' || d[i] > '9')
+			if (!text::is_ascii_digit(d[i]))
 				return false;
 			parts[k] = parts[k] * 10 + (d[i] - '0');
 		}
@@ -41,7 +41,6 @@ bool valid_date(std::string_view d)
 }
 
 namespace {
-
 
 void make_dir(const std::string &path)
 {
@@ -67,23 +66,11 @@ bool dir_is_empty(const std::string &path)
 
 std::string read_prefix(const std::string &path, std::uint64_t bytes)
 {
-	int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	Fd fd(open_retry(path, O_RDONLY | O_CLOEXEC));
+	if (!fd)
 		throw_errno("open(" + path + ")");
 	std::string data(bytes, '\0');
-	std::uint64_t got = 0;
-	while (got < bytes) {
-		ssize_t n = ::pread(fd, data.data() + got, bytes - got, static_cast<off_t>(got));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			int err = n < 0 ? errno : EIO;
-			::close(fd);
-			throw_errno("read(" + path + ")", err);
-		}
-		got += static_cast<std::uint64_t>(n);
-	}
-	::close(fd);
+	pread_full(fd.get(), data.data(), data.size(), 0, path);
 	return data;
 }
 
@@ -465,20 +452,8 @@ void EvidenceExport::write_out(const std::string &rel, std::string_view data)
 	std::size_t slash = rel.rfind('/');
 	if (slash != std::string::npos)
 		make_dir(opts_.out_dir + "/" + rel.substr(0, slash));
-	std::string path = opts_.out_dir + "/" + rel;
-	int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		throw_errno("open(" + path + ")");
-	try {
-		write_all(fd, data, path);
-	} catch (...) {
-		::close(fd);
-		throw;
-	}
-	if (::close(fd) < 0)
-		throw_errno("close(" + path + ")");
-	if (std::find(files_.begin(), files_.end(), rel) == files_.end())
-		files_.push_back(rel);
+	write_file(opts_.out_dir + "/" + rel, data, 0600);
+	text::add_unique(files_, rel);
 	manifest_hashes_[rel] = sha256_hex(data);
 }
 
@@ -563,18 +538,7 @@ std::vector<std::string> EvidenceExport::finish()
 	std::string manifest;
 	for (const std::string &f : files_)
 		manifest += manifest_hashes_[f] + "  " + f + "\n";
-	std::string path = opts_.out_dir + "/MANIFEST.sha256";
-	int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		throw_errno("open(" + path + ")");
-	try {
-		write_all(fd, manifest, path);
-	} catch (...) {
-		::close(fd);
-		throw;
-	}
-	if (::close(fd) < 0)
-		throw_errno("close(" + path + ")");
+	write_file(opts_.out_dir + "/MANIFEST.sha256", manifest, 0600);
 	return warnings;
 }
 

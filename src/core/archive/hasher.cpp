@@ -54,15 +54,13 @@ Hasher::Hasher(const std::vector<std::string> &secret_headers,
 {
 	for (const std::string &s : secret_headers) {
 		std::string l = tresor::text::ascii_lowercase(s);
-		if (std::find(secret_.begin(), secret_.end(), l) == secret_.end())
-			secret_.push_back(l);
 		max_name_len_ = std::max(max_name_len_, l.size());
+		tresor::text::add_unique(secret_, std::move(l));
 	}
 	for (const std::string &s : content_headers) {
 		std::string l = tresor::text::ascii_lowercase(s);
-		if (std::find(content_.begin(), content_.end(), l) == content_.end())
-			content_.push_back(l);
 		max_name_len_ = std::max(max_name_len_, l.size());
+		tresor::text::add_unique(content_, std::move(l));
 	}
 	max_name_len_ = std::max(max_name_len_, std::string_view("message-id").size());
 	crlf_only_ = !want_content_ && secret_.empty();

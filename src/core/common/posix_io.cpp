@@ -143,19 +143,26 @@ std::string read_small_file(const std::string &path, std::size_t max_bytes)
 	return data;
 }
 
+void write_file(const std::string &path, std::string_view data, mode_t mode)
+{
+	Fd fd(open_retry(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+	if (!fd)
+		throw_errno("open(" + path + ")");
+	write_all(fd.get(), data, path);
+	if (::close(fd.release()) < 0)
+		throw_errno("close(" + path + ")");
+}
+
 void replace_file(const std::string &path, std::string_view data, mode_t mode)
 {
 	std::string tmp = path + ".tmp";
-	Fd fd(open_retry(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
-	if (!fd)
-		throw_errno("open(" + tmp + ")");
 	try {
-		write_all(fd.get(), data, tmp);
+		write_file(tmp, data, mode);
 	} catch (...) {
 		::unlink(tmp.c_str());
 		throw;
 	}
-	if (::close(fd.release()) < 0 || ::rename(tmp.c_str(), path.c_str()) < 0) {
+	if (::rename(tmp.c_str(), path.c_str()) < 0) {
 		int err = errno;
 		::unlink(tmp.c_str());
 		throw_errno("write(" + path + ")", err);

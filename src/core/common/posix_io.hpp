@@ -54,6 +54,9 @@ std::string parent_dir(const std::string &path);
 // Throws std::system_error naming the file, or std::length_error when it
 // is larger than max_bytes.
 std::string read_small_file(const std::string &path, std::size_t max_bytes);
+// Creates (or truncates) path and writes data to it; a failed close is an
+// error too.
+void write_file(const std::string &path, std::string_view data, mode_t mode);
 // Replaces path with data: written to path.tmp, then renamed, so that a
 // reader sees the old file or the new one, never a part.
 void replace_file(const std::string &path, std::string_view data, mode_t mode);
