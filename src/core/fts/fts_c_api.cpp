@@ -221,6 +221,14 @@ int tresor_fts_commit(tresor_fts_index *idx, char *err, size_t err_size)
 	});
 }
 
+int tresor_fts_builds_on(tresor_fts_index *idx, uint32_t caller_last_uid, char *err,
+			 size_t err_size)
+{
+	return guarded_index(err, err_size, [&] {
+		return idx->index->builds_on(caller_last_uid) ? 1 : 0;
+	});
+}
+
 int tresor_fts_reconcile(tresor_fts_index *idx, const uint32_t *existing_uids, size_t count,
 			 uint32_t *last_uid_r, char *err, size_t err_size)
 {

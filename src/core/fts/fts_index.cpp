@@ -356,6 +356,12 @@ struct Index::Impl {
 	std::uint32_t uidvalidity = 0;
 	std::uint32_t last_uid = 0;
 	std::uint32_t pending_last_uid = 0;
+	bool behind_caller = false; // builds_on(): last_uid stays
+	// The database was removed or replaced under this writer: it is never
+	// destroyed. Xapian 1.4 commits again in the destructor, and after a
+	// commit that failed it then reads freed memory; the lock it keeps is
+	// on a database no one uses any more.
+	bool abandoned = false;
 	std::vector<Range> expunged;
 	bool expunged_dirty = false;
 
@@ -446,6 +452,18 @@ struct Index::Impl {
 		std::error_code ec;
 		fs::path stub = dir / kStubName;
 		return fs::exists(stub, ec) ? read_stub_target(stub) : "";
+	}
+
+	// Refuses to commit into a database the stub no longer names: the
+	// index was removed as damaged, or replaced, by another process.
+	void check_still_current()
+	{
+		if (current_stub_target() == db_target)
+			return;
+		abandoned = true;
+		throw CorruptIndex("fts index " + dir.string() +
+				   " was removed or replaced by another process; "
+				   "these mails are indexed again later");
 	}
 
 	static int create_flags()
@@ -579,9 +597,14 @@ struct Index::Impl {
 Index::Index(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Index::~Index()
 {
+	if (impl_ && impl_->abandoned) {
+		(void)impl_->db.release(); // see Impl::abandoned
+		return;
+	}
 	if (impl_ && impl_->wdb != nullptr) {
-		// Uncommitted changes are dropped on purpose: last_uid was not
-		// raised for them, so they will be indexed again.
+		// Uncommitted documents may be committed by Xapian here; last_uid
+		// was not raised for them, so their mails are indexed again (and
+		// the documents found there already).
 		try {
 			impl_->db.reset();
 			impl_->sync_and_clear();
@@ -930,7 +953,7 @@ void Index::commit()
 				 " still waits for its attachment text");
 	try {
 		std::uint32_t stored = parse_uint(m.wdb->get_metadata(kMetaLastUid));
-		std::uint32_t last = std::max(stored, m.pending_last_uid);
+		std::uint32_t last = m.behind_caller ? stored : std::max(stored, m.pending_last_uid);
 		if (last != stored)
 			m.wdb->set_metadata(kMetaLastUid, std::to_string(last));
 		if (m.expunged_dirty) {
@@ -940,6 +963,7 @@ void Index::commit()
 					add_to_ranges(m.expunged, u);
 			m.wdb->set_metadata(kMetaExpunged, format_ranges(m.expunged));
 		}
+		m.check_still_current();
 		m.before_commit();
 		m.wdb->commit();
 		m.mark_committed();
@@ -947,12 +971,18 @@ void Index::commit()
 		m.pending_last_uid = 0;
 		m.expunged_dirty = false;
 	} catch (const Xapian::Error &e) {
-		if (m.current_stub_target() != m.db_target)
-			throw CorruptIndex("fts index " + m.dir.string() +
-					   " was removed or replaced by another process; "
-					   "these mails are indexed again later");
+		m.check_still_current(); // (removed while Xapian committed)
 		rethrow_xapian(e, m.dir.string());
 	}
+}
+
+bool Index::builds_on(std::uint32_t caller_last_uid)
+{
+	Impl &m = *impl_;
+	m.check_writable();
+	if (m.last_uid < caller_last_uid)
+		m.behind_caller = true;
+	return m.behind_caller;
 }
 
 std::uint32_t Index::reconcile(const std::vector<std::uint32_t> &existing)
@@ -986,6 +1016,7 @@ std::uint32_t Index::reconcile(const std::vector<std::uint32_t> &existing)
 		if (m.expunged_dirty)
 			m.wdb->set_metadata(kMetaExpunged, format_ranges(m.expunged));
 		m.wdb->set_metadata(kMetaLastUid, std::to_string(new_last));
+		m.check_still_current();
 		m.before_commit();
 		m.wdb->commit();
 		m.mark_committed();
@@ -993,6 +1024,7 @@ std::uint32_t Index::reconcile(const std::vector<std::uint32_t> &existing)
 		m.last_uid = new_last;
 		return new_last;
 	} catch (const Xapian::Error &e) {
+		m.check_still_current();
 		rethrow_xapian(e, m.dir.string());
 	}
 }

@@ -132,8 +132,16 @@ class Index {
 	// out of every result.
 	void expunge(std::uint32_t uid);
 	// Makes everything so far durable, and raises last_uid to at least the
-	// highest UID added.
+	// highest UID added (not when the writer builds on what it was told
+	// about an index since removed: see builds_on).
 	void commit();
+	// The writer will add the mails after caller_last_uid, the last_uid the
+	// caller read before opening it (Dovecot asks, then indexes what
+	// follows). When this index holds less, it was removed as damaged or
+	// rebuilt meanwhile and the mails in between are in no index: the
+	// documents are still written, but last_uid is not raised, so those
+	// mails get indexed (and the written ones skipped) later. True then.
+	bool builds_on(std::uint32_t caller_last_uid);
 	// Keeps only documents whose UID is in existing (sorted). Returns the
 	// UID below which every existing UID is indexed, which becomes last_uid,
 	// so that the missing ones get indexed again.

@@ -72,6 +72,12 @@ int tresor_fts_release_document(tresor_fts_index *idx, uint32_t uid,
 int tresor_fts_expunge(tresor_fts_index *idx, uint32_t uid,
 		       char *err, size_t err_size);
 int tresor_fts_commit(tresor_fts_index *idx, char *err, size_t err_size);
+/* The writer adds the mails after caller_last_uid (what get_last_uid told
+   Dovecot). Returns 1 when the index holds less (removed or rebuilt
+   meanwhile): its commits then keep last_uid, so the mails in between are
+   indexed later; 0 when it holds that much. */
+int tresor_fts_builds_on(tresor_fts_index *idx, uint32_t caller_last_uid,
+			 char *err, size_t err_size);
 /* Drops documents of UIDs not in existing_uids (sorted ascending) and
    lowers last_uid so that existing but unindexed mails get indexed. */
 int tresor_fts_reconcile(tresor_fts_index *idx, const uint32_t *existing_uids,

@@ -394,6 +394,31 @@ fts_backend_tresor_update_close_box(struct fts_tresor_update_context *ctx)
 	i_free_and_null(ctx->box_dir);
 }
 
+/* Dovecot indexes the mails after the last_uid get_last_uid told it. If
+   the index was removed as damaged (or rebuilt) since, it holds less: the
+   mails in between would be taken for indexed once last_uid passed them. */
+static void
+fts_backend_tresor_check_base(struct fts_tresor_update_context *ctx,
+			      struct fts_tresor_backend *backend)
+{
+	char err[TRESOR_ERR_SIZE];
+	int ret;
+
+	if (backend->reported_dir == NULL ||
+	    strcmp(backend->reported_dir, ctx->box_dir) != 0)
+		return;
+	ret = tresor_fts_builds_on(ctx->index, backend->reported_last_uid,
+				   err, sizeof(err));
+	if (ret < 0)
+		fts_backend_tresor_update_error(ctx, "opening", err);
+	else if (ret > 0) {
+		e_info(ctx->box->event, "fts-tresor: %s holds less than the "
+		       "last UID %u read before (removed or rebuilt meanwhile): "
+		       "the mails in between are indexed next time",
+		       ctx->box_dir, backend->reported_last_uid);
+	}
+}
+
 /* Opens the writer lazily: an update context that only sees expunges waits
    for the lock only briefly. */
 static bool
@@ -426,6 +451,7 @@ fts_backend_tresor_update_want_index(struct fts_tresor_update_context *ctx,
 		return FALSE;
 	}
 	ctx->box_dir = i_strdup(dir);
+	fts_backend_tresor_check_base(ctx, backend);
 	return TRUE;
 }
 

@@ -598,6 +598,59 @@ TEST(FtsIndexLifecycle, AWriterOfARemovedIndexCannotTouchItsSuccessor)
 	EXPECT_TRUE(ask(*r, {key(KeyType::body, "SPAETER")}).definite.empty());
 }
 
+// Dovecot reads last_uid, then indexes the mails after it. If the index
+// was removed as damaged in between, the writer finds an empty one: the
+// mails it adds must not raise last_uid over the older ones in no index.
+TEST(FtsIndexLifecycle, AWriterBuildingOnALastUidSinceLostDoesNotRaiseIt)
+{
+	TempDir tmp;
+	const std::string dir = tmp.str();
+	{
+		auto w = open_index(dir, true);
+		for (std::uint32_t uid = 1; uid <= 39; uid++) {
+			w->begin_document(uid);
+			w->add_text(Field::body, "", "ALTER TEXT " + std::to_string(uid));
+		}
+		w->commit();
+	}
+	const std::uint32_t told = open_index(dir, false)->last_uid();
+	ASSERT_EQ(told, 39u);
+	Index::remove(dir); // another process found it damaged
+
+	{
+		auto w = open_index(dir, true);
+		EXPECT_TRUE(w->builds_on(told));
+		for (std::uint32_t uid = 40; uid <= 41; uid++) {
+			w->begin_document(uid);
+			w->add_text(Field::body, "", "NEUER TEXT");
+		}
+		w->commit();
+	}
+	{
+		auto r = open_index(dir, false);
+		EXPECT_EQ(r->last_uid(), 0u) << "UIDs 1..39 would count as indexed";
+	}
+	// the next run indexes from UID 1; 40 and 41 are there already
+	{
+		auto w = open_index(dir, true);
+		EXPECT_FALSE(w->builds_on(0));
+		for (std::uint32_t uid = 1; uid <= 41; uid++) {
+			w->begin_document(uid);
+			w->add_text(Field::body, "", "WIEDER TEXT " + std::to_string(uid));
+		}
+		w->commit();
+	}
+	auto r = open_index(dir, false);
+	EXPECT_EQ(r->last_uid(), 41u);
+	EXPECT_TRUE(ask(*r, {key(KeyType::body, "ALTER")}).definite.empty());
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "WIEDER")}).definite.size(), 39u);
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "NEUER")}).definite,
+		  (std::set<std::uint32_t>{40, 41}));
+	// a writer told less than the index holds builds on it as usual
+	auto w = open_index(dir, true);
+	EXPECT_FALSE(w->builds_on(30));
+}
+
 // Several processes finding no index at once each build a database; one
 // claims the stub, the others write into that one instead of an orphan.
 TEST(FtsIndexLifecycle, WritersCreatingAnIndexAtOnceShareOne)
