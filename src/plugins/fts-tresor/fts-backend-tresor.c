@@ -6,6 +6,7 @@
    directory (docs/fts.md). */
 
 #include "lib.h"
+#include "tresor-dovecot-compat.h"
 #include "array.h"
 #include "buffer.h"
 #include "str.h"
@@ -19,6 +20,8 @@
 #include "seq-range-array.h"
 #include "fts-api-private.h"
 #include "fts-storage.h"
+#include "fts-user.h"
+#include "tresor-settings.h"
 #include "fts-tresor-plugin.h"
 #include "fts/tresor-fts.h"
 
@@ -36,7 +39,7 @@
 
 struct fts_tresor_backend {
 	struct fts_backend backend;
-	struct fts_tresor_user *fuser;
+	tresor_fts_settings *settings;
 	char *root_dir; /* <index root>/tresor-fts */
 	/* what get_last_uid last told Dovecot, which searches right after */
 	char *reported_dir;
@@ -81,24 +84,50 @@ static struct fts_backend *fts_backend_tresor_alloc(void)
 	return &backend->backend;
 }
 
+/* The tresor_* FTS settings: on 2.4 those of the fts tresor { } filter
+   (visible through the backend's event only), on 2.3 plugin { }. */
+static int fts_backend_tresor_load_settings(struct fts_tresor_backend *backend,
+					    const char **error_r)
+{
+	struct tresor_settings_reader reader;
+	const char *const *name, *value;
+	char err[TRESOR_ERR_SIZE];
+	int ret = 0;
+
+	tresor_settings_reader_user(&reader, backend->backend.ns->user);
+	reader.event = fts_tresor_backend_event(&backend->backend);
+	if (tresor_settings_reader_init(&reader, error_r) < 0)
+		return -1;
+	backend->settings = tresor_fts_settings_new();
+	if (backend->settings == NULL)
+		i_fatal_status(FATAL_OUTOFMEM, "fts-tresor: out of memory");
+	for (name = tresor_fts_setting_names(); *name != NULL && ret == 0; name++) {
+		value = tresor_settings_reader_get(&reader, *name);
+		if (value != NULL &&
+		    tresor_fts_settings_set(backend->settings, *name, value,
+					    err, sizeof(err)) < 0) {
+			*error_r = t_strdup(err);
+			ret = -1;
+		}
+	}
+	tresor_settings_reader_deinit(&reader);
+	return ret;
+}
+
 static int fts_backend_tresor_init(struct fts_backend *_backend,
 				   const char **error_r)
 {
 	struct fts_tresor_backend *backend =
 		(struct fts_tresor_backend *)_backend;
-	struct fts_tresor_user *fuser =
-		FTS_TRESOR_USER_CONTEXT(_backend->ns->user);
 	const char *root;
 
-	if (fuser == NULL) {
-		*error_r = "fts_tresor plugin not loaded for the user";
+	if (fts_backend_tresor_load_settings(backend, error_r) < 0)
 		return -1;
-	}
-	if (fuser->settings_error != NULL) {
-		*error_r = fuser->settings_error;
+	/* The fts plugin's per-user state (autoindex_exclude, ...); 2.3 sets
+	   it up in fts_tresor_mail_user_created(). We don't use its
+	   tokenizers: the index works on whitespace runs. */
+	if (fts_tresor_fts_user_init(_backend, error_r) < 0)
 		return -1;
-	}
-	backend->fuser = fuser;
 	root = mailbox_list_get_root_forced(_backend->ns->list,
 					    MAILBOX_LIST_PATH_TYPE_INDEX);
 	backend->root_dir = i_strconcat(root, "/" TRESOR_FTS_DIR_NAME, NULL);
@@ -110,6 +139,7 @@ static void fts_backend_tresor_deinit(struct fts_backend *_backend)
 	struct fts_tresor_backend *backend =
 		(struct fts_tresor_backend *)_backend;
 
+	tresor_fts_settings_free(backend->settings);
 	i_free(backend->root_dir);
 	i_free(backend->reported_dir);
 	i_free(backend);
@@ -434,7 +464,7 @@ fts_backend_tresor_update_want_index(struct fts_tresor_update_context *ctx,
 		return TRUE;
 	if (ctx->box == NULL || ctx->ctx.failed)
 		return FALSE;
-	timeout = tresor_fts_settings_lock_timeout_ms(backend->fuser->settings);
+	timeout = tresor_fts_settings_lock_timeout_ms(backend->settings);
 	if (for_expunge && timeout > TRESOR_FTS_EXPUNGE_LOCK_TIMEOUT_MS)
 		timeout = TRESOR_FTS_EXPUNGE_LOCK_TIMEOUT_MS;
 	if (fts_backend_tresor_open_box(backend, ctx->box, TRUE, timeout, &dir,
@@ -551,19 +581,19 @@ fts_backend_tresor_update_set_build_key(struct fts_backend_update_context *_ctx,
 		}
 		break;
 	case FTS_BACKEND_BUILD_KEY_BODY_PART:
-		if (str_begins(ctype, "text/html"))
+		if (str_begins_with(ctype, "text/html"))
 			ctx->field = TRESOR_FTS_FIELD_HTML;
-		else if (str_begins(ctype, "text/") ||
-			 str_begins(ctype, "message/"))
+		else if (str_begins_with(ctype, "text/") ||
+			 str_begins_with(ctype, "message/"))
 			ctx->field = TRESOR_FTS_FIELD_BODY;
 		else /* converted by an fts_decoder */
 			ctx->field = TRESOR_FTS_FIELD_ATTACHMENT;
 		break;
 	case FTS_BACKEND_BUILD_KEY_BODY_PART_BINARY:
-		if (!tresor_fts_settings_attachments(backend->fuser->settings))
+		if (!tresor_fts_settings_attachments(backend->settings))
 			return FALSE;
-		if (str_begins(ctype, "image/") || str_begins(ctype, "audio/") ||
-		    str_begins(ctype, "video/"))
+		if (str_begins_with(ctype, "image/") || str_begins_with(ctype, "audio/") ||
+		    str_begins_with(ctype, "video/"))
 			return FALSE;
 		ctx->field = TRESOR_FTS_FIELD_ATTACHMENT;
 		ctx->binary = TRUE;
@@ -601,7 +631,7 @@ fts_backend_tresor_index_attachment(struct fts_tresor_update_context *ctx)
 	/* the helper takes one at a time */
 	fts_backend_tresor_collect_attachment(ctx);
 	if (ctx->extractor == NULL) {
-		ctx->extractor = tresor_fts_extractor_new(backend->fuser->settings);
+		ctx->extractor = tresor_fts_extractor_new(backend->settings);
 		if (ctx->extractor == NULL)
 			i_fatal_status(FATAL_OUTOFMEM, "fts-tresor: out of memory");
 	}
@@ -654,7 +684,7 @@ fts_backend_tresor_update_build_more(struct fts_backend_update_context *_ctx,
 		return _ctx->failed ? -1 : 0;
 	if (ctx->binary) {
 		uint64_t max = tresor_fts_settings_attachment_max_size(
-			backend->fuser->settings);
+			backend->settings);
 		if (ctx->binary_too_big)
 			return 0;
 		if (ctx->binary_data->used + size > max) {
@@ -795,7 +825,7 @@ static int fts_backend_tresor_rescan_box(struct fts_tresor_backend *backend,
 	if (fts_backend_tresor_box_uids(box, &uids) < 0)
 		return -1;
 	if (fts_backend_tresor_open_box(backend, box, TRUE,
-					tresor_fts_settings_lock_timeout_ms(backend->fuser->settings),
+					tresor_fts_settings_lock_timeout_ms(backend->settings),
 					&dir, &index) < 0)
 		return -1;
 	ret = tresor_fts_reconcile(index, array_front(&uids), array_count(&uids),
@@ -818,7 +848,7 @@ static int fts_backend_tresor_optimize_box(struct fts_tresor_backend *backend,
 		return -1;
 	*guid_r = t_strdup(*guid_r);
 	if (fts_backend_tresor_open_box(backend, box, TRUE,
-					tresor_fts_settings_lock_timeout_ms(backend->fuser->settings),
+					tresor_fts_settings_lock_timeout_ms(backend->settings),
 					&dir, &index) < 0)
 		return -1;
 	ret = tresor_fts_compact(index, err, sizeof(err));

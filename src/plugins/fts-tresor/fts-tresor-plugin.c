@@ -1,7 +1,8 @@
-/* fts_tresor plugin entry: settings per user, the backend registration,
-   and removing a deleted mailbox's index. */
+/* fts_tresor plugin entry: the backend registration, the fts plugin's
+   per-user state, and removing a deleted mailbox's index. */
 
 #include "lib.h"
+#include "tresor-dovecot-compat.h"
 #include "mail-storage-private.h"
 #include "mail-storage-hooks.h"
 #include "fts-api-private.h"
@@ -18,16 +19,46 @@ struct fts_tresor_mailbox {
 const char *fts_tresor_plugin_version = DOVECOT_ABI_VERSION;
 const char *fts_tresor_plugin_dependencies[] = { "fts", NULL };
 
-struct fts_tresor_user_module fts_tresor_user_module =
-	MODULE_CONTEXT_INIT(&mail_user_module_register);
 static MODULE_CONTEXT_DEFINE_INIT(fts_tresor_storage_module,
 				  &mail_storage_module_register);
+
+#if TRESOR_DOVECOT24
+struct event *fts_tresor_backend_event(struct fts_backend *backend)
+{
+	return backend->event;
+}
+
+int fts_tresor_fts_user_init(struct fts_backend *backend, const char **error_r)
+{
+	return fts_mail_user_init(backend->ns->user, backend->event, FALSE,
+				  error_r);
+}
+#else
+#define FTS_TRESOR_USER_CONTEXT(obj) \
+	MODULE_CONTEXT_REQUIRE(obj, fts_tresor_user_module)
+
+struct fts_tresor_user {
+	union mail_user_module_context module_ctx;
+};
+
+static MODULE_CONTEXT_DEFINE_INIT(fts_tresor_user_module,
+				  &mail_user_module_register);
+
+struct event *fts_tresor_backend_event(struct fts_backend *backend)
+{
+	return backend->ns->user->event;
+}
+
+int fts_tresor_fts_user_init(struct fts_backend *backend ATTR_UNUSED,
+			     const char **error_r ATTR_UNUSED)
+{
+	return 0;
+}
 
 static void fts_tresor_mail_user_deinit(struct mail_user *user)
 {
 	struct fts_tresor_user *fuser = FTS_TRESOR_USER_CONTEXT(user);
 
-	tresor_fts_settings_free(fuser->settings);
 	fts_mail_user_deinit(user);
 	fuser->module_ctx.super.deinit(user);
 }
@@ -36,36 +67,19 @@ static void fts_tresor_mail_user_created(struct mail_user *user)
 {
 	struct mail_user_vfuncs *v = user->vlast;
 	struct fts_tresor_user *fuser;
-	const char *const *name, *error;
-	char err[512];
+	const char *error;
 
-	fuser = p_new(user->pool, struct fts_tresor_user, 1);
-	fuser->settings = tresor_fts_settings_new();
-	if (fuser->settings == NULL)
-		i_fatal_status(FATAL_OUTOFMEM, "fts-tresor: out of memory");
-	for (name = tresor_fts_setting_names(); *name != NULL; name++) {
-		const char *value = mail_user_plugin_getenv(user, *name);
-
-		if (value == NULL || fuser->settings_error != NULL)
-			continue;
-		if (tresor_fts_settings_set(fuser->settings, *name, value,
-					    err, sizeof(err)) < 0) {
-			fuser->settings_error = p_strdup(user->pool, err);
-			e_error(user->event, "fts-tresor: %s", err);
-		}
-	}
-	/* The fts plugin's per-user state (autoindex_exclude, ...). We don't
-	   use its tokenizers: the index works on whitespace runs. */
-	if (fts_mail_user_init(user, FALSE, &error) < 0) {
+	/* Without libfts it can't fail; if it ever does, the fts plugin
+	   runs without its per-user state (no autoindex_exclude). */
+	if (fts_mail_user_init(user, FALSE, &error) < 0)
 		e_error(user->event, "fts-tresor: %s", error);
-		if (fuser->settings_error == NULL)
-			fuser->settings_error = p_strdup(user->pool, error);
-	}
+	fuser = p_new(user->pool, struct fts_tresor_user, 1);
 	fuser->module_ctx.super = *v;
 	user->vlast = &fuser->module_ctx.super;
 	v->deinit = fts_tresor_mail_user_deinit;
 	MODULE_CONTEXT_SET(user, fts_tresor_user_module, fuser);
 }
+#endif
 
 static int fts_tresor_mailbox_delete(struct mailbox *box)
 {
@@ -97,7 +111,9 @@ static void fts_tresor_mailbox_allocated(struct mailbox *box)
 }
 
 static struct mail_storage_hooks fts_tresor_mail_storage_hooks = {
+#if !TRESOR_DOVECOT24
 	.mail_user_created = fts_tresor_mail_user_created,
+#endif
 	.mailbox_allocated = fts_tresor_mailbox_allocated,
 };
 

@@ -3,21 +3,15 @@
 
 #include "module-context.h"
 #include "mail-user.h"
-#include "fts/tresor-fts.h"
 
-#define FTS_TRESOR_USER_CONTEXT(obj) \
-	MODULE_CONTEXT(obj, fts_tresor_user_module)
-
-struct fts_tresor_user {
-	union mail_user_module_context module_ctx;
-	tresor_fts_settings *settings;
-	/* set when a tresor_* FTS setting is bad: the backend refuses to
-	   start with this error */
-	const char *settings_error;
-};
-
-extern MODULE_CONTEXT_DEFINE(fts_tresor_user_module, &mail_user_module_register);
 extern struct fts_backend fts_backend_tresor;
+
+/* Where a backend's settings are: 2.4 the event of its fts tresor { }
+   filter, 2.3 its user's (plugin { }). */
+struct event *fts_tresor_backend_event(struct fts_backend *backend);
+/* The fts plugin's per-user state, which 2.4 wants a backend to set up
+   with its event (2.3: done by the user hook here). */
+int fts_tresor_fts_user_init(struct fts_backend *backend, const char **error_r);
 
 void fts_tresor_remove_box_index(struct mailbox *box, const char *guid);
 

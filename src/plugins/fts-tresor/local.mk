@@ -10,4 +10,5 @@ lib21_fts_tresor_plugin_la_SOURCES = \
 	src/plugins/fts-tresor/fts-tresor-plugin.c \
 	src/plugins/fts-tresor/fts-backend-tresor.c
 nodist_EXTRA_lib21_fts_tresor_plugin_la_SOURCES = src/plugins/fts-tresor/force-cxx-link.cpp
-lib21_fts_tresor_plugin_la_LIBADD = $(TRESOR_FTS_LIBS)
+lib21_fts_tresor_plugin_la_LIBADD = src/plugins/settings/libtresor_settings.la \
+	$(TRESOR_FTS_LIBS)

@@ -3,7 +3,7 @@
 sieve_moduledir = $(moduledir)/sieve
 sieve_module_LTLIBRARIES = lib90_sieve_tresor_plugin.la
 lib90_sieve_tresor_plugin_la_CPPFLAGS = $(LIBDOVECOT_INCLUDE) $(LIBSIEVE_INCLUDE) \
-	$(TRESOR_CORE_CPPFLAGS)
+	$(TRESOR_CORE_CPPFLAGS) $(TRESOR_SETTINGS_CPPFLAGS)
 lib90_sieve_tresor_plugin_la_LDFLAGS = -module -avoid-version \
 	-Wl,--version-script=$(srcdir)/src/plugins/sieve-tresor/sieve-tresor-plugin.map
 EXTRA_lib90_sieve_tresor_plugin_la_DEPENDENCIES = \
@@ -19,4 +19,5 @@ lib90_sieve_tresor_plugin_la_SOURCES = \
 	src/plugins/sieve-tresor/sieve-tresor-plugin.c
 nodist_EXTRA_lib90_sieve_tresor_plugin_la_SOURCES = \
 	src/plugins/sieve-tresor/force-cxx-link.cpp
-lib90_sieve_tresor_plugin_la_LIBADD = $(TRESOR_INVOICE_LIBS)
+lib90_sieve_tresor_plugin_la_LIBADD = src/plugins/settings/libtresor_settings.la \
+	$(TRESOR_INVOICE_LIBS)

@@ -29,6 +29,7 @@ lib01_tresor_plugin_la_SOURCES = \
 # Linking through the C++ driver pulls in libstdc++ for the core.
 nodist_EXTRA_lib01_tresor_plugin_la_SOURCES = src/plugins/tresor/force-cxx-link.cpp
 lib01_tresor_plugin_la_LIBADD = src/plugins/tresor/libtresor_user.la \
+	src/plugins/settings/libtresor_settings.la \
 	$(TRESOR_ARCHIVE_LIBS)
 
 doveadm_module_LTLIBRARIES = lib10_doveadm_tresor_plugin.la
@@ -46,4 +47,5 @@ lib10_doveadm_tresor_plugin_la_SOURCES = \
 	src/plugins/tresor/doveadm-tresor-retention.c
 nodist_EXTRA_lib10_doveadm_tresor_plugin_la_SOURCES = src/plugins/tresor/force-cxx-link.cpp
 lib10_doveadm_tresor_plugin_la_LIBADD = src/plugins/tresor/libtresor_user.la \
+	src/plugins/settings/libtresor_settings.la \
 	$(TRESOR_ARCHIVE_LIBS)

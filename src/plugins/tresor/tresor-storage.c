@@ -2,6 +2,7 @@
    that would remove or alter a mail, and every save (and every expunge
    elsewhere) is hashed and journaled when its transaction commits. */
 #include "lib.h"
+#include "tresor-dovecot-compat.h"
 #include "array.h"
 #include "str.h"
 #include "istream.h"
@@ -1182,7 +1183,7 @@ tresor_rename_children(struct mailbox *src,
 				      MAILBOX_LIST_ITER_RETURN_NO_FLAGS);
 	while ((info = mailbox_list_iter_next(iter)) != NULL) {
 		if ((info->flags & (MAILBOX_NOSELECT | MAILBOX_NONEXISTENT)) != 0 ||
-		    !str_begins(info->vname, prefix) ||
+		    !str_begins_with(info->vname, prefix) ||
 		    tresor_config_is_journaled(tbox->tuser->cfg, info->vname,
 					       sep) == 0)
 			continue;

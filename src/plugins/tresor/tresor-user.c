@@ -4,31 +4,39 @@
 #include "istream.h"
 #include "mail-user.h"
 #include "mail-storage.h"
+#include "tresor-settings.h"
 #include "tresor-user.h"
 
 int tresor_user_config_load(struct mail_user *user, tresor_config **cfg_r,
 			    const char **dir_r, const char **error_r)
 {
+	struct tresor_settings_reader reader;
 	const char *const *name;
 	const char *value, *dir;
 	char err[512];
 	tresor_config *cfg;
 
+	tresor_settings_reader_user(&reader, user);
+	if (tresor_settings_reader_init(&reader, error_r) < 0)
+		return -1;
 	cfg = tresor_config_new();
 	if (cfg == NULL) {
+		tresor_settings_reader_deinit(&reader);
 		*error_r = "tresor: out of memory";
 		return -1;
 	}
 	for (name = tresor_config_setting_names(); *name != NULL; name++) {
-		value = mail_user_plugin_getenv(user, *name);
+		value = tresor_settings_reader_get(&reader, *name);
 		if (value == NULL)
 			continue;
 		if (tresor_config_set(cfg, *name, value, err, sizeof(err)) < 0) {
 			*error_r = t_strdup_printf("tresor: %s", err);
+			tresor_settings_reader_deinit(&reader);
 			tresor_config_free(cfg);
 			return -1;
 		}
 	}
+	tresor_settings_reader_deinit(&reader);
 	dir = tresor_config_dir(cfg);
 	if (mail_user_try_home_expand(user, &dir) < 0) {
 		*error_r = t_strdup_printf(
