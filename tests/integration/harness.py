@@ -43,6 +43,8 @@ import threading
 import time
 import unittest
 
+import conf24
+
 # The mailbox format the test Dovecots use (TRESOR_MAIL_FORMAT; tests/
 # integration/run --format): mbox is laid out as Debian's default
 # (mbox:~/mail:INBOX=/var/mail/%u, with the INBOX file in a var/mail/ of
@@ -63,9 +65,28 @@ SRCDIR = os.environ.get("TRESOR_SRCDIR") or os.path.abspath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 BUILDDIR = os.environ.get("TRESOR_BUILDDIR") or os.path.join(SRCDIR, "build")
 
+SETTINGS_MODULE_DIR = os.path.join(DOVECOT_MODULE_DIR, "settings")
+
+
+def dovecot_version():
+    """(major, minor) of the installed Dovecot; (0, 0) when there is none."""
+    try:
+        out = subprocess.run(["dovecot", "--version"], capture_output=True,
+                             timeout=30).stdout.decode()
+    except OSError:
+        return (0, 0)
+    m = re.match(r"(\d+)\.(\d+)", out)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+# Dovecot 2.4 (Debian 13) takes another configuration (conf24.py)
+DOVECOT24 = dovecot_version() >= (2, 4)
+
 TRESOR_MAIL_PLUGIN = "lib01_tresor_plugin.so"
 TRESOR_DOVEADM_PLUGIN = "lib10_doveadm_tresor_plugin.so"
 TRESOR_FTS_PLUGIN = "lib21_fts_tresor_plugin.so"
+# 2.4's config process knows the tresor_* settings from this module
+TRESOR_SETTINGS_MODULE = "lib01_tresor_settings.so"
 
 # TRESOR_INSTALLED=1: test the installed package (make install, or the
 # Debian package) instead of a build tree. Plugins and tresor-extract are
@@ -74,7 +95,8 @@ TRESOR_FTS_PLUGIN = "lib21_fts_tresor_plugin.so"
 INSTALLED = os.environ.get("TRESOR_INSTALLED", "") not in ("", "0")
 INSTALLED_EXTRACT = "/usr/lib/dovecot/tresor-extract"
 _INSTALLED_SUBDIR = {TRESOR_DOVEADM_PLUGIN: "doveadm",
-                     "lib90_sieve_tresor_plugin.so": "sieve"}
+                     "lib90_sieve_tresor_plugin.so": "sieve",
+                     TRESOR_SETTINGS_MODULE: "settings"}
 
 # TRESOR_SANITIZE=1 (the default when BUILDDIR was configured with
 # --enable-sanitizers): the plugins and tresor-extract carry ASan + UBSan,
@@ -327,9 +349,14 @@ def sha256_hex(data):
 _LINK_STATE_DIR = "/run/dovecot-tresor-test"
 
 
-class _DoveadmPluginLinks:
+class _ModuleLinks:
+    """Symlinks to built modules in the directories Dovecot loads some
+    from whatever the configuration says (doveadm's plugins; 2.4's settings
+    modules), counted across test processes and undone by the last."""
+
     def __init__(self):
-        self.linked = []  # names this process holds a reference on
+        # (name, directory) of the links this process holds a reference on
+        self.linked = []
 
     def _lock(self):
         os.makedirs(_LINK_STATE_DIR, mode=0o700, exist_ok=True)
@@ -355,12 +382,13 @@ class _DoveadmPluginLinks:
             json.dump(st, f)
         os.rename(tmp, path)
 
-    def add(self, src):
+    def add(self, src, module_dir=DOVEADM_MODULE_DIR):
         name = os.path.basename(src)
-        dest = os.path.join(DOVEADM_MODULE_DIR, name)
-        if os.path.dirname(os.path.abspath(src)) == DOVEADM_MODULE_DIR:
-            return  # installed: already where doveadm loads it
-        backup = os.path.join(DOVEADM_MODULE_DIR,
+        dest = os.path.join(module_dir, name)
+        if os.path.dirname(os.path.abspath(src)) == module_dir:
+            return  # installed: already where Dovecot loads it
+        os.makedirs(module_dir, exist_ok=True)
+        backup = os.path.join(module_dir,
                               "." + name + ".saved-by-tresor-test")
         fd = self._lock()
         try:
@@ -383,8 +411,8 @@ class _DoveadmPluginLinks:
             if os.getpid() not in st["users"]:
                 st["users"].append(os.getpid())
             self._save(path, st)
-            if name not in self.linked:
-                self.linked.append(name)
+            if (name, module_dir) not in self.linked:
+                self.linked.append((name, module_dir))
         finally:
             os.close(fd)
 
@@ -393,8 +421,8 @@ class _DoveadmPluginLinks:
             return
         fd = self._lock()
         try:
-            for name in self.linked:
-                dest = os.path.join(DOVEADM_MODULE_DIR, name)
+            for name, module_dir in self.linked:
+                dest = os.path.join(module_dir, name)
                 path, st = self._state(name)
                 st["users"] = [p for p in st["users"] if p != os.getpid()]
                 if not st["users"]:
@@ -414,7 +442,7 @@ class _DoveadmPluginLinks:
             os.close(fd)
 
 
-_links = _DoveadmPluginLinks()
+_links = _ModuleLinks()
 _running = []  # Dovecot instances not yet stopped
 _registry_lock = threading.Lock()
 
@@ -587,6 +615,33 @@ class IMAPClient(imaplib.IMAP4):
                 self.shutdown()
             except Exception:  # noqa: BLE001
                 pass
+
+
+def option_args(options):
+    """-o K=V arguments for doveadm, sieve-test and the like from settings
+    given in 2.3's terms ({"plugin/NAME": V, "mail_location": L, ...})."""
+    options = options or {}
+    if DOVECOT24:
+        return conf24.option_args(options)
+    args = []
+    for k, v in options.items():
+        args += ["-o", "%s=%s" % (k, v)]
+    return args
+
+
+def protocol_mail_plugins_conf(protocol, names):
+    """Configuration text adding mail plugins for one protocol."""
+    if DOVECOT24:
+        return conf24.protocol_mail_plugins(protocol, names)
+    return "protocol %s {\n  mail_plugins = $mail_plugins %s\n}\n" % (
+        protocol, " ".join(names))
+
+
+def userdb_passwd_file_conf(path):
+    """A passwd-file userdb (one that can list its users, for -A)."""
+    if DOVECOT24:
+        return conf24.block("userdb passwd-file", {"passwd_file_path": path})
+    return "userdb {\n  driver = passwd-file\n  args = %s\n}\n" % path
 
 
 def quote(mailbox):
@@ -963,41 +1018,49 @@ class Dovecot:
 
     # ---------------------------------------------------------- config
     def _config_text(self):
-        mod_dir = os.path.join(self.tmp, "modules")
-        home = os.path.join(self.tmp, "home")
-        listeners = []
-        if "imap" in self.protocols:
-            listeners.append(
-                "service imap-login {\n"
-                "  inet_listener imap {\n    address = %s\n    port = %d\n  }\n"
-                "  inet_listener imaps {\n    port = 0\n  }\n"
-                "}\n" % (HOST, self.ports["imap"]))
+        if DOVECOT24:
+            return self._config_text_24()
+        return self._config_text_23()
+
+    def _listeners(self, address_key):
+        text = ""
+        for proto, login in (("imap", "imap-login"), ("pop3", "pop3-login")):
+            if proto in self.protocols:
+                text += (
+                    "service %s {\n"
+                    "  inet_listener %s {\n    %s = %s\n    port = %d\n  }\n"
+                    "  inet_listener %ss {\n    port = 0\n  }\n"
+                    "}\n" % (login, proto, address_key, HOST,
+                              self.ports[proto], proto))
         if "lmtp" in self.protocols:
-            listeners.append(
+            text += (
                 "service lmtp {\n"
-                "  inet_listener lmtp {\n    address = %s\n    port = %d\n  }\n"
-                "}\n" % (HOST, self.ports["lmtp"]))
-        if "pop3" in self.protocols:
-            listeners.append(
-                "service pop3-login {\n"
-                "  inet_listener pop3 {\n    address = %s\n    port = %d\n  }\n"
-                "  inet_listener pop3s {\n    port = 0\n  }\n"
-                "}\n" % (HOST, self.ports["pop3"]))
-        boxes = dict(self.mailboxes)
+                "  inet_listener lmtp {\n    %s = %s\n    port = %d\n  }\n"
+                "}\n" % (address_key, HOST, self.ports["lmtp"]))
+        return text
+
+    def _plugin_settings(self):
         plugin = dict(self.plugin)
         if self.lazy_expunge:
-            boxes.setdefault("EXPUNGED", {"autoexpunge": "7days"})
             plugin.setdefault("lazy_expunge", "EXPUNGED")
             plugin.setdefault("lazy_expunge_only_last_instance", "yes")
-        box_text = ""
+        return plugin
+
+    def _mailboxes(self):
+        boxes = dict(self.mailboxes)
+        if self.lazy_expunge:
+            boxes.setdefault("EXPUNGED", {"autoexpunge": "7days"})
+        text = ""
         for name, opts in boxes.items():
-            box_text += "  mailbox %s {\n" % quote(name)
+            text += "  mailbox %s {\n" % quote(name)
             for k, v in opts.items():
-                box_text += "    %s = %s\n" % (k, v)
-            box_text += "  }\n"
-        plugin_text = "".join("  %s = %s\n" % (k, v)
-                              for k, v in plugin.items())
-        settings = {
+                text += "    %s = %s\n" % (k, v)
+            text += "  }\n"
+        return text
+
+    def _common_settings(self):
+        """Top-level settings both versions spell alike."""
+        return {
             "base_dir": self.base_dir,
             "state_dir": os.path.join(self.tmp, "state"),
             "instance_name": "%s-%d" % (self.name, os.getpid()),
@@ -1007,16 +1070,12 @@ class Dovecot:
             "protocols": " ".join(self.protocols),
             "listen": HOST,
             "ssl": "no",
-            "disable_plaintext_auth": "no",
             "auth_mechanisms": "plain",
-            "auth_username_format": "%Ln",
             "mail_uid": MAIL_USER,
             "mail_gid": grp.getgrgid(pwd.getpwnam(MAIL_USER).pw_gid).gr_name,
             "first_valid_uid": "1",
             "first_valid_gid": "1",
-            "mail_location": self.mail_location(),
-            "mail_plugin_dir": mod_dir,
-            "mail_plugins": " ".join(["$mail_plugins"] + self.mail_plugins),
+            "mail_plugin_dir": os.path.join(self.tmp, "modules"),
             "login_trusted_networks": "127.0.0.0/8",
             "recipient_delimiter": "+",
             "lmtp_save_to_detail_mailbox": "yes",
@@ -1028,6 +1087,66 @@ class Dovecot:
             "auth_verbose": "yes",
             "log_timestamp": '"%Y-%m-%d %H:%M:%S "',
         }
+
+    def _config_text_24(self):
+        """The configuration in Dovecot 2.4's terms (conf24.py)."""
+        home = os.path.join(self.tmp, "home")
+        settings = {"dovecot_config_version": "2.4.1",
+                    "dovecot_storage_version": "2.4.1"}
+        settings.update(self._common_settings())
+        settings.update(conf24.mail_location(self.mail_location()))
+        settings["auth_allow_cleartext"] = "yes"
+        settings["auth_username_format"] = "%{user | username | lower}"
+        top, blocks = conf24.plugin_settings(self._plugin_settings())
+        settings.update(top)
+        if SANITIZER_LOG_DIR:
+            settings["default_vsz_limit"] = "unlimited"
+        for k, v in self.settings.items():
+            if k == "mail_location":
+                for name in ("mail_driver", "mail_path", "mail_inbox_path"):
+                    settings.pop(name, None)
+                if v is not None:
+                    settings.update(conf24.mail_location(v))
+            elif k.startswith("imapc_") and v:
+                settings[k] = conf24.variables(v)
+            else:
+                settings[k] = v
+        text = "# generated by tests/integration/harness.py (Dovecot 2.4)\n"
+        text += "".join("%s = %s\n" % (k, v) for k, v in settings.items()
+                        if v is not None)
+        if self.mail_plugins:
+            text += conf24.block("mail_plugins",
+                                 {n: "yes" for n in self.mail_plugins})
+        if SANITIZER_LOG_DIR:
+            env = {name: "%%{env:%s}" % name for name in SANITIZER_ENV}
+            env.update({name: "%%{env:%s}" % name
+                        for name in DOVECOT_IMPORT_ENVIRONMENT.split()})
+            text += conf24.block("import_environment", env)
+        text += conf24.block("passdb static", {"password": PASSWORD})
+        text += ("userdb static {\n  fields {\n    uid = %s\n    gid = %s\n"
+                 "    home = %s/%%{user}\n  }\n}\n"
+                 % (MAIL_USER, settings["mail_gid"], home))
+        text += ("namespace inbox {\n  inbox = yes\n%s%s}\n" % (
+            "" if self.separator is None
+            else "  separator = %s\n" % self.separator, self._mailboxes()))
+        text += self._listeners("listen")
+        text += "service imap {\n  process_limit = 100\n}\n"
+        text += "service lmtp {\n  process_min_avail = 0\n}\n"
+        text += blocks
+        text += self.extra_conf
+        return text
+
+    def _config_text_23(self):
+        home = os.path.join(self.tmp, "home")
+        plugin_text = "".join("  %s = %s\n" % (k, v)
+                              for k, v in self._plugin_settings().items())
+        settings = self._common_settings()
+        settings.update({
+            "disable_plaintext_auth": "no",
+            "auth_username_format": "%Ln",
+            "mail_location": self.mail_location(),
+            "mail_plugins": " ".join(["$mail_plugins"] + self.mail_plugins),
+        })
         if SANITIZER_LOG_DIR:
             # Dovecot clears its children's environment; ASan reserves
             # terabytes of address space, more than any vsz_limit
@@ -1045,8 +1164,8 @@ class Dovecot:
             % (PASSWORD, MAIL_USER, settings["mail_gid"], home))
         text += ("namespace inbox {\n  inbox = yes\n%s%s}\n" % (
             "" if self.separator is None
-            else "  separator = %s\n" % self.separator, box_text))
-        text += "".join(listeners)
+            else "  separator = %s\n" % self.separator, self._mailboxes()))
+        text += self._listeners("address")
         text += "service imap {\n  process_limit = 100\n}\n"
         text += "service lmtp {\n  process_min_avail = 0\n}\n"
         text += "plugin {\n%s}\n" % plugin_text
@@ -1107,6 +1226,13 @@ class Dovecot:
         for so in self.doveadm_modules:
             if so not in self.missing_doveadm:
                 _links.add(so)
+        if DOVECOT24:
+            module = built_plugin(TRESOR_SETTINGS_MODULE, self.builddir)
+            if not os.path.isfile(module):
+                raise HarnessError("built settings module missing: %s (build "
+                                   "first; TRESOR_BUILDDIR=%s)"
+                                   % (module, self.builddir))
+            _links.add(module, SETTINGS_MODULE_DIR)
         last = None
         for attempt in range(4):
             if not self.ports or attempt > 0:
@@ -1371,9 +1497,7 @@ class Dovecot:
                 input=None):
         """Runs doveadm -c CONF [-o k=v ...] [-f fmt] ARGS.
         Returns (returncode, stdout, stderr) as text."""
-        cmd = ["doveadm", "-c", self.conf_path]
-        for k, v in (options or {}).items():
-            cmd += ["-o", "%s=%s" % (k, v)]
+        cmd = ["doveadm", "-c", self.conf_path] + option_args(options)
         if fmt:
             cmd += ["-f", fmt]
         cmd += [str(a) for a in args]

@@ -23,7 +23,8 @@ from email.message import EmailMessage
 
 from harness import (BUILDDIR, INSTALLED, MAIL_FORMAT, MAIL_USER, SRCDIR,
                      HarnessError,
-                     built_plugin, crlf, extract_path)
+                     built_plugin, crlf, extract_path, option_args,
+                     protocol_mail_plugins_conf)
 from mailgen import _pdf
 
 SIEVE_PLUGIN = "lib90_sieve_tresor_plugin.so"
@@ -155,7 +156,7 @@ class SieveEnv:
 
     @staticmethod
     def lmtp_conf():
-        return "protocol lmtp {\n  mail_plugins = $mail_plugins sieve\n}\n"
+        return protocol_mail_plugins_conf("lmtp", ["sieve"])
 
     def sieve_test(self, conf, script, mail, options=None, trace=False):
         """sieve-test -c CONF [-o k=v] SCRIPT MAIL; script and mail may be
@@ -172,8 +173,7 @@ class SieveEnv:
         options = dict(options or {})
         options.setdefault("mail_location", "%s:%s" % (
             MAIL_FORMAT, os.path.join(self.dir, "sieve-test-mail")))
-        for k, v in options.items():
-            cmd += ["-o", "%s=%s" % (k, v)]
+        cmd += option_args(options)
         if trace:
             cmd += ["-t", "-", "-T", "level=tests"]
         cmd += [script, mail]

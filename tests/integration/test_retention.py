@@ -15,6 +15,7 @@ import os
 import zlib
 
 from harness import (DovecotTestCase, chown_mail_user, quote, rewrite_file,
+                     userdb_passwd_file_conf,
                      TRESOR_DOVEADM_PLUGIN, TRESOR_MAIL_PLUGIN)
 from mailgen import MailGenerator
 
@@ -510,8 +511,7 @@ class AllUsersTests(RetentionFixture):
         with open(path, "w") as f:
             for u in ALL_USERS:
                 f.write("%s::::::\n" % u)
-        cls.dc.extra_conf += ("userdb {\n  driver = passwd-file\n"
-                              "  args = %s\n}\n" % path)
+        cls.dc.extra_conf += userdb_passwd_file_conf(path)
         cls.dc.restart()
 
     def test_purge_all_users(self):
