@@ -40,6 +40,19 @@ tresor_install_deps() {
 	return $rc
 }
 
+# tresor_autoreconf: makes the build system (configure, Makefile.in) when
+# it is missing or older than its sources. Also before building in a
+# Debian root, whose autotools may be another version.
+tresor_autoreconf() {
+	(
+		cd "$TRESOR_SRCDIR" || exit 1
+		if [ ! -x configure ] || [ configure.ac -nt configure ] ||
+			[ -n "$(find Makefile.am src tests -name Makefile.am -newer Makefile.in -o -name local.mk -newer Makefile.in | head -n 1)" ]; then
+			autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
+		fi
+	)
+}
+
 # tresor_build [BUILDDIR [CONFIGURE-OPTION...]]: builds out of tree in
 # BUILDDIR (default $TRESOR_BUILDDIR), configured with the options when it
 # has no Makefile yet, and the unit test binary with it.
@@ -49,10 +62,8 @@ tresor_build() {
 	jobs=$(nproc 2>/dev/null || echo 2)
 	(
 		set -e
+		tresor_autoreconf
 		cd "$TRESOR_SRCDIR"
-		if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ]; then
-			autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
-		fi
 		mkdir -p "$dir"
 		cd "$dir"
 		if [ ! -f Makefile ]; then

@@ -1255,6 +1255,23 @@ class Dovecot:
                 self._kill_master()
         raise last
 
+    def write_config(self):
+        """Writes the configuration (and links the modules) without
+        starting Dovecot: for doveconf."""
+        if self.tmp is None:
+            self._prepare_tmp()
+        if DOVECOT24:
+            _links.add(built_plugin(TRESOR_SETTINGS_MODULE, self.builddir),
+                       SETTINGS_MODULE_DIR)
+        with _registry_lock:
+            if self not in _running:
+                _running.append(self)
+        self.ports = {p: free_port() for p in self.protocols
+                      if p in ("imap", "lmtp", "pop3")}
+        with open(self.conf_path, "w") as f:
+            f.write(self._config_text())
+        return self.conf_path
+
     def _start_once(self):
         with open(os.path.join(self.tmp, "dovecot.stdout"), "ab") as out:
             p = subprocess.run(["dovecot", "-c", self.conf_path],
