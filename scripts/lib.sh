@@ -95,8 +95,18 @@ tresor_debian_root() {
 	if [ -f "$dir/.tresor-ready" ] && [ "$(cat "$dir/.tresor-ready")" = "$want" ]; then
 		return 0
 	fi
+	# the same release with other packages: install them (apt leaves
+	# what is there), else make the root afresh
+	if [ -f "$dir/.tresor-ready" ] && [ "$(cut -d' ' -f1 "$dir/.tresor-ready")" = "$release" ] &&
+		tresor_chroot "$dir" sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $*" \
+			>"$dir.apt.log" 2>&1; then
+		echo "$want" >"$dir/.tresor-ready"
+		return 0
+	fi
 	command -v debootstrap >/dev/null || apt-get install -y -q debootstrap >/dev/null || return 1
-	rm -rf "$dir"
+	# never remove what is mounted into it (the source tree, /dev)
+	tresor_unmount_below "$dir" || return 1
+	rm -rf --one-file-system "$dir"
 	mkdir -p "$dir"
 	debootstrap --variant=minbase "$release" "$dir" "$(tresor_debian_mirror)" \
 		>"$dir.debootstrap.log" 2>&1 || { tail -n 20 "$dir.debootstrap.log"; return 1; }
@@ -106,6 +116,17 @@ tresor_debian_root() {
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $*" \
 		>"$dir.apt.log" 2>&1 || { tail -n 20 "$dir.apt.log"; return 1; }
 	echo "$want" >"$dir/.tresor-ready"
+}
+
+# tresor_unmount_below DIR: unmounts everything mounted below DIR;
+# returns 1 when something stays mounted.
+tresor_unmount_below() {
+	local dir m
+	dir=$(realpath -m "$1")
+	for m in $(awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r); do
+		umount "$m" 2>/dev/null || umount -l "$m"
+	done
+	! awk -v d="$dir/" 'index($2, d) == 1 { found = 1 } END { exit !found }' /proc/mounts
 }
 
 # tresor_chroot DIR COMMAND...: runs COMMAND in DIR with /proc, /dev and

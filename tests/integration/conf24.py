@@ -34,6 +34,31 @@ def bool_list(words):
     return out
 
 
+# Pigeonhole 2.4.1's default sieve_extensions (sieve-settings.c), which a
+# 2.3-style "+ext" adds to
+SIEVE_DEFAULT_EXTENSIONS = (
+    "fileinto reject envelope encoded-character vacation subaddress "
+    "comparator-i;ascii-numeric relational regex imap4flags copy include "
+    "body variables enotify environment mailbox date index ihave "
+    "duplicate mime foreverypart extracttext").split()
+
+
+def extensions_from_defaults(value):
+    """2.3's sieve_extensions value as the whole list 2.4 wants."""
+    words = value.split()
+    if words and all(w[0] in "+-" for w in words):
+        names = list(SIEVE_DEFAULT_EXTENSIONS)
+    else:
+        names = []
+    for w in words:
+        name = w.lstrip("+-")
+        if w.startswith("-"):
+            names = [n for n in names if n != name]
+        elif name not in names:
+            names.append(name)
+    return names
+
+
 def mail_location(location):
     """mail_location = FORMAT:PATH[:INBOX=P][:KEY=V...] as 2.4 settings."""
     fmt, _, rest = location.partition(":")
@@ -58,6 +83,12 @@ def variables(value):
              "h": "home"}
     return re.sub(r"%([undh])", lambda m: "%%{%s}" % names[m.group(1)],
                   value)
+
+
+# The tresor_* settings that expand variables (src/plugins/settings:
+# STR, the others are STR_NOVARS: "%" stays a mailbox wildcard)
+PATH_SETTINGS = {"tresor_dir", "tresor_seal_key", "tresor_seal_pubkey",
+                 "tresor_tsa_ca", "tresor_extract", "tresor_suppliers"}
 
 
 def plugin_settings(plugin):
@@ -93,7 +124,7 @@ def plugin_settings(plugin):
         if name in plugin:
             blocks += block(name, bool_list(plugin.pop(name)))
     for k, v in plugin.items():
-        top[k] = v
+        top[k] = variables(v) if k in PATH_SETTINGS else v
     return top, blocks
 
 
@@ -106,10 +137,14 @@ def option_args(options):
             k = k[len("plugin/"):]
         if k == "mail_location":
             pairs = mail_location(v).items()
-        elif k in ("sieve_extensions", "sieve_plugins"):
-            # 2.3's "+a -b" changes single entries of the boolean list
-            pairs = [("%s/%s" % (k, n), yes)
-                     for n, yes in bool_list(v).items()]
+        elif k in ("sieve_extensions", "sieve_global_extensions"):
+            # 2.3's value replaces the configured one, "+a -b" relative
+            # to the defaults: so does a string on 2.4
+            pairs = [(k, " ".join(extensions_from_defaults(v)))]
+        elif k == "sieve_plugins":
+            pairs = [(k, v)]
+        elif k in PATH_SETTINGS:
+            pairs = [(k, variables(v))]
         else:
             pairs = [(k, v)]
         for name, value in pairs:

@@ -801,9 +801,14 @@ class CatalogDamageTests(FaultCase):
                                              for _ in range(size)))
         elif how == "garbage-everywhere":
             for p in files:
-                size = max(os.path.getsize(p), 4096)
-                harness.rewrite_file(p, bytes(rng.getrandbits(8)
-                                              for _ in range(size)))
+                # a process closing the catalog may remove its -shm and
+                # -wal files meanwhile
+                try:
+                    size = max(os.path.getsize(p), 4096)
+                    harness.rewrite_file(p, bytes(rng.getrandbits(8)
+                                                  for _ in range(size)))
+                except FileNotFoundError:
+                    pass
         elif how == "header":
             with open(base, "r+b") as f:
                 f.write(b"not a database at all\0")

@@ -13,7 +13,8 @@ import threading
 import unittest
 import zlib
 
-from harness import (DEFAULT_CONTENT_HEADERS, PASSWORD, DovecotTestCase,
+from harness import (DEFAULT_CONTENT_HEADERS, DOVECOT24, PASSWORD,
+                     DovecotTestCase,
                      check_chain, crlf, Dovecot, expected_content_sha256,
                      expected_sha256, sha256_hex, TRESOR_DOVEADM_PLUGIN,
                      TRESOR_MAIL_PLUGIN)
@@ -714,14 +715,15 @@ class BadSettingTests(JournalTestCase):
                 "imapc_host": "127.0.0.1",
                 "imapc_port": str(remote.imap_port),
                 "imapc_user": "%u", "imapc_password": PASSWORD},
-                "mail_location")
+                "mail_driver" if DOVECOT24 else "mail_location")
 
     def test_mbox_with_header_md5_refused(self):
         if self.dc.mail_format != "mbox":
             self.skipTest("mbox only: other formats add no header of their "
                           "own for pop3_uidl_format %m")
-        self.check_refused_store({"pop3_uidl_format": "%m"},
-                                 "pop3_uidl_format")
+        self.check_refused_store(
+            {"pop3_uidl_format": "%{md5}" if DOVECOT24 else "%m"},
+            "pop3_uidl_format")
 
 
 class DoveadmJournalTests(JournalTestCase):

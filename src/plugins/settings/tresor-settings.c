@@ -128,7 +128,7 @@ int tresor_settings_reader_init(struct tresor_settings_reader *reader,
 
 	if (settings_get(reader->event, &tresor_setting_parser_info, 0,
 			 &reader->set, &error) < 0) {
-		*error_r = t_strdup_printf("tresor settings: %s", error);
+		*error_r = error; /* names the settings ("tresor settings: ...") */
 		return -1;
 	}
 #else

@@ -1,8 +1,9 @@
 /* dovecot-tresor: what the parts of vnd.tresor.invoice share - the core
-   configuration built from the plugin { } settings tresor_* (the names come
-   from tresor_invoice_setting_names()), the logger that routes the core's
-   log lines to the running Sieve instance, and the per-message analysis
-   (run once, cached in the Sieve message context). */
+   configuration built from the settings tresor_* (the names come from
+   tresor_invoice_setting_names(); tresor-settings.h reads them where
+   Dovecot 2.3 or 2.4 keeps them), the logger that routes the core's log
+   lines to the running Sieve instance, and the per-message analysis (run
+   once, cached in the Sieve message context). */
 #include "lib.h"
 #include "str.h"
 #include "str-sanitize.h"
@@ -16,6 +17,7 @@
 #include "sieve-runtime.h"
 #include "sieve-runtime-trace.h"
 
+#include "sieve-tresor-compat.h"
 #include "ext-tresor-invoice-common.h"
 
 /*
@@ -83,70 +85,109 @@ void ext_tresor_invoice_use_logger(const struct ext_tresor_invoice_context *ectx
 					 ectx->svinst);
 }
 
-void ext_tresor_invoice_config_init(struct ext_tresor_invoice_context *ectx)
+/* The instance's invoice settings as "name=value" lines (home expanded):
+   what the shared configuration was made from. */
+static const char *
+ext_tresor_invoice_settings_string(struct sieve_instance *svinst,
+				   const struct tresor_settings_reader *reader)
 {
-	struct sieve_instance *svinst = ectx->svinst;
 	const char *const *name;
 	const char *value;
 	string_t *settings = t_str_new(256);
-	tresor_invoice_config *config;
-	char *error = NULL;
-	char err[512];
 
 	for (name = tresor_invoice_setting_names(); *name != NULL; name++) {
-		value = sieve_setting_get(svinst, *name);
+		value = tresor_settings_reader_get(reader, *name);
 		if (value != NULL) {
 			str_printfa(settings, "%s=%s\n", *name,
 				    ext_tresor_invoice_expand_home(svinst,
 								   *name, value));
 		}
 	}
-	if (ext_tresor_invoice_shared.config != NULL &&
-	    strcmp(ext_tresor_invoice_shared.settings, str_c(settings)) == 0) {
-		ectx->config = ext_tresor_invoice_shared.config;
-		ectx->config_error = i_strdup(ext_tresor_invoice_shared.error);
-		ext_tresor_invoice_shared.users++;
+	return str_c(settings);
+}
+
+/* Hands one setting to the core; a bad value is logged and, when it is
+   the first, kept in *first_error. */
+static void
+ext_tresor_invoice_config_set(struct sieve_instance *svinst,
+			      tresor_invoice_config *config, const char *name,
+			      const char *value, char **first_error)
+{
+	char err[512];
+
+	value = ext_tresor_invoice_expand_home(svinst, name, value);
+	err[0] = '\0';
+	if (tresor_invoice_config_set(config, name, value,
+				      err, sizeof(err)) == 0)
 		return;
-	}
+	if (err[0] == '\0')
+		i_snprintf(err, sizeof(err), "%s: invalid value '%s'", name, value);
+	e_error(svinst->event, TRESOR_INVOICE_LOG_PREFIX "%s", err);
+	if (*first_error == NULL)
+		*first_error = i_strdup(err);
+}
+
+/* A new core configuration from the settings; NULL when out of memory.
+   *error_r is the first bad setting, or NULL. */
+static tresor_invoice_config *
+ext_tresor_invoice_config_create(struct sieve_instance *svinst,
+				 const struct tresor_settings_reader *reader,
+				 char **error_r)
+{
+	const char *const *name;
+	const char *value;
+	tresor_invoice_config *config;
+
+	*error_r = NULL;
 	config = tresor_invoice_config_new();
 	if (config == NULL) {
-		ectx->config_error = i_strdup("out of memory");
+		*error_r = i_strdup("out of memory");
 		e_error(svinst->event, TRESOR_INVOICE_LOG_PREFIX
 			"can't create the configuration: out of memory");
-		return;
+		return NULL;
 	}
 	/* The logger first: loading the supplier file logs its bad lines. */
 	tresor_invoice_config_set_logger(config, ext_tresor_invoice_log,
 					 svinst);
 	for (name = tresor_invoice_setting_names(); *name != NULL; name++) {
-		value = sieve_setting_get(svinst, *name);
+		value = tresor_settings_reader_get(reader, *name);
 		if (value == NULL)
 			continue;
 		T_BEGIN {
-			value = ext_tresor_invoice_expand_home(svinst, *name,
-							       value);
-			err[0] = '\0';
-			if (tresor_invoice_config_set(config, *name, value,
-						      err, sizeof(err)) < 0) {
-				if (err[0] == '\0') {
-					i_snprintf(err, sizeof(err),
-						   "%s: invalid value '%s'",
-						   *name, value);
-				}
-				e_error(svinst->event,
-					TRESOR_INVOICE_LOG_PREFIX "%s", err);
-				if (error == NULL)
-					error = i_strdup(err);
-			}
+			ext_tresor_invoice_config_set(svinst, config, *name,
+						      value, error_r);
 		} T_END;
 	}
 	if (svinst->debug) {
 		e_debug(svinst->event, TRESOR_INVOICE_LOG_PREFIX
-			"extension loaded%s", error == NULL ? "" :
+			"extension loaded%s", *error_r == NULL ? "" :
 			" with configuration errors");
 	}
+	return config;
+}
+
+/* Gives ectx the configuration made from settings: the process's shared
+   one when it was made from the same settings, else a new one, which
+   becomes the shared one unless another instance still uses that. */
+static void ext_tresor_invoice_config_share_or_create(
+	struct ext_tresor_invoice_context *ectx,
+	const struct tresor_settings_reader *reader, const char *settings)
+{
+	tresor_invoice_config *config;
+	char *error;
+
+	if (ext_tresor_invoice_shared.config != NULL &&
+	    strcmp(ext_tresor_invoice_shared.settings, settings) == 0) {
+		ectx->config = ext_tresor_invoice_shared.config;
+		ectx->config_error = i_strdup(ext_tresor_invoice_shared.error);
+		ext_tresor_invoice_shared.users++;
+		return;
+	}
+	config = ext_tresor_invoice_config_create(ectx->svinst, reader, &error);
 	ectx->config = config;
 	ectx->config_error = error;
+	if (config == NULL)
+		return;
 	if (ext_tresor_invoice_shared.users > 0) {
 		/* an instance with other settings still uses the shared one
 		   (two users in one process): this one keeps its own */
@@ -157,10 +198,30 @@ void ext_tresor_invoice_config_init(struct ext_tresor_invoice_context *ectx)
 		tresor_invoice_config_free(ext_tresor_invoice_shared.config);
 	i_free(ext_tresor_invoice_shared.settings);
 	i_free(ext_tresor_invoice_shared.error);
-	ext_tresor_invoice_shared.settings = i_strdup(str_c(settings));
+	ext_tresor_invoice_shared.settings = i_strdup(settings);
 	ext_tresor_invoice_shared.config = config;
 	ext_tresor_invoice_shared.error = i_strdup(error);
 	ext_tresor_invoice_shared.users = 1;
+}
+
+void ext_tresor_invoice_config_init(struct ext_tresor_invoice_context *ectx)
+{
+	struct sieve_instance *svinst = ectx->svinst;
+	struct tresor_settings_reader reader;
+	const char *error;
+
+	sieve_tresor_settings_reader(&reader, svinst);
+	if (tresor_settings_reader_init(&reader, &error) < 0) {
+		/* as with a bad value: every invoice test fails with it */
+		e_error(svinst->event, TRESOR_INVOICE_LOG_PREFIX "%s", error);
+		ectx->config_error = i_strdup(error);
+		return;
+	}
+	T_BEGIN {
+		ext_tresor_invoice_config_share_or_create(ectx, &reader,
+			ext_tresor_invoice_settings_string(svinst, &reader));
+	} T_END;
+	tresor_settings_reader_deinit(&reader);
 }
 
 void ext_tresor_invoice_config_deinit(struct ext_tresor_invoice_context *ectx)

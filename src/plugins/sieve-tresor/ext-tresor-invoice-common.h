@@ -29,14 +29,14 @@
  */
 
 /* The extension's context (ext->context), one per Sieve instance: the
-   core configuration built from the plugin { } settings when the
-   extension is loaded. */
+   core configuration built from the tresor_* settings when the extension
+   is loaded. */
 struct ext_tresor_invoice_context {
 	struct sieve_instance *svinst;
 	const struct sieve_extension *var_ext;
 
 	/* shared with later instances of this process (see
-	   ext_tresor_invoice_config_load()), unless config_private */
+	   ext_tresor_invoice_config_init()), unless config_private */
 	tresor_invoice_config *config;
 	bool config_private;
 	/* Set when a setting was bad: every invoice test then fails the
@@ -45,8 +45,8 @@ struct ext_tresor_invoice_context {
 };
 
 /* Builds ectx's configuration from the instance's settings, or takes the
-   process's shared one when they are the same; a bad setting is logged and
-   kept in config_error. */
+   process's shared one when they are the same; a bad setting, or settings
+   that can't be read, is logged and kept in config_error. */
 void ext_tresor_invoice_config_init(struct ext_tresor_invoice_context *ectx);
 /* Releases ectx's configuration (the shared one stays for the next
    instance). */

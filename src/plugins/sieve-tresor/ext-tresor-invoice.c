@@ -17,10 +17,11 @@
 
 #include "sieve-ext-variables.h"
 
+#include "sieve-tresor-compat.h"
 #include "ext-tresor-invoice-common.h"
 
-static bool ext_tresor_invoice_load(const struct sieve_extension *ext,
-				    void **context);
+static sieve_tresor_ext_load_result_t
+ext_tresor_invoice_load(const struct sieve_extension *ext, void **context);
 static void ext_tresor_invoice_unload(const struct sieve_extension *ext);
 static bool ext_tresor_invoice_validator_load(const struct sieve_extension *ext,
 					      struct sieve_validator *valdtr);
@@ -39,23 +40,36 @@ const struct sieve_extension_def ext_tresor_invoice_extension = {
  * Load / unload
  */
 
-static bool ext_tresor_invoice_load(const struct sieve_extension *ext,
-				    void **context)
+/* A bad tresor_* setting does not fail the load: the extension stays
+   usable, and every invoice test fails with the error (see config_error). */
+static int ext_tresor_invoice_context_create(const struct sieve_extension *ext,
+					     void **context)
 {
 	struct ext_tresor_invoice_context *ectx;
+	const struct sieve_extension *var_ext;
 
 	if (*context != NULL) {
+		/* Pigeonhole 0.5 reloads without unloading first */
 		ext_tresor_invoice_unload(ext);
 		*context = NULL;
 	}
+	if (sieve_tresor_variables_extension(ext->svinst, &var_ext) < 0)
+		return -1;
 
 	ectx = i_new(struct ext_tresor_invoice_context, 1);
 	ectx->svinst = ext->svinst;
-	ectx->var_ext = sieve_ext_variables_get_extension(ext->svinst);
+	ectx->var_ext = var_ext;
 	ext_tresor_invoice_config_init(ectx);
 
 	*context = ectx;
-	return TRUE;
+	return 0;
+}
+
+static sieve_tresor_ext_load_result_t
+ext_tresor_invoice_load(const struct sieve_extension *ext, void **context)
+{
+	return sieve_tresor_ext_load_result(
+		ext_tresor_invoice_context_create(ext, context));
 }
 
 static void ext_tresor_invoice_unload(const struct sieve_extension *ext)

@@ -1,4 +1,4 @@
-# The Sieve extension (vnd.dovecot.tresor-invoice). Pigeonhole's headers
+# The Sieve extension (vnd.tresor.invoice). Pigeonhole's headers
 # are not C++-clean: the glue is C.
 sieve_moduledir = $(moduledir)/sieve
 sieve_module_LTLIBRARIES = lib90_sieve_tresor_plugin.la
@@ -9,6 +9,7 @@ lib90_sieve_tresor_plugin_la_LDFLAGS = -module -avoid-version \
 EXTRA_lib90_sieve_tresor_plugin_la_DEPENDENCIES = \
 	src/plugins/sieve-tresor/sieve-tresor-plugin.map
 lib90_sieve_tresor_plugin_la_SOURCES = \
+	src/plugins/sieve-tresor/sieve-tresor-compat.h \
 	src/plugins/sieve-tresor/ext-tresor-invoice-common.h \
 	src/plugins/sieve-tresor/ext-tresor-invoice-common.c \
 	src/plugins/sieve-tresor/ext-tresor-invoice.c \

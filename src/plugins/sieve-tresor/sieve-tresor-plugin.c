@@ -1,7 +1,8 @@
 /* dovecot-tresor: the Sieve plugin module. Registers vnd.tresor.invoice
    with every Sieve instance that loads the plugin; the extension becomes
-   usable once enabled (sieve_extensions = +vnd.tresor.invoice, or
-   sieve_global_extensions), and reads its tresor_* settings then. */
+   usable once enabled (2.3: sieve_extensions = +vnd.tresor.invoice, or
+   sieve_global_extensions; 2.4: sieve_extensions { vnd.tresor.invoice =
+   yes }), and reads its tresor_* settings then. */
 /* dladdr() */
 #ifndef _GNU_SOURCE
 #  define _GNU_SOURCE
@@ -14,6 +15,7 @@
 #include "sieve-common.h"
 #include "sieve-extensions.h"
 
+#include "sieve-tresor-compat.h"
 #include "ext-tresor-invoice-common.h"
 #include "sieve-tresor-plugin.h"
 
@@ -46,28 +48,54 @@ static void sieve_tresor_plugin_stay_resident(void)
 		resident = TRUE;
 }
 
-void sieve_tresor_plugin_load(struct sieve_instance *svinst, void **context)
+/* *context stays NULL when the extension could not be registered. */
+static int sieve_tresor_plugin_register(struct sieve_instance *svinst,
+					void **context)
 {
 	struct sieve_tresor_plugin_context *pctx;
+	const struct sieve_extension *ext;
 
 	sieve_tresor_plugin_stay_resident();
+	*context = NULL;
+	if (sieve_tresor_extension_register(svinst,
+					    &ext_tresor_invoice_extension,
+					    &ext) < 0) {
+		e_error(svinst->event, "Sieve tresor plugin: "
+			"can't register " TRESOR_INVOICE_EXTENSION_NAME);
+		return -1;
+	}
 	pctx = i_new(struct sieve_tresor_plugin_context, 1);
-	pctx->ext_invoice = sieve_extension_register(
-		svinst, &ext_tresor_invoice_extension, FALSE);
+	pctx->ext_invoice = ext;
 	if (svinst->debug) {
 		e_debug(svinst->event, "Sieve tresor plugin for %s version %s "
 			"loaded", PIGEONHOLE_NAME, PIGEONHOLE_VERSION_FULL);
 	}
 	*context = pctx;
+	return 0;
 }
+
+/* Pigeonhole 2.4 fails the Sieve instance when load() fails; 0.5 has no
+   way to hear of it (the error is logged) and calls unload() anyway. */
+#if TRESOR_DOVECOT24
+int sieve_tresor_plugin_load(struct sieve_instance *svinst, void **context)
+{
+	return sieve_tresor_plugin_register(svinst, context);
+}
+#else
+void sieve_tresor_plugin_load(struct sieve_instance *svinst, void **context)
+{
+	(void)sieve_tresor_plugin_register(svinst, context);
+}
+#endif
 
 void sieve_tresor_plugin_unload(struct sieve_instance *svinst ATTR_UNUSED,
 				void *context)
 {
 	struct sieve_tresor_plugin_context *pctx = context;
 
-	if (pctx->ext_invoice != NULL)
-		sieve_extension_unregister(pctx->ext_invoice);
+	if (pctx == NULL)
+		return; /* load() failed */
+	sieve_extension_unregister(pctx->ext_invoice);
 	i_free(pctx);
 }
 

@@ -60,11 +60,9 @@ struct doveadm_tresor_retention_cmd_context {
 	/* purge */
 	bool dry_run;
 	bool mailbox_args;
-	const char *now_arg;
 	int64_t now;
 	/* hold add / remove */
 	const char *mailbox;
-	const char *uid_arg;
 	const char *message_id;
 	const char *reason;
 	uint32_t uid;
@@ -77,6 +75,7 @@ doveadm_tresor_retention_cmd_alloc(void)
 	struct doveadm_tresor_retention_cmd_context *rctx;
 
 	rctx = doveadm_mail_cmd_alloc(struct doveadm_tresor_retention_cmd_context);
+	doveadm_tresor_cmd_params_from_cctx(&rctx->ctx);
 	if (!doveadm_print_is_initialized())
 		doveadm_print_init(DOVEADM_PRINT_TYPE_FLOW);
 	return rctx;
@@ -513,30 +512,31 @@ cmd_tresor_purge_run(struct doveadm_mail_cmd_context *ctx,
 	return ret;
 }
 
-static void
-cmd_tresor_purge_init(struct doveadm_mail_cmd_context *ctx,
-		      const char *const args[])
+static void cmd_tresor_purge_init(DOVEADM_TRESOR_CMD_INIT_PARAMS)
 {
 	struct doveadm_tresor_retention_cmd_context *rctx =
 		(struct doveadm_tresor_retention_cmd_context *)ctx;
+	const char *const *mailboxes =
+		doveadm_tresor_param_list(ctx, "mailbox");
+	const char *now;
 
+	(void)doveadm_cmd_param_bool(ctx->cctx, "dry-run", &rctx->dry_run);
 	rctx->now = ioloop_time;
-	if (rctx->now_arg != NULL) {
+	if (doveadm_cmd_param_str(ctx->cctx, "now", &now)) {
 		/* a purge always happens now: verify checks it against
 		   the time of its record */
 		if (!rctx->dry_run) {
 			i_fatal_status(EX_USAGE, "doveadm tresor purge: --now "
 				       "is only for previews (-n)");
 		}
-		if (tresor_parse_utc_time(rctx->now_arg, &rctx->now) < 0) {
+		if (tresor_parse_utc_time(now, &rctx->now) < 0) {
 			i_fatal_status(EX_USAGE, "doveadm tresor purge: invalid "
 				       "--now '%s' (expected YYYY-MM-DD or "
-				       "YYYY-MM-DDTHH:MM:SSZ, UTC)",
-				       rctx->now_arg);
+				       "YYYY-MM-DDTHH:MM:SSZ, UTC)", now);
 		}
 	}
-	rctx->mailbox_args = args[0] != NULL;
-	ctx->search_args = doveadm_mail_mailbox_search_args_build(args);
+	rctx->mailbox_args = mailboxes[0] != NULL;
+	ctx->search_args = doveadm_mail_mailbox_search_args_build(mailboxes);
 	doveadm_print_header_simple("result");
 	doveadm_print_header_simple("mailbox");
 	doveadm_print_header_simple("uid");
@@ -548,31 +548,10 @@ cmd_tresor_purge_init(struct doveadm_mail_cmd_context *ctx,
 	doveadm_print_header_simple("purge_seq");
 }
 
-static bool
-cmd_tresor_purge_parse_arg(struct doveadm_mail_cmd_context *ctx, int c)
-{
-	struct doveadm_tresor_retention_cmd_context *rctx =
-		(struct doveadm_tresor_retention_cmd_context *)ctx;
-
-	switch (c) {
-	case 'n':
-		rctx->dry_run = TRUE;
-		break;
-	case 'T':
-		rctx->now_arg = p_strdup(ctx->pool, optarg);
-		break;
-	default:
-		return FALSE;
-	}
-	return TRUE;
-}
-
 static struct doveadm_mail_cmd_context *cmd_tresor_purge_alloc(void)
 {
 	struct doveadm_tresor_retention_cmd_context *rctx = doveadm_tresor_retention_cmd_alloc();
 
-	rctx->ctx.getopt_args = "nT:";
-	rctx->ctx.v.parse_arg = cmd_tresor_purge_parse_arg;
 	rctx->ctx.v.init = cmd_tresor_purge_init;
 	rctx->ctx.v.run = cmd_tresor_purge_run;
 	return &rctx->ctx;
@@ -669,20 +648,33 @@ cmd_tresor_hold_add_run(struct doveadm_mail_cmd_context *ctx,
 	return 0;
 }
 
+/* --reason of hold add and hold remove */
 static void
-cmd_tresor_hold_add_init(struct doveadm_mail_cmd_context *ctx,
-			 const char *const args[])
+doveadm_tresor_hold_read_reason(
+	struct doveadm_tresor_retention_cmd_context *rctx)
+{
+	struct doveadm_mail_cmd_context *ctx = &rctx->ctx;
+	const char *reason;
+
+	if (doveadm_cmd_param_str(ctx->cctx, "reason", &reason))
+		rctx->reason = p_strdup(ctx->pool, reason);
+}
+
+static void cmd_tresor_hold_add_init(DOVEADM_TRESOR_CMD_INIT_PARAMS)
 {
 	struct doveadm_tresor_retention_cmd_context *rctx =
 		(struct doveadm_tresor_retention_cmd_context *)ctx;
+	const char *value;
 
-	if (args[0] != NULL)
-		doveadm_mail_help_name("tresor hold add");
-	if (rctx->uid_arg != NULL) {
-		if (str_to_uint32(rctx->uid_arg, &rctx->uid) < 0 ||
-		    rctx->uid == 0) {
+	if (doveadm_cmd_param_str(ctx->cctx, "mailbox", &value))
+		rctx->mailbox = p_strdup(ctx->pool, value);
+	if (doveadm_cmd_param_str(ctx->cctx, "message-id", &value))
+		rctx->message_id = p_strdup(ctx->pool, value);
+	doveadm_tresor_hold_read_reason(rctx);
+	if (doveadm_cmd_param_str(ctx->cctx, "uid", &value)) {
+		if (str_to_uint32(value, &rctx->uid) < 0 || rctx->uid == 0) {
 			i_fatal_status(EX_USAGE, "doveadm tresor hold add: "
-				       "invalid --uid '%s'", rctx->uid_arg);
+				       "invalid --uid '%s'", value);
 		}
 		if (rctx->mailbox == NULL) {
 			i_fatal_status(EX_USAGE, "doveadm tresor hold add: "
@@ -699,37 +691,10 @@ cmd_tresor_hold_add_init(struct doveadm_mail_cmd_context *ctx,
 	doveadm_print_header_simple("message_id");
 }
 
-static bool
-cmd_tresor_hold_parse_arg(struct doveadm_mail_cmd_context *ctx, int c)
-{
-	struct doveadm_tresor_retention_cmd_context *rctx =
-		(struct doveadm_tresor_retention_cmd_context *)ctx;
-
-	switch (c) {
-	case 'm':
-		rctx->mailbox = p_strdup(ctx->pool, optarg);
-		break;
-	case 'U':
-		rctx->uid_arg = p_strdup(ctx->pool, optarg);
-		break;
-	case 'M':
-		rctx->message_id = p_strdup(ctx->pool, optarg);
-		break;
-	case 'r':
-		rctx->reason = p_strdup(ctx->pool, optarg);
-		break;
-	default:
-		return FALSE;
-	}
-	return TRUE;
-}
-
 static struct doveadm_mail_cmd_context *cmd_tresor_hold_add_alloc(void)
 {
 	struct doveadm_tresor_retention_cmd_context *rctx = doveadm_tresor_retention_cmd_alloc();
 
-	rctx->ctx.getopt_args = "m:U:M:r:";
-	rctx->ctx.v.parse_arg = cmd_tresor_hold_parse_arg;
 	rctx->ctx.v.init = cmd_tresor_hold_add_init;
 	rctx->ctx.v.run = cmd_tresor_hold_add_run;
 	return &rctx->ctx;
@@ -770,16 +735,16 @@ cmd_tresor_hold_remove_run(struct doveadm_mail_cmd_context *ctx,
 	return 0;
 }
 
-static void
-cmd_tresor_hold_remove_init(struct doveadm_mail_cmd_context *ctx,
-			    const char *const args[])
+static void cmd_tresor_hold_remove_init(DOVEADM_TRESOR_CMD_INIT_PARAMS)
 {
 	struct doveadm_tresor_retention_cmd_context *rctx =
 		(struct doveadm_tresor_retention_cmd_context *)ctx;
+	const char *hold_id;
 
-	if (args[0] == NULL || args[1] != NULL ||
-	    str_to_uint64(args[0], &rctx->hold_id) < 0 || rctx->hold_id == 0)
+	if (!doveadm_cmd_param_str(ctx->cctx, "hold-id", &hold_id) ||
+	    str_to_uint64(hold_id, &rctx->hold_id) < 0 || rctx->hold_id == 0)
 		doveadm_mail_help_name("tresor hold remove");
+	doveadm_tresor_hold_read_reason(rctx);
 	doveadm_print_header_simple("hold");
 	doveadm_print_header_simple("unhold_seq");
 }
@@ -788,8 +753,6 @@ static struct doveadm_mail_cmd_context *cmd_tresor_hold_remove_alloc(void)
 {
 	struct doveadm_tresor_retention_cmd_context *rctx = doveadm_tresor_retention_cmd_alloc();
 
-	rctx->ctx.getopt_args = "r:";
-	rctx->ctx.v.parse_arg = cmd_tresor_hold_parse_arg;
 	rctx->ctx.v.init = cmd_tresor_hold_remove_init;
 	rctx->ctx.v.run = cmd_tresor_hold_remove_run;
 	return &rctx->ctx;
@@ -832,12 +795,9 @@ cmd_tresor_hold_list_run(struct doveadm_mail_cmd_context *ctx,
 	return 0;
 }
 
-static void
-cmd_tresor_hold_list_init(struct doveadm_mail_cmd_context *ctx ATTR_UNUSED,
-			  const char *const args[])
+static void cmd_tresor_hold_list_init(DOVEADM_TRESOR_CMD_INIT_PARAMS)
 {
-	if (args[0] != NULL)
-		doveadm_mail_help_name("tresor hold list");
+	(void)ctx;
 	doveadm_print_header_simple("hold");
 	doveadm_print_header_simple("time");
 	doveadm_print_header_simple("scope");

@@ -3,14 +3,15 @@
 
      doveadm tresor seal [-u <user>|-A] [--tsq <file> | --tsr <file>]
        Appends a seal record signing the journal's head with the Ed25519
-       key tresor_seal_key. The key is read from the global plugin {}
-       block by the doveadm process before it switches to the mail user,
-       so it may be readable by root only. --tsq also writes an RFC 3161
-       TimeStampReq for the seal to <file>, for a TSA; --tsr reads the
-       TSA's TimeStampResp from <file>, checks it (against tresor_tsa_ca
-       when set) and appends it as a tsr record (no new seal). With -A,
-       <file> must contain %u, replaced by the user name. The files are
-       written and read as the mail user.
+       key tresor_seal_key. The key is read from the global settings
+       (Dovecot 2.3: the plugin {} block) by the doveadm process before
+       it switches to the mail user, so it may be readable by root only.
+       --tsq also writes an RFC 3161 TimeStampReq for the seal to
+       <file>, for a TSA; --tsr reads the TSA's TimeStampResp from
+       <file>, checks it (against tresor_tsa_ca when set) and appends it
+       as a tsr record (no new seal). With -A, <file> must contain %u,
+       replaced by the user name. The files are written and read as the
+       mail user.
        One row per user: result (sealed, attached, no journal), seq,
        head_seq, head_sha256, time, key_id (sealed) or seal_seq, gen_time
        (attached), file.
@@ -37,7 +38,6 @@
 #include "mail-user.h"
 #include "doveadm-mail.h"
 #include "doveadm-print.h"
-#include "doveadm-util.h"
 #include "tresor-plugin.h"
 #include "archive/tresor-seal.h"
 #include "doveadm-tresor-seal.h"
@@ -163,16 +163,43 @@ cmd_tresor_seal_run(struct doveadm_mail_cmd_context *ctx,
 	return 0;
 }
 
-static void
-cmd_tresor_seal_init(struct doveadm_mail_cmd_context *ctx,
-		     const char *const args[])
+/* Still root here: the key may be readable by the seal job only.
+   Per-user (userdb) values of the setting are not used. */
+static tresor_seal_key *
+doveadm_tresor_seal_key_load(struct doveadm_mail_cmd_context *ctx)
+{
+	struct tresor_settings_reader reader;
+	tresor_seal_key *key;
+	const char *key_path, *error;
+	char err[TRESOR_SEAL_ERR_SIZE];
+
+	doveadm_tresor_settings_reader_global(&reader, ctx);
+	if (tresor_settings_reader_init(&reader, &error) < 0)
+		i_fatal_status(EX_CONFIG, "tresor seal: %s", error);
+	key_path = tresor_settings_reader_get(&reader, "tresor_seal_key");
+	if (key_path == NULL || key_path[0] == '\0') {
+		i_fatal_status(EX_CONFIG, "tresor seal: tresor_seal_key is not "
+			       "set (the path of the Ed25519 private key, "
+			       DOVEADM_TRESOR_GLOBAL_SETTING_PLACE ")");
+	}
+	key = tresor_seal_key_load(key_path, err, sizeof(err));
+	tresor_settings_reader_deinit(&reader);
+	if (key == NULL)
+		i_fatal_status(EX_CONFIG, "tresor seal: %s", err);
+	return key;
+}
+
+static void cmd_tresor_seal_init(DOVEADM_TRESOR_CMD_INIT_PARAMS)
 {
 	struct doveadm_tresor_seal_cmd_context *sctx =
 		(struct doveadm_tresor_seal_cmd_context *)ctx;
-	const char *key_path;
-	char err[TRESOR_SEAL_ERR_SIZE];
+	const char *path;
 
-	if (args[0] != NULL || (sctx->tsq_path != NULL && sctx->tsr_path != NULL))
+	if (doveadm_cmd_param_str(ctx->cctx, "tsq", &path))
+		sctx->tsq_path = p_strdup(ctx->pool, path);
+	if (doveadm_cmd_param_str(ctx->cctx, "tsr", &path))
+		sctx->tsr_path = p_strdup(ctx->pool, path);
+	if (sctx->tsq_path != NULL && sctx->tsr_path != NULL)
 		doveadm_mail_help_name("tresor seal");
 	doveadm_tresor_require_user_placeholder(ctx, "tresor seal",
 						"--tsq <file>",
@@ -190,17 +217,7 @@ cmd_tresor_seal_init(struct doveadm_mail_cmd_context *ctx,
 		doveadm_print_header_simple("file");
 		return;
 	}
-	/* Still root here: the key may be readable by the seal job only.
-	   Per-user (userdb) values of the setting are not used. */
-	key_path = doveadm_plugin_getenv("tresor_seal_key");
-	if (key_path == NULL || key_path[0] == '\0') {
-		i_fatal_status(EX_CONFIG, "tresor seal: tresor_seal_key is not "
-			       "set (the path of the Ed25519 private key, "
-			       "in the plugin {} block)");
-	}
-	sctx->key = tresor_seal_key_load(key_path, err, sizeof(err));
-	if (sctx->key == NULL)
-		i_fatal_status(EX_CONFIG, "tresor seal: %s", err);
+	sctx->key = doveadm_tresor_seal_key_load(ctx);
 
 	doveadm_print_header_simple("result");
 	doveadm_print_header_simple("seq");
@@ -220,32 +237,12 @@ static void cmd_tresor_seal_deinit(struct doveadm_mail_cmd_context *ctx)
 	sctx->key = NULL;
 }
 
-static bool
-cmd_tresor_seal_parse_arg(struct doveadm_mail_cmd_context *ctx, int c)
-{
-	struct doveadm_tresor_seal_cmd_context *sctx =
-		(struct doveadm_tresor_seal_cmd_context *)ctx;
-
-	switch (c) {
-	case 'q':
-		sctx->tsq_path = p_strdup(ctx->pool, optarg);
-		break;
-	case 'r':
-		sctx->tsr_path = p_strdup(ctx->pool, optarg);
-		break;
-	default:
-		return FALSE;
-	}
-	return TRUE;
-}
-
 static struct doveadm_mail_cmd_context *cmd_tresor_seal_alloc(void)
 {
 	struct doveadm_tresor_seal_cmd_context *sctx;
 
 	sctx = doveadm_mail_cmd_alloc(struct doveadm_tresor_seal_cmd_context);
-	sctx->ctx.getopt_args = "q:r:";
-	sctx->ctx.v.parse_arg = cmd_tresor_seal_parse_arg;
+	doveadm_tresor_cmd_params_from_cctx(&sctx->ctx);
 	sctx->ctx.v.init = cmd_tresor_seal_init;
 	sctx->ctx.v.deinit = cmd_tresor_seal_deinit;
 	sctx->ctx.v.run = cmd_tresor_seal_run;
@@ -498,18 +495,20 @@ cmd_tresor_export_run(struct doveadm_mail_cmd_context *ctx,
 	return 0;
 }
 
-static void
-cmd_tresor_export_init(struct doveadm_mail_cmd_context *ctx,
-		       const char *const args[])
+static void cmd_tresor_export_init(DOVEADM_TRESOR_CMD_INIT_PARAMS)
 {
 	struct doveadm_tresor_seal_cmd_context *sctx =
 		(struct doveadm_tresor_seal_cmd_context *)ctx;
+	const char *from, *to, *dir;
 
-	if (args[0] == NULL || args[1] != NULL ||
-	    tresor_date_valid(sctx->from) == 0 ||
-	    tresor_date_valid(sctx->to) == 0)
+	if (!doveadm_cmd_param_str(ctx->cctx, "from", &from) ||
+	    !doveadm_cmd_param_str(ctx->cctx, "to", &to) ||
+	    !doveadm_cmd_param_str(ctx->cctx, "dir", &dir) ||
+	    tresor_date_valid(from) == 0 || tresor_date_valid(to) == 0)
 		doveadm_mail_help_name("tresor export");
-	sctx->out_dir = p_strdup(ctx->pool, args[0]);
+	sctx->from = p_strdup(ctx->pool, from);
+	sctx->to = p_strdup(ctx->pool, to);
+	sctx->out_dir = p_strdup(ctx->pool, dir);
 	doveadm_tresor_require_user_placeholder(ctx, "tresor export", "<dir>",
 						sctx->out_dir);
 	doveadm_print_header_simple("dir");
@@ -518,32 +517,12 @@ cmd_tresor_export_init(struct doveadm_mail_cmd_context *ctx,
 	doveadm_print_header_simple("problems");
 }
 
-static bool
-cmd_tresor_export_parse_arg(struct doveadm_mail_cmd_context *ctx, int c)
-{
-	struct doveadm_tresor_seal_cmd_context *sctx =
-		(struct doveadm_tresor_seal_cmd_context *)ctx;
-
-	switch (c) {
-	case 'f':
-		sctx->from = p_strdup(ctx->pool, optarg);
-		break;
-	case 't':
-		sctx->to = p_strdup(ctx->pool, optarg);
-		break;
-	default:
-		return FALSE;
-	}
-	return TRUE;
-}
-
 static struct doveadm_mail_cmd_context *cmd_tresor_export_alloc(void)
 {
 	struct doveadm_tresor_seal_cmd_context *sctx;
 
 	sctx = doveadm_mail_cmd_alloc(struct doveadm_tresor_seal_cmd_context);
-	sctx->ctx.getopt_args = "f:t:";
-	sctx->ctx.v.parse_arg = cmd_tresor_export_parse_arg;
+	doveadm_tresor_cmd_params_from_cctx(&sctx->ctx);
 	sctx->ctx.v.init = cmd_tresor_export_init;
 	sctx->ctx.v.run = cmd_tresor_export_run;
 	if (!doveadm_print_is_initialized())

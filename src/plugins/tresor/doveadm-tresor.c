@@ -77,7 +77,6 @@ struct doveadm_tresor_cmd_context {
 	/* We chose the "formatted" printer (no -f) */
 	bool own_formatted:1;
 	bool mailbox_args:1;
-	bool since_invalid:1;
 };
 
 /* ------------------------------------------------------------------ */
@@ -99,10 +98,7 @@ doveadm_tresor_cmd_init_common(struct doveadm_tresor_cmd_context *tctx)
 {
 	struct doveadm_mail_cmd_context *ctx = &tctx->ctx;
 
-	/* doveadm_mail_cmd_exec() has added the sticky username column
-	   under exactly these conditions before calling init(). */
-	tctx->with_username = !ctx->iterate_single_user ||
-		ctx->add_username_header;
+	tctx->with_username = doveadm_tresor_cmd_prints_username(ctx);
 	tctx->format = str_new(ctx->pool, 256);
 
 	if (tctx->own_formatted &&
@@ -157,12 +153,25 @@ int doveadm_tresor_user_config_load(struct doveadm_mail_cmd_context *ctx,
 	return 0;
 }
 
+const char *const *
+doveadm_tresor_param_list(struct doveadm_mail_cmd_context *ctx,
+			  const char *name)
+{
+	static const char *const none[] = { NULL };
+	const char *const *values;
+
+	if (!doveadm_cmd_param_array(ctx->cctx, name, &values))
+		return none;
+	return values;
+}
+
 static struct doveadm_tresor_cmd_context *
 doveadm_tresor_cmd_alloc(const char *print_type)
 {
 	struct doveadm_tresor_cmd_context *tctx;
 
 	tctx = doveadm_mail_cmd_alloc(struct doveadm_tresor_cmd_context);
+	doveadm_tresor_cmd_params_from_cctx(&tctx->ctx);
 	/* -f chose a formatter, or this is a doveadm server */
 	if (!doveadm_print_is_initialized()) {
 		doveadm_print_init(print_type);
@@ -829,16 +838,16 @@ cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 	return ret < 0 ? -1 : 0;
 }
 
-static void
-cmd_tresor_verify_init(struct doveadm_mail_cmd_context *ctx,
-		       const char *const args[])
+static void cmd_tresor_verify_init(DOVEADM_TRESOR_CMD_INIT_PARAMS)
 {
 	struct doveadm_tresor_cmd_context *tctx = (struct doveadm_tresor_cmd_context *)ctx;
+	const char *const *mailboxes =
+		doveadm_tresor_param_list(ctx, "mailbox");
 
 	doveadm_tresor_cmd_init_common(tctx);
-	tctx->mailbox_args = args[0] != NULL;
+	tctx->mailbox_args = mailboxes[0] != NULL;
 	/* exact names or patterns, as doveadm's mailbox commands take them */
-	ctx->search_args = doveadm_mail_mailbox_search_args_build(args);
+	ctx->search_args = doveadm_mail_mailbox_search_args_build(mailboxes);
 
 	doveadm_print_header_simple("problem");
 	/* no DOVEADM_PRINT_HEADER_FLAG_NUMBER: seq and uid are "" where a
@@ -964,15 +973,15 @@ cmd_tresor_journal_run(struct doveadm_mail_cmd_context *ctx,
 	return ret;
 }
 
-static void
-cmd_tresor_journal_init(struct doveadm_mail_cmd_context *ctx,
-			const char *const args[])
+static void cmd_tresor_journal_init(DOVEADM_TRESOR_CMD_INIT_PARAMS)
 {
 	struct doveadm_tresor_cmd_context *tctx = (struct doveadm_tresor_cmd_context *)ctx;
 	const char *const *name;
+	int64_t since;
 
-	if (args[0] != NULL || tctx->since_invalid)
-		doveadm_mail_help_name("tresor journal");
+	/* taken as unsigned, as always: a negative one lists nothing */
+	if (doveadm_cmd_param_int64(ctx->cctx, "since", &since))
+		tctx->since = (uint64_t)since;
 	doveadm_tresor_cmd_init_common(tctx);
 	for (name = tresor_journal_field_names(); *name != NULL; name++)
 		doveadm_print_header_simple(*name);
@@ -981,32 +990,11 @@ cmd_tresor_journal_init(struct doveadm_mail_cmd_context *ctx,
 					  NULL);
 }
 
-static bool
-cmd_tresor_journal_parse_arg(struct doveadm_mail_cmd_context *ctx, int c)
-{
-	struct doveadm_tresor_cmd_context *tctx = (struct doveadm_tresor_cmd_context *)ctx;
-
-	switch (c) {
-	case 's':
-		/* reported in init(): returning FALSE here isn't handled
-		   safely by doveadm 2.3 */
-		if (optarg == NULL ||
-		    str_to_uint64(optarg, &tctx->since) < 0)
-			tctx->since_invalid = TRUE;
-		break;
-	default:
-		return FALSE;
-	}
-	return TRUE;
-}
-
 static struct doveadm_mail_cmd_context *cmd_tresor_journal_alloc(void)
 {
 	struct doveadm_tresor_cmd_context *tctx;
 
 	tctx = doveadm_tresor_cmd_alloc(DOVEADM_PRINT_TYPE_FORMATTED);
-	tctx->ctx.getopt_args = "s:";
-	tctx->ctx.v.parse_arg = cmd_tresor_journal_parse_arg;
 	tctx->ctx.v.init = cmd_tresor_journal_init;
 	tctx->ctx.v.run = cmd_tresor_journal_run;
 	return &tctx->ctx;
@@ -1044,12 +1032,8 @@ cmd_tresor_status_run(struct doveadm_mail_cmd_context *ctx,
 	return 0;
 }
 
-static void
-cmd_tresor_status_init(struct doveadm_mail_cmd_context *ctx,
-		       const char *const args[])
+static void cmd_tresor_status_init(DOVEADM_TRESOR_CMD_INIT_PARAMS)
 {
-	if (args[0] != NULL)
-		doveadm_mail_help_name("tresor status");
 	doveadm_tresor_cmd_init_common((struct doveadm_tresor_cmd_context *)ctx);
 	doveadm_print_header_simple("records");
 	doveadm_print_header_simple("head_seq");
@@ -1113,6 +1097,6 @@ void doveadm_tresor_plugin_init(struct module *module ATTR_UNUSED)
 
 void doveadm_tresor_plugin_deinit(void)
 {
-	/* doveadm 2.3 has no way to unregister commands; they go with the
+	/* doveadm has no way to unregister commands; they go with the
 	   process. */
 }

@@ -1350,17 +1350,18 @@ static const char *tresor_storage_unsupported(struct mail_storage *storage)
 	const char *name = storage->name;
 
 	if (strcmp(name, "imapc") == 0 || strcmp(name, "pop3c") == 0) {
-		return t_strdup_printf("mail_location: the %s mailbox format "
+		return t_strdup_printf(TRESOR_MAIL_FORMAT_SETTING ": the %s mailbox format "
 			"keeps mail on another server, whose copy the tresor "
 			"plugin can't protect (supported: mbox, maildir, sdbox, "
 			"mdbox)", name);
 	}
 	if (strcmp(name, MBOX_STORAGE_NAME) == 0 &&
 	    (storage->flags & MAIL_STORAGE_FLAG_KEEP_HEADER_MD5) != 0) {
-		return "pop3_uidl_format: with %m, mbox adds an X-Delivery-ID "
-			"header to every mail it stores, which the tresor "
-			"plugin can't hash before the save (use another "
-			"pop3_uidl_format, e.g. %08Xu%08Xv)";
+		return "pop3_uidl_format: with " TRESOR_POP3_UIDL_MD5 ", mbox "
+			"adds an X-Delivery-ID header to every mail it stores, "
+			"which the tresor plugin can't hash before the save "
+			"(use another pop3_uidl_format, e.g. "
+			TRESOR_POP3_UIDL_EXAMPLE ")";
 	}
 	return NULL;
 }
