@@ -549,6 +549,25 @@ class IMAPClient(imaplib.IMAP4):
                 untagged.append(full[2:])
             # continuation requests are not expected here
 
+    def create_with_parents(self, mailbox):
+        """CREATEs a folder ("/"-separated) and its parents so that the
+        parents can hold folders: mbox makes a folder either a mail file
+        or a directory. Dovecot 2.3 makes a directory of "CREATE name/";
+        2.4 makes a file of that too, but creates the missing parents of
+        "CREATE a/b" as directories: there the folder comes first, and
+        the parents after it are mailboxes of their own (other formats)
+        or exist already (mbox). Returns the folder's CREATE result."""
+        parts = mailbox.split("/")
+        parents = ["/".join(parts[:i]) for i in range(1, len(parts))]
+        if DOVECOT24:
+            res = self.cmd("CREATE %s" % quote(mailbox))
+            for name in parents:
+                self.cmd("CREATE %s" % quote(name))
+            return res
+        for name in parents:
+            self.cmd("CREATE %s" % quote(name + "/"))
+        return self.cmd("CREATE %s" % quote(mailbox))
+
     def select_box(self, mailbox, readonly=False):
         res = self.cmd("%s %s" % ("EXAMINE" if readonly else "SELECT",
                                   quote(mailbox)))

@@ -791,8 +791,7 @@ class CatalogDamageTests(FaultCase):
         self.assertTrue(files, "no catalog to damage")
         base = files[0]
         if how == "delete":
-            for p in files:
-                os.unlink(p)
+            self.dc.remove_catalog(user)
         elif how == "truncate":
             harness.rewrite_file(base, b"")
         elif how == "garbage":
@@ -1071,9 +1070,7 @@ class TimeBackwardsTests(FaultCase):
                                             for line in new_lines))
         # the catalog remembers the lines' old hashes: derived data, it
         # is rebuilt from the journal as written
-        for p in os.listdir(self.dc.tresor_dir(user)):
-            if p.startswith("catalog.sqlite"):
-                os.unlink(os.path.join(self.dc.tresor_dir(user), p))
+        self.dc.remove_catalog(user)
         _, raw = self.new_mail("time-after")
         code, text = self.deliver(user, raw)
         self.assertEqual(code, 250, text)

@@ -14,7 +14,7 @@ import json
 import os
 import zlib
 
-from harness import (DovecotTestCase, chown_mail_user, quote, rewrite_file,
+from harness import (DovecotTestCase, chown_mail_user, rewrite_file,
                      userdb_passwd_file_conf,
                      TRESOR_DOVEADM_PLUGIN, TRESOR_MAIL_PLUGIN)
 from mailgen import MailGenerator
@@ -41,11 +41,7 @@ class RetentionFixture(DovecotTestCase):
         """Creates the folder (and parents) and APPENDs n mails; returns
         their UIDs."""
         c = self.imap(user)
-        parts = mailbox.split("/")
-        for i in range(1, len(parts) + 1):
-            # parents as directories for mbox (see test_archive)
-            c.cmd("CREATE %s" % quote("/".join(parts[:i])
-                                      + ("/" if i < len(parts) else "")))
+        c.create_with_parents(mailbox)
         uids = []
         for i in range(n):
             mid = message_ids[i] if message_ids else None

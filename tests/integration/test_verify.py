@@ -492,8 +492,7 @@ class FolderIdentityTests(VerifyCase):
     def test_renaming_a_parent_keeps_its_children_known(self):
         u = self.user()
         c = self.imap(u)
-        c.cmd("CREATE Kunden/")
-        c.cmd("CREATE Kunden/A")
+        c.create_with_parents("Kunden/A")
         c.cmd("CREATE Kunden/B")
         c.append_msg("Kunden/A", self.gen.letter())
         c.append_msg("Kunden/B", self.gen.letter())

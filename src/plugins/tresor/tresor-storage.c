@@ -271,7 +271,12 @@ static void tresor_transaction_end_append(struct tresor_transaction *tt)
 		tresor_hash_istream_detach(tt->append_input);
 		i_stream_unref(&tt->append_input);
 	}
-	o_stream_destroy(&tt->append_spool);
+	if (tt->append_spool != NULL) {
+		/* dropped unread (a cancelled or failed save): its write
+		   errors don't matter */
+		o_stream_ignore_last_errors(tt->append_spool);
+		o_stream_destroy(&tt->append_spool);
+	}
 	if (tt->append_hasher != NULL) {
 		tresor_hasher_free(tt->append_hasher);
 		tt->append_hasher = NULL;
@@ -552,6 +557,13 @@ static int tresor_save_finish_hash(struct mailbox *box,
 		mail_storage_set_critical(box->storage,
 			"tresor: can't hash the mail being saved: the store "
 			"did not read it to its end");
+		ret = -1;
+	} else if (tt->append_spool != NULL &&
+		   o_stream_flush(tt->append_spool) < 0) {
+		mail_storage_set_critical(box->storage,
+			"tresor: can't hash the mail being saved: write(%s) "
+			"failed: %s", o_stream_get_name(tt->append_spool),
+			o_stream_get_error(tt->append_spool));
 		ret = -1;
 	} else if (tt->append_spool != NULL) {
 		spooled = iostream_temp_finish(&tt->append_spool, IO_BLOCK_SIZE);
