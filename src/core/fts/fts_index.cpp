@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <system_error>
@@ -594,11 +595,25 @@ struct Index::Impl {
 	void start_afresh_if_outdated(std::string &notice);
 };
 
+namespace {
+
+// An abandoned database (Impl::abandoned) stays open, and reachable, for
+// the rest of the process: never destroyed, not even at exit.
+void keep_abandoned(std::unique_ptr<Xapian::Database> db)
+{
+	static std::mutex lock;
+	static auto *kept = new std::vector<std::unique_ptr<Xapian::Database>>;
+	std::lock_guard<std::mutex> guard(lock);
+	kept->push_back(std::move(db));
+}
+
+} // namespace
+
 Index::Index(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Index::~Index()
 {
 	if (impl_ && impl_->abandoned) {
-		(void)impl_->db.release(); // see Impl::abandoned
+		keep_abandoned(std::move(impl_->db));
 		return;
 	}
 	if (impl_ && impl_->wdb != nullptr) {
