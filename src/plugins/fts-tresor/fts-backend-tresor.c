@@ -41,7 +41,10 @@ struct fts_tresor_backend {
 	struct fts_backend backend;
 	tresor_fts_settings *settings;
 	char *root_dir; /* <index root>/tresor-fts */
-	/* what get_last_uid last told Dovecot, which searches right after */
+	/* The highest last_uid get_last_uid told Dovecot for reported_dir
+	   since the last update ended: Dovecot may search or index after
+	   any of its answers, also when a later one found the index damaged
+	   and removed (a smaller answer). */
 	char *reported_dir;
 	uint32_t reported_last_uid;
 };
@@ -230,9 +233,15 @@ fts_backend_tresor_get_last_uid(struct fts_backend *_backend,
 		return -1;
 	*last_uid_r = tresor_fts_last_uid(index);
 	tresor_fts_close(index);
-	i_free(backend->reported_dir);
-	backend->reported_dir = i_strdup(dir);
-	backend->reported_last_uid = *last_uid_r;
+	if (backend->reported_dir != NULL &&
+	    strcmp(backend->reported_dir, dir) == 0) {
+		if (*last_uid_r > backend->reported_last_uid)
+			backend->reported_last_uid = *last_uid_r;
+	} else {
+		i_free(backend->reported_dir);
+		backend->reported_dir = i_strdup(dir);
+		backend->reported_last_uid = *last_uid_r;
+	}
 	return 0;
 }
 
@@ -391,6 +400,16 @@ fts_backend_tresor_update_end_document(struct fts_tresor_update_context *ctx)
 	}
 }
 
+/* After an update Dovecot asks for last_uid afresh. */
+static void
+fts_backend_tresor_forget_reported(struct fts_tresor_backend *backend,
+				   const char *dir)
+{
+	if (backend->reported_dir != NULL && dir != NULL &&
+	    strcmp(backend->reported_dir, dir) == 0)
+		i_free_and_null(backend->reported_dir);
+}
+
 /* Commits and closes the current mailbox's index. */
 static void
 fts_backend_tresor_update_close_box(struct fts_tresor_update_context *ctx)
@@ -418,6 +437,9 @@ fts_backend_tresor_update_close_box(struct fts_tresor_update_context *ctx)
 		}
 		tresor_fts_close(ctx->index);
 		ctx->index = NULL;
+		fts_backend_tresor_forget_reported(
+			(struct fts_tresor_backend *)ctx->ctx.backend,
+			ctx->box_dir);
 	}
 	ctx->docs_since_commit = 0;
 	ctx->box = NULL;
