@@ -589,6 +589,34 @@ struct Index::Impl {
 		expunged_dirty = false;
 	}
 
+	// A reader whose database another process replaced (a compaction),
+	// removed, or committed over twice while it read: reads the current
+	// one (true); false when what it read is still current (damage).
+	bool read_again_after(const Xapian::Error &e)
+	{
+		if (wdb != nullptr)
+			return false;
+		if (e.get_type() == std::string("DatabaseModifiedError") &&
+		    current_stub_target() == db_target) {
+			try {
+				db->reopen();
+				read_meta();
+				return true;
+			} catch (const Xapian::Error &) {
+				// gone meanwhile: open what the stub names now
+			}
+		}
+		if (current_stub_target() == db_target)
+			return false;
+		db.reset();
+		db_target.clear();
+		exists = false;
+		last_uid = 0;
+		expunged.clear();
+		open_for_reading();
+		return true;
+	}
+
 	// Index::open's steps
 	void open_for_reading();
 	void open_for_writing(std::string &notice);
@@ -1253,82 +1281,86 @@ std::optional<Result> Index::lookup(std::vector<Key> &keys, bool and_args,
 				    std::uint32_t assumed_last_uid)
 {
 	Impl &m = *impl_;
-	const std::uint32_t last = m.last_uid;
-	std::vector<std::uint8_t> combined;
-	bool any = false;
-	try {
-		std::vector<std::uint8_t> incomplete(std::size_t(last) + 1, kNo);
-		if (m.db)
-			scan_terms(*m.db, {kIncomplete, true, false}, "", incomplete, kYes);
+	for (int attempt = 0;; attempt++) {
+		const std::uint32_t last = m.last_uid;
+		std::vector<std::uint8_t> combined;
+		bool any = false;
+		try {
+			std::vector<std::uint8_t> incomplete(std::size_t(last) + 1, kNo);
+			if (m.db)
+				scan_terms(*m.db, {kIncomplete, true, false}, "", incomplete, kYes);
 
-		for (Key &key : keys) {
-			key.handled = false;
-			auto runs = split_runs(key.value);
-			// only runs long enough to be indexed tell anything
-			std::erase_if(runs, [](std::string_view r) {
-				return r.size() < RunSplitter::kMinIndexed;
-			});
-			if (runs.empty())
-				continue; // Dovecot answers it (e.g. HEADER name "", "ab")
-			bool exact = runs.size() == 1 && runs[0].size() == key.value.size() &&
-				     key.value.size() <= RunSplitter::kMaxExact &&
-				     key.type != KeyType::header_approx;
-			std::vector<std::uint8_t> st(std::size_t(last) + 1, kNo);
-			if (m.db) {
-				auto scans = scans_for(key);
-				if (exact) {
-					for (const Scan &s : scans)
-						scan_terms(*m.db, s, runs[0], st, s.definite ? kYes : kMaybe);
-				} else {
-					// Every run must occur in some term; Dovecot confirms.
-					std::vector<std::uint8_t> all(std::size_t(last) + 1, kYes);
-					for (auto run : runs) {
-						auto needle = run.substr(0, RunSplitter::kMaxExact);
-						std::vector<std::uint8_t> hit(std::size_t(last) + 1, kNo);
+			for (Key &key : keys) {
+				key.handled = false;
+				auto runs = split_runs(key.value);
+				// only runs long enough to be indexed tell anything
+				std::erase_if(runs, [](std::string_view r) {
+					return r.size() < RunSplitter::kMinIndexed;
+				});
+				if (runs.empty())
+					continue; // Dovecot answers it (e.g. HEADER name "", "ab")
+				bool exact = runs.size() == 1 && runs[0].size() == key.value.size() &&
+					     key.value.size() <= RunSplitter::kMaxExact &&
+					     key.type != KeyType::header_approx;
+				std::vector<std::uint8_t> st(std::size_t(last) + 1, kNo);
+				if (m.db) {
+					auto scans = scans_for(key);
+					if (exact) {
 						for (const Scan &s : scans)
-							scan_terms(*m.db, s, needle, hit, kYes);
+							scan_terms(*m.db, s, runs[0], st, s.definite ? kYes : kMaybe);
+					} else {
+						// Every run must occur in some term; Dovecot confirms.
+						std::vector<std::uint8_t> all(std::size_t(last) + 1, kYes);
+						for (auto run : runs) {
+							auto needle = run.substr(0, RunSplitter::kMaxExact);
+							std::vector<std::uint8_t> hit(std::size_t(last) + 1, kNo);
+							for (const Scan &s : scans)
+								scan_terms(*m.db, s, needle, hit, kYes);
+							for (std::size_t u = 0; u <= last; u++)
+								all[u] = std::min(all[u], hit[u]);
+						}
 						for (std::size_t u = 0; u <= last; u++)
-							all[u] = std::min(all[u], hit[u]);
+							st[u] = all[u] == kYes ? kMaybe : kNo;
 					}
+				}
+				for (std::size_t u = 0; u <= last; u++) {
+					if (incomplete[u] == kYes)
+						st[u] = kMaybe;
+					if (key.negated)
+						st[u] = static_cast<std::uint8_t>(kYes - st[u]);
+				}
+				key.handled = true;
+				if (!any) {
+					combined = std::move(st);
+					any = true;
+				} else {
 					for (std::size_t u = 0; u <= last; u++)
-						st[u] = all[u] == kYes ? kMaybe : kNo;
+						combined[u] = and_args ? std::min(combined[u], st[u])
+								       : std::max(combined[u], st[u]);
 				}
 			}
-			for (std::size_t u = 0; u <= last; u++) {
-				if (incomplete[u] == kYes)
-					st[u] = kMaybe;
-				if (key.negated)
-					st[u] = static_cast<std::uint8_t>(kYes - st[u]);
-			}
-			key.handled = true;
-			if (!any) {
-				combined = std::move(st);
-				any = true;
-			} else {
-				for (std::size_t u = 0; u <= last; u++)
-					combined[u] = and_args ? std::min(combined[u], st[u])
-							       : std::max(combined[u], st[u]);
-			}
+		} catch (const Xapian::Error &e) {
+			if (attempt < 3 && m.read_again_after(e))
+				continue;
+			if (e.get_type() == std::string("DatabaseModifiedError"))
+				throw IndexError("index changed during the search: " + e.get_msg());
+			rethrow_xapian(e, m.dir.string());
 		}
-	} catch (const Xapian::DatabaseModifiedError &e) {
-		throw IndexError(std::string("index changed during the search: ") + e.get_msg());
-	} catch (const Xapian::Error &e) {
-		rethrow_xapian(e, m.dir.string());
+		if (!any)
+			return std::nullopt;
+		Result r;
+		for (std::uint32_t u = 1; u <= last; u++) {
+			if (combined[u] != kNo && in_ranges(m.expunged, u))
+				continue;
+			if (combined[u] == kYes)
+				append_range(r.definite, u);
+			else if (combined[u] == kMaybe)
+				append_range(r.maybe, u);
+		}
+		if (assumed_last_uid > last)
+			r.maybe.push_back({last + 1, assumed_last_uid});
+		return r;
 	}
-	if (!any)
-		return std::nullopt;
-	Result r;
-	for (std::uint32_t u = 1; u <= last; u++) {
-		if (combined[u] != kNo && in_ranges(m.expunged, u))
-			continue;
-		if (combined[u] == kYes)
-			append_range(r.definite, u);
-		else if (combined[u] == kMaybe)
-			append_range(r.maybe, u);
-	}
-	if (assumed_last_uid > last)
-		r.maybe.push_back({last + 1, assumed_last_uid});
-	return r;
 }
 
 } // namespace tresor::fts
