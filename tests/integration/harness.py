@@ -1058,6 +1058,17 @@ class Dovecot:
                 "}\n" % (address_key, HOST, self.ports["lmtp"]))
         return text
 
+    def _namespace_and_services(self, address_key):
+        """The inbox namespace and the services, alike in both versions but
+        for the listeners' address key."""
+        text = ("namespace inbox {\n  inbox = yes\n%s%s}\n" % (
+            "" if self.separator is None
+            else "  separator = %s\n" % self.separator, self._mailboxes()))
+        text += self._listeners(address_key)
+        text += "service imap {\n  process_limit = 100\n}\n"
+        text += "service lmtp {\n  process_min_avail = 0\n}\n"
+        return text
+
     def _plugin_settings(self):
         plugin = dict(self.plugin)
         if self.lazy_expunge:
@@ -1145,12 +1156,7 @@ class Dovecot:
         text += ("userdb static {\n  fields {\n    uid = %s\n    gid = %s\n"
                  "    home = %s/%%{user}\n  }\n}\n"
                  % (MAIL_USER, settings["mail_gid"], home))
-        text += ("namespace inbox {\n  inbox = yes\n%s%s}\n" % (
-            "" if self.separator is None
-            else "  separator = %s\n" % self.separator, self._mailboxes()))
-        text += self._listeners("listen")
-        text += "service imap {\n  process_limit = 100\n}\n"
-        text += "service lmtp {\n  process_min_avail = 0\n}\n"
+        text += self._namespace_and_services("listen")
         text += blocks
         text += self.extra_conf
         return text
@@ -1181,12 +1187,7 @@ class Dovecot:
             "userdb {\n  driver = static\n"
             "  args = uid=%s gid=%s home=%s/%%u\n}\n"
             % (PASSWORD, MAIL_USER, settings["mail_gid"], home))
-        text += ("namespace inbox {\n  inbox = yes\n%s%s}\n" % (
-            "" if self.separator is None
-            else "  separator = %s\n" % self.separator, self._mailboxes()))
-        text += self._listeners("address")
-        text += "service imap {\n  process_limit = 100\n}\n"
-        text += "service lmtp {\n  process_min_avail = 0\n}\n"
+        text += self._namespace_and_services("address")
         text += "plugin {\n%s}\n" % plugin_text
         text += self.extra_conf
         return text

@@ -219,6 +219,18 @@ fts_backend_tresor_open_box(struct fts_tresor_backend *backend,
 	return 0;
 }
 
+/* What get_last_uid told Dovecot for the index in dir (see
+   reported_last_uid), 0 when nothing. */
+static uint32_t
+fts_backend_tresor_reported_last_uid(const struct fts_tresor_backend *backend,
+				     const char *dir)
+{
+	if (backend->reported_dir == NULL || dir == NULL ||
+	    strcmp(backend->reported_dir, dir) != 0)
+		return 0;
+	return backend->reported_last_uid;
+}
+
 static int
 fts_backend_tresor_get_last_uid(struct fts_backend *_backend,
 				struct mailbox *box, uint32_t *last_uid_r)
@@ -233,13 +245,11 @@ fts_backend_tresor_get_last_uid(struct fts_backend *_backend,
 		return -1;
 	*last_uid_r = tresor_fts_last_uid(index);
 	tresor_fts_close(index);
-	if (backend->reported_dir != NULL &&
-	    strcmp(backend->reported_dir, dir) == 0) {
-		if (*last_uid_r > backend->reported_last_uid)
-			backend->reported_last_uid = *last_uid_r;
-	} else {
+	if (fts_backend_tresor_reported_last_uid(backend, dir) == 0) {
 		i_free(backend->reported_dir);
 		backend->reported_dir = i_strdup(dir);
+		backend->reported_last_uid = *last_uid_r;
+	} else if (*last_uid_r > backend->reported_last_uid) {
 		backend->reported_last_uid = *last_uid_r;
 	}
 	return 0;
@@ -405,8 +415,7 @@ static void
 fts_backend_tresor_forget_reported(struct fts_tresor_backend *backend,
 				   const char *dir)
 {
-	if (backend->reported_dir != NULL && dir != NULL &&
-	    strcmp(backend->reported_dir, dir) == 0)
+	if (fts_backend_tresor_reported_last_uid(backend, dir) != 0)
 		i_free_and_null(backend->reported_dir);
 }
 
@@ -453,21 +462,21 @@ static void
 fts_backend_tresor_check_base(struct fts_tresor_update_context *ctx,
 			      struct fts_tresor_backend *backend)
 {
+	uint32_t reported =
+		fts_backend_tresor_reported_last_uid(backend, ctx->box_dir);
 	char err[TRESOR_ERR_SIZE];
 	int ret;
 
-	if (backend->reported_dir == NULL ||
-	    strcmp(backend->reported_dir, ctx->box_dir) != 0)
+	if (reported == 0)
 		return;
-	ret = tresor_fts_builds_on(ctx->index, backend->reported_last_uid,
-				   err, sizeof(err));
+	ret = tresor_fts_builds_on(ctx->index, reported, err, sizeof(err));
 	if (ret < 0)
 		fts_backend_tresor_update_error(ctx, "opening", err);
 	else if (ret > 0) {
 		e_info(ctx->box->event, "fts-tresor: %s holds less than the "
 		       "last UID %u read before (removed or rebuilt meanwhile): "
 		       "the mails in between are indexed next time",
-		       ctx->box_dir, backend->reported_last_uid);
+		       ctx->box_dir, reported);
 	}
 }
 
@@ -974,7 +983,6 @@ fts_backend_tresor_lookup_box(struct fts_tresor_backend *backend,
 	tresor_fts_index *index;
 	char err[TRESOR_ERR_SIZE];
 	const struct tresor_fts_range *ranges;
-	uint32_t assumed_last_uid = 0;
 	const char *dir;
 	size_t count;
 	unsigned int i;
@@ -995,12 +1003,10 @@ fts_backend_tresor_lookup_box(struct fts_tresor_backend *backend,
 	if (fts_backend_tresor_open_box(backend, box, FALSE, 0, &dir,
 					&index) < 0)
 		return -1;
-	if (backend->reported_dir != NULL &&
-	    strcmp(backend->reported_dir, dir) == 0)
-		assumed_last_uid = backend->reported_last_uid;
 	ret = tresor_fts_lookup(index, array_front_modifiable(&keys),
 				array_count(&keys), and_args ? 1 : 0,
-				assumed_last_uid, &res, err, sizeof(err));
+				fts_backend_tresor_reported_last_uid(backend, dir),
+				&res, err, sizeof(err));
 	tresor_fts_close(index);
 	if (ret < 0) {
 		e_error(box->event, "fts-tresor: search in %s failed: %s", dir, err);
