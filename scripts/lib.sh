@@ -7,14 +7,24 @@ TRESOR_SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 : "${TRESOR_TESTDATA:=$(cd "$TRESOR_SRCDIR/.." && pwd)/shared/testdata}"
 export TRESOR_TESTDATA
 
-# Debian 12 packages the build, the tests, the demo and the Debian package
-# (scripts/package: debhelper, dpkg-dev) need.
-TRESOR_DEBIAN_PACKAGES="build-essential autoconf automake libtool pkg-config
+# tresor_debian_packages RELEASE: the Debian packages (of bookworm, 12, or
+# trixie, 13) the build, the tests, the demo, the benchmarks and the Debian
+# package (scripts/package: debhelper, dpkg-dev, lintian) need. The FTS
+# baselines differ: 12 has fts-lucene, 13 Dovecot's own fts-flatcurve.
+tresor_debian_packages() {
+	echo "build-essential autoconf automake libtool pkg-config
  dovecot-dev dovecot-core dovecot-imapd dovecot-lmtpd dovecot-sieve
  libssl-dev libsqlite3-dev nlohmann-json3-dev libgtest-dev libpsl-dev
  libicu-dev libpugixml-dev libpoppler-cpp-dev poppler-utils
- libzip-dev libxapian-dev dovecot-fts-xapian dovecot-lucene
- python3 openssl debhelper dpkg-dev debootstrap"
+ libzip-dev libxapian-dev dovecot-fts-xapian
+ python3 openssl debhelper dpkg-dev lintian debootstrap"
+	case $1 in
+	bookworm) echo " dovecot-lucene" ;;
+	*) echo " dovecot-flatcurve" ;;
+	esac
+}
+TRESOR_DEBIAN_RELEASE=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-bookworm}")
+TRESOR_DEBIAN_PACKAGES=$(tresor_debian_packages "$TRESOR_DEBIAN_RELEASE")
 
 tresor_install_deps() {
 	local missing=() pkg

@@ -22,7 +22,7 @@ from mailgen import MailGenerator
 
 KEYS = {"seq", "time", "event", "mailbox", "mailbox_guid", "uidvalidity",
         "uid", "guid", "size", "sha256", "imap_sha256", "content_sha256",
-        "message_id",
+        "message_id", "internaldate",
         "duplicate_of", "content_duplicate_of", "archive", "action",
         "new_mailbox",
         "service", "session", "reason", "prev"}
@@ -429,6 +429,11 @@ class ConcurrencyTests(JournalTestCase):
         u = self.user()
         setup = self.imap(u)
         setup.cmd("CREATE Archiv")
+        # INBOX made before the race: Dovecot 2.3.19 on mdbox, without any
+        # plugin, panics with "Resource deadlock avoided" on the list
+        # index about once in 40 rounds when several processes create a
+        # new user's INBOX at once (docs/admin.md, "mdbox specifics")
+        self.assertOK(setup.cmd("SELECT INBOX"))
         setup.logout()
         sent = []
         errors = []

@@ -267,6 +267,20 @@ inline tresor::Record save_record(const std::string &guid, std::uint32_t uid,
 	return r;
 }
 
+// A mail found in the store without a record, journaled by doveadm
+// tresor adopt: a save's hashes, its INTERNALDATE.
+inline tresor::Record adopt_record(const std::string &guid, std::uint32_t uid,
+				   const std::string &sha256,
+				   const std::string &internaldate = "2019-03-04T10:00:00Z",
+				   const std::string &mailbox = "INBOX")
+{
+	tresor::Record r = save_record(guid, uid, sha256, "", mailbox);
+	r.event = "adopt";
+	r.internaldate = internaldate;
+	r.service = "doveadm";
+	return r;
+}
+
 inline tresor::Record expunge_record(const std::string &guid, std::uint32_t uid,
 				     const std::string &event = "expunge")
 {

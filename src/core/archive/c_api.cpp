@@ -19,6 +19,7 @@
 #include "archive/hasher.hpp"
 #include "archive/journal.hpp"
 #include "archive/journal_reader.hpp"
+#include "archive/retention.hpp"
 #include "archive/verify.hpp"
 #include "common/c_abi.hpp"
 
@@ -81,6 +82,7 @@ tresor::Record to_record(const tresor_record *rec)
 	r.imap_sha256 = opt(rec->imap_sha256);
 	r.content_sha256 = opt(rec->content_sha256);
 	r.message_id = opt(rec->message_id);
+	r.internaldate = opt(rec->internaldate);
 	r.duplicate_of = rec->duplicate_of;
 	r.content_duplicate_of = rec->content_duplicate_of;
 	r.archive = rec->archive != 0 ? 1 : 0;
@@ -468,6 +470,25 @@ int tresor_journal_mailbox_has_saves(tresor_journal *j, const char *mailbox_guid
 	});
 }
 
+void tresor_format_utc_time(int64_t unix_time, char buf[TRESOR_UTC_TIME_SIZE])
+{
+	buf[0] = '\0';
+	try {
+		using namespace std::chrono;
+		// what Clock (nanoseconds) can hold
+		constexpr std::int64_t limit =
+			duration_cast<seconds>(tresor::Clock::duration::max()).count() - 1;
+		if (unix_time > limit || unix_time < -limit)
+			return;
+		std::string t = tresor::format_utc_seconds(
+			tresor::Clock::time_point(duration_cast<tresor::Clock::duration>(
+				seconds(unix_time))));
+		std::snprintf(buf, TRESOR_UTC_TIME_SIZE, "%s", t.c_str());
+	} catch (...) {
+		buf[0] = '\0';
+	}
+}
+
 /* ------------------------------------------------------- journal reading */
 
 const char *const *tresor_journal_field_names(void)
@@ -608,20 +629,26 @@ void tresor_verify_mailbox_seen(tresor_verify *v, const char *mailbox_guid,
 	}
 }
 
-void tresor_verify_observe(tresor_verify *v, const char *mailbox_guid, const char *mailbox,
-			   uint32_t uid, const char *guid, const char *sha256,
-			   int journaled)
+enum tresor_observation tresor_verify_observe(tresor_verify *v, const char *mailbox_guid,
+						const char *mailbox, uint32_t uid,
+						const char *guid, const char *sha256,
+						int journaled)
 {
 	if (v == nullptr || mailbox_guid == nullptr)
-		return;
+		return TRESOR_OBSERVED_OTHER;
 	try {
 		// views: no copies of the strings per mail
 		auto view = [](const char *s) {
 			return s != nullptr ? std::string_view(s) : std::string_view();
 		};
-		v->v->observe(mailbox_guid, view(mailbox), uid, view(guid), view(sha256),
-			      journaled != 0);
+		tresor::Observation o = v->v->observe(mailbox_guid, view(mailbox), uid, view(guid),
+						      view(sha256), journaled != 0);
+		static_assert(static_cast<int>(tresor::Observation::Unjournaled) ==
+			      TRESOR_OBSERVED_UNJOURNALED);
+		return static_cast<enum tresor_observation>(o);
 	} catch (...) {
+		// (out of memory) never taken for unjournaled
+		return TRESOR_OBSERVED_OTHER;
 	}
 }
 

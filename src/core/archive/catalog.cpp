@@ -317,7 +317,9 @@ void Catalog::apply(const json &rec, std::uint64_t seq)
 	if (guid.empty())
 		return;
 	std::uint64_t uid = json_uint(rec, "uid");
-	if (event == "save") {
+	// an adopted mail is in the archive like a saved one: the original
+	// of a later duplicate
+	if (event == "save" || event == "adopt") {
 		Stmt st(db_, prepared("INSERT OR REPLACE INTO saves"
 			     " (seq, mailbox_guid, uid, guid, sha256, content_sha256)"
 			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));

@@ -219,6 +219,19 @@ void EvidenceExport::read_journal()
 			const bool in_period = day >= opts_.from && day <= opts_.to;
 			if (event == "save") {
 				add_save(*j, *seq, false, in_period);
+			} else if (event == "adopt") {
+				// an adopted mail belongs to the period of its
+				// INTERNALDATE; the file holding its record must be
+				// exported with it
+				std::string received = json_string(*j, "internaldate").substr(0, 10);
+				const bool received_in_period =
+					received >= opts_.from && received <= opts_.to;
+				if (received_in_period && !first_file)
+					first_file = k;
+				// one naming a mail already journaled counts for
+				// nothing (as in verify)
+				if (find_in_force(*j) == nullptr)
+					add_save(*j, *seq, false, received_in_period);
 			} else if (event == "interrupted") {
 				std::string action = json_string(*j, "action");
 				if (action == "save") {
@@ -301,7 +314,9 @@ void EvidenceExport::add_save(const json &rec, std::uint64_t seq, bool interrupt
 		s.mail = mails_.size();
 		ExportMail m;
 		m.seq = seq;
+		m.event = json_string(rec, "event");
 		m.time = json_string(rec, "time");
+		m.internaldate = json_string(rec, "internaldate");
 		m.mailbox = json_string(rec, "mailbox");
 		m.mailbox_guid = mailbox_guid;
 		m.uidvalidity = static_cast<std::uint32_t>(json_uint(rec, "uidvalidity"));
@@ -498,7 +513,7 @@ std::vector<std::string> EvidenceExport::finish()
 	}
 
 	std::string csv = "seq,time,mailbox,mailbox_guid,uidvalidity,uid,sha256,size,status,"
-			  "file,note\n";
+			  "file,event,internaldate,note\n";
 	std::uint64_t unsealed = 0, first_unsealed = 0;
 	std::map<std::string, unsigned> problems;
 	for (ExportMail &m : mails_) {
@@ -518,7 +533,8 @@ std::vector<std::string> EvidenceExport::finish()
 		       csv_field(m.mailbox) + "," + csv_field(m.mailbox_guid) + "," +
 		       std::to_string(m.uidvalidity) + "," + std::to_string(m.uid) + "," +
 		       csv_field(m.sha256) + "," + std::to_string(m.size) + "," + m.status +
-		       "," + csv_field(m.file) + "," + csv_field(m.note) + "\n";
+		       "," + csv_field(m.file) + "," + csv_field(m.event) + "," +
+		       csv_field(m.internaldate) + "," + csv_field(m.note) + "\n";
 	}
 	for (const auto &[status, n] : problems) {
 		warnings.push_back(std::to_string(n) + (n == 1 ? " mail is " : " mails are ") +

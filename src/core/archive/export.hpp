@@ -33,10 +33,12 @@ struct ExportOptions {
 };
 
 struct ExportMail {
-	// of the save record, or of the interrupted save record
+	// of the save or adopt record, or of the interrupted save record
 	// (docs/archive.md 3.4) of a mail whose save was interrupted
 	std::uint64_t seq = 0;
+	std::string event;        // save, adopt or interrupted
 	std::string time;
+	std::string internaldate; // of an adopted mail
 	std::string mailbox;
 	std::string mailbox_guid;
 	std::uint32_t uidvalidity = 0;
@@ -67,6 +69,9 @@ public:
 
 	std::vector<ExportMail> &mails() { return mails_; }
 
+	// The mails of the period: saved in it (their record's time), or
+	// adopted with an INTERNALDATE in it (adopted later, they are the
+	// period's mails all the same).
 	// The mail to export that the stored mail (UID, GUID, and its sha256
 	// where computed) is, among those saved without a UID: found as
 	// verify finds it (SaveLocator, retention.hpp) - an interrupted save

@@ -18,6 +18,7 @@ const char *const field_names[] = {
 	"mailbox",      "mailbox_guid",   "uidvalidity",
 	"uid",          "guid",           "size",
 	"sha256",       "imap_sha256",    "content_sha256", "message_id",
+	"internaldate",
 	"duplicate_of", "content_duplicate_of", "archive", "action",
 	"new_mailbox",  "service",        "session",
 	"reason",       "prev",           nullptr,

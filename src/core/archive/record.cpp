@@ -61,6 +61,7 @@ json record_json(const Record &rec, std::uint64_t seq, Clock::time_point t,
 	str("imap_sha256", rec.imap_sha256);
 	str("content_sha256", rec.content_sha256);
 	str("message_id", rec.message_id);
+	str("internaldate", rec.internaldate);
 	num("duplicate_of", rec.duplicate_of);
 	num("content_duplicate_of", rec.content_duplicate_of);
 	num("archive", rec.archive);

@@ -34,6 +34,8 @@ struct Record {
 	std::optional<std::string> imap_sha256;
 	std::optional<std::string> content_sha256;
 	std::optional<std::string> message_id;
+	// adopt: the mail's INTERNALDATE, "2019-03-04T10:00:00Z"
+	std::optional<std::string> internaldate;
 	std::uint64_t duplicate_of = 0;
 	std::uint64_t content_duplicate_of = 0;
 	std::uint32_t archive = 0; // save into an archive folder: 1

@@ -465,6 +465,14 @@ void RetentionJournal::apply(const RecordFields &rec, std::uint64_t seq,
 		return;
 	if (event == "save") {
 		add_save(rec, seq, false);
+	} else if (event == "adopt") {
+		// Retention counts from the adoption (its record's time), never
+		// from the INTERNALDATE: that is a claim of the mail store that
+		// anyone appending a mail sets freely, and the archive holds the
+		// mail only from its adoption on. An adopt record naming a mail
+		// the journal already has counts for nothing (as in verify).
+		if (find_in_force(rec.mailbox_guid, uid, rec.guid) == nullptr)
+			add_save(rec, seq, false);
 	} else if (event == "expunge") {
 		if (JournaledSave *s = find_in_force(rec.mailbox_guid, uid, rec.guid)) {
 			s->removed = true;

@@ -131,7 +131,7 @@ void tresor_hasher_free(tresor_hasher *h);
    tresor_journal_append(). */
 typedef struct tresor_record {
 	const char *event;        /* save, expunge, denied, duplicate,
-				     delete, rename (and interrupted,
+				     delete, rename, adopt (and interrupted,
 				     written by the core itself) */
 	const char *mailbox;
 	const char *mailbox_guid; /* 32 hex digits */
@@ -156,7 +156,15 @@ typedef struct tresor_record {
 	const char *service;  /* imap, lmtp, doveadm, ... */
 	const char *session;  /* Dovecot session id, for correlating logs */
 	const char *reason;   /* one human sentence */
+	/* adopt: the mail's INTERNALDATE, "YYYY-MM-DDTHH:MM:SSZ"
+	   (tresor_format_utc_time()) */
+	const char *internaldate;
 } tresor_record;
+
+#define TRESOR_UTC_TIME_SIZE 32
+/* "2019-03-04T10:00:00Z": a Unix time as the journal writes times of
+   seconds (UTC). "" when the time can't be represented. */
+void tresor_format_utc_time(int64_t unix_time, char buf[TRESOR_UTC_TIME_SIZE]);
 
 typedef struct tresor_journal tresor_journal;
 
@@ -309,7 +317,7 @@ typedef struct tresor_verify tresor_verify;
    without gaps, parseable lines) and derives the set of mails that must
    still be in the store: save records not followed by an expunge (of
    that mailbox_guid+uid, or +guid for a save without UID) or a delete (of
-   that mailbox_guid). NULL + err
+   that mailbox_guid); adopt records count as save records. NULL + err
    only when the journal can't be read at all. */
 tresor_verify *tresor_verify_new(const char *dir, char *err, size_t err_size);
 /* The same, and checks every seal with the config's tresor_seal_pubkey and
@@ -330,14 +338,32 @@ int tresor_verify_mailbox_expected(const tresor_verify *v,
 /* Declares that the glue examined this mailbox (call even if empty). */
 void tresor_verify_mailbox_seen(tresor_verify *v, const char *mailbox_guid,
 				const char *mailbox, uint32_t uidvalidity);
+/* What tresor_verify_observe() found a mail to be. */
+enum tresor_observation {
+	/* the journal accounts for it (a save or adopt record, an
+	   interrupted save found by its hash, a pending purge) and its
+	   sha256 matches */
+	TRESOR_OBSERVED_JOURNALED = 0,
+	/* the journal accounts for it, but its sha256 differs: MODIFIED */
+	TRESOR_OBSERVED_MODIFIED,
+	/* no record accounts for it, in a journaled folder: UNJOURNALED -
+	   what doveadm tresor adopt journals */
+	TRESOR_OBSERVED_UNJOURNALED,
+	/* no record, in a folder that is not journaled; or in a folder
+	   whose GUID the journal gives to another folder (IDENTITY), where
+	   a record would count for nothing */
+	TRESOR_OBSERVED_OTHER
+};
 /* One mail found in the store with its freshly computed sha256 and its
    GUID (may be NULL; it finds save records written without a UID, when
    the backend assigned the UID only after the commit).
    journaled: whether the mailbox is a journaled folder (an unexpected mail
-   is UNJOURNALED only there). */
-void tresor_verify_observe(tresor_verify *v, const char *mailbox_guid,
-			   const char *mailbox, uint32_t uid, const char *guid,
-			   const char *sha256, int journaled);
+   is UNJOURNALED only there). A mail observed before counts as
+   TRESOR_OBSERVED_JOURNALED. */
+enum tresor_observation
+tresor_verify_observe(tresor_verify *v, const char *mailbox_guid,
+		      const char *mailbox, uint32_t uid, const char *guid,
+		      const char *sha256, int journaled);
 /* Computes the remaining problems. only_seen_mailboxes = 1 restricts
    MISSING to mailboxes declared with tresor_verify_mailbox_seen() (for
    `verify MAILBOX ...`). */

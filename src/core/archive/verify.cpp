@@ -310,34 +310,8 @@ void Verifier::apply(const RecordFields &rec, std::uint64_t seq, std::string_vie
 	const auto uid = static_cast<std::uint32_t>(rec.uid);
 	const std::string &guid = rec.guid;
 	const std::string &event = rec.event;
-	if (event == "save") {
-		if (uid == 0 && guid.empty())
-			return; // nothing to find it by; never written by the plugin
-		auto g = expected_.find(mailbox_guid);
-		if (g == expected_.end())
-			g = expected_.emplace(mailbox_guid, MailboxExpectation()).first;
-		MailboxExpectation &box = g->second;
-		Expected e;
-		e.seq = seq;
-		e.mailbox = rec.mailbox;
-		e.sha256 = rec.sha256;
-		e.uidvalidity = static_cast<std::uint32_t>(rec.uidvalidity);
-		e.uid = uid;
-		e.time = rec.time;
-		e.message_id = rec.message_id;
-		e.archive = rec.archive != 0;
-		if (uid != 0) {
-			// a UID saved again replaces the old expectation
-			if (auto old = box.locator.add_uid(uid, box.mails.size())) {
-				box.remove(box.mails[*old]);
-				box.locator.add_uid(uid, box.mails.size());
-			}
-		} else {
-			e.guid = guid;
-			box.locator.add_guid(guid, box.mails.size());
-		}
-		box.mails.push_back(std::move(e));
-		box.live++;
+	if (event == "save" || event == "adopt") {
+		apply_save(rec, seq);
 	} else if (event == "expunge") {
 		auto g = expected_.find(mailbox_guid);
 		if (g == expected_.end())
@@ -379,6 +353,56 @@ void Verifier::apply(const RecordFields &rec, std::uint64_t seq, std::string_vie
 				e.mailbox = new_name;
 		}
 	}
+}
+
+void Verifier::apply_save(const RecordFields &rec, std::uint64_t seq)
+{
+	const auto uid = static_cast<std::uint32_t>(rec.uid);
+	const std::string &guid = rec.guid;
+	if (uid == 0 && guid.empty())
+		return; // nothing to find it by; never written by the plugin
+	auto g = expected_.find(rec.mailbox_guid);
+	if (g == expected_.end())
+		g = expected_.emplace(rec.mailbox_guid, MailboxExpectation()).first;
+	MailboxExpectation &box = g->second;
+	if (rec.event == "adopt") {
+		// An adopt record journals a mail no record accounts for; one
+		// naming a mail the journal already has must not replace its
+		// save (that would launder a change of it): it counts for
+		// nothing. doveadm tresor adopt never writes one.
+		const Expected *known = box.find(uid, guid);
+		if (known == nullptr)
+			known = box.find_purged(uid, guid); // a pending purge
+		if (known != nullptr) {
+			note(seq, "seq " + std::to_string(seq) + " adopts " +
+					  mail_name(uid, rec.mailbox, guid) +
+					  ", which the journal already accounts for (seq " +
+					  std::to_string(known->seq) + "): the adopt record "
+					  "counts for nothing");
+			return;
+		}
+	}
+	Expected e;
+	e.seq = seq;
+	e.mailbox = rec.mailbox;
+	e.sha256 = rec.sha256;
+	e.uidvalidity = static_cast<std::uint32_t>(rec.uidvalidity);
+	e.uid = uid;
+	e.time = rec.time;
+	e.message_id = rec.message_id;
+	e.archive = rec.archive != 0;
+	if (uid != 0) {
+		// a UID saved again replaces the old expectation
+		if (auto old = box.locator.add_uid(uid, box.mails.size())) {
+			box.remove(box.mails[*old]);
+			box.locator.add_uid(uid, box.mails.size());
+		}
+	} else {
+		e.guid = guid;
+		box.locator.add_guid(guid, box.mails.size());
+	}
+	box.mails.push_back(std::move(e));
+	box.live++;
 }
 
 // A folder is its GUID under the name the journal gives it (following
@@ -602,9 +626,9 @@ void Verifier::mailbox_seen(std::string_view mailbox_guid, std::string_view mail
 		s->second = Seen{std::string(mailbox), uidvalidity};
 }
 
-void Verifier::observe(std::string_view mailbox_guid, std::string_view mailbox,
-		       std::uint32_t uid, std::string_view guid,
-		       std::string_view sha256, bool journaled)
+Observation Verifier::observe(std::string_view mailbox_guid, std::string_view mailbox,
+			      std::uint32_t uid, std::string_view guid,
+			      std::string_view sha256, bool journaled)
 {
 	// only the folder the journal gives this GUID to is accounted for
 	// by its records (same_folder())
@@ -615,7 +639,7 @@ void Verifier::observe(std::string_view mailbox_guid, std::string_view mailbox,
 		if (Expected *e = g->second.find(uid, guid); e != nullptr && !e->removed) {
 			Expected &x = *e;
 			if (x.observed)
-				return;
+				return Observation::Journaled;
 			x.observed = true;
 			x.observed_uid = uid;
 			checked_++;
@@ -632,8 +656,9 @@ void Verifier::observe(std::string_view mailbox_guid, std::string_view mailbox,
 					   std::to_string(x.seq) + "), the stored mail now has ";
 				p.detail += sha256;
 				add(std::move(p));
+				return Observation::Modified;
 			}
-			return;
+			return Observation::Journaled;
 		}
 	}
 	if (g != expected_.end()) {
@@ -642,14 +667,14 @@ void Verifier::observe(std::string_view mailbox_guid, std::string_view mailbox,
 			x->observed = true;
 			x->observed_uid = uid;
 			checked_++;
-			return;
+			return Observation::Journaled;
 		}
 	}
 	if (g != expected_.end()) {
 		// still there after its purge record: the purge is pending
 		if (Expected *e = g->second.find_purged(uid, guid); e != nullptr) {
 			if (e->observed)
-				return;
+				return Observation::Journaled;
 			e->observed = true;
 			checked_++;
 			purge_pending_++;
@@ -666,12 +691,19 @@ void Verifier::observe(std::string_view mailbox_guid, std::string_view mailbox,
 					   std::to_string(e->seq) + "), the stored mail now has ";
 				p.detail += sha256;
 				add(std::move(p));
+				return Observation::Modified;
 			}
-			return;
+			return Observation::Journaled;
 		}
 	}
-	if (!journaled || !unexpected_.emplace(std::string(mailbox_guid), uid).second)
-		return;
+	if (!journaled)
+		return Observation::Other;
+	// a record in a folder whose GUID the journal gives to another one
+	// would count for nothing (same_folder())
+	const Observation unjournaled = own_folder ? Observation::Unjournaled
+						   : Observation::Other;
+	if (!unexpected_.emplace(std::string(mailbox_guid), uid).second)
+		return unjournaled;
 	Problem p;
 	p.kind = ProblemKind::Unjournaled;
 	p.mailbox = mailbox;
@@ -680,6 +712,7 @@ void Verifier::observe(std::string_view mailbox_guid, std::string_view mailbox,
 	p.detail = mail_name(uid, p.mailbox) +
 		   " is in a journaled folder but has no save record in the journal";
 	add(std::move(p));
+	return unjournaled;
 }
 
 void Verifier::finish(bool only_seen_mailboxes)

@@ -36,6 +36,15 @@ struct Note {
 	std::string detail;
 };
 
+// What Verifier::observe() found a mail to be (tresor.h: enum
+// tresor_observation).
+enum class Observation {
+	Journaled = 0,   // a record accounts for it, sha256 as journaled
+	Modified = 1,    // a record accounts for it, sha256 differs
+	Unjournaled = 2, // in a journaled folder, no record: adopt journals it
+	Other = 3,       // no record, but none is wanted or would count
+};
+
 struct Problem {
 	ProblemKind kind = ProblemKind::Chain;
 	std::uint64_t seq = 0;
@@ -59,13 +68,14 @@ public:
 			  std::uint32_t uidvalidity);
 	// guid: Dovecot's GUID of the mail, matched against save records
 	// that have no UID (the backend assigned it after the commit).
-	void observe(std::string_view mailbox_guid, std::string_view mailbox,
-		     std::uint32_t uid, std::string_view guid,
-		     std::string_view sha256, bool journaled);
-	void observe(std::string_view mailbox_guid, std::string_view mailbox,
-		     std::uint32_t uid, std::string_view sha256, bool journaled)
+	Observation observe(std::string_view mailbox_guid, std::string_view mailbox,
+			    std::uint32_t uid, std::string_view guid,
+			    std::string_view sha256, bool journaled);
+	Observation observe(std::string_view mailbox_guid, std::string_view mailbox,
+			    std::uint32_t uid, std::string_view sha256, bool journaled)
 	{
-		observe(mailbox_guid, mailbox, uid, std::string_view(), sha256, journaled);
+		return observe(mailbox_guid, mailbox, uid, std::string_view(), sha256,
+			       journaled);
 	}
 	void finish(bool only_seen_mailboxes);
 
@@ -143,6 +153,8 @@ private:
 	void check_catalog_position(const JournalPos &cat,
 				    const std::optional<std::string> &hash_at_cat_seq);
 	void apply(const RecordFields &rec, std::uint64_t seq, std::string_view line);
+	// A save or adopt record: the mail it names is expected from now on.
+	void apply_save(const RecordFields &rec, std::uint64_t seq);
 	void apply_purge(const RecordFields &rec, std::uint64_t seq, std::string_view line);
 	void apply_interrupted(const RecordFields &rec, std::uint64_t seq, std::string_view line);
 	bool same_folder(const RecordFields &rec, std::uint64_t seq);

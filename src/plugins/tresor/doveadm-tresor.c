@@ -1,5 +1,5 @@
-/* doveadm tresor verify|journal|status: the admin's view of the tresor
-   archive journal.
+/* doveadm tresor verify|adopt|journal|status: the admin's view of the
+   tresor archive journal.
 
      doveadm tresor verify [-u <user>|-A] [<mailbox> ...]
        Proves the journal and the mail store against each other: the
@@ -17,6 +17,17 @@
        couldn't be read (the verification is then incomplete), 78
        (EX_CONFIG) for a bad tresor_* setting, 68 when a named mailbox
        doesn't exist.
+
+     doveadm tresor adopt [-u <user>|-A] [<mailbox> ...]
+       Journals every mail verify finds UNJOURNALED in the journaled
+       folders (or the named ones) as an adopt record: a save record's
+       hashes, the INTERNALDATE, the time of the adoption. Verify's own
+       walk of the store decides which mails those are, first unlocked,
+       then again under the journal lock folder by folder before the
+       records are written; a mail with a record (MODIFIED or not) is
+       never adopted. Progress on stderr when it is a terminal. One row:
+       adopted, mailboxes, journaled, modified, unreadable. Exit status 75
+       when a mailbox or an unjournaled mail couldn't be read.
 
      doveadm tresor journal [-u <user>|-A] [-s|--since <seq>]
        Prints every journal record (with seq > <seq>), one row per record
@@ -50,6 +61,7 @@
 #include "doveadm-tresor-retention.h"
 
 #include <ctype.h>
+#include <unistd.h>
 
 /* doveadm tresor verify found at least one problem. */
 #define TRESOR_EX_PROBLEMS EX_DATAERR
@@ -185,10 +197,34 @@ doveadm_tresor_cmd_alloc(const char *print_type)
 /* verify                                                             */
 /* ------------------------------------------------------------------ */
 
+/* adopt: what the adopt record of a mail found UNJOURNALED needs */
+struct doveadm_tresor_adoptee {
+	const char *guid;
+	const char *sha256, *content_sha256, *imap_sha256, *message_id;
+	uint64_t size;
+	const char *internaldate;
+};
+
 struct doveadm_tresor_uid_hash {
 	uint32_t uid;
 	bool unreadable;
 	unsigned char sha256[TRESOR_SHA256_SIZE];
+	/* adopt: set when the first pass found it UNJOURNALED */
+	const struct doveadm_tresor_adoptee *adoptee;
+};
+
+/* adopt: a mail found in the second pass, looked up once the journal is
+   locked */
+struct doveadm_tresor_pending_mail {
+	uint32_t uid;
+	bool readable;
+	const char *guid, *sha256;
+	const struct doveadm_tresor_adoptee *adoptee;
+};
+
+/* adopt: what the last look at a mailbox found */
+struct doveadm_tresor_adopt_counts {
+	unsigned int journaled, modified, unjournaled, unreadable;
 };
 
 /* A mailbox examined in the first pass, with what was observed there. */
@@ -196,8 +232,14 @@ struct doveadm_tresor_verify_box {
 	const char *guid;
 	struct mail_namespace *ns;
 	const char *vname;
+	uint32_t uidvalidity;
 	/* in UID order */
 	ARRAY(struct doveadm_tresor_uid_hash) hashes;
+	/* adopt */
+	struct doveadm_tresor_adopt_counts counts;
+	/* the second pass: the mails as found, then the adopt records */
+	ARRAY(struct doveadm_tresor_pending_mail) pending;
+	ARRAY(tresor_record) adoptions;
 };
 
 struct doveadm_tresor_problem_row {
@@ -226,6 +268,14 @@ struct doveadm_tresor_verify_run {
 	uint64_t mails_checked;
 	bool second_pass:1;
 	bool killed:1;
+	/* doveadm tresor adopt: journal the mails verify finds UNJOURNALED
+	   (the hasher then computes every hash a save record has) */
+	bool adopt:1;
+	/* adopt: stderr is a terminal, progress is shown there */
+	bool progress:1;
+	struct mail_user *user;
+	/* "verify" or "adopt", for messages */
+	const char *name;
 };
 
 static bool
@@ -285,6 +335,109 @@ doveadm_tresor_verify_box_lookup(const struct doveadm_tresor_verify_box *vbox,
 	return NULL;
 }
 
+static const struct doveadm_tresor_adoptee *
+doveadm_tresor_adoptee_new(struct doveadm_tresor_verify_run *run,
+			   struct mail *mail, const char *guid,
+			   const tresor_hash_result *result)
+{
+	struct doveadm_tresor_adoptee *a;
+	char internaldate[TRESOR_UTC_TIME_SIZE];
+	time_t received;
+
+	a = p_new(run->pool, struct doveadm_tresor_adoptee, 1);
+	a->guid = guid == NULL || guid[0] == '\0' ? NULL :
+		p_strdup(run->pool, guid);
+	a->sha256 = p_strdup(run->pool, result->sha256);
+	a->content_sha256 = p_strdup_empty(run->pool, result->content_sha256);
+	a->imap_sha256 = p_strdup_empty(run->pool, result->imap_sha256);
+	a->message_id = p_strdup_empty(run->pool, result->message_id);
+	a->size = result->size;
+	if (mail_get_received_date(mail, &received) == 0) {
+		tresor_format_utc_time(received, internaldate);
+		a->internaldate = p_strdup_empty(run->pool, internaldate);
+	}
+	return a;
+}
+
+/* adopt: counts what verify observed of a mail; in the second pass, under
+   the journal lock, queues the adopt record of one found UNJOURNALED.
+   adoptee: its data from the first pass, or from hashing it in the
+   second (NULL when it had a record in the first: it is adopted next
+   time). */
+static void
+doveadm_tresor_adopt_observed(struct doveadm_tresor_verify_run *run,
+			      struct doveadm_tresor_verify_box *vbox,
+			      uint32_t uid, enum tresor_observation obs,
+			      bool readable,
+			      const struct doveadm_tresor_adoptee *adoptee)
+{
+	tresor_record *rec;
+
+	switch (obs) {
+	case TRESOR_OBSERVED_JOURNALED:
+		vbox->counts.journaled++;
+		return;
+	case TRESOR_OBSERVED_MODIFIED:
+		/* journaled, and changed since: verify's to report, never
+		   adopt's to cover */
+		vbox->counts.journaled++;
+		vbox->counts.modified++;
+		return;
+	case TRESOR_OBSERVED_OTHER:
+		return;
+	case TRESOR_OBSERVED_UNJOURNALED:
+		break;
+	}
+	if (!readable) {
+		/* logged where it was read */
+		vbox->counts.unreadable++;
+		return;
+	}
+	vbox->counts.unjournaled++;
+	if (!run->second_pass || adoptee == NULL)
+		return;
+
+	rec = array_append_space(&vbox->adoptions);
+	rec->event = "adopt";
+	rec->mailbox = vbox->vname;
+	rec->mailbox_guid = vbox->guid;
+	rec->uidvalidity = vbox->uidvalidity;
+	rec->uid = uid;
+	rec->guid = adoptee->guid;
+	rec->size = adoptee->size;
+	rec->sha256 = adoptee->sha256;
+	rec->imap_sha256 = adoptee->imap_sha256;
+	rec->content_sha256 = adoptee->content_sha256;
+	rec->message_id = adoptee->message_id;
+	rec->internaldate = adoptee->internaldate;
+	rec->archive = tresor_config_is_archive(run->cfg, vbox->vname,
+						mail_namespace_get_sep(vbox->ns)) != 0 ? 1 : 0;
+	rec->service = "doveadm";
+	rec->session = run->user->session_id;
+	rec->reason = "in the store without a record: journaled as it is now "
+		"(doveadm tresor adopt)";
+}
+
+/* adopt, second pass: a mail as found before the journal lock is taken
+   (no mailbox is touched under it: mbox saves take the mailbox lock before
+   the journal lock) */
+static void
+doveadm_tresor_adopt_pending_add(struct doveadm_tresor_verify_run *run,
+				 struct doveadm_tresor_verify_box *vbox,
+				 uint32_t uid, const char *guid,
+				 const char *sha256, bool readable,
+				 const struct doveadm_tresor_adoptee *adoptee)
+{
+	struct doveadm_tresor_pending_mail *pm =
+		array_append_space(&vbox->pending);
+
+	pm->uid = uid;
+	pm->guid = guid == NULL ? NULL : p_strdup(run->pool, guid);
+	pm->sha256 = p_strdup(run->pool, sha256);
+	pm->readable = readable;
+	pm->adoptee = adoptee;
+}
+
 /* Hashes one mail and hands it to the verifier. In the second pass a mail
    already hashed in the first is not read again. */
 static void
@@ -294,7 +447,9 @@ doveadm_tresor_verify_mail(struct doveadm_tresor_verify_run *run,
 			   bool journaled)
 {
 	const struct doveadm_tresor_uid_hash *known;
+	const struct doveadm_tresor_adoptee *adoptee;
 	struct doveadm_tresor_uid_hash *uh;
+	enum tresor_observation obs;
 	tresor_hash_result result;
 	const char *sha256, *error, *guid;
 	buffer_t buf;
@@ -308,6 +463,13 @@ doveadm_tresor_verify_mail(struct doveadm_tresor_verify_run *run,
 						      mail->uid)) != NULL) {
 		sha256 = known->unreadable ? "no readable content" :
 			binary_to_hex(known->sha256, sizeof(known->sha256));
+		if (run->adopt) {
+			doveadm_tresor_adopt_pending_add(run, vbox, mail->uid,
+							 guid, sha256,
+							 !known->unreadable,
+							 known->adoptee);
+			return;
+		}
 		tresor_verify_observe(v, vbox->guid, vbox->vname, mail->uid,
 				      guid, sha256, journaled ? 1 : 0);
 		return;
@@ -320,8 +482,8 @@ doveadm_tresor_verify_mail(struct doveadm_tresor_verify_run *run,
 			   the journal expects it */
 			return;
 		}
-		i_error("tresor verify: %s UID %u: can't read the mail: %s",
-			vbox->vname, mail->uid, error);
+		i_error("tresor %s: %s UID %u: can't read the mail: %s",
+			run->name, vbox->vname, mail->uid, error);
 		/* the verifier reports it as MODIFIED when the journal
 		   expects it (UNJOURNALED in a journaled folder otherwise) */
 		sha256 = t_strdup_printf("no readable content (%s)", error);
@@ -330,6 +492,7 @@ doveadm_tresor_verify_mail(struct doveadm_tresor_verify_run *run,
 		sha256 = result.sha256;
 		readable = strlen(sha256) == TRESOR_SHA256_SIZE * 2;
 	}
+	uh = NULL;
 	if (!run->second_pass) {
 		run->mails_checked++;
 		uh = array_append_space(&vbox->hashes);
@@ -339,8 +502,25 @@ doveadm_tresor_verify_mail(struct doveadm_tresor_verify_run *run,
 		    buf.used != sizeof(uh->sha256))
 			uh->unreadable = TRUE;
 	}
-	tresor_verify_observe(v, vbox->guid, vbox->vname, mail->uid, guid,
-			      sha256, journaled ? 1 : 0);
+	if (run->adopt && run->second_pass) {
+		/* new since the first pass */
+		doveadm_tresor_adopt_pending_add(run, vbox, mail->uid, guid,
+			sha256, readable, !readable ? NULL :
+			doveadm_tresor_adoptee_new(run, mail, guid, &result));
+		return;
+	}
+	obs = tresor_verify_observe(v, vbox->guid, vbox->vname, mail->uid, guid,
+				    sha256, journaled ? 1 : 0);
+	if (run->adopt) {
+		doveadm_tresor_adopt_observed(run, vbox, mail->uid, obs,
+					      readable, NULL);
+		if (obs == TRESOR_OBSERVED_UNJOURNALED && readable) {
+			adoptee = doveadm_tresor_adoptee_new(run, mail, guid,
+							     &result);
+			if (uh != NULL)
+				uh->adoptee = adoptee;
+		}
+	}
 }
 
 static void
@@ -353,11 +533,11 @@ doveadm_tresor_verify_box_error(struct doveadm_tresor_verify_run *run,
 
 	errstr = mailbox_get_last_internal_error(box, &error);
 	if (error == MAIL_ERROR_NOTFOUND) {
-		i_error("tresor verify: Mailbox %s doesn't exist",
-			mailbox_get_vname(box));
+		i_error("tresor %s: Mailbox %s doesn't exist",
+			run->name, mailbox_get_vname(box));
 	} else {
-		i_error("tresor verify: %s: %s: %s", mailbox_get_vname(box),
-			what, errstr);
+		i_error("tresor %s: %s: %s: %s", run->name,
+			mailbox_get_vname(box), what, errstr);
 	}
 	doveadm_mail_failed_error(&run->tctx->ctx, error);
 }
@@ -413,7 +593,13 @@ doveadm_tresor_verify_mailbox(struct doveadm_tresor_verify_run *run,
 
 	journaled = tresor_config_is_journaled(run->cfg, vname,
 					       mail_namespace_get_sep(ns)) != 0;
-	if (!journaled && tresor_verify_mailbox_expected(v, guid) == 0) {
+	if (!journaled && (run->adopt ||
+			   tresor_verify_mailbox_expected(v, guid) == 0)) {
+		if (run->adopt && run->tctx->mailbox_args) {
+			i_warning("tresor adopt: %s is not a journaled folder "
+				  "(tresor_journal): nothing is adopted there",
+				  vname);
+		}
 		mailbox_free(&box);
 		return 0;
 	}
@@ -437,12 +623,23 @@ doveadm_tresor_verify_mailbox(struct doveadm_tresor_verify_run *run,
 		new_vbox.vname = p_strdup(run->pool, vname);
 		p_array_init(&new_vbox.hashes, run->pool,
 			     I_MAX(status.messages, 1));
+		if (run->adopt) {
+			p_array_init(&new_vbox.pending, run->pool, 16);
+			p_array_init(&new_vbox.adoptions, run->pool, 16);
+		}
 		array_push_back(&run->boxes, &new_vbox);
 		vbox = array_back_modifiable(&run->boxes);
 	} else {
 		i_assert(recheck_vbox != NULL);
 		vbox = recheck_vbox;
+		/* the second look decides */
+		i_zero(&vbox->counts);
+		if (run->adopt) {
+			array_clear(&vbox->pending);
+			array_clear(&vbox->adoptions);
+		}
 	}
+	vbox->uidvalidity = status.uidvalidity;
 
 	trans = mailbox_transaction_begin(box, 0, "tresor verify");
 	mail = mail_alloc(trans, 0, NULL);
@@ -457,6 +654,13 @@ doveadm_tresor_verify_mailbox(struct doveadm_tresor_verify_run *run,
 			doveadm_tresor_verify_mail(run, v, vbox, mail,
 						   journaled);
 		} T_END;
+		if (run->progress && !run->second_pass &&
+		    (seq % 256 == 0 || seq == status.messages)) {
+			fprintf(stderr, "\rtresor adopt: %s: %u/%u mails read",
+				vname, seq, status.messages);
+			if (seq == status.messages)
+				fputc('\n', stderr);
+		}
 	}
 	mail_free(&mail);
 	(void)mailbox_transaction_commit(&trans);
@@ -783,6 +987,7 @@ cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 	records = dec2str(tresor_verify_record_count(v));
 
 	i_zero(&run);
+	run.name = "verify";
 	run.tctx = tctx;
 	run.pool = pool_alloconly_create("tresor verify", 4096);
 	run.cfg = cfg;
@@ -869,6 +1074,247 @@ static struct doveadm_mail_cmd_context *cmd_tresor_verify_alloc(void)
 	tctx = doveadm_tresor_cmd_alloc(DOVEADM_PRINT_TYPE_FORMATTED);
 	tctx->ctx.v.init = cmd_tresor_verify_init;
 	tctx->ctx.v.run = cmd_tresor_verify_run;
+	return &tctx->ctx;
+}
+
+/* ------------------------------------------------------------------ */
+/* adopt                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Journals the mails of one mailbox that the first pass found
+   UNJOURNALED. The mailbox is looked at again (mails hashed in the first
+   pass are not read again), then the journal is locked and read anew and
+   each mail looked up as verify does: the mail plugin holds the lock
+   across each commit and its journal append, so a mail committed before
+   the lock is ours has its record by then, and one committed after it
+   was not in the mailbox when we looked - a delivery racing the adopt is
+   neither lost nor journaled twice. The mailbox is not touched under the
+   lock (an mbox save locks the mailbox, then the journal). Returns -1 on
+   error (logged, exit code set). */
+static int
+doveadm_tresor_adopt_box(struct doveadm_tresor_verify_run *run,
+			 tresor_journal *journal,
+			 struct doveadm_tresor_verify_box *vbox,
+			 unsigned int *adopted_r)
+{
+	struct doveadm_mail_cmd_context *ctx = &run->tctx->ctx;
+	const struct doveadm_tresor_pending_mail *pm;
+	tresor_verify *v;
+	const char *checked_guid;
+	char err[TRESOR_ERR_SIZE];
+	int ret;
+
+	*adopted_r = 0;
+	ret = doveadm_tresor_verify_mailbox(run, NULL, vbox->ns, vbox->vname,
+					    vbox, &checked_guid);
+	if (ret == 0) {
+		i_warning("tresor adopt: %s was renamed or replaced while adopt "
+			  "ran: nothing adopted there (run it again)",
+			  vbox->vname);
+	}
+	if (ret <= 0)
+		return ret;
+
+	if (tresor_journal_lock(journal, TRESOR_JOURNAL_LOCK_TIMEOUT_MSECS,
+				err, sizeof(err)) < 0) {
+		i_error("tresor adopt: %s: can't lock the journal: %s - "
+			"nothing adopted there", vbox->vname, err);
+		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
+		return -1;
+	}
+	v = tresor_verify_new(run->dir, err, sizeof(err));
+	if (v == NULL) {
+		i_error("tresor adopt: can't read the journal in %s: %s",
+			run->dir, err);
+		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
+		tresor_journal_unlock(journal);
+		return -1;
+	}
+	tresor_verify_mailbox_seen(v, vbox->guid, vbox->vname,
+				   vbox->uidvalidity);
+	array_foreach(&vbox->pending, pm) {
+		doveadm_tresor_adopt_observed(run, vbox, pm->uid,
+			tresor_verify_observe(v, vbox->guid, vbox->vname,
+					      pm->uid, pm->guid, pm->sha256, 1),
+			pm->readable, pm->adoptee);
+	}
+	tresor_verify_free(v);
+	if (array_count(&vbox->adoptions) > 0) {
+		if (tresor_journal_append_batch(journal,
+						array_front(&vbox->adoptions),
+						array_count(&vbox->adoptions),
+						NULL, err, sizeof(err)) < 0) {
+			i_error("tresor adopt: %s: can't write the adopt "
+				"records: %s - nothing adopted there",
+				vbox->vname, err);
+			doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
+			ret = -1;
+		} else {
+			*adopted_r = array_count(&vbox->adoptions);
+		}
+	}
+	tresor_journal_unlock(journal);
+	return ret < 0 ? -1 : 0;
+}
+
+static void
+doveadm_tresor_adopt_set_format(struct doveadm_tresor_cmd_context *tctx,
+				bool modified, bool unreadable)
+{
+	string_t *fmt = doveadm_tresor_row_format_begin(tctx);
+
+	str_append(fmt, "adopted %{adopted} mails in %{mailboxes} mailboxes, "
+		   "%{journaled} already journaled");
+	if (modified)
+		str_append(fmt, " (%{modified} of them MODIFIED: see doveadm "
+			   "tresor verify)");
+	if (unreadable)
+		str_append(fmt, ", %{unreadable} unreadable (not adopted)");
+	str_append_c(fmt, '\n');
+	doveadm_tresor_row_format_end(tctx);
+}
+
+static void
+doveadm_tresor_adopt_print(struct doveadm_tresor_cmd_context *tctx,
+			   unsigned int adopted, unsigned int mailboxes,
+			   const struct doveadm_tresor_adopt_counts *total)
+{
+	doveadm_tresor_adopt_set_format(tctx, total->modified > 0,
+					total->unreadable > 0);
+	doveadm_print(dec2str(adopted));
+	doveadm_print(dec2str(mailboxes));
+	doveadm_print(dec2str(total->journaled));
+	doveadm_print(dec2str(total->modified));
+	doveadm_print(dec2str(total->unreadable));
+}
+
+static int
+cmd_tresor_adopt_run(struct doveadm_mail_cmd_context *ctx,
+		     struct mail_user *user)
+{
+	struct doveadm_tresor_cmd_context *tctx =
+		(struct doveadm_tresor_cmd_context *)ctx;
+	struct doveadm_tresor_verify_run run;
+	struct doveadm_tresor_verify_box *vbox;
+	struct doveadm_tresor_adopt_counts total;
+	tresor_journal *journal = NULL;
+	tresor_config *cfg;
+	tresor_verify *v;
+	const char *dir;
+	char err[TRESOR_ERR_SIZE];
+	unsigned int adopted = 0, mailboxes = 0, n;
+	int ret = 0;
+
+	if (doveadm_tresor_user_config_load(ctx, user, &cfg, &dir) < 0)
+		return -1;
+
+	i_zero(&run);
+	run.name = "adopt";
+	run.adopt = TRUE;
+	run.progress = isatty(STDERR_FILENO) != 0;
+	run.user = user;
+	run.tctx = tctx;
+	run.pool = pool_alloconly_create("tresor adopt", 4096);
+	run.cfg = cfg;
+	run.dir = p_strdup(run.pool, dir);
+	p_array_init(&run.boxes, run.pool, 16);
+	p_array_init(&run.failed_guids, run.pool, 4);
+	p_array_init(&run.rows, run.pool, 4);
+
+	/* every hash a save record has: an adopt record has them too */
+	run.hasher = tresor_hasher_new(cfg);
+	v = run.hasher == NULL ? NULL : tresor_verify_new(dir, err, sizeof(err));
+	if (run.hasher != NULL && v != NULL)
+		journal = tresor_journal_open(dir, err, sizeof(err));
+	if (run.hasher == NULL || v == NULL || journal == NULL) {
+		i_error("tresor adopt: can't read the journal in %s: %s", dir,
+			run.hasher == NULL ? "out of memory" : err);
+		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
+		tresor_verify_free(v);
+		tresor_hasher_free(run.hasher);
+		tresor_config_free(cfg);
+		pool_unref(&run.pool);
+		return -1;
+	}
+
+	/* first pass, unlocked: every mail of the journaled folders is
+	   hashed and looked up as verify does */
+	if (doveadm_tresor_verify_all_mailboxes(&run, v, user) < 0)
+		ret = -1;
+	tresor_verify_free(v);
+
+	/* second pass, locked mailbox by mailbox */
+	run.second_pass = TRUE;
+	array_foreach_modifiable(&run.boxes, vbox) {
+		if (run.killed)
+			break;
+		if (vbox->counts.unjournaled == 0)
+			continue;
+		T_BEGIN {
+			if (doveadm_tresor_adopt_box(&run, journal, vbox, &n) < 0)
+				ret = -1;
+		} T_END;
+		if (n > 0) {
+			adopted += n;
+			mailboxes++;
+			if (run.progress) {
+				fprintf(stderr, "tresor adopt: %s: %u mails "
+					"journaled\n", vbox->vname, n);
+			}
+		}
+	}
+	tresor_journal_close(journal);
+	if (run.killed) {
+		i_error("tresor adopt: interrupted (what was journaled stays; "
+			"run it again for the rest)");
+		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
+		ret = -1;
+	}
+
+	i_zero(&total);
+	array_foreach_modifiable(&run.boxes, vbox) {
+		total.journaled += vbox->counts.journaled;
+		total.modified += vbox->counts.modified;
+		total.unreadable += vbox->counts.unreadable;
+	}
+	if (total.unreadable > 0) {
+		/* verify still reports them UNJOURNALED */
+		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
+		ret = -1;
+	}
+	doveadm_tresor_adopt_print(tctx, adopted, mailboxes, &total);
+
+	tresor_hasher_free(run.hasher);
+	tresor_config_free(cfg);
+	pool_unref(&run.pool);
+	return ret;
+}
+
+static void cmd_tresor_adopt_init(DOVEADM_TRESOR_CMD_INIT_PARAMS)
+{
+	struct doveadm_tresor_cmd_context *tctx = (struct doveadm_tresor_cmd_context *)ctx;
+	const char *const *mailboxes =
+		doveadm_tresor_param_list(ctx, "mailbox");
+	doveadm_tresor_cmd_init_common(tctx);
+	tctx->mailbox_args = mailboxes[0] != NULL;
+	ctx->search_args = doveadm_mail_mailbox_search_args_build(mailboxes);
+
+	doveadm_print_header_simple("adopted");
+	doveadm_print_header_simple("mailboxes");
+	doveadm_print_header_simple("journaled");
+	doveadm_print_header_simple("modified");
+	doveadm_print_header_simple("unreadable");
+	/* for rows printed here from a remote doveadm-server's answer */
+	doveadm_tresor_adopt_set_format(tctx, TRUE, TRUE);
+}
+
+static struct doveadm_mail_cmd_context *cmd_tresor_adopt_alloc(void)
+{
+	struct doveadm_tresor_cmd_context *tctx;
+
+	tctx = doveadm_tresor_cmd_alloc(DOVEADM_PRINT_TYPE_FORMATTED);
+	tctx->ctx.v.init = cmd_tresor_adopt_init;
+	tctx->ctx.v.run = cmd_tresor_adopt_run;
 	return &tctx->ctx;
 }
 
@@ -1060,6 +1506,15 @@ static struct doveadm_cmd_ver2 tresor_commands[] = {
 {
 	.name = "tresor verify",
 	.mail_cmd = cmd_tresor_verify_alloc,
+	.usage = DOVEADM_CMD_MAIL_USAGE_PREFIX "[<mailbox> ...]",
+DOVEADM_CMD_PARAMS_START
+DOVEADM_CMD_MAIL_COMMON
+DOVEADM_CMD_PARAM('\0', "mailbox", CMD_PARAM_ARRAY, CMD_PARAM_FLAG_POSITIONAL)
+DOVEADM_CMD_PARAMS_END
+},
+{
+	.name = "tresor adopt",
+	.mail_cmd = cmd_tresor_adopt_alloc,
 	.usage = DOVEADM_CMD_MAIL_USAGE_PREFIX "[<mailbox> ...]",
 DOVEADM_CMD_PARAMS_START
 DOVEADM_CMD_MAIL_COMMON

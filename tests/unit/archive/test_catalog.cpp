@@ -396,3 +396,20 @@ TEST(Catalog, ExpungeFindsASaveWithoutUidByGuid)
 	j.append(gone, utc(2026, 1, 3));
 	EXPECT_EQ(dup(j, kGuid1, h), P(0, 0));
 }
+
+// An adopted mail is in the archive like a saved one: a later save of the
+// same mail is its duplicate.
+TEST(Catalog, AdoptedMailIsTheOriginalOfALaterSave)
+{
+	TempDir d;
+	Journal j(d.path());
+	std::string h = mail_hash("old");
+	j.append(adopt_record(kGuid1, 1, h), utc(2026, 1, 1));
+	EXPECT_EQ(dup(j, kGuid1, h), P(1, 1));
+	j.append(save_record(kGuid1, 2, h), utc(2026, 1, 2));
+	auto lines = split_lines(read_file(d / "journal/2026.jsonl"));
+	ASSERT_EQ(lines.size(), 2u);
+	EXPECT_EQ((*tresor::parse_line(lines[1]))["duplicate_of"], 1);
+	j.append(expunge_record(kGuid1, 1), utc(2026, 1, 3));
+	EXPECT_EQ(dup(j, kGuid1, h), P(2, 2));
+}

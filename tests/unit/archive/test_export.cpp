@@ -204,10 +204,10 @@ TEST(Export, MailsOfInterruptedSavesAreFoundAsVerifyFindsThem)
 	std::string csv = read_file(out + "/mails.csv");
 	EXPECT_NE(csv.find("\n4,2026-03-02T00:00:00.000000Z,INBOX," + kGuid1 + ",0,12," +
 			   sha_of("lost") + "," + std::to_string(message("lost").size()) +
-			   ",exported,mails/4.eml,\n"),
+			   ",exported,mails/4.eml,interrupted,,\n"),
 		  std::string::npos)
 		<< csv;
-	EXPECT_NE(csv.find(",not-stored,,the interrupted save journaled as seq 7 did not "
+	EXPECT_NE(csv.find(",not-stored,,interrupted,,the interrupted save journaled as seq 7 did not "
 			   "reach the store\n"),
 		  std::string::npos)
 		<< csv;
@@ -234,4 +234,58 @@ TEST(Export, OnlyDatesThatExistAreValid)
 			      "2026-01-01T", "abcd-ef-gh", ""})
 		EXPECT_EQ(tresor_date_valid(d), 0) << d;
 	EXPECT_EQ(tresor_date_valid(nullptr), 0);
+}
+
+// Adopted mails belong to the period of their INTERNALDATE; VERIFY.txt
+// checks them against their adopt records.
+TEST(Export, AdoptedMailsAreExportedByTheirInternaldate)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(save_record(kGuid1, 1, sha_of("saved")), utc(2026, 3, 1));       // 1
+		j.append(adopt_record(kGuid1, 2, sha_of("old"), "2019-05-06T07:08:09Z"),
+			 utc(2026, 3, 2));                                                  // 2
+		j.append(adopt_record(kGuid1, 3, sha_of("older"), "2018-12-31T23:00:00Z"),
+			 utc(2026, 3, 2));                                                  // 3
+		// naming a saved mail: counts for nothing
+		j.append(adopt_record(kGuid1, 1, sha_of("changed"), "2019-01-01T00:00:00Z"),
+			 utc(2026, 3, 2));                                                  // 4
+	}
+	ExportOptions opts;
+	opts.tresor_dir = d.path();
+	opts.user = "alice";
+	opts.from = "2019-01-01";
+	opts.to = "2019-12-31";
+	opts.out_dir = d / "export";
+	EvidenceExport x(opts);
+	ASSERT_EQ(x.mails().size(), 1u);
+	const ExportMail &m = x.mails()[0];
+	EXPECT_EQ(m.seq, 2u);
+	EXPECT_EQ(m.event, "adopt");
+	EXPECT_EQ(m.uid, 2u);
+	EXPECT_EQ(m.internaldate, "2019-05-06T07:08:09Z");
+	export_mail(x, 0, "old");
+	EXPECT_TRUE(x.finish().size() > 0); // no public key, no seal: warnings only
+	const std::string out = opts.out_dir;
+	EXPECT_TRUE(exists(out + "/mails/2.eml"));
+	EXPECT_TRUE(exists(out + "/journal/2026.jsonl"));
+	std::string csv = read_file(out + "/mails.csv");
+	EXPECT_NE(csv.find("\n2,2026-03-02T00:00:00.000000Z,INBOX," + kGuid1 + ",1700000000,2," +
+			   sha_of("old") + ",1002,exported,mails/2.eml,adopt,2019-05-06T07:08:09Z,\n"),
+		  std::string::npos)
+		<< csv;
+	std::vector<std::string> failed = failed_verify_blocks(out);
+	EXPECT_TRUE(failed.empty()) << failed.front();
+	// an adopted mail changed after the export is found
+	append_file(out + "/mails/2.eml", "changed");
+	failed = failed_verify_blocks(out);
+	ASSERT_EQ(failed.size(), 2u); // the manifest and the mails
+	EXPECT_NE(failed[1].find("FAILED: mails/2.eml"), std::string::npos) << failed[1];
+
+	// the day of the adoption holds none of the adopted mails
+	opts.from = opts.to = "2026-03-02";
+	opts.out_dir = d / "export2";
+	EvidenceExport y(opts);
+	EXPECT_TRUE(y.mails().empty());
 }

@@ -91,6 +91,7 @@ TEST(Journal, ExactLineFormat)
 	all.imap_sha256 = "i";
 	all.content_sha256 = "c";
 	all.message_id = "m";
+	all.internaldate = "2019-03-04T10:00:00Z";
 	all.duplicate_of = 1;
 	all.content_duplicate_of = 1;
 	all.archive = 1;
@@ -106,7 +107,7 @@ TEST(Journal, ExactLineFormat)
 	EXPECT_EQ(keys(p), (std::vector<std::string>{
 				   "seq", "time", "event", "mailbox", "mailbox_guid",
 				   "uidvalidity", "uid", "guid", "size", "sha256",
-				   "imap_sha256", "content_sha256", "message_id", "duplicate_of",
+				   "imap_sha256", "content_sha256", "message_id", "internaldate", "duplicate_of",
 				   "content_duplicate_of", "archive", "action", "new_mailbox", "service",
 				   "session", "reason", "prev"}));
 	EXPECT_EQ(p["time"], "2026-11-23T09:06:00.000000Z");
@@ -496,10 +497,11 @@ TEST(JournalReader, FieldsAsTextBrokenLinesAsErrorsAndTheStatus)
 	EXPECT_STREQ(v[8], "1007");
 	EXPECT_STREQ(v[9], mail_hash("7").c_str());
 	EXPECT_STREQ(v[10], ""); // no NUL bytes: BODY[] hashes to sha256
-	EXPECT_STREQ(v[15], ""); // not an archive folder
-	EXPECT_STREQ(v[18], "lmtp");
-	EXPECT_STREQ(v[21], zero_hash.c_str());
-	EXPECT_EQ(v[22], nullptr);
+	EXPECT_STREQ(v[13], ""); // no internaldate: not an adopt record
+	EXPECT_STREQ(v[16], ""); // not an archive folder
+	EXPECT_STREQ(v[19], "lmtp");
+	EXPECT_STREQ(v[22], zero_hash.c_str());
+	EXPECT_EQ(v[23], nullptr);
 	ASSERT_EQ(tresor_journal_reader_next(rd, &v, err, sizeof(err)), 1);
 	EXPECT_STREQ(v[2], "expunge");
 	EXPECT_STREQ(v[8], "");

@@ -698,3 +698,46 @@ TEST(Retention, InterruptedSavesArePurgedOnceFound)
 	EXPECT_EQ(tresor::decide_purge(rj, rule, kGuid1, 11, "g-there", now_tp).status,
 		  PurgeStatus::Pending);
 }
+
+// An adopted mail's retention counts from its adoption: the INTERNALDATE
+// is the mail store's claim (anyone appending a mail sets it), and the
+// archive holds the mail only from the adoption on.
+TEST(Retention, AdoptedMailsCountFromTheirAdoption)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(archived_save(1), utc(2014, 6, 1));                                 // 1
+		Record adopted = adopt_record(kGuid1, 2, mail_hash("2"), "2001-02-03T04:05:06Z",
+					      "Rechnungen");
+		adopted.archive = 1;
+		j.append(adopted, utc(2026, 2, 1));                                          // 2
+		// naming a saved mail: counts for nothing, seq 1 still decides
+		Record again = adopt_record(kGuid1, 1, mail_hash("1"), "2001-02-03T04:05:06Z",
+					    "Rechnungen");
+		j.append(again, utc(2026, 2, 1));                                            // 3
+	}
+	RetentionRule rule = rule_10y();
+	RetentionJournal rj(d.path());
+	auto d1 = tresor::decide_purge(rj, rule, kGuid1, 1, "", utc(2026, 3, 1));
+	EXPECT_EQ(d1.status, PurgeStatus::Expired);
+	EXPECT_EQ(d1.save->seq, 1u);
+	auto d2 = tresor::decide_purge(rj, rule, kGuid1, 2, "", utc(2030, 3, 1));
+	EXPECT_EQ(d2.status, PurgeStatus::Retained);
+	EXPECT_EQ(d2.save->seq, 2u);
+	EXPECT_EQ(tresor::format_utc_seconds(*d2.end), "2037-01-01T00:00:00Z");
+
+	// a purge by the INTERNALDATE would be premature: verify says so
+	{
+		Journal j(d.path());
+		Record purge = tresor::purge_record(*d2.save, rule,
+						    utc(2012, 1, 1), "Rechnungen", kGuid1,
+						    1700000000, 2, "");
+		j.append(purge, utc(2030, 3, 1));
+	}
+	Verifier v(d.path());
+	ASSERT_EQ(v.problems().size(), 1u);
+	EXPECT_EQ(v.problems()[0].kind, ProblemKind::Purge);
+	EXPECT_NE(v.problems()[0].detail.find("ends 2037-01-01T00:00:00Z"), std::string::npos)
+		<< v.problems()[0].detail;
+}

@@ -875,3 +875,103 @@ TEST(Verify, RenamedFoldersKeepTheirIdentity)
 	v.finish(false);
 	EXPECT_TRUE(v.problems().empty()) << v.problems()[0].detail;
 }
+
+// doveadm tresor adopt journals what verify calls UNJOURNALED; an adopted
+// mail is then expected and checked like a saved one.
+TEST(Verify, AdoptedMailsAreCheckedLikeSavedOnes)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 1, 1));      // 1
+		j.append(adopt_record(kGuid1, 2, mail_hash("2")), utc(2026, 1, 2));     // 2
+		j.append(adopt_record(kGuid1, 3, mail_hash("3")), utc(2026, 1, 2));     // 3
+		j.append(adopt_record(kGuid1, 4, mail_hash("4")), utc(2026, 1, 2));     // 4
+	}
+	Verifier v(d.path());
+	EXPECT_EQ(v.expected_count(), 4u);
+	v.mailbox_seen(kGuid1, "INBOX", 1700000000);
+	using tresor::Observation;
+	EXPECT_EQ(v.observe(kGuid1, "INBOX", 1, mail_hash("1"), true), Observation::Journaled);
+	EXPECT_EQ(v.observe(kGuid1, "INBOX", 2, mail_hash("2"), true), Observation::Journaled);
+	EXPECT_EQ(v.observe(kGuid1, "INBOX", 3, mail_hash("tampered"), true),
+		  Observation::Modified);
+	// came after the adoption: still no record
+	EXPECT_EQ(v.observe(kGuid1, "INBOX", 5, mail_hash("5"), true), Observation::Unjournaled);
+	EXPECT_EQ(v.observe(kGuid1, "INBOX", 6, mail_hash("6"), false), Observation::Other);
+	v.finish(false);
+	const auto &ps = v.problems();
+	ASSERT_EQ(ps.size(), 3u);
+	EXPECT_EQ(ps[0].kind, ProblemKind::Modified);
+	EXPECT_EQ(ps[0].seq, 3u);
+	EXPECT_EQ(ps[1].kind, ProblemKind::Missing);
+	EXPECT_EQ(ps[1].seq, 4u);
+	EXPECT_EQ(ps[2].kind, ProblemKind::Unjournaled);
+	EXPECT_EQ(ps[2].uid, 5u);
+	EXPECT_EQ(v.checked_count(), 3u);
+}
+
+// An adopt record for a mail the journal already has would launder a
+// change of it: it counts for nothing, the save still decides.
+TEST(Verify, AnAdoptRecordDoesNotReplaceASave)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 1, 1));
+		j.append(adopt_record(kGuid1, 1, mail_hash("tampered")), utc(2026, 1, 2));
+		j.append(adopt_record(kGuid1, 2, mail_hash("2")), utc(2026, 1, 2));
+		j.append(adopt_record(kGuid1, 2, mail_hash("tampered 2")), utc(2026, 1, 3));
+	}
+	Verifier v(d.path());
+	EXPECT_EQ(v.expected_count(), 2u);
+	v.mailbox_seen(kGuid1, "INBOX", 1700000000);
+	EXPECT_EQ(v.observe(kGuid1, "INBOX", 1, mail_hash("tampered"), true),
+		  tresor::Observation::Modified);
+	EXPECT_EQ(v.observe(kGuid1, "INBOX", 2, mail_hash("tampered 2"), true),
+		  tresor::Observation::Modified);
+	v.finish(false);
+	const auto &ps = v.problems();
+	ASSERT_EQ(ps.size(), 2u);
+	EXPECT_EQ(ps[0].kind, ProblemKind::Modified);
+	EXPECT_EQ(ps[0].seq, 1u);
+	EXPECT_EQ(ps[1].kind, ProblemKind::Modified);
+	EXPECT_EQ(ps[1].seq, 3u);
+	ASSERT_EQ(v.notes().size(), 2u);
+	EXPECT_EQ(v.notes()[0].detail, "seq 2 adopts UID 1 in INBOX, which the journal already "
+				       "accounts for (seq 1): the adopt record counts for nothing");
+	EXPECT_EQ(v.notes()[1].seq, 4u);
+}
+
+// A mail in a folder whose GUID the journal gives to another folder is
+// UNJOURNALED, but adopting it there would count for nothing.
+TEST(Verify, ObservationsThroughTheCApi)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(save_record(kGuid1, 1, mail_hash("1"), "", "Archiv"), utc(2026, 1, 1));
+	}
+	char err[256];
+	tresor_verify *v = tresor_verify_new(d.path().c_str(), err, sizeof(err));
+	ASSERT_NE(v, nullptr) << err;
+	tresor_verify_mailbox_seen(v, kGuid1.c_str(), "Archiv", 1700000000);
+	EXPECT_EQ(tresor_verify_observe(v, kGuid1.c_str(), "Archiv", 1, nullptr,
+					mail_hash("1").c_str(), 1),
+		  TRESOR_OBSERVED_JOURNALED);
+	EXPECT_EQ(tresor_verify_observe(v, kGuid1.c_str(), "Archiv", 1, nullptr,
+					mail_hash("1").c_str(), 1),
+		  TRESOR_OBSERVED_JOURNALED); // twice: once
+	EXPECT_EQ(tresor_verify_observe(v, kGuid1.c_str(), "Archiv", 2, nullptr,
+					mail_hash("2").c_str(), 1),
+		  TRESOR_OBSERVED_UNJOURNALED);
+	tresor_verify_mailbox_seen(v, kGuid1.c_str(), "Decoy", 5);
+	EXPECT_EQ(tresor_verify_observe(v, kGuid1.c_str(), "Decoy", 7, nullptr,
+					mail_hash("7").c_str(), 1),
+		  TRESOR_OBSERVED_OTHER);
+	tresor_verify_mailbox_seen(v, kGuid2.c_str(), "Privat", 5);
+	EXPECT_EQ(tresor_verify_observe(v, kGuid2.c_str(), "Privat", 1, nullptr,
+					mail_hash("p").c_str(), 0),
+		  TRESOR_OBSERVED_OTHER);
+	tresor_verify_free(v);
+}

@@ -1,0 +1,292 @@
+"""doveadm tresor adopt: mail that was in the store before the plugin
+(UNJOURNALED) gets one adopt record each, so that verify is clean; adopt
+is idempotent, journals beside racing LMTP deliveries without losing or
+doubling a record, never covers a changed mail (MODIFIED stays), and the
+evidence export carries the adopt records."""
+
+import calendar
+import os
+import pty
+import subprocess
+import tempfile
+import threading
+import time
+import zlib
+
+from harness import (chown_mail_user, crlf, sha256_hex, TRESOR_DOVEADM_PLUGIN,
+                     TRESOR_MAIL_PLUGIN)
+from mailgen import MailGenerator
+from test_seal import sh_blocks
+from test_verify import VerifyCase
+
+
+class AdoptCase(VerifyCase):
+    """verify's helpers, and adopt's."""
+
+    def setUp(self):
+        super().setUp()
+        self.gen = MailGenerator(seed=zlib.crc32(self.id().encode()))
+
+    def adopt(self, u, *mailboxes, expect_rc=0):
+        """The summary row of adopt -f json, as numbers."""
+        rc, data, err = self.dc.doveadm_json("tresor", "adopt", "-u", u,
+                                             *mailboxes)
+        self.assertEqual(rc, expect_rc, err)
+        self.assertEqual(len(data), 1, data)
+        row = data[0]
+        self.assertEqual(set(row), {"adopted", "mailboxes", "journaled",
+                                    "modified", "unreadable"}, row)
+        return {k: int(v) for k, v in row.items()}
+
+    def records(self, u, event):
+        return [r for r in self.dc.journal(u) if r["event"] == event]
+
+    def plant(self, u, mailbox, n):
+        """n mails put into the folder (made first) behind the plugin's
+        back. Each of its own size: maildir names planted files by time
+        and size."""
+        c = self.imap(u)
+        if mailbox == "INBOX":
+            self.assertOK(c.cmd("SELECT INBOX"))
+        else:
+            c.cmd("CREATE %s" % mailbox)
+        c.logout()
+        sizes = set()
+        for _ in range(n):
+            data = self.gen.mail().replace(b"\r\n", b"\n")
+            while len(data) in sizes:
+                data += b"\n"
+            sizes.add(len(data))
+            self.dc.plant_mail(u, mailbox, data)
+
+    def assertOneRecordPerMail(self, u, mailbox):
+        """Every mail of the folder has exactly one save or adopt record."""
+        c = self.imap(u)
+        uids = c.uids(mailbox)
+        c.logout()
+        recs = [r for r in self.dc.journal(u)
+                if r["event"] in ("save", "adopt")
+                and r.get("mailbox") == mailbox]
+        self.assertEqual(sorted(r["uid"] for r in recs), uids)
+        return recs
+
+
+class AdoptTests(AdoptCase):
+    required_plugins = (TRESOR_MAIL_PLUGIN, TRESOR_DOVEADM_PLUGIN)
+
+    def test_mail_from_before_the_plugin_is_adopted_once(self):
+        u = self.user()
+        # a mail server that ran without tresor
+        self.dc.restart(mail_plugins=[])
+        self.addCleanup(self.dc.restart, mail_plugins=["tresor"])
+        c = self.imap(u)
+        self.assertOK(c.cmd("CREATE Archiv"))
+        for _ in range(3):
+            c.append_msg("INBOX", self.gen.mail())
+        old = self.gen.invoice()
+        typ, _ = c.append("Archiv", None, '"05-Jan-2019 10:00:00 +0000"',
+                          crlf(old))
+        self.assertEqual(typ, "OK")
+        c.append_msg("Archiv", self.gen.letter())
+        c.logout()
+        self.dc.restart(mail_plugins=["tresor"])
+
+        self.assertProblems(u, [("UNJOURNALED", {"mailbox": "INBOX"})] * 3 +
+                            [("UNJOURNALED", {"mailbox": "Archiv"})] * 2)
+        before = time.time()
+        rc, out, err = self.dc.doveadm("tresor", "adopt", "-u", u)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.strip(), "adopted 5 mails in 2 mailboxes, 0 "
+                         "already journaled")
+        self.assertNotIn("mails read", err)  # stderr is no terminal
+        self.assertClean(u)
+
+        adopted = self.records(u, "adopt")
+        self.assertEqual(len(adopted), 5)
+        for r in adopted:
+            for k in ("mailbox", "mailbox_guid", "uidvalidity", "uid", "guid",
+                      "size", "sha256", "content_sha256", "internaldate",
+                      "service", "session", "reason"):
+                self.assertIn(k, r, r)
+            self.assertEqual(r.get("archive", 0),
+                             1 if r["mailbox"] == "Archiv" else 0, r)
+            # the time of the adoption, never one of the past
+            t = calendar.timegm(time.strptime(r["time"][:19],
+                                              "%Y-%m-%dT%H:%M:%S"))
+            self.assertGreaterEqual(t, int(before) - 1, r)
+            # hashed as a save is: the mail as IMAP serves it
+            self.assertEqual(r["sha256"], sha256_hex(self.dc.served_body(
+                u, r["mailbox"], r["uid"])), r)
+        dated = [r for r in adopted if r["internaldate"].startswith("2019")]
+        self.assertEqual([r["internaldate"] for r in dated],
+                         ["2019-01-05T10:00:00Z"])
+        self.assertEqual(dated[0]["mailbox"], "Archiv")
+
+        # idempotent
+        self.assertEqual(self.adopt(u), {"adopted": 0, "mailboxes": 0,
+                                         "journaled": 5, "modified": 0,
+                                         "unreadable": 0})
+        self.assertEqual(len(self.records(u, "adopt")), 5)
+        self.assertClean(u)
+
+        # a mail appearing later without a record is UNJOURNALED again
+        self.plant(u, "INBOX", 1)
+        self.assertProblems(u, [("UNJOURNALED", {"mailbox": "INBOX"})])
+        # adopting only another folder leaves it so
+        self.assertEqual(self.adopt(u, "Archiv")["adopted"], 0)
+        self.assertProblems(u, [("UNJOURNALED", {"mailbox": "INBOX"})])
+        self.assertEqual(self.adopt(u, "INBOX")["adopted"], 1)
+        self.assertClean(u)
+        self.assertOneRecordPerMail(u, "INBOX")
+        self.assertOneRecordPerMail(u, "Archiv")
+        self.assertChainIntact(u)
+
+    def test_a_changed_journaled_mail_is_not_adopted(self):
+        u = self.user()
+        for _ in range(2):
+            self.assertEqual(self.dc.lmtp_deliver("%s@example.com" % u,
+                                                  self.gen.invoice())
+                             ["%s@example.com" % u][0], 250)
+        self.dc.flip_stored_byte(u, "INBOX", 1)
+        self.plant(u, "INBOX", 1)
+        self.assertProblems(u, [("MODIFIED", {"uid": 1}),
+                                ("UNJOURNALED", {"mailbox": "INBOX"})])
+        rc, out, err = self.dc.doveadm("tresor", "adopt", "-u", u)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.strip(), "adopted 1 mails in 1 mailboxes, 2 "
+                         "already journaled (1 of them MODIFIED: see "
+                         "doveadm tresor verify)")
+        self.assertEqual([r["uid"] for r in self.records(u, "adopt")], [3])
+        self.assertProblems(u, [("MODIFIED", {"uid": 1, "seq": 1})])
+        self.assertEqual(self.adopt(u)["adopted"], 0)
+        self.assertProblems(u, [("MODIFIED", {"uid": 1, "seq": 1})])
+
+    def test_adopt_beside_racing_deliveries(self):
+        u = self.user()
+        self.plant(u, "INBOX", 120)
+        results, errors = [], []
+
+        def deliver(n):
+            try:
+                for _ in range(n):
+                    results.append(self.dc.lmtp_deliver(
+                        "%s@example.com" % u, self.gen.mail())
+                        ["%s@example.com" % u][0])
+            except Exception as e:  # reported below
+                errors.append(e)
+
+        def adopt():
+            try:
+                results.append(("adopt", self.dc.doveadm("tresor", "adopt",
+                                                         "-u", u)))
+            except Exception as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=deliver, args=(15,))
+                   for _ in range(2)] + [threading.Thread(target=adopt)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        (rc, out, err), = [r[1] for r in results if isinstance(r, tuple)]
+        self.assertEqual(rc, 0, err)
+        self.assertIn("adopted 120 mails in 1 mailboxes", out)
+        self.assertEqual([r for r in results if not isinstance(r, tuple)],
+                         [250] * 30)
+        self.assertClean(u)
+        recs = self.assertOneRecordPerMail(u, "INBOX")
+        self.assertEqual(sorted(r["event"] for r in recs),
+                         ["adopt"] * 120 + ["save"] * 30)
+        self.assertEqual(self.adopt(u)["adopted"], 0)
+        self.assertChainIntact(u)
+
+    def test_export_carries_adopt_records(self):
+        u = self.user()
+        self.plant(u, "INBOX", 2)
+        self.assertEqual(self.adopt(u)["adopted"], 2)
+        work = tempfile.mkdtemp(prefix="tresor-adopt-work-", dir=self.dc.tmp)
+        chown_mail_user(work)
+        os.chmod(work, 0o755)
+        out_dir = os.path.join(work, "export")
+        rc, out, err = self.dc.doveadm("tresor", "export", "-u", u, "--from",
+                                       "2000-01-01", "--to", "2999-12-31",
+                                       out_dir)
+        self.assertEqual(rc, 0, out + err)
+        with open(os.path.join(out_dir, "mails.csv")) as f:
+            lines = f.read().splitlines()
+        header = lines[0].split(",")
+        rows = [dict(zip(header, line.split(","))) for line in lines[1:]]
+        self.assertEqual([(r["event"], r["status"]) for r in rows],
+                         [("adopt", "exported")] * 2)
+        for r in rows:
+            self.assertRegex(r["internaldate"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        with open(os.path.join(out_dir, "VERIFY.txt")) as f:
+            blocks = sh_blocks(f.read())
+        results = [subprocess.run(["bash", "-c", b], cwd=out_dir,
+                                  capture_output=True, timeout=300)
+                   for b in blocks]
+        for b, p in zip(blocks, results):
+            self.assertEqual(p.returncode, 0, "%s\n%s%s" % (
+                b, p.stdout.decode(), p.stderr.decode()))
+        self.assertIn(b"mails: all 2 OK", results[3].stdout)
+
+    def test_progress_on_a_terminal(self):
+        u = self.user()
+        self.plant(u, "INBOX", 3)
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.run(["doveadm", "-c", self.dc.conf_path, "tresor",
+                                "adopt", "-u", u], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=slave,
+                               timeout=60)
+            os.close(slave)
+            slave = None
+            shown = b""
+            while True:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+        finally:
+            if slave is not None:
+                os.close(slave)
+            os.close(master)
+        self.assertEqual(p.returncode, 0, shown)
+        self.assertIn(b"tresor adopt: INBOX: 3/3 mails read", shown)
+        self.assertIn(b"tresor adopt: INBOX: 3 mails journaled", shown)
+        self.assertEqual(p.stdout.strip(),
+                         b"adopted 3 mails in 1 mailboxes, 0 already journaled")
+
+
+class AdoptArchiveScopeTests(AdoptCase):
+    """With tresor_journal = archive only archive folders are journaled,
+    and only they are adopted."""
+    required_plugins = (TRESOR_MAIL_PLUGIN, TRESOR_DOVEADM_PLUGIN)
+
+    @classmethod
+    def dovecot_options(cls):
+        return {"plugin": {"tresor_archive": "Archiv",
+                           "tresor_journal": "archive"}}
+
+    def test_only_archive_folders_are_adopted(self):
+        u = self.user()
+        self.assertOK(self.imap(u).cmd("CREATE Archiv"))
+        self.plant(u, "INBOX", 2)
+        self.plant(u, "Archiv", 2)
+        self.assertProblems(u, [("UNJOURNALED", {"mailbox": "Archiv"})] * 2)
+        self.assertEqual(self.adopt(u), {"adopted": 2, "mailboxes": 1,
+                                         "journaled": 0, "modified": 0,
+                                         "unreadable": 0})
+        self.assertEqual({r["mailbox"] for r in self.records(u, "adopt")},
+                         {"Archiv"})
+        self.assertClean(u)
+        # naming a folder outside the scope adopts nothing, and says so
+        rc, data, err = self.dc.doveadm_json("tresor", "adopt", "-u", u,
+                                             "INBOX")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(data[0]["adopted"], "0")
+        self.assertIn("INBOX is not a journaled folder", err)
