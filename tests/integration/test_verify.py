@@ -7,12 +7,14 @@ non-zero whenever anything was found."""
 import json
 import os
 import re
+import shutil
 import time
 import unittest
 import zlib
 
 from harness import (DovecotTestCase, chown_mail_user, crlf, rewrite_file,
-                     sha256_hex, TRESOR_DOVEADM_PLUGIN, TRESOR_MAIL_PLUGIN)
+                     sha256_hex, userdb_passwd_file_conf,
+                     TRESOR_DOVEADM_PLUGIN, TRESOR_MAIL_PLUGIN)
 from mailgen import MailGenerator
 
 PROBLEMS = ("CHAIN", "MODIFIED", "MISSING", "UNJOURNALED", "BYPASS",
@@ -503,3 +505,59 @@ class FolderIdentityTests(VerifyCase):
         self.assertIn(("Kunden/A", "Kunden-alt/A"), renames)
         self.assertIn(("Kunden/B", "Kunden-alt/B"), renames)
         self.assertClean(u)
+
+
+class AllUsersTests(VerifyCase):
+    """verify -A and adopt -A over a userdb that lists users who never had
+    mail (system accounts on a Debian server): they are skipped without
+    anything being created for them, and counted in one line; a user with
+    mail but no journal is still verified (removing a journal hides
+    nothing)."""
+    USERS = ("all-users-clean", "all-users-never-mail", "all-users-no-journal")
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if cls.dc is None:
+            return
+        path = os.path.join(cls.dc.tmp, "users")
+        with open(path, "w") as f:
+            for u in cls.USERS:
+                f.write("%s::::::\n" % u)
+        cls.dc.extra_conf += userdb_passwd_file_conf(path)
+        cls.dc.restart()
+
+    def test_users_without_mail_skipped_and_nothing_created(self):
+        clean, never, no_journal = self.USERS
+        for u in (clean, no_journal):
+            self.assertEqual(self.dc.lmtp_deliver(
+                "%s@example.com" % u, self.gen.simple())
+                ["%s@example.com" % u][0], 250)
+        shutil.rmtree(self.dc.journal_dir(no_journal))
+        never_home = self.dc.home(never)
+        self.assertFalse(os.path.exists(never_home), never_home)
+
+        for cmd in ("verify", "adopt"):
+            rc, out, err = self.dc.doveadm("tresor", cmd, "-A")
+            self.assertFalse(os.path.exists(never_home),
+                             "tresor %s -A created %s" % (cmd, never_home))
+            self.assertIn("tresor %s: 1 user without a journal or mail "
+                          "skipped" % cmd, err)
+            # the mail whose journal went is reported, not skipped; adopt
+            # refuses to start a journal over the one that went
+            self.assertNotEqual(rc, 0, out)
+            if cmd == "verify":
+                self.assertNotIn(clean, out)
+                self.assertRegex(out, r"(?m)^%s: UNJOURNALED mailbox=INBOX"
+                                 % no_journal)
+            else:
+                self.assertIn("tresor adopt: the journal in %s is damaged"
+                              % self.dc.tresor_dir(no_journal), err)
+                self.assertIn("%s: adopted 0 mails in 0 mailboxes, 1 already "
+                              "journaled" % clean, out)
+        self.assertClean(clean)
+        rc, problems, err = self.verify(no_journal)
+        self.assertNotEqual(rc, 0, err)
+        self.assertEqual(sorted(p["problem"] for p in problems),
+                         ["CHAIN", "UNJOURNALED"], problems)
+        self.assertEqual(self.dc.journal(no_journal), [])

@@ -607,6 +607,16 @@ tresor_verify *tresor_verify_new_with_seals(const char *dir, const tresor_config
 	});
 }
 
+int tresor_verify_chain_broken(const tresor_verify *v)
+{
+	// (unknown counts as broken: adopt then refuses)
+	try {
+		return v == nullptr || v->v->chain_broken() ? 1 : 0;
+	} catch (...) {
+		return 1;
+	}
+}
+
 int tresor_verify_mailbox_expected(const tresor_verify *v, const char *mailbox_guid)
 {
 	try {

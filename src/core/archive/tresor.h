@@ -371,6 +371,10 @@ void tresor_verify_finish(tresor_verify *v, int only_seen_mailboxes);
 size_t tresor_verify_problem_count(const tresor_verify *v);
 const tresor_problem *tresor_verify_problem(const tresor_verify *v,
 					    size_t idx);
+/* 1 when the journal is damaged or shorter than it was (a CHAIN
+   problem); known right after tresor_verify_new(). Adopting then would
+   cover it. */
+int tresor_verify_chain_broken(const tresor_verify *v);
 /* Number of save records checked against the store (for the summary). */
 uint64_t tresor_verify_checked_count(const tresor_verify *v);
 /* Number of journal lines read. */

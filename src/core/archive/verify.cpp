@@ -210,6 +210,12 @@ void Verifier::check_clock(std::uint64_t seq, const std::string &time, std::stri
 	prev_time = time;
 }
 
+bool Verifier::chain_broken() const
+{
+	return std::any_of(problems_.begin(), problems_.end(),
+			   [](const Problem &p) { return p.kind == ProblemKind::Chain; });
+}
+
 void Verifier::check_catalog_position(const JournalPos &cat,
 				      const std::optional<std::string> &hash_at_cat_seq)
 {

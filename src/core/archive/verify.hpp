@@ -81,6 +81,10 @@ public:
 
 	// Sorted by kind, then seq.
 	const std::vector<Problem> &problems() const;
+	// The journal itself is damaged or shorter than it was (a CHAIN
+	// problem, known once it was read): records appended now would cover
+	// that, so doveadm tresor adopt refuses.
+	bool chain_broken() const;
 	// Sorted by seq; complete after finish().
 	const std::vector<Note> &notes() const { return notes_; }
 	std::uint64_t checked_count() const { return checked_; }

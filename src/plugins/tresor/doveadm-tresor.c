@@ -61,6 +61,7 @@
 #include "doveadm-tresor-retention.h"
 
 #include <ctype.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* doveadm tresor verify found at least one problem. */
@@ -84,6 +85,10 @@ struct doveadm_tresor_cmd_context {
 	string_t *format;
 	uint64_t since;
 
+	/* -A: users with neither a journal nor mail, not looked at */
+	unsigned int users_skipped;
+	/* "verify", "adopt": for the summary of skipped users */
+	const char *name;
 	/* A "username" column is printed (-A, wildcard -u, doveadm-server) */
 	bool with_username:1;
 	/* We chose the "formatted" printer (no -f) */
@@ -103,6 +108,64 @@ void doveadm_tresor_set_exit_code(struct doveadm_mail_cmd_context *ctx,
 	if (ctx->exit_code == 0 || ctx->exit_code == EX_DATAERR ||
 	    code == EX_TEMPFAIL)
 		ctx->exit_code = code;
+}
+
+/* -A on a server whose userdb lists system accounts: a user with neither a
+   journal nor any mail has nothing to check or adopt, and is skipped
+   without touching the store (opening INBOX would try to create it). Mail
+   without a journal is still looked at: that is what verify reports. */
+static bool
+doveadm_tresor_user_is_empty(struct mail_user *user, const char *dir)
+{
+	struct mail_namespace *ns;
+	const char *path;
+	struct stat st;
+
+	if (stat(t_strconcat(dir, "/journal", NULL), &st) == 0 || errno != ENOENT)
+		return FALSE;
+	for (ns = user->namespaces; ns != NULL; ns = ns->next) {
+		if (ns->type != MAIL_NAMESPACE_TYPE_PRIVATE)
+			continue;
+		if (mailbox_list_get_root_path(ns->list,
+					       MAILBOX_LIST_PATH_TYPE_MAILBOX,
+					       &path) &&
+		    (stat(path, &st) == 0 || errno != ENOENT))
+			return FALSE;
+		if ((ns->flags & NAMESPACE_FLAG_INBOX_USER) != 0 &&
+		    mailbox_list_get_path(ns->list, "INBOX",
+					  MAILBOX_LIST_PATH_TYPE_MAILBOX,
+					  &path) > 0 &&
+		    (stat(path, &st) == 0 || errno != ENOENT))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+/* True (and counted) when -A (or a -u pattern) reached a user with
+   nothing to look at. */
+static bool
+doveadm_tresor_skip_empty_user(struct doveadm_tresor_cmd_context *tctx,
+			       struct mail_user *user, const char *dir)
+{
+	if (tctx->ctx.iterate_single_user ||
+	    !doveadm_tresor_user_is_empty(user, dir))
+		return FALSE;
+	tctx->users_skipped++;
+	return TRUE;
+}
+
+/* The one summary line of the users -A skipped. */
+static void doveadm_tresor_cmd_deinit(struct doveadm_mail_cmd_context *ctx)
+{
+	struct doveadm_tresor_cmd_context *tctx =
+		(struct doveadm_tresor_cmd_context *)ctx;
+
+	if (tctx->users_skipped > 0) {
+		i_info("tresor %s: %u user%s without a journal or mail "
+		       "skipped", tctx->name,
+		       tctx->users_skipped,
+		       tctx->users_skipped == 1 ? "" : "s");
+	}
 }
 
 static void
@@ -979,6 +1042,10 @@ cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 
 	if (doveadm_tresor_user_config_load(ctx, user, &cfg, &dir) < 0)
 		return -1;
+	if (doveadm_tresor_skip_empty_user(tctx, user, dir)) {
+		tresor_config_free(cfg);
+		return 0;
+	}
 
 	if ((v = doveadm_tresor_verify_open(ctx, user, cfg, dir)) == NULL) {
 		tresor_config_free(cfg);
@@ -1074,6 +1141,8 @@ static struct doveadm_mail_cmd_context *cmd_tresor_verify_alloc(void)
 	tctx = doveadm_tresor_cmd_alloc(DOVEADM_PRINT_TYPE_FORMATTED);
 	tctx->ctx.v.init = cmd_tresor_verify_init;
 	tctx->ctx.v.run = cmd_tresor_verify_run;
+	tctx->ctx.v.deinit = doveadm_tresor_cmd_deinit;
+	tctx->name = "verify";
 	return &tctx->ctx;
 }
 
@@ -1207,6 +1276,10 @@ cmd_tresor_adopt_run(struct doveadm_mail_cmd_context *ctx,
 
 	if (doveadm_tresor_user_config_load(ctx, user, &cfg, &dir) < 0)
 		return -1;
+	if (doveadm_tresor_skip_empty_user(tctx, user, dir)) {
+		tresor_config_free(cfg);
+		return 0;
+	}
 
 	i_zero(&run);
 	run.name = "adopt";
@@ -1230,6 +1303,22 @@ cmd_tresor_adopt_run(struct doveadm_mail_cmd_context *ctx,
 		i_error("tresor adopt: can't read the journal in %s: %s", dir,
 			run.hasher == NULL ? "out of memory" : err);
 		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
+		tresor_verify_free(v);
+		tresor_hasher_free(run.hasher);
+		tresor_config_free(cfg);
+		pool_unref(&run.pool);
+		return -1;
+	}
+
+	/* a journal damaged or shorter than it was stays that way: adopt
+	   records appended now would make it look whole */
+	if (tresor_verify_chain_broken(v) != 0) {
+		i_error("tresor adopt: the journal in %s is damaged or shorter "
+			"than it was (doveadm tresor verify shows the CHAIN "
+			"problem): nothing adopted - adopting would cover it",
+			dir);
+		doveadm_tresor_set_exit_code(ctx, TRESOR_EX_PROBLEMS);
+		tresor_journal_close(journal);
 		tresor_verify_free(v);
 		tresor_hasher_free(run.hasher);
 		tresor_config_free(cfg);
@@ -1315,6 +1404,8 @@ static struct doveadm_mail_cmd_context *cmd_tresor_adopt_alloc(void)
 	tctx = doveadm_tresor_cmd_alloc(DOVEADM_PRINT_TYPE_FORMATTED);
 	tctx->ctx.v.init = cmd_tresor_adopt_init;
 	tctx->ctx.v.run = cmd_tresor_adopt_run;
+	tctx->ctx.v.deinit = doveadm_tresor_cmd_deinit;
+	tctx->name = "adopt";
 	return &tctx->ctx;
 }
 

@@ -189,10 +189,27 @@ TEST(Verify, RemovedLastLine)
 		  "the journal ends at seq 4, but the catalog had already recorded seq 5: "
 		  "the last 1 record was removed from the end of the journal (or it was "
 		  "replaced by an older copy)");
+	// known before any mail is observed: adopt refuses to append over it
+	EXPECT_TRUE(v.chain_broken());
 	// without a catalog, the removal of the last line goes unnoticed
 	for (const char *s : {"", "-wal", "-shm"})
 		::unlink((d / "catalog.sqlite" + s).c_str());
 	EXPECT_TRUE(Verifier(d.path()).problems().empty());
+	EXPECT_FALSE(Verifier(d.path()).chain_broken());
+}
+
+TEST(Verify, RemovedJournalIsABrokenChain)
+{
+	TempDir d;
+	five_saves(d);
+	EXPECT_FALSE(Verifier(d.path()).chain_broken());
+	// the whole journal gone, the catalog left: nothing may start afresh
+	// over it as if the archive had been empty
+	ASSERT_EQ(::unlink(j2026(d).c_str()), 0);
+	Verifier v(d.path());
+	EXPECT_TRUE(v.chain_broken());
+	ASSERT_FALSE(v.problems().empty());
+	EXPECT_EQ(v.problems()[0].kind, ProblemKind::Chain);
 }
 
 TEST(Verify, EditedLastLine)
