@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """FTS backends compared: the same generated corpus indexed by fts_tresor,
-fts_xapian (Debian's dovecot-fts-xapian) and fts_lucene (Debian's
-dovecot-lucene) in one run - wall time, peak RSS, index size, query
-latency, and how many attachment-only queries each answers.
+fts_xapian (Debian's dovecot-fts-xapian), fts_lucene (Debian 12's
+dovecot-lucene, Dovecot 2.3) and fts_flatcurve (Debian 13's
+dovecot-flatcurve, Dovecot 2.4's core FTS) in one run - wall time, peak
+RSS, index size, query latency, and how many attachment-only queries each
+answers.
 
     TRESOR_BUILDDIR=build bench/fts.py [--messages 20000] [--seed 42]
-        [--backends tresor,xapian,lucene] [--pdf-share 0.15]
+        [--backends tresor,xapian,lucene|flatcurve] [--pdf-share 0.15]
         [--pdf-image-kb 0] [--reps 5] [--peer-decoder] [--no-reference]
         [--tresor-set NAME=VALUE ...] [--json FILE] [--perf DIR] [--keep]
 
@@ -37,7 +39,24 @@ How it measures:
 
 Targets (issue): indexing throughput >= 2x fts-xapian and >= fts-lucene;
 index <= 25 % of the mail's size; peak RSS <= 150 MB; p95 query <= 50 ms;
-every attachment-only query answered.
+every attachment-only query answered. On Dovecot 2.4 (issue 15):
+throughput >= 3x fts-flatcurve, an index no larger than flatcurve's, every
+answer exactly the expected one.
+
+One program for both Dovecot versions (the harness writes a 2.3 or 2.4
+configuration, tests/integration/conf24.py). The default backends are the
+peers Debian ships for the Dovecot found: tresor,xapian,lucene on 2.3,
+tresor,xapian,flatcurve on 2.4. A peer whose plugin is not installed
+(lucene is not in Debian 13, flatcurve not in Debian 12) is reported as
+unavailable and left out.
+
+Peer configuration: xapian "partial=3 verbose=0" (2.3 also full=20, which
+2.4's fts-xapian no longer has); lucene whitespace_chars=@.; flatcurve set
+up fairly for IMAP substring search: substring_search = yes, the generic
+and email-address tokenizers, and only the lowercase filter (Debian's
+90-fts-flatcurve.conf adds snowball stemming and stopwords, which make
+answers differ from IMAP's substring semantics; normalizer-icu would fold
+umlauts, ä matching a).
 
 Peers run as Debian ships them: no fts_decoder (Debian ships no
 decode2text.sh), so they can't see PDF text. --peer-decoder gives them
@@ -63,7 +82,22 @@ from common import harness, machine
 import fts_corpus_big
 
 USER = "bench"
-ALL_BACKENDS = ("tresor", "xapian", "lucene")
+ALL_BACKENDS = ("tresor", "xapian", "lucene", "flatcurve")
+# the peers' plugins and the Debian packages they come in
+PEER_MODULES = {
+    "xapian": ("lib21_fts_xapian_plugin.so", "dovecot-fts-xapian"),
+    "lucene": ("lib21_fts_lucene_plugin.so",
+               "dovecot-lucene, Debian 12 / Dovecot 2.3 only"),
+    "flatcurve": ("lib21_fts_flatcurve_plugin.so",
+                  "dovecot-flatcurve, Debian 13 / Dovecot 2.4 only"),
+}
+
+
+def default_backends():
+    """The peers Debian ships for the Dovecot found."""
+    if harness.DOVECOT24:
+        return ("tresor", "xapian", "flatcurve")
+    return ("tresor", "xapian", "lucene")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 SLOW_QUERY = 2.0      # s: a query this slow cold runs only once warm
 IMAP_TIMEOUT = 1800
@@ -72,6 +106,7 @@ TIME = "/usr/bin/time"   # GNU time (Debian package "time")
 TARGETS = {
     "xapian_ratio": 2.0,     # throughput tresor / xapian >=
     "lucene_ratio": 1.0,     # throughput tresor / lucene >=
+    "flatcurve_ratio": 3.0,  # throughput tresor / flatcurve >= (2.4)
     "index_share": 0.25,     # index / mail size <=
     "rss_mb": 150.0,         # peak RSS <=
     "p95_ms": 50.0,          # warm p95 <=
@@ -490,7 +525,20 @@ def backend_config(name, args, workdir):
     elif name == "lucene":
         mail_plugins = ["fts", "fts_lucene"]
         plugin = {"fts": "lucene", "fts_lucene": "whitespace_chars=@."}
-    if name in ("xapian", "lucene") and args.peer_decoder:
+    elif name == "flatcurve":
+        # fair for IMAP substring search (see the top): written in 2.3's
+        # terms like every setting here; conf24.py makes it
+        #   fts flatcurve { substring_search = yes }
+        #   language en { default = yes }
+        #   language_filters = lowercase
+        #   language_tokenizers = generic email-address
+        mail_plugins = ["fts", "fts_flatcurve"]
+        plugin = {"fts": "flatcurve",
+                  "fts_flatcurve_substring_search": "yes",
+                  "fts_languages": "en",
+                  "fts_filters": "lowercase",
+                  "fts_tokenizers": "generic email-address"}
+    if name in ("xapian", "lucene", "flatcurve") and args.peer_decoder:
         script = os.path.join(workdir, "decode2text.sh")
         plugin["fts_decoder"] = "decode2text"
         extra_conf = ("service decode2text {\n"
@@ -760,7 +808,8 @@ def print_report(results, summaries, corpus, args, baseline):
         def verdict(label, value, ok, target):
             verdicts.append((label, value, target, ok))
         for peer, key in (("xapian", "xapian_ratio"),
-                          ("lucene", "lucene_ratio")):
+                          ("lucene", "lucene_ratio"),
+                          ("flatcurve", "flatcurve_ratio")):
             if peer in byname:
                 ratio = byname[peer]["wall"] / tr["wall"]
                 verdict("throughput tresor / %s" % peer, "%.2f" % ratio,
@@ -768,6 +817,10 @@ def print_report(results, summaries, corpus, args, baseline):
         verdict("index / mail size", "%.1f %%" % (t["index_share"] * 100),
                 t["index_share"] <= TARGETS["index_share"],
                 "<= %.0f %%" % (TARGETS["index_share"] * 100))
+        if "flatcurve" in byname:
+            fi = byname["flatcurve"]["index_bytes"]
+            verdict("index / flatcurve's", "%.2f" % (tr["index_bytes"] / fi)
+                    if fi else "-", tr["index_bytes"] <= fi, "<= 1")
         verdict("peak RSS", "%.0f MB" % t["rss_mb"],
                 t["rss_mb"] <= TARGETS["rss_mb"],
                 "<= %.0f MB" % TARGETS["rss_mb"])
@@ -777,6 +830,9 @@ def print_report(results, summaries, corpus, args, baseline):
         verdict("attachment-only queries", "%d / %d" % (
             t["attachment_answered"], t["attachment_total"]),
             t["attachment_answered"] == t["attachment_total"] > 0, "all")
+        if t["judged"]:
+            verdict("answers exact", "%d / %d" % (t["match"], t["judged"]),
+                    t["match"] == t["judged"] and not t["errors"], "all")
         print()
         print("targets (fts_tresor):")
         for label, value, target, ok in verdicts:
@@ -795,9 +851,9 @@ def main():
         epilog=__doc__.split("\n\n", 2)[2])
     ap.add_argument("--messages", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--backends", default=",".join(ALL_BACKENDS),
-                    help="comma-separated subset of %s"
-                    % ",".join(ALL_BACKENDS))
+    ap.add_argument("--backends", default=",".join(default_backends()),
+                    help="comma-separated subset of %s (default on this "
+                    "Dovecot: %%(default)s)" % ",".join(ALL_BACKENDS))
     ap.add_argument("--pdf-share", type=float, default=0.15)
     ap.add_argument("--pdf-image-kb", type=int, default=40,
                     help="an incompressible image of this size in every "
@@ -807,7 +863,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5,
                     help="warm repetitions of every query")
     ap.add_argument("--peer-decoder", action="store_true",
-                    help="give xapian and lucene fts_decoder = decode2text "
+                    help="give the peers fts_decoder = decode2text "
                     "(pdftotext)")
     ap.add_argument("--no-reference", action="store_true",
                     help="skip the no-FTS instance (no baseline time, "
@@ -833,14 +889,17 @@ def main():
     if reason:
         print("cannot run: %s" % reason)
         return 2
-    for b, so in (("xapian", "lib21_fts_xapian_plugin.so"),
-                  ("lucene", "lib21_fts_lucene_plugin.so")):
+    unavailable = {}
+    for b, (so, package) in PEER_MODULES.items():
         if b in backends and not os.path.exists(
                 os.path.join(harness.DOVECOT_MODULE_DIR, so)):
-            print("cannot run: %s missing (apt-get install %s)" % (
-                so, "dovecot-fts-xapian" if b == "xapian"
-                else "dovecot-lucene"))
-            return 2
+            unavailable[b] = "%s missing (%s)" % (so, package)
+            backends.remove(b)
+            print("%s: unavailable on Dovecot %d.%d: %s" % (
+                b, *harness.dovecot_version(), unavailable[b]))
+    if not backends:
+        print("cannot run: no backend available")
+        return 2
     if "tresor" in backends:
         harness.require_built("lib21_fts_tresor_plugin.so",
                               builddir=args.builddir)
@@ -870,6 +929,11 @@ def main():
             shutil.copy2(harness.built_plugin("lib21_fts_tresor_plugin.so",
                                               args.builddir),
                          os.path.join(snap, ".libs"))
+            if harness.DOVECOT24:
+                # 2.4's config process knows tresor_* from this module
+                shutil.copy2(harness.built_plugin(
+                    harness.TRESOR_SETTINGS_MODULE, args.builddir),
+                    os.path.join(snap, ".libs"))
             shutil.copy2(os.path.join(args.builddir, "tresor-extract"), snap)
             for d in (snap, os.path.join(snap, ".libs")):
                 os.chmod(d, 0o755)
@@ -910,6 +974,8 @@ def main():
         summaries = {r["backend"]: summarise(r, corpus, baseline)
                      for r in results if r["backend"] != "none"}
         verdicts = print_report(results, summaries, corpus, args, baseline)
+        for b, why in unavailable.items():
+            print("%s: unavailable: %s" % (b, why))
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({
@@ -917,6 +983,8 @@ def main():
                     "mail_bytes": corpus.size, "with_pdf": corpus.with_pdf,
                     "machine": machine(), "baseline_s": baseline,
                     "peer_decoder": args.peer_decoder,
+                    "dovecot": "%d.%d" % harness.dovecot_version(),
+                    "unavailable": unavailable,
                     "queries": [q.display() for q in queries],
                     "results": results, "summaries": summaries,
                     "targets": [dict(label=l, value=v, target=t, ok=ok)

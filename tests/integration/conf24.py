@@ -104,8 +104,25 @@ def plugin_settings(plugin):
                 k, _, v = w.partition("=")
                 if k != "full":
                     inner[k] = v
+        elif fts == "flatcurve":
+            # 2.3's fts_flatcurve_NAME (flatcurve 1.0) is NAME in the
+            # fts flatcurve { } filter of 2.4.1's core flatcurve
+            prefix = "fts_flatcurve_"
+            for k in [k for k in plugin if k.startswith(prefix)]:
+                inner[k[len(prefix):]] = plugin.pop(k)
         blocks += block("fts %s" % fts, inner)
-        blocks += block("language en", {"default": "yes"})
+        # 2.3's lib-fts settings: fts_languages (the first is the
+        # default), fts_filters and fts_tokenizers for every language
+        # (2.4: language_filters, language_tokenizers). 2.4 requires a
+        # default language even for backends that ignore it.
+        languages = plugin.pop("fts_languages", "en").split()
+        for i, lang in enumerate(languages):
+            blocks += block("language %s" % lang,
+                            {"default": "yes"} if i == 0 else {})
+        for old, new in (("fts_filters", "language_filters"),
+                         ("fts_tokenizers", "language_tokenizers")):
+            if old in plugin:
+                top[new] = plugin.pop(old)
     enforced = plugin.pop("fts_enforced", None)
     if enforced == "yes":
         top["fts_search_add_missing"] = "yes"

@@ -231,13 +231,12 @@ class AdoptTests(AdoptCase):
                 b, p.stdout.decode(), p.stderr.decode()))
         self.assertIn(b"mails: all 2 OK", results[3].stdout)
 
-    def test_progress_on_a_terminal(self):
-        u = self.user()
-        self.plant(u, "INBOX", 3)
+    def on_a_terminal(self, *args):
+        """(exit code, stdout, what doveadm ARGS wrote to a pty as stderr)."""
         master, slave = pty.openpty()
         try:
-            p = subprocess.run(["doveadm", "-c", self.dc.conf_path, "tresor",
-                                "adopt", "-u", u], stdin=subprocess.DEVNULL,
+            p = subprocess.run(["doveadm", "-c", self.dc.conf_path] +
+                               list(args), stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=slave,
                                timeout=60)
             os.close(slave)
@@ -255,11 +254,24 @@ class AdoptTests(AdoptCase):
             if slave is not None:
                 os.close(slave)
             os.close(master)
-        self.assertEqual(p.returncode, 0, shown)
+        return p.returncode, p.stdout, shown
+
+    def test_progress_on_a_terminal(self):
+        u = self.user()
+        self.plant(u, "INBOX", 3)
+        rc, out, shown = self.on_a_terminal("tresor", "adopt", "-u", u)
+        self.assertEqual(rc, 0, shown)
         self.assertIn(b"tresor adopt: INBOX: 3/3 mails read", shown)
         self.assertIn(b"tresor adopt: INBOX: 3 mails journaled", shown)
-        self.assertEqual(p.stdout.strip(),
+        self.assertEqual(out.strip(),
                          b"adopted 3 mails in 1 mailboxes, 0 already journaled")
+        rc, out, shown = self.on_a_terminal("tresor", "verify", "-u", u)
+        self.assertEqual(rc, 0, shown)
+        self.assertIn(b"tresor verify: INBOX: 3/3 mails read", shown)
+        # not a terminal (the daily timer, a pipe): no progress
+        rc, out, err = self.dc.doveadm("tresor", "verify", "-u", u)
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("mails read", err)
 
 
 class AdoptArchiveScopeTests(AdoptCase):

@@ -365,6 +365,29 @@ class HoldTests(RetentionFixture):
                          sorted([by_uid, by_mid, by_box, everything]))
         self.assertVerifyClean(u)
 
+    def test_control_characters_never_printed_raw(self):
+        """A hold's reason (free text) with a terminal escape and a tab:
+        hold list and journal print '?' for each in every format, and
+        journal shows the columns only seal, purge and hold records have."""
+        u = self.user()
+        self.fill(u, "Archiv", 1)
+        reason = "Streit\x1b[2J\tmit Lieferant"
+        hold = self.hold(u, "--mailbox", "Archiv", "--reason", reason)
+        for cmd in (("hold", "list"), ("journal",)):
+            for fmt in ("tab", "flow", "json"):
+                rc, out, err = self.dc.doveadm("tresor", *cmd, "-u", u,
+                                               fmt=fmt)
+                self.assertEqual(rc, 0, err)
+                self.assertNotIn("\x1b", out, (cmd, fmt))
+                self.assertIn("Streit?[2J?mit Lieferant", out, (cmd, fmt))
+        rc, data, err = self.dc.doveadm_json("tresor", "journal", "-u", u)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("hold_seq", data[0], "journal has no hold_seq column")
+        self.unhold(u, hold)
+        rc, data, err = self.dc.doveadm_json("tresor", "journal", "-u", u)
+        self.assertEqual(data[-1]["event"], "unhold")
+        self.assertEqual(data[-1]["hold_seq"], str(hold))
+
     def test_hold_errors(self):
         u = self.user()
         self.fill(u, "Archiv", 1)

@@ -484,6 +484,37 @@ class SealTests(DovecotTestCase):
         self.assertNotEqual(mails.returncode, 0)
         self.assertIn(b"FAILED: mails/%d.eml" % saves[0]["seq"], mails.stdout)
 
+    def test_export_mailbox_filter(self):
+        """--mailbox: only the mails of the matching folders are exported
+        (the separator '.' is in the unit tests), the journal whole, and
+        VERIFY.txt's commands pass on it."""
+        u = self.user()
+        c = self.imap(u)
+        c.create_with_parents("Rechnungen/Lieferant")
+        c.append_msg("INBOX", self.gen.invoice())
+        c.append_msg("Rechnungen/Lieferant", self.gen.invoice())
+        c.append_msg("Rechnungen/Lieferant", self.gen.invoice())
+        c.logout()
+        saves = [r for r in self.dc.journal(u) if r["event"] == "save"]
+        out_dir = os.path.join(self.work, "export-filtered")
+        rc, data, err = self.dc.doveadm_json(
+            "tresor", "export", "-u", u, "--from", "2000-01-01", "--to",
+            "2999-12-31", "--mailbox", "Rechnungen/*", out_dir)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(data[0]["exported"], "2", data)
+        self.assertEqual(sorted(os.listdir(os.path.join(out_dir, "mails"))),
+                         sorted("%d.eml" % r["seq"] for r in saves
+                                if r["mailbox"] != "INBOX"))
+        with open(os.path.join(out_dir, "VERIFY.txt")) as f:
+            text = f.read()
+        self.assertIn("Only the mails saved into the mailboxes matching "
+                      "Rechnungen/*", text)
+        for b in sh_blocks(text):
+            p = subprocess.run(["bash", "-c", b], cwd=out_dir,
+                               capture_output=True, timeout=300)
+            self.assertEqual(p.returncode, 0, "%s\n%s%s" % (
+                b, p.stdout.decode(), p.stderr.decode()))
+
     def test_export_includes_mails_of_interrupted_saves(self):
         """A save whose process was killed after the commit is journaled
         as 'interrupted' (no UID): its mail is exported when it is there

@@ -318,6 +318,7 @@ inline tresor::Record rename_record(const std::string &guid, const std::string &
 inline const std::string kGuid1 = "0123456789abcdef0123456789abcdef";
 inline const std::string kGuid2 = "fedcba9876543210fedcba9876543210";
 inline const std::string kGuid3 = "00000000000000000000000000000003";
+inline const std::string kGuid4 = "00000000000000000000000000000004";
 
 // An "interrupted" record (docs/archive.md 3.4) in mailbox kGuid1: a save
 // (uid 0) or expunge the next lock holder found announced but unjournaled.

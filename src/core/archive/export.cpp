@@ -310,6 +310,14 @@ void EvidenceExport::add_save(const json &rec, std::uint64_t seq, bool interrupt
 	}
 	if (interrupted)
 		box.locator.add_sha256(sha256, idx);
+	if (in_period && !opts_.mailbox_patterns.empty()) {
+		const std::string mailbox = json_string(rec, "mailbox");
+		in_period = std::any_of(
+			opts_.mailbox_patterns.begin(), opts_.mailbox_patterns.end(),
+			[&](const std::string &pattern) {
+				return mailbox_pattern_match(pattern, mailbox, opts_.separator);
+			});
+	}
 	if (in_period) {
 		s.mail = mails_.size();
 		ExportMail m;
@@ -611,6 +619,14 @@ std::string EvidenceExport::verify_text(const std::vector<std::string> &key_ids)
 	     "; " + std::to_string(seals_.size()) + " seal(s), the last sealing seq " +
 	     std::to_string(last_seal_head_) + "; " + std::to_string(tsrs_.size()) +
 	     " time-stamp response(s).\n";
+	if (!opts_.mailbox_patterns.empty()) {
+		std::string patterns;
+		for (const std::string &p : opts_.mailbox_patterns)
+			patterns += (patterns.empty() ? "" : ", ") + p;
+		t += "Only the mails saved into the mailboxes matching " + patterns +
+		     " (by the name in their record; '*' any characters, '%' any "
+		     "within one level); the journal is complete.\n";
+	}
 	if (last_exported_seq_ > last_seal_head_) {
 		t += "NOTE: mails journaled after seq " + std::to_string(last_seal_head_) +
 		     " are not covered by a seal in this export.\n";

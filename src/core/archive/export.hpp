@@ -30,6 +30,11 @@ struct ExportOptions {
 	std::string from, to;   // YYYY-MM-DD, UTC days, both included
 	std::string out_dir;    // created; must not exist or be empty
 	Config config;          // secret headers, seal_pubkey, tsa_ca
+	// --mailbox: only the mails saved into a mailbox these patterns
+	// match (as tresor_archive's: '/' for sep), by the name in their
+	// record; none = every mailbox. The journal is exported whole.
+	std::vector<std::string> mailbox_patterns;
+	char separator = '/';
 };
 
 struct ExportMail {

@@ -21,7 +21,14 @@ const char *const field_names[] = {
 	"internaldate",
 	"duplicate_of", "content_duplicate_of", "archive", "action",
 	"new_mailbox",  "service",        "session",
-	"reason",       "prev",           nullptr,
+	"reason",
+	// the fields only some events have (record.extra, written before
+	// prev): purge (retention.cpp), unhold, seal and tsr (seal.cpp)
+	"save_seq",     "retention_rule", "retention_end",  "hold_seq",
+	"user",         "head_seq",       "head_hash",      "key_id",
+	"sig",          "tsq_nonce",      "seal_seq",       "gen_time",
+	"tsr",
+	"prev",         nullptr,
 };
 
 } // namespace

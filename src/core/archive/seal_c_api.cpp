@@ -125,7 +125,8 @@ int tresor_date_valid(const char *s)
 
 tresor_export *tresor_export_new(const char *dir, const tresor_config *cfg, const char *user,
 				 const char *from, const char *to, const char *out_dir,
-				 char *err, size_t err_size)
+				 const char *const *mailbox_patterns, char separator, char *err,
+				 size_t err_size)
 {
 	return new_handle(err, err_size, [&]() {
 		if (dir == nullptr || user == nullptr || from == nullptr || to == nullptr ||
@@ -138,6 +139,9 @@ tresor_export *tresor_export_new(const char *dir, const tresor_config *cfg, cons
 		opts.to = to;
 		opts.out_dir = out_dir;
 		opts.config = tresor::config_of(cfg);
+		for (const char *const *p = mailbox_patterns; p != nullptr && *p != nullptr; p++)
+			opts.mailbox_patterns.emplace_back(*p);
+		opts.separator = separator;
 		auto p = std::make_unique<tresor_export>();
 		p->x = std::make_unique<tresor::EvidenceExport>(std::move(opts));
 		return p;

@@ -75,11 +75,15 @@ int tresor_date_valid(const char *s);
 
 /* Starts an evidence export of the mails user saved from `from` to `to`
    (YYYY-MM-DD, UTC, both included) into out_dir (created; must not exist
-   or be empty), reading the journal in dir. NULL with err on failure. */
+   or be empty), reading the journal in dir; with mailbox_patterns
+   (NULL-terminated, '/' for separator as in tresor_archive; NULL or empty:
+   every mailbox) only the mails saved into a mailbox one of them matches.
+   NULL with err on failure. */
 tresor_export *tresor_export_new(const char *dir, const tresor_config *cfg,
 				 const char *user, const char *from,
 				 const char *to, const char *out_dir,
-				 char *err, size_t err_size);
+				 const char *const *mailbox_patterns,
+				 char separator, char *err, size_t err_size);
 size_t tresor_export_mail_count(const tresor_export *x);
 /* Strings stay valid until the next call with x. */
 int tresor_export_get_mail(const tresor_export *x, size_t idx,

@@ -33,6 +33,7 @@
    records. */
 
 #include "lib.h"
+#include "str-sanitize.h"
 #include "array.h"
 #include "ioloop.h"
 #include "str.h"
@@ -108,12 +109,12 @@ doveadm_tresor_purge_print(const char *result, const char *vname, uint32_t uid,
 			   const tresor_purge_mail *m, uint64_t purge_seq)
 {
 	doveadm_print(result);
-	doveadm_print(vname);
+	doveadm_print(str_sanitize(vname, SIZE_MAX));
 	doveadm_print(dec2str(uid));
 	doveadm_print(m->save_seq == 0 ? "" : dec2str(m->save_seq));
 	doveadm_print(m->saved);
 	doveadm_print(m->retention_end);
-	doveadm_print(m->rule);
+	doveadm_print(str_sanitize(m->rule, SIZE_MAX));
 	doveadm_print(m->hold_seq == 0 ? "" : dec2str(m->hold_seq));
 	doveadm_print(purge_seq == 0 ? "" : dec2str(purge_seq));
 }
@@ -642,9 +643,11 @@ cmd_tresor_hold_add_run(struct doveadm_mail_cmd_context *ctx,
 		return -1;
 	}
 	doveadm_print(dec2str(seq));
-	doveadm_print(rctx->mailbox == NULL ? "" : rctx->mailbox);
+	doveadm_print(rctx->mailbox == NULL ? "" :
+		      str_sanitize(rctx->mailbox, SIZE_MAX));
 	doveadm_print(rctx->uid == 0 ? "" : dec2str(rctx->uid));
-	doveadm_print(rctx->message_id == NULL ? "" : rctx->message_id);
+	doveadm_print(rctx->message_id == NULL ? "" :
+		      str_sanitize(rctx->message_id, SIZE_MAX));
 	return 0;
 }
 
@@ -785,11 +788,12 @@ cmd_tresor_hold_list_run(struct doveadm_mail_cmd_context *ctx,
 			continue;
 		doveadm_print(dec2str(info.seq));
 		doveadm_print(info.time);
-		doveadm_print(info.scope);
-		doveadm_print(info.mailbox);
+		/* (a hold's reason and scope are free text) */
+		doveadm_print(str_sanitize(info.scope, SIZE_MAX));
+		doveadm_print(str_sanitize(info.mailbox, SIZE_MAX));
 		doveadm_print(info.uid == 0 ? "" : dec2str(info.uid));
-		doveadm_print(info.message_id);
-		doveadm_print(info.reason);
+		doveadm_print(str_sanitize(info.message_id, SIZE_MAX));
+		doveadm_print(str_sanitize(info.reason, SIZE_MAX));
 	}
 	tresor_holds_free(holds);
 	return 0;

@@ -55,6 +55,8 @@ struct doveadm_tresor_seal_cmd_context {
 	const char *tsr_path;
 	const char *from, *to;
 	const char *out_dir;
+	/* export --mailbox: patterns, NULL-terminated (empty: all) */
+	const char *const *mailboxes;
 	/* loaded in init(), before doveadm switches to the mail user */
 	tresor_seal_key *key;
 };
@@ -420,6 +422,7 @@ cmd_tresor_export_run(struct doveadm_mail_cmd_context *ctx,
 	struct doveadm_tresor_seal_cmd_context *sctx =
 		(struct doveadm_tresor_seal_cmd_context *)ctx;
 	ARRAY_TYPE(const_string) guids;
+	struct mail_namespace *inbox_ns;
 	tresor_export *x;
 	tresor_export_mail m;
 	tresor_config *cfg;
@@ -431,8 +434,10 @@ cmd_tresor_export_run(struct doveadm_mail_cmd_context *ctx,
 	if (doveadm_tresor_user_config_load(ctx, user, &cfg, &dir) < 0)
 		return -1;
 	out_dir = doveadm_tresor_path_for_user(sctx->out_dir, user->username);
+	inbox_ns = mail_namespace_find_inbox(user->namespaces);
 	x = tresor_export_new(dir, cfg, user->username, sctx->from, sctx->to,
-			      out_dir, err, sizeof(err));
+			      out_dir, sctx->mailboxes, inbox_ns == NULL ? '/' :
+			      mail_namespace_get_sep(inbox_ns), err, sizeof(err));
 	if (x == NULL) {
 		tresor_config_free(cfg);
 		i_error("tresor export: %s", err);
@@ -509,6 +514,7 @@ static void cmd_tresor_export_init(DOVEADM_TRESOR_CMD_INIT_PARAMS)
 	sctx->from = p_strdup(ctx->pool, from);
 	sctx->to = p_strdup(ctx->pool, to);
 	sctx->out_dir = p_strdup(ctx->pool, dir);
+	sctx->mailboxes = doveadm_tresor_param_list(ctx, "mailbox");
 	doveadm_tresor_require_user_placeholder(ctx, "tresor export", "<dir>",
 						sctx->out_dir);
 	doveadm_print_header_simple("dir");
@@ -549,11 +555,12 @@ DOVEADM_CMD_PARAMS_END
 	.name = "tresor export",
 	.mail_cmd = cmd_tresor_export_alloc,
 	.usage = DOVEADM_CMD_MAIL_USAGE_PREFIX
-		"--from <YYYY-MM-DD> --to <YYYY-MM-DD> <dir>",
+		"--from <YYYY-MM-DD> --to <YYYY-MM-DD> [--mailbox <pattern> ...] <dir>",
 DOVEADM_CMD_PARAMS_START
 DOVEADM_CMD_MAIL_COMMON
 DOVEADM_CMD_PARAM('f', "from", CMD_PARAM_STR, 0)
 DOVEADM_CMD_PARAM('t', "to", CMD_PARAM_STR, 0)
+DOVEADM_CMD_PARAM('m', "mailbox", CMD_PARAM_ARRAY, 0)
 DOVEADM_CMD_PARAM('\0', "dir", CMD_PARAM_STR, CMD_PARAM_FLAG_POSITIONAL)
 DOVEADM_CMD_PARAMS_END
 },

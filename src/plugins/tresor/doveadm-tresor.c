@@ -45,6 +45,7 @@
 #include "array.h"
 #include "buffer.h"
 #include "str.h"
+#include "str-sanitize.h"
 #include "strnum.h"
 #include "hex-binary.h"
 #include "guid.h"
@@ -334,7 +335,7 @@ struct doveadm_tresor_verify_run {
 	/* doveadm tresor adopt: journal the mails verify finds UNJOURNALED
 	   (the hasher then computes every hash a save record has) */
 	bool adopt:1;
-	/* adopt: stderr is a terminal, progress is shown there */
+	/* stderr is a terminal: progress is shown there */
 	bool progress:1;
 	struct mail_user *user;
 	/* "verify" or "adopt", for messages */
@@ -719,8 +720,8 @@ doveadm_tresor_verify_mailbox(struct doveadm_tresor_verify_run *run,
 		} T_END;
 		if (run->progress && !run->second_pass &&
 		    (seq % 256 == 0 || seq == status.messages)) {
-			fprintf(stderr, "\rtresor adopt: %s: %u/%u mails read",
-				vname, seq, status.messages);
+			fprintf(stderr, "\rtresor %s: %s: %u/%u mails read",
+				run->name, vname, seq, status.messages);
 			if (seq == status.messages)
 				fputc('\n', stderr);
 		}
@@ -1055,6 +1056,8 @@ cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 
 	i_zero(&run);
 	run.name = "verify";
+	/* (verify -A runs daily from a timer: quiet there) */
+	run.progress = isatty(STDERR_FILENO) != 0;
 	run.tctx = tctx;
 	run.pool = pool_alloconly_create("tresor verify", 4096);
 	run.cfg = cfg;
@@ -1441,8 +1444,12 @@ doveadm_tresor_journal_print_row(struct doveadm_tresor_cmd_context *tctx,
 	unsigned int i;
 
 	doveadm_tresor_journal_set_format(tctx, names, values);
+	/* a mailbox name, Message-ID or reason may carry control characters
+	   (JSON escapes them in the journal): never raw onto a terminal or
+	   into a tab-separated line */
 	for (i = 0; names[i] != NULL; i++)
-		doveadm_print(values[i] == NULL ? "" : values[i]);
+		doveadm_print(values[i] == NULL ? "" :
+			      str_sanitize(values[i], SIZE_MAX));
 }
 
 static int

@@ -289,3 +289,46 @@ TEST(Export, AdoptedMailsAreExportedByTheirInternaldate)
 	EvidenceExport y(opts);
 	EXPECT_TRUE(y.mails().empty());
 }
+
+TEST(Export, MailboxPatternsChooseTheMails)
+{
+	for (char sep : {'/', '.'}) {
+		TempDir d;
+		const std::string s(1, sep);
+		{
+			Journal j(d.path());
+			j.append(save_record(kGuid1, 1, sha_of("a"), "", "INBOX"), utc(2026, 3, 1));
+			j.append(save_record(kGuid2, 1, sha_of("b"), "", "Rechnungen" + s + "Lieferant"),
+				 utc(2026, 3, 1));
+			j.append(save_record(kGuid3, 1, sha_of("c"), "", "Rechnungen" + s + "Pruefen"),
+				 utc(2026, 3, 1));
+			j.append(save_record(kGuid4, 1, sha_of("d"), "", "Archiv"), utc(2026, 3, 1));
+		}
+		ExportOptions opts;
+		opts.tresor_dir = d.path();
+		opts.user = "alice";
+		opts.from = "2026-01-01";
+		opts.to = "2026-12-31";
+		opts.out_dir = d / "export";
+		opts.mailbox_patterns = {"Rechnungen/*", "Archiv"};
+		opts.separator = sep;
+		EvidenceExport x(opts);
+		std::vector<std::string> boxes;
+		for (const ExportMail &m : x.mails())
+			boxes.push_back(m.mailbox);
+		EXPECT_EQ(boxes, (std::vector<std::string>{"Rechnungen" + s + "Lieferant",
+							   "Rechnungen" + s + "Pruefen",
+							   "Archiv"}));
+		for (std::size_t i = 0; i < x.mails().size(); i++)
+			export_mail(x, i, std::string(1, "bcd"[i]));
+		x.finish();
+		// the journal is whole; VERIFY.txt says which mails are in it
+		EXPECT_TRUE(failed_verify_blocks(opts.out_dir).empty());
+		EXPECT_NE(read_file(opts.out_dir + "/VERIFY.txt")
+				  .find("Only the mails saved into the mailboxes matching "
+					"Rechnungen/*, Archiv"),
+			  std::string::npos);
+		EXPECT_FALSE(exists(opts.out_dir + "/mails/1.eml"));
+		EXPECT_TRUE(exists(opts.out_dir + "/mails/2.eml"));
+	}
+}

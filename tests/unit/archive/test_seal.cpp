@@ -3,6 +3,7 @@
 // about them.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "archive/config.hpp"
 #include "archive/journal.hpp"
 #include "archive/seal.hpp"
+#include "archive/tresor.h"
 #include "archive/verify.hpp"
 #include "test_util.hpp"
 
@@ -228,6 +230,13 @@ TEST(Seal, SealRecordAndCleanVerify)
 	EXPECT_EQ(rec["prev"], head_hash);
 	EXPECT_FALSE(rec.contains("tsq_nonce"));
 	EXPECT_EQ(r.signed_text, tresor::seal_signed_text("alice", 3, head_hash, r.time));
+	// doveadm tresor journal shows every field of it
+	std::vector<std::string> columns;
+	for (const char *const *n = tresor_journal_field_names(); *n != nullptr; n++)
+		columns.emplace_back(*n);
+	for (const auto &[field, value] : rec.items())
+		EXPECT_NE(std::find(columns.begin(), columns.end(), field), columns.end())
+			<< field << " is not a column of doveadm tresor journal";
 
 	tresor::SealCheckSettings s{"alice", kf.pub, ""};
 	EXPECT_EQ(kinds(seal_problems(d, s)), "");
