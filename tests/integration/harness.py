@@ -1381,6 +1381,17 @@ class Dovecot:
             shutil.rmtree(self.tmp, ignore_errors=True)
             self.tmp = None
 
+    def list_users(self, users):
+        """Restarts with a passwd-file userdb naming users after the static
+        one (which answers the look-ups): -A needs a userdb that can list
+        its users."""
+        path = os.path.join(self.tmp, "users")
+        with open(path, "w") as f:
+            for u in users:
+                f.write("%s::::::\n" % u)
+        self.extra_conf += userdb_passwd_file_conf(path)
+        self.restart()
+
     def restart(self, plugin=None, mail_plugins=None, settings=None,
                 replace_plugin=False):
         """Stops and starts again with changed settings (homes, journals

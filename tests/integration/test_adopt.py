@@ -16,7 +16,7 @@ import zlib
 from harness import (chown_mail_user, crlf, sha256_hex, TRESOR_DOVEADM_PLUGIN,
                      TRESOR_MAIL_PLUGIN)
 from mailgen import MailGenerator
-from test_seal import sh_blocks
+from test_seal import run_verify_txt
 from test_verify import VerifyCase
 
 
@@ -221,14 +221,7 @@ class AdoptTests(AdoptCase):
                          [("adopt", "exported")] * 2)
         for r in rows:
             self.assertRegex(r["internaldate"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-        with open(os.path.join(out_dir, "VERIFY.txt")) as f:
-            blocks = sh_blocks(f.read())
-        results = [subprocess.run(["bash", "-c", b], cwd=out_dir,
-                                  capture_output=True, timeout=300)
-                   for b in blocks]
-        for b, p in zip(blocks, results):
-            self.assertEqual(p.returncode, 0, "%s\n%s%s" % (
-                b, p.stdout.decode(), p.stderr.decode()))
+        results = run_verify_txt(self, out_dir)
         self.assertIn(b"mails: all 2 OK", results[3].stdout)
 
     def on_a_terminal(self, *args):

@@ -15,7 +15,6 @@ import os
 import zlib
 
 from harness import (DovecotTestCase, chown_mail_user, rewrite_file,
-                     userdb_passwd_file_conf,
                      TRESOR_DOVEADM_PLUGIN, TRESOR_MAIL_PLUGIN)
 from mailgen import MailGenerator
 
@@ -524,14 +523,7 @@ class AllUsersTests(RetentionFixture):
         super().setUpClass()
         if cls.dc is None:
             return
-        # -A needs a userdb that can list its users: a passwd-file after
-        # the static one (which answers the look-ups)
-        path = os.path.join(cls.dc.tmp, "users")
-        with open(path, "w") as f:
-            for u in ALL_USERS:
-                f.write("%s::::::\n" % u)
-        cls.dc.extra_conf += userdb_passwd_file_conf(path)
-        cls.dc.restart()
+        cls.dc.list_users(ALL_USERS)
 
     def test_purge_all_users(self):
         for u in ALL_USERS:

@@ -127,6 +127,20 @@ def sh_blocks(text):
     return re.findall(r"```sh\n(.*?)```", text, re.S)
 
 
+def run_verify_txt(test, out_dir):
+    """Runs every ```sh block of out_dir/VERIFY.txt in out_dir, as the
+    auditor does; each must exit 0. The CompletedProcess of each."""
+    with open(os.path.join(out_dir, "VERIFY.txt")) as f:
+        blocks = sh_blocks(f.read())
+    results = [subprocess.run(["bash", "-c", b], cwd=out_dir,
+                              capture_output=True, timeout=300)
+               for b in blocks]
+    for b, p in zip(blocks, results):
+        test.assertEqual(p.returncode, 0, "%s\n%s%s" % (
+            b, p.stdout.decode(), p.stderr.decode()))
+    return results
+
+
 class SealTests(DovecotTestCase):
     required_plugins = (TRESOR_MAIL_PLUGIN, TRESOR_DOVEADM_PLUGIN)
     keys = None
@@ -506,14 +520,9 @@ class SealTests(DovecotTestCase):
                          sorted("%d.eml" % r["seq"] for r in saves
                                 if r["mailbox"] != "INBOX"))
         with open(os.path.join(out_dir, "VERIFY.txt")) as f:
-            text = f.read()
-        self.assertIn("Only the mails saved into the mailboxes matching "
-                      "Rechnungen/*", text)
-        for b in sh_blocks(text):
-            p = subprocess.run(["bash", "-c", b], cwd=out_dir,
-                               capture_output=True, timeout=300)
-            self.assertEqual(p.returncode, 0, "%s\n%s%s" % (
-                b, p.stdout.decode(), p.stderr.decode()))
+            self.assertIn("Only the mails saved into the mailboxes matching "
+                          "Rechnungen/*", f.read())
+        self.assertEqual(len(run_verify_txt(self, out_dir)), 6)
 
     def test_export_includes_mails_of_interrupted_saves(self):
         """A save whose process was killed after the commit is journaled
@@ -565,14 +574,7 @@ class SealTests(DovecotTestCase):
         self.assertEqual(rows[by_hash][5], "2")  # the UID it was found under
         self.assertFalse(os.path.exists(
             os.path.join(out_dir, "mails", "%d.eml" % never["seq"])))
-        with open(os.path.join(out_dir, "VERIFY.txt")) as f:
-            blocks = sh_blocks(f.read())
-        results = [subprocess.run(["bash", "-c", b], cwd=out_dir,
-                                  capture_output=True, timeout=300)
-                   for b in blocks]
-        for b, p in zip(blocks, results):
-            self.assertEqual(p.returncode, 0, "%s\n%s%s" % (
-                b, p.stdout.decode(), p.stderr.decode()))
+        results = run_verify_txt(self, out_dir)
         self.assertIn(b"mails: all 3 OK", results[3].stdout)
 
     def test_export_refuses_non_empty_dir(self):

@@ -13,8 +13,7 @@ import unittest
 import zlib
 
 from harness import (DovecotTestCase, chown_mail_user, crlf, rewrite_file,
-                     sha256_hex, userdb_passwd_file_conf,
-                     TRESOR_DOVEADM_PLUGIN, TRESOR_MAIL_PLUGIN)
+                     sha256_hex, TRESOR_DOVEADM_PLUGIN, TRESOR_MAIL_PLUGIN)
 from mailgen import MailGenerator
 
 PROBLEMS = ("CHAIN", "MODIFIED", "MISSING", "UNJOURNALED", "BYPASS",
@@ -520,12 +519,7 @@ class AllUsersTests(VerifyCase):
         super().setUpClass()
         if cls.dc is None:
             return
-        path = os.path.join(cls.dc.tmp, "users")
-        with open(path, "w") as f:
-            for u in cls.USERS:
-                f.write("%s::::::\n" % u)
-        cls.dc.extra_conf += userdb_passwd_file_conf(path)
-        cls.dc.restart()
+        cls.dc.list_users(cls.USERS)
 
     def test_users_without_mail_skipped_and_nothing_created(self):
         clean, never, no_journal = self.USERS

@@ -1113,17 +1113,25 @@ cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 	return ret < 0 ? -1 : 0;
 }
 
-static void cmd_tresor_verify_init(DOVEADM_TRESOR_CMD_INIT_PARAMS)
+/* verify's and adopt's common init(): the [<mailbox> ...] arguments, exact
+   names or patterns, as doveadm's mailbox commands take them */
+static void
+doveadm_tresor_mailbox_args_init(struct doveadm_tresor_cmd_context *tctx)
 {
-	struct doveadm_tresor_cmd_context *tctx = (struct doveadm_tresor_cmd_context *)ctx;
+	struct doveadm_mail_cmd_context *ctx = &tctx->ctx;
 	const char *const *mailboxes =
 		doveadm_tresor_param_list(ctx, "mailbox");
 
 	doveadm_tresor_cmd_init_common(tctx);
 	tctx->mailbox_args = mailboxes[0] != NULL;
-	/* exact names or patterns, as doveadm's mailbox commands take them */
 	ctx->search_args = doveadm_mail_mailbox_search_args_build(mailboxes);
+}
 
+static void cmd_tresor_verify_init(DOVEADM_TRESOR_CMD_INIT_PARAMS)
+{
+	struct doveadm_tresor_cmd_context *tctx = (struct doveadm_tresor_cmd_context *)ctx;
+
+	doveadm_tresor_mailbox_args_init(tctx);
 	doveadm_print_header_simple("problem");
 	/* no DOVEADM_PRINT_HEADER_FLAG_NUMBER: seq and uid are "" where a
 	   problem has none, and -f json prints every value as a string, as
@@ -1385,12 +1393,8 @@ cmd_tresor_adopt_run(struct doveadm_mail_cmd_context *ctx,
 static void cmd_tresor_adopt_init(DOVEADM_TRESOR_CMD_INIT_PARAMS)
 {
 	struct doveadm_tresor_cmd_context *tctx = (struct doveadm_tresor_cmd_context *)ctx;
-	const char *const *mailboxes =
-		doveadm_tresor_param_list(ctx, "mailbox");
-	doveadm_tresor_cmd_init_common(tctx);
-	tctx->mailbox_args = mailboxes[0] != NULL;
-	ctx->search_args = doveadm_mail_mailbox_search_args_build(mailboxes);
 
+	doveadm_tresor_mailbox_args_init(tctx);
 	doveadm_print_header_simple("adopted");
 	doveadm_print_header_simple("mailboxes");
 	doveadm_print_header_simple("journaled");
