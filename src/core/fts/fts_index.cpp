@@ -21,6 +21,7 @@
 
 #include <xapian.h>
 
+#include "common/posix_io.hpp"
 #include "common/text.hpp"
 
 namespace tresor::fts {
@@ -519,13 +520,22 @@ struct Index::Impl {
 	}
 
 	// An index a writer updated without sync before the machine restarted.
+	// Read in one step: a writer removes the marker when it has synced,
+	// at any moment, and a marker gone is an index on disk.
 	void check_synced() const
 	{
-		std::error_code ec;
 		const fs::path marker = dir / kUnsyncedName;
-		if (!fs::exists(marker, ec))
-			return;
-		std::ifstream in(marker);
+		std::string content;
+		try {
+			content = read_small_file(marker.string(), 4096);
+		} catch (const std::system_error &e) {
+			if (e.code() == std::errc::no_such_file_or_directory)
+				return;
+			throw IndexError("cannot read " + marker.string() + ": " + e.code().message());
+		} catch (const std::length_error &) {
+			// not a marker this code wrote: treated as one from another boot
+		}
+		std::istringstream in(content);
 		std::string written_at_boot;
 		in >> written_at_boot;
 		const std::string &now = current_boot_id();

@@ -7,6 +7,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -789,4 +790,40 @@ TEST(FtsIndexLifecycle, AnIndexUpdatedWithoutSyncBeforeARestartIsDamaged)
 	EXPECT_THROW(open_index(tmp.str(), false), CorruptIndex);
 	Index::remove(tmp.str());
 	EXPECT_EQ(open_index(tmp.str(), true)->last_uid(), 0u);
+}
+
+// Each writer creates the marker at its first commit and removes it when it
+// closes; a reader opening the index meanwhile, whenever it looks, sees an
+// index in order, never damage.
+TEST(FtsIndexLifecycle, ReadersNeverTakeAWritersMarkerComingAndGoingForDamage)
+{
+	TempDir tmp;
+	const std::string dir = tmp.str();
+	write_corpus(*open_index(dir, true));
+	std::atomic<bool> writing{true};
+	std::thread writer([&] {
+		for (std::uint32_t uid = 5; uid < 205; uid++) {
+			auto w = open_index(dir, true);
+			w->begin_document(uid);
+			w->add_text(Field::body, "", "NACHSCHUB");
+			w->commit();
+		}
+		writing = false;
+	});
+	std::string damage;
+	unsigned opened = 0;
+	while (writing) {
+		try {
+			auto r = open_index(dir, false);
+			ask(*r, {key(KeyType::body, "RECHNUNG")});
+			opened++;
+		} catch (const CorruptIndex &e) {
+			damage = e.what();
+			break;
+		}
+	}
+	writing = false;
+	writer.join();
+	EXPECT_EQ(damage, "") << "after " << opened << " readers";
+	EXPECT_GT(opened, 0u);
 }
