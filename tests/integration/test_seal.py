@@ -589,6 +589,45 @@ class SealTests(DovecotTestCase):
         self.assertNotEqual(rc, 0)
         self.assertIn("not empty", err)
 
+    def test_export_as_root_into_a_root_owned_dir(self):
+        """The admin's own audit directory (root's, 0700): doveadm run as
+        root for the user creates the export there as root; a symbolic
+        link as the target is refused and nothing is written through it."""
+        if os.getuid() != 0:
+            self.skipTest("needs root: the export is run as root for a mail user")
+        u = self.user()
+        self.populate(u, n=2)
+        audit = os.path.join(self.work, "srv-audit")
+        os.makedirs(audit)
+        os.chown(audit, 0, 0)
+        os.chmod(audit, 0o700)
+        for target in (os.path.join(audit, u), audit):
+            if target == audit:
+                shutil.rmtree(os.path.join(audit, u))
+            rc, out, err = self.dc.doveadm("tresor", "export", "-u", u, "--from",
+                                           "2000-01-01", "--to", "2999-12-31", target)
+            self.assertEqual(rc, 0, err)
+            for root, dirs, files in os.walk(target):
+                for name in [""] + dirs + files:
+                    st = os.lstat(os.path.join(root, name))
+                    self.assertEqual((st.st_uid, st.st_gid), (0, 0),
+                                     os.path.join(root, name))
+                    self.assertEqual(st.st_mode & 0o077, 0, os.path.join(root, name))
+            results = run_verify_txt(self, target)
+            self.assertIn(b"mails: all 3 OK", results[3].stdout)
+        # a link to an empty directory the mail user may write to
+        theirs = os.path.join(self.work, "theirs")
+        os.makedirs(theirs)
+        link = os.path.join(audit, "link")
+        shutil.rmtree(audit)
+        os.makedirs(audit, 0o700)
+        os.symlink(theirs, link)
+        rc, out, err = self.dc.doveadm("tresor", "export", "-u", u, "--from",
+                                       "2000-01-01", "--to", "2999-12-31", link)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("symbolic link", err)
+        self.assertEqual(os.listdir(theirs), [])
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <cstdlib>
 #include <optional>
 #include <stdexcept>
 
@@ -42,15 +43,62 @@ bool valid_date(std::string_view d)
 
 namespace {
 
-void make_dir(const std::string &path)
-{
-	if (::mkdir(path.c_str(), 0700) < 0 && errno != EEXIST)
-		throw_errno("mkdir(" + path + ")");
-}
+// Run by root for a mail user (doveadm -u as root: only the effective uid
+// is the user's), the export creates its directory and its files as root,
+// so an admin's root-owned target (/srv/audit) works and what is made
+// there is root's. Only around each create: the mail is read, and written
+// through the descriptors, as the mail user.
+class CreateAsRoot {
+public:
+	CreateAsRoot() : user_(::geteuid()), raised_(::getuid() == 0 && user_ != 0)
+	{
+		if (raised_ && ::seteuid(0) < 0)
+			throw_errno("seteuid(0)");
+	}
+	~CreateAsRoot()
+	{
+		// staying root would read the user's mail as root: never go on
+		if (raised_ && ::seteuid(user_) < 0)
+			std::abort();
+	}
+	CreateAsRoot(const CreateAsRoot &) = delete;
+	CreateAsRoot &operator=(const CreateAsRoot &) = delete;
+	// what root created is root's, not the mail user's group's
+	void own(int fd) const
+	{
+		if (raised_ && ::fchown(fd, 0, 0) < 0)
+			throw_errno("fchown");
+	}
 
-bool dir_is_empty(const std::string &path)
+private:
+	uid_t user_;
+	bool raised_;
+};
+
+// The export directory, opened without following a symbolic link; made
+// (0700) when it does not exist. Refused when not empty.
+int open_export_dir(const std::string &path)
 {
-	DIR *d = ::opendir(path.c_str());
+	CreateAsRoot creator;
+	int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		if (::mkdir(path.c_str(), 0700) < 0)
+			throw_errno("mkdir(" + path + ")");
+		fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0)
+			creator.own(fd);
+	}
+	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+		struct stat st;
+		if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+			throw std::runtime_error(path + " is a symbolic link: export into a "
+						 "directory named by its own path");
+		throw std::runtime_error(path + " exists and is not a directory");
+	}
+	if (fd < 0)
+		throw_errno("open(" + path + ")");
+	Fd owned(fd);
+	DIR *d = ::fdopendir(::dup(fd));
 	if (d == nullptr)
 		throw_errno("opendir(" + path + ")");
 	bool empty = true;
@@ -61,7 +109,9 @@ bool dir_is_empty(const std::string &path)
 		}
 	}
 	::closedir(d);
-	return empty;
+	if (!empty)
+		throw std::runtime_error(path + " is not empty: export into a new or empty directory");
+	return owned.release();
 }
 
 std::string read_prefix(const std::string &path, std::uint64_t bytes)
@@ -102,20 +152,8 @@ EvidenceExport::EvidenceExport(ExportOptions opts)
 		throw std::invalid_argument("--from " + opts_.from + " is after --to " + opts_.to);
 	if (opts_.out_dir.empty())
 		throw std::invalid_argument("no export directory");
-	struct stat st;
-	if (::stat(opts_.out_dir.c_str(), &st) == 0) {
-		if (!S_ISDIR(st.st_mode))
-			throw std::runtime_error(opts_.out_dir + " exists and is not a directory");
-		if (!dir_is_empty(opts_.out_dir))
-			throw std::runtime_error(opts_.out_dir + " is not empty: export into a "
-						 "new or empty directory");
-	} else if (errno == ENOENT) {
-		if (::mkdir(opts_.out_dir.c_str(), 0700) < 0)
-			throw_errno("mkdir(" + opts_.out_dir + ")");
-	} else {
-		throw_errno("stat(" + opts_.out_dir + ")");
-	}
-	make_dir(opts_.out_dir + "/mails");
+	out_fd_.reset(open_export_dir(opts_.out_dir));
+	make_dir_at("mails");
 	hasher_.set_sink([this](std::string_view bytes) {
 		if (fd_ < 0 || !write_error_.empty())
 			return;
@@ -132,6 +170,40 @@ EvidenceExport::~EvidenceExport()
 {
 	if (fd_ >= 0)
 		::close(fd_);
+}
+
+void EvidenceExport::make_dir_at(const std::string &rel)
+{
+	CreateAsRoot creator;
+	if (::mkdirat(out_fd_.get(), rel.c_str(), 0700) < 0) {
+		if (errno == EEXIST)
+			return;
+		throw_errno("mkdir(" + opts_.out_dir + "/" + rel + ")");
+	}
+	Fd dir(::openat(out_fd_.get(), rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+	if (!dir)
+		throw_errno("open(" + opts_.out_dir + "/" + rel + ")");
+	creator.own(dir.get());
+}
+
+int EvidenceExport::create_at(const std::string &rel)
+{
+	CreateAsRoot creator;
+	int fd = ::openat(out_fd_.get(), rel.c_str(),
+			  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		throw_errno("open(" + opts_.out_dir + "/" + rel + ")");
+	Fd owned(fd);
+	creator.own(fd);
+	return owned.release();
+}
+
+void EvidenceExport::write_file_at(const std::string &rel, std::string_view data)
+{
+	Fd fd(create_at(rel));
+	write_all(fd.get(), data, opts_.out_dir + "/" + rel);
+	if (::close(fd.release()) < 0)
+		throw_errno("close(" + opts_.out_dir + "/" + rel + ")");
 }
 
 // It may or may not have happened (verify accepts either).
@@ -420,11 +492,11 @@ void EvidenceExport::begin_mail(std::size_t index)
 	ExportMail &m = mails_.at(index);
 	current_ = index;
 	m.file = "mails/" + std::to_string(m.seq) + ".eml";
-	std::string path = opts_.out_dir + "/" + m.file;
-	fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd_ < 0) {
+	try {
+		fd_ = create_at(m.file);
+	} catch (...) {
 		m.file.clear();
-		throw_errno("open(" + path + ")");
+		throw;
 	}
 	write_error_.clear();
 	hasher_.reset();
@@ -447,7 +519,10 @@ bool EvidenceExport::end_mail()
 	if (::close(fd) < 0 && write_error_.empty())
 		write_error_ = std::string("close: ") + std::strerror(errno);
 	if (!write_error_.empty()) {
-		::unlink((opts_.out_dir + "/" + m.file).c_str());
+		{
+			CreateAsRoot creator;
+			::unlinkat(out_fd_.get(), m.file.c_str(), 0);
+		}
 		m.file.clear();
 		throw std::runtime_error(write_error_);
 	}
@@ -474,8 +549,8 @@ void EvidenceExport::write_out(const std::string &rel, std::string_view data)
 {
 	std::size_t slash = rel.rfind('/');
 	if (slash != std::string::npos)
-		make_dir(opts_.out_dir + "/" + rel.substr(0, slash));
-	write_file(opts_.out_dir + "/" + rel, data, 0600);
+		make_dir_at(rel.substr(0, slash));
+	write_file_at(rel, data);
 	text::add_unique(files_, rel);
 	manifest_hashes_[rel] = sha256_hex(data);
 }
@@ -562,7 +637,7 @@ std::vector<std::string> EvidenceExport::finish()
 	std::string manifest;
 	for (const std::string &f : files_)
 		manifest += manifest_hashes_[f] + "  " + f + "\n";
-	write_file(opts_.out_dir + "/MANIFEST.sha256", manifest, 0600);
+	write_file_at("MANIFEST.sha256", manifest);
 	return warnings;
 }
 

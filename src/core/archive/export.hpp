@@ -18,6 +18,7 @@
 #include "archive/journal_files.hpp"
 #include "archive/record.hpp"
 #include "archive/retention.hpp"
+#include "common/posix_io.hpp"
 
 namespace tresor {
 
@@ -28,7 +29,10 @@ struct ExportOptions {
 	std::string tresor_dir; // the user's journal (tresor_dir, expanded)
 	std::string user;
 	std::string from, to;   // YYYY-MM-DD, UTC days, both included
-	std::string out_dir;    // created; must not exist or be empty
+	// created (0700); must not exist or be an empty directory, and not
+	// a symbolic link. Run by root with only the effective uid the mail
+	// user's, the export creates it, and every file in it, as root.
+	std::string out_dir;
 	Config config;          // secret headers, seal_pubkey, tsa_ca
 	// --mailbox: only the mails saved into a mailbox these patterns
 	// match (as tresor_archive's: '/' for sep), by the name in their
@@ -165,6 +169,11 @@ private:
 	Hasher hasher_;
 	std::size_t current_ = 0;
 	int fd_ = -1;
+	Fd out_fd_; // out_dir: every file is made relative to it
+	// in out_dir (0700, 0600), as CreateAsRoot says (export.cpp)
+	void make_dir_at(const std::string &rel);
+	int create_at(const std::string &rel);
+	void write_file_at(const std::string &rel, std::string_view data);
 	std::string write_error_;
 };
 

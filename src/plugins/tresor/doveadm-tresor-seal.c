@@ -523,12 +523,22 @@ static void cmd_tresor_export_init(DOVEADM_TRESOR_CMD_INIT_PARAMS)
 	doveadm_print_header_simple("problems");
 }
 
+/* Run as root for a user, privileges drop only temporarily (as for -A),
+   so that the export can create its directory and files as root: an
+   admin's root-owned target works (core/archive/export.cpp). */
+static void cmd_tresor_export_preinit(struct doveadm_mail_cmd_context *ctx)
+{
+	if (getuid() == 0)
+		ctx->service_flags |= MAIL_STORAGE_SERVICE_FLAG_TEMP_PRIV_DROP;
+}
+
 static struct doveadm_mail_cmd_context *cmd_tresor_export_alloc(void)
 {
 	struct doveadm_tresor_seal_cmd_context *sctx;
 
 	sctx = doveadm_mail_cmd_alloc(struct doveadm_tresor_seal_cmd_context);
 	doveadm_tresor_cmd_params_from_cctx(&sctx->ctx);
+	sctx->ctx.v.preinit = cmd_tresor_export_preinit;
 	sctx->ctx.v.init = cmd_tresor_export_init;
 	sctx->ctx.v.run = cmd_tresor_export_run;
 	if (!doveadm_print_is_initialized())

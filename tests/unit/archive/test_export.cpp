@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "archive/config.hpp"
 #include "archive/export.hpp"
 #include "archive/hasher.hpp"
@@ -331,4 +334,90 @@ TEST(Export, MailboxPatternsChooseTheMails)
 		EXPECT_FALSE(exists(opts.out_dir + "/mails/1.eml"));
 		EXPECT_TRUE(exists(opts.out_dir + "/mails/2.eml"));
 	}
+}
+
+// The target must be an empty directory of its own: a non-empty one, a
+// file, and a symbolic link (even to an empty directory) are refused, and
+// nothing is written through the link.
+TEST(Export, OnlyANewOrEmptyDirectoryOfItsOwnIsATarget)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(save_record(kGuid1, 1, sha_of("a")), utc(2026, 3, 1));
+	}
+	ExportOptions opts;
+	opts.tresor_dir = d.path();
+	opts.user = "alice";
+	opts.from = "2026-01-01";
+	opts.to = "2026-12-31";
+	ASSERT_EQ(::mkdir((d / "full").c_str(), 0700), 0);
+	write_file(d / "full/keep", "x");
+	ASSERT_EQ(::mkdir((d / "empty").c_str(), 0700), 0);
+	ASSERT_EQ(::symlink((d / "empty").c_str(), (d / "link").c_str()), 0);
+	write_file(d / "file", "x");
+	for (const char *target : {"full", "link", "file"}) {
+		opts.out_dir = d / target;
+		try {
+			EvidenceExport x(opts);
+			ADD_FAILURE() << target << " accepted";
+		} catch (const std::runtime_error &e) {
+			const std::string why = e.what();
+			EXPECT_TRUE(why.find("is not empty") != std::string::npos ||
+				    why.find("symbolic link") != std::string::npos ||
+				    why.find("not a directory") != std::string::npos)
+				<< target << ": " << why;
+		}
+	}
+	EXPECT_FALSE(exists(d / "empty/mails"));
+	opts.out_dir = d / "empty";
+	EvidenceExport x(opts);
+	EXPECT_TRUE(exists(d / "empty/mails"));
+}
+
+// doveadm run by root for a mail user drops only the effective uid: the
+// export into root's own directory (an admin's /srv/audit) is created as
+// root, file by file, while the process goes on as the mail user.
+TEST(Export, RunByRootForAMailUserCreatesItsFilesAsRoot)
+{
+	if (::getuid() != 0)
+		GTEST_SKIP() << "needs root (real uid 0) to drop the effective uid";
+	const uid_t mail_user = 65534;
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(save_record(kGuid1, 1, sha_of("a")), utc(2026, 3, 1));
+	}
+	ASSERT_EQ(exit_code(run_shell("chown -R " + std::to_string(mail_user) + " '" + d.path() + "'")), 0);
+	const std::string audit = d / "audit";
+	ASSERT_EQ(::mkdir(audit.c_str(), 0700), 0); // root's, closed to others
+	ExportOptions opts;
+	opts.tresor_dir = d.path();
+	opts.user = "alice";
+	opts.from = "2026-01-01";
+	opts.to = "2026-12-31";
+	opts.out_dir = audit + "/alice";
+	struct BackToRoot {
+		~BackToRoot() { EXPECT_EQ(::seteuid(0), 0); }
+	} back_to_root;
+	ASSERT_EQ(::seteuid(mail_user), 0);
+	{
+		EvidenceExport x(opts);
+		EXPECT_EQ(::geteuid(), mail_user);
+		ASSERT_EQ(x.mails().size(), 1u);
+		export_mail(x, 0, "a");
+		x.finish();
+		EXPECT_EQ(::geteuid(), mail_user);
+		// as the mail user alone, nothing could be made there
+		EXPECT_LT(::mkdir((opts.out_dir + "/mine").c_str(), 0700), 0);
+	}
+	ASSERT_EQ(::seteuid(0), 0);
+	for (const char *rel : {"", "/mails", "/mails/1.eml", "/MANIFEST.sha256", "/VERIFY.txt"}) {
+		struct stat st;
+		ASSERT_EQ(::lstat((opts.out_dir + rel).c_str(), &st), 0) << rel;
+		EXPECT_EQ(st.st_uid, 0u) << rel;
+		EXPECT_EQ(st.st_gid, 0u) << rel;
+		EXPECT_EQ(st.st_mode & 0777, S_ISDIR(st.st_mode) ? 0700u : 0600u) << rel;
+	}
+	EXPECT_TRUE(failed_verify_blocks(opts.out_dir).empty());
 }
