@@ -7,14 +7,15 @@ evidence export carries the adopt records."""
 import calendar
 import os
 import pty
+import re
 import subprocess
 import tempfile
 import threading
 import time
 import zlib
 
-from harness import (chown_mail_user, crlf, sha256_hex, TRESOR_DOVEADM_PLUGIN,
-                     TRESOR_MAIL_PLUGIN)
+from harness import (MAIL_USER, SRCDIR, chown_mail_user, crlf, sha256_hex,
+                     TRESOR_DOVEADM_PLUGIN, TRESOR_MAIL_PLUGIN)
 from mailgen import MailGenerator
 from test_seal import run_verify_txt
 from test_verify import VerifyCase
@@ -295,3 +296,147 @@ class AdoptArchiveScopeTests(AdoptCase):
         self.assertEqual(rc, 0, err)
         self.assertEqual(data[0]["adopted"], "0")
         self.assertIn("INBOX is not a journaled folder", err)
+
+
+def doc_recipe(name):
+    """The ```sh block docs/admin.md marks '<!-- tested: NAME'."""
+    with open(os.path.join(SRCDIR, "docs", "admin.md")) as f:
+        text = f.read()
+    m = re.search(r"<!-- tested: %s\b[^\n]*\n```sh\n(.*?)\n```" % re.escape(name),
+                  text, re.S)
+    if m is None:
+        raise AssertionError("docs/admin.md has no recipe marked %s" % name)
+    return m.group(1)
+
+
+def old_mail(n, date):
+    """A mail of an earlier archive, LF line ends, with a Date: header
+    unless date is None."""
+    head = "From: Lieferant %d <rechnung@lieferant%d.example>\n" % (n, n)
+    if date is not None:
+        head += "Date: %s\n" % date
+    return (head + "Subject: Rechnung %d aus dem Altbestand\n"
+            "Message-ID: <alt-%d@lieferant.example>\n\n"
+            "Rechnung Nr. %d\nFrom the old archive, a line starting with From.\n"
+            % (n, n, n)).encode()
+
+
+class ImportTests(AdoptCase):
+    """docs/admin.md's recipes for bringing old archives in (an mbox file,
+    a Maildir, a folder of .eml files), run as written: every mail becomes
+    a save record of service doveadm in the archive folder, with its
+    original INTERNALDATE, and verify is clean."""
+
+    PARENT = "Archiv/Altbestand"
+
+    def run_recipe(self, name, u, **paths):
+        env = dict(os.environ, USER=u, MAIL_OWNER=MAIL_USER,
+                   PARENT=self.PARENT, **paths)
+        script = ('doveadm() { command doveadm -c "%s" "$@"; }\nset -e\n%s\n'
+                  % (self.dc.conf_path, doc_recipe(name)))
+        p = subprocess.run(["bash", "-c", script], env=env, capture_output=True,
+                           timeout=120)
+        self.assertEqual(p.returncode, 0, "%s\n%s%s" % (
+            name, p.stdout.decode(), p.stderr.decode()))
+
+    def internaldates(self, u, mailbox):
+        """{Message-ID: INTERNALDATE as a UTC timestamp} of the folder."""
+        c = self.imap(u)
+        self.assertOK(c.cmd('EXAMINE "%s"' % mailbox))
+        res = c.cmd("UID FETCH 1:* (INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        c.logout()
+        dates = {}
+        for line in res.untagged:
+            d = re.search(rb'INTERNALDATE "([^"]+)"', line)
+            mid = re.search(rb"Message-ID: (<[^>]+>)", line, re.I)
+            if d and mid:
+                dates[mid.group(1).decode()] = calendar.timegm(time.strptime(
+                    d.group(1).decode()[:20], "%d-%b-%Y %H:%M:%S")) - tz_seconds(
+                    d.group(1).decode()[21:])
+        return dates
+
+    def assertImported(self, u, folders, expected_dates):
+        """Each folder's mails are save records of doveadm in an archive
+        folder, with the INTERNALDATEs expected, and verify is clean."""
+        sep = self.separator(u)
+        names = [f.replace("/", sep) for f in folders]
+        saves = self.records(u, "save")
+        self.assertEqual(sorted({r["mailbox"] for r in saves}), sorted(names))
+        for r in saves:
+            self.assertEqual(r.get("service"), "doveadm", r)
+            self.assertEqual(r.get("archive"), 1, r)
+            self.assertTrue(r.get("uid"), r)
+        dates = {}
+        for name in names:
+            dates.update(self.internaldates(u, name))
+        self.assertEqual(dates, expected_dates)
+        self.assertEqual(len(saves), len(expected_dates))
+        self.assertClean(u)
+
+    def separator(self, u):
+        c = self.imap(u)
+        res = c.cmd('LIST "" ""')
+        c.logout()
+        return re.search(rb'\(.*?\) "(.)"', b" ".join(res.untagged)).group(1).decode()
+
+    def staging_dir(self):
+        d = tempfile.mkdtemp(prefix="tresor-import-src-", dir=self.dc.tmp)
+        os.chmod(d, 0o755)
+        return d
+
+    def test_import_mbox_file(self):
+        u = self.user()
+        src = self.staging_dir()
+        mbox = os.path.join(src, "rechnungen-2019.mbox")
+        stamps = [(1, "Mon Mar  4 10:00:00 2019", 1551693600),
+                  (2, "Tue Dec 31 23:59:59 2019", 1577836799)]
+        with open(mbox, "wb") as f:
+            for n, from_date, _ in stamps:
+                body = old_mail(n, None).replace(b"\nFrom ", b"\n>From ")
+                f.write(b"From rechnung@lieferant.example " + from_date.encode()
+                        + b"\n" + body + b"\n")
+        self.run_recipe("import-mbox", u, MBOX=mbox)
+        self.assertImported(u, [self.PARENT + "/INBOX"],
+                            {"<alt-%d@lieferant.example>" % n: ts
+                             for n, _, ts in stamps})
+        self.assertEqual(os.listdir(src), ["rechnungen-2019.mbox"])
+
+    def test_import_maildir_with_subfolders(self):
+        u = self.user()
+        maildir = os.path.join(self.staging_dir(), "Maildir")
+        expected = {}
+        for folder, n, ts in (("", 1, 1262304000), ("", 2, 1300000000),
+                              (".Gesendet", 3, 1400000000)):
+            for sub in ("cur", "new", "tmp"):
+                os.makedirs(os.path.join(maildir, folder, sub), exist_ok=True)
+            path = os.path.join(maildir, folder, "cur", "%d.old%d:2,S" % (ts, n))
+            with open(path, "wb") as f:
+                f.write(old_mail(n, None))
+            os.utime(path, (ts, ts))
+            expected["<alt-%d@lieferant.example>" % n] = ts
+        self.run_recipe("import-maildir", u, MAILDIR=maildir)
+        self.assertImported(u, [self.PARENT + "/INBOX", self.PARENT + "/Gesendet"],
+                            expected)
+
+    def test_import_eml_folder(self):
+        u = self.user()
+        eml_dir = os.path.join(self.staging_dir(), "eml")
+        os.makedirs(eml_dir)
+        mails = [(1, "Wed, 06 Feb 2019 08:30:00 +0100", 1549438200),
+                 (2, "Fri, 1 Nov 2019 12:00:00 -0000 (UTC)", 1572609600),
+                 (3, None, 1234567890)]  # no Date: the file's time
+        for n, date, ts in mails:
+            path = os.path.join(eml_dir, "mail %d.eml" % n)
+            with open(path, "wb") as f:
+                f.write(crlf(old_mail(n, date)))
+            os.utime(path, (ts, ts))
+        self.run_recipe("import-eml", u, EML_DIR=eml_dir)
+        self.assertImported(u, [self.PARENT + "/INBOX"],
+                            {"<alt-%d@lieferant.example>" % n: ts
+                             for n, _, ts in mails})
+
+
+def tz_seconds(zone):
+    """'+0100' -> 3600."""
+    sign = -1 if zone[0] == "-" else 1
+    return sign * (int(zone[1:3]) * 3600 + int(zone[3:5]) * 60)
