@@ -14,7 +14,7 @@ import threading
 import time
 import zlib
 
-from harness import (MAIL_USER, SRCDIR, chown_mail_user, crlf, sha256_hex,
+from harness import (MAIL_USER, SRCDIR, chown_mail_user, crlf, option_args, sha256_hex,
                      TRESOR_DOVEADM_PLUGIN, TRESOR_MAIL_PLUGIN)
 from mailgen import MailGenerator
 from test_seal import run_verify_txt
@@ -262,10 +262,22 @@ class AdoptTests(AdoptCase):
         rc, out, shown = self.on_a_terminal("tresor", "verify", "-u", u)
         self.assertEqual(rc, 0, shown)
         self.assertIn(b"tresor verify: INBOX: 3/3 mails read", shown)
+        work = tempfile.mkdtemp(prefix="tresor-progress-", dir=self.dc.tmp)
+        rc, out, shown = self.on_a_terminal("tresor", "export", "-u", u, "--from",
+                                            "2000-01-01", "--to", "2999-12-31",
+                                            os.path.join(work, "export"))
+        self.assertEqual(rc, 0, shown)
+        self.assertIn(b"tresor export: INBOX: 3/3 mails written", shown)
+        retention = option_args({"plugin/tresor_archive": "INBOX",
+                                 "plugin/tresor_retention": "INBOX=1y"})
+        rc, out, shown = self.on_a_terminal(*retention, "tresor", "purge", "-n", "-u", u)
+        self.assertEqual(rc, 0, shown)
+        self.assertIn(b"tresor purge: INBOX: 3/3 mails checked", shown)
         # not a terminal (the daily timer, a pipe): no progress
-        rc, out, err = self.dc.doveadm("tresor", "verify", "-u", u)
-        self.assertEqual(rc, 0, err)
-        self.assertNotIn("mails read", err)
+        for args in (("verify", "-u", u), ("purge", "-n", "-u", u)):
+            rc, out, err = self.dc.doveadm(*retention, "tresor", *args)
+            self.assertEqual(rc, 0, err)
+            self.assertNotIn("3/3", err)
 
 
 class AdoptArchiveScopeTests(AdoptCase):

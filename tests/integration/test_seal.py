@@ -141,7 +141,8 @@ def run_verify_txt(test, out_dir):
     return results
 
 
-class SealTests(DovecotTestCase):
+class SealFixture(DovecotTestCase):
+    """A Dovecot with seal keys and a TSA; mails, seals and verify."""
     required_plugins = (TRESOR_MAIL_PLUGIN, TRESOR_DOVEADM_PLUGIN)
     keys = None
 
@@ -218,7 +219,9 @@ class SealTests(DovecotTestCase):
     def last_seal(self, u):
         return [r for r in self.dc.journal(u) if r["event"] == "seal"][-1]
 
-    # -------------------------------------------------- seals
+
+
+class SealTests(SealFixture):
     def test_seal_and_verify_clean(self):
         u = self.user()
         recs = self.populate(u)
@@ -631,3 +634,81 @@ class SealTests(DovecotTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class OutputFormatTests(SealFixture):
+    """-f json and -f tab for every doveadm tresor command that prints
+    records: the same columns, in the same order, and (where running the
+    command again changes nothing) the same values."""
+
+    @classmethod
+    def dovecot_options(cls):
+        options = super().dovecot_options()
+        options["plugin"]["tresor_retention"] = "Archiv=1y"
+        return options
+
+    def tab_rows(self, out):
+        lines = out.rstrip("\n").split("\n") if out.strip() else []
+        if not lines:
+            return [], []
+        header = lines[0].split("\t")
+        rows = [line.split("\t") for line in lines[1:]]
+        for row in rows:
+            self.assertEqual(len(row), len(header), (header, row))
+        return header, [dict(zip(header, row)) for row in rows]
+
+    def formats(self, *args, tab_args=None, same_values=True):
+        """Runs doveadm ARGS with -f json and -f tab (TAB_ARGS, for a
+        command that changes what it acts on): both succeed (or fail
+        alike), name the same columns in one order, and print as many
+        rows, with the same values when same_values. The JSON rows."""
+        rc_json, out_json, err_json = self.dc.doveadm(*args, fmt="json")
+        rc_tab, out_tab, err_tab = self.dc.doveadm(*(tab_args or args), fmt="tab")
+        what = " ".join(args)
+        self.assertEqual(rc_json, rc_tab, "%s: %s / %s" % (what, err_json, err_tab))
+        rows_json = json.loads(out_json) if out_json.strip() else []
+        self.assertIsInstance(rows_json, list, what)
+        header, rows_tab = self.tab_rows(out_tab)
+        self.assertEqual(len(rows_json), len(rows_tab), "%s\n%s\n%s" % (what, out_json, out_tab))
+        for row in rows_json:
+            self.assertIsInstance(row, dict, what)
+            self.assertEqual(list(row), header, what)
+        if same_values:
+            self.assertEqual(rows_json, rows_tab, what)
+        return rows_json
+
+    def test_every_command_prints_json_and_tab_alike(self):
+        u = self.user()
+        self.populate(u, n=2)
+        rows = self.formats("tresor", "status", "-u", u)
+        self.assertEqual(len(rows), 1)
+        rows = self.formats("tresor", "journal", "-u", u)
+        self.assertEqual([r["event"] for r in rows], ["save"] * 3)
+        self.assertEqual(self.formats("tresor", "verify", "-u", u), [])
+        rows = self.formats("tresor", "adopt", "-u", u)
+        self.assertEqual(rows[0]["adopted"], "0")
+        rows = self.formats("tresor", "seal", "-u", u, same_values=False)
+        self.assertEqual(len(rows), 1)
+        rows = self.formats("tresor", "hold", "add", "-u", u, "--mailbox", "Archiv",
+                            "--reason", "Betriebsprüfung 2026", same_values=False)
+        holds = [r["hold"] for r in rows]
+        rows = self.formats("tresor", "hold", "list", "-u", u)
+        self.assertEqual([r["hold"] for r in rows], holds + [str(int(holds[0]) + 1)])
+        rows = self.formats("tresor", "purge", "-u", u, "-n", "--now", "2100-01-01")
+        self.assertEqual(sorted(r["result"] for r in rows), ["held", "held"])
+        remove = ("tresor", "hold", "remove", "-u", u, "--reason", "erledigt")
+        rows = self.formats(*remove, holds[0], tab_args=remove + (str(int(holds[0]) + 1),),
+                            same_values=False)
+        self.assertEqual(len(rows), 1)
+        export = ("tresor", "export", "-u", u, "--from", "2000-01-01", "--to", "2999-12-31")
+        rows = self.formats(*export, os.path.join(self.work, "json"),
+                            tab_args=export + (os.path.join(self.work, "tab"),),
+                            same_values=False)
+        self.assertEqual([r["exported"] for r in rows], ["3"])
+        # (purging itself prints the rows of purge -n: test_retention)
+        # a problem row, and the journal with the seal's and hold's columns
+        self.dc.flip_stored_byte(u, "Archiv", 1)
+        rows = self.formats("tresor", "verify", "-u", u)
+        self.assertEqual([r["problem"] for r in rows], ["MODIFIED"])
+        rows = self.formats("tresor", "journal", "-u", u)
+        self.assertIn("seal", [r["event"] for r in rows])

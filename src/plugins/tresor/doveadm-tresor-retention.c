@@ -267,6 +267,8 @@ doveadm_tresor_purge_decide_box(struct doveadm_tresor_retention_cmd_context *rct
 			ret = -1;
 			break;
 		}
+		doveadm_tresor_progress("purge", pbox->vname, seq,
+					status.messages, "mails checked");
 		mail_set_seq(mail, seq);
 		if (mail_get_special(mail, MAIL_FETCH_GUID, &guid) < 0)
 			guid = "";

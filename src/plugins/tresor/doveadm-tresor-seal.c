@@ -367,6 +367,7 @@ doveadm_tresor_export_mailbox(tresor_export *x, const tresor_config *cfg,
 	struct mail *mail;
 	tresor_export_mail m;
 	size_t i, count = tresor_export_mail_count(x);
+	unsigned int to_write = 0, written = 0;
 	bool uidless = FALSE;
 
 	box = doveadm_tresor_export_open_box(user, mailbox_guid);
@@ -385,6 +386,12 @@ doveadm_tresor_export_mailbox(tresor_export *x, const tresor_config *cfg,
 	trans = mailbox_transaction_begin(box, 0, "tresor export");
 	mail = mail_alloc(trans, MAIL_FETCH_GUID, NULL);
 	for (i = 0; i < count; i++) {
+		if (tresor_export_get_mail(x, i, &m) == 0 &&
+		    m.status[0] == '\0' && m.uid != 0 &&
+		    strcmp(m.mailbox_guid, mailbox_guid) == 0)
+			to_write++;
+	}
+	for (i = 0; i < count; i++) {
 		if (tresor_export_get_mail(x, i, &m) < 0 ||
 		    m.status[0] != '\0' ||
 		    strcmp(m.mailbox_guid, mailbox_guid) != 0)
@@ -397,6 +404,8 @@ doveadm_tresor_export_mailbox(tresor_export *x, const tresor_config *cfg,
 			if (mail_set_uid(mail, m.uid))
 				doveadm_tresor_export_one(x, i, mail);
 		} T_END;
+		doveadm_tresor_progress("export", mailbox_get_vname(box),
+					++written, to_write, "mails written");
 	}
 	doveadm_tresor_export_locate_all(x, cfg, mail, status.messages,
 					 mailbox_guid,
@@ -528,6 +537,7 @@ static void cmd_tresor_export_init(DOVEADM_TRESOR_CMD_INIT_PARAMS)
    admin's root-owned target works (core/archive/export.cpp). */
 static void cmd_tresor_export_preinit(struct doveadm_mail_cmd_context *ctx)
 {
+	doveadm_tresor_preinit(ctx);
 	if (getuid() == 0)
 		ctx->service_flags |= MAIL_STORAGE_SERVICE_FLAG_TEMP_PRIV_DROP;
 }

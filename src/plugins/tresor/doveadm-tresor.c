@@ -101,6 +101,22 @@ struct doveadm_tresor_cmd_context {
 /* common                                                             */
 /* ------------------------------------------------------------------ */
 
+void doveadm_tresor_progress(const char *cmd, const char *where,
+			     unsigned int done, unsigned int total,
+			     const char *what)
+{
+	static int on_a_terminal = -1;
+
+	if (on_a_terminal < 0)
+		on_a_terminal = isatty(STDERR_FILENO) != 0 ? 1 : 0;
+	if (on_a_terminal == 0 || (done % 256 != 0 && done != total))
+		return;
+	fprintf(stderr, "\rtresor %s: %s: %u/%u %s", cmd, where, done, total,
+		what);
+	if (done == total)
+		fputc('\n', stderr);
+}
+
 /* A found problem (EX_DATAERR) never hides an error that left the work
    incomplete, and EX_TEMPFAIL wins over everything, as doveadm does. */
 void doveadm_tresor_set_exit_code(struct doveadm_mail_cmd_context *ctx,
@@ -718,12 +734,9 @@ doveadm_tresor_verify_mailbox(struct doveadm_tresor_verify_run *run,
 			doveadm_tresor_verify_mail(run, v, vbox, mail,
 						   journaled);
 		} T_END;
-		if (run->progress && !run->second_pass &&
-		    (seq % 256 == 0 || seq == status.messages)) {
-			fprintf(stderr, "\rtresor %s: %s: %u/%u mails read",
-				run->name, vname, seq, status.messages);
-			if (seq == status.messages)
-				fputc('\n', stderr);
+		if (!run->second_pass) {
+			doveadm_tresor_progress(run->name, vname, seq,
+						status.messages, "mails read");
 		}
 	}
 	mail_free(&mail);

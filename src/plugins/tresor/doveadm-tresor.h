@@ -22,6 +22,12 @@ void doveadm_tresor_set_exit_code(struct doveadm_mail_cmd_context *ctx,
 int doveadm_tresor_user_config_load(struct doveadm_mail_cmd_context *ctx,
 				    struct mail_user *user,
 				    tresor_config **cfg_r, const char **dir_r);
+/* A long run's progress on stderr when it is a terminal (the daily timer
+   and a pipe see nothing): "tresor CMD: WHERE: DONE/TOTAL WHAT", redrawn
+   every 256 and ended with a newline when DONE reaches TOTAL. */
+void doveadm_tresor_progress(const char *cmd, const char *where,
+			     unsigned int done, unsigned int total,
+			     const char *what);
 /* The values of an ARRAY parameter (the positional <mailbox> ...), an
    empty list when none was given. */
 const char *const *
@@ -41,6 +47,8 @@ doveadm_tresor_param_list(struct doveadm_mail_cmd_context *ctx,
      tresor_* setting, for error messages.
    doveadm_tresor_cmd_params_from_cctx(): called by every command's
      alloc(), makes 2.3 hand the parameters to init() in ctx->cctx.
+   doveadm_tresor_preinit(): the preinit() that sets, called by a
+     command's own preinit() in its place.
    doveadm_tresor_cmd_prints_username(): whether doveadm added the sticky
      "username" column before init() (several users: -A, -F, a wildcard
      -u; on 2.3 also a doveadm server answering for several users).
@@ -51,6 +59,11 @@ doveadm_tresor_param_list(struct doveadm_mail_cmd_context *ctx,
 
 #define DOVEADM_TRESOR_CMD_INIT_PARAMS struct doveadm_mail_cmd_context *ctx
 #define DOVEADM_TRESOR_GLOBAL_SETTING_PLACE "a top-level setting"
+
+static inline void
+doveadm_tresor_preinit(struct doveadm_mail_cmd_context *ctx ATTR_UNUSED)
+{
+}
 
 static inline void
 doveadm_tresor_cmd_params_from_cctx(
