@@ -273,6 +273,8 @@ class AdoptTests(AdoptCase):
         rc, out, shown = self.on_a_terminal(*retention, "tresor", "purge", "-n", "-u", u)
         self.assertEqual(rc, 0, shown)
         self.assertIn(b"tresor purge: INBOX: 3/3 mails checked", shown)
+        self.assertIn(b"tresor purge: 0 mails purgeable, 0 held, 0 modified (kept), "
+                      b"0 unjournaled (kept), 0 of an interrupted purge pending", shown)
         # not a terminal (the daily timer, a pipe): no progress
         for args in (("verify", "-u", u), ("purge", "-n", "-u", u)):
             rc, out, err = self.dc.doveadm(*retention, "tresor", *args)

@@ -68,6 +68,9 @@ struct doveadm_tresor_retention_cmd_context {
 	const char *reason;
 	uint32_t uid;
 	uint64_t hold_id;
+	/* purge's rows of this user, for its summary line */
+	unsigned int rows_purged, rows_held, rows_modified, rows_unjournaled;
+	unsigned int rows_interrupted;
 };
 
 static struct doveadm_tresor_retention_cmd_context *
@@ -105,9 +108,20 @@ struct doveadm_tresor_purge_box {
 ARRAY_DEFINE_TYPE(doveadm_tresor_purge_box, struct doveadm_tresor_purge_box *);
 
 static void
-doveadm_tresor_purge_print(const char *result, const char *vname, uint32_t uid,
+doveadm_tresor_purge_print(struct doveadm_tresor_retention_cmd_context *rctx,
+			   const char *result, const char *vname, uint32_t uid,
 			   const tresor_purge_mail *m, uint64_t purge_seq)
 {
+	if (strcmp(result, "purged") == 0 || strcmp(result, "purgeable") == 0)
+		rctx->rows_purged++;
+	else if (strcmp(result, "held") == 0)
+		rctx->rows_held++;
+	else if (strcmp(result, "modified") == 0)
+		rctx->rows_modified++;
+	else if (strcmp(result, "unjournaled") == 0)
+		rctx->rows_unjournaled++;
+	else
+		rctx->rows_interrupted++;
 	doveadm_print(result);
 	doveadm_print(str_sanitize(vname, SIZE_MAX));
 	doveadm_print(dec2str(uid));
@@ -174,19 +188,19 @@ doveadm_tresor_purge_act(struct doveadm_tresor_retention_cmd_context *rctx,
 	case TRESOR_PURGE_RETAINED:
 		break;
 	case TRESOR_PURGE_HELD:
-		doveadm_tresor_purge_print("held", pbox->vname, mail->uid, m,
+		doveadm_tresor_purge_print(rctx, "held", pbox->vname, mail->uid, m,
 					   m->purge_seq);
 		break;
 	case TRESOR_PURGE_UNJOURNALED:
 		/* never purged: nothing says when it was archived */
-		doveadm_tresor_purge_print("unjournaled", pbox->vname,
+		doveadm_tresor_purge_print(rctx, "unjournaled", pbox->vname,
 					   mail->uid, m, 0);
 		break;
 	case TRESOR_PURGE_PENDING:
 		/* an earlier purge wrote its record but didn't get to
 		   expunge: finish it */
 		array_push_back(&pbox->uids, &mail->uid);
-		doveadm_tresor_purge_print(rctx->dry_run ? "pending" : "finished",
+		doveadm_tresor_purge_print(rctx, rctx->dry_run ? "pending" : "finished",
 					   pbox->vname, mail->uid, m, m->purge_seq);
 		break;
 	case TRESOR_PURGE_EXPIRED:
@@ -196,14 +210,14 @@ doveadm_tresor_purge_act(struct doveadm_tresor_retention_cmd_context *rctx,
 				"don't match its save record (seq %"PRIu64"): "
 				"%s - see doveadm tresor verify", pbox->vname,
 				mail->uid, m->save_seq, error);
-			doveadm_tresor_purge_print("modified", pbox->vname,
+			doveadm_tresor_purge_print(rctx, "modified", pbox->vname,
 						   mail->uid,
 						   m, 0);
 			doveadm_tresor_set_exit_code(ctx, EX_DATAERR);
 			break;
 		}
 		if (rctx->dry_run) {
-			doveadm_tresor_purge_print("purgeable", pbox->vname,
+			doveadm_tresor_purge_print(rctx, "purgeable", pbox->vname,
 						   mail->uid,
 						   m, 0);
 			break;
@@ -493,7 +507,7 @@ cmd_tresor_purge_run(struct doveadm_mail_cmd_context *ctx,
 		   in the order they were queued) */
 		array_foreach(&boxes, pboxp) {
 			array_foreach(&(*pboxp)->purged, row) {
-				doveadm_tresor_purge_print("purged",
+				doveadm_tresor_purge_print(rctx, "purged",
 							   (*pboxp)->vname,
 							   row->uid, &row->m, seq++);
 			}
@@ -512,6 +526,14 @@ cmd_tresor_purge_run(struct doveadm_mail_cmd_context *ctx,
 	}
 	tresor_config_free(cfg);
 	pool_unref(&pool);
+	i_info("tresor purge: %u mail%s %s, %u held, %u modified (kept), "
+	       "%u unjournaled (kept), %u of an interrupted purge %s",
+	       rctx->rows_purged, rctx->rows_purged == 1 ? "" : "s",
+	       rctx->dry_run ? "purgeable" : "purged", rctx->rows_held,
+	       rctx->rows_modified, rctx->rows_unjournaled,
+	       rctx->rows_interrupted, rctx->dry_run ? "pending" : "finished");
+	rctx->rows_purged = rctx->rows_held = rctx->rows_modified =
+		rctx->rows_unjournaled = rctx->rows_interrupted = 0;
 	return ret;
 }
 
