@@ -712,3 +712,29 @@ class OutputFormatTests(SealFixture):
         self.assertEqual([r["problem"] for r in rows], ["MODIFIED"])
         rows = self.formats("tresor", "journal", "-u", u)
         self.assertIn("seal", [r["event"] for r in rows])
+
+    def test_through_the_doveadm_server(self):
+        """doveadm -S: the command runs in Dovecot's doveadm server
+        (service doveadm, its UNIX socket) and answers in JSON as when run
+        directly."""
+        u = self.user()
+        self.populate(u, n=2)
+        socket = os.path.join(self.dc.base_dir, "doveadm-server")
+        for args in (("tresor", "status", "-u", u), ("tresor", "journal", "-u", u),
+                     ("tresor", "verify", "-u", u), ("tresor", "hold", "list", "-u", u)):
+            rc, direct, err = self.dc.doveadm(*args, fmt="json")
+            self.assertEqual(rc, 0, err)
+            at = args.index("-u")
+            rc, served, err = self.dc.doveadm(*args[:at], "-S", socket, *args[at:],
+                                              fmt="json")
+            self.assertEqual(rc, 0, "%s: %s" % (" ".join(args), err))
+            self.assertEqual(json.loads(served or "[]"), json.loads(direct or "[]"), args)
+        rows = json.loads(self.dc.doveadm("tresor", "journal", "-S", socket, "-u", u,
+                                          fmt="json")[1])
+        self.assertEqual([r["event"] for r in rows], ["save"] * 3)
+        # a problem found there is the command's exit status here
+        self.dc.flip_stored_byte(u, "Archiv", 1)
+        rc, served, err = self.dc.doveadm("tresor", "verify", "-S", socket, "-u", u,
+                                          fmt="json")
+        self.assertEqual(rc, 65, err)
+        self.assertEqual([r["problem"] for r in json.loads(served)], ["MODIFIED"])
