@@ -5,6 +5,7 @@
 # move or delete after importing. Invoices that fail a check go to review.
 require ["fileinto", "mailbox", "copy", "variables", "imap4flags", "vnd.tresor.invoice"];
 if invoice {
+  addflag "$tresor_${invoice.verdict}";
   if string :is "${invoice.verdict}" "trusted" {
     fileinto :copy :create "ERP-Import";
     fileinto :create "Rechnungen${invoice.separator}${invoice.folder}";

@@ -42,6 +42,7 @@ RFC_DIR = os.path.join(TESTDATA, "mail", "rfc")
 DEFAULT_SCRIPT = """\
 require ["fileinto", "mailbox", "variables", "imap4flags", "vnd.tresor.invoice"];
 if invoice {
+  addflag "$tresor_${invoice.verdict}";
   if string :is "${invoice.verdict}" "trusted" {
     fileinto :create "Rechnungen${invoice.separator}${invoice.folder}";
   } else {

@@ -474,6 +474,7 @@ class LanguageTests(InvoiceFixture):
         self.assertEqual(performed_folders(out), ["Rechnungen/Lieferant"],
                          out)
         self.assertNotIn("$Pruefen", out)
+        self.assertIn("add IMAP flags: $tresor_trusted", out)
 
     def test_default_script_reviews_unknown_supplier(self):
         rc, out = self.sieve_test(DEFAULT_SCRIPT, make_mail(
@@ -483,7 +484,8 @@ class LanguageTests(InvoiceFixture):
             attachments=[pdf_att(pdf(["Fremdfirma AG", "Rechnung 99"]))]))
         self.assertEqual(rc, 0, out)
         self.assertEqual(performed_folders(out), ["Rechnungen/Pruefen"], out)
-        self.assertIn("add IMAP flags: $Pruefen", out)
+        self.assertRegex(out, r"add IMAP flags: (\$tresor_unknown-supplier \$Pruefen|"
+                              r"\$Pruefen \$tresor_unknown-supplier)")
 
     def test_variables_empty_before_and_without_invoice(self):
         script = ('require ["variables", "vnd.tresor.invoice", '
@@ -649,10 +651,11 @@ class VerdictTests(InvoiceFixture):
         code, text = res["%s@example.com" % user]
         self.assertEqual(code, 250, text)
 
-    def assertFiled(self, user, mail, folder, flagged):
+    def assertFiled(self, user, mail, folder, flagged, verdict=None):
         """After delivery: exactly this mail in folder (bytes as sent,
         after the headers LMTP adds), nothing in INBOX, $Pruefen set iff
-        flagged, and a journaled save in folder."""
+        flagged, the verdict's keyword $tresor_VERDICT (and no other of
+        them) when given, and a journaled save in folder."""
         c = self.imap(user)
         self.assertEqual(c.uids("INBOX"), [], "mail went to INBOX")
         uids = c.uids(folder)
@@ -666,6 +669,9 @@ class VerdictTests(InvoiceFixture):
             self.assertIn("$Pruefen", flags)
         else:
             self.assertNotIn("$Pruefen", flags)
+        if verdict is not None:
+            self.assertEqual(sorted(f for f in flags if f.startswith("$tresor_")),
+                             ["$tresor_" + verdict], flags)
         saves = [r for r in self.dc.journal(user)
                  if r.get("event") == "save" and r.get("mailbox") == folder]
         self.assertEqual(len(saves), 1, self.dc.journal(user))
@@ -677,7 +683,8 @@ class VerdictTests(InvoiceFixture):
         self.assertInvoice(res, verdict=verdict)
         u = self.user(user_suffix)
         self.deliver(u, mail)
-        self.assertFiled(u, mail, folder, flagged=(verdict != "trusted"))
+        self.assertFiled(u, mail, folder, flagged=(verdict != "trusted"),
+                         verdict=verdict)
         return res
 
     def test_extension_stays_resident_between_deliveries(self):
