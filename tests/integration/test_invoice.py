@@ -18,16 +18,19 @@ archive plugin in a real Dovecot:
   Rechnungen/Pruefen with $Pruefen. The delivered bytes are the sent ones.
 """
 
+import csv
 import decimal
+import io
 import os
 import re
 import time
 import unittest
 
-from harness import (SRCDIR, DovecotTestCase, HarnessError, crlf,
-                     sha256_hex, skip_reason)
+from harness import (SRCDIR, TRESOR_DOVEADM_PLUGIN, TRESOR_MAIL_PLUGIN,
+                     DovecotTestCase, HarnessError, crlf, sha256_hex,
+                     skip_reason)
 from sieve_helpers import (BILLION_LAUGHS, DEBUG_SCRIPT, DEFAULT_SCRIPT,
-                           EINVOICE_DIR, MALFORMED_DIR, RFC_DIR, SieveEnv,
+                           EINVOICE_DIR, FIELDS, MALFORMED_DIR, RFC_DIR, SieveEnv,
                            einvoice_mail, make_mail, parse_debug,
                            performed_folders, pdf, raw_mail, read_einvoice,
                            ubl_bomb, ubl_xxe)
@@ -1011,3 +1014,122 @@ class VerdictTests(InvoiceFixture):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+# --------------------------------------------------------------------------
+# the invoice register (doveadm tresor invoices)
+
+ERP_SCRIPT_PATH = os.path.join(SRCDIR, "sieve", "tresor-invoice-erp.sieve")
+
+
+class InvoiceRegisterTests(InvoiceFixture):
+    """Each delivered invoice gets an invoice record right after the save
+    record of the mail it describes; doveadm tresor invoices lists them."""
+    required_plugins = (TRESOR_MAIL_PLUGIN, TRESOR_DOVEADM_PLUGIN)
+
+    def deliver(self, user, mail):
+        code, text = self.dc.lmtp_deliver("%s@example.com" % user, mail)[
+            "%s@example.com" % user]
+        self.assertEqual(code, 250, text)
+
+    def register(self, user, *args):
+        rc, rows, err = self.dc.doveadm_json("tresor", "invoices", "-u", user, *args)
+        self.assertEqual(rc, 0, err)
+        return rows
+
+    def lookalike(self):
+        return einvoice_mail(
+            FX_XRECHNUNG, sender=("Lieferant GmbH", "rechnung@lieferamt.de"),
+            auth_results=["mx.example.com; dkim=pass header.d=lieferamt.de; "
+                          "dmarc=pass header.from=lieferamt.de"],
+            subject="Rechnung 471102 (Erinnerung)")
+
+    def test_each_delivered_invoice_is_listed_with_its_stored_mail(self):
+        u = self.user()
+        trusted = einvoice_mail(FX_XRECHNUNG, sender=LIEFERANT, auth_results=[AR_PASS])
+        self.deliver(u, trusted)
+        self.deliver(u, make_mail(subject="Hallo", body="Nur ein Gruss.\n"))
+        self.deliver(u, self.lookalike())
+        rows = self.register(u)
+        self.assertEqual([r["verdict"] for r in rows], ["trusted", "lookalike-domain"])
+        saves = {r["seq"]: r for r in self.dc.journal(u) if r["event"] == "save"}
+        self.assertEqual(len(saves), 3)
+        for row in rows:
+            save = saves[int(row["save_seq"])]
+            self.assertEqual(int(row["seq"]), save["seq"] + 1)
+            self.assertEqual((row["mailbox"], int(row["uid"]), row["sha256"]),
+                             (save["mailbox"], save["uid"], save["sha256"]))
+            self.assertEqual(row["copies"], "1")
+        self.assertEqual(rows[0]["mailbox"].replace(".", "/"), "Rechnungen/Lieferant")
+        self.assertEqual(rows[1]["mailbox"].replace(".", "/"), "Rechnungen/Pruefen")
+        # what the invoice test found, as ${invoice.*} show it
+        found = self.analyse(trusted)
+        for field in FIELDS:
+            self.assertEqual(rows[0][field], found.get(field, ""), field)
+        self.assertTrue(rows[0]["number"] and rows[0]["total"], rows[0])
+
+        self.assertEqual([r["verdict"] for r in self.register(u, "--verdict", "trusted")],
+                         ["trusted"])
+        # by the supplier identified (also for the look-alike: by its VAT
+        # ID and IBAN), or the seller the invoice names
+        self.assertEqual([r["supplier"] for r in rows], ["Lieferant GmbH"] * 2)
+        self.assertEqual(len(self.register(u, "--supplier", "LIEFERANT GMBH")), 2)
+        self.assertEqual(len(self.register(u, "--supplier", rows[1]["seller"].upper())), 2)
+        self.assertEqual([r["verdict"] for r in self.register(
+            u, "--supplier", "lieferant", "--verdict", "lookalike-domain")],
+            ["lookalike-domain"])
+        self.assertEqual(self.register(u, "--supplier", "nobody"), [])
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        self.assertEqual(len(self.register(u, "--from", today, "--to", today)), 2)
+        self.assertEqual(self.register(u, "--to", "2000-01-01"), [])
+        rc, _, err = self.dc.doveadm("tresor", "invoices", "-u", u, "--from", "2026-02-30")
+        self.assertEqual(rc, 64, err)
+
+        # the CSV an ERP imports: a header row, a row per invoice
+        rc, out, err = self.dc.doveadm("tresor", "invoices", "-u", u, "--csv")
+        self.assertEqual(rc, 0, err)
+        table = list(csv.DictReader(io.StringIO(out)))
+        self.assertEqual([r["number"] for r in table], [r["number"] for r in rows])
+        self.assertEqual({r["user"] for r in table}, {u})
+        self.assertEqual([r["sha256"] for r in table], [r["sha256"] for r in rows])
+
+        rc, out, err = self.dc.doveadm("tresor", "verify", "-u", u)
+        self.assertEqual(rc, 0, out + err)
+
+    def test_a_script_only_tried_records_nothing(self):
+        """sieve-test runs the invoice test but stores nothing: no record."""
+        tresor_dir = os.path.join(self.env.dir, "tried")
+        rc, out = self.sieve_test(DEFAULT_SCRIPT, einvoice_mail(
+            FX_XRECHNUNG, sender=LIEFERANT, auth_results=[AR_PASS]),
+            options={"plugin/tresor_dir": tresor_dir})
+        self.assertEqual(rc, 0, out)
+        self.assertIn("Rechnungen/Lieferant", out)
+        self.assertFalse(os.path.exists(os.path.join(tresor_dir, "journal")) and
+                         any("invoice" in open(os.path.join(tresor_dir, "journal", f)).read()
+                             for f in os.listdir(os.path.join(tresor_dir, "journal"))))
+
+
+class InvoiceRegisterCopyTests(InvoiceRegisterTests):
+    """The ERP script stores a trusted invoice twice (ERP-Import and the
+    archive): both saves get their invoice record, the register lists the
+    invoice once, naming the archived copy."""
+
+    @classmethod
+    def dovecot_options(cls):
+        options = super().dovecot_options()
+        with open(ERP_SCRIPT_PATH) as f:
+            options["plugin"]["sieve"] = cls.env.script("erp", f.read())
+        return options
+
+    def test_each_delivered_invoice_is_listed_with_its_stored_mail(self):
+        u = self.user()
+        self.deliver(u, einvoice_mail(FX_XRECHNUNG, sender=LIEFERANT,
+                                      auth_results=[AR_PASS]))
+        records = [r for r in self.dc.journal(u) if r["event"] == "invoice"]
+        self.assertEqual([r["mailbox"].replace(".", "/") for r in records],
+                         ["ERP-Import", "Rechnungen/Lieferant"])
+        rows = self.register(u)
+        self.assertEqual(len(rows), 1, rows)
+        self.assertEqual(rows[0]["mailbox"].replace(".", "/"), "Rechnungen/Lieferant")
+        self.assertEqual(rows[0]["copies"], "2")
+        self.assertEqual(rows[0]["seq"], str(records[1]["seq"]))

@@ -30,7 +30,8 @@ KEYS = {"seq", "time", "event", "mailbox", "mailbox_guid", "uidvalidity",
 # tsr records fill
 OTHER_EVENT_KEYS = {"save_seq", "retention_rule", "retention_end",
                     "hold_seq", "user", "head_seq", "head_hash", "key_id",
-                    "sig", "tsq_nonce", "seal_seq", "gen_time", "tsr"}
+                    "sig", "tsq_nonce", "seal_seq", "gen_time", "tsr",
+                    "invoice"}
 INT_KEYS = {"seq", "uidvalidity", "uid", "size", "duplicate_of",
             "content_duplicate_of", "archive"}
 EVENTS = {"save", "expunge", "denied", "duplicate", "delete", "rename"}

@@ -30,6 +30,7 @@ tests_unit_archive_archive_test_SOURCES = tests/unit/test_util.hpp \
 	tests/unit/archive/test_verify.cpp \
 	tests/unit/archive/test_retention.cpp \
 	tests/unit/archive/test_export.cpp \
+	tests/unit/archive/test_invoices.cpp \
 	tests/unit/archive/test_seal.cpp
 tests_unit_archive_archive_test_LDADD = $(TRESOR_ARCHIVE_LIBS) $(GTEST_LIBS)
 

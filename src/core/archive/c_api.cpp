@@ -17,6 +17,7 @@
 #include "archive/c_api.hpp"
 #include "archive/config.hpp"
 #include "archive/hasher.hpp"
+#include "archive/invoices.hpp"
 #include "archive/journal.hpp"
 #include "archive/journal_reader.hpp"
 #include "archive/retention.hpp"
@@ -91,6 +92,15 @@ tresor::Record to_record(const tresor_record *rec)
 	r.service = opt(rec->service);
 	r.session = opt(rec->session);
 	r.reason = opt(rec->reason);
+	if (rec->invoice != nullptr) {
+		tresor::json fields = tresor::json::object();
+		for (const char *const *kv = rec->invoice; kv[0] != nullptr; kv += 2) {
+			if (kv[1] == nullptr)
+				throw std::invalid_argument("invoice field without a value");
+			fields[kv[0]] = kv[1];
+		}
+		r.extra.emplace_back("invoice", std::move(fields));
+	}
 	return r;
 }
 
@@ -769,6 +779,98 @@ const tresor_note *tresor_verify_note(const tresor_verify *v, size_t idx)
 void tresor_verify_free(tresor_verify *v)
 {
 	delete v;
+}
+
+/* ------------------------------------------------------- invoice register */
+
+struct tresor_invoices {
+	std::vector<tresor::InvoiceEntry> entries;
+	std::vector<std::vector<const char *>> field_views;
+	std::string csv;
+};
+
+const char *const *tresor_invoice_field_names(void)
+{
+	static const std::vector<const char *> names = [] {
+		std::vector<const char *> v;
+		for (const std::string &name : tresor::invoice_field_names())
+			v.push_back(name.c_str());
+		v.push_back(nullptr);
+		return v;
+	}();
+	return names.data();
+}
+
+tresor_invoices *tresor_invoices_read(const char *dir, const char *from, const char *to,
+				      const char *verdict, const char *supplier, char *err,
+				      size_t err_size)
+{
+	return new_handle(err, err_size, [&]() {
+		if (dir == nullptr)
+			throw std::invalid_argument("no journal directory");
+		tresor::InvoiceFilter filter;
+		filter.from = from != nullptr ? from : "";
+		filter.to = to != nullptr ? to : "";
+		filter.verdict = verdict != nullptr ? verdict : "";
+		filter.supplier = supplier != nullptr ? supplier : "";
+		auto r = std::make_unique<tresor_invoices>();
+		r->entries = tresor::read_invoice_register(dir, filter);
+		for (const tresor::InvoiceEntry &e : r->entries) {
+			std::vector<const char *> view;
+			for (const std::string &f : e.fields)
+				view.push_back(f.c_str());
+			view.push_back(nullptr);
+			r->field_views.push_back(std::move(view));
+		}
+		return r;
+	});
+}
+
+size_t tresor_invoices_count(const tresor_invoices *r)
+{
+	return r != nullptr ? r->entries.size() : 0;
+}
+
+int tresor_invoices_get(const tresor_invoices *r, size_t idx, tresor_invoice_entry *entry_r)
+{
+	if (r == nullptr || entry_r == nullptr || idx >= r->entries.size())
+		return -1;
+	const tresor::InvoiceEntry &e = r->entries[idx];
+	entry_r->seq = e.seq;
+	entry_r->time = e.time.c_str();
+	entry_r->save_seq = e.save_seq;
+	entry_r->mailbox = e.mailbox.c_str();
+	entry_r->mailbox_guid = e.mailbox_guid.c_str();
+	entry_r->uidvalidity = e.uidvalidity;
+	entry_r->uid = e.uid;
+	entry_r->guid = e.guid.c_str();
+	entry_r->sha256 = e.sha256.c_str();
+	entry_r->copies = e.copies;
+	entry_r->fields = r->field_views[idx].data();
+	return 0;
+}
+
+const char *tresor_invoices_csv_header(void)
+{
+	static const std::string header = tresor::invoice_register_csv_header();
+	return header.c_str();
+}
+
+const char *tresor_invoices_csv(tresor_invoices *r, const char *user)
+{
+	try {
+		if (r == nullptr)
+			return "";
+		r->csv = tresor::invoice_register_csv(user != nullptr ? user : "", r->entries);
+		return r->csv.c_str();
+	} catch (...) {
+		return nullptr;
+	}
+}
+
+void tresor_invoices_free(tresor_invoices *r)
+{
+	delete r;
 }
 
 } // extern "C"

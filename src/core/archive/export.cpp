@@ -124,19 +124,6 @@ std::string read_prefix(const std::string &path, std::uint64_t bytes)
 	return data;
 }
 
-std::string csv_field(std::string_view v)
-{
-	if (v.find_first_of(",\"\r\n") == std::string_view::npos)
-		return std::string(v);
-	std::string out = "\"";
-	for (char c : v) {
-		if (c == '"')
-			out += '"';
-		out += c;
-	}
-	return out + "\"";
-}
-
 } // namespace
 
 EvidenceExport::EvidenceExport(ExportOptions opts)
@@ -612,12 +599,12 @@ std::vector<std::string> EvidenceExport::finish()
 		}
 		if (m.status == "modified" || m.status == "missing" || m.status == "unreadable")
 			problems[m.status]++;
-		csv += std::to_string(m.seq) + "," + csv_field(m.time) + "," +
-		       csv_field(m.mailbox) + "," + csv_field(m.mailbox_guid) + "," +
+		csv += std::to_string(m.seq) + "," + text::csv_field(m.time) + "," +
+		       text::csv_field(m.mailbox) + "," + text::csv_field(m.mailbox_guid) + "," +
 		       std::to_string(m.uidvalidity) + "," + std::to_string(m.uid) + "," +
-		       csv_field(m.sha256) + "," + std::to_string(m.size) + "," + m.status +
-		       "," + csv_field(m.file) + "," + csv_field(m.event) + "," +
-		       csv_field(m.internaldate) + "," + csv_field(m.note) + "\n";
+		       text::csv_field(m.sha256) + "," + std::to_string(m.size) + "," + m.status +
+		       "," + text::csv_field(m.file) + "," + text::csv_field(m.event) + "," +
+		       text::csv_field(m.internaldate) + "," + text::csv_field(m.note) + "\n";
 	}
 	for (const auto &[status, n] : problems) {
 		warnings.push_back(std::to_string(n) + (n == 1 ? " mail is " : " mails are ") +

@@ -210,6 +210,14 @@ void Journal::flush()
 
 namespace {
 
+bool has_extra(const Record &rec, std::string_view key)
+{
+	for (const auto &member : rec.extra)
+		if (member.first == key)
+			return true;
+	return false;
+}
+
 // A batch's lines as written: each chained to the one before, the first
 // to the head.
 struct ChainedLines {
@@ -230,6 +238,9 @@ ChainedLines chain_lines(std::vector<Record> &recs,
 	std::string prev = head.hash;
 	for (std::size_t i = 0; i < recs.size(); i++) {
 		std::uint64_t seq = head.seq + 1 + i;
+		if (recs[i].event == "invoice" && !has_extra(recs[i], "save_seq"))
+			recs[i].extra.insert(recs[i].extra.begin(),
+					     {"save_seq", lines.seqs.at(i - 1)});
 		if (in_batch[i][0])
 			recs[i].duplicate_of = lines.seqs[*in_batch[i][0]];
 		if (in_batch[i][1])
@@ -254,9 +265,17 @@ std::vector<std::uint64_t> Journal::write_batch(std::vector<Record> recs,
 {
 	if (recs.empty())
 		return {};
-	for (const Record &rec : recs) {
+	for (std::size_t i = 0; i < recs.size(); i++) {
+		const Record &rec = recs[i];
 		if (rec.event.empty())
 			throw std::invalid_argument("journal record without an event");
+		// an invoice record describes the save right before it
+		if (rec.event == "invoice" && !has_extra(rec, "save_seq") &&
+		    (i == 0 || recs[i - 1].event != "save" ||
+		     recs[i - 1].mailbox_guid != rec.mailbox_guid ||
+		     recs[i - 1].uid != rec.uid))
+			throw std::invalid_argument("an invoice record must follow the "
+						    "save record of its mail");
 	}
 	JournalLock guard(*this, kAppendLockTimeoutMs);
 

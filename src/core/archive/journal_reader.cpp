@@ -23,11 +23,12 @@ const char *const field_names[] = {
 	"new_mailbox",  "service",        "session",
 	"reason",
 	// the fields only some events have (record.extra, written before
-	// prev): purge (retention.cpp), unhold, seal and tsr (seal.cpp)
+	// prev): purge (retention.cpp), unhold, seal and tsr (seal.cpp),
+	// invoice (its JSON object, invoices.hpp)
 	"save_seq",     "retention_rule", "retention_end",  "hold_seq",
 	"user",         "head_seq",       "head_hash",      "key_id",
 	"sig",          "tsq_nonce",      "seal_seq",       "gen_time",
-	"tsr",
+	"tsr",          "invoice",
 	"prev",         nullptr,
 };
 

@@ -21,6 +21,7 @@ src_core_archive_libtresor_archive_la_SOURCES = \
 	src/core/archive/tresor-retention.h src/core/archive/retention_c_api.cpp \
 	src/core/archive/seal.hpp src/core/archive/seal.cpp \
 	src/core/archive/export.hpp src/core/archive/export.cpp \
+	src/core/archive/invoices.hpp src/core/archive/invoices.cpp \
 	src/core/archive/verify_text.hpp \
 	src/core/archive/tresor-seal.h src/core/archive/seal_c_api.cpp
 src_core_archive_libtresor_archive_la_LIBADD = $(SQLITE_LIBS)

@@ -131,8 +131,9 @@ void tresor_hasher_free(tresor_hasher *h);
    tresor_journal_append(). */
 typedef struct tresor_record {
 	const char *event;        /* save, expunge, denied, duplicate,
-				     delete, rename, adopt (and interrupted,
-				     written by the core itself) */
+				     delete, rename, adopt, invoice (and
+				     interrupted, written by the core
+				     itself) */
 	const char *mailbox;
 	const char *mailbox_guid; /* 32 hex digits */
 	uint32_t uidvalidity;
@@ -159,6 +160,11 @@ typedef struct tresor_record {
 	/* adopt: the mail's INTERNALDATE, "YYYY-MM-DDTHH:MM:SSZ"
 	   (tresor_format_utc_time()) */
 	const char *internaldate;
+	/* invoice: what the invoice test found in the mail the save record
+	   right before it stored, as name, value pairs ("number", "4711",
+	   ..., NULL): the record's "invoice" object (docs/archive.md 3.8).
+	   The core adds save_seq. */
+	const char *const *invoice;
 } tresor_record;
 
 #define TRESOR_UTC_TIME_SIZE 32
@@ -394,6 +400,51 @@ typedef struct tresor_note {
 size_t tresor_verify_note_count(const tresor_verify *v);
 const tresor_note *tresor_verify_note(const tresor_verify *v, size_t idx);
 void tresor_verify_free(tresor_verify *v);
+
+/* ------------------------------------------------------------------ */
+/* Invoice register (docs/invoices.md 9)                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct tresor_invoices tresor_invoices;
+
+typedef struct tresor_invoice_entry {
+	uint64_t seq;            /* of the invoice record */
+	const char *time;        /* when the mail was stored */
+	uint64_t save_seq;       /* the save record it describes */
+	const char *mailbox;
+	const char *mailbox_guid;
+	uint32_t uidvalidity;
+	uint32_t uid;
+	const char *guid;
+	const char *sha256;
+	/* copies one delivery stored (fileinto :copy); the entry names the
+	   one in an archive folder, else the first */
+	unsigned int copies;
+	/* in tresor_invoice_field_names() order */
+	const char *const *fields;
+} tresor_invoice_entry;
+
+/* format, number, date, total, currency, seller, vatid, iban, supplier,
+   folder, verdict, reason; NULL-terminated. */
+const char *const *tresor_invoice_field_names(void);
+/* The register of the journal in dir, oldest first: invoices stored
+   from..to (YYYY-MM-DD, UTC, both included; NULL for open), of the
+   verdict and with supplier (or seller) containing supplier
+   (case-insensitive) when not NULL. NULL with err on a bad date or an
+   unreadable journal. */
+tresor_invoices *tresor_invoices_read(const char *dir, const char *from,
+				      const char *to, const char *verdict,
+				      const char *supplier, char *err,
+				      size_t err_size);
+size_t tresor_invoices_count(const tresor_invoices *r);
+/* Valid until r is freed. */
+int tresor_invoices_get(const tresor_invoices *r, size_t idx,
+			tresor_invoice_entry *entry_r);
+/* The CSV header row, and the rows of r for user (with their line
+   ends); valid until r is freed. */
+const char *tresor_invoices_csv_header(void);
+const char *tresor_invoices_csv(tresor_invoices *r, const char *user);
+void tresor_invoices_free(tresor_invoices *r);
 
 #ifdef __cplusplus
 }

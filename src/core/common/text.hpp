@@ -139,6 +139,21 @@ inline std::string join(const std::vector<std::string> &items, std::string_view 
 	return out;
 }
 
+// A CSV field (RFC 4180): quoted when it holds a comma, a quote or a
+// line end, quotes doubled.
+inline std::string csv_field(std::string_view v)
+{
+	if (v.find_first_of(",\"\r\n") == std::string_view::npos)
+		return std::string(v);
+	std::string out = "\"";
+	for (char c : v) {
+		if (c == '"')
+			out += '"';
+		out += c;
+	}
+	return out + "\"";
+}
+
 // Appends value unless list already holds it: a list without repeats in
 // the order items were first seen (the order reasons and logs show, so a
 // set won't do; the lists are short).

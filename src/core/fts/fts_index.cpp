@@ -92,6 +92,11 @@ constexpr const char *kDbPrefix = "db-";
 // from an earlier boot the index may lack blocks its version file names,
 // so it is rebuilt.
 constexpr const char *kUnsyncedName = "unsynced";
+// How often a reader starts again when writers commit (glass keeps one
+// older revision readable) or replace the database while it reads: each
+// attempt reads the newest revision, so only writers committing faster
+// than one search keep it from an answer.
+constexpr int kReadAttempts = 100;
 
 // Header names longer than this, or with odd bytes, are not indexed by
 // name (the document becomes "maybe" for every search instead).
@@ -612,7 +617,10 @@ struct Index::Impl {
 				db->reopen();
 				read_meta();
 				return true;
-			} catch (const Xapian::Error &) {
+			} catch (const Xapian::Error &again) {
+				// committed over again: the next attempt reopens
+				if (again.get_type() == std::string("DatabaseModifiedError"))
+					return true;
 				// gone meanwhile: open what the stub names now
 			}
 		}
@@ -689,9 +697,15 @@ void Index::Impl::open_for_reading()
 			read_meta();
 			return;
 		} catch (const Xapian::Error &e) {
-			// replaced under us by a compaction: open the new one
-			if (attempt < 3 && current_stub_target() != target)
+			// replaced under us by a compaction, or committed over
+			// twice while its metadata was read: open the newest
+			if (attempt < kReadAttempts &&
+			    (current_stub_target() != target ||
+			     e.get_type() == std::string("DatabaseModifiedError"))) {
+				db.reset();
+				exists = false;
 				continue;
+			}
 			rethrow_xapian(e, dir.string());
 		}
 	}
@@ -1350,7 +1364,7 @@ std::optional<Result> Index::lookup(std::vector<Key> &keys, bool and_args,
 				}
 			}
 		} catch (const Xapian::Error &e) {
-			if (attempt < 3 && m.read_again_after(e))
+			if (attempt < kReadAttempts && m.read_again_after(e))
 				continue;
 			if (e.get_type() == std::string("DatabaseModifiedError"))
 				throw IndexError("index changed during the search: " + e.get_msg());

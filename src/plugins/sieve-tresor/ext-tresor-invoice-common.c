@@ -9,6 +9,8 @@
 #include "str-sanitize.h"
 #include "istream.h"
 #include "mail-storage.h"
+#include "mail-storage-service.h"
+#include "module-dir.h"
 
 #include "sieve-common.h"
 #include "sieve-settings.h"
@@ -19,6 +21,7 @@
 
 #include "sieve-tresor-compat.h"
 #include "ext-tresor-invoice-common.h"
+#include "tresor-invoice-note.h"
 
 /*
  * Logging from the core
@@ -283,6 +286,33 @@ ext_tresor_invoice_analysis_copy(pool_t pool,
 	}
 }
 
+/* An invoice for the register (docs/invoices.md 9): handed to the archive
+   plugin, which journals it after the saves of this mail - so a script
+   only tried (sieve-test), or a mail not stored, records nothing. */
+static void
+ext_tresor_invoice_note(const struct sieve_runtime_env *renv, struct mail *mail,
+			const struct ext_tresor_invoice_analysis *analysis)
+{
+	const struct sieve_script_env *senv = renv->exec_env->scriptenv;
+	const char *fields[2 * EXT_TRESOR_INVOICE_FIELD_SEPARATOR + 1];
+	tresor_note_invoice_func *note;
+	struct module *module;
+	unsigned int i;
+
+	if (senv == NULL || senv->user == NULL ||
+	    (module = module_dir_find(mail_storage_service_modules,
+				      "tresor")) == NULL ||
+	    (note = (tresor_note_invoice_func *)
+		module_get_symbol(module, TRESOR_NOTE_INVOICE_SYMBOL)) == NULL)
+		return;
+	for (i = 0; i < EXT_TRESOR_INVOICE_FIELD_SEPARATOR; i++) {
+		fields[2 * i] = ext_tresor_invoice_field_names[i];
+		fields[2 * i + 1] = analysis->fields[i];
+	}
+	fields[2 * i] = NULL;
+	note(senv->user, mail, fields);
+}
+
 static int ext_tresor_invoice_analyse_mail(const struct sieve_runtime_env *renv,
 					   const struct sieve_extension *ext,
 					   struct ext_tresor_invoice_analysis **analysis_r)
@@ -347,6 +377,8 @@ static int ext_tresor_invoice_analyse_mail(const struct sieve_runtime_env *renv,
 
 	sieve_message_context_extension_set(renv->msgctx, ext, analysis);
 	*analysis_r = analysis;
+	if (analysis->is_invoice)
+		ext_tresor_invoice_note(renv, mail, analysis);
 
 	if (ectx->svinst->debug && analysis->is_invoice) {
 		e_debug(renv->event, TRESOR_INVOICE_LOG_PREFIX

@@ -2,8 +2,11 @@
 # are not C++-clean: the glue is C.
 sieve_moduledir = $(moduledir)/sieve
 sieve_module_LTLIBRARIES = lib90_sieve_tresor_plugin.la
+# (-I src/plugins/tresor: tresor-invoice-note.h, the mail plugin's entry
+# for the invoice register)
 lib90_sieve_tresor_plugin_la_CPPFLAGS = $(LIBDOVECOT_INCLUDE) $(LIBSIEVE_INCLUDE) \
-	$(TRESOR_CORE_CPPFLAGS) $(TRESOR_SETTINGS_CPPFLAGS)
+	$(TRESOR_CORE_CPPFLAGS) $(TRESOR_SETTINGS_CPPFLAGS) \
+	-I$(top_srcdir)/src/plugins/tresor
 lib90_sieve_tresor_plugin_la_LDFLAGS = -module -avoid-version \
 	-Wl,--version-script=$(srcdir)/src/plugins/sieve-tresor/sieve-tresor-plugin.map
 EXTRA_lib90_sieve_tresor_plugin_la_DEPENDENCIES = \

@@ -60,6 +60,7 @@
 #include "doveadm-tresor.h"
 #include "doveadm-tresor-seal.h"
 #include "doveadm-tresor-retention.h"
+#include "doveadm-tresor-invoices.h"
 
 #include <ctype.h>
 #include <sys/stat.h>
@@ -1663,6 +1664,7 @@ void doveadm_tresor_plugin_init(struct module *module ATTR_UNUSED)
 		doveadm_cmd_register_ver2(&tresor_commands[i]);
 	doveadm_tresor_seal_commands_register();
 	doveadm_tresor_retention_commands_register();
+	doveadm_tresor_invoices_commands_register();
 }
 
 void doveadm_tresor_plugin_deinit(void)

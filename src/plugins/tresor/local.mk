@@ -19,6 +19,7 @@ lib01_tresor_plugin_la_LDFLAGS = -module -avoid-version \
 EXTRA_lib01_tresor_plugin_la_DEPENDENCIES = src/plugins/tresor/tresor-plugin.map
 lib01_tresor_plugin_la_SOURCES = \
 	src/plugins/tresor/tresor-plugin.h \
+	src/plugins/tresor/tresor-invoice-note.h \
 	src/plugins/tresor/tresor-plugin.c \
 	src/plugins/tresor/tresor-storage.h \
 	src/plugins/tresor/tresor-storage.c \
@@ -44,7 +45,9 @@ lib10_doveadm_tresor_plugin_la_SOURCES = \
 	src/plugins/tresor/doveadm-tresor-seal.h \
 	src/plugins/tresor/doveadm-tresor-seal.c \
 	src/plugins/tresor/doveadm-tresor-retention.h \
-	src/plugins/tresor/doveadm-tresor-retention.c
+	src/plugins/tresor/doveadm-tresor-retention.c \
+	src/plugins/tresor/doveadm-tresor-invoices.h \
+	src/plugins/tresor/doveadm-tresor-invoices.c
 nodist_EXTRA_lib10_doveadm_tresor_plugin_la_SOURCES = src/plugins/tresor/force-cxx-link.cpp
 lib10_doveadm_tresor_plugin_la_LIBADD = src/plugins/tresor/libtresor_user.la \
 	src/plugins/settings/libtresor_settings.la \

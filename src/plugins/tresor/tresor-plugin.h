@@ -17,6 +17,9 @@ typedef int tresor_purge_allow_expunge_func(struct mailbox_transaction_context *
 					    uint32_t uid);
 tresor_purge_allow_expunge_func tresor_plugin_purge_allow_expunge;
 
+#include "tresor-invoice-note.h"
+tresor_note_invoice_func tresor_plugin_note_invoice;
+
 /* How long a writer waits for another process's journal lock. */
 #define TRESOR_JOURNAL_LOCK_TIMEOUT_MSECS (30 * 1000)
 

@@ -55,6 +55,8 @@ struct tresor_save {
 	uint32_t dropped_for_uid;
 	uint64_t dropped_for_seq;
 	bool dropped_by_content;
+	/* a delivered invoice (tresor-invoice-note.h): name, value pairs */
+	const char *const *invoice_fields;
 };
 
 struct tresor_expunge {
@@ -707,8 +709,37 @@ static int tresor_copy(struct mail_save_context *ctx, struct mail *mail)
 	    mail_get_special(mail, MAIL_FETCH_GUID, &guid) == 0 &&
 	    guid[0] != '\0')
 		save.guid = p_strdup(tt->pool, guid);
+	if (tbox->tuser->invoice_mail == mail)
+		save.invoice_fields = tbox->tuser->invoice_fields;
 	array_push_back(&tt->saves, &save);
 	return 0;
+}
+
+void tresor_plugin_note_invoice(struct mail_user *user, struct mail *mail,
+				const char *const *fields)
+{
+	struct tresor_user *tuser = TRESOR_USER_CONTEXT(user);
+	ARRAY_TYPE(const_string) copy;
+
+	if (tuser == NULL)
+		return;
+	if (tuser->invoice_pool == NULL) {
+		tuser->invoice_pool =
+			pool_alloconly_create("tresor invoice fields", 1024);
+	} else {
+		p_clear(tuser->invoice_pool);
+	}
+	p_array_init(&copy, tuser->invoice_pool, 26);
+	for (; fields[0] != NULL && fields[1] != NULL; fields += 2) {
+		const char *name = p_strdup(tuser->invoice_pool, fields[0]);
+		const char *value = p_strdup(tuser->invoice_pool, fields[1]);
+
+		array_push_back(&copy, &name);
+		array_push_back(&copy, &value);
+	}
+	array_append_zero(&copy);
+	tuser->invoice_fields = array_front(&copy);
+	tuser->invoice_mail = mail;
 }
 
 /* ------------------------------------------------------------------ */
@@ -902,6 +933,22 @@ tresor_transaction_records(struct mailbox *box, struct tresor_transaction *tt,
 			rec->guid = save->guid != NULL ? save->guid :
 				!tbox->save_guids ? NULL :
 				tresor_guid_lookup(&lookup, box, rec->uid);
+			if (save->invoice_fields != NULL) {
+				/* the invoice it is, right after its save */
+				tresor_record *inv = array_append_space(records);
+
+				rec = array_idx_modifiable(records,
+					array_count(records) - 2);
+				inv->event = "invoice";
+				inv->mailbox = rec->mailbox;
+				inv->mailbox_guid = rec->mailbox_guid;
+				inv->uidvalidity = rec->uidvalidity;
+				inv->uid = rec->uid;
+				inv->guid = rec->guid;
+				inv->sha256 = rec->sha256;
+				inv->archive = rec->archive;
+				inv->invoice = save->invoice_fields;
+			}
 		}
 	}
 	tresor_guid_lookup_deinit(&lookup);
@@ -1386,6 +1433,7 @@ static void tresor_user_deinit(struct mail_user *user)
 	struct tresor_user *tuser = TRESOR_USER_CONTEXT_REQUIRE(user);
 
 	tresor_config_free(tuser->cfg);
+	pool_unref(&tuser->invoice_pool);
 	tuser->module_ctx.super.deinit(user);
 }
 

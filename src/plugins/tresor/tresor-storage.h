@@ -14,6 +14,11 @@ struct tresor_user {
 	union mail_user_module_context module_ctx;
 	tresor_config *cfg;
 	const char *dir;            /* tresor_dir, expanded */
+	/* the mail the invoice test found an invoice in last, and its fields
+	   (tresor-invoice-note.h), for the invoice record after its save */
+	const struct mail *invoice_mail;
+	const char *const *invoice_fields;
+	pool_t invoice_pool;
 };
 
 extern MODULE_CONTEXT_DEFINE(tresor_user_module, &mail_user_module_register);
