@@ -199,8 +199,11 @@ def enable_sanitizers(log_dir):
     global SANITIZER_LOG_DIR
     os.makedirs(log_dir, exist_ok=True)
     os.chmod(log_dir, 0o1777)
-    preload = " ".join(dict.fromkeys(sanitizer_runtimes() + [
-        p for p in os.environ.get("LD_PRELOAD", "").split() if p]))
+    # ':' between the libraries, not ' ': Dovecot 2.4's master splits
+    # its import_environment at spaces (after the config process expanded
+    # %{env:LD_PRELOAD}), which would keep only the first library
+    preload = ":".join(dict.fromkeys(sanitizer_runtimes() + [
+        p for p in re.split(r"[\s:]+", os.environ.get("LD_PRELOAD", "")) if p]))
     # report options only; the -fno-sanitize-recover build ends the process
     os.environ["ASAN_OPTIONS"] = ":".join([
         "log_path=%s/asan" % log_dir, "detect_leaks=0",
