@@ -23,17 +23,19 @@ import decimal
 import io
 import os
 import re
+import tempfile
 import time
 import unittest
 
 from harness import (SRCDIR, TRESOR_DOVEADM_PLUGIN, TRESOR_MAIL_PLUGIN,
-                     DovecotTestCase, HarnessError, crlf, sha256_hex,
-                     skip_reason)
+                     DovecotTestCase, HarnessError, chown_mail_user, crlf,
+                     sha256_hex, skip_reason)
 from sieve_helpers import (BILLION_LAUGHS, DEBUG_SCRIPT, DEFAULT_SCRIPT,
                            EINVOICE_DIR, FIELDS, MALFORMED_DIR, RFC_DIR, SieveEnv,
                            einvoice_mail, make_mail, parse_debug,
                            performed_folders, pdf, raw_mail, read_einvoice,
                            ubl_bomb, ubl_xxe)
+from test_seal import run_verify_txt
 
 # Known suppliers. Multiple values are space-separated, so VAT IDs and
 # IBANs are written without spaces here.
@@ -1095,6 +1097,19 @@ class InvoiceRegisterTests(InvoiceFixture):
 
         rc, out, err = self.dc.doveadm("tresor", "verify", "-u", u)
         self.assertEqual(rc, 0, out + err)
+
+        # the evidence export carries the register, checked by VERIFY.txt
+        work = tempfile.mkdtemp(prefix="tresor-register-", dir=self.dc.tmp)
+        chown_mail_user(work)
+        out_dir = os.path.join(work, "export")
+        rc, out, err = self.dc.doveadm("tresor", "export", "-u", u, "--from", today,
+                                       "--to", today, out_dir)
+        self.assertEqual(rc, 0, out + err)
+        with open(os.path.join(out_dir, "invoices.csv")) as f:
+            exported = list(csv.DictReader(f))
+        self.assertEqual([r["seq"] for r in exported], [r["seq"] for r in rows])
+        results = run_verify_txt(self, out_dir)
+        self.assertIn(b"invoices: all 2 OK", results[6].stdout)
 
     def test_a_script_only_tried_records_nothing(self):
         """sieve-test runs the invoice test but stores nothing: no record."""

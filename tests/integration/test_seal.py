@@ -466,7 +466,7 @@ class SealTests(SealFixture):
             self.assertNotIn(b"X-Secret-Rcpt", data)
         with open(os.path.join(out_dir, "VERIFY.txt")) as f:
             blocks = sh_blocks(f.read())
-        self.assertEqual(len(blocks), 6)
+        self.assertEqual(len(blocks), 7)
 
         def run_all():
             return [subprocess.run(["bash", "-c", b], cwd=out_dir,
@@ -525,7 +525,7 @@ class SealTests(SealFixture):
         with open(os.path.join(out_dir, "VERIFY.txt")) as f:
             self.assertIn("Only the mails saved into the mailboxes matching "
                           "Rechnungen/*", f.read())
-        self.assertEqual(len(run_verify_txt(self, out_dir)), 6)
+        self.assertEqual(len(run_verify_txt(self, out_dir)), 7)
 
     def test_export_includes_mails_of_interrupted_saves(self):
         """A save whose process was killed after the commit is journaled

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive/invoices.hpp"
 #include "archive/journal.hpp"
 #include "archive/seal.hpp"
 #include "archive/verify_text.hpp"
@@ -545,8 +546,11 @@ void EvidenceExport::write_out(const std::string &rel, std::string_view data)
 std::vector<std::string> EvidenceExport::finish()
 {
 	std::vector<std::string> warnings;
-	for (const JournalCopy &c : journal_)
-		write_out("journal/" + c.file.name, read_prefix(c.file.path, c.bytes));
+	std::vector<std::string> journal_texts;
+	for (const JournalCopy &c : journal_) {
+		journal_texts.push_back(read_prefix(c.file.path, c.bytes));
+		write_out("journal/" + c.file.name, journal_texts.back());
+	}
 	for (const SealCopy &s : seals_) {
 		write_out("seals/" + std::to_string(s.seq) + ".txt", s.signed_text);
 		write_out("seals/" + std::to_string(s.seq) + ".sig", s.signature);
@@ -618,6 +622,7 @@ std::vector<std::string> EvidenceExport::finish()
 				   "export again");
 	}
 	write_out("mails.csv", csv);
+	write_out("invoices.csv", invoice_register(journal_texts));
 	write_out("VERIFY.txt", verify_text(key_ids));
 
 	std::sort(files_.begin(), files_.end());
@@ -626,6 +631,27 @@ std::vector<std::string> EvidenceExport::finish()
 		manifest += manifest_hashes_[f] + "  " + f + "\n";
 	write_file_at("MANIFEST.sha256", manifest);
 	return warnings;
+}
+
+// The invoice register of the period (docs/invoices.md 11), of the
+// journal files as exported - exactly what they hold - and, with
+// --mailbox, of the chosen mailboxes.
+std::string EvidenceExport::invoice_register(const std::vector<std::string> &journal_texts) const
+{
+	InvoiceFilter period;
+	period.from = opts_.from;
+	period.to = opts_.to;
+	std::vector<InvoiceEntry> entries;
+	for (InvoiceEntry &e : invoice_register_of(journal_texts, period)) {
+		if (opts_.mailbox_patterns.empty() ||
+		    std::any_of(opts_.mailbox_patterns.begin(), opts_.mailbox_patterns.end(),
+				[&](const std::string &pattern) {
+					return mailbox_pattern_match(pattern, e.mailbox,
+								     opts_.separator);
+				}))
+			entries.push_back(std::move(e));
+	}
+	return invoice_register_csv_header() + invoice_register_csv(opts_.user, entries);
 }
 
 namespace {
@@ -675,6 +701,7 @@ std::string EvidenceExport::verify_text(const std::vector<std::string> &key_ids)
 					  {{"@USER@", opts_.user},
 					   {"@FROM@", opts_.from},
 					   {"@TO@", opts_.to},
+					   {"@MAILBOXES@", text::join(opts_.mailbox_patterns, ", ")},
 					   {"@MADE@", format_time(Clock::now())},
 					   {"@KEY_IDS@\n", key_lines}});
 	t += "\nSummary of this export: journal from seq " + std::to_string(first_exported_seq_) +

@@ -174,6 +174,7 @@ private:
 	void make_dir_at(const std::string &rel);
 	int create_at(const std::string &rel);
 	void write_file_at(const std::string &rel, std::string_view data);
+	std::string invoice_register(const std::vector<std::string> &journal_texts) const;
 	std::string write_error_;
 };
 

@@ -80,61 +80,106 @@ bool is_negative_number(std::string_view v)
 }
 
 // A text a spreadsheet would evaluate as a formula, made inert; a
-// negative amount ("-12.50", a credit note) stays a number.
+// negative amount ("-12.50", a credit note) stays a number. Control
+// characters (line breaks) become spaces: one row is one line, which
+// VERIFY.txt's checks read line by line.
 std::string csv_text(std::string_view v)
 {
-	if (!v.empty() && std::string_view("=+-@\t\r").find(v.front()) != std::string_view::npos &&
-	    !is_negative_number(v))
-		return text::csv_field("'" + std::string(v));
-	return text::csv_field(v);
+	std::string one_line(v);
+	for (char &c : one_line)
+		if (text::is_control_char(c))
+			c = ' ';
+	if (!one_line.empty() &&
+	    std::string_view("=+-@").find(one_line.front()) != std::string_view::npos &&
+	    !is_negative_number(one_line))
+		return text::csv_field("'" + one_line);
+	return text::csv_field(one_line);
 }
+
+} // namespace
+
+namespace {
+
+// The register built line by line, in journal order.
+class RegisterBuilder {
+public:
+	explicit RegisterBuilder(const InvoiceFilter &filter) : filter_(filter)
+	{
+		for (const std::string *d : {&filter.from, &filter.to})
+			if (!d->empty() && !valid_date(*d))
+				throw std::invalid_argument("dates must be given as YYYY-MM-DD ('" +
+							    text::printable(*d) + "')");
+	}
+
+	void add_line(std::string_view line)
+	{
+		if (line.find("\"event\":\"invoice\"") == std::string_view::npos)
+			return;
+		auto j = parse_line(line);
+		std::optional<std::uint64_t> seq;
+		if (!j || json_string(*j, "event") != "invoice" || !(seq = record_seq(*j)))
+			return; // verify reports what is broken
+		InvoiceEntry e = entry_of(*j, *seq);
+		auto key = std::make_pair(e.session, e.sha256);
+		auto found = delivered_.find(key);
+		if (found != delivered_.end()) {
+			InvoiceEntry &first = entries_[found->second];
+			unsigned copies = first.copies + 1;
+			if (e.archive && !first.archive)
+				first = std::move(e);
+			first.copies = copies;
+			return;
+		}
+		delivered_.emplace(std::move(key), entries_.size());
+		entries_.push_back(std::move(e));
+	}
+
+	std::vector<InvoiceEntry> finish()
+	{
+		std::vector<InvoiceEntry> wanted;
+		for (InvoiceEntry &e : entries_)
+			if (matches(e, filter_))
+				wanted.push_back(std::move(e));
+		return wanted;
+	}
+
+private:
+	const InvoiceFilter &filter_;
+	std::vector<InvoiceEntry> entries_;
+	// one delivery's copies of one mail: (session, sha256) -> entry
+	std::map<std::pair<std::string, std::string>, std::size_t> delivered_;
+};
 
 } // namespace
 
 std::vector<InvoiceEntry> read_invoice_register(const std::string &tresor_dir,
 						const InvoiceFilter &filter)
 {
-	for (const std::string *d : {&filter.from, &filter.to})
-		if (!d->empty() && !valid_date(*d))
-			throw std::invalid_argument("dates must be given as YYYY-MM-DD ('" +
-						    text::printable(*d) + "')");
-	std::vector<InvoiceEntry> entries;
-	// one delivery's copies of one mail: (session, sha256) -> entry
-	std::map<std::pair<std::string, std::string>, std::size_t> delivered;
+	RegisterBuilder register_(filter);
 	for (const JournalFile &file : list_journal_files(tresor_dir)) {
 		LineReader reader(file.path);
 		std::string line;
 		bool terminated;
-		while (reader.next(line, terminated)) {
-			// (an unterminated line was never acknowledged)
-			if (!terminated || line.find("\"event\":\"invoice\"") == std::string::npos)
-				continue;
-			auto j = parse_line(line);
-			std::optional<std::uint64_t> seq;
-			if (!j || json_string(*j, "event") != "invoice" || !(seq = record_seq(*j)))
-				continue; // verify reports what is broken
-			InvoiceEntry e = entry_of(*j, *seq);
-			if (!e.session.empty()) {
-				auto key = std::make_pair(e.session, e.sha256);
-				auto found = delivered.find(key);
-				if (found != delivered.end()) {
-					InvoiceEntry &first = entries[found->second];
-					unsigned copies = first.copies + 1;
-					if (e.archive && !first.archive)
-						first = std::move(e);
-					first.copies = copies;
-					continue;
-				}
-				delivered.emplace(std::move(key), entries.size());
-			}
-			entries.push_back(std::move(e));
+		// (an unterminated line was never acknowledged)
+		while (reader.next(line, terminated))
+			if (terminated)
+				register_.add_line(line);
+	}
+	return register_.finish();
+}
+
+std::vector<InvoiceEntry> invoice_register_of(const std::vector<std::string> &journal_texts,
+					      const InvoiceFilter &filter)
+{
+	RegisterBuilder register_(filter);
+	for (const std::string &text : journal_texts) {
+		std::size_t pos = 0, end;
+		while ((end = text.find('\n', pos)) != std::string::npos) {
+			register_.add_line(std::string_view(text).substr(pos, end - pos));
+			pos = end + 1;
 		}
 	}
-	std::vector<InvoiceEntry> wanted;
-	for (InvoiceEntry &e : entries)
-		if (matches(e, filter))
-			wanted.push_back(std::move(e));
-	return wanted;
+	return register_.finish();
 }
 
 std::string invoice_register_csv_header()

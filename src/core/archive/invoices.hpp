@@ -43,10 +43,16 @@ struct InvoiceFilter {
 std::vector<InvoiceEntry> read_invoice_register(const std::string &tresor_dir,
 						const InvoiceFilter &filter);
 
+// The same from journal files' contents (whole lines; what follows the
+// last line end was never acknowledged).
+std::vector<InvoiceEntry> invoice_register_of(const std::vector<std::string> &journal_texts,
+					      const InvoiceFilter &filter);
+
 // The register as CSV with a header row (docs/invoices.md 9): user,
 // stored, the invoice fields, mailbox, uid, uidvalidity, sha256, seq.
 // A text field that a spreadsheet would take for a formula (starting
-// with = + - @, tab or CR) is prefixed with "'".
+// with = + - @) is prefixed with "'"; control characters become spaces,
+// so that each row is one line.
 std::string invoice_register_csv_header();
 std::string invoice_register_csv(const std::string &user,
 				 const std::vector<InvoiceEntry> &entries);

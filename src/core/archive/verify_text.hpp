@@ -8,8 +8,9 @@
 namespace tresor {
 
 // With placeholders for EvidenceExport::verify_text() to fill in: @USER@,
-// @FROM@, @TO@, @MADE@ (the export's time), and a line @KEY_IDS@ that
-// stands for one indented line per seal key fingerprint.
+// @FROM@, @TO@, @MAILBOXES@ (--mailbox, "" for all), @MADE@ (the export's
+// time), and a line @KEY_IDS@ that stands for one indented line per seal
+// key fingerprint.
 std::string_view verify_text_template();
 
 } // namespace tresor

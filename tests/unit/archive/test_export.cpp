@@ -3,6 +3,7 @@
 // as verify finds them.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "archive/config.hpp"
 #include "archive/export.hpp"
 #include "archive/hasher.hpp"
+#include "archive/invoices.hpp"
 #include "archive/journal.hpp"
 #include "archive/tresor-seal.h"
 #include "test_util.hpp"
@@ -88,7 +90,7 @@ std::vector<std::string> failed_verify_blocks(const std::string &dir)
 			failed.push_back(run.out);
 		pos = end;
 	}
-	EXPECT_EQ(n, 6); // keys, manifest, chain, mails, seals, time stamps
+	EXPECT_EQ(n, 7); // keys, manifest, chain, mails, seals, time stamps, invoices
 	return failed;
 }
 
@@ -420,4 +422,72 @@ TEST(Export, RunByRootForAMailUserCreatesItsFilesAsRoot)
 		EXPECT_EQ(st.st_mode & 0777, S_ISDIR(st.st_mode) ? 0700u : 0600u) << rel;
 	}
 	EXPECT_TRUE(failed_verify_blocks(opts.out_dir).empty());
+}
+
+// The register of the period goes into the export (invoices.csv), one row
+// per delivery, and VERIFY.txt ties each row to its invoice record and
+// counts the period's deliveries.
+TEST(Export, TheInvoiceRegisterOfThePeriodIsExportedAndChecked)
+{
+	TempDir d;
+	auto invoice_after = [](const Record &save, const std::string &number) {
+		Record r;
+		r.event = "invoice";
+		r.mailbox = save.mailbox;
+		r.mailbox_guid = save.mailbox_guid;
+		r.uidvalidity = save.uidvalidity;
+		r.uid = save.uid;
+		r.sha256 = save.sha256;
+		r.session = save.session;
+		tresor::json fields = tresor::json::object();
+		fields["number"] = number;
+		fields["verdict"] = "trusted";
+		fields["reason"] = "line\nbreak";
+		r.extra.emplace_back("invoice", std::move(fields));
+		return r;
+	};
+	{
+		Journal j(d.path());
+		Record before = save_record(kGuid1, 1, sha_of("early"));
+		before.session = "s0";
+		j.append_batch({before, invoice_after(before, "R-0")}, utc(2026, 2, 28));
+		Record a = save_record(kGuid1, 2, sha_of("a"));
+		a.session = "s1";
+		j.append_batch({a, invoice_after(a, "R-1")}, utc(2026, 3, 1));
+		Record copy = save_record(kGuid2, 1, sha_of("a"), "", "ERP-Import");
+		copy.session = "s1";
+		j.append_batch({copy, invoice_after(copy, "R-1")}, utc(2026, 3, 1));
+		j.append(save_record(kGuid1, 3, sha_of("plain")), utc(2026, 3, 2));
+	}
+	ExportOptions opts;
+	opts.tresor_dir = d.path();
+	opts.user = "alice";
+	opts.from = "2026-03-01";
+	opts.to = "2026-03-31";
+	opts.out_dir = d / "export";
+	EvidenceExport x(opts);
+	for (std::size_t i = 0; i < x.mails().size(); i++)
+		export_mail(x, i, x.mails()[i].sha256 == sha_of("a") ? "a" : "plain");
+	x.finish();
+	const std::string out = opts.out_dir;
+	std::string csv = read_file(out + "/invoices.csv");
+	EXPECT_EQ(csv.substr(0, csv.find('\n') + 1), tresor::invoice_register_csv_header());
+	EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 2) << csv; // R-1 once, not R-0
+	EXPECT_NE(csv.find(",R-1,"), std::string::npos) << csv;
+	EXPECT_NE(csv.find(",line break,"), std::string::npos) << csv;
+	EXPECT_TRUE(failed_verify_blocks(out).empty());
+	// a row that names another record, and a row missing, are found
+	std::string forged = csv;
+	forged.replace(forged.rfind(',') + 1, std::string::npos, "2\n");
+	write_file(out + "/invoices.csv", forged);
+	std::vector<std::string> failed = failed_verify_blocks(out);
+	ASSERT_EQ(failed.size(), 2u); // the manifest and the register
+	EXPECT_NE(failed[1].find("row with seq 2 is not an invoice record"), std::string::npos)
+		<< failed[1];
+	write_file(out + "/invoices.csv", tresor::invoice_register_csv_header());
+	failed = failed_verify_blocks(out);
+	ASSERT_EQ(failed.size(), 2u);
+	EXPECT_NE(failed[1].find("invoices.csv has 0 rows, the journal 1 invoice deliveries"),
+		  std::string::npos)
+		<< failed[1];
 }
