@@ -16,7 +16,7 @@ tresor_debian_packages() {
  dovecot-dev dovecot-core dovecot-imapd dovecot-lmtpd dovecot-sieve
  libssl-dev libsqlite3-dev nlohmann-json3-dev libgtest-dev libpsl-dev
  libicu-dev libpugixml-dev libpoppler-cpp-dev poppler-utils
- libzip-dev libxapian-dev dovecot-fts-xapian
+ libzip-dev zlib1g-dev libxapian-dev dovecot-fts-xapian
  python3 openssl time debhelper dpkg-dev lintian debootstrap"
 	case $1 in
 	bookworm) echo " dovecot-lucene" ;;

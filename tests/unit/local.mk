@@ -40,6 +40,7 @@ tests_unit_extract_extract_test_CXXFLAGS = $(UNIT_TEST_CXXFLAGS)
 EXTRA_tests_unit_extract_extract_test_DEPENDENCIES = tresor-extract$(EXEEXT)
 tests_unit_extract_extract_test_SOURCES = tests/unit/test_util.hpp \
 	tests/unit/extract/test_einvoice.cpp \
+	tests/unit/extract/test_dmarc.cpp \
 	tests/unit/extract/test_extract.cpp \
 	tests/unit/extract/test_extract_office.cpp \
 	tests/unit/extract/test_extract_session.cpp

@@ -1,0 +1,185 @@
+// DMARC aggregate reports (RFC 7489 appendix C) as receivers send them:
+// plain, gzip'd and zipped XML, and hostile ones (not XML, another XML,
+// entity bombs, gzip and zip bombs, truncated archives, huge counts).
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "test_util.hpp"
+#include "tresor-extract/dmarc_report.hpp"
+
+using tresor::dmarc::parse_report;
+using tresor::dmarc::read_report;
+using tresor::dmarc::Report;
+
+namespace {
+
+// A report of example.com by a receiver: a server of the domain's own that
+// passes, and one that sends in its name and fails both.
+std::string report_text(const std::string &root_open = "<feedback>",
+			const std::string &root_close = "</feedback>",
+			const std::string &count = "2")
+{
+	return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + root_open +
+	       R"(
+  <report_metadata>
+    <org_name>google.com</org_name>
+    <email>noreply-dmarc-support@google.com</email>
+    <report_id>1234567890</report_id>
+    <date_range><begin>1767225600</begin><end>1767311999</end></date_range>
+  </report_metadata>
+  <policy_published>
+    <domain>Example.COM</domain><adkim>r</adkim><aspf>r</aspf>
+    <p>quarantine</p><sp>none</sp><pct>100</pct>
+  </policy_published>
+  <record>
+    <row>
+      <source_ip>203.0.113.5</source_ip><count>)" + count + R"(</count>
+      <policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated>
+    </row>
+    <identifiers><header_from>example.com</header_from><envelope_from>example.com</envelope_from></identifiers>
+    <auth_results>
+      <dkim><domain>example.com</domain><selector>s1</selector><result>pass</result></dkim>
+      <spf><domain>example.com</domain><scope>mfrom</scope><result>pass</result></spf>
+    </auth_results>
+  </record>
+  <record>
+    <row>
+      <source_ip>198.51.100.66</source_ip><count>7</count>
+      <policy_evaluated><disposition>quarantine</disposition><dkim>fail</dkim><spf>FAIL</spf></policy_evaluated>
+    </row>
+    <identifiers><header_from>example.com</header_from></identifiers>
+    <auth_results>
+      <spf><domain>rechnung-example.net</domain><result>pass</result></spf>
+    </auth_results>
+  </record>
+)" + root_close + "\n";
+}
+
+// bytes written by a python3 program reading the report on stdin
+std::string made_by_python(const std::string &program, const std::string &input)
+{
+	testutil::TempDir d;
+	testutil::write_file(d / "in", input);
+	testutil::ShellRun run = testutil::run_shell("python3 -c '" + program + "' < '" +
+						     (d / "in") + "' > '" + (d / "out") + "'");
+	EXPECT_EQ(testutil::exit_code(run), 0) << run.out;
+	return testutil::read_file(d / "out");
+}
+
+const char *kGzip = "import gzip, sys; sys.stdout.buffer.write(gzip.compress(sys.stdin.buffer.read()))";
+const char *kZip = "import io, zipfile, sys\n"
+		   "b = io.BytesIO()\n"
+		   "with zipfile.ZipFile(b, \"w\", zipfile.ZIP_DEFLATED) as z:\n"
+		   "    z.writestr(\"google.com!example.com!1767225600!1767311999.xml\", sys.stdin.buffer.read())\n"
+		   "sys.stdout.buffer.write(b.getvalue())";
+
+void expect_example(const Report &r)
+{
+	EXPECT_EQ(r.org_name, "google.com");
+	EXPECT_EQ(r.email, "noreply-dmarc-support@google.com");
+	EXPECT_EQ(r.report_id, "1234567890");
+	EXPECT_EQ(r.begin, 1767225600);
+	EXPECT_EQ(r.end, 1767311999);
+	EXPECT_EQ(r.domain, "example.com");
+	EXPECT_EQ(r.policy, "quarantine");
+	ASSERT_EQ(r.records.size(), 2u);
+	EXPECT_EQ(r.records[0].source_ip, "203.0.113.5");
+	EXPECT_EQ(r.records[0].count, 2u);
+	EXPECT_TRUE(r.records[0].dmarc_pass());
+	ASSERT_EQ(r.records[0].dkim_results.size(), 1u);
+	EXPECT_EQ(r.records[0].dkim_results[0].selector, "s1");
+	EXPECT_EQ(r.records[0].spf_results[0].selector, "mfrom");
+	EXPECT_EQ(r.records[1].disposition, "quarantine");
+	EXPECT_EQ(r.records[1].spf, "fail");
+	EXPECT_FALSE(r.records[1].dmarc_pass());
+	EXPECT_EQ(r.records[1].spf_results[0].domain, "rechnung-example.net");
+	EXPECT_EQ(r.messages(), 9u);
+	EXPECT_EQ(r.failing(), 7u);
+}
+
+} // namespace
+
+TEST(DmarcReport, PlainGzippedAndZippedReportsReadAlike)
+{
+	const std::string xml = report_text();
+	for (const std::string &data : {xml, made_by_python(kGzip, xml), made_by_python(kZip, xml)}) {
+		std::string why;
+		auto r = read_report(data, why);
+		ASSERT_TRUE(r) << why;
+		expect_example(*r);
+	}
+}
+
+TEST(DmarcReport, ElementsAreMatchedByLocalName)
+{
+	std::string why;
+	auto r = parse_report(report_text("<d:feedback xmlns:d=\"urn:ietf:params:xml:ns:dmarc-2.0\">",
+					  "</d:feedback>"),
+			      why);
+	// (children without the prefix: the default namespace is not the
+	// point here, the names are)
+	ASSERT_TRUE(r) << why;
+	EXPECT_EQ(r->records.size(), 2u);
+}
+
+TEST(DmarcReport, WhatIsNoReportIsRefusedWithAReason)
+{
+	std::string why;
+	EXPECT_FALSE(read_report("", why));
+	EXPECT_FALSE(read_report("not xml at all <", why));
+	EXPECT_NE(why.find("not XML"), std::string::npos) << why;
+	EXPECT_FALSE(read_report("<Invoice><ID>1</ID></Invoice>", why));
+	EXPECT_NE(why.find("no DMARC aggregate report"), std::string::npos) << why;
+	std::string gz = made_by_python(kGzip, report_text());
+	EXPECT_FALSE(read_report(gz.substr(0, gz.size() / 2), why));
+	EXPECT_EQ(why, "gzip data ends early");
+	EXPECT_FALSE(read_report(made_by_python(
+		"import io, zipfile, sys\nb = io.BytesIO()\n"
+		"with zipfile.ZipFile(b, \"w\") as z:\n    z.writestr(\"readme.txt\", \"x\")\n"
+		"sys.stdout.buffer.write(b.getvalue())", ""), why));
+	EXPECT_EQ(why, "the zip archive holds no .xml file");
+	std::string zip = made_by_python(kZip, report_text());
+	EXPECT_FALSE(read_report(zip.substr(0, zip.size() - 30), why));
+}
+
+TEST(DmarcReport, BombsAreRefused)
+{
+	std::string why;
+	// 50 MB of one byte: a few kB gzip'd, far beyond the ratio and the size
+	std::string bomb = made_by_python(
+		"import gzip, sys; sys.stdout.buffer.write(gzip.compress(b\"<\" * 50000000))", "");
+	ASSERT_LT(bomb.size(), 200000u);
+	EXPECT_FALSE(read_report(bomb, why));
+	EXPECT_NE(why.find("gzip bomb"), std::string::npos) << why;
+	std::string zip_bomb = made_by_python(
+		"import io, zipfile, sys\nb = io.BytesIO()\n"
+		"with zipfile.ZipFile(b, \"w\", zipfile.ZIP_DEFLATED) as z:\n"
+		"    z.writestr(\"r.xml\", b\"<\" * 50000000)\n"
+		"sys.stdout.buffer.write(b.getvalue())", "");
+	EXPECT_FALSE(read_report(zip_bomb, why));
+	// entities are never expanded
+	std::string laughs = "<?xml version=\"1.0\"?><!DOCTYPE feedback [<!ENTITY a \"aaaaaaaaaa\">"
+			     "<!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">]>";
+	std::string xml = report_text();
+	xml.replace(0, xml.find("<feedback>"), laughs);
+	auto r = parse_report(xml.replace(xml.find("google.com<"), 10, "&b;"), why);
+	ASSERT_TRUE(r) << why;
+	EXPECT_LE(r->org_name.size(), 10u);
+}
+
+TEST(DmarcReport, CountsSaturateAndFieldsAreBounded)
+{
+	std::string why;
+	auto r = parse_report(report_text("<feedback>", "</feedback>",
+					  "99999999999999999999999999"),
+			      why);
+	ASSERT_TRUE(r) << why;
+	EXPECT_EQ(r->records[0].count, UINT64_MAX);
+	EXPECT_EQ(r->messages(), UINT64_MAX);
+	std::string long_name = report_text();
+	long_name.replace(long_name.find("google.com<"), 10, std::string(5000, 'x'));
+	r = parse_report(long_name, why);
+	ASSERT_TRUE(r);
+	EXPECT_EQ(r->org_name.size(), tresor::dmarc::kMaxFieldBytes);
+}
