@@ -166,27 +166,6 @@ std::optional<std::string> unzip(std::string_view data, std::string &why_r)
 
 } // namespace
 
-std::uint64_t Report::messages() const
-{
-	std::uint64_t n = 0;
-	for (const Record &r : records)
-		n = r.count > std::numeric_limits<std::uint64_t>::max() - n
-			    ? std::numeric_limits<std::uint64_t>::max()
-			    : n + r.count;
-	return n;
-}
-
-std::uint64_t Report::failing() const
-{
-	std::uint64_t n = 0;
-	for (const Record &r : records)
-		if (!r.dmarc_pass())
-			n = r.count > std::numeric_limits<std::uint64_t>::max() - n
-				    ? std::numeric_limits<std::uint64_t>::max()
-				    : n + r.count;
-	return n;
-}
-
 std::optional<std::string> report_xml(std::string_view data, std::string &why_r)
 {
 	std::optional<std::string> xml;

@@ -10,6 +10,9 @@
 //
 //   --mode=pdf   a PDF: page text, and the e-invoice among its attachments
 //   --mode=xml   an e-invoice XML (no text)
+//   --mode=dmarc a DMARC aggregate report, XML, gzip'd or zipped: the
+//                answer has "dmarc" (extract/dmarc.hpp's report_json(),
+//                or null with the reason among the warnings) and no text
 //   --mode=auto  whatever it is (PDF, docx/xlsx/pptx, odt/ods/odp, XML,
 //                plain text; --content-type=TYPE breaks ties): its text,
 //                and the e-invoice of a PDF or XML; anything else is
@@ -48,7 +51,7 @@
 // sets its own CPU, memory and time limits first (--cpu-limit=SECONDS,
 // --memory-limit=BYTES[K|M|G], --timeout=SECONDS before the type).
 //
-// Usage: tresor-extract --mode=xml|pdf|auto [--content-type=TYPE] [--max-text=BYTES]
+// Usage: tresor-extract --mode=xml|pdf|auto|dmarc [--content-type=TYPE] [--max-text=BYTES]
 //        tresor-extract --serve [--max-text=BYTES] [--cpu-limit=S]
 //        tresor-extract --decoder [--max-text=BYTES] [--cpu-limit=S]
 //                       [--memory-limit=BYTES] [--timeout=S] [CONTENT-TYPE]
@@ -79,6 +82,7 @@
 #include <poppler-global.h>
 #include <poppler-page.h>
 
+#include "dmarc_report.hpp"
 #include "documents.hpp"
 #include "einvoice_xml.hpp"
 #include "extract/extract_client.hpp"
@@ -87,7 +91,7 @@ namespace tresor::extract {
 
 namespace {
 
-enum class Mode { xml, pdf, automatic, decoder, serve };
+enum class Mode { xml, pdf, automatic, dmarc, decoder, serve };
 
 // The longest request line --serve accepts: 15 digits, a blank, a MIME
 // type with parameters and the newline.
@@ -157,7 +161,7 @@ bool parse_args(int argc, char **argv, Options &opts, std::string &error_r)
 	for (int i = 1; i < argc; i++) {
 		std::string_view arg = argv[i];
 		if (arg == "--mode=xml" || arg == "--mode=pdf" || arg == "--mode=auto" ||
-		    arg == "--decoder" || arg == "--serve") {
+		    arg == "--mode=dmarc" || arg == "--decoder" || arg == "--serve") {
 			if (have_mode) {
 				error_r = "only one of --mode, --decoder and --serve";
 				return false;
@@ -165,6 +169,7 @@ bool parse_args(int argc, char **argv, Options &opts, std::string &error_r)
 			opts.mode = arg == "--mode=xml" ? Mode::xml :
 				    arg == "--mode=pdf" ? Mode::pdf :
 				    arg == "--mode=auto" ? Mode::automatic :
+				    arg == "--mode=dmarc" ? Mode::dmarc :
 				    arg == "--serve" ? Mode::serve : Mode::decoder;
 			have_mode = true;
 		} else if (arg.starts_with("--max-text=")) {
@@ -207,7 +212,8 @@ bool parse_args(int argc, char **argv, Options &opts, std::string &error_r)
 		}
 	}
 	if (!have_mode) {
-		error_r = "--mode=xml, --mode=pdf, --mode=auto, --decoder or --serve is required";
+		error_r = "--mode=xml, --mode=pdf, --mode=auto, --mode=dmarc, --decoder or --serve "
+			  "is required";
 		return false;
 	}
 	if (opts.have_cpu_limit && opts.mode != Mode::decoder && opts.mode != Mode::serve) {
@@ -362,6 +368,7 @@ public:
 
 struct Result {
 	std::optional<einvoice::Invoice> invoice;
+	std::optional<dmarc::Report> dmarc; // --mode=dmarc
 	std::string text;
 };
 
@@ -492,6 +499,8 @@ std::string answer_json(const Result &result, const Warnings &warnings)
 		{"text", result.text},
 		{"warnings", warnings.finish()},
 	};
+	if (result.dmarc)
+		answer["dmarc"] = dmarc::report_json(*result.dmarc);
 	// Text from a PDF or XML may be invalid UTF-8: replace, don't fail.
 	std::string out = answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 	out += '\n';
@@ -675,7 +684,7 @@ int run(int argc, char **argv)
 	std::string error;
 	if (!parse_args(argc, argv, opts, error)) {
 		std::fprintf(stderr, "tresor-extract: %s\n"
-			     "usage: tresor-extract --mode=xml|pdf|auto [--content-type=TYPE] "
+			     "usage: tresor-extract --mode=xml|pdf|auto|dmarc [--content-type=TYPE] "
 			     "[--max-text=BYTES] < document\n"
 			     "       tresor-extract --serve [--max-text=BYTES] [--cpu-limit=S] "
 			     "< requests\n"
@@ -701,6 +710,13 @@ int run(int argc, char **argv)
 		case Mode::xml:
 			result = analyse_xml(data, warnings);
 			break;
+		case Mode::dmarc: {
+			std::string why;
+			result.dmarc = dmarc::read_report(data, why);
+			if (!result.dmarc)
+				warnings.add("no DMARC aggregate report: " + why);
+			break;
+		}
 		default:
 			result = analyse_any(data, opts.content_type, opts.max_text, warnings);
 			break;

@@ -698,7 +698,8 @@ void run_once(const std::string &helper_path, Kind kind, std::string_view conten
 {
 	std::vector<std::string> args = {
 		helper_path,
-		kind == Kind::pdf ? "--mode=pdf" : kind == Kind::xml ? "--mode=xml" : "--mode=auto",
+		kind == Kind::pdf ? "--mode=pdf" : kind == Kind::xml ? "--mode=xml" :
+		kind == Kind::dmarc ? "--mode=dmarc" : "--mode=auto",
 		max_text_argument(limits)};
 	if (kind == Kind::automatic && !content_type.empty())
 		args.push_back("--content-type=" + printable_content_type(content_type));
@@ -818,6 +819,14 @@ bool parse_answer(std::string_view json, Document &doc)
 				valid = false;
 		}
 	}
+	std::optional<dmarc::Report> report;
+	if (valid) {
+		// only in --mode=dmarc's answer
+		if (auto it = answer.find("dmarc"); it != answer.end() && !it->is_null()) {
+			report = dmarc::report_from_json(*it);
+			valid = report.has_value();
+		}
+	}
 	if (valid) {
 		for (const nlohmann::json &w : *warnings) {
 			if (!w.is_string()) {
@@ -834,6 +843,7 @@ bool parse_answer(std::string_view json, Document &doc)
 	doc.ok = true;
 	if (invoice != nullptr)
 		doc.einvoice = std::move(inv);
+	doc.dmarc = std::move(report);
 	doc.text = *text;
 	for (const nlohmann::json &w : *warnings)
 		doc.warnings.push_back(w.get<std::string>());
@@ -853,6 +863,7 @@ Document run_guarded(const std::string &helper_path, Kind kind, std::string_view
 	} catch (const std::exception &e) {
 		doc.ok = false;
 		doc.einvoice.reset();
+		doc.dmarc.reset();
 		doc.text.clear();
 		doc.warnings.push_back(std::string("internal error: ") + e.what());
 	}

@@ -37,6 +37,7 @@
 
 #include <sys/types.h>
 
+#include "extract/dmarc.hpp"
 #include "extract/einvoice.hpp"
 
 namespace tresor::extract {
@@ -65,11 +66,14 @@ struct Limits {
 // What the helper is told the document is: xml and pdf as the invoice
 // recognition needs them (--mode=xml: only the e-invoice, no text),
 // automatic for any attachment (--mode=auto: the helper looks at the bytes).
-enum class Kind { xml, pdf, automatic };
+// dmarc: a DMARC aggregate report (XML, gzip'd or zipped; --mode=dmarc:
+// only the report, no text).
+enum class Kind { xml, pdf, automatic, dmarc };
 
 struct Document {
 	bool ok = false; // the helper produced a valid answer
 	std::optional<einvoice::Invoice> einvoice;
+	std::optional<dmarc::Report> dmarc; // Kind::dmarc: the report, if it is one
 	std::string text;
 	// the helper's warnings, and why !ok ("timed out after 10000 ms",
 	// "killed by signal 9 (memory limit?)", "exit status 3 (out of

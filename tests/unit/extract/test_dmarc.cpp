@@ -5,6 +5,11 @@
 
 #include <string>
 
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "extract/extract_client.hpp"
 #include "test_util.hpp"
 #include "tresor-extract/dmarc_report.hpp"
 
@@ -182,4 +187,56 @@ TEST(DmarcReport, CountsSaturateAndFieldsAreBounded)
 	r = parse_report(long_name, why);
 	ASSERT_TRUE(r);
 	EXPECT_EQ(r->org_name.size(), tresor::dmarc::kMaxFieldBytes);
+}
+
+// The helper reads the report in its own process (--mode=dmarc) and hands
+// it over as JSON; the client takes it back only in the shape it expects.
+TEST(DmarcReport, TheHelperReadsItAndTheClientChecksTheAnswer)
+{
+	HELPER_OR_FAIL(helper);
+	using tresor::extract::Document;
+	using tresor::extract::Kind;
+	using tresor::extract::Limits;
+	Document doc = tresor::extract::analyse(helper, Kind::dmarc,
+						made_by_python(kGzip, report_text()), Limits{});
+	ASSERT_TRUE(doc.ok);
+	ASSERT_TRUE(doc.dmarc);
+	expect_example(*doc.dmarc);
+	EXPECT_TRUE(doc.text.empty());
+
+	doc = tresor::extract::analyse(helper, Kind::dmarc, "<Invoice/>", Limits{});
+	ASSERT_TRUE(doc.ok);
+	EXPECT_FALSE(doc.dmarc);
+	ASSERT_EQ(doc.warnings.size(), 1u);
+	EXPECT_NE(doc.warnings[0].find("no DMARC aggregate report"), std::string::npos);
+
+	// the JSON both ways, and answers not of that shape
+	std::string why;
+	auto report = parse_report(report_text(), why);
+	ASSERT_TRUE(report);
+	nlohmann::json j = tresor::dmarc::report_json(*report);
+	auto back = tresor::dmarc::report_from_json(j);
+	ASSERT_TRUE(back);
+	expect_example(*back);
+	for (const char *bad : {R"({"records": 1})", R"({"begin": "x"})", R"({"notes": null})"}) {
+		nlohmann::json broken = j;
+		broken.merge_patch(nlohmann::json::parse(bad));
+		EXPECT_FALSE(tresor::dmarc::report_from_json(broken)) << bad;
+	}
+	nlohmann::json text_count = j;
+	text_count["records"][0]["count"] = "2";
+	EXPECT_FALSE(tresor::dmarc::report_from_json(text_count));
+	nlohmann::json no_results = j;
+	no_results["records"][1].erase("spf_results");
+	EXPECT_FALSE(tresor::dmarc::report_from_json(no_results));
+	nlohmann::json long_name = j;
+	long_name["org_name"] = std::string(tresor::dmarc::kMaxFieldBytes + 1, 'x');
+	EXPECT_FALSE(tresor::dmarc::report_from_json(long_name));
+	nlohmann::json negative = j;
+	negative["records"][0]["count"] = -1;
+	EXPECT_FALSE(tresor::dmarc::report_from_json(negative));
+	Document garbled;
+	EXPECT_FALSE(tresor::extract::parse_answer(
+		R"({"einvoice":null,"text":"","warnings":[],"dmarc":{"org_name":1}})", garbled));
+	EXPECT_FALSE(garbled.ok);
 }
