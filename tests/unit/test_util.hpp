@@ -281,6 +281,23 @@ inline tresor::Record adopt_record(const std::string &guid, std::uint32_t uid,
 	return r;
 }
 
+// The invoice record the mail plugin writes right after the save of a
+// delivered invoice (docs/archive.md 3.7); the core adds save_seq.
+inline tresor::Record invoice_record(const tresor::Record &save, tresor::json fields)
+{
+	tresor::Record r;
+	r.event = "invoice";
+	r.mailbox = save.mailbox;
+	r.mailbox_guid = save.mailbox_guid;
+	r.uidvalidity = save.uidvalidity;
+	r.uid = save.uid;
+	r.sha256 = save.sha256;
+	r.archive = save.archive;
+	r.session = save.session;
+	r.extra.emplace_back("invoice", std::move(fields));
+	return r;
+}
+
 inline tresor::Record expunge_record(const std::string &guid, std::uint32_t uid,
 				     const std::string &event = "expunge")
 {

@@ -370,14 +370,8 @@ void EvidenceExport::add_save(const json &rec, std::uint64_t seq, bool interrupt
 	}
 	if (interrupted)
 		box.locator.add_sha256(sha256, idx);
-	if (in_period && !opts_.mailbox_patterns.empty()) {
-		const std::string mailbox = json_string(rec, "mailbox");
-		in_period = std::any_of(
-			opts_.mailbox_patterns.begin(), opts_.mailbox_patterns.end(),
-			[&](const std::string &pattern) {
-				return mailbox_pattern_match(pattern, mailbox, opts_.separator);
-			});
-	}
+	if (in_period && !opts_.mailbox_patterns.empty())
+		in_period = chosen_mailbox(json_string(rec, "mailbox"));
 	if (in_period) {
 		s.mail = mails_.size();
 		ExportMail m;
@@ -633,6 +627,15 @@ std::vector<std::string> EvidenceExport::finish()
 	return warnings;
 }
 
+bool EvidenceExport::chosen_mailbox(std::string_view mailbox) const
+{
+	return opts_.mailbox_patterns.empty() ||
+	       std::any_of(opts_.mailbox_patterns.begin(), opts_.mailbox_patterns.end(),
+			   [&](const std::string &pattern) {
+				   return mailbox_pattern_match(pattern, mailbox, opts_.separator);
+			   });
+}
+
 // The invoice register of the period (docs/invoices.md 11), of the
 // journal files as exported - exactly what they hold - and, with
 // --mailbox, of the chosen mailboxes.
@@ -643,12 +646,7 @@ std::string EvidenceExport::invoice_register(const std::vector<std::string> &jou
 	period.to = opts_.to;
 	std::vector<InvoiceEntry> entries;
 	for (InvoiceEntry &e : invoice_register_of(journal_texts, period)) {
-		if (opts_.mailbox_patterns.empty() ||
-		    std::any_of(opts_.mailbox_patterns.begin(), opts_.mailbox_patterns.end(),
-				[&](const std::string &pattern) {
-					return mailbox_pattern_match(pattern, e.mailbox,
-								     opts_.separator);
-				}))
+		if (chosen_mailbox(e.mailbox))
 			entries.push_back(std::move(e));
 	}
 	return invoice_register_csv_header() + invoice_register_csv(opts_.user, entries);

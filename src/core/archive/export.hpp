@@ -175,6 +175,8 @@ private:
 	int create_at(const std::string &rel);
 	void write_file_at(const std::string &rel, std::string_view data);
 	std::string invoice_register(const std::vector<std::string> &journal_texts) const;
+	// in a mailbox --mailbox chose (every mailbox without it)
+	bool chosen_mailbox(std::string_view mailbox) const;
 	std::string write_error_;
 };
 

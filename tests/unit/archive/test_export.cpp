@@ -64,6 +64,18 @@ const ExportMail *by_seq(EvidenceExport &x, std::uint64_t seq)
 	return nullptr;
 }
 
+// An export of alice's journal in d for the days from..to into d/export.
+ExportOptions period_of(const TempDir &d, const std::string &from, const std::string &to)
+{
+	ExportOptions opts;
+	opts.tresor_dir = d.path();
+	opts.user = "alice";
+	opts.from = from;
+	opts.to = to;
+	opts.out_dir = d / "export";
+	return opts;
+}
+
 void export_mail(EvidenceExport &x, std::size_t idx, const std::string &what)
 {
 	x.begin_mail(idx);
@@ -132,12 +144,7 @@ TEST(Export, MailsOfInterruptedSavesAreFoundAsVerifyFindsThem)
 		{21, "copy-guid", "there"},  {4, "g-4", "four"},
 	};
 
-	ExportOptions opts;
-	opts.tresor_dir = d.path();
-	opts.user = "alice";
-	opts.from = "2026-03-01";
-	opts.to = "2026-03-31";
-	opts.out_dir = d / "export";
+	ExportOptions opts = period_of(d, "2026-03-01", "2026-03-31");
 	EvidenceExport x(opts);
 	ASSERT_EQ(x.mails().size(), 8u); // seq 2 to 10, but 9 (an expunge)
 
@@ -257,12 +264,7 @@ TEST(Export, AdoptedMailsAreExportedByTheirInternaldate)
 		j.append(adopt_record(kGuid1, 1, sha_of("changed"), "2019-01-01T00:00:00Z"),
 			 utc(2026, 3, 2));                                                  // 4
 	}
-	ExportOptions opts;
-	opts.tresor_dir = d.path();
-	opts.user = "alice";
-	opts.from = "2019-01-01";
-	opts.to = "2019-12-31";
-	opts.out_dir = d / "export";
+	ExportOptions opts = period_of(d, "2019-01-01", "2019-12-31");
 	EvidenceExport x(opts);
 	ASSERT_EQ(x.mails().size(), 1u);
 	const ExportMail &m = x.mails()[0];
@@ -309,12 +311,7 @@ TEST(Export, MailboxPatternsChooseTheMails)
 				 utc(2026, 3, 1));
 			j.append(save_record(kGuid4, 1, sha_of("d"), "", "Archiv"), utc(2026, 3, 1));
 		}
-		ExportOptions opts;
-		opts.tresor_dir = d.path();
-		opts.user = "alice";
-		opts.from = "2026-01-01";
-		opts.to = "2026-12-31";
-		opts.out_dir = d / "export";
+		ExportOptions opts = period_of(d, "2026-01-01", "2026-12-31");
 		opts.mailbox_patterns = {"Rechnungen/*", "Archiv"};
 		opts.separator = sep;
 		EvidenceExport x(opts);
@@ -348,11 +345,7 @@ TEST(Export, OnlyANewOrEmptyDirectoryOfItsOwnIsATarget)
 		Journal j(d.path());
 		j.append(save_record(kGuid1, 1, sha_of("a")), utc(2026, 3, 1));
 	}
-	ExportOptions opts;
-	opts.tresor_dir = d.path();
-	opts.user = "alice";
-	opts.from = "2026-01-01";
-	opts.to = "2026-12-31";
+	ExportOptions opts = period_of(d, "2026-01-01", "2026-12-31");
 	ASSERT_EQ(::mkdir((d / "full").c_str(), 0700), 0);
 	write_file(d / "full/keep", "x");
 	ASSERT_EQ(::mkdir((d / "empty").c_str(), 0700), 0);
@@ -393,11 +386,7 @@ TEST(Export, RunByRootForAMailUserCreatesItsFilesAsRoot)
 	ASSERT_EQ(exit_code(run_shell("chown -R " + std::to_string(mail_user) + " '" + d.path() + "'")), 0);
 	const std::string audit = d / "audit";
 	ASSERT_EQ(::mkdir(audit.c_str(), 0700), 0); // root's, closed to others
-	ExportOptions opts;
-	opts.tresor_dir = d.path();
-	opts.user = "alice";
-	opts.from = "2026-01-01";
-	opts.to = "2026-12-31";
+	ExportOptions opts = period_of(d, "2026-01-01", "2026-12-31");
 	opts.out_dir = audit + "/alice";
 	struct BackToRoot {
 		~BackToRoot() { EXPECT_EQ(::seteuid(0), 0); }
@@ -431,20 +420,9 @@ TEST(Export, TheInvoiceRegisterOfThePeriodIsExportedAndChecked)
 {
 	TempDir d;
 	auto invoice_after = [](const Record &save, const std::string &number) {
-		Record r;
-		r.event = "invoice";
-		r.mailbox = save.mailbox;
-		r.mailbox_guid = save.mailbox_guid;
-		r.uidvalidity = save.uidvalidity;
-		r.uid = save.uid;
-		r.sha256 = save.sha256;
-		r.session = save.session;
-		tresor::json fields = tresor::json::object();
-		fields["number"] = number;
-		fields["verdict"] = "trusted";
-		fields["reason"] = "line\nbreak";
-		r.extra.emplace_back("invoice", std::move(fields));
-		return r;
+		return invoice_record(save, {{"number", number},
+					     {"verdict", "trusted"},
+					     {"reason", "line\nbreak"}});
 	};
 	{
 		Journal j(d.path());
@@ -459,12 +437,7 @@ TEST(Export, TheInvoiceRegisterOfThePeriodIsExportedAndChecked)
 		j.append_batch({copy, invoice_after(copy, "R-1")}, utc(2026, 3, 1));
 		j.append(save_record(kGuid1, 3, sha_of("plain")), utc(2026, 3, 2));
 	}
-	ExportOptions opts;
-	opts.tresor_dir = d.path();
-	opts.user = "alice";
-	opts.from = "2026-03-01";
-	opts.to = "2026-03-31";
-	opts.out_dir = d / "export";
+	ExportOptions opts = period_of(d, "2026-03-01", "2026-03-31");
 	EvidenceExport x(opts);
 	for (std::size_t i = 0; i < x.mails().size(); i++)
 		export_mail(x, i, x.mails()[i].sha256 == sha_of("a") ? "a" : "plain");

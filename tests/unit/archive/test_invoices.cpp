@@ -26,15 +26,6 @@ struct Invoice {
 
 Record invoice_of(const Record &save, const Invoice &inv)
 {
-	Record r;
-	r.event = "invoice";
-	r.mailbox = save.mailbox;
-	r.mailbox_guid = save.mailbox_guid;
-	r.uidvalidity = save.uidvalidity;
-	r.uid = save.uid;
-	r.sha256 = save.sha256;
-	r.archive = save.archive;
-	r.session = save.session;
 	tresor::json fields = tresor::json::object();
 	fields["format"] = "xrechnung-ubl";
 	fields["number"] = inv.number;
@@ -48,8 +39,7 @@ Record invoice_of(const Record &save, const Invoice &inv)
 	fields["folder"] = "Lieferant";
 	fields["verdict"] = inv.verdict;
 	fields["reason"] = inv.reason;
-	r.extra.emplace_back("invoice", std::move(fields));
-	return r;
+	return invoice_record(save, std::move(fields));
 }
 
 // One delivery: the save of the mail and its invoice record, in one batch.
