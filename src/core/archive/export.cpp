@@ -81,13 +81,13 @@ private:
 int open_export_dir(const std::string &path)
 {
 	CreateAsRoot creator;
+	bool created = false;
 	int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT) {
 		if (::mkdir(path.c_str(), 0700) < 0)
 			throw_errno("mkdir(" + path + ")");
+		created = true;
 		fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd >= 0)
-			creator.own(fd);
 	}
 	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
 		struct stat st;
@@ -99,9 +99,13 @@ int open_export_dir(const std::string &path)
 	if (fd < 0)
 		throw_errno("open(" + path + ")");
 	Fd owned(fd);
-	DIR *d = ::fdopendir(::dup(fd));
+	if (created)
+		creator.own(fd);
+	Fd listing(::dup(fd));
+	DIR *d = listing ? ::fdopendir(listing.get()) : nullptr;
 	if (d == nullptr)
 		throw_errno("opendir(" + path + ")");
+	listing.release(); // closedir() closes it
 	bool empty = true;
 	while (struct dirent *e = ::readdir(d)) {
 		if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
