@@ -39,6 +39,7 @@ tests_unit_extract_extract_test_CPPFLAGS = $(UNIT_TEST_CPPFLAGS)
 tests_unit_extract_extract_test_CXXFLAGS = $(UNIT_TEST_CXXFLAGS)
 EXTRA_tests_unit_extract_extract_test_DEPENDENCIES = tresor-extract$(EXEEXT)
 tests_unit_extract_extract_test_SOURCES = tests/unit/test_util.hpp \
+	tests/unit/dmarc_samples.hpp \
 	tests/unit/extract/test_einvoice.cpp \
 	tests/unit/extract/test_dmarc.cpp \
 	tests/unit/extract/test_extract.cpp \
@@ -52,7 +53,8 @@ EXTRA_tests_unit_invoice_invoice_test_DEPENDENCIES = tresor-extract$(EXEEXT)
 tests_unit_invoice_invoice_test_SOURCES = tests/unit/test_util.hpp \
 	tests/unit/invoice/test_authres.cpp \
 	tests/unit/invoice/test_suppliers.cpp \
-	tests/unit/invoice/test_invoice.cpp
+	tests/unit/invoice/test_invoice.cpp \
+	tests/unit/invoice/test_dmarc_intake.cpp
 tests_unit_invoice_invoice_test_LDADD = $(TRESOR_INVOICE_LIBS) $(GTEST_LIBS)
 
 tests_unit_fts_fts_test_CPPFLAGS = $(UNIT_TEST_CPPFLAGS)

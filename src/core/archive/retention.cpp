@@ -40,15 +40,6 @@ bool take_char(std::string_view s, std::size_t &pos, char c)
 	}
 	return false;
 }
-std::string format_day(Clock::time_point t)
-{
-	year_month_day ymd{floor<days>(t)};
-	char buf[32];
-	std::snprintf(buf, sizeof(buf), "%04d-%02u-%02u", static_cast<int>(ymd.year()),
-		      static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
-	return buf;
-}
-
 } // namespace
 
 // ---------------------------------------------------------------- rules
@@ -193,19 +184,6 @@ std::optional<Clock::time_point> parse_utc_time(std::string_view s)
 		return std::nullopt; // not representable
 	auto t = sys_days{ymd} + hours{h} + minutes{mi} + seconds{sec} + microseconds{frac_us};
 	return time_point_cast<Clock::duration>(t);
-}
-
-std::string format_utc_seconds(Clock::time_point t)
-{
-	auto secs = floor<seconds>(t);
-	auto day = floor<days>(secs);
-	hh_mm_ss<seconds> hms{secs - day};
-	char buf[48];
-	std::snprintf(buf, sizeof(buf), "%sT%02d:%02d:%02dZ", format_day(t).c_str(),
-		      static_cast<int>(hms.hours().count()),
-		      static_cast<int>(hms.minutes().count()),
-		      static_cast<int>(hms.seconds().count()));
-	return buf;
 }
 
 std::string_view normalize_message_id(std::string_view id)

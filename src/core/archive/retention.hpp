@@ -13,6 +13,7 @@
 
 #include "archive/record.hpp"
 #include "archive/retention_rule.hpp"
+#include "common/utc_time.hpp" // format_utc_seconds
 
 namespace tresor {
 
@@ -23,8 +24,6 @@ Clock::time_point retention_end(Clock::time_point saved, const RetentionPeriod &
 // "2026-11-23T09:05:00.123456Z" (journal times), "2026-11-23T09:05:00Z"
 // or "2026-11-23" (midnight UTC); nullopt for anything else.
 std::optional<Clock::time_point> parse_utc_time(std::string_view text);
-// "2027-01-01T00:00:00Z"
-std::string format_utc_seconds(Clock::time_point t);
 
 // Message-IDs compare without surrounding white space and angle brackets.
 std::string_view normalize_message_id(std::string_view id);

@@ -8,7 +8,8 @@ src_core_common_libtresor_common_la_SOURCES = \
 	src/core/common/c_abi.hpp \
 	src/core/common/posix_io.hpp src/core/common/posix_io.cpp \
 	src/core/common/setting_values.hpp src/core/common/setting_values.cpp \
-	src/core/common/sha256.hpp src/core/common/sha256.cpp
+	src/core/common/sha256.hpp src/core/common/sha256.cpp \
+	src/core/common/utc_time.hpp src/core/common/utc_time.cpp
 src_core_common_libtresor_common_la_LIBADD = $(OPENSSL_LIBS)
 if SANITIZERS
 # UBSan reports to files (see the source); through libtresor_common into

@@ -661,12 +661,6 @@ bool is_pdf_part(const Part &p)
 	return p.content_type == "application/octet-stream" && p.data.starts_with("%PDF-");
 }
 
-std::string describe_part(const Part &p, std::size_t index)
-{
-	if (!p.filename.empty())
-		return "attachment " + text::quoted(p.filename);
-	return "attachment #" + std::to_string(index + 1) + " (" + p.content_type + ")";
-}
 const std::string *first_header(const Message &msg, std::string_view name)
 {
 	for (const auto &[n, v] : msg.headers) {
@@ -902,6 +896,13 @@ std::vector<std::string> find_ibans(std::string_view text)
 		i = end - 1;
 	}
 	return found;
+}
+
+std::string describe_part(const Part &p, std::size_t index)
+{
+	if (!p.filename.empty())
+		return "attachment " + text::quoted(p.filename);
+	return "attachment #" + std::to_string(index + 1) + " (" + p.content_type + ")";
 }
 
 std::size_t edit_distance(std::u32string_view a, std::u32string_view b)

@@ -138,6 +138,15 @@ struct Result {
 	std::string reason;
 };
 
+// What find_dmarc_report() saw in a mail: the first attachment that is a
+// DMARC aggregate report (RFC 7489 appendix C: XML, gzip'd or zipped),
+// where it was, and why other candidates were none.
+struct DmarcFinding {
+	std::optional<dmarc::Report> report;
+	std::string place; // "attachment 'google.com!example.com!...zip'"
+	std::vector<std::string> problems;
+};
+
 // Reads one untrusted document. The default runs extract::analyse with the
 // configured helper and limits; tests substitute their own.
 using DocumentReader =
@@ -167,6 +176,10 @@ public:
 	// Never throws for anything in the message; throws HelperError or
 	// std::bad_alloc on problems of the installation or the system.
 	Result analyse(const Message &msg) const;
+
+	// The DMARC aggregate report the mail carries (dmarc_intake.hpp).
+	// Same guarantees as analyse().
+	DmarcFinding find_dmarc_report(const Message &msg) const;
 
 private:
 	// What the documents of a mail yielded.
@@ -242,6 +255,10 @@ std::vector<std::string> find_ibans(std::string_view text);
 // become line breaks, inline ones vanish), comments, scripts and styles
 // dropped, character references and the common named entities decoded.
 std::string html_to_text(std::string_view html);
+
+// "attachment 'name.pdf'", or "attachment #3 (application/pdf)" for a
+// part without a name (index counts from 0): for log lines and reasons.
+std::string describe_part(const Part &p, std::size_t index);
 
 // Damerau-Levenshtein (optimal string alignment) distance over code points.
 std::size_t edit_distance(std::u32string_view a, std::u32string_view b);

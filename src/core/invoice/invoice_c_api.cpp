@@ -2,14 +2,20 @@
 // No exception may cross into C: every entry point catches everything.
 #include "invoice/tresor-invoice.h"
 
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <list>
 #include <new>
+#include <set>
+#include <vector>
 #include <string>
 
 #include "common/c_abi.hpp"
 #include "common/text.hpp"
+#include "common/utc_time.hpp"
+#include "invoice/dmarc_intake.hpp"
 #include "invoice/invoice.hpp"
 
 struct tresor_invoice_config {
@@ -26,6 +32,25 @@ struct tresor_invoice_message {
 	// Every result stays alive until the message is freed, as promised to
 	// callers holding pointers into an earlier one.
 	std::list<tresor::invoice::Result> results;
+	// The last tresor_dmarc_analyse(), and the strings its result shows.
+	tresor::invoice::DmarcFinding dmarc;
+	struct DmarcText {
+		std::string begin, end, problems;
+	};
+	std::list<DmarcText> dmarc_texts;
+};
+
+struct tresor_dmarc_digest {
+	explicit tresor_dmarc_digest(long long since) : digest(since) {}
+	tresor::dmarc::Digest digest;
+	// made by the first tresor_dmarc_digest_rows() after an add
+	bool rows_current = false;
+	struct Strings {
+		std::string begin, end;
+	};
+	std::vector<tresor::dmarc::DigestRow> rows;
+	std::vector<Strings> strings;
+	std::vector<tresor_dmarc_row> c_rows;
 };
 
 namespace {
@@ -58,6 +83,12 @@ void fill_result(const tresor::invoice::Result &in, tresor_invoice_result *out)
 	out->folder = in.folder.c_str();
 	out->verdict = in.verdict.c_str();
 	out->reason = in.reason.c_str();
+}
+
+std::string utc_text(std::int64_t unix_time)
+{
+	return tresor::format_utc_seconds(std::chrono::system_clock::time_point{} +
+					  std::chrono::seconds(unix_time));
 }
 
 } // namespace
@@ -195,6 +226,120 @@ int tresor_invoice_analyse(const tresor_invoice_config *cfg, tresor_invoice_mess
 		msg->results.push_back(cfg->analyser.analyse(msg->message));
 		fill_result(msg->results.back(), result_r);
 		return 0;
+	});
+}
+
+int tresor_dmarc_analyse(const tresor_invoice_config *cfg, tresor_invoice_message *msg,
+			 tresor_dmarc_result *result_r, char *err, size_t err_size)
+{
+	clear_error(err, err_size);
+	if (result_r != nullptr)
+		*result_r = tresor_dmarc_result{};
+	return guarded(err, err_size, [&] {
+		if (cfg == nullptr || msg == nullptr || result_r == nullptr)
+			throw std::invalid_argument("invalid arguments");
+		if (msg->incomplete)
+			throw std::runtime_error("the message could not be stored completely "
+						 "(out of memory or missing header/part data)");
+		msg->dmarc = cfg->analyser.find_dmarc_report(msg->message);
+		auto &texts = msg->dmarc_texts.emplace_back();
+		texts.problems = tresor::text::join(msg->dmarc.problems, "; ");
+		tresor_dmarc_result &r = *result_r;
+		r.org = r.email = r.report_id = r.domain = r.policy = "";
+		r.problems = texts.problems.c_str();
+		const auto &report = msg->dmarc.report;
+		if (!report) {
+			r.begin = r.end = "";
+			return 0;
+		}
+		texts.begin = utc_text(report->begin);
+		texts.end = utc_text(report->end);
+		r.is_report = 1;
+		r.org = report->org_name.c_str();
+		r.email = report->email.c_str();
+		r.report_id = report->report_id.c_str();
+		r.domain = report->domain.c_str();
+		r.policy = report->policy.c_str();
+		r.begin = texts.begin.c_str();
+		r.end = texts.end.c_str();
+		r.begin_unix = report->begin;
+		r.end_unix = report->end;
+		r.messages = report->messages();
+		r.failing = report->failing();
+		r.records = static_cast<unsigned>(report->records.size());
+		std::set<std::string> failing_sources;
+		for (const auto &rec : report->records)
+			if (!rec.dmarc_pass() && rec.count > 0)
+				failing_sources.insert(rec.source_ip);
+		r.failing_sources = static_cast<unsigned>(failing_sources.size());
+		return 0;
+	});
+}
+
+tresor_dmarc_digest *tresor_dmarc_digest_new(long long since_unix)
+{
+	try {
+		return new tresor_dmarc_digest(since_unix);
+	} catch (...) {
+		return nullptr;
+	}
+}
+
+void tresor_dmarc_digest_free(tresor_dmarc_digest *digest)
+{
+	delete digest;
+}
+
+int tresor_dmarc_digest_add(tresor_dmarc_digest *digest, const tresor_invoice_message *msg,
+			    char *err, size_t err_size)
+{
+	clear_error(err, err_size);
+	return guarded(err, err_size, [&] {
+		if (digest == nullptr || msg == nullptr)
+			throw std::invalid_argument("invalid arguments");
+		if (!msg->dmarc.report)
+			return 0;
+		digest->rows_current = false;
+		return digest->digest.add(*msg->dmarc.report) ==
+					       tresor::dmarc::Digest::Added::added
+			       ? 1
+			       : 0;
+	});
+}
+
+unsigned int tresor_dmarc_digest_reports(const tresor_dmarc_digest *digest)
+{
+	return digest == nullptr ? 0 : static_cast<unsigned>(digest->digest.reports());
+}
+
+int tresor_dmarc_digest_rows(tresor_dmarc_digest *digest, const tresor_dmarc_row **rows_r,
+			     char *err, size_t err_size)
+{
+	clear_error(err, err_size);
+	return guarded(err, err_size, [&] {
+		if (digest == nullptr || rows_r == nullptr)
+			throw std::invalid_argument("invalid arguments");
+		if (!digest->rows_current) {
+			digest->rows = digest->digest.rows();
+			digest->strings.clear();
+			digest->c_rows.clear();
+			digest->strings.reserve(digest->rows.size());
+			for (const auto &row : digest->rows)
+				digest->strings.push_back({utc_text(row.begin), utc_text(row.end)});
+			for (std::size_t i = 0; i < digest->rows.size(); i++) {
+				const auto &row = digest->rows[i];
+				digest->c_rows.push_back(tresor_dmarc_row{
+					row.domain.c_str(), row.source_ip.c_str(),
+					row.dkim_domains.c_str(), row.spf_domains.c_str(),
+					row.header_from.c_str(), row.messages, row.dmarc_fail,
+					row.dkim_fail, row.spf_fail, row.disposition.c_str(),
+					row.reporters.c_str(), digest->strings[i].begin.c_str(),
+					digest->strings[i].end.c_str()});
+			}
+			digest->rows_current = true;
+		}
+		*rows_r = digest->c_rows.data();
+		return static_cast<int>(digest->c_rows.size());
 	});
 }
 

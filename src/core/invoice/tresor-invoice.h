@@ -112,6 +112,72 @@ int tresor_invoice_analyse(const tresor_invoice_config *cfg,
 			   tresor_invoice_result *result_r,
 			   char *err, size_t err_size);
 
+/* ------------------------------------------------------------------ */
+/* DMARC aggregate reports                                            */
+/* ------------------------------------------------------------------ */
+
+typedef struct tresor_dmarc_result {
+	int is_report; /* an attachment is a DMARC aggregate report */
+	/* "" when not a report; valid until the message is freed */
+	const char *org;       /* the reporting receiver, e.g. "google.com" */
+	const char *email;     /* its contact address */
+	const char *report_id;
+	const char *domain;    /* the policy domain reported on */
+	const char *policy;    /* its published p=: none, quarantine, reject */
+	const char *begin;     /* the period, "2026-12-05T00:00:00Z" */
+	const char *end;
+	long long begin_unix, end_unix;
+	unsigned long long messages; /* messages the report counts */
+	unsigned long long failing;  /* of those, failing DMARC */
+	unsigned int records;
+	unsigned int failing_sources; /* source addresses with failures */
+	/* why attachments that looked like reports were none ("" if none) */
+	const char *problems;
+} tresor_dmarc_result;
+
+/* Looks for a report among the message's parts (read out of process by
+   the tresor-extract helper, within tresor_invoice_budget). Same error
+   rules as tresor_invoice_analyse(). The report stays with the message
+   for tresor_dmarc_digest_add(). */
+int tresor_dmarc_analyse(const tresor_invoice_config *cfg,
+			 tresor_invoice_message *msg,
+			 tresor_dmarc_result *result_r,
+			 char *err, size_t err_size);
+
+/* Many reports summed up per policy domain and sending source. */
+typedef struct tresor_dmarc_digest tresor_dmarc_digest;
+
+/* Reports whose period ended before since_unix are left out. NULL when
+   out of memory. */
+tresor_dmarc_digest *tresor_dmarc_digest_new(long long since_unix);
+void tresor_dmarc_digest_free(tresor_dmarc_digest *digest);
+/* Adds the report tresor_dmarc_analyse() found in msg. Returns 1 when
+   added, 0 when not (no report, one with the same receiver, report ID
+   and domain was added before, or it ended before since), -1 with err. */
+int tresor_dmarc_digest_add(tresor_dmarc_digest *digest,
+			    const tresor_invoice_message *msg,
+			    char *err, size_t err_size);
+/* Reports added. */
+unsigned int tresor_dmarc_digest_reports(const tresor_dmarc_digest *digest);
+
+typedef struct tresor_dmarc_row {
+	const char *domain, *source_ip;
+	/* "example.com=pass mailer.example=fail/pass", "none" */
+	const char *dkim_domains, *spf_domains;
+	const char *header_from;   /* From domains seen, space-separated */
+	unsigned long long messages, dmarc_fail, dkim_fail, spf_fail;
+	const char *disposition;   /* "none=10 quarantine=2" */
+	const char *reporters;     /* "google.com, Outlook.com" */
+	const char *begin, *end;   /* "2026-12-05T00:00:00Z" */
+} tresor_dmarc_row;
+
+/* The rows, failing sources first, made on the first call after an add;
+   returns how many, or -1 with err. Strings stay valid until the next
+   tresor_dmarc_digest_add() or the free. */
+int tresor_dmarc_digest_rows(tresor_dmarc_digest *digest,
+			     const tresor_dmarc_row **rows_r,
+			     char *err, size_t err_size);
+
 #ifdef __cplusplus
 }
 #endif
