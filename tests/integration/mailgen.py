@@ -16,6 +16,9 @@ OUTDIR/00001.eml ... (for benchmarks and manual tests).
 
 import argparse
 import datetime
+import gzip
+import io
+import zipfile
 import email.policy
 import email.utils
 import os
@@ -415,6 +418,87 @@ class MailGenerator:
         text = "\r\n".join(lines) + "\r\n\r\n" + body.replace(
             "\r\n", "\n").replace("\n", "\r\n")
         return text.encode("utf-8")
+
+
+# --------------------------------------------------------------------------
+# DMARC aggregate reports (RFC 7489 appendix C), as receivers mail them
+
+DAY = 86400
+JAN1 = 1767225600  # 2026-01-01T00:00:00Z
+
+
+def dmarc_report_xml(org="google.com", report_id="r1", domain="example.com",
+               begin=JAN1, policy="reject", records=()):
+    """A DMARC aggregate report (RFC 7489 appendix C). records: dicts with
+    ip, count, dkim, spf (policy_evaluated), disposition, and optional
+    auth dkim/spf lists of (domain, result)."""
+    rows = []
+    for r in records:
+        auth = "".join(
+            "<dkim><domain>%s</domain><selector>s1</selector>"
+            "<result>%s</result></dkim>" % d for d in r.get("auth_dkim", ()))
+        auth += "".join(
+            "<spf><domain>%s</domain><scope>mfrom</scope>"
+            "<result>%s</result></spf>" % s for s in r.get("auth_spf", ()))
+        rows.append(
+            "<record><row><source_ip>%s</source_ip><count>%d</count>"
+            "<policy_evaluated><disposition>%s</disposition><dkim>%s</dkim>"
+            "<spf>%s</spf></policy_evaluated></row>"
+            "<identifiers><header_from>%s</header_from></identifiers>"
+            "<auth_results>%s</auth_results></record>"
+            % (r["ip"], r["count"], r.get("disposition", "none"), r["dkim"],
+               r["spf"], domain, auth))
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<feedback><version>1.0</version><report_metadata>'
+            '<org_name>%s</org_name><email>noreply-dmarc@%s</email>'
+            '<report_id>%s</report_id><date_range><begin>%d</begin>'
+            '<end>%d</end></date_range></report_metadata>'
+            '<policy_published><domain>%s</domain><adkim>r</adkim>'
+            '<aspf>r</aspf><p>%s</p><sp>%s</sp><pct>100</pct>'
+            '</policy_published>%s</feedback>\n'
+            % (org, org, report_id, begin, begin + DAY - 1, domain, policy,
+               policy, "".join(rows))).encode()
+
+
+DMARC_OWN = dict(ip="203.0.113.5", count=120, dkim="pass", spf="pass",
+           auth_dkim=[("example.com", "pass")],
+           auth_spf=[("example.com", "pass")])
+DMARC_FORGER = dict(ip="198.51.100.66", count=7, dkim="fail", spf="fail",
+              disposition="reject", auth_spf=[("rechnung-example.net", "pass")])
+DMARC_NEWSLETTER = dict(ip="192.0.2.9", count=40, dkim="fail", spf="fail",
+                  disposition="reject",
+                  auth_dkim=[("mailer.example", "pass")],
+                  auth_spf=[("bounces.mailer.example", "pass")])
+
+
+def gz(data):
+    return gzip.compress(data)
+
+
+def zipped(data, name="report.xml"):
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(name, data)
+    return b.getvalue()
+
+
+def dmarc_report_mail(data, filename, ctype, org="google.com", domain="example.com",
+                report_id="r1"):
+    """A report mail as receivers send it: a short text and the report
+    as an attachment."""
+    m = EmailMessage(policy=POLICY)
+    m["From"] = email.utils.formataddr(("DMARC Aggregate Report",
+                                        "noreply-dmarc@%s" % org))
+    m["To"] = "dmarc@example.com"
+    m["Subject"] = ("Report Domain: %s Submitter: %s Report-ID: <%s>"
+                    % (domain, org, report_id))
+    m["Date"] = email.utils.formatdate(JAN1 + 2 * DAY, localtime=False)
+    m["Message-ID"] = email.utils.make_msgid(domain=org)
+    m.set_content("This is an aggregate report from %s.\n" % org)
+    maintype, _, subtype = ctype.partition("/")
+    m.add_attachment(data, maintype=maintype, subtype=subtype,
+                     filename=filename)
+    return bytes(m).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def _ascii(s):

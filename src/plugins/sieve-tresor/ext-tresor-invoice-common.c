@@ -22,6 +22,7 @@
 #include "sieve-tresor-compat.h"
 #include "ext-tresor-invoice-common.h"
 #include "tresor-invoice-note.h"
+#include "tresor-message.h"
 
 /*
  * Logging from the core
@@ -248,12 +249,27 @@ void ext_tresor_invoice_config_deinit(struct ext_tresor_invoice_context *ectx)
  * Per-message cache
  */
 
-struct ext_tresor_invoice_analysis *
+struct ext_tresor_invoice_message_cache *
 ext_tresor_invoice_get_cached(const struct sieve_runtime_env *renv,
 			      const struct sieve_extension *ext)
 {
-	return (struct ext_tresor_invoice_analysis *)
+	return (struct ext_tresor_invoice_message_cache *)
 		sieve_message_context_extension_get(renv->msgctx, ext);
+}
+
+static struct ext_tresor_invoice_message_cache *
+ext_tresor_invoice_cache(const struct sieve_runtime_env *renv,
+			 const struct sieve_extension *ext)
+{
+	struct ext_tresor_invoice_message_cache *cache;
+
+	cache = ext_tresor_invoice_get_cached(renv, ext);
+	if (cache == NULL) {
+		cache = p_new(sieve_message_context_pool(renv->msgctx),
+			      struct ext_tresor_invoice_message_cache, 1);
+		sieve_message_context_extension_set(renv->msgctx, ext, cache);
+	}
+	return cache;
 }
 
 static void
@@ -313,6 +329,56 @@ ext_tresor_invoice_note(const struct sieve_runtime_env *renv, struct mail *mail,
 	note(senv->user, mail, fields);
 }
 
+/* The message of this delivery walked into a new core message; returns
+   SIEVE_EXEC_OK, or a failure code after reporting the error for `test'. */
+static int ext_tresor_invoice_read_message(const struct sieve_runtime_env *renv,
+					   const struct sieve_extension *ext,
+					   const char *test,
+					   tresor_invoice_message **msg_r)
+{
+	const struct ext_tresor_invoice_context *ectx = ext->context;
+	struct mail *mail = sieve_message_get_mail(renv->msgctx);
+	tresor_invoice_message *msg;
+	struct istream *input;
+	const char *error;
+
+	if (ectx == NULL || ectx->config == NULL || ectx->config_error != NULL) {
+		sieve_runtime_error(renv, NULL, "%s test: "
+			TRESOR_INVOICE_EXTENSION_NAME " is not configured "
+			"correctly: %s", test, ectx == NULL ? "not loaded" :
+			ectx->config_error != NULL ? ectx->config_error :
+			"no configuration");
+		return SIEVE_EXEC_FAILURE;
+	}
+	if (mail == NULL) {
+		sieve_runtime_error(renv, NULL,
+				    "%s test: no message to analyse", test);
+		return SIEVE_EXEC_FAILURE;
+	}
+	if (mail_get_stream_because(mail, NULL, NULL,
+				    t_strdup_printf("sieve %s test", test),
+				    &input) < 0) {
+		return sieve_runtime_mail_error(renv, mail,
+			"%s test: failed to read the message", test);
+	}
+
+	msg = tresor_invoice_message_new();
+	if (msg == NULL) {
+		sieve_runtime_critical(renv, NULL, t_strdup_printf("%s test", test),
+				       "%s test: out of memory", test);
+		return SIEVE_EXEC_FAILURE;
+	}
+	if (tresor_message_fill(input, renv->event, TRESOR_INVOICE_LOG_PREFIX,
+				msg, &error) < 0) {
+		tresor_invoice_message_free(msg);
+		return sieve_runtime_mail_error(renv, mail,
+			"%s test: failed to read the message: %s", test, error);
+	}
+	ext_tresor_invoice_use_logger(ectx);
+	*msg_r = msg;
+	return SIEVE_EXEC_OK;
+}
+
 static int ext_tresor_invoice_analyse_mail(const struct sieve_runtime_env *renv,
 					   const struct sieve_extension *ext,
 					   struct ext_tresor_invoice_analysis **analysis_r)
@@ -323,45 +389,15 @@ static int ext_tresor_invoice_analyse_mail(const struct sieve_runtime_env *renv,
 	struct ext_tresor_invoice_analysis *analysis;
 	tresor_invoice_message *msg;
 	tresor_invoice_result result;
-	struct istream *input;
-	const char *error;
 	char err[512];
+	int ret;
 
-	if (ectx == NULL || ectx->config == NULL || ectx->config_error != NULL) {
-		sieve_runtime_error(renv, NULL, "invoice test: "
-			TRESOR_INVOICE_EXTENSION_NAME " is not configured "
-			"correctly: %s", ectx == NULL ? "not loaded" :
-			ectx->config_error != NULL ? ectx->config_error :
-			"no configuration");
-		return SIEVE_EXEC_FAILURE;
-	}
-	if (mail == NULL) {
-		sieve_runtime_error(renv, NULL,
-				    "invoice test: no message to analyse");
-		return SIEVE_EXEC_FAILURE;
-	}
-	if (mail_get_stream_because(mail, NULL, NULL, "sieve invoice test",
-				    &input) < 0) {
-		return sieve_runtime_mail_error(renv, mail,
-			"invoice test: failed to read the message");
-	}
-
-	msg = tresor_invoice_message_new();
-	if (msg == NULL) {
-		sieve_runtime_critical(renv, NULL, "invoice test",
-				       "invoice test: out of memory");
-		return SIEVE_EXEC_FAILURE;
-	}
-	if (ext_tresor_invoice_message_fill(input, renv->event, msg,
-					    &error) < 0) {
-		tresor_invoice_message_free(msg);
-		return sieve_runtime_mail_error(renv, mail,
-			"invoice test: failed to read the message: %s", error);
-	}
+	ret = ext_tresor_invoice_read_message(renv, ext, "invoice", &msg);
+	if (ret != SIEVE_EXEC_OK)
+		return ret;
 
 	i_zero(&result);
 	err[0] = '\0';
-	ext_tresor_invoice_use_logger(ectx);
 	if (tresor_invoice_analyse(ectx->config, msg, &result,
 				   err, sizeof(err)) < 0) {
 		sieve_runtime_critical(renv, NULL, "invoice test",
@@ -375,7 +411,7 @@ static int ext_tresor_invoice_analyse_mail(const struct sieve_runtime_env *renv,
 	ext_tresor_invoice_analysis_copy(pool, analysis, &result);
 	tresor_invoice_message_free(msg);
 
-	sieve_message_context_extension_set(renv->msgctx, ext, analysis);
+	ext_tresor_invoice_cache(renv, ext)->invoice = analysis;
 	*analysis_r = analysis;
 	if (analysis->is_invoice)
 		ext_tresor_invoice_note(renv, mail, analysis);
@@ -397,18 +433,117 @@ int ext_tresor_invoice_get_analysis(const struct sieve_runtime_env *renv,
 				    const struct sieve_extension *ext,
 				    struct ext_tresor_invoice_analysis **analysis_r)
 {
-	struct ext_tresor_invoice_analysis *analysis;
+	struct ext_tresor_invoice_message_cache *cache;
 	int ret;
 
-	analysis = ext_tresor_invoice_get_cached(renv, ext);
-	if (analysis != NULL) {
+	cache = ext_tresor_invoice_get_cached(renv, ext);
+	if (cache != NULL && cache->invoice != NULL) {
 		sieve_runtime_trace(renv, SIEVE_TRLVL_TESTS,
 				    "message analysed before (cached)");
-		*analysis_r = analysis;
+		*analysis_r = cache->invoice;
 		return SIEVE_EXEC_OK;
 	}
 	T_BEGIN {
 		ret = ext_tresor_invoice_analyse_mail(renv, ext, analysis_r);
+	} T_END;
+	return ret;
+}
+
+static void
+ext_tresor_dmarc_analysis_copy(pool_t pool, struct ext_tresor_dmarc_analysis *an,
+			       const tresor_dmarc_result *res)
+{
+	const char *values[EXT_TRESOR_DMARC_FIELD_COUNT];
+	unsigned int i;
+
+	values[EXT_TRESOR_DMARC_FIELD_ORG] = res->org;
+	values[EXT_TRESOR_DMARC_FIELD_EMAIL] = res->email;
+	values[EXT_TRESOR_DMARC_FIELD_REPORT_ID] = res->report_id;
+	values[EXT_TRESOR_DMARC_FIELD_DOMAIN] = res->domain;
+	values[EXT_TRESOR_DMARC_FIELD_POLICY] = res->policy;
+	values[EXT_TRESOR_DMARC_FIELD_BEGIN] = res->begin;
+	values[EXT_TRESOR_DMARC_FIELD_END] = res->end;
+	values[EXT_TRESOR_DMARC_FIELD_MESSAGES] =
+		res->is_report ? dec2str(res->messages) : "";
+	values[EXT_TRESOR_DMARC_FIELD_FAILING] =
+		res->is_report ? dec2str(res->failing) : "";
+	values[EXT_TRESOR_DMARC_FIELD_RECORDS] =
+		res->is_report ? dec2str(res->records) : "";
+	values[EXT_TRESOR_DMARC_FIELD_FAILING_SOURCES] =
+		res->is_report ? dec2str(res->failing_sources) : "";
+
+	an->is_report = res->is_report != 0;
+	an->has_failing = res->is_report != 0 && res->failing > 0;
+	for (i = 0; i < EXT_TRESOR_DMARC_FIELD_COUNT; i++) {
+		an->fields[i] = p_strdup(pool, values[i] == NULL ? "" :
+					 values[i]);
+	}
+}
+
+static int ext_tresor_dmarc_analyse_mail(const struct sieve_runtime_env *renv,
+					 const struct sieve_extension *ext,
+					 struct ext_tresor_dmarc_analysis **analysis_r)
+{
+	const struct ext_tresor_invoice_context *ectx = ext->context;
+	pool_t pool = sieve_message_context_pool(renv->msgctx);
+	struct ext_tresor_dmarc_analysis *analysis;
+	tresor_invoice_message *msg;
+	tresor_dmarc_result result;
+	char err[512];
+	int ret;
+
+	ret = ext_tresor_invoice_read_message(renv, ext, "dmarc_report", &msg);
+	if (ret != SIEVE_EXEC_OK)
+		return ret;
+	err[0] = '\0';
+	if (tresor_dmarc_analyse(ectx->config, msg, &result,
+				 err, sizeof(err)) < 0) {
+		sieve_runtime_critical(renv, NULL, "dmarc_report test",
+			"dmarc_report test: analysis failed: %s",
+			err[0] != '\0' ? err : "unknown error");
+		tresor_invoice_message_free(msg);
+		return SIEVE_EXEC_FAILURE;
+	}
+	if (!result.is_report && result.problems[0] != '\0') {
+		/* attachments that looked like a report: the admin should
+		   know why it was filed as none */
+		e_info(renv->event, TRESOR_INVOICE_LOG_PREFIX
+		       "no DMARC report: %s",
+		       str_sanitize(result.problems, 400));
+	}
+	analysis = p_new(pool, struct ext_tresor_dmarc_analysis, 1);
+	ext_tresor_dmarc_analysis_copy(pool, analysis, &result);
+	tresor_invoice_message_free(msg);
+
+	ext_tresor_invoice_cache(renv, ext)->dmarc = analysis;
+	*analysis_r = analysis;
+	if (ectx->svinst->debug && analysis->is_report) {
+		e_debug(renv->event, TRESOR_INVOICE_LOG_PREFIX
+			"DMARC report: org=%s domain=%s messages=%s failing=%s",
+			str_sanitize(analysis->fields[EXT_TRESOR_DMARC_FIELD_ORG], 80),
+			str_sanitize(analysis->fields[EXT_TRESOR_DMARC_FIELD_DOMAIN], 80),
+			analysis->fields[EXT_TRESOR_DMARC_FIELD_MESSAGES],
+			analysis->fields[EXT_TRESOR_DMARC_FIELD_FAILING]);
+	}
+	return SIEVE_EXEC_OK;
+}
+
+int ext_tresor_dmarc_get_analysis(const struct sieve_runtime_env *renv,
+				  const struct sieve_extension *ext,
+				  struct ext_tresor_dmarc_analysis **analysis_r)
+{
+	struct ext_tresor_invoice_message_cache *cache;
+	int ret;
+
+	cache = ext_tresor_invoice_get_cached(renv, ext);
+	if (cache != NULL && cache->dmarc != NULL) {
+		sieve_runtime_trace(renv, SIEVE_TRLVL_TESTS,
+				    "message analysed before (cached)");
+		*analysis_r = cache->dmarc;
+		return SIEVE_EXEC_OK;
+	}
+	T_BEGIN {
+		ret = ext_tresor_dmarc_analyse_mail(renv, ext, analysis_r);
 	} T_END;
 	return ret;
 }

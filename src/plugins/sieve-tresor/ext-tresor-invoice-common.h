@@ -1,9 +1,11 @@
 /* dovecot-tresor: Sieve extension vnd.tresor.invoice (glue, C).
 
    The logic lives in src/core/invoice behind tresor-invoice.h; this glue only
-   reads the settings, walks the message with Dovecot's MIME parser and
-   exposes the core's result to Sieve: the test `invoice [:einvoice]` and
-   the variables namespace `invoice` (${invoice.number} ...). */
+   reads the settings, walks the message with Dovecot's MIME parser
+   (src/plugins/message) and exposes the core's results to Sieve: the test
+   `invoice [:einvoice]` with the variables namespace `invoice`
+   (${invoice.number} ...), and the test `dmarc_report [:failing]` with the
+   namespace `dmarc` (${dmarc.domain} ...). */
 #ifndef EXT_TRESOR_INVOICE_COMMON_H
 #define EXT_TRESOR_INVOICE_COMMON_H
 
@@ -17,12 +19,6 @@
 
 #define TRESOR_INVOICE_EXTENSION_NAME "vnd.tresor.invoice"
 #define TRESOR_INVOICE_LOG_PREFIX TRESOR_INVOICE_EXTENSION_NAME ": "
-
-/* Bounds of the message walk (a part above the limit is skipped with a log
-   line; what comes after the total limit is not looked at). */
-#define TRESOR_INVOICE_MAX_PART_SIZE ((size_t)32 * 1024 * 1024)
-#define TRESOR_INVOICE_MAX_TOTAL_SIZE ((size_t)64 * 1024 * 1024)
-#define TRESOR_INVOICE_MAX_PARTS 1000
 
 /*
  * Extension
@@ -57,14 +53,16 @@ void ext_tresor_invoice_use_logger(const struct ext_tresor_invoice_context *ectx
 extern const struct sieve_extension_def ext_tresor_invoice_extension;
 
 /*
- * Test `invoice`
+ * Tests `invoice` and `dmarc_report`
  */
 
 extern const struct sieve_command_def tst_invoice;
 extern const struct sieve_operation_def tst_invoice_operation;
+extern const struct sieve_command_def tst_dmarc_report;
+extern const struct sieve_operation_def tst_dmarc_report_operation;
 
 /*
- * Variables namespace `invoice`
+ * Variables namespaces `invoice` and `dmarc`
  */
 
 extern const struct sieve_operand_def ext_tresor_invoice_namespace_operand;
@@ -95,10 +93,27 @@ enum ext_tresor_invoice_field {
 	EXT_TRESOR_INVOICE_FIELD_COUNT
 };
 extern const char *const ext_tresor_invoice_field_names[];
-int ext_tresor_invoice_field_lookup(const char *name);
+
+/* The names after "dmarc.", in the order of enum ext_tresor_dmarc_field. */
+enum ext_tresor_dmarc_field {
+	EXT_TRESOR_DMARC_FIELD_ORG = 0,
+	EXT_TRESOR_DMARC_FIELD_EMAIL,
+	EXT_TRESOR_DMARC_FIELD_REPORT_ID,
+	EXT_TRESOR_DMARC_FIELD_DOMAIN,
+	EXT_TRESOR_DMARC_FIELD_POLICY,
+	EXT_TRESOR_DMARC_FIELD_BEGIN,
+	EXT_TRESOR_DMARC_FIELD_END,
+	EXT_TRESOR_DMARC_FIELD_MESSAGES,
+	EXT_TRESOR_DMARC_FIELD_FAILING,
+	EXT_TRESOR_DMARC_FIELD_RECORDS,
+	EXT_TRESOR_DMARC_FIELD_FAILING_SOURCES,
+
+	EXT_TRESOR_DMARC_FIELD_COUNT
+};
+extern const char *const ext_tresor_dmarc_field_names[];
 
 /*
- * Per-message analysis (cached in the Sieve message context)
+ * Per-message analyses (cached in the Sieve message context)
  */
 
 struct ext_tresor_invoice_analysis {
@@ -111,23 +126,34 @@ struct ext_tresor_invoice_analysis {
 	const char *fields[EXT_TRESOR_INVOICE_FIELD_COUNT];
 };
 
-/* Returns SIEVE_EXEC_OK with *analysis_r (analysing the message on the
+struct ext_tresor_dmarc_analysis {
+	bool is_report;
+	bool has_failing; /* the report counts messages failing DMARC */
+	/* A `dmarc_report` test was true: only then does the namespace show
+	   the values. */
+	bool filled;
+	const char *fields[EXT_TRESOR_DMARC_FIELD_COUNT];
+};
+
+/* What the message context keeps for this extension: each analysis once
+   it ran. */
+struct ext_tresor_invoice_message_cache {
+	struct ext_tresor_invoice_analysis *invoice;
+	struct ext_tresor_dmarc_analysis *dmarc;
+};
+
+/* Return SIEVE_EXEC_OK with *analysis_r (analysing the message on the
    first call, then from the cache), or a SIEVE_EXEC_* failure code after
    logging the error. */
 int ext_tresor_invoice_get_analysis(const struct sieve_runtime_env *renv,
 				    const struct sieve_extension *ext,
 				    struct ext_tresor_invoice_analysis **analysis_r);
-/* The cached analysis, or NULL when the message was not analysed yet. */
-struct ext_tresor_invoice_analysis *
+int ext_tresor_dmarc_get_analysis(const struct sieve_runtime_env *renv,
+				  const struct sieve_extension *ext,
+				  struct ext_tresor_dmarc_analysis **analysis_r);
+/* The analyses that ran for the message so far (members NULL when not). */
+struct ext_tresor_invoice_message_cache *
 ext_tresor_invoice_get_cached(const struct sieve_runtime_env *renv,
 			      const struct sieve_extension *ext);
-
-/* Feeds the message to the core (headers of the top-level header, every
-   leaf part transfer-decoded). Returns 0, or -1 with error_r set when the
-   stream could not be read (the caller reports it as a mail error). */
-struct istream;
-int ext_tresor_invoice_message_fill(struct istream *input, struct event *event,
-				    tresor_invoice_message *msg,
-				    const char **error_r);
 
 #endif

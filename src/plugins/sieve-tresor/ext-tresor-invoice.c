@@ -4,6 +4,8 @@
      require ["variables", "vnd.tresor.invoice"];
      invoice [":einvoice"]          (test)
      ${invoice.<field>}             (variables namespace, read-only)
+     dmarc_report [":failing"]      (test)
+     ${dmarc.<field>}               (variables namespace, read-only)
 
    The extension's context holds the core configuration
    (ext-tresor-invoice-common.c). */
@@ -26,13 +28,19 @@ static void ext_tresor_invoice_unload(const struct sieve_extension *ext);
 static bool ext_tresor_invoice_validator_load(const struct sieve_extension *ext,
 					      struct sieve_validator *valdtr);
 
+/* The codes of compiled scripts: in this order, new ones only at the end. */
+static const struct sieve_operation_def *const ext_tresor_invoice_operations[] = {
+	&tst_invoice_operation,
+	&tst_dmarc_report_operation,
+};
+
 const struct sieve_extension_def ext_tresor_invoice_extension = {
 	.name = TRESOR_INVOICE_EXTENSION_NAME,
 	.version = 1,
 	.load = ext_tresor_invoice_load,
 	.unload = ext_tresor_invoice_unload,
 	.validator_load = ext_tresor_invoice_validator_load,
-	SIEVE_EXT_DEFINE_OPERATION(tst_invoice_operation),
+	SIEVE_EXT_DEFINE_OPERATIONS(ext_tresor_invoice_operations),
 	SIEVE_EXT_DEFINE_OPERAND(ext_tresor_invoice_namespace_operand),
 };
 
@@ -90,7 +98,8 @@ static bool ext_tresor_invoice_validator_load(const struct sieve_extension *ext,
 					      struct sieve_validator *valdtr)
 {
 	sieve_validator_register_command(valdtr, ext, &tst_invoice);
-	/* ${invoice.*}: only meaningful with "variables", which expands
+	sieve_validator_register_command(valdtr, ext, &tst_dmarc_report);
+	/* ${invoice.*} and ${dmarc.*}: only meaningful with "variables", which expands
 	   ${...} in strings; registering it is harmless without. */
 	ext_tresor_invoice_variables_init(ext, valdtr);
 	return TRUE;

@@ -61,6 +61,7 @@
 #include "doveadm-tresor-seal.h"
 #include "doveadm-tresor-retention.h"
 #include "doveadm-tresor-invoices.h"
+#include "doveadm-tresor-dmarc.h"
 
 #include <ctype.h>
 #include <sys/stat.h>
@@ -1665,6 +1666,7 @@ void doveadm_tresor_plugin_init(struct module *module ATTR_UNUSED)
 	doveadm_tresor_seal_commands_register();
 	doveadm_tresor_retention_commands_register();
 	doveadm_tresor_invoices_commands_register();
+	doveadm_tresor_dmarc_commands_register();
 }
 
 void doveadm_tresor_plugin_deinit(void)

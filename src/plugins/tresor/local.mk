@@ -33,9 +33,12 @@ lib01_tresor_plugin_la_LIBADD = src/plugins/tresor/libtresor_user.la \
 	src/plugins/settings/libtresor_settings.la \
 	$(TRESOR_ARCHIVE_LIBS)
 
+# (the DMARC digest needs the invoice core's report reading: its
+# convenience libraries are listed one by one, as libtresor_common may be
+# linked in only once)
 doveadm_module_LTLIBRARIES = lib10_doveadm_tresor_plugin.la
 lib10_doveadm_tresor_plugin_la_CPPFLAGS = $(DOVECOT_GLUE_CPPFLAGS) \
-	$(LIBDOVECOT_DOVEADM_INCLUDE)
+	$(LIBDOVECOT_DOVEADM_INCLUDE) -I$(top_srcdir)/src/plugins/message
 lib10_doveadm_tresor_plugin_la_LDFLAGS = -module -avoid-version \
 	-Wl,--version-script=$(srcdir)/src/plugins/tresor/doveadm-tresor.map
 EXTRA_lib10_doveadm_tresor_plugin_la_DEPENDENCIES = src/plugins/tresor/doveadm-tresor.map
@@ -47,8 +50,12 @@ lib10_doveadm_tresor_plugin_la_SOURCES = \
 	src/plugins/tresor/doveadm-tresor-retention.h \
 	src/plugins/tresor/doveadm-tresor-retention.c \
 	src/plugins/tresor/doveadm-tresor-invoices.h \
-	src/plugins/tresor/doveadm-tresor-invoices.c
+	src/plugins/tresor/doveadm-tresor-invoices.c \
+	src/plugins/tresor/doveadm-tresor-dmarc.h \
+	src/plugins/tresor/doveadm-tresor-dmarc.c
 nodist_EXTRA_lib10_doveadm_tresor_plugin_la_SOURCES = src/plugins/tresor/force-cxx-link.cpp
 lib10_doveadm_tresor_plugin_la_LIBADD = src/plugins/tresor/libtresor_user.la \
 	src/plugins/settings/libtresor_settings.la \
-	$(TRESOR_ARCHIVE_LIBS)
+	src/plugins/message/libtresor_message.la \
+	src/core/invoice/libtresor_invoice.la src/core/extract/libtresor_extract.la \
+	$(TRESOR_ARCHIVE_LIBS) $(PSL_LIBS) $(ICU_LIBS)

@@ -1,12 +1,13 @@
-/* dovecot-tresor: feeding a message to the core's invoice analysis, and the
-   per-message cache of the result.
+/* dovecot-tresor: a message as the core's analyses take it (invoice and
+   DMARC report recognition, tresor-invoice.h), for the Sieve extension and
+   `doveadm tresor dmarc`.
 
    The message is read, never changed: Dovecot's MIME parser walks it, the
    top-level header fields go to the core unfolded, and every leaf part goes
    to the core transfer-decoded (base64 / quoted-printable undone; text
    converted to UTF-8 from its charset, other parts as bytes) with its
    lowercase type/subtype, its file name (RFC 2231 / RFC 2047 decoded) and
-   whether it is an attachment. Parts above TRESOR_INVOICE_MAX_PART_SIZE are
+   whether it is an attachment. Parts above TRESOR_MESSAGE_MAX_PART_SIZE are
    skipped with a log line. */
 #include "lib.h"
 #include "str.h"
@@ -24,13 +25,7 @@
 
 #include <ctype.h>
 
-#include "sieve-common.h"
-#include "sieve-message.h"
-#include "sieve-interpreter.h"
-#include "sieve-runtime.h"
-#include "sieve-runtime-trace.h"
-
-#include "ext-tresor-invoice-common.h"
+#include "tresor-message.h"
 
 /*
  * Header values and parameters
@@ -39,7 +34,7 @@
 /* RFC 5322 unfolding: the line breaks go, the whitespace after them
    stays. (The parser runs with DROP_CR, but a lone CR may remain.) */
 static const char *
-ext_tresor_invoice_unfold(const unsigned char *value, size_t len)
+tresor_message_unfold(const unsigned char *value, size_t len)
 {
 	string_t *str = t_str_new(len + 1);
 	size_t i;
@@ -55,7 +50,7 @@ ext_tresor_invoice_unfold(const unsigned char *value, size_t len)
 }
 
 /* Text that is certainly UTF-8 (invalid sequences replaced). */
-static const char *ext_tresor_invoice_valid_utf8(const char *text)
+static const char *tresor_message_valid_utf8(const char *text)
 {
 	string_t *str;
 
@@ -68,7 +63,7 @@ static const char *ext_tresor_invoice_valid_utf8(const char *text)
 
 /* An RFC 2231 extended value "charset'language'percent-encoded" as UTF-8,
    or NULL when it is malformed. */
-static const char *ext_tresor_invoice_rfc2231_value_decode(const char *value)
+static const char *tresor_message_rfc2231_value_decode(const char *value)
 {
 	const char *p, *charset, *encoded;
 	buffer_t *raw;
@@ -105,14 +100,14 @@ static const char *ext_tresor_invoice_rfc2231_value_decode(const char *value)
 	out = t_str_new(raw->used + 16);
 	if (charset_to_utf8_str(charset, NULL, raw->data, out, &result) < 0) {
 		/* unknown charset: keep what is valid UTF-8 */
-		return ext_tresor_invoice_valid_utf8((const char *)raw->data);
+		return tresor_message_valid_utf8((const char *)raw->data);
 	}
 	return str_c(out);
 }
 
 /* A plain parameter value, with RFC 2047 encoded-words decoded (as many
    mailers write file names), as UTF-8. */
-static const char *ext_tresor_invoice_param_value_decode(const char *value)
+static const char *tresor_message_param_value_decode(const char *value)
 {
 	buffer_t *buf;
 
@@ -120,7 +115,7 @@ static const char *ext_tresor_invoice_param_value_decode(const char *value)
 	message_header_decode_utf8((const unsigned char *)value, strlen(value),
 				   buf, NULL);
 	buffer_append_c(buf, '\0');
-	return ext_tresor_invoice_valid_utf8(buf->data);
+	return tresor_message_valid_utf8(buf->data);
 }
 
 /* Parses "token[/token] *(; param)" (Content-Type when content_type is
@@ -128,7 +123,7 @@ static const char *ext_tresor_invoice_param_value_decode(const char *value)
    unparseable) and the decoded value of the parameter named `param' (with
    `param*' preferred, as RFC 6266 asks). */
 static const char *
-ext_tresor_invoice_parse_mime_header(const char *value, bool content_type,
+tresor_message_parse_mime_header(const char *value, bool content_type,
 				     const char *param, const char **param_value_r)
 {
 	struct rfc822_parser_context parser;
@@ -170,9 +165,9 @@ ext_tresor_invoice_parse_mime_header(const char *value, bool content_type,
 	rfc822_parser_deinit(&parser);
 
 	if (extended != NULL)
-		*param_value_r = ext_tresor_invoice_rfc2231_value_decode(extended);
+		*param_value_r = tresor_message_rfc2231_value_decode(extended);
 	if (*param_value_r == NULL && plain != NULL)
-		*param_value_r = ext_tresor_invoice_param_value_decode(plain);
+		*param_value_r = tresor_message_param_value_decode(plain);
 	if (*param_value_r != NULL && **param_value_r == '\0')
 		*param_value_r = NULL;
 	return type;
@@ -182,8 +177,9 @@ ext_tresor_invoice_parse_mime_header(const char *value, bool content_type,
  * Message walk
  */
 
-struct ext_tresor_invoice_walk {
+struct tresor_message_walk {
 	struct event *event;
+	const char *log_prefix;
 	tresor_invoice_message *msg;
 
 	/* the part being read */
@@ -201,7 +197,7 @@ struct ext_tresor_invoice_walk {
 };
 
 static void
-ext_tresor_invoice_walk_part_begin(struct ext_tresor_invoice_walk *walk,
+tresor_message_walk_part_begin(struct tresor_message_walk *walk,
 				   struct message_part *part)
 {
 	walk->part = part;
@@ -219,7 +215,7 @@ ext_tresor_invoice_walk_part_begin(struct ext_tresor_invoice_walk *walk,
 /* At the end of a part's header: decides whether it is a leaf part to
    hand to the core, and with which type, name and disposition. */
 static void
-ext_tresor_invoice_walk_part_headers_done(struct ext_tresor_invoice_walk *walk)
+tresor_message_walk_part_headers_done(struct tresor_message_walk *walk)
 {
 	struct message_part *part = walk->part;
 	const char *ctype, *dtype, *name = NULL, *filename = NULL;
@@ -231,12 +227,12 @@ ext_tresor_invoice_walk_part_headers_done(struct ext_tresor_invoice_walk *walk)
 	}
 	if (walk->total_exceeded)
 		return;
-	if (walk->parts_added >= TRESOR_INVOICE_MAX_PARTS) {
+	if (walk->parts_added >= TRESOR_MESSAGE_MAX_PARTS) {
 		if (!walk->parts_exceeded) {
-			e_info(walk->event, TRESOR_INVOICE_LOG_PREFIX
+			e_info(walk->event, "%s"
 			       "more than %u MIME parts: the rest of the "
-			       "message is not analysed",
-			       TRESOR_INVOICE_MAX_PARTS);
+			       "message is not analysed", walk->log_prefix,
+			       TRESOR_MESSAGE_MAX_PARTS);
 			walk->parts_exceeded = TRUE;
 		}
 		return;
@@ -244,14 +240,14 @@ ext_tresor_invoice_walk_part_headers_done(struct ext_tresor_invoice_walk *walk)
 
 	ctype = NULL;
 	if ((part->flags & MESSAGE_PART_FLAG_IS_MIME) != 0) {
-		ctype = ext_tresor_invoice_parse_mime_header(walk->content_type_hdr, TRUE,
+		ctype = tresor_message_parse_mime_header(walk->content_type_hdr, TRUE,
 							     "name", &name);
 	}
 	if (ctype == NULL || strchr(ctype, '/') == NULL) {
 		/* none, or invalid: RFC 2045 5.2 default */
 		ctype = "text/plain";
 	}
-	dtype = ext_tresor_invoice_parse_mime_header(walk->disposition_hdr,
+	dtype = tresor_message_parse_mime_header(walk->disposition_hdr,
 						     FALSE,
 						     "filename", &filename);
 
@@ -266,20 +262,21 @@ ext_tresor_invoice_walk_part_headers_done(struct ext_tresor_invoice_walk *walk)
 }
 
 static void
-ext_tresor_invoice_walk_part_data(struct ext_tresor_invoice_walk *walk,
+tresor_message_walk_part_data(struct tresor_message_walk *walk,
 				  const unsigned char *data, size_t size)
 {
 	if (!walk->collecting || walk->skipping || size == 0)
 		return;
-	if (walk->data->used + size > TRESOR_INVOICE_MAX_PART_SIZE) {
-		e_info(walk->event, TRESOR_INVOICE_LOG_PREFIX
+	if (walk->data->used + size > TRESOR_MESSAGE_MAX_PART_SIZE) {
+		e_info(walk->event, "%s"
 		       "MIME part %u (%s%s%s) is larger than %zu bytes "
-		       "decoded: not analysed", walk->part_index,
+		       "decoded: not analysed", walk->log_prefix,
+		       walk->part_index,
 		       walk->content_type,
 		       walk->filename != NULL ? ", " : "",
 		       walk->filename != NULL ?
 		       str_sanitize(walk->filename, 80) : "",
-		       TRESOR_INVOICE_MAX_PART_SIZE);
+		       TRESOR_MESSAGE_MAX_PART_SIZE);
 		walk->skipping = TRUE;
 		buffer_set_used_size(walk->data, 0);
 		return;
@@ -288,18 +285,18 @@ ext_tresor_invoice_walk_part_data(struct ext_tresor_invoice_walk *walk,
 }
 
 static void
-ext_tresor_invoice_walk_part_end(struct ext_tresor_invoice_walk *walk)
+tresor_message_walk_part_end(struct tresor_message_walk *walk)
 {
 	if (!walk->collecting || walk->skipping)
 		return;
 	walk->collecting = FALSE;
 	if (walk->total_size + walk->data->used >
-	    TRESOR_INVOICE_MAX_TOTAL_SIZE) {
+	    TRESOR_MESSAGE_MAX_TOTAL_SIZE) {
 		if (!walk->total_exceeded) {
-			e_info(walk->event, TRESOR_INVOICE_LOG_PREFIX
+			e_info(walk->event, "%s"
 			       "the message's parts exceed %zu bytes decoded: "
 			       "MIME part %u and the rest are not analysed",
-			       TRESOR_INVOICE_MAX_TOTAL_SIZE, walk->part_index);
+			       walk->log_prefix, TRESOR_MESSAGE_MAX_TOTAL_SIZE, walk->part_index);
 			walk->total_exceeded = TRUE;
 		}
 		return;
@@ -313,7 +310,7 @@ ext_tresor_invoice_walk_part_end(struct ext_tresor_invoice_walk *walk)
 					walk->data->data, walk->data->used);
 }
 
-static void ext_tresor_invoice_walk_header(struct ext_tresor_invoice_walk *walk,
+static void tresor_message_walk_header(struct tresor_message_walk *walk,
 					   struct message_header_line *hdr)
 {
 	const char *value;
@@ -325,7 +322,7 @@ static void ext_tresor_invoice_walk_header(struct ext_tresor_invoice_walk *walk,
 		hdr->use_full_value = TRUE;
 		return;
 	}
-	value = ext_tresor_invoice_unfold(hdr->full_value, hdr->full_value_len);
+	value = tresor_message_unfold(hdr->full_value, hdr->full_value_len);
 
 	if (walk->part->parent == NULL) {
 		/* the message's own header */
@@ -340,16 +337,16 @@ static void ext_tresor_invoice_walk_header(struct ext_tresor_invoice_walk *walk,
 	}
 }
 
-int ext_tresor_invoice_message_fill(struct istream *input, struct event *event,
-				    tresor_invoice_message *msg,
-				    const char **error_r)
+int tresor_message_fill(struct istream *input, struct event *event,
+			const char *log_prefix, tresor_invoice_message *msg,
+			const char **error_r)
 {
 	const struct message_parser_settings parser_set = {
 		.hdr_flags = MESSAGE_HEADER_PARSER_FLAG_SKIP_INITIAL_LWSP |
 			MESSAGE_HEADER_PARSER_FLAG_DROP_CR,
 		.flags = 0,
 	};
-	struct ext_tresor_invoice_walk walk;
+	struct tresor_message_walk walk;
 	struct message_parser_ctx *parser;
 	struct message_decoder_context *decoder;
 	struct message_block block, decoded;
@@ -359,6 +356,7 @@ int ext_tresor_invoice_message_fill(struct istream *input, struct event *event,
 
 	i_zero(&walk);
 	walk.event = event;
+	walk.log_prefix = log_prefix;
 	walk.msg = msg;
 	walk.data = buffer_create_dynamic(default_pool, 8192);
 
@@ -369,12 +367,12 @@ int ext_tresor_invoice_message_fill(struct istream *input, struct event *event,
 
 	while ((ret = message_parser_parse_next_block(parser, &block)) > 0) {
 		if (block.part != walk.part) {
-			ext_tresor_invoice_walk_part_end(&walk);
-			ext_tresor_invoice_walk_part_begin(&walk, block.part);
+			tresor_message_walk_part_end(&walk);
+			tresor_message_walk_part_begin(&walk, block.part);
 		}
 		if (block.hdr != NULL) {
 			T_BEGIN {
-				ext_tresor_invoice_walk_header(&walk,
+				tresor_message_walk_header(&walk,
 							       block.hdr);
 			} T_END;
 			/* the decoder learns Content-Transfer-Encoding and
@@ -387,17 +385,17 @@ int ext_tresor_invoice_message_fill(struct istream *input, struct event *event,
 			/* end of this part's header */
 			(void)message_decoder_decode_next_block(decoder, &block,
 								&decoded);
-			ext_tresor_invoice_walk_part_headers_done(&walk);
+			tresor_message_walk_part_headers_done(&walk);
 			continue;
 		}
 		if (!walk.collecting || walk.skipping)
 			continue;
 		if (message_decoder_decode_next_block(decoder, &block,
 						      &decoded))
-			ext_tresor_invoice_walk_part_data(&walk, decoded.data,
+			tresor_message_walk_part_data(&walk, decoded.data,
 							  decoded.size);
 	}
-	ext_tresor_invoice_walk_part_end(&walk);
+	tresor_message_walk_part_end(&walk);
 
 	message_decoder_deinit(&decoder);
 	message_parser_deinit(&parser, &parts);
