@@ -315,3 +315,26 @@ class DeliveryAndDigestTests(DmarcFixture):
         rc, _, err = self.dc.doveadm("tresor", "dmarc", "-u", u)
         self.assertEqual(rc, 68, err)  # EX_NOUSER: not found
         self.assertIn("DMARC", err)
+
+
+class AllUsersTests(DmarcFixture):
+    USERS = ["dmarc-rua", "dmarc-other"]
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if cls.dc is not None:
+            cls.dc.list_users(cls.USERS)
+
+    def test_users_without_the_folder_are_passed_over(self):
+        rua, other = self.USERS
+        self.deliver(rua, report_mail(gz(report_xml(records=[FORGER])),
+                                      "r.xml.gz", "application/gzip"))
+        self.deliver(other, make_mail(subject="Hallo", body="Gruss\n"))
+        rc, rows, err = self.dc.doveadm_json("tresor", "dmarc", "-A")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual([(r["username"], r["source_ip"], r["dmarc_fail"])
+                          for r in rows], [(rua, "198.51.100.66", "7")])
+        # one user by name: the missing folder is an error
+        rc, _, err = self.dc.doveadm("tresor", "dmarc", "-u", other)
+        self.assertEqual(rc, 68, err)

@@ -12,7 +12,8 @@
        header_from, reporters, begin, end. Reports whose period ended
        before the day are left out, and a report that came twice counts
        once. How many mails were read, and which held no report, goes to
-       the log (stderr). */
+       the log (stderr). Over several users (-A), a user without the
+       folder is passed over. */
 
 #include "lib.h"
 #include "str-sanitize.h"
@@ -161,10 +162,16 @@ doveadm_tresor_dmarc_read_mailbox(struct doveadm_tresor_dmarc_cmd_context *dctx,
 	box = mailbox_alloc(ns->list, dctx->mailbox,
 			    MAILBOX_FLAG_READONLY | MAILBOX_FLAG_IGNORE_ACLS);
 	if (mailbox_open(box) < 0 || mailbox_sync(box, 0) < 0) {
-		i_error(DOVEADM_TRESOR_DMARC_LOG_PREFIX "%s: %s",
-			dctx->mailbox, mailbox_get_last_internal_error(box, &error));
-		doveadm_mail_failed_error(ctx, error);
+		const char *errstr =
+			t_strdup(mailbox_get_last_internal_error(box, &error));
+
 		mailbox_free(&box);
+		/* over many users (-A), only some receive the reports */
+		if (error == MAIL_ERROR_NOTFOUND && !ctx->iterate_single_user)
+			return 0;
+		i_error(DOVEADM_TRESOR_DMARC_LOG_PREFIX "%s: %s",
+			dctx->mailbox, errstr);
+		doveadm_mail_failed_error(ctx, error);
 		return -1;
 	}
 	mailbox_get_open_status(box, STATUS_MESSAGES, &status);
