@@ -86,7 +86,8 @@ Digest::Added Digest::add(const Report &report)
 				r.result.empty() ? "none" : text::ascii_lowercase(r.result));
 	};
 	for (const Record &rec : report.records) {
-		Totals &t = sources_[{report.domain, rec.source_ip}];
+		// receivers write IPv6 addresses in either case
+		Totals &t = sources_[{report.domain, text::ascii_lowercase(rec.source_ip)}];
 		saturating_add(t.messages, rec.count);
 		if (!rec.dmarc_pass())
 			saturating_add(t.dmarc_fail, rec.count);

@@ -263,8 +263,14 @@ TEST(DmarcDigest, ReportsBeforeSinceAreLeftOutAndCountsSaturate)
 	EXPECT_EQ(digest.add(report("yahoo.com", "y1", 1767312000,
 				    {record("192.0.2.1", 5, "fail", "fail")})),
 		  Digest::Added::added);
+	EXPECT_EQ(digest.add(report("gmx.net", "x1", 1767312000,
+				    {record("2001:DB8::1", 2, "fail", "fail"),
+				     record("2001:db8::1", 3, "fail", "fail")})),
+		  Digest::Added::added);
 	auto rows = digest.rows();
-	ASSERT_EQ(rows.size(), 1u);
+	ASSERT_EQ(rows.size(), 2u);
+	EXPECT_EQ(rows[1].source_ip, "2001:db8::1") << "one source, however it is written";
+	EXPECT_EQ(rows[1].messages, 5u);
 	EXPECT_EQ(rows[0].messages, UINT64_MAX);
 	EXPECT_EQ(rows[0].dmarc_fail, UINT64_MAX);
 	EXPECT_EQ(rows[0].disposition, "none=" + std::to_string(UINT64_MAX));
