@@ -83,7 +83,10 @@ void Journal::lock(unsigned timeout_ms)
 		}
 		auto left = duration_cast<microseconds>(deadline - now);
 		std::this_thread::sleep_for(std::min(pause, left));
-		pause = std::min(pause * 2, microseconds(250));
+		// A commit holds the lock for 1-3 ms and nothing wakes a
+		// waiter: polled often, the next commit starts right after
+		// (docs/benchmarks.md, "One user's parallel deliveries").
+		pause = std::min(pause * 2, microseconds(50));
 	}
 }
 
