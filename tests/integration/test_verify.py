@@ -175,6 +175,57 @@ class VerifyTests(VerifyCase):
                                               "uid": rec["uid"],
                                               "mailbox": "Archiv"})])
 
+    def test_since_reads_only_newer_mails_but_finds_every_one(self):
+        """verify --since SEQ: mails saved before SEQ are found by their
+        UIDs, not read again (a change to one is only seen by the full
+        run); newer mails are read; a removed old mail is MISSING; the
+        chain is checked from the start."""
+        u = self.user()
+        recs = self.populate(u)
+        archived = recs[1]  # Archiv, seq 2
+        newer = recs[4]     # INBOX, seq 5
+        self.dc.flip_stored_byte(u, "Archiv", archived["uid"])
+        rc, out, err = self.dc.doveadm("tresor", "verify", "-u", u,
+                                       "--since", str(newer["seq"]))
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.strip(), "")
+        self.assertIn("5 journal records", err)
+        self.assertIn("1 mail checked (and 3 saved before seq %d found by "
+                      "their UIDs, not read)" % newer["seq"], err)
+        # the full run sees the change
+        self.assertProblems(u, [("MODIFIED", {"seq": archived["seq"],
+                                              "uid": archived["uid"],
+                                              "mailbox": "Archiv"})])
+        # a newer mail changed: found by --since; an old one removed:
+        # MISSING with --since too
+        self.dc.flip_stored_byte(u, "INBOX", newer["uid"])
+        self.dc.remove_stored_mail(u, "INBOX", recs[0]["uid"])
+        rc, problems, err = self.dc.doveadm_json(
+            "tresor", "verify", "-u", u, "--since", str(newer["seq"]))
+        self.assertEqual(rc, 65, err)
+        self.assertEqual(sorted((p["problem"], p["seq"]) for p in problems),
+                         [("MISSING", str(recs[0]["seq"])),
+                          ("MODIFIED", str(newer["seq"]))])
+        # a broken chain is found however late --since starts
+        self.edit_journal(u, lambda lines: lines[:1] + lines[2:])
+        rc, problems, err = self.dc.doveadm_json(
+            "tresor", "verify", "-u", u, "--since", "999999")
+        self.assertIn("CHAIN", [p["problem"] for p in problems], err)
+
+    def test_since_seal_and_bad_values(self):
+        u = self.user()
+        self.populate(u)
+        rc, out, err = self.dc.doveadm("tresor", "verify", "-u", u,
+                                       "--since", "seal")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("the journal has no seal yet, every mail is read", err)
+        self.assertIn("4 mails checked, 0 problems", err)
+        for bad in ("0", "-3", "x", "seals"):
+            rc, _, err = self.dc.doveadm("tresor", "verify", "-u", u,
+                                         "--since", bad)
+            self.assertEqual(rc, 64, (bad, err))
+            self.assertIn("--since takes a journal seq", err)
+
     def test_removed_file_is_missing(self):
         u = self.user()
         recs = self.populate(u)

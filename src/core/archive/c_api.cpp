@@ -727,6 +727,33 @@ const tresor_problem *tresor_verify_problem(const tresor_verify *v, size_t idx)
 	}
 }
 
+int tresor_verify_observe_unread(tresor_verify *v, const char *mailbox_guid,
+				 const char *mailbox, uint32_t uid, const char *guid,
+				 uint64_t since_seq)
+{
+	if (v == nullptr || mailbox_guid == nullptr)
+		return 0;
+	try {
+		return v->v->observe_unread(mailbox_guid,
+					    mailbox != nullptr ? mailbox : "", uid,
+					    guid != nullptr ? guid : "", since_seq)
+			       ? 1
+			       : 0;
+	} catch (...) {
+		return 0; // (out of memory) then read it
+	}
+}
+
+uint64_t tresor_verify_last_seal_seq(const tresor_verify *v)
+{
+	return v != nullptr ? v->v->last_seal_seq() : 0;
+}
+
+uint64_t tresor_verify_unread_count(const tresor_verify *v)
+{
+	return v != nullptr ? v->v->unread_count() : 0;
+}
+
 uint64_t tresor_verify_checked_count(const tresor_verify *v)
 {
 	return v != nullptr ? v->v->checked_count() : 0;

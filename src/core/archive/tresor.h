@@ -382,6 +382,17 @@ const tresor_problem *tresor_verify_problem(const tresor_verify *v,
    cover it. */
 int tresor_verify_chain_broken(const tresor_verify *v);
 /* Number of save records checked against the store (for the summary). */
+/* An incremental verify (doveadm tresor verify --since): 1 when a mail the
+   journal expects, saved before since_seq, is accounted for by its UID (or
+   GUID) without its content being read; 0 - hash it and call
+   tresor_verify_observe() - for every other mail. */
+int tresor_verify_observe_unread(tresor_verify *v, const char *mailbox_guid,
+				 const char *mailbox, uint32_t uid, const char *guid,
+				 uint64_t since_seq);
+/* The seq of the newest seal record, 0 when there is none. */
+uint64_t tresor_verify_last_seal_seq(const tresor_verify *v);
+/* Mails accounted for by tresor_verify_observe_unread(). */
+uint64_t tresor_verify_unread_count(const tresor_verify *v);
 uint64_t tresor_verify_checked_count(const tresor_verify *v);
 /* Number of journal lines read. */
 uint64_t tresor_verify_record_count(const tresor_verify *v);

@@ -300,6 +300,10 @@ void Verifier::apply(const RecordFields &rec, std::uint64_t seq, std::string_vie
 		}
 		return;
 	}
+	if (rec.event == "seal") {
+		last_seal_seq_ = seq;
+		return;
+	}
 	if (rec.event == "purge") {
 		apply_purge(rec, seq, line);
 		return;
@@ -630,6 +634,24 @@ void Verifier::mailbox_seen(std::string_view mailbox_guid, std::string_view mail
 		seen_.emplace(guid, Seen{std::string(mailbox), uidvalidity});
 	else if (n == names_.end() || n->second.name == mailbox)
 		s->second = Seen{std::string(mailbox), uidvalidity};
+}
+
+bool Verifier::observe_unread(std::string_view mailbox_guid, std::string_view mailbox,
+			      std::uint32_t uid, std::string_view guid, std::uint64_t since_seq)
+{
+	auto n = names_.find(mailbox_guid);
+	if (n != names_.end() && n->second.name != mailbox)
+		return false; // not the folder the records are about
+	auto g = expected_.find(mailbox_guid);
+	if (g == expected_.end())
+		return false;
+	Expected *e = g->second.find(uid, guid);
+	if (e == nullptr || e->removed || e->observed || e->seq >= since_seq)
+		return false;
+	e->observed = true;
+	e->observed_uid = uid;
+	unread_++;
+	return true;
 }
 
 Observation Verifier::observe(std::string_view mailbox_guid, std::string_view mailbox,

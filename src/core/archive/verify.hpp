@@ -77,6 +77,16 @@ public:
 		return observe(mailbox_guid, mailbox, uid, std::string_view(), sha256,
 			       journaled);
 	}
+	// An incremental verify: a mail the journal expects, saved before
+	// since_seq, is accounted for by its UID (or GUID) alone, without its
+	// content being read again; returns false - read and observe() it -
+	// for every other mail (newer, unknown, interrupted, purge pending).
+	bool observe_unread(std::string_view mailbox_guid, std::string_view mailbox,
+			    std::uint32_t uid, std::string_view guid, std::uint64_t since_seq);
+	// The seq of the newest seal record; 0 when there is none.
+	std::uint64_t last_seal_seq() const { return last_seal_seq_; }
+	// Mails accounted for by observe_unread().
+	std::uint64_t unread_count() const { return unread_; }
 	void finish(bool only_seen_mailboxes);
 
 	// Sorted by kind, then seq.
@@ -180,6 +190,8 @@ private:
 	std::vector<Note> notes_;
 	mutable bool sorted_ = true;
 	std::uint64_t checked_ = 0;
+	std::uint64_t unread_ = 0;
+	std::uint64_t last_seal_seq_ = 0;
 	std::uint64_t lines_ = 0;
 	std::uint64_t head_seq_ = 0;
 	std::uint64_t generation_ = 0;

@@ -1,7 +1,8 @@
 /* doveadm tresor verify|adopt|journal|status: the admin's view of the
    tresor archive journal.
 
-     doveadm tresor verify [-u <user>|-A] [<mailbox> ...]
+     doveadm tresor verify [-u <user>|-A] [--since <seq>|seal]
+                           [<mailbox> ...]
        Proves the journal and the mail store against each other: the
        journal's hash chain is intact, every mail the journal says must
        still be there is there and unchanged, and no mail sits in a
@@ -12,6 +13,8 @@
        named mailboxes (exact names, or patterns with '*' and '%' as in
        doveadm's other mailbox commands); MISSING is then reported only
        for those mailboxes. The journal chain is always checked whole.
+       --since: mails saved before that seq (or the newest seal record's)
+       are found by UID, not read again.
        Exit status: 0 when everything checks out, 65 (EX_DATAERR) when a
        problem was found, 75 (EX_TEMPFAIL) when the journal or a mailbox
        couldn't be read (the verification is then incomplete), 78
@@ -87,6 +90,8 @@ struct doveadm_tresor_cmd_context {
 	   default): only the fields that row has. */
 	string_t *format;
 	uint64_t since;
+	/* verify --since: a seq, or "seal" (the newest seal record's) */
+	const char *verify_since;
 
 	/* -A: users with neither a journal nor mail, not looked at */
 	unsigned int users_skipped;
@@ -348,6 +353,9 @@ struct doveadm_tresor_verify_run {
 	ARRAY(struct doveadm_tresor_problem_row) rows;
 
 	uint64_t mails_checked;
+	/* verify --since: mails saved before this seq are not read again,
+	   only found by UID (0: every mail is read) */
+	uint64_t since_seq, mails_unread;
 	bool second_pass:1;
 	bool killed:1;
 	/* doveadm tresor adopt: journal the mails verify finds UNJOURNALED
@@ -540,6 +548,12 @@ doveadm_tresor_verify_mail(struct doveadm_tresor_verify_run *run,
 	/* finds save records that were journaled without a UID */
 	if (mail_get_special(mail, MAIL_FETCH_GUID, &guid) < 0)
 		guid = NULL;
+	/* (confirming a problem, the second pass reads every mail) */
+	if (run->since_seq != 0 && !run->second_pass && !run->adopt &&
+	    tresor_verify_observe_unread(v, vbox->guid, vbox->vname,
+					 mail->uid, guid,
+					 run->since_seq) != 0)
+		return;
 	if (run->second_pass &&
 	    (known = doveadm_tresor_verify_box_lookup(vbox,
 						      mail->uid)) != NULL) {
@@ -1009,6 +1023,28 @@ doveadm_tresor_verify_open(struct doveadm_mail_cmd_context *ctx,
 }
 
 /* Prints the confirmed problems in order and the summary line. */
+/* verify --since: the seq before which mails are only found, not read. */
+static void
+doveadm_tresor_verify_since(struct doveadm_tresor_verify_run *run,
+			    const tresor_verify *v)
+{
+	const char *since = run->tctx->verify_since;
+
+	if (since == NULL)
+		return;
+	if (strcmp(since, "seal") == 0) {
+		run->since_seq = tresor_verify_last_seal_seq(v);
+		if (run->since_seq == 0) {
+			i_info("tresor verify: --since seal: the journal has no "
+			       "seal yet, every mail is read");
+		}
+		return;
+	}
+	/* checked in init() */
+	if (str_to_uint64(since, &run->since_seq) < 0)
+		i_unreached();
+}
+
 static void
 doveadm_tresor_verify_report(struct doveadm_tresor_verify_run *run,
 			     const char *records, uint64_t purge_pending,
@@ -1027,9 +1063,13 @@ doveadm_tresor_verify_report(struct doveadm_tresor_verify_run *run,
 		} T_END;
 		problems++;
 	}
-	i_info("tresor verify: %s journal records, %"PRIu64" mail%s checked, "
+	i_info("tresor verify: %s journal records, %"PRIu64" mail%s checked%s, "
 	       "%u problem%s%s", records, run->mails_checked,
-	       run->mails_checked == 1 ? "" : "s", problems,
+	       run->mails_checked == 1 ? "" : "s",
+	       run->since_seq == 0 ? "" : t_strdup_printf(
+			" (and %"PRIu64" saved before seq %"PRIu64" found by "
+			"their UIDs, not read)", run->mails_unread,
+			run->since_seq), problems,
 	       problems == 1 ? "" : "s",
 	       incomplete ? " (incomplete: see the errors above)" : "");
 	if (purge_pending > 0) {
@@ -1089,9 +1129,11 @@ cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 	p_array_init(&run.boxes, run.pool, 16);
 	p_array_init(&run.failed_guids, run.pool, 4);
 	p_array_init(&run.rows, run.pool, 16);
+	doveadm_tresor_verify_since(&run, v);
 
 	if (doveadm_tresor_verify_all_mailboxes(&run, v, user) < 0)
 		ret = -1;
+	run.mails_unread = tresor_verify_unread_count(v);
 	if (run.killed) {
 		i_error("tresor verify: interrupted, nothing verified");
 		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
@@ -1145,6 +1187,18 @@ doveadm_tresor_mailbox_args_init(struct doveadm_tresor_cmd_context *tctx)
 static void cmd_tresor_verify_init(DOVEADM_TRESOR_CMD_INIT_PARAMS)
 {
 	struct doveadm_tresor_cmd_context *tctx = (struct doveadm_tresor_cmd_context *)ctx;
+	const char *since;
+	uint64_t seq;
+
+	if (doveadm_cmd_param_str(ctx->cctx, "since", &since)) {
+		if (strcmp(since, "seal") != 0 &&
+		    (str_to_uint64(since, &seq) < 0 || seq == 0)) {
+			i_fatal_status(EX_USAGE, "doveadm tresor verify: "
+				       "--since takes a journal seq (1 or more) "
+				       "or \"seal\"");
+		}
+		tctx->verify_since = p_strdup(ctx->pool, since);
+	}
 
 	doveadm_tresor_mailbox_args_init(tctx);
 	doveadm_print_header_simple("problem");
@@ -1623,9 +1677,10 @@ static struct doveadm_cmd_ver2 tresor_commands[] = {
 {
 	.name = "tresor verify",
 	.mail_cmd = cmd_tresor_verify_alloc,
-	.usage = DOVEADM_CMD_MAIL_USAGE_PREFIX "[<mailbox> ...]",
+	.usage = DOVEADM_CMD_MAIL_USAGE_PREFIX "[-s|--since <seq>|seal] [<mailbox> ...]",
 DOVEADM_CMD_PARAMS_START
 DOVEADM_CMD_MAIL_COMMON
+DOVEADM_CMD_PARAM('s', "since", CMD_PARAM_STR, 0)
 DOVEADM_CMD_PARAM('\0', "mailbox", CMD_PARAM_ARRAY, CMD_PARAM_FLAG_POSITIONAL)
 DOVEADM_CMD_PARAMS_END
 },

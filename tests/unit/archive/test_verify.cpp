@@ -992,3 +992,56 @@ TEST(Verify, ObservationsThroughTheCApi)
 		  TRESOR_OBSERVED_OTHER);
 	tresor_verify_free(v);
 }
+
+// verify --since: mails saved before the seq are found by UID, not read.
+TEST(Verify, IncrementalFindsOldMailsByUidAndReadsTheRest)
+{
+	TempDir d;
+	five_saves(d);
+	Verifier v(d.path());
+	EXPECT_EQ(v.last_seal_seq(), 0u);
+	v.mailbox_seen(kGuid1, "INBOX", 1700000000);
+	// 1 and 2 saved before seq 3: found without their content
+	EXPECT_TRUE(v.observe_unread(kGuid1, "INBOX", 1, "", 3));
+	EXPECT_TRUE(v.observe_unread(kGuid1, "INBOX", 2, "", 3));
+	// 3 and 4 are not: read (4 was changed)
+	EXPECT_FALSE(v.observe_unread(kGuid1, "INBOX", 3, "", 3));
+	EXPECT_FALSE(v.observe_unread(kGuid1, "INBOX", 4, "", 3));
+	v.observe(kGuid1, "INBOX", 3, mail_hash("3"), true);
+	v.observe(kGuid1, "INBOX", 4, mail_hash("changed"), true);
+	// a mail the journal does not know, and another folder's name for
+	// the GUID: read
+	EXPECT_FALSE(v.observe_unread(kGuid1, "INBOX", 9, "", 3));
+	EXPECT_FALSE(v.observe_unread(kGuid1, "Other", 1, "", 99));
+	EXPECT_FALSE(v.observe_unread(kGuid2, "INBOX", 1, "", 99));
+	// found once only: the second look reads
+	EXPECT_FALSE(v.observe_unread(kGuid1, "INBOX", 1, "", 3));
+	v.finish(false);
+	EXPECT_EQ(v.unread_count(), 2u);
+	EXPECT_EQ(v.checked_count(), 2u);
+	// 5 was never seen: MISSING however old; 4: MODIFIED
+	ASSERT_EQ(v.problems().size(), 2u);
+	EXPECT_EQ(v.problems()[0].kind, ProblemKind::Modified);
+	EXPECT_EQ(v.problems()[0].uid, 4u);
+	EXPECT_EQ(v.problems()[1].kind, ProblemKind::Missing);
+	EXPECT_EQ(v.problems()[1].uid, 5u);
+}
+
+TEST(Verify, LastSealSeqIsTheNewestSealRecord)
+{
+	TempDir d;
+	five_saves(d);
+	{
+		Journal j(d.path());
+		tresor::Record seal;
+		seal.event = "seal";
+		j.append(seal, utc(2026, 3, 2, 8, 0, 0));
+		j.append(save_record(kGuid1, 6, mail_hash("6")), utc(2026, 3, 2, 8, 0, 1));
+		j.append(seal, utc(2026, 3, 3, 8, 0, 0));
+		j.append(save_record(kGuid1, 7, mail_hash("7")), utc(2026, 3, 3, 8, 0, 1));
+	}
+	Verifier v(d.path());
+	EXPECT_EQ(v.last_seal_seq(), 8u);
+	EXPECT_TRUE(v.observe_unread(kGuid1, "INBOX", 6, "", v.last_seal_seq()));
+	EXPECT_FALSE(v.observe_unread(kGuid1, "INBOX", 7, "", v.last_seal_seq()));
+}
