@@ -1,6 +1,7 @@
 #include "extract/dmarc.hpp"
 
-#include <limits>
+#include <set>
+#include <string_view>
 #include <type_traits>
 
 namespace tresor::dmarc {
@@ -61,9 +62,7 @@ std::uint64_t Report::messages() const
 {
 	std::uint64_t n = 0;
 	for (const Record &r : records)
-		n = r.count > std::numeric_limits<std::uint64_t>::max() - n
-			    ? std::numeric_limits<std::uint64_t>::max()
-			    : n + r.count;
+		add_saturating(n, r.count);
 	return n;
 }
 
@@ -72,10 +71,17 @@ std::uint64_t Report::failing() const
 	std::uint64_t n = 0;
 	for (const Record &r : records)
 		if (!r.dmarc_pass())
-			n = r.count > std::numeric_limits<std::uint64_t>::max() - n
-				    ? std::numeric_limits<std::uint64_t>::max()
-				    : n + r.count;
+			add_saturating(n, r.count);
 	return n;
+}
+
+std::size_t Report::failing_sources() const
+{
+	std::set<std::string_view> sources;
+	for (const Record &r : records)
+		if (!r.dmarc_pass() && r.count > 0)
+			sources.insert(r.source_ip);
+	return sources.size();
 }
 
 nlohmann::json report_json(const Report &report)

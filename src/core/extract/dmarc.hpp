@@ -22,6 +22,12 @@ constexpr std::size_t kMaxFieldBytes = 256;
 // Authentication results read per record and method.
 constexpr std::size_t kMaxAuthResults = 16;
 
+// sum += n, at most UINT64_MAX: counts come from strangers' reports.
+inline void add_saturating(std::uint64_t &sum, std::uint64_t n)
+{
+	sum = n > UINT64_MAX - sum ? UINT64_MAX : sum + n;
+}
+
 struct AuthResult {
 	std::string domain;
 	std::string selector; // dkim: the selector; spf: the scope (mfrom, helo)
@@ -58,6 +64,8 @@ struct Report {
 
 	std::uint64_t messages() const;
 	std::uint64_t failing() const; // messages of records failing DMARC
+	// distinct source addresses with messages failing DMARC
+	std::size_t failing_sources() const;
 };
 
 // The report as the helper's answer carries it, and back: nullopt when

@@ -72,11 +72,6 @@ Digest::Added Digest::add(const Report &report)
 	if (!seen_.insert(report.org_name + '\n' + report.report_id + '\n' + report.domain).second)
 		return Added::duplicate;
 
-	auto saturating_add = [](std::uint64_t &sum, std::uint64_t n) {
-		sum = n > std::numeric_limits<std::uint64_t>::max() - sum
-			      ? std::numeric_limits<std::uint64_t>::max()
-			      : sum + n;
-	};
 	auto note_results = [](std::map<std::string, std::set<std::string>> &into,
 			       const std::vector<AuthResult> &results) {
 		if (results.empty())
@@ -88,14 +83,14 @@ Digest::Added Digest::add(const Report &report)
 	for (const Record &rec : report.records) {
 		// receivers write IPv6 addresses in either case
 		Totals &t = sources_[{report.domain, text::ascii_lowercase(rec.source_ip)}];
-		saturating_add(t.messages, rec.count);
+		add_saturating(t.messages, rec.count);
 		if (!rec.dmarc_pass())
-			saturating_add(t.dmarc_fail, rec.count);
+			add_saturating(t.dmarc_fail, rec.count);
 		if (rec.dkim != "pass")
-			saturating_add(t.dkim_fail, rec.count);
+			add_saturating(t.dkim_fail, rec.count);
 		if (rec.spf != "pass")
-			saturating_add(t.spf_fail, rec.count);
-		saturating_add(t.dispositions[rec.disposition.empty() ? "unknown" : rec.disposition],
+			add_saturating(t.spf_fail, rec.count);
+		add_saturating(t.dispositions[rec.disposition.empty() ? "unknown" : rec.disposition],
 			       rec.count);
 		note_results(t.dkim, rec.dkim_results);
 		note_results(t.spf, rec.spf_results);

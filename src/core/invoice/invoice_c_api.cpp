@@ -8,7 +8,6 @@
 #include <cstring>
 #include <list>
 #include <new>
-#include <set>
 #include <vector>
 #include <string>
 
@@ -83,6 +82,18 @@ void fill_result(const tresor::invoice::Result &in, tresor_invoice_result *out)
 	out->folder = in.folder.c_str();
 	out->verdict = in.verdict.c_str();
 	out->reason = in.reason.c_str();
+}
+
+// What every analysis of a message needs: the arguments, and the whole
+// message (what is left of a partly stored one could pass a forgery).
+void require_analysable(const tresor_invoice_config *cfg, const tresor_invoice_message *msg,
+			const void *result)
+{
+	if (cfg == nullptr || msg == nullptr || result == nullptr)
+		throw std::invalid_argument("invalid arguments");
+	if (msg->incomplete)
+		throw std::runtime_error("the message could not be stored completely "
+					 "(out of memory or missing header/part data)");
 }
 
 std::string utc_text(std::int64_t unix_time)
@@ -218,11 +229,7 @@ int tresor_invoice_analyse(const tresor_invoice_config *cfg, tresor_invoice_mess
 	if (result_r != nullptr)
 		clear_result(result_r);
 	return guarded(err, err_size, [&] {
-		if (cfg == nullptr || msg == nullptr || result_r == nullptr)
-			throw std::invalid_argument("invalid arguments");
-		if (msg->incomplete)
-			throw std::runtime_error("the message could not be stored completely "
-						 "(out of memory or missing header/part data)");
+		require_analysable(cfg, msg, result_r);
 		msg->results.push_back(cfg->analyser.analyse(msg->message));
 		fill_result(msg->results.back(), result_r);
 		return 0;
@@ -236,11 +243,7 @@ int tresor_dmarc_analyse(const tresor_invoice_config *cfg, tresor_invoice_messag
 	if (result_r != nullptr)
 		*result_r = tresor_dmarc_result{};
 	return guarded(err, err_size, [&] {
-		if (cfg == nullptr || msg == nullptr || result_r == nullptr)
-			throw std::invalid_argument("invalid arguments");
-		if (msg->incomplete)
-			throw std::runtime_error("the message could not be stored completely "
-						 "(out of memory or missing header/part data)");
+		require_analysable(cfg, msg, result_r);
 		msg->dmarc = cfg->analyser.find_dmarc_report(msg->message);
 		auto &texts = msg->dmarc_texts.emplace_back();
 		texts.problems = tresor::text::join(msg->dmarc.problems, "; ");
@@ -267,11 +270,7 @@ int tresor_dmarc_analyse(const tresor_invoice_config *cfg, tresor_invoice_messag
 		r.messages = report->messages();
 		r.failing = report->failing();
 		r.records = static_cast<unsigned>(report->records.size());
-		std::set<std::string> failing_sources;
-		for (const auto &rec : report->records)
-			if (!rec.dmarc_pass() && rec.count > 0)
-				failing_sources.insert(rec.source_ip);
-		r.failing_sources = static_cast<unsigned>(failing_sources.size());
+		r.failing_sources = static_cast<unsigned>(report->failing_sources());
 		return 0;
 	});
 }
