@@ -15,11 +15,12 @@ Sieve plugin, the tresor-extract helper and the doveadm plugin:
 
 import os
 
-from harness import SRCDIR, DovecotTestCase, HarnessError, skip_reason
+from harness import SRCDIR
 from mailgen import (DMARC_FORGER as FORGER, DMARC_NEWSLETTER as NEWSLETTER,
                      DMARC_OWN as OWN, DAY, JAN1, dmarc_report_mail as report_mail,
                      dmarc_report_xml as report_xml, gz, zipped)
 from sieve_helpers import BILLION_LAUGHS, SieveEnv, make_mail, read_einvoice
+from test_invoice import InvoiceFixture
 
 DEBUG = ('require ["variables", "vnd.tresor.invoice", "vnd.dovecot.debug"];\n'
          'debug_log "BEFORE=[${dmarc.domain}]";\n'
@@ -49,11 +50,15 @@ def parse(out):
     raise AssertionError("the debug script printed nothing:\n" + out)
 
 
-class DmarcFixture(DovecotTestCase):
-    """One Dovecot with LMTP, Sieve with the tresor extension, the shipped
-    DMARC script as every user's script, and the doveadm plugin."""
+class DmarcFixture(InvoiceFixture):
+    """The invoice tests' Dovecot (LMTP, Sieve with the tresor extension,
+    the doveadm plugin) with the shipped DMARC script as every user's
+    script."""
 
-    env = None
+    @classmethod
+    def prepare_env(cls):
+        with open(os.path.join(SRCDIR, "sieve", "tresor-dmarc.sieve")) as f:
+            cls.dmarc_script = cls.env.script("dmarc", f.read())
 
     @classmethod
     def dovecot_options(cls):
@@ -61,33 +66,8 @@ class DmarcFixture(DovecotTestCase):
         plugin["sieve"] = cls.dmarc_script
         return {"plugin": plugin, "extra_conf": SieveEnv.lmtp_conf()}
 
-    @classmethod
-    def setUpClass(cls):
-        cls.env = None
-        env_error = None
-        if skip_reason() is None:
-            try:
-                cls.env = SieveEnv()
-                with open(os.path.join(SRCDIR, "sieve", "tresor-dmarc.sieve")) as f:
-                    cls.dmarc_script = cls.env.script("dmarc", f.read())
-            except HarnessError as e:
-                env_error = str(e)
-        if env_error is not None:
-            cls.dc = None
-            cls._skip = None
-            cls._setup_error = env_error
-            return
-        super().setUpClass()
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        if cls.env is not None:
-            cls.env.cleanup()
-            cls.env = None
-
     def analyse(self, mail):
-        rc, out = self.env.sieve_test(self.dc.conf_path, DEBUG, mail)
+        rc, out = self.sieve_test(DEBUG, mail)
         self.assertEqual(rc, 0, out)
         self.assertIn("final result: success", out, out)
         self.assertNotRegex(out, r"(?i)panic|fatal|segmentation", out)
@@ -161,20 +141,17 @@ class SieveTests(DmarcFixture):
                 self.assertEqual(res["domain"], "")
 
     def test_variables_are_read_only_and_known_names_only(self):
-        rc, out = self.env.sieve_test(
-            self.dc.conf_path,
+        rc, out = self.sieve_test(
             'require ["variables", "vnd.tresor.invoice"];\n'
             'set "dmarc.domain" "x";\n', make_mail())
         self.assertNotEqual(rc, 0, out)
         self.assertIn("cannot assign to `dmarc.domain'", out)
-        rc, out = self.env.sieve_test(
-            self.dc.conf_path,
+        rc, out = self.sieve_test(
             'require ["variables", "vnd.tresor.invoice", "vnd.dovecot.debug"];\n'
             'if dmarc_report { debug_log "[${dmarc.sender}]"; }\n',
             make_mail())
         self.assertIn("unknown variable `dmarc.sender'", out)
-        rc, out = self.env.sieve_test(
-            self.dc.conf_path,
+        rc, out = self.sieve_test(
             'require "vnd.tresor.invoice";\nif dmarc_report :passing { stop; }\n',
             make_mail())
         self.assertNotEqual(rc, 0, out)
@@ -185,8 +162,8 @@ class SieveTests(DmarcFixture):
                   'if dmarc_report { set "a" "1"; }\n'
                   'if dmarc_report :failing { set "b" "1"; }\n'
                   'if invoice { set "c" "1"; }\n')
-        rc, out = self.env.sieve_test(
-            self.dc.conf_path, script,
+        rc, out = self.sieve_test(
+            script,
             report_mail(gz(report_xml(records=[FORGER])), "r.xml.gz",
                         "application/gzip"), trace=True)
         self.assertEqual(rc, 0, out)

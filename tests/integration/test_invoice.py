@@ -178,6 +178,7 @@ class InvoiceFixture(DovecotTestCase):
         if skip_reason() is None:
             try:
                 cls.env = SieveEnv(suppliers=SUPPLIERS)
+                cls.prepare_env()
             except HarnessError as e:
                 env_error = str(e)
         if env_error is not None:
@@ -193,6 +194,11 @@ class InvoiceFixture(DovecotTestCase):
         if cls.env is not None:
             cls.env.cleanup()
             cls.env = None
+
+    @classmethod
+    def prepare_env(cls):
+        """What a subclass adds to the Sieve environment before Dovecot
+        starts (scripts)."""
 
     # -------------------------------------------------- helpers
     def sieve_test(self, script, mail, options=None, trace=False):

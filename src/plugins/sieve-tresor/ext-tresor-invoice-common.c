@@ -18,6 +18,8 @@
 #include "sieve-interpreter.h"
 #include "sieve-runtime.h"
 #include "sieve-runtime-trace.h"
+#include "sieve-code.h"
+#include "sieve-dump.h"
 
 #include "sieve-tresor-compat.h"
 #include "ext-tresor-invoice-common.h"
@@ -243,6 +245,54 @@ void ext_tresor_invoice_config_deinit(struct ext_tresor_invoice_context *ectx)
 		}
 	}
 	i_free(ectx->config_error);
+}
+
+/*
+ * The tests' one tag
+ */
+
+bool ext_tresor_invoice_dump_tagged(const struct sieve_dumptime_env *denv,
+				    sieve_size_t *address, const char *tag)
+{
+	int opt_code = 0;
+	int opt;
+
+	sieve_code_dumpf(denv, "%s", denv->oprtn->def->mnemonic);
+	sieve_code_descend(denv);
+
+	for (;;) {
+		if ((opt = sieve_opr_optional_dump(denv, address,
+						   &opt_code)) < 0)
+			return FALSE;
+		if (opt == 0)
+			break;
+		if (opt_code != EXT_TRESOR_INVOICE_OPT_TAG)
+			return FALSE;
+		sieve_code_dumpf(denv, "%s", tag);
+	}
+	return TRUE;
+}
+
+int ext_tresor_invoice_read_tag(const struct sieve_runtime_env *renv,
+				sieve_size_t *address, bool *tag_r)
+{
+	int opt_code = 0;
+	int opt;
+
+	*tag_r = FALSE;
+	for (;;) {
+		if ((opt = sieve_opr_optional_read(renv, address,
+						   &opt_code)) < 0)
+			return SIEVE_EXEC_BIN_CORRUPT;
+		if (opt == 0)
+			return SIEVE_EXEC_OK;
+		if (opt_code != EXT_TRESOR_INVOICE_OPT_TAG) {
+			sieve_runtime_trace_error(renv,
+						  "unknown optional operand");
+			return SIEVE_EXEC_BIN_CORRUPT;
+		}
+		*tag_r = TRUE;
+	}
 }
 
 /*

@@ -56,6 +56,19 @@ extern const struct sieve_extension_def ext_tresor_invoice_extension;
  * Tests `invoice` and `dmarc_report`
  */
 
+/* Each test takes one tag (:einvoice, :failing), its optional operand code
+   in compiled scripts. */
+#define EXT_TRESOR_INVOICE_OPT_TAG 1
+
+struct sieve_dumptime_env;
+/* Dumps a test's operation: its mnemonic and, when set, its tag. */
+bool ext_tresor_invoice_dump_tagged(const struct sieve_dumptime_env *denv,
+				    sieve_size_t *address, const char *tag);
+/* Reads a test's optional operands: *tag_r whether its tag was given.
+   SIEVE_EXEC_OK or SIEVE_EXEC_BIN_CORRUPT. */
+int ext_tresor_invoice_read_tag(const struct sieve_runtime_env *renv,
+				sieve_size_t *address, bool *tag_r);
+
 extern const struct sieve_command_def tst_invoice;
 extern const struct sieve_operation_def tst_invoice_operation;
 extern const struct sieve_command_def tst_dmarc_report;

@@ -25,10 +25,10 @@
 #include "ext-tresor-invoice-common.h"
 
 static bool tst_dmarc_report_registered(struct sieve_validator *valdtr,
-				   const struct sieve_extension *ext,
-				   struct sieve_command_registration *cmd_reg);
+					const struct sieve_extension *ext,
+					struct sieve_command_registration *cmd_reg);
 static bool tst_dmarc_report_generate(const struct sieve_codegen_env *cgenv,
-				 struct sieve_command *cmd);
+				      struct sieve_command *cmd);
 
 const struct sieve_command_def tst_dmarc_report = {
 	.identifier = "dmarc_report",
@@ -47,17 +47,12 @@ static const struct sieve_argument_def dmarc_report_failing_tag = {
 	.identifier = "failing",
 };
 
-enum tst_dmarc_report_optional {
-	OPT_END = 0,
-	OPT_FAILING,
-};
-
 /* Operation */
 
 static bool tst_dmarc_report_operation_dump(const struct sieve_dumptime_env *denv,
-				       sieve_size_t *address);
+					    sieve_size_t *address);
 static int tst_dmarc_report_operation_execute(const struct sieve_runtime_env *renv,
-					 sieve_size_t *address);
+					      sieve_size_t *address);
 
 const struct sieve_operation_def tst_dmarc_report_operation = {
 	.mnemonic = "DMARC_REPORT",
@@ -72,16 +67,17 @@ const struct sieve_operation_def tst_dmarc_report_operation = {
  */
 
 static bool tst_dmarc_report_registered(struct sieve_validator *valdtr,
-				   const struct sieve_extension *ext,
-				   struct sieve_command_registration *cmd_reg)
+					const struct sieve_extension *ext,
+					struct sieve_command_registration *cmd_reg)
 {
 	sieve_validator_register_tag(valdtr, cmd_reg, ext,
-				     &dmarc_report_failing_tag, OPT_FAILING);
+				     &dmarc_report_failing_tag,
+				     EXT_TRESOR_INVOICE_OPT_TAG);
 	return TRUE;
 }
 
 static bool tst_dmarc_report_generate(const struct sieve_codegen_env *cgenv,
-				 struct sieve_command *cmd)
+				      struct sieve_command *cmd)
 {
 	sieve_operation_emit(cgenv->sblock, cmd->ext, &tst_dmarc_report_operation);
 	return sieve_generate_arguments(cgenv, cmd, NULL);
@@ -92,29 +88,9 @@ static bool tst_dmarc_report_generate(const struct sieve_codegen_env *cgenv,
  */
 
 static bool tst_dmarc_report_operation_dump(const struct sieve_dumptime_env *denv,
-				       sieve_size_t *address)
+					    sieve_size_t *address)
 {
-	int opt_code = 0;
-	int opt;
-
-	sieve_code_dumpf(denv, "DMARC_REPORT");
-	sieve_code_descend(denv);
-
-	for (;;) {
-		if ((opt = sieve_opr_optional_dump(denv, address,
-						   &opt_code)) < 0)
-			return FALSE;
-		if (opt == 0)
-			break;
-		switch (opt_code) {
-		case OPT_FAILING:
-			sieve_code_dumpf(denv, "failing");
-			break;
-		default:
-			return FALSE;
-		}
-	}
-	return TRUE;
+	return ext_tresor_invoice_dump_tagged(denv, address, "failing");
 }
 
 /*
@@ -126,26 +102,12 @@ static int tst_dmarc_report_operation_execute(const struct sieve_runtime_env *re
 {
 	const struct sieve_extension *ext = renv->oprtn->ext;
 	struct ext_tresor_dmarc_analysis *analysis;
-	bool failing_only = FALSE, result;
-	int opt_code = 0;
-	int opt, ret;
+	bool failing_only, result;
+	int ret;
 
-	for (;;) {
-		if ((opt = sieve_opr_optional_read(renv, address,
-						   &opt_code)) < 0)
-			return SIEVE_EXEC_BIN_CORRUPT;
-		if (opt == 0)
-			break;
-		switch (opt_code) {
-		case OPT_FAILING:
-			failing_only = TRUE;
-			break;
-		default:
-			sieve_runtime_trace_error(renv,
-						  "unknown optional operand");
-			return SIEVE_EXEC_BIN_CORRUPT;
-		}
-	}
+	ret = ext_tresor_invoice_read_tag(renv, address, &failing_only);
+	if (ret != SIEVE_EXEC_OK)
+		return ret;
 
 	sieve_runtime_trace(renv, SIEVE_TRLVL_TESTS, "dmarc_report test%s",
 			    failing_only ? " (:failing)" : "");

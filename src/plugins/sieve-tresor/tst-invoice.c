@@ -46,11 +46,6 @@ static const struct sieve_argument_def invoice_einvoice_tag = {
 	.identifier = "einvoice",
 };
 
-enum tst_invoice_optional {
-	OPT_END = 0,
-	OPT_EINVOICE,
-};
-
 /* Operation */
 
 static bool tst_invoice_operation_dump(const struct sieve_dumptime_env *denv,
@@ -75,7 +70,8 @@ static bool tst_invoice_registered(struct sieve_validator *valdtr,
 				   struct sieve_command_registration *cmd_reg)
 {
 	sieve_validator_register_tag(valdtr, cmd_reg, ext,
-				     &invoice_einvoice_tag, OPT_EINVOICE);
+				     &invoice_einvoice_tag,
+				     EXT_TRESOR_INVOICE_OPT_TAG);
 	return TRUE;
 }
 
@@ -93,27 +89,7 @@ static bool tst_invoice_generate(const struct sieve_codegen_env *cgenv,
 static bool tst_invoice_operation_dump(const struct sieve_dumptime_env *denv,
 				       sieve_size_t *address)
 {
-	int opt_code = 0;
-	int opt;
-
-	sieve_code_dumpf(denv, "INVOICE");
-	sieve_code_descend(denv);
-
-	for (;;) {
-		if ((opt = sieve_opr_optional_dump(denv, address,
-						   &opt_code)) < 0)
-			return FALSE;
-		if (opt == 0)
-			break;
-		switch (opt_code) {
-		case OPT_EINVOICE:
-			sieve_code_dumpf(denv, "einvoice");
-			break;
-		default:
-			return FALSE;
-		}
-	}
-	return TRUE;
+	return ext_tresor_invoice_dump_tagged(denv, address, "einvoice");
 }
 
 /*
@@ -125,26 +101,12 @@ static int tst_invoice_operation_execute(const struct sieve_runtime_env *renv,
 {
 	const struct sieve_extension *ext = renv->oprtn->ext;
 	struct ext_tresor_invoice_analysis *analysis;
-	bool einvoice_only = FALSE, result;
-	int opt_code = 0;
-	int opt, ret;
+	bool einvoice_only, result;
+	int ret;
 
-	for (;;) {
-		if ((opt = sieve_opr_optional_read(renv, address,
-						   &opt_code)) < 0)
-			return SIEVE_EXEC_BIN_CORRUPT;
-		if (opt == 0)
-			break;
-		switch (opt_code) {
-		case OPT_EINVOICE:
-			einvoice_only = TRUE;
-			break;
-		default:
-			sieve_runtime_trace_error(renv,
-						  "unknown optional operand");
-			return SIEVE_EXEC_BIN_CORRUPT;
-		}
-	}
+	ret = ext_tresor_invoice_read_tag(renv, address, &einvoice_only);
+	if (ret != SIEVE_EXEC_OK)
+		return ret;
 
 	sieve_runtime_trace(renv, SIEVE_TRLVL_TESTS, "invoice test%s",
 			    einvoice_only ? " (:einvoice)" : "");

@@ -90,8 +90,9 @@ struct doveadm_tresor_cmd_context {
 	   default): only the fields that row has. */
 	string_t *format;
 	uint64_t since;
-	/* verify --since: a seq, or "seal" (the newest seal record's) */
-	const char *verify_since;
+	/* verify --since: a seq, or the newest seal record's */
+	uint64_t verify_since_seq;
+	bool verify_since_seal:1;
 
 	/* -A: users with neither a journal nor mail, not looked at */
 	unsigned int users_skipped;
@@ -1028,21 +1029,15 @@ static void
 doveadm_tresor_verify_since(struct doveadm_tresor_verify_run *run,
 			    const tresor_verify *v)
 {
-	const char *since = run->tctx->verify_since;
-
-	if (since == NULL)
-		return;
-	if (strcmp(since, "seal") == 0) {
-		run->since_seq = tresor_verify_last_seal_seq(v);
-		if (run->since_seq == 0) {
-			i_info("tresor verify: --since seal: the journal has no "
-			       "seal yet, every mail is read");
-		}
+	if (!run->tctx->verify_since_seal) {
+		run->since_seq = run->tctx->verify_since_seq;
 		return;
 	}
-	/* checked in init() */
-	if (str_to_uint64(since, &run->since_seq) < 0)
-		i_unreached();
+	run->since_seq = tresor_verify_last_seal_seq(v);
+	if (run->since_seq == 0) {
+		i_info("tresor verify: --since seal: the journal has no seal "
+		       "yet, every mail is read");
+	}
 }
 
 static void
@@ -1188,16 +1183,16 @@ static void cmd_tresor_verify_init(DOVEADM_TRESOR_CMD_INIT_PARAMS)
 {
 	struct doveadm_tresor_cmd_context *tctx = (struct doveadm_tresor_cmd_context *)ctx;
 	const char *since;
-	uint64_t seq;
 
 	if (doveadm_cmd_param_str(ctx->cctx, "since", &since)) {
-		if (strcmp(since, "seal") != 0 &&
-		    (str_to_uint64(since, &seq) < 0 || seq == 0)) {
+		if (strcmp(since, "seal") == 0)
+			tctx->verify_since_seal = TRUE;
+		else if (str_to_uint64(since, &tctx->verify_since_seq) < 0 ||
+			 tctx->verify_since_seq == 0) {
 			i_fatal_status(EX_USAGE, "doveadm tresor verify: "
 				       "--since takes a journal seq (1 or more) "
 				       "or \"seal\"");
 		}
-		tctx->verify_since = p_strdup(ctx->pool, since);
 	}
 
 	doveadm_tresor_mailbox_args_init(tctx);

@@ -53,6 +53,15 @@ struct Config {
 	~Config() { tresor_invoice_config_free(cfg); }
 	Config(const Config &) = delete;
 	Config &operator=(const Config &) = delete;
+	// reads documents with the real helper (in ASSERT_NO_FATAL_FAILURE)
+	void use_helper(const std::string &helper)
+	{
+		char err[512];
+		ASSERT_EQ(tresor_invoice_config_set(cfg, "tresor_extract", helper.c_str(), err,
+						    sizeof(err)),
+			  0)
+			<< err;
+	}
 	tresor_invoice_config *cfg;
 };
 
@@ -159,11 +168,8 @@ TEST(DmarcIntake, RealHelperReadsGzippedAndZippedReportsThroughTheCAbi)
 {
 	HELPER_OR_FAIL(helper);
 	Config config;
+	ASSERT_NO_FATAL_FAILURE(config.use_helper(helper));
 	char err[512];
-	ASSERT_EQ(tresor_invoice_config_set(config.cfg, "tresor_extract", helper.c_str(), err,
-					    sizeof(err)),
-		  0)
-		<< err;
 	for (const char *packer : {testutil::kGzip, testutil::kZip}) {
 		Message m;
 		m.add("text/plain", "", "This is an aggregate report from google.com.");
@@ -280,11 +286,8 @@ TEST(DmarcDigest, RealHelperDigestThroughTheCAbi)
 {
 	HELPER_OR_FAIL(helper);
 	Config config;
+	ASSERT_NO_FATAL_FAILURE(config.use_helper(helper));
 	char err[512];
-	ASSERT_EQ(tresor_invoice_config_set(config.cfg, "tresor_extract", helper.c_str(), err,
-					    sizeof(err)),
-		  0)
-		<< err;
 	tresor_dmarc_digest *digest = tresor_dmarc_digest_new(0);
 	ASSERT_NE(digest, nullptr);
 	Message m;
