@@ -48,7 +48,11 @@ anything failed (also any error during the load), 2 when it can't run.
 
     TRESOR_BUILDDIR=build bench/soak.py [--minutes 10] [--lmtp-threads 4]
         [--imap-clients 4] [--users 4] [--seed 42] [--templates 120]
-        [--sample-seconds 5] [--json FILE]
+        [--rate 0] [--imap-pause 0] [--sample-seconds 5] [--json FILE]
+
+--rate paces the deliveries (transactions per second over all LMTP
+threads) and --imap-pause each IMAP client, for a soak at the rate of a
+given business rather than at the server's limit.
 
 Needs root, like the integration tests. Results: docs/reliability.md.
 """
@@ -167,6 +171,26 @@ class Templates:
 # shared bookkeeping
 
 
+class Pacer:
+    """Spaces events evenly over all threads: at most `rate` per second
+    (0: no limit). A thread that falls behind does not catch up in a
+    burst: the schedule restarts from now."""
+
+    def __init__(self, rate):
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.lock = threading.Lock()
+        self.next = time.monotonic()
+
+    def wait(self, stop):
+        if self.interval == 0.0:
+            return
+        with self.lock:
+            now = time.monotonic()
+            slot = max(self.next, now)
+            self.next = slot + self.interval
+        stop.wait(max(0.0, slot - time.monotonic()))
+
+
 class Stats:
     """What the load threads record, under one lock."""
 
@@ -208,10 +232,13 @@ def pct(values, p):
 # LMTP
 
 
-def lmtp_worker(n, dc, args, templates, users, stats, stop, run_id):
+def lmtp_worker(n, dc, args, templates, users, stats, stop, run_id, pacer):
     rng = random.Random("%d-lmtp-%d" % (args.seed, n))
     count = 0
     while not stop.is_set():
+        pacer.wait(stop)
+        if stop.is_set():
+            break
         count += 1
         t = templates.pick(rng)
         rcpt_users = [rng.choice(users)]
@@ -303,6 +330,8 @@ def imap_worker(n, dc, args, templates, user, stats, stop, run_id):
                 c = None
                 continue
             commands += 1
+            if args.imap_pause > 0 and stop.wait(args.imap_pause):
+                break
             if commands % 20 == 0:
                 folders = list_folders(c)
             action = rng.choices(("search", "fetch", "append"),
@@ -816,10 +845,14 @@ def print_report(r):
     m = r["machine"]
     p("machine: %s, %s GiB RAM, kernel %s, Debian %s, Dovecot %s"
       % (m["cpu"], m["ram_gib"], m["kernel"], m["debian"], m["dovecot"]))
-    p("load: %.1f min, %d LMTP threads, %d IMAP clients, %d users, seed %d; "
-      "%d templates" % (r["load_seconds"] / 60, r["lmtp_threads"],
-                        r["imap_clients"], r["users"], r["seed"],
-                        r["templates"]))
+    p("load: %.1f min, %d LMTP threads (%s), %d IMAP clients (%s), %d "
+      "users, seed %d; %d templates" % (
+          r["load_seconds"] / 60, r["lmtp_threads"],
+          "%.2f transactions/s" % r["rate"] if r.get("rate") else
+          "unpaced", r["imap_clients"],
+          "%.1f s between commands" % r["imap_pause"]
+          if r.get("imap_pause") else "unpaced",
+          r["users"], r["seed"], r["templates"]))
     c = r["cpu"]
     p("CPU during the load: this Dovecot %.0f s, the benchmark (Python, "
       "doveadm) %.0f s, everything else on the machine %.0f s, of %.0f s "
@@ -925,6 +958,12 @@ def main():
     ap.add_argument("--templates", type=int, default=120,
                     help="generated mails in the template corpus (the "
                     "testdata mails come on top; default 120)")
+    ap.add_argument("--rate", type=float, default=0.0,
+                    help="LMTP transactions per second over all threads "
+                    "(default 0: as fast as the server takes them)")
+    ap.add_argument("--imap-pause", type=float, default=0.0,
+                    help="seconds each IMAP client waits before each "
+                    "command (default 0)")
     ap.add_argument("--sample-seconds", type=float, default=5.0)
     ap.add_argument("--json", metavar="FILE",
                     help="write every figure and sample as JSON")
@@ -972,6 +1011,7 @@ def soak(args, env, wall_start):
     stats = Stats()
     run_id = "%x" % (int(time.time()) % 0xffffff)
     report = dict(seed=args.seed, lmtp_threads=args.lmtp_threads,
+                  rate=args.rate, imap_pause=args.imap_pause,
                   imap_clients=args.imap_clients, users=args.users,
                   templates=len(templates.items), machine=machine_info())
     with harness.Dovecot(plugin=plugin,
@@ -992,8 +1032,9 @@ def soak(args, env, wall_start):
         threads = [threading.Thread(target=sampler.run, args=(stop,)),
                    threading.Thread(target=verify_worker,
                                     args=(dc, stats, stop))]
+        pacer = Pacer(args.rate)
         threads += [threading.Thread(target=lmtp_worker, args=(
-            n, dc, args, templates, users, stats, stop, run_id))
+            n, dc, args, templates, users, stats, stop, run_id, pacer))
             for n in range(args.lmtp_threads)]
         threads += [threading.Thread(target=imap_worker, args=(
             n, dc, args, templates, users[n % len(users)], stats, stop,

@@ -142,6 +142,23 @@ class AdoptTests(AdoptCase):
         self.assertOneRecordPerMail(u, "Archiv")
         self.assertChainIntact(u)
 
+    def test_a_large_folder_is_adopted_in_chunks(self):
+        # adopt writes its records 256 at a time (memory bounded by the
+        # chunk, not the folder) and fdatasyncs once: every mail still
+        # gets exactly one record, in one run of seqs, the chain whole
+        u = self.user()
+        self.plant(u, "INBOX", 600)
+        self.assertEqual(self.adopt(u), {"adopted": 600, "mailboxes": 1,
+                                         "journaled": 0, "modified": 0,
+                                         "unreadable": 0})
+        self.assertClean(u)
+        recs = self.assertOneRecordPerMail(u, "INBOX")
+        seqs = [r["seq"] for r in self.records(u, "adopt")]
+        self.assertEqual(seqs, list(range(seqs[0], seqs[0] + 600)))
+        self.assertEqual(len(recs), 600)
+        self.assertChainIntact(u)
+        self.assertEqual(self.adopt(u)["journaled"], 600)
+
     def test_a_changed_journaled_mail_is_not_adopted(self):
         u = self.user()
         for _ in range(2):

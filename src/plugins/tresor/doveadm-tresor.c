@@ -1225,6 +1225,36 @@ static struct doveadm_mail_cmd_context *cmd_tresor_verify_alloc(void)
 /* adopt                                                              */
 /* ------------------------------------------------------------------ */
 
+/* adopt records are written in chunks: memory stays bounded by the chunk,
+   not by the mailbox (a record in the core's form is about 1.5 KB) */
+#define DOVEADM_TRESOR_ADOPT_WRITE_CHUNK 256
+
+/* Appends the adopt records queued in vbox (not yet fdatasync()ed: the
+   caller flushes once for the mailbox) and counts them in *adopted. */
+static int
+doveadm_tresor_adopt_write(struct doveadm_tresor_verify_run *run,
+			   tresor_journal *journal,
+			   struct doveadm_tresor_verify_box *vbox,
+			   unsigned int *adopted)
+{
+	char err[TRESOR_ERR_SIZE];
+
+	if (array_count(&vbox->adoptions) == 0)
+		return 0;
+	if (tresor_journal_append_batch_unflushed(journal,
+			array_front(&vbox->adoptions),
+			array_count(&vbox->adoptions), NULL,
+			err, sizeof(err)) < 0) {
+		i_error("tresor adopt: %s: can't write the adopt records: %s",
+			vbox->vname, err);
+		doveadm_tresor_set_exit_code(&run->tctx->ctx, EX_TEMPFAIL);
+		return -1;
+	}
+	*adopted += array_count(&vbox->adoptions);
+	array_clear(&vbox->adoptions);
+	return 0;
+}
+
 /* Journals the mails of one mailbox that the first pass found
    UNJOURNALED. The mailbox is looked at again (mails hashed in the first
    pass are not read again), then the journal is locked and read anew and
@@ -1281,21 +1311,27 @@ doveadm_tresor_adopt_box(struct doveadm_tresor_verify_run *run,
 			tresor_verify_observe(v, vbox->guid, vbox->vname,
 					      pm->uid, pm->guid, pm->sha256, 1),
 			pm->readable, pm->adoptee);
+		if (array_count(&vbox->adoptions) >=
+		    DOVEADM_TRESOR_ADOPT_WRITE_CHUNK &&
+		    doveadm_tresor_adopt_write(run, journal, vbox,
+					       adopted_r) < 0) {
+			ret = -1;
+			break;
+		}
 	}
 	tresor_verify_free(v);
-	if (array_count(&vbox->adoptions) > 0) {
-		if (tresor_journal_append_batch(journal,
-						array_front(&vbox->adoptions),
-						array_count(&vbox->adoptions),
-						NULL, err, sizeof(err)) < 0) {
-			i_error("tresor adopt: %s: can't write the adopt "
-				"records: %s - nothing adopted there",
-				vbox->vname, err);
-			doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
-			ret = -1;
-		} else {
-			*adopted_r = array_count(&vbox->adoptions);
-		}
+	if (ret >= 0 &&
+	    doveadm_tresor_adopt_write(run, journal, vbox, adopted_r) < 0)
+		ret = -1;
+	/* one fdatasync for the whole mailbox; until it returns, nothing
+	   is reported adopted */
+	if (*adopted_r > 0 && tresor_journal_flush(journal, err,
+						   sizeof(err)) < 0) {
+		i_error("tresor adopt: %s: can't write the adopt records: %s",
+			vbox->vname, err);
+		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
+		*adopted_r = 0;
+		ret = -1;
 	}
 	tresor_journal_unlock(journal);
 	return ret < 0 ? -1 : 0;
