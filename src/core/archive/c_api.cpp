@@ -104,6 +104,38 @@ tresor::Record to_record(const tresor_record *rec)
 	return r;
 }
 
+tresor::SealCheckSettings seal_settings(const tresor_config *cfg, const char *user)
+{
+	tresor::SealCheckSettings seals;
+	seals.user = user != nullptr ? user : "";
+	if (cfg != nullptr) {
+		seals.pubkey_file = cfg->c.seal_pubkey;
+		seals.tsa_ca_file = cfg->c.tsa_ca;
+	}
+	return seals;
+}
+
+// make() builds the Verifier; a key or CA file that can't be used sets
+// *config_error_r
+template <class F>
+tresor_verify *new_verify(int *config_error_r, char *err, size_t err_size, F &&make)
+{
+	if (config_error_r != nullptr)
+		*config_error_r = 0;
+	return new_handle(err, err_size, [&]() {
+		auto p = std::make_unique<tresor_verify>();
+		try {
+			p->v = make();
+		} catch (const tresor::SealSetupError &) {
+			if (config_error_r != nullptr)
+				*config_error_r = 1;
+			throw;
+		}
+		return p;
+	});
+}
+
+
 } // namespace
 
 const tresor::Config &tresor::config_of(const tresor_config *cfg)
@@ -590,30 +622,48 @@ tresor_verify *tresor_verify_new(const char *dir, char *err, size_t err_size)
 	});
 }
 
+
 tresor_verify *tresor_verify_new_with_seals(const char *dir, const tresor_config *cfg,
 					    const char *user, int *config_error_r,
 					    char *err, size_t err_size)
 {
-	if (config_error_r != nullptr)
-		*config_error_r = 0;
+	return new_verify(config_error_r, err, err_size, [&]() {
+		if (dir == nullptr)
+			throw std::invalid_argument("no journal directory");
+		return std::make_unique<tresor::Verifier>(dir, seal_settings(cfg, user));
+	});
+}
+
+struct tresor_verify_loader {
+	std::unique_ptr<tresor::BackgroundVerifier> b;
+};
+
+tresor_verify_loader *tresor_verify_load_begin(const char *dir, const tresor_config *cfg,
+					       const char *user, char *err, size_t err_size)
+{
 	return new_handle(err, err_size, [&]() {
 		if (dir == nullptr)
 			throw std::invalid_argument("no journal directory");
-		tresor::SealCheckSettings seals;
-		seals.user = user != nullptr ? user : "";
-		if (cfg != nullptr) {
-			seals.pubkey_file = cfg->c.seal_pubkey;
-			seals.tsa_ca_file = cfg->c.tsa_ca;
-		}
-		auto p = std::make_unique<tresor_verify>();
-		try {
-			p->v = std::make_unique<tresor::Verifier>(dir, seals);
-		} catch (const tresor::SealSetupError &) {
-			if (config_error_r != nullptr)
-				*config_error_r = 1;
-			throw;
-		}
+		auto p = std::make_unique<tresor_verify_loader>();
+		p->b = std::make_unique<tresor::BackgroundVerifier>(dir,
+								    seal_settings(cfg, user));
 		return p;
+	});
+}
+
+int tresor_verify_load_ready(const tresor_verify_loader *loader)
+{
+	return loader != nullptr && loader->b->ready() ? 1 : 0;
+}
+
+tresor_verify *tresor_verify_load_end(tresor_verify_loader *loader, int *config_error_r,
+				      char *err, size_t err_size)
+{
+	std::unique_ptr<tresor_verify_loader> owned(loader);
+	return new_verify(config_error_r, err, err_size, [&]() {
+		if (!owned)
+			throw std::invalid_argument("no journal being read");
+		return owned->b->get();
 	});
 }
 

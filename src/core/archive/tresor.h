@@ -337,6 +337,23 @@ tresor_verify *tresor_verify_new_with_seals(const char *dir,
 					    int *config_error_r,
 					    char *err, size_t err_size);
 
+/* tresor_verify_new_with_seals() on a thread of its own: the journal is
+   read while the caller reads the mailboxes. The thread runs with every
+   signal blocked and calls nothing of the caller's. NULL + err when the
+   thread can't be started. */
+typedef struct tresor_verify_loader tresor_verify_loader;
+tresor_verify_loader *tresor_verify_load_begin(const char *dir,
+					       const tresor_config *cfg,
+					       const char *user,
+					       char *err, size_t err_size);
+/* 1 once the journal is read: tresor_verify_load_end() won't wait. */
+int tresor_verify_load_ready(const tresor_verify_loader *loader);
+/* Waits for the reading and frees the loader; then as
+   tresor_verify_new_with_seals(). */
+tresor_verify *tresor_verify_load_end(tresor_verify_loader *loader,
+				      int *config_error_r,
+				      char *err, size_t err_size);
+
 /* 1 when the journal expects mails in this mailbox. The glue observes
    every mailbox that is journaled or expected. */
 int tresor_verify_mailbox_expected(const tresor_verify *v,

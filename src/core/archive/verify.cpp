@@ -1,7 +1,12 @@
 #include "archive/verify.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <pthread.h>
+#include <stdexcept>
+#include <system_error>
 
 #include "archive/catalog.hpp"
 #include "archive/journal_files.hpp"
@@ -822,6 +827,45 @@ const std::vector<Problem> &Verifier::problems() const
 		sorted_ = true;
 	}
 	return problems_;
+}
+
+BackgroundVerifier::BackgroundVerifier(std::string dir, SealCheckSettings seals)
+{
+	// the new thread inherits the mask in force when it is created
+	sigset_t all, old;
+	sigfillset(&all);
+	int rc = ::pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (rc != 0)
+		throw std::system_error(rc, std::generic_category(), "pthread_sigmask");
+	try {
+		result_ = std::async(std::launch::async,
+				     [dir = std::move(dir), seals = std::move(seals)]() {
+					     return std::make_unique<Verifier>(dir, seals);
+				     });
+	} catch (...) {
+		::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+		throw;
+	}
+	::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+BackgroundVerifier::~BackgroundVerifier()
+{
+	// std::future of std::async waits in its destructor: the thread never
+	// outlives what it reads into
+}
+
+bool BackgroundVerifier::ready() const
+{
+	return result_.valid() &&
+	       result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+}
+
+std::unique_ptr<Verifier> BackgroundVerifier::get()
+{
+	if (!result_.valid())
+		throw std::logic_error("BackgroundVerifier::get() called twice");
+	return result_.get();
 }
 
 } // namespace tresor

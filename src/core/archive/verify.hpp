@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <future>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -198,6 +200,28 @@ private:
 	HoldSet holds_; // in force at the record being applied
 	std::uint64_t purge_pending_ = 0;
 	bool finished_ = false;
+};
+
+// Reads a journal into a Verifier on a thread of its own, so that the
+// caller can read the mailboxes meanwhile (verify's two halves then take
+// the time of the longer one, not of both). The thread touches nothing
+// but the journal's files and runs with every signal blocked: the caller's
+// handlers stay the caller's.
+class BackgroundVerifier {
+public:
+	BackgroundVerifier(std::string dir, SealCheckSettings seals);
+	~BackgroundVerifier();
+	BackgroundVerifier(const BackgroundVerifier &) = delete;
+	BackgroundVerifier &operator=(const BackgroundVerifier &) = delete;
+
+	// true once get() would not wait
+	bool ready() const;
+	// Waits for the reading: the Verifier, or what its constructor threw.
+	// Once only.
+	std::unique_ptr<Verifier> get();
+
+private:
+	std::future<std::unique_ptr<Verifier>> result_;
 };
 
 } // namespace tresor

@@ -330,6 +330,18 @@ struct doveadm_tresor_verify_box {
 	ARRAY(tresor_record) adoptions;
 };
 
+/* verify: what the first mailboxes showed while the journal was still being
+   read, handed to the verifier in this order once it is */
+struct doveadm_tresor_deferred {
+	/* index in run->boxes (the array may move as it grows) */
+	unsigned int box_idx;
+	/* tresor_verify_mailbox_seen() of the box, or an observation */
+	bool seen;
+	bool journaled;
+	uint32_t uid;
+	const char *guid, *sha256;
+};
+
 struct doveadm_tresor_problem_row {
 	enum tresor_problem_kind kind;
 	const char *kind_name;
@@ -352,6 +364,15 @@ struct doveadm_tresor_verify_run {
 	/* mailboxes whose check failed: their MISSING results mean nothing */
 	ARRAY_TYPE(const_string) failed_guids;
 	ARRAY(struct doveadm_tresor_problem_row) rows;
+
+	/* verify (without --since): the journal is read on a thread of its
+	   own while the first mailboxes are; their observations wait in
+	   `deferred` (its strings in defer_pool) until it is done */
+	tresor_verify_loader *loader;
+	tresor_verify *loaded;
+	ARRAY(struct doveadm_tresor_deferred) deferred;
+	pool_t defer_pool;
+	bool load_failed:1;
 
 	uint64_t mails_checked;
 	/* verify --since: mails saved before this seq are not read again,
@@ -529,6 +550,85 @@ doveadm_tresor_adopt_pending_add(struct doveadm_tresor_verify_run *run,
 	pm->adoptee = adoptee;
 }
 
+/* at most this many observations wait for the journal being read, then
+   verify waits for it: memory stays bounded by this, not by the mailbox */
+#define DOVEADM_TRESOR_VERIFY_DEFER_MAX 8192
+
+static void
+doveadm_tresor_verify_open_failed(struct doveadm_mail_cmd_context *ctx,
+				  const char *dir, bool seal_config_error,
+				  const char *err)
+{
+	if (seal_config_error) {
+		i_error("tresor verify: %s", err);
+		doveadm_tresor_set_exit_code(ctx, EX_CONFIG);
+	} else {
+		i_error("tresor verify: can't read the journal in %s: %s",
+			dir, err);
+		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
+	}
+}
+
+static void
+doveadm_tresor_verify_defer(struct doveadm_tresor_verify_run *run,
+			    const struct doveadm_tresor_verify_box *vbox,
+			    bool seen, uint32_t uid, const char *guid,
+			    const char *sha256, bool journaled)
+{
+	struct doveadm_tresor_deferred *d = array_append_space(&run->deferred);
+
+	d->box_idx = vbox - array_front(&run->boxes);
+	d->seen = seen;
+	d->journaled = journaled;
+	d->uid = uid;
+	d->guid = guid == NULL ? NULL : p_strdup(run->defer_pool, guid);
+	d->sha256 = sha256 == NULL ? NULL : p_strdup(run->defer_pool, sha256);
+}
+
+/* verify's first pass: the verifier once the journal is read, with the
+   deferred observations handed to it; NULL while it is still being read
+   (and !wait), or when reading it failed (logged, exit code set,
+   run->load_failed). */
+static tresor_verify *
+doveadm_tresor_verify_loaded(struct doveadm_tresor_verify_run *run,
+			     bool wait)
+{
+	const struct doveadm_tresor_deferred *d;
+	const struct doveadm_tresor_verify_box *vbox;
+	char err[TRESOR_ERR_SIZE];
+	int seal_config_error;
+	tresor_verify *v;
+
+	if (run->loaded != NULL || run->loader == NULL)
+		return run->loaded;
+	if (!wait && tresor_verify_load_ready(run->loader) == 0)
+		return NULL;
+	v = tresor_verify_load_end(run->loader, &seal_config_error,
+				   err, sizeof(err));
+	run->loader = NULL;
+	if (v == NULL) {
+		doveadm_tresor_verify_open_failed(&run->tctx->ctx, run->dir,
+						  seal_config_error != 0, err);
+		run->load_failed = TRUE;
+		return NULL;
+	}
+	array_foreach(&run->deferred, d) {
+		vbox = array_idx(&run->boxes, d->box_idx);
+		if (d->seen) {
+			tresor_verify_mailbox_seen(v, vbox->guid, vbox->vname,
+						   vbox->uidvalidity);
+		} else {
+			(void)tresor_verify_observe(v, vbox->guid, vbox->vname,
+						    d->uid, d->guid, d->sha256,
+						    d->journaled ? 1 : 0);
+		}
+	}
+	array_clear(&run->deferred);
+	p_clear(run->defer_pool);
+	run->loaded = v;
+	return v;
+}
+
 /* Hashes one mail and hands it to the verifier. In the second pass a mail
    already hashed in the first is not read again. */
 static void
@@ -605,6 +705,19 @@ doveadm_tresor_verify_mail(struct doveadm_tresor_verify_run *run,
 			sha256, readable, !readable ? NULL :
 			doveadm_tresor_adoptee_new(run, mail, guid, &result));
 		return;
+	}
+	if (v == NULL) {
+		/* verify's first pass, the journal perhaps still being read */
+		v = doveadm_tresor_verify_loaded(run,
+			array_count(&run->deferred) >=
+			DOVEADM_TRESOR_VERIFY_DEFER_MAX);
+		if (v == NULL) {
+			if (!run->load_failed) {
+				doveadm_tresor_verify_defer(run, vbox, FALSE,
+					mail->uid, guid, sha256, journaled);
+			}
+			return;
+		}
 	}
 	obs = tresor_verify_observe(v, vbox->guid, vbox->vname, mail->uid, guid,
 				    sha256, journaled ? 1 : 0);
@@ -690,6 +803,12 @@ doveadm_tresor_verify_mailbox(struct doveadm_tresor_verify_run *run,
 
 	journaled = tresor_config_is_journaled(run->cfg, vname,
 					       mail_namespace_get_sep(ns)) != 0;
+	if (!journaled && !run->adopt && v == NULL &&
+	    (v = doveadm_tresor_verify_loaded(run, TRUE)) == NULL) {
+		/* whether it matters depends on the journal: unreadable */
+		mailbox_free(&box);
+		return -1;
+	}
 	if (!journaled && (run->adopt ||
 			   tresor_verify_mailbox_expected(v, guid) == 0)) {
 		if (run->adopt && run->tctx->mailbox_args) {
@@ -711,7 +830,6 @@ doveadm_tresor_verify_mailbox(struct doveadm_tresor_verify_run *run,
 	}
 	mailbox_get_open_status(box, STATUS_MESSAGES | STATUS_UIDVALIDITY,
 				&status);
-	tresor_verify_mailbox_seen(v, guid, vname, status.uidvalidity);
 
 	if (!run->second_pass) {
 		i_zero(&new_vbox);
@@ -737,12 +855,22 @@ doveadm_tresor_verify_mailbox(struct doveadm_tresor_verify_run *run,
 		}
 	}
 	vbox->uidvalidity = status.uidvalidity;
+	if (v == NULL)
+		v = doveadm_tresor_verify_loaded(run, FALSE);
+	if (v == NULL && run->loader != NULL)
+		doveadm_tresor_verify_defer(run, vbox, TRUE, 0, NULL, NULL, FALSE);
+	else
+		tresor_verify_mailbox_seen(v, guid, vname, status.uidvalidity);
 
 	trans = mailbox_transaction_begin(box, 0, "tresor verify");
 	mail = mail_alloc(trans, 0, NULL);
 	for (seq = 1; seq <= status.messages; seq++) {
 		if (doveadm_is_killed()) {
 			run->killed = TRUE;
+			ret = -1;
+			break;
+		}
+		if (run->load_failed) {
 			ret = -1;
 			break;
 		}
@@ -770,12 +898,29 @@ doveadm_tresor_verify_all_mailboxes(struct doveadm_tresor_verify_run *run,
 	struct doveadm_mail_cmd_context *ctx = &run->tctx->ctx;
 	struct doveadm_mailbox_list_iter *iter;
 	const struct mailbox_info *info;
+	struct doveadm_tresor_later_box {
+		struct mail_namespace *ns;
+		const char *vname;
+	} later_box;
+	ARRAY(struct doveadm_tresor_later_box) later;
+	const struct doveadm_tresor_later_box *lb;
 	const char *guid;
 	int ret = 0;
 
+	/* While the journal is being read, the journaled folders come first:
+	   whether another one matters depends on the journal. */
+	p_array_init(&later, run->pool, 8);
 	iter = doveadm_mailbox_list_iter_init(ctx, user, ctx->search_args,
 					      MAILBOX_LIST_ITER_NO_AUTO_BOXES);
 	while ((info = doveadm_mailbox_list_iter_next(iter)) != NULL) {
+		if (run->loader != NULL &&
+		    tresor_config_is_journaled(run->cfg, info->vname,
+			mail_namespace_get_sep(info->ns)) == 0) {
+			later_box.ns = info->ns;
+			later_box.vname = p_strdup(run->pool, info->vname);
+			array_push_back(&later, &later_box);
+			continue;
+		}
 		T_BEGIN {
 			if (doveadm_tresor_verify_mailbox(run, v, info->ns,
 							  info->vname, NULL,
@@ -789,6 +934,16 @@ doveadm_tresor_verify_all_mailboxes(struct doveadm_tresor_verify_run *run,
 		/* listing was incomplete: MISSING can't be trusted for any
 		   mailbox not seen */
 		ret = -1;
+	}
+	array_foreach(&later, lb) {
+		if (run->killed)
+			break;
+		T_BEGIN {
+			if (doveadm_tresor_verify_mailbox(run, v, lb->ns,
+							  lb->vname, NULL,
+							  &guid) < 0)
+				ret = -1;
+		} T_END;
 	}
 	return ret;
 }
@@ -1012,13 +1167,9 @@ doveadm_tresor_verify_open(struct doveadm_mail_cmd_context *ctx,
 
 	v = tresor_verify_new_with_seals(dir, cfg, user->username,
 					 &seal_config_error, err, sizeof(err));
-	if (v == NULL && seal_config_error != 0) {
-		i_error("tresor verify: %s", err);
-		doveadm_tresor_set_exit_code(ctx, EX_CONFIG);
-	} else if (v == NULL) {
-		i_error("tresor verify: can't read the journal in %s: %s",
-			dir, err);
-		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
+	if (v == NULL) {
+		doveadm_tresor_verify_open_failed(ctx, dir,
+						  seal_config_error != 0, err);
 	}
 	return v;
 }
@@ -1078,6 +1229,23 @@ doveadm_tresor_verify_report(struct doveadm_tresor_verify_run *run,
 		doveadm_tresor_set_exit_code(&run->tctx->ctx, TRESOR_EX_PROBLEMS);
 }
 
+static void
+doveadm_tresor_verify_run_free(struct doveadm_tresor_verify_run *run)
+{
+	if (run->loader != NULL) {
+		/* (waits for the thread) */
+		tresor_verify_free(tresor_verify_load_end(run->loader, NULL,
+							  NULL, 0));
+	}
+	tresor_verify_free(run->loaded);
+	if (array_is_created(&run->deferred))
+		array_free(&run->deferred);
+	if (run->defer_pool != NULL)
+		pool_unref(&run->defer_pool);
+	tresor_hasher_free(run->hasher);
+	pool_unref(&run->pool);
+}
+
 static int
 cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 		      struct mail_user *user)
@@ -1086,8 +1254,9 @@ cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 		(struct doveadm_tresor_cmd_context *)ctx;
 	struct doveadm_tresor_verify_run run;
 	tresor_config *cfg;
-	tresor_verify *v;
+	tresor_verify *v = NULL;
 	const char *dir, *records;
+	char err[TRESOR_ERR_SIZE];
 	uint64_t purge_pending;
 	int ret = 0;
 
@@ -1097,12 +1266,6 @@ cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 		tresor_config_free(cfg);
 		return 0;
 	}
-
-	if ((v = doveadm_tresor_verify_open(ctx, user, cfg, dir)) == NULL) {
-		tresor_config_free(cfg);
-		return -1;
-	}
-	records = dec2str(tresor_verify_record_count(v));
 
 	i_zero(&run);
 	run.name = "verify";
@@ -1116,26 +1279,59 @@ cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 	if (run.hasher == NULL) {
 		i_error("tresor verify: out of memory");
 		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
-		tresor_verify_free(v);
+		doveadm_tresor_verify_run_free(&run);
 		tresor_config_free(cfg);
-		pool_unref(&run.pool);
 		return -1;
 	}
 	p_array_init(&run.boxes, run.pool, 16);
 	p_array_init(&run.failed_guids, run.pool, 4);
 	p_array_init(&run.rows, run.pool, 16);
-	doveadm_tresor_verify_since(&run, v);
+
+	if (tctx->verify_since_seq == 0 && !tctx->verify_since_seal) {
+		/* the journal is read while the mailboxes are */
+		run.loader = tresor_verify_load_begin(dir, cfg, user->username,
+						      err, sizeof(err));
+		if (run.loader == NULL) {
+			i_warning("tresor verify: reading the journal on a "
+				  "thread of its own failed (%s): reading it "
+				  "first", err);
+		} else {
+			i_array_init(&run.deferred, 256);
+			run.defer_pool = pool_alloconly_create(
+				"tresor verify deferred", 16384);
+		}
+	}
+	if (run.loader == NULL) {
+		/* --since needs the journal (a seal's seq, which mails not
+		   to read) before any mailbox */
+		if ((v = doveadm_tresor_verify_open(ctx, user, cfg, dir)) == NULL) {
+			doveadm_tresor_verify_run_free(&run);
+			tresor_config_free(cfg);
+			return -1;
+		}
+		doveadm_tresor_verify_since(&run, v);
+	}
 
 	if (doveadm_tresor_verify_all_mailboxes(&run, v, user) < 0)
 		ret = -1;
+	if (v == NULL) {
+		/* now the journal is needed whole */
+		v = doveadm_tresor_verify_loaded(&run, TRUE);
+		run.loaded = NULL;
+		if (v == NULL) {
+			doveadm_tresor_verify_run_free(&run);
+			tresor_config_free(cfg);
+			return -1;
+		}
+	}
+	records = dec2str(tresor_verify_record_count(v));
 	run.mails_unread = tresor_verify_unread_count(v);
 	if (run.killed) {
 		i_error("tresor verify: interrupted, nothing verified");
 		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 		tresor_verify_free(v);
-		tresor_hasher_free(run.hasher);
+		doveadm_tresor_verify_run_free(&run);
 		tresor_config_free(cfg);
-		pool_unref(&run.pool);
 		return -1;
 	}
 	tresor_verify_finish(v, tctx->mailbox_args ? 1 : 0);
@@ -1157,9 +1353,8 @@ cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 	doveadm_tresor_verify_report(&run, records, purge_pending,
 				     ret < 0 || run.killed);
 
-	tresor_hasher_free(run.hasher);
+	doveadm_tresor_verify_run_free(&run);
 	tresor_config_free(cfg);
-	pool_unref(&run.pool);
 	if (ctx->exit_code == 0)
 		ret = 0;
 	return ret < 0 ? -1 : 0;

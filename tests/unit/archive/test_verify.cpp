@@ -2,7 +2,14 @@
 // lines; expected mails against what the glue observes in the store.
 #include <gtest/gtest.h>
 
+#include <pthread.h>
+
+#include <chrono>
+#include <csignal>
+#include <memory>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "archive/journal.hpp"
@@ -1044,4 +1051,87 @@ TEST(Verify, LastSealSeqIsTheNewestSealRecord)
 	EXPECT_EQ(v.last_seal_seq(), 8u);
 	EXPECT_TRUE(v.observe_unread(kGuid1, "INBOX", 6, "", v.last_seal_seq()));
 	EXPECT_FALSE(v.observe_unread(kGuid1, "INBOX", 7, "", v.last_seal_seq()));
+}
+
+// verify reads the journal on a thread of its own while the glue reads the
+// mailboxes: the result is the same Verifier, the constructor's errors
+// reach the caller, and the caller's signal mask is left as it was.
+TEST(Verify, BackgroundVerifierGivesWhatVerifierGives)
+{
+	TempDir d;
+	five_saves(d);
+	auto lines = lines_of(d);
+	lines[2] = lines[2] + " ";  // edited: a CHAIN problem at seq 4
+	rewrite(d, lines);
+
+	sigset_t before, after;
+	ASSERT_EQ(pthread_sigmask(SIG_SETMASK, nullptr, &before), 0);
+	tresor::BackgroundVerifier loader(d.path(), {});
+	ASSERT_EQ(pthread_sigmask(SIG_SETMASK, nullptr, &after), 0);
+	for (int sig = 1; sig < NSIG; sig++)
+		EXPECT_EQ(sigismember(&before, sig), sigismember(&after, sig)) << sig;
+
+	std::unique_ptr<Verifier> bg = loader.get();
+	EXPECT_TRUE(loader.ready() == false); // consumed
+	EXPECT_THROW(loader.get(), std::logic_error);
+	Verifier fg(d.path());
+	EXPECT_EQ(seqs(bg->problems()), seqs(fg.problems()));
+	EXPECT_EQ(each(bg->problems(), &Problem::detail), each(fg.problems(), &Problem::detail));
+	ASSERT_FALSE(bg->problems().empty());
+	EXPECT_EQ(bg->lines(), fg.lines());
+
+	// and it observes like the other
+	for (Verifier *v : {bg.get(), &fg}) {
+		v->mailbox_seen(kGuid1, "INBOX", 1700000000);
+		for (std::uint32_t i = 1; i <= 4; i++)
+			v->observe(kGuid1, "INBOX", i, mail_hash(i == 3 ? "x" : std::to_string(i)), true);
+		v->finish(false);
+	}
+	EXPECT_EQ(each(bg->problems(), &Problem::kind), each(fg.problems(), &Problem::kind));
+	EXPECT_EQ(bg->checked_count(), 4u);
+}
+
+TEST(Verify, LoaderCApi)
+{
+	TempDir d;
+	five_saves(d);
+	char err[256];
+	int config_error = -1;
+	tresor_verify_loader *loader =
+		tresor_verify_load_begin(d.path().c_str(), nullptr, "alice", err, sizeof(err));
+	ASSERT_NE(loader, nullptr) << err;
+	for (int i = 0; i < 5000 && tresor_verify_load_ready(loader) == 0; i++)
+		std::this_thread::sleep_for(std::chrono::milliseconds(1));
+	EXPECT_EQ(tresor_verify_load_ready(loader), 1);
+	tresor_verify *v = tresor_verify_load_end(loader, &config_error, err, sizeof(err));
+	ASSERT_NE(v, nullptr) << err;
+	EXPECT_EQ(config_error, 0);
+	EXPECT_EQ(tresor_verify_record_count(v), 5u);
+	EXPECT_EQ(tresor_verify_mailbox_expected(v, kGuid1.c_str()), 1);
+	tresor_verify_free(v);
+	EXPECT_EQ(tresor_verify_load_ready(nullptr), 0);
+
+	// a public key that can't be read: a config error, named, from
+	// tresor_verify_load_end() as from tresor_verify_new_with_seals()
+	tresor_config *cfg = tresor_config_new();
+	std::string missing = d / "no-such.pem";
+	ASSERT_EQ(tresor_config_set(cfg, "tresor_seal_pubkey", missing.c_str(), err,
+				    sizeof(err)), 0) << err;
+	loader = tresor_verify_load_begin(d.path().c_str(), cfg, "alice", err, sizeof(err));
+	ASSERT_NE(loader, nullptr) << err;
+	v = tresor_verify_load_end(loader, &config_error, err, sizeof(err));
+	EXPECT_EQ(v, nullptr);
+	EXPECT_EQ(config_error, 1);
+	EXPECT_NE(std::string(err).find("tresor_seal_pubkey"), std::string::npos) << err;
+	char err2[256];
+	int config_error2 = -1;
+	EXPECT_EQ(tresor_verify_new_with_seals(d.path().c_str(), cfg, "alice", &config_error2,
+					       err2, sizeof(err2)), nullptr);
+	EXPECT_EQ(config_error2, 1);
+	EXPECT_STREQ(err, err2);
+	tresor_config_free(cfg);
+
+	// nothing to read
+	EXPECT_EQ(tresor_verify_load_end(nullptr, &config_error, err, sizeof(err)), nullptr);
+	EXPECT_EQ(config_error, 0);
 }
