@@ -442,8 +442,10 @@ def run_verify(dc, timeout):
         return {"seconds": time.monotonic() - start, "rc": None,
                 "problems": [], "stderr": str(e)[:500]}
     problems = [r for r in data if r.get("problem")]
+    records, checked = verify_summary(err)
     return {"seconds": time.monotonic() - start, "rc": rc,
-            "problems": problems, "stderr": err.strip()[-500:]}
+            "problems": problems, "stderr": err.strip()[-500:],
+            "records": records, "checked": checked}
 
 
 def verify_summary(err):
@@ -1068,7 +1070,7 @@ def soak(args, env, wall_start):
             stats.error("final-verify", "exit %s: %s %s" % (
                 final["rc"], json.dumps(final["problems"][:3]),
                 final["stderr"][-300:]))
-        records, checked = verify_summary(final["stderr"])
+        records, checked = final.get("records", 0), final.get("checked", 0)
         store = check_store(dc, all_users, stats)
         crashes, groups = log_summary(dc.log())
         if crashes:
