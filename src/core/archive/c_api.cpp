@@ -135,7 +135,6 @@ tresor_verify *new_verify(int *config_error_r, char *err, size_t err_size, F &&m
 	});
 }
 
-
 } // namespace
 
 const tresor::Config &tresor::config_of(const tresor_config *cfg)
@@ -621,7 +620,6 @@ tresor_verify *tresor_verify_new(const char *dir, char *err, size_t err_size)
 		return p;
 	});
 }
-
 
 tresor_verify *tresor_verify_new_with_seals(const char *dir, const tresor_config *cfg,
 					    const char *user, int *config_error_r,

@@ -890,6 +890,22 @@ doveadm_tresor_verify_mailbox(struct doveadm_tresor_verify_run *run,
 	return ret;
 }
 
+/* The first look at a listed mailbox; -1 on error (logged). */
+static int
+doveadm_tresor_verify_listed(struct doveadm_tresor_verify_run *run,
+			     tresor_verify *v, struct mail_namespace *ns,
+			     const char *vname)
+{
+	const char *guid;
+	int ret;
+
+	T_BEGIN {
+		ret = doveadm_tresor_verify_mailbox(run, v, ns, vname, NULL,
+						    &guid);
+	} T_END;
+	return ret < 0 ? -1 : 0;
+}
+
 static int
 doveadm_tresor_verify_all_mailboxes(struct doveadm_tresor_verify_run *run,
 				    tresor_verify *v,
@@ -904,7 +920,6 @@ doveadm_tresor_verify_all_mailboxes(struct doveadm_tresor_verify_run *run,
 	} later_box;
 	ARRAY(struct doveadm_tresor_later_box) later;
 	const struct doveadm_tresor_later_box *lb;
-	const char *guid;
 	int ret = 0;
 
 	/* While the journal is being read, the journaled folders come first:
@@ -921,12 +936,9 @@ doveadm_tresor_verify_all_mailboxes(struct doveadm_tresor_verify_run *run,
 			array_push_back(&later, &later_box);
 			continue;
 		}
-		T_BEGIN {
-			if (doveadm_tresor_verify_mailbox(run, v, info->ns,
-							  info->vname, NULL,
-							  &guid) < 0)
-				ret = -1;
-		} T_END;
+		if (doveadm_tresor_verify_listed(run, v, info->ns,
+						 info->vname) < 0)
+			ret = -1;
 		if (run->killed)
 			break;
 	}
@@ -938,12 +950,8 @@ doveadm_tresor_verify_all_mailboxes(struct doveadm_tresor_verify_run *run,
 	array_foreach(&later, lb) {
 		if (run->killed)
 			break;
-		T_BEGIN {
-			if (doveadm_tresor_verify_mailbox(run, v, lb->ns,
-							  lb->vname, NULL,
-							  &guid) < 0)
-				ret = -1;
-		} T_END;
+		if (doveadm_tresor_verify_listed(run, v, lb->ns, lb->vname) < 0)
+			ret = -1;
 	}
 	return ret;
 }
@@ -1421,7 +1429,8 @@ static struct doveadm_mail_cmd_context *cmd_tresor_verify_alloc(void)
 /* ------------------------------------------------------------------ */
 
 /* adopt records are written in chunks: memory stays bounded by the chunk,
-   not by the mailbox (a record in the core's form is about 1.5 KB) */
+   not by the mailbox (a record in the core's form, with its JSON and its
+   line, took about 3.6 KB while written) */
 #define DOVEADM_TRESOR_ADOPT_WRITE_CHUNK 256
 
 /* Appends the adopt records queued in vbox (not yet fdatasync()ed: the
@@ -1610,9 +1619,8 @@ cmd_tresor_adopt_run(struct doveadm_mail_cmd_context *ctx,
 			run.hasher == NULL ? "out of memory" : err);
 		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 		tresor_verify_free(v);
-		tresor_hasher_free(run.hasher);
+		doveadm_tresor_verify_run_free(&run);
 		tresor_config_free(cfg);
-		pool_unref(&run.pool);
 		return -1;
 	}
 
@@ -1626,9 +1634,8 @@ cmd_tresor_adopt_run(struct doveadm_mail_cmd_context *ctx,
 		doveadm_tresor_set_exit_code(ctx, TRESOR_EX_PROBLEMS);
 		tresor_journal_close(journal);
 		tresor_verify_free(v);
-		tresor_hasher_free(run.hasher);
+		doveadm_tresor_verify_run_free(&run);
 		tresor_config_free(cfg);
-		pool_unref(&run.pool);
 		return -1;
 	}
 
@@ -1679,9 +1686,8 @@ cmd_tresor_adopt_run(struct doveadm_mail_cmd_context *ctx,
 	}
 	doveadm_tresor_adopt_print(tctx, adopted, mailboxes, &total);
 
-	tresor_hasher_free(run.hasher);
+	doveadm_tresor_verify_run_free(&run);
 	tresor_config_free(cfg);
-	pool_unref(&run.pool);
 	return ret;
 }
 
