@@ -244,6 +244,53 @@ class VerifyTests(VerifyCase):
                                              "uid": rec["uid"],
                                              "mailbox": "Archiv"})])
 
+    def test_unreadable_mails_amid_readable_ones(self):
+        """Mails verify can't read, between many it can (which it hashes
+        on a thread of its own while reading the next): each unreadable
+        one is reported and named, every other one found as journaled,
+        in a folder of its own as in the inbox. Readable again, the store
+        is clean."""
+        if self.dc.mail_format not in ("maildir", "sdbox"):
+            raise unittest.SkipTest(
+                "%s keeps several mails in one file: no single mail can be "
+                "made unreadable" % self.dc.mail_format)
+        u = self.user()
+        c = self.imap(u)
+        c.cmd("CREATE Archiv")
+        for i in range(40):
+            c.append_msg("Archiv" if i % 2 else "INBOX",
+                         self.gen.invoice() if i % 3 else self.gen.letter())
+        c.logout()
+        recs = {(r["mailbox"], r["uid"]): r for r in self.dc.journal(u)
+                if r["event"] == "save"}
+        self.assertEqual(len(recs), 40)
+        blocked = [("Archiv", 1), ("Archiv", 7), ("Archiv", 8),
+                   ("INBOX", 20)]
+        paths = []
+        for box, uid in blocked:
+            if self.dc.mail_format == "maildir":
+                path = self.dc.mail_file_for_uid(u, box, uid)
+            else:
+                path = self.dc.mail_region(u, box, uid)[0]
+            os.chmod(path, 0)
+            paths.append(path)
+        try:
+            rows = self.assertProblems(u, [
+                ("MODIFIED", {"mailbox": box, "uid": uid,
+                              "seq": recs[(box, uid)]["seq"]})
+                for box, uid in blocked])
+            for row in rows:
+                self.assertIn("no readable content", row["detail"], row)
+            _, _, err = self.verify(u)
+            for box, uid in blocked:
+                self.assertRegex(err, r"%s UID %d: can't read the mail"
+                                 % (box, uid))
+            self.assertRegex(err, r"40 mails checked")
+        finally:
+            for path in paths:
+                os.chmod(path, 0o600)
+        self.assertClean(u)
+
     def planted_mail(self, u, mailbox):
         """Puts a mail into the folder behind the plugin's back; returns
         the UID Dovecot will give it."""

@@ -25,6 +25,7 @@ tests_unit_archive_archive_test_CXXFLAGS = $(UNIT_TEST_CXXFLAGS)
 tests_unit_archive_archive_test_SOURCES = tests/unit/test_util.hpp \
 	tests/unit/archive/test_config.cpp \
 	tests/unit/archive/test_hasher.cpp \
+	tests/unit/archive/test_hash_pipeline.cpp \
 	tests/unit/archive/test_journal.cpp \
 	tests/unit/archive/test_catalog.cpp \
 	tests/unit/archive/test_verify.cpp \

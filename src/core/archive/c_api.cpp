@@ -3,8 +3,6 @@
 #include "archive/tresor.h"
 
 #include <algorithm>
-
-#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -16,6 +14,7 @@
 
 #include "archive/c_api.hpp"
 #include "archive/config.hpp"
+#include "archive/hash_pipeline.hpp"
 #include "archive/hasher.hpp"
 #include "archive/invoices.hpp"
 #include "archive/journal.hpp"
@@ -33,6 +32,14 @@ struct tresor_hasher {
 	bool failed = false;
 	bool finished = false;
 	tresor_hash_result result{};
+};
+
+struct tresor_hash_pipeline {
+	tresor_hash_pipeline(const tresor::Config &cfg, tresor::Hasher::Hashes hashes)
+		: p(cfg, hashes)
+	{
+	}
+	tresor::HashPipeline p;
 };
 
 struct tresor_journal {
@@ -256,6 +263,15 @@ int tresor_config_is_journaled(const tresor_config *cfg, const char *mailbox, ch
 
 namespace {
 
+void copy_hash_result(const tresor::HashResult &r, tresor_hash_result *out)
+{
+	copy_out(out->sha256, sizeof(out->sha256), r.sha256);
+	copy_out(out->content_sha256, sizeof(out->content_sha256), r.content_sha256);
+	out->size = r.size;
+	copy_out(out->message_id, sizeof(out->message_id), r.message_id);
+	copy_out(out->imap_sha256, sizeof(out->imap_sha256), r.imap_sha256);
+}
+
 tresor_hasher *new_hasher(const tresor_config *cfg, tresor::Hasher::Hashes hashes)
 {
 	tresor_hasher *h = nullptr;
@@ -306,15 +322,7 @@ int tresor_hasher_finish(tresor_hasher *h, tresor_hash_result *result_r)
 		h->finished = true;
 		if (!h->failed) {
 			try {
-				tresor::HashResult r = h->h->finish();
-				copy_out(h->result.sha256, sizeof(h->result.sha256), r.sha256);
-				copy_out(h->result.content_sha256,
-					 sizeof(h->result.content_sha256), r.content_sha256);
-				h->result.size = r.size;
-				copy_out(h->result.message_id, sizeof(h->result.message_id),
-					 r.message_id);
-				copy_out(h->result.imap_sha256,
-					 sizeof(h->result.imap_sha256), r.imap_sha256);
+				copy_hash_result(h->h->finish(), &h->result);
 			} catch (...) {
 				h->failed = true;
 			}
@@ -343,6 +351,82 @@ void tresor_hasher_reset(tresor_hasher *h)
 void tresor_hasher_free(tresor_hasher *h)
 {
 	delete h;
+}
+
+/* ----------------------------------------------------- hash pipeline */
+
+tresor_hash_pipeline *tresor_hash_pipeline_new_sha256_only(const tresor_config *cfg, char *err,
+							   size_t err_size)
+{
+	return new_handle(err, err_size, [&]() {
+		return std::make_unique<tresor_hash_pipeline>(
+			cfg != nullptr ? cfg->c : tresor::Config{},
+			tresor::Hasher::Hashes::Sha256Only);
+	});
+}
+
+int tresor_hash_pipeline_begin(tresor_hash_pipeline *p, uint64_t tag, char *err,
+			       size_t err_size)
+{
+	return guarded(err, err_size, [&]() {
+		p->p.begin(tag);
+		return 0;
+	});
+}
+
+int tresor_hash_pipeline_append(tresor_hash_pipeline *p, const void *data, size_t size,
+				char *err, size_t err_size)
+{
+	return guarded(err, err_size, [&]() {
+		p->p.append(data, size);
+		return 0;
+	});
+}
+
+int tresor_hash_pipeline_end(tresor_hash_pipeline *p, char *err, size_t err_size)
+{
+	return guarded(err, err_size, [&]() {
+		p->p.end();
+		return 0;
+	});
+}
+
+void tresor_hash_pipeline_cancel(tresor_hash_pipeline *p)
+{
+	try {
+		p->p.cancel();
+	} catch (...) {
+		// the thread failed: the next call says so
+	}
+}
+
+int tresor_hash_pipeline_next(tresor_hash_pipeline *p, int wait, uint64_t *tag_r, int *hashed_r,
+			      tresor_hash_result *result_r, char *err, size_t err_size)
+{
+	*hashed_r = 0;
+	return guarded(err, err_size, [&]() {
+		tresor::HashPipeline::Result r;
+		if (!p->p.next(r, wait != 0))
+			return 0;
+		*tag_r = r.tag;
+		// (not for every call: the result is 1.2 KB, most calls find none)
+		std::memset(result_r, 0, sizeof(*result_r));
+		if (r.ok) {
+			copy_hash_result(r.hashes, result_r);
+			*hashed_r = 1;
+		}
+		return 1;
+	});
+}
+
+size_t tresor_hash_pipeline_pending(const tresor_hash_pipeline *p)
+{
+	return p->p.pending();
+}
+
+void tresor_hash_pipeline_free(tresor_hash_pipeline *p)
+{
+	delete p;
 }
 
 /* ----------------------------------------------------------- journal */

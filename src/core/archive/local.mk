@@ -9,6 +9,7 @@ src_core_archive_libtresor_archive_la_SOURCES = \
 	src/core/archive/config.hpp src/core/archive/config.cpp \
 	src/core/archive/retention_rule.hpp \
 	src/core/archive/hasher.hpp src/core/archive/hasher.cpp \
+	src/core/archive/hash_pipeline.hpp src/core/archive/hash_pipeline.cpp \
 	src/core/archive/record.hpp src/core/archive/record.cpp \
 	src/core/archive/record_fields.cpp \
 	src/core/archive/journal_files.hpp src/core/archive/journal_files.cpp \

@@ -122,6 +122,41 @@ int tresor_hasher_finish(tresor_hasher *h, tresor_hash_result *result_r);
 void tresor_hasher_reset(tresor_hasher *h);
 void tresor_hasher_free(tresor_hasher *h);
 
+/* Hashing on a thread of its own (sha256 only, as
+   tresor_hasher_new_sha256_only), while the caller reads the next mails:
+   each mail's bytes are handed over as they are read, and the results come
+   back in the order the mails were begun. The thread calls nothing of
+   Dovecot's and runs with every signal blocked. The bytes queued at once
+   are bounded: append waits for the thread beyond 4 MB. */
+typedef struct tresor_hash_pipeline tresor_hash_pipeline;
+
+/* NULL with err set when the thread can't be started. */
+tresor_hash_pipeline *
+tresor_hash_pipeline_new_sha256_only(const tresor_config *cfg, char *err,
+				     size_t err_size);
+/* One mail: begin, append its bytes in any chunking, then end (a result
+   follows) or cancel (none does). begin, append and end return 0, or -1
+   with err set (misuse, or the thread failed). */
+int tresor_hash_pipeline_begin(tresor_hash_pipeline *p, uint64_t tag,
+			       char *err, size_t err_size);
+int tresor_hash_pipeline_append(tresor_hash_pipeline *p, const void *data,
+				size_t size, char *err, size_t err_size);
+int tresor_hash_pipeline_end(tresor_hash_pipeline *p, char *err,
+			     size_t err_size);
+void tresor_hash_pipeline_cancel(tresor_hash_pipeline *p);
+/* The result of the oldest mail ended and not yet taken: 1 with *tag_r
+   and *result_r set (*hashed_r 0 when hashing it failed: out of memory),
+   0 when there is none ready (with wait: none pending), -1 with err set
+   when the thread failed. */
+int tresor_hash_pipeline_next(tresor_hash_pipeline *p, int wait,
+			      uint64_t *tag_r, int *hashed_r,
+			      tresor_hash_result *result_r, char *err,
+			      size_t err_size);
+/* Mails ended whose results were not taken yet. */
+size_t tresor_hash_pipeline_pending(const tresor_hash_pipeline *p);
+/* Stops the thread; results not taken are dropped. */
+void tresor_hash_pipeline_free(tresor_hash_pipeline *p);
+
 /* ------------------------------------------------------------------ */
 /* Journal (append side)                                              */
 /* ------------------------------------------------------------------ */

@@ -2,15 +2,13 @@
 
 #include <algorithm>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
-#include <pthread.h>
 #include <stdexcept>
-#include <system_error>
 
 #include "archive/catalog.hpp"
 #include "archive/journal_files.hpp"
 #include "common/text.hpp"
+#include "common/threads.hpp"
 
 namespace tresor {
 
@@ -831,22 +829,12 @@ const std::vector<Problem> &Verifier::problems() const
 
 BackgroundVerifier::BackgroundVerifier(std::string dir, SealCheckSettings seals)
 {
-	// the new thread inherits the mask in force when it is created
-	sigset_t all, old;
-	sigfillset(&all);
-	int rc = ::pthread_sigmask(SIG_SETMASK, &all, &old);
-	if (rc != 0)
-		throw std::system_error(rc, std::generic_category(), "pthread_sigmask");
-	try {
-		result_ = std::async(std::launch::async,
-				     [dir = std::move(dir), seals = std::move(seals)]() {
-					     return std::make_unique<Verifier>(dir, seals);
-				     });
-	} catch (...) {
-		::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-		throw;
-	}
-	::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+	result_ = threads::with_signals_blocked([&] {
+		return std::async(std::launch::async,
+				  [dir = std::move(dir), seals = std::move(seals)]() {
+					  return std::make_unique<Verifier>(dir, seals);
+				  });
+	});
 }
 
 BackgroundVerifier::~BackgroundVerifier()

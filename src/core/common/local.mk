@@ -1,5 +1,6 @@
 # libtresor_common: what every library of the core uses - ASCII text,
-# POSIX file I/O, setting values, SHA-256, the C ABI helpers. OpenSSL.
+# POSIX file I/O, setting values, SHA-256, threads, the C ABI helpers.
+# OpenSSL.
 noinst_LTLIBRARIES += src/core/common/libtresor_common.la
 src_core_common_libtresor_common_la_CPPFLAGS = $(TRESOR_CORE_CPPFLAGS)
 src_core_common_libtresor_common_la_CXXFLAGS = $(TRESOR_CXXFLAGS)
@@ -9,6 +10,7 @@ src_core_common_libtresor_common_la_SOURCES = \
 	src/core/common/posix_io.hpp src/core/common/posix_io.cpp \
 	src/core/common/setting_values.hpp src/core/common/setting_values.cpp \
 	src/core/common/sha256.hpp src/core/common/sha256.cpp \
+	src/core/common/threads.hpp \
 	src/core/common/utc_time.hpp src/core/common/utc_time.cpp
 src_core_common_libtresor_common_la_LIBADD = $(OPENSSL_LIBS)
 if SANITIZERS

@@ -342,6 +342,16 @@ struct doveadm_tresor_deferred {
 	const char *guid, *sha256;
 };
 
+/* a mail whose bytes went to the hash pipeline, waiting for its hash */
+struct doveadm_tresor_queued_mail {
+	uint64_t tag;
+	/* index in run->boxes (the array may move as it grows) */
+	unsigned int box_idx;
+	bool journaled;
+	uint32_t uid;
+	char *guid;
+};
+
 struct doveadm_tresor_problem_row {
 	enum tresor_problem_kind kind;
 	const char *kind_name;
@@ -373,6 +383,14 @@ struct doveadm_tresor_verify_run {
 	ARRAY(struct doveadm_tresor_deferred) deferred;
 	pool_t defer_pool;
 	bool load_failed:1;
+	/* verify's first pass: each mail read is hashed on a thread of its
+	   own while the next ones are read; `queued` holds the mails whose
+	   hashes are awaited, oldest first from queued_head */
+	tresor_hash_pipeline *pipeline;
+	ARRAY(struct doveadm_tresor_queued_mail) queued;
+	unsigned int queued_head;
+	uint64_t next_tag;
+	bool hash_failed:1;
 
 	uint64_t mails_checked;
 	/* verify --since: mails saved before this seq are not read again,
@@ -629,6 +647,188 @@ doveadm_tresor_verify_loaded(struct doveadm_tresor_verify_run *run,
 	return v;
 }
 
+/* Hands a hashed mail to the verifier (or, adopting, to what adopt
+   journals). result is NULL when the mail could not be read or hashed:
+   error says why. mail is NULL for a mail hashed by the pipeline (never
+   when adopting). */
+static void
+doveadm_tresor_verify_hashed(struct doveadm_tresor_verify_run *run,
+			     tresor_verify *v,
+			     struct doveadm_tresor_verify_box *vbox,
+			     struct mail *mail, uint32_t uid, const char *guid,
+			     bool journaled, const tresor_hash_result *result,
+			     const char *error)
+{
+	const struct doveadm_tresor_adoptee *adoptee;
+	struct doveadm_tresor_uid_hash *uh;
+	enum tresor_observation obs;
+	const char *sha256;
+	buffer_t buf;
+	bool readable;
+
+	i_assert(mail != NULL || !run->adopt);
+	if (result == NULL) {
+		i_error("tresor %s: %s UID %u: can't read the mail: %s",
+			run->name, vbox->vname, uid, error);
+		/* the verifier reports it as MODIFIED when the journal
+		   expects it (UNJOURNALED in a journaled folder otherwise) */
+		sha256 = t_strdup_printf("no readable content (%s)", error);
+		readable = FALSE;
+	} else {
+		sha256 = result->sha256;
+		readable = strlen(sha256) == TRESOR_SHA256_SIZE * 2;
+	}
+	uh = NULL;
+	if (!run->second_pass) {
+		run->mails_checked++;
+		uh = array_append_space(&vbox->hashes);
+		uh->uid = uid;
+		buffer_create_from_data(&buf, uh->sha256, sizeof(uh->sha256));
+		if (!readable || hex_to_binary(sha256, &buf) < 0 ||
+		    buf.used != sizeof(uh->sha256))
+			uh->unreadable = TRUE;
+	}
+	if (run->adopt && run->second_pass) {
+		/* new since the first pass */
+		doveadm_tresor_adopt_pending_add(run, vbox, uid, guid,
+			sha256, readable, !readable ? NULL :
+			doveadm_tresor_adoptee_new(run, mail, guid, result));
+		return;
+	}
+	if (v == NULL) {
+		/* verify's first pass, the journal perhaps still being read */
+		v = doveadm_tresor_verify_loaded(run,
+			array_count(&run->deferred) >=
+			DOVEADM_TRESOR_VERIFY_DEFER_MAX);
+		if (v == NULL) {
+			if (!run->load_failed) {
+				doveadm_tresor_verify_defer(run, vbox, FALSE,
+					uid, guid, sha256, journaled);
+			}
+			return;
+		}
+	}
+	obs = tresor_verify_observe(v, vbox->guid, vbox->vname, uid, guid,
+				    sha256, journaled ? 1 : 0);
+	if (run->adopt) {
+		doveadm_tresor_adopt_observed(run, vbox, uid, obs,
+					      readable, NULL);
+		if (obs == TRESOR_OBSERVED_UNJOURNALED && readable) {
+			adoptee = doveadm_tresor_adoptee_new(run, mail, guid,
+							     result);
+			if (uh != NULL)
+				uh->adoptee = adoptee;
+		}
+	}
+}
+
+static void
+doveadm_tresor_verify_hash_failed(struct doveadm_tresor_verify_run *run,
+				  const char *error)
+{
+	if (run->hash_failed)
+		return;
+	i_error("tresor %s: hashing on a thread of its own failed: %s",
+		run->name, error);
+	doveadm_tresor_set_exit_code(&run->tctx->ctx, EX_TEMPFAIL);
+	run->hash_failed = TRUE;
+}
+
+/* Hands the mails the pipeline has hashed to the verifier, in the order
+   they were read; with wait, all of them. */
+static void
+doveadm_tresor_verify_take_hashed(struct doveadm_tresor_verify_run *run,
+				  tresor_verify *v, bool wait)
+{
+	struct doveadm_tresor_queued_mail *q;
+	tresor_hash_result result;
+	char err[TRESOR_ERR_SIZE];
+	uint64_t tag;
+	int hashed, ret;
+
+	while (!run->hash_failed &&
+	       run->queued_head < array_count(&run->queued)) {
+		ret = tresor_hash_pipeline_next(run->pipeline, wait ? 1 : 0,
+						&tag, &hashed, &result,
+						err, sizeof(err));
+		if (ret < 0)
+			doveadm_tresor_verify_hash_failed(run, err);
+		if (ret <= 0)
+			break;
+		q = array_idx_modifiable(&run->queued, run->queued_head++);
+		i_assert(q->tag == tag);
+		T_BEGIN {
+			doveadm_tresor_verify_hashed(run, v,
+				array_idx_modifiable(&run->boxes, q->box_idx),
+				NULL, q->uid, q->guid, q->journaled,
+				hashed != 0 ? &result : NULL,
+				"hashing failed (out of memory)");
+		} T_END;
+		i_free(q->guid);
+	}
+	/* the array holds only what is awaited, not the whole mailbox */
+	if (run->queued_head == array_count(&run->queued) ||
+	    run->queued_head >= 1024) {
+		array_delete(&run->queued, 0, run->queued_head);
+		run->queued_head = 0;
+	}
+}
+
+struct doveadm_tresor_pipeline_feed {
+	struct doveadm_tresor_verify_run *run;
+	char err[TRESOR_ERR_SIZE];
+};
+
+static int doveadm_tresor_pipeline_feed(void *context, const void *data,
+					size_t size)
+{
+	struct doveadm_tresor_pipeline_feed *feed = context;
+
+	return tresor_hash_pipeline_append(feed->run->pipeline, data, size,
+					   feed->err, sizeof(feed->err));
+}
+
+/* Reads one mail whole into the hash pipeline. -1 when it can't be read
+   (or the pipeline failed): nothing of it is queued then. */
+static int
+doveadm_tresor_verify_queue(struct doveadm_tresor_verify_run *run,
+			    struct doveadm_tresor_verify_box *vbox,
+			    struct mail *mail, const char *guid,
+			    bool journaled)
+{
+	struct doveadm_tresor_pipeline_feed feed = { .run = run };
+	struct doveadm_tresor_queued_mail *q;
+	struct istream *input;
+	const char *error;
+
+	if (mail_get_stream_because(mail, NULL, NULL, "tresor hash",
+				    &input) < 0)
+		return -1;
+	if (tresor_hash_pipeline_begin(run->pipeline, run->next_tag,
+				       feed.err, sizeof(feed.err)) < 0) {
+		doveadm_tresor_verify_hash_failed(run, feed.err);
+		return -1;
+	}
+	feed.err[0] = '\0';
+	if (tresor_user_stream_feed(input, doveadm_tresor_pipeline_feed,
+				    &feed, &error) < 0 ||
+	    tresor_hash_pipeline_end(run->pipeline, feed.err,
+				     sizeof(feed.err)) < 0) {
+		tresor_hash_pipeline_cancel(run->pipeline);
+		/* (a read error is left to the caller's second reading) */
+		if (feed.err[0] != '\0')
+			doveadm_tresor_verify_hash_failed(run, feed.err);
+		return -1;
+	}
+	q = array_append_space(&run->queued);
+	q->tag = run->next_tag++;
+	q->box_idx = vbox - array_front(&run->boxes);
+	q->journaled = journaled;
+	q->uid = mail->uid;
+	q->guid = i_strdup(guid);
+	return 0;
+}
+
 /* Hashes one mail and hands it to the verifier. In the second pass a mail
    already hashed in the first is not read again. */
 static void
@@ -638,13 +838,8 @@ doveadm_tresor_verify_mail(struct doveadm_tresor_verify_run *run,
 			   bool journaled)
 {
 	const struct doveadm_tresor_uid_hash *known;
-	const struct doveadm_tresor_adoptee *adoptee;
-	struct doveadm_tresor_uid_hash *uh;
-	enum tresor_observation obs;
 	tresor_hash_result result;
 	const char *sha256, *error, *guid;
-	buffer_t buf;
-	bool readable;
 
 	/* finds save records that were journaled without a UID */
 	if (mail_get_special(mail, MAIL_FETCH_GUID, &guid) < 0)
@@ -672,6 +867,17 @@ doveadm_tresor_verify_mail(struct doveadm_tresor_verify_run *run,
 		return;
 	}
 
+	if (run->pipeline != NULL && !run->second_pass && !run->hash_failed) {
+		if (doveadm_tresor_verify_queue(run, vbox, mail, guid,
+						journaled) == 0) {
+			doveadm_tresor_verify_take_hashed(run, v, FALSE);
+			return;
+		}
+		/* read again below, for its error, after the mails before it */
+		doveadm_tresor_verify_take_hashed(run, v, TRUE);
+		if (run->hash_failed)
+			return;
+	}
 	if (tresor_user_mail_hash_with(run->hasher, mail, &result,
 				       &error) < 0) {
 		if (mail->expunged) {
@@ -679,58 +885,12 @@ doveadm_tresor_verify_mail(struct doveadm_tresor_verify_run *run,
 			   the journal expects it */
 			return;
 		}
-		i_error("tresor %s: %s UID %u: can't read the mail: %s",
-			run->name, vbox->vname, mail->uid, error);
-		/* the verifier reports it as MODIFIED when the journal
-		   expects it (UNJOURNALED in a journaled folder otherwise) */
-		sha256 = t_strdup_printf("no readable content (%s)", error);
-		readable = FALSE;
-	} else {
-		sha256 = result.sha256;
-		readable = strlen(sha256) == TRESOR_SHA256_SIZE * 2;
-	}
-	uh = NULL;
-	if (!run->second_pass) {
-		run->mails_checked++;
-		uh = array_append_space(&vbox->hashes);
-		uh->uid = mail->uid;
-		buffer_create_from_data(&buf, uh->sha256, sizeof(uh->sha256));
-		if (!readable || hex_to_binary(sha256, &buf) < 0 ||
-		    buf.used != sizeof(uh->sha256))
-			uh->unreadable = TRUE;
-	}
-	if (run->adopt && run->second_pass) {
-		/* new since the first pass */
-		doveadm_tresor_adopt_pending_add(run, vbox, mail->uid, guid,
-			sha256, readable, !readable ? NULL :
-			doveadm_tresor_adoptee_new(run, mail, guid, &result));
+		doveadm_tresor_verify_hashed(run, v, vbox, mail, mail->uid,
+					     guid, journaled, NULL, error);
 		return;
 	}
-	if (v == NULL) {
-		/* verify's first pass, the journal perhaps still being read */
-		v = doveadm_tresor_verify_loaded(run,
-			array_count(&run->deferred) >=
-			DOVEADM_TRESOR_VERIFY_DEFER_MAX);
-		if (v == NULL) {
-			if (!run->load_failed) {
-				doveadm_tresor_verify_defer(run, vbox, FALSE,
-					mail->uid, guid, sha256, journaled);
-			}
-			return;
-		}
-	}
-	obs = tresor_verify_observe(v, vbox->guid, vbox->vname, mail->uid, guid,
-				    sha256, journaled ? 1 : 0);
-	if (run->adopt) {
-		doveadm_tresor_adopt_observed(run, vbox, mail->uid, obs,
-					      readable, NULL);
-		if (obs == TRESOR_OBSERVED_UNJOURNALED && readable) {
-			adoptee = doveadm_tresor_adoptee_new(run, mail, guid,
-							     &result);
-			if (uh != NULL)
-				uh->adoptee = adoptee;
-		}
-	}
+	doveadm_tresor_verify_hashed(run, v, vbox, mail, mail->uid, guid,
+				     journaled, &result, NULL);
 }
 
 static void
@@ -870,7 +1030,7 @@ doveadm_tresor_verify_mailbox(struct doveadm_tresor_verify_run *run,
 			ret = -1;
 			break;
 		}
-		if (run->load_failed) {
+		if (run->load_failed || run->hash_failed) {
 			ret = -1;
 			break;
 		}
@@ -884,6 +1044,8 @@ doveadm_tresor_verify_mailbox(struct doveadm_tresor_verify_run *run,
 						status.messages, "mails read");
 		}
 	}
+	if (run->pipeline != NULL)
+		doveadm_tresor_verify_take_hashed(run, v, TRUE);
 	mail_free(&mail);
 	(void)mailbox_transaction_commit(&trans);
 	mailbox_free(&box);
@@ -1250,6 +1412,15 @@ doveadm_tresor_verify_run_free(struct doveadm_tresor_verify_run *run)
 		array_free(&run->deferred);
 	if (run->defer_pool != NULL)
 		pool_unref(&run->defer_pool);
+	if (array_is_created(&run->queued)) {
+		struct doveadm_tresor_queued_mail *q;
+
+		array_foreach_modifiable(&run->queued, q)
+			i_free(q->guid);
+		array_free(&run->queued);
+	}
+	/* (stops the thread) */
+	tresor_hash_pipeline_free(run->pipeline);
 	tresor_hasher_free(run->hasher);
 	pool_unref(&run->pool);
 }
@@ -1294,6 +1465,14 @@ cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 	p_array_init(&run.boxes, run.pool, 16);
 	p_array_init(&run.failed_guids, run.pool, 4);
 	p_array_init(&run.rows, run.pool, 16);
+	run.pipeline = tresor_hash_pipeline_new_sha256_only(cfg, err,
+							     sizeof(err));
+	if (run.pipeline == NULL) {
+		i_warning("tresor verify: hashing on a thread of its own "
+			  "failed to start (%s): hashing while reading", err);
+	} else {
+		i_array_init(&run.queued, 256);
+	}
 
 	if (tctx->verify_since_seq == 0 && !tctx->verify_since_seal) {
 		/* the journal is read while the mailboxes are */
@@ -1334,8 +1513,9 @@ cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 	}
 	records = dec2str(tresor_verify_record_count(v));
 	run.mails_unread = tresor_verify_unread_count(v);
-	if (run.killed) {
-		i_error("tresor verify: interrupted, nothing verified");
+	if (run.killed || run.hash_failed) {
+		i_error("tresor verify: %s, nothing verified", run.killed ?
+			"interrupted" : "not every mail was hashed");
 		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 		tresor_verify_free(v);
 		doveadm_tresor_verify_run_free(&run);

@@ -50,16 +50,18 @@ int tresor_user_config_load(struct mail_user *user, tresor_config **cfg_r,
 	return 0;
 }
 
-int tresor_user_stream_hash(tresor_hasher *hasher, struct istream *input,
-			    tresor_hash_result *result_r, const char **error_r)
+int tresor_user_stream_feed(struct istream *input,
+			    int (*feed)(void *context, const void *data,
+					size_t size),
+			    void *context, const char **error_r)
 {
 	const unsigned char *data;
 	size_t size;
 	int ret;
 
-	tresor_hasher_reset(hasher);
 	while ((ret = i_stream_read_more(input, &data, &size)) > 0) {
-		tresor_hasher_update(hasher, data, size);
+		if (feed(context, data, size) < 0)
+			return -1;
 		i_stream_skip(input, size);
 	}
 	i_assert(ret == -1);
@@ -69,6 +71,23 @@ int tresor_user_stream_hash(tresor_hasher *hasher, struct istream *input,
 					   i_stream_get_error(input));
 		return -1;
 	}
+	return 0;
+}
+
+static int tresor_user_hasher_feed(void *context, const void *data,
+				   size_t size)
+{
+	tresor_hasher_update(context, data, size);
+	return 0;
+}
+
+int tresor_user_stream_hash(tresor_hasher *hasher, struct istream *input,
+			    tresor_hash_result *result_r, const char **error_r)
+{
+	tresor_hasher_reset(hasher);
+	if (tresor_user_stream_feed(input, tresor_user_hasher_feed, hasher,
+				    error_r) < 0)
+		return -1;
 	if (tresor_hasher_finish(hasher, result_r) < 0) {
 		*error_r = "hashing failed (out of memory)";
 		return -1;

@@ -24,6 +24,13 @@ int tresor_user_config_load(struct mail_user *user, tresor_config **cfg_r,
 int tresor_user_mail_hash(const tresor_config *cfg, struct mail *mail,
 			  bool sha256_only, tresor_hash_result *result_r,
 			  const char **error_r);
+/* Hands input from where it stands to its end to feed, a block at a time.
+   Returns 0, or -1: feed returned -1 (*error_r untouched), or reading
+   failed (*error_r set). */
+int tresor_user_stream_feed(struct istream *input,
+			    int (*feed)(void *context, const void *data,
+					size_t size),
+			    void *context, const char **error_r);
 /* Hashes input from where it stands to its end with the caller's hasher
    (reset first). Returns 0, or -1 with *error_r set. */
 int tresor_user_stream_hash(tresor_hasher *hasher, struct istream *input,
