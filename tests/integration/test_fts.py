@@ -696,6 +696,24 @@ class FtsOracleTests(FtsCase):
 # 2. attachments
 
 
+class WithVocabularyFiles:
+    """Mixin: every folder's index keeps a vocabulary file
+    (tresor_fts_vocabulary_from = 0; by default only folders of 25,000
+    mails and more do), which each search reads instead of Xapian's term
+    list."""
+    plugin = {"tresor_fts_vocabulary_from": "0"}
+
+    @classmethod
+    def setUpClass(cls):
+        if BACKEND != "tresor":
+            raise unittest.SkipTest("the vocabulary file is fts_tresor's")
+        super().setUpClass()
+
+
+class FtsOracleVocabularyTests(WithVocabularyFiles, FtsOracleTests):
+    """The oracle again, with vocabulary files."""
+
+
 class FtsAttachmentTests(FtsCase):
     """Text inside attachments is found by TEXT and BODY; broken or
     hostile attachments hurt nothing."""
@@ -1154,6 +1172,25 @@ class FtsLifecycleTests(FtsCase):
 
 # --------------------------------------------------------------------------
 # 4. concurrency and fts_autoindex
+
+
+class FtsLifecycleVocabularyTests(WithVocabularyFiles, FtsLifecycleTests):
+    """Expunge, rename, delete, rescan, optimize, corruption and
+    UIDVALIDITY with vocabulary files."""
+
+    def test_vocabulary_files_exist(self):
+        """The setting reaches the index: each indexed folder's database
+        has its vocabulary file, holding the folder's words."""
+        user = self.user()
+        tokens = self.fill(user, n=3)
+        self.index(user)
+        files = glob.glob(os.path.join(mailbox_index_dir(self.dc, user),
+                                       "db-*", "vocabulary-*"))
+        self.assertEqual(len(files), 1, files)
+        with open(files[0], "rb") as f:
+            words = f.read()
+        for token in tokens:
+            self.assertIn(b"B" + token.upper().encode() + b"\n", words)
 
 
 class FtsConcurrencyTests(FtsCase):

@@ -88,7 +88,8 @@ fts::KeyType to_key_type(enum tresor_fts_key_type t)
 
 extern "C" {
 
-int tresor_fts_open(const char *dir, uint32_t uidvalidity, int writable, unsigned lock_timeout_ms,
+int tresor_fts_open(const char *dir, uint32_t uidvalidity, int writable,
+		    const tresor_fts_settings *settings, unsigned lock_timeout_ms,
 		    tresor_fts_index **idx_r, char *notice, size_t notice_size, char *err,
 		    size_t err_size)
 {
@@ -100,6 +101,8 @@ int tresor_fts_open(const char *dir, uint32_t uidvalidity, int writable, unsigne
 		opts.writable = writable != 0;
 		opts.uidvalidity = uidvalidity;
 		opts.lock_timeout_ms = lock_timeout_ms;
+		if (settings != nullptr)
+			opts.vocabulary_from_documents = settings->settings.vocabulary_from_mails;
 		std::string note;
 		auto idx = std::make_unique<tresor_fts_index>();
 		idx->index = fts::Index::open(dir, opts, note);

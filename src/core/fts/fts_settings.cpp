@@ -16,6 +16,7 @@ const char *const kSettingNames[] = {
 	"tresor_fts_attachments",
 	"tresor_fts_attachment_max_size",
 	"tresor_fts_lock_timeout",
+	"tresor_fts_vocabulary_from",
 	nullptr,
 };
 
@@ -61,6 +62,19 @@ void Settings::set(std::string_view name, std::string_view value)
 		if (ms.count() < 100 || ms > std::chrono::minutes(10))
 			throw bad("expected between 100ms and 10min");
 		lock_timeout_ms = static_cast<unsigned>(ms.count());
+	} else if (name == "tresor_fts_vocabulary_from") {
+		std::string_view v = text::trim_space(value);
+		std::uint64_t mails = 0;
+		if (v.empty() || v.size() > 10)
+			throw bad("expected a number of mails, 0 or more");
+		for (char c : v) {
+			if (c < '0' || c > '9')
+				throw bad("expected a number of mails, 0 or more");
+			mails = mails * 10 + static_cast<unsigned>(c - '0');
+		}
+		if (mails > (1u << 31))
+			throw bad("expected at most 2147483648");
+		vocabulary_from_mails = static_cast<std::uint32_t>(mails);
 	} else {
 		throw ConfigError("unknown setting '" + n + "'");
 	}

@@ -17,6 +17,8 @@ struct Settings {
 	bool attachments = true;                    // tresor_fts_attachments
 	std::uint64_t attachment_max_size = 32ull << 20; // tresor_fts_attachment_max_size
 	unsigned lock_timeout_ms = 30000;           // tresor_fts_lock_timeout
+	// tresor_fts_vocabulary_from (fts::OpenOptions::vocabulary_from_documents)
+	std::uint32_t vocabulary_from_mails = 25000;
 
 	static const char *const *setting_names();
 	// Throws ConfigError (common/setting_values.hpp) naming the setting.

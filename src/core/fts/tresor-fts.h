@@ -20,6 +20,7 @@ extern "C" {
 
 typedef struct tresor_fts_index tresor_fts_index;
 typedef struct tresor_fts_result tresor_fts_result;
+typedef struct tresor_fts_settings tresor_fts_settings;
 
 enum tresor_fts_field {
 	TRESOR_FTS_FIELD_BODY = 0,        /* text and message body parts */
@@ -38,9 +39,11 @@ enum tresor_fts_key_type {
 
 /* Opens the index in dir (created when writable). A read-only open of a
    missing index succeeds and reads as empty. notice gets a text when a
-   writable open started the index afresh (UIDVALIDITY change). Returns 0,
-   -1, TRESOR_FTS_ERR_CORRUPT or TRESOR_FTS_ERR_BUSY. */
+   writable open started the index afresh (UIDVALIDITY change). settings
+   (NULL: the defaults) gives tresor_fts_vocabulary_from. Returns 0, -1,
+   TRESOR_FTS_ERR_CORRUPT or TRESOR_FTS_ERR_BUSY. */
 int tresor_fts_open(const char *dir, uint32_t uidvalidity, int writable,
+		    const tresor_fts_settings *settings,
 		    unsigned lock_timeout_ms, tresor_fts_index **idx_r,
 		    char *notice, size_t notice_size, char *err, size_t err_size);
 void tresor_fts_close(tresor_fts_index *idx);
@@ -118,8 +121,8 @@ void tresor_fts_result_free(tresor_fts_result *r);
 
 /* Settings (plugin { }): tresor_extract, tresor_extract_timeout,
    tresor_extract_memory, tresor_fts_attachments,
-   tresor_fts_attachment_max_size, tresor_fts_lock_timeout. */
-typedef struct tresor_fts_settings tresor_fts_settings;
+   tresor_fts_attachment_max_size, tresor_fts_lock_timeout,
+   tresor_fts_vocabulary_from. */
 tresor_fts_settings *tresor_fts_settings_new(void);
 void tresor_fts_settings_free(tresor_fts_settings *set);
 /* NULL-terminated list of the setting names. */

@@ -193,8 +193,9 @@ fts_backend_tresor_open_box(struct fts_tresor_backend *backend,
 		return -1;
 	}
 	*dir_r = dir;
-	ret = tresor_fts_open(dir, uidvalidity, writable ? 1 : 0, lock_timeout_ms,
-			      index_r, notice, sizeof(notice), err, sizeof(err));
+	ret = tresor_fts_open(dir, uidvalidity, writable ? 1 : 0,
+			      backend->settings, lock_timeout_ms, index_r,
+			      notice, sizeof(notice), err, sizeof(err));
 	if (ret == TRESOR_FTS_ERR_CORRUPT) {
 		e_error(box->event, "fts-tresor: index %s is damaged (%s): "
 			"removing it, the mailbox will be indexed again", dir, err);
@@ -203,8 +204,9 @@ fts_backend_tresor_open_box(struct fts_tresor_backend *backend,
 			return -1;
 		}
 		ret = tresor_fts_open(dir, uidvalidity, writable ? 1 : 0,
-				      lock_timeout_ms, index_r, notice,
-				      sizeof(notice), err, sizeof(err));
+				      backend->settings, lock_timeout_ms,
+				      index_r, notice, sizeof(notice), err,
+				      sizeof(err));
 	}
 	if (ret == TRESOR_FTS_ERR_BUSY) {
 		e_warning(box->event, "fts-tresor: %s", err);

@@ -33,6 +33,7 @@ struct tresor_settings {
 	const char *tresor_fts_attachments;
 	const char *tresor_fts_attachment_max_size;
 	const char *tresor_fts_lock_timeout;
+	const char *tresor_fts_vocabulary_from;
 	const char *tresor_invoice_keywords;
 	const char *tresor_suppliers;
 	const char *tresor_authserv_id;
@@ -61,6 +62,7 @@ static const struct setting_define tresor_setting_defines[] = {
 	DEF(STR_NOVARS, tresor_fts_attachments),
 	DEF(STR_NOVARS, tresor_fts_attachment_max_size),
 	DEF(STR_NOVARS, tresor_fts_lock_timeout),
+	DEF(STR_NOVARS, tresor_fts_vocabulary_from),
 	DEF(STR_NOVARS, tresor_invoice_keywords),
 	DEF(STR, tresor_suppliers),
 	DEF(STR_NOVARS, tresor_authserv_id),
@@ -78,7 +80,8 @@ static const struct tresor_settings tresor_default_settings = {
 	.tresor_retention = "", .tresor_extract = "",
 	.tresor_extract_timeout = "", .tresor_extract_memory = "",
 	.tresor_fts_attachments = "", .tresor_fts_attachment_max_size = "",
-	.tresor_fts_lock_timeout = "", .tresor_invoice_keywords = "",
+	.tresor_fts_lock_timeout = "", .tresor_fts_vocabulary_from = "",
+	.tresor_invoice_keywords = "",
 	.tresor_suppliers = "", .tresor_authserv_id = "",
 	.tresor_own_ibans = "", .tresor_invoice_budget = "",
 };

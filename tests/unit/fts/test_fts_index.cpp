@@ -1,6 +1,7 @@
 // The full-text index of fts_tresor (src/core/fts/fts_index.cpp).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -14,6 +15,7 @@
 #include <xapian.h>
 
 #include "fts/fts_index.hpp"
+#include "fts/fts_settings.hpp"
 
 namespace fs = std::filesystem;
 using namespace tresor::fts;
@@ -36,13 +38,17 @@ class TempDir {
 	fs::path path_;
 };
 
+// (Writers keep a vocabulary file from the first mail, unless told
+// otherwise: its readers are the ones tested most.)
 std::unique_ptr<Index> open_index(const std::string &dir, bool writable, std::uint32_t uidvalidity = 7,
-				  unsigned lock_timeout_ms = 30000)
+				  unsigned lock_timeout_ms = 30000,
+				  std::uint32_t vocabulary_from_documents = 0)
 {
 	OpenOptions o;
 	o.writable = writable;
 	o.uidvalidity = uidvalidity;
 	o.lock_timeout_ms = lock_timeout_ms;
+	o.vocabulary_from_documents = vocabulary_from_documents;
 	std::string notice;
 	return Index::open(dir, o, notice);
 }
@@ -816,12 +822,21 @@ TEST(FtsIndexLifecycle, ReadersAnswerWhileWritersCommitAndSyncOverAndOver)
 		}
 		writing = false;
 	});
-	std::string damage;
+	std::string damage, wrong;
 	unsigned opened = 0;
 	while (writing) {
 		try {
 			auto r = open_index(dir, false);
-			ask(*r, {key(KeyType::body, "RECHNUNG")});
+			EXPECT_EQ(ask(*r, {key(KeyType::body, "RECHNUNG")}).definite,
+				  (std::set<std::uint32_t>{1}));
+			// every mail the reader's revision has, through the
+			// vocabulary file the writers append to meanwhile
+			std::set<std::uint32_t> want;
+			for (std::uint32_t uid = 5; uid <= r->last_uid(); uid++)
+				want.insert(uid);
+			if (ask(*r, {key(KeyType::body, "CHSCH")}).definite != want && wrong.empty())
+				wrong = "a reader at last_uid " + std::to_string(r->last_uid()) +
+					" missed mails";
 			opened++;
 		} catch (const std::exception &e) {
 			damage = e.what();
@@ -830,6 +845,323 @@ TEST(FtsIndexLifecycle, ReadersAnswerWhileWritersCommitAndSyncOverAndOver)
 	}
 	writer.join();
 	EXPECT_EQ(damage, "") << "after " << opened << " readers";
+	EXPECT_EQ(wrong, "");
 	EXPECT_EQ(writer_error, "");
 	EXPECT_GT(opened, 0u);
+}
+
+namespace {
+
+// The vocabulary files of the index's current database (normally one).
+std::vector<fs::path> vocabulary_files(const std::string &dir)
+{
+	std::ifstream stub(dir + "/index");
+	std::string backend, target;
+	stub >> backend >> target;
+	std::vector<fs::path> files;
+	for (auto &e : fs::directory_iterator(fs::path(dir) / target))
+		if (e.path().filename().string().rfind("vocabulary-", 0) == 0)
+			files.push_back(e.path());
+	return files;
+}
+
+std::string current_db(const std::string &dir)
+{
+	std::ifstream stub(dir + "/index");
+	std::string backend, target;
+	stub >> backend >> target;
+	return dir + "/" + target;
+}
+
+std::vector<std::string> lines_of(const fs::path &file)
+{
+	std::ifstream in(file);
+	std::vector<std::string> lines;
+	for (std::string line; std::getline(in, line);)
+		lines.push_back(line);
+	return lines;
+}
+
+std::multiset<std::string> all_terms(const std::string &db_dir)
+{
+	Xapian::Database db(db_dir);
+	std::multiset<std::string> terms;
+	for (auto t = db.allterms_begin(); t != db.allterms_end(); ++t)
+		terms.insert(*t);
+	return terms;
+}
+
+// The vocabulary holds every term of the database once, nothing else.
+void expect_vocabulary_is_the_term_list(const std::string &dir)
+{
+	auto files = vocabulary_files(dir);
+	ASSERT_EQ(files.size(), 1u);
+	auto lines = lines_of(files[0]);
+	std::multiset<std::string> in_file(lines.begin(), lines.end());
+	EXPECT_EQ(in_file, all_terms(current_db(dir)));
+}
+
+// A corpus of words shared between mails and fields, with words of their
+// own, indexed in batches of 40.
+const char *const kWords[] = {"RECHNUNG", "EINGANGSRECHNUNG", "ZAHLUNG", "LIEFERANT", "GMBH",
+			      "MAHNUNG", "ÜBERWEISUNG", "KONTO", "DE89370400440532013000",
+			      "BESTELLUNG", "ANGEBOT", "MÜLLER", "VERTRAG", "STEUER"};
+
+void write_random_corpus(const std::string &dir, std::uint32_t mails, std::mt19937 &random)
+{
+	auto w = open_index(dir, true);
+	auto word = [&] {
+		std::string out = kWords[random() % std::size(kWords)];
+		if (random() % 3 == 0)
+			out += std::to_string(random() % 500);
+		return out;
+	};
+	for (std::uint32_t uid = 1; uid <= mails; uid++) {
+		w->begin_document(uid);
+		w->add_text(Field::header, "SUBJECT", word() + " " + word());
+		w->end_field();
+		w->add_text(Field::header, "X-KUNDE", word());
+		w->end_field();
+		w->add_text(Field::body, "", word() + " " + word() + "\n" + word());
+		w->end_field();
+		if (uid % 4 == 0) {
+			w->add_text(Field::attachment, "", word() + " " + word());
+			w->end_field();
+		}
+		if (uid % 5 == 0) {
+			w->add_text(Field::html, "", word());
+			w->end_field();
+		}
+		if (uid % 40 == 0)
+			w->commit();
+	}
+	w->commit();
+}
+
+std::vector<Key> random_query(std::mt19937 &random)
+{
+	std::string w = kWords[random() % std::size(kWords)];
+	std::size_t from = random() % (w.size() - 3);
+	std::string value = w.substr(from, 3 + random() % (w.size() - from - 2));
+	if (random() % 4 == 0)
+		value += std::to_string(random() % 500);
+	if (random() % 5 == 0)
+		value += " " + std::string(kWords[random() % std::size(kWords)]).substr(0, 4);
+	switch (random() % 5) {
+	case 0:
+		return {key(KeyType::body, value)};
+	case 1:
+		return {key(KeyType::header, value, "SUBJECT")};
+	case 2:
+		return {key(KeyType::header, value, "X-KUNDE", random() % 2 == 0)};
+	case 3:
+		return {key(KeyType::header_approx, value, "SUBJECT")};
+	default:
+		return {key(KeyType::text, value), key(KeyType::body, value.substr(0, 3))};
+	}
+}
+
+} // namespace
+
+TEST(FtsVocabulary, HoldsEveryTermOnceAcrossCommits)
+{
+	TempDir tmp;
+	std::mt19937 random(1);
+	write_random_corpus(tmp.str(), 200, random);
+	expect_vocabulary_is_the_term_list(tmp.str());
+	// a second writer adds to it
+	{
+		auto w = open_index(tmp.str(), true);
+		w->begin_document(201);
+		w->add_text(Field::body, "", "RECHNUNG BRANDNEU");
+		w->commit();
+	}
+	expect_vocabulary_is_the_term_list(tmp.str());
+}
+
+TEST(FtsVocabulary, SearchesAnswerAsTheTermListDoes)
+{
+	TempDir tmp;
+	std::mt19937 random(2);
+	write_random_corpus(tmp.str(), 300, random);
+	struct Query {
+		std::vector<Key> keys;
+		bool and_args;
+	};
+	std::vector<Query> queries;
+	for (int i = 0; i < 300; i++)
+		queries.push_back({random_query(random), random() % 2 == 0});
+	auto answers = [&] {
+		auto r = open_index(tmp.str(), false);
+		std::vector<Answer> out;
+		for (const auto &q : queries)
+			out.push_back(ask(*r, q.keys, q.and_args));
+		return out;
+	};
+	const auto with_file = answers();
+	std::size_t found = 0;
+	for (const auto &a : with_file)
+		found += a.definite.size() + a.maybe.size();
+	EXPECT_GT(found, 1000u) << "the queries find something";
+	// without the file the reader walks Xapian's term list
+	for (const auto &file : vocabulary_files(tmp.str()))
+		fs::remove(file);
+	const auto from_term_list = answers();
+	for (std::size_t i = 0; i < queries.size(); i++) {
+		EXPECT_EQ(with_file[i].handled, from_term_list[i].handled) << queries[i].keys[0].value;
+		EXPECT_EQ(with_file[i].definite, from_term_list[i].definite)
+			<< queries[i].keys[0].value;
+		EXPECT_EQ(with_file[i].maybe, from_term_list[i].maybe) << queries[i].keys[0].value;
+	}
+}
+
+TEST(FtsVocabulary, ATornAppendIsIgnoredThenCutOff)
+{
+	TempDir tmp;
+	write_corpus(*open_index(tmp.str(), true));
+	auto files = vocabulary_files(tmp.str());
+	ASSERT_EQ(files.size(), 1u);
+	const auto committed = fs::file_size(files[0]);
+	// a writer killed while appending the terms of a commit it never made
+	std::ofstream(files[0], std::ios::app) << "BHALBGESCHRIEB";
+	{
+		auto r = open_index(tmp.str(), false);
+		EXPECT_EQ(ask(*r, {key(KeyType::body, "RECHNUNG")}).definite,
+			  (std::set<std::uint32_t>{1}));
+		EXPECT_TRUE(ask(*r, {key(KeyType::body, "HALBGE")}).definite.empty());
+	}
+	{
+		auto w = open_index(tmp.str(), true);
+		EXPECT_EQ(fs::file_size(files[0]), committed);
+		w->begin_document(5);
+		w->add_text(Field::body, "", "NEUWORT");
+		w->commit();
+	}
+	expect_vocabulary_is_the_term_list(tmp.str());
+	auto r = open_index(tmp.str(), false);
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "EUWOR")}).definite, (std::set<std::uint32_t>{5}));
+}
+
+TEST(FtsVocabulary, ACommitMadeWithoutItIsNoticedAndTheFileWrittenAfresh)
+{
+	for (bool drop_metadata : {false, true}) {
+		TempDir tmp;
+		write_corpus(*open_index(tmp.str(), true));
+		const auto old_file = vocabulary_files(tmp.str()).at(0);
+		{
+			// an older version of this code, or Xapian committing in a
+			// destructor: a document and no vocabulary
+			Xapian::WritableDatabase raw(current_db(tmp.str()),
+						     Xapian::DB_OPEN | Xapian::DB_NO_TERMLIST);
+			Xapian::Document doc;
+			doc.add_boolean_term("BFREMDWORT");
+			raw.replace_document(5, doc);
+			raw.set_metadata("tresor.last_uid", "5");
+			if (drop_metadata)
+				raw.set_metadata("tresor.vocabulary", "");
+			raw.commit();
+		}
+		{
+			// the reader scans the term list instead: nothing is missed
+			auto r = open_index(tmp.str(), false);
+			EXPECT_EQ(ask(*r, {key(KeyType::body, "REMDWO")}).definite,
+				  (std::set<std::uint32_t>{5}));
+		}
+		open_index(tmp.str(), true); // the next writer writes it afresh
+		EXPECT_FALSE(fs::exists(old_file));
+		expect_vocabulary_is_the_term_list(tmp.str());
+		auto r = open_index(tmp.str(), false);
+		EXPECT_EQ(ask(*r, {key(KeyType::body, "REMDWO")}).definite,
+			  (std::set<std::uint32_t>{5}));
+		// and reads it (the term list isn't walked: a term only there
+		// is not found)
+		{
+			Xapian::WritableDatabase raw(current_db(tmp.str()),
+						     Xapian::DB_OPEN | Xapian::DB_NO_TERMLIST);
+			auto value = raw.get_metadata("tresor.vocabulary");
+			Xapian::Document doc;
+			doc.add_boolean_term("BNURINXAPIAN");
+			raw.replace_document(6, doc);
+			raw.set_metadata("tresor.last_uid", "6");
+			// as if the vocabulary were for this revision
+			auto space = value.find(' ');
+			raw.set_metadata("tresor.vocabulary",
+					 std::to_string(raw.get_revision() + 1) + value.substr(space));
+			raw.commit();
+		}
+		auto r2 = open_index(tmp.str(), false);
+		EXPECT_TRUE(ask(*r2, {key(KeyType::body, "NURINX")}).definite.empty());
+	}
+}
+
+TEST(FtsVocabulary, CompactionWritesItAfreshWithoutTheExpungedMails)
+{
+	TempDir tmp;
+	{
+		auto w = open_index(tmp.str(), true);
+		write_corpus(*w);
+		w->begin_document(5);
+		w->add_text(Field::body, "", "NURHIER");
+		w->commit();
+		w->expunge(5);
+		w->commit();
+	}
+	auto before = lines_of(vocabulary_files(tmp.str()).at(0));
+	EXPECT_NE(std::find(before.begin(), before.end(), "BNURHIER"), before.end());
+	open_index(tmp.str(), true)->compact();
+	expect_vocabulary_is_the_term_list(tmp.str());
+	auto after = lines_of(vocabulary_files(tmp.str()).at(0));
+	EXPECT_EQ(std::find(after.begin(), after.end(), "BNURHIER"), after.end());
+	auto r = open_index(tmp.str(), false);
+	EXPECT_EQ(ask(*r, {key(KeyType::text, "ZAHLUNGSZ")}).definite, (std::set<std::uint32_t>{3}));
+	EXPECT_TRUE(ask(*r, {key(KeyType::body, "NURHIER")}).definite.empty());
+}
+
+TEST(FtsVocabulary, StartsOnceTheFolderIsLargeAndStays)
+{
+	TempDir tmp;
+	const std::string dir = tmp.str();
+	auto write = [&](std::uint32_t first, std::uint32_t last, std::uint32_t from) {
+		auto w = open_index(dir, true, 7, 30000, from);
+		for (std::uint32_t uid = first; uid <= last; uid++) {
+			w->begin_document(uid);
+			w->add_text(Field::body, "", "POSTEN" + std::to_string(uid) + " RECHNUNG");
+		}
+		w->commit();
+	};
+	write(1, 40, 50);
+	EXPECT_TRUE(vocabulary_files(dir).empty()) << "40 mails: the term list is walked";
+	EXPECT_EQ(ask(*open_index(dir, false), {key(KeyType::body, "OSTEN3")}).definite.size(), 11u);
+	write(41, 60, 50);
+	expect_vocabulary_is_the_term_list(dir);
+	// a writer told a larger number keeps the file up to date all the same
+	write(61, 70, 1000);
+	expect_vocabulary_is_the_term_list(dir);
+	auto r = open_index(dir, false);
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "OSTEN6")}).definite.size(), 11u); // 6, 60-69
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "OSTEN70")}).definite, (std::set<std::uint32_t>{70}));
+}
+
+TEST(FtsSettings, VocabularyFrom)
+{
+	Settings s;
+	EXPECT_EQ(s.vocabulary_from_mails, 25000u);
+	s.set("tresor_fts_vocabulary_from", " 0 ");
+	EXPECT_EQ(s.vocabulary_from_mails, 0u);
+	s.set("tresor_fts_vocabulary_from", "100000");
+	EXPECT_EQ(s.vocabulary_from_mails, 100000u);
+	for (const char *bad : {"", "-1", "25k", "1e5", "99999999999", "2147483649"}) {
+		try {
+			s.set("tresor_fts_vocabulary_from", bad);
+			ADD_FAILURE() << "accepted '" << bad << "'";
+		} catch (const std::exception &e) {
+			EXPECT_NE(std::string(e.what()).find("tresor_fts_vocabulary_from"),
+				  std::string::npos) << e.what();
+		}
+	}
+	EXPECT_EQ(s.vocabulary_from_mails, 100000u);
+	bool listed = false;
+	for (auto name = Settings::setting_names(); *name != nullptr; name++)
+		listed = listed || std::string(*name) == "tresor_fts_vocabulary_from";
+	EXPECT_TRUE(listed);
 }
