@@ -82,6 +82,7 @@ IndexState &state()
 		fts::OpenOptions opts;
 		opts.writable = true;
 		opts.uidvalidity = 1;
+		opts.vocabulary_from_documents = 0; // readers scan the vocabulary file
 		std::string notice;
 		st.index = fts::Index::open(st.dir, opts, notice);
 		st.uid = 0;
@@ -130,6 +131,30 @@ void check_index(std::string_view in)
 	for (std::size_t i = 5; i < s.size() && i < 12; i++)
 		key(static_cast<fts::KeyType>(i % 4), s[1], s[i], i % 3 == 0);
 	std::optional<fts::Result> r = idx.lookup(keys, false);
+	// A reader scans the vocabulary file, the writer Xapian's term list:
+	// the same answers.
+	{
+		fts::OpenOptions ro;
+		ro.uidvalidity = 1;
+		std::string notice;
+		auto reader = fts::Index::open(st.dir, ro, notice);
+		std::vector<fts::Key> again = keys;
+		std::optional<fts::Result> rr = reader->lookup(again, false);
+		FUZZ_CHECK(r.has_value() == rr.has_value());
+		if (r && rr) {
+			auto same = [](const std::vector<fts::Range> &a,
+				       const std::vector<fts::Range> &b) {
+				if (a.size() != b.size())
+					return false;
+				for (std::size_t i = 0; i < a.size(); i++)
+					if (a[i].first != b[i].first || a[i].last != b[i].last)
+						return false;
+				return true;
+			};
+			FUZZ_CHECK(same(r->definite, rr->definite));
+			FUZZ_CHECK(same(r->maybe, rr->maybe));
+		}
+	}
 
 	// A body key that is one run of kMinIndexed to kMaxExact bytes must find
 	// this mail (definite or maybe).
