@@ -1013,6 +1013,9 @@ TEST(FtsVocabulary, SearchesAnswerAsTheTermListDoes)
 			<< queries[i].keys[0].value;
 		EXPECT_EQ(with_file[i].maybe, from_term_list[i].maybe) << queries[i].keys[0].value;
 	}
+	// the next writer writes the deleted file again
+	open_index(tmp.str(), true);
+	expect_vocabulary_is_the_term_list(tmp.str());
 }
 
 TEST(FtsVocabulary, ATornAppendIsIgnoredThenCutOff)
