@@ -104,35 +104,31 @@ void HashPipeline::flush_building(bool last, bool cancel)
 	if (!cancel)
 		piece.bytes.swap(building_);
 	building_first_ = false;
-	push(std::move(piece));
-	// the next piece's buffer: one the worker is done with
-	building_.clear();
-	std::lock_guard<std::mutex> guard(lock_);
-	if (!spare_.empty()) {
-		building_.swap(spare_.back());
-		spare_.pop_back();
-		building_.clear();
-	}
-}
-
-void HashPipeline::push(Piece piece)
-{
 	const std::size_t piece_cost = cost(piece);
-	std::unique_lock<std::mutex> guard(lock_);
-	auto has_room = [&] {
-		return queued_bytes_ == 0 || queued_bytes_ + piece_cost <= max_queued_bytes_ ||
-		       broken_;
-	};
-	if (!has_room()) {
-		wake_worker(guard);
-		space_ready_.wait(guard, has_room);
+	{
+		std::unique_lock<std::mutex> guard(lock_);
+		auto has_room = [&] {
+			return queued_bytes_ == 0 ||
+			       queued_bytes_ + piece_cost <= max_queued_bytes_ || broken_;
+		};
+		if (!has_room()) {
+			wake_worker(guard);
+			space_ready_.wait(guard, has_room);
+		}
+		if (broken_)
+			throw std::runtime_error("the hashing thread failed");
+		queue_.push_back(std::move(piece));
+		queued_bytes_ += piece_cost;
+		if (queued_bytes_ >= wake_bytes_ && worker_idle_)
+			work_ready_.notify_one();
+		// the next piece's buffer: one the worker is done with (under the
+		// same lock: one lock per piece)
+		if (!cancel && !spare_.empty()) {
+			building_.swap(spare_.back());
+			spare_.pop_back();
+		}
 	}
-	if (broken_)
-		throw std::runtime_error("the hashing thread failed");
-	queue_.push_back(std::move(piece));
-	queued_bytes_ += piece_cost;
-	if (queued_bytes_ >= wake_bytes_ && worker_idle_)
-		work_ready_.notify_one();
+	building_.clear();
 }
 
 void HashPipeline::wake_worker(std::unique_lock<std::mutex> &)

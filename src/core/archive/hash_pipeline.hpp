@@ -63,9 +63,10 @@ private:
 		bool cancel = false;
 	};
 
-	void push(Piece piece);
 	// (with lock_ held) the worker takes what is queued, however little
 	void wake_worker(std::unique_lock<std::mutex> &held);
+	// Hands the mail's bytes so far to the worker (waiting while the
+	// queue is full).
 	void flush_building(bool last, bool cancel);
 	void run();
 	static std::size_t cost(const Piece &piece);

@@ -852,25 +852,24 @@ TEST(FtsIndexLifecycle, ReadersAnswerWhileWritersCommitAndSyncOverAndOver)
 
 namespace {
 
-// The vocabulary files of the index's current database (normally one).
-std::vector<fs::path> vocabulary_files(const std::string &dir)
-{
-	std::ifstream stub(dir + "/index");
-	std::string backend, target;
-	stub >> backend >> target;
-	std::vector<fs::path> files;
-	for (auto &e : fs::directory_iterator(fs::path(dir) / target))
-		if (e.path().filename().string().rfind("vocabulary-", 0) == 0)
-			files.push_back(e.path());
-	return files;
-}
-
+// The directory of the database the index's stub names.
 std::string current_db(const std::string &dir)
 {
 	std::ifstream stub(dir + "/index");
 	std::string backend, target;
-	stub >> backend >> target;
+	if (!(stub >> backend >> target) || backend != "glass")
+		throw std::runtime_error("no stub naming a glass database in " + dir);
 	return dir + "/" + target;
+}
+
+// The vocabulary files of the index's current database (normally one).
+std::vector<fs::path> vocabulary_files(const std::string &dir)
+{
+	std::vector<fs::path> files;
+	for (auto &e : fs::directory_iterator(current_db(dir)))
+		if (e.path().filename().string().rfind("vocabulary-", 0) == 0)
+			files.push_back(e.path());
+	return files;
 }
 
 std::vector<std::string> lines_of(const fs::path &file)
