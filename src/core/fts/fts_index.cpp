@@ -582,8 +582,8 @@ struct Index::Impl {
 	bool field_open = false;
 	RunSplitter splitter;
 	// HTML usually repeats the text/plain alternative: its runs are kept
-	// only where the body lacks them (they only ever answer "maybe").
-	std::unordered_set<std::string> body_runs;
+	// only where the body lacks them (they only ever answer "maybe"),
+	// which the document's own body terms tell at its end.
 	std::vector<std::string> html_runs;
 	// ended, waiting for attachment text (hold_document)
 	struct HeldDocument {
@@ -765,8 +765,6 @@ struct Index::Impl {
 			html_runs.emplace_back(run);
 			return;
 		}
-		if (cur_field == Field::body)
-			body_runs.emplace(run);
 		std::string term;
 		term.reserve(cur_prefix.size() + run.size());
 		term += cur_prefix;
@@ -1195,7 +1193,6 @@ void Index::begin_document(std::uint32_t uid)
 	m.doc.emplace();
 	m.doc_uid = uid;
 	m.field_open = false;
-	m.body_runs.clear();
 	m.html_runs.clear();
 }
 
@@ -1278,11 +1275,25 @@ void Index::Impl::write_document(std::uint32_t uid, const Xapian::Document &docu
 void Index::Impl::finish_document()
 {
 	close_field();
+	if (html_runs.empty())
+		return;
+	// one walk over the document's terms, in order (a document's
+	// skip_to() steps through them one by one)
+	std::sort(html_runs.begin(), html_runs.end());
+	std::string body_term(1, kBody);
+	Xapian::TermIterator t = doc->termlist_begin();
+	const Xapian::TermIterator end = doc->termlist_end();
+	std::vector<std::string> html_only;
 	for (const auto &run : html_runs) {
-		if (body_runs.count(run) == 0)
-			doc->add_boolean_term(std::string(1, kHtml) + run);
+		body_term.resize(1);
+		body_term += run;
+		t.skip_to(body_term);
+		if (t == end || *t != body_term)
+			html_only.push_back(std::string(1, kHtml) + run);
 	}
-	body_runs.clear();
+	// (added after the walk: adding terms would end the iteration)
+	for (const auto &term : html_only)
+		doc->add_boolean_term(term);
 	html_runs.clear();
 }
 

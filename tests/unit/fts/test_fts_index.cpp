@@ -937,6 +937,16 @@ void write_random_corpus(const std::string &dir, std::uint32_t mails, std::mt199
 	w->commit();
 }
 
+// The terms of one prefix (the prefix cut off).
+std::set<std::string> terms_with_prefix(const std::string &db_dir, char prefix)
+{
+	std::set<std::string> out;
+	for (const std::string &t : all_terms(db_dir))
+		if (!t.empty() && t[0] == prefix)
+			out.insert(t.substr(1));
+	return out;
+}
+
 std::vector<Key> random_query(std::mt19937 &random)
 {
 	std::string w = kWords[random() % std::size(kWords)];
@@ -961,6 +971,52 @@ std::vector<Key> random_query(std::mt19937 &random)
 }
 
 } // namespace
+
+TEST(FtsSubstringSearch, HtmlTermsAreTheRunsTheBodyLacks)
+{
+	// random body and HTML texts sharing words: a mail's HTML terms ('W') are
+	// exactly the runs of its HTML (as a mail with only that HTML gets
+	// them) that are not runs of its body
+	std::mt19937 random(11);
+	auto text = [&](std::size_t words) {
+		std::string out;
+		for (std::size_t i = 0; i < words; i++) {
+			out += kWords[random() % std::size(kWords)];
+			if (random() % 3 == 0)
+				out += std::to_string(random() % 40);
+			out += random() % 4 == 0 ? "\n" : " ";
+		}
+		return out;
+	};
+	for (int round = 0; round < 20; round++) {
+		std::string body = text(random() % 30), html = text(1 + random() % 30);
+		TempDir both, html_only;
+		{
+			auto w = open_index(both.str(), true);
+			w->begin_document(1);
+			w->add_text(Field::body, "", body);
+			w->end_field();
+			w->add_text(Field::html, "", html);
+			w->end_field();
+			w->commit();
+		}
+		{
+			auto w = open_index(html_only.str(), true);
+			w->begin_document(1);
+			w->add_text(Field::html, "", html);
+			w->end_field();
+			w->commit();
+		}
+		std::set<std::string> body_runs = terms_with_prefix(current_db(both.str()), 'B');
+		std::set<std::string> expected;
+		for (const std::string &run : terms_with_prefix(current_db(html_only.str()), 'W'))
+			if (body_runs.count(run) == 0)
+				expected.insert(run);
+		EXPECT_EQ(terms_with_prefix(current_db(both.str()), 'W'), expected)
+			<< "body: " << body << "\nhtml: " << html;
+		EXPECT_FALSE(terms_with_prefix(current_db(html_only.str()), 'W').empty());
+	}
+}
 
 TEST(FtsVocabulary, HoldsEveryTermOnceAcrossCommits)
 {
