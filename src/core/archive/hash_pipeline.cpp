@@ -43,9 +43,11 @@ HashPipeline::~HashPipeline()
 	worker_.join();
 }
 
+// What the piece's buffer holds, not what it uses: a buffer reused from a
+// large mail keeps its capacity for a small one.
 std::size_t HashPipeline::cost(const Piece &piece)
 {
-	return piece.bytes.size() + kPieceOverhead;
+	return piece.bytes.capacity() + kPieceOverhead;
 }
 
 void HashPipeline::begin(std::uint64_t tag)
@@ -101,10 +103,17 @@ void HashPipeline::flush_building(bool last, bool cancel)
 	piece.first = building_first_;
 	piece.last = last;
 	piece.cancel = cancel;
-	if (!cancel)
+	// a small mail's last piece in a buffer grown by a large one: queued
+	// as a copy of its size (the queue counts capacity), the buffer kept
+	// for the next mail
+	const bool copied = !cancel && last && building_.size() * 2 < building_.capacity();
+	if (copied)
+		piece.bytes.assign(building_.data(), building_.size());
+	else if (!cancel)
 		piece.bytes.swap(building_);
 	building_first_ = false;
 	const std::size_t piece_cost = cost(piece);
+	const std::size_t piece_capacity = piece.bytes.capacity();
 	{
 		std::unique_lock<std::mutex> guard(lock_);
 		auto has_room = [&] {
@@ -119,11 +128,14 @@ void HashPipeline::flush_building(bool last, bool cancel)
 			throw std::runtime_error("the hashing thread failed");
 		queue_.push_back(std::move(piece));
 		queued_bytes_ += piece_cost;
+		// (measured apart from the cost the bound uses: what it checks)
+		queued_capacity_ += piece_capacity;
+		peak_queued_capacity_ = std::max(peak_queued_capacity_, queued_capacity_);
 		if (queued_bytes_ >= wake_bytes_ && worker_idle_)
 			work_ready_.notify_one();
 		// the next piece's buffer: one the worker is done with (under the
 		// same lock: one lock per piece)
-		if (!cancel && !spare_.empty()) {
+		if (!cancel && !copied && !spare_.empty()) {
 			building_.swap(spare_.back());
 			spare_.pop_back();
 		}
@@ -161,6 +173,12 @@ std::size_t HashPipeline::pending() const
 	return pending_;
 }
 
+std::size_t HashPipeline::peak_queued_capacity() const
+{
+	std::lock_guard<std::mutex> guard(lock_);
+	return peak_queued_capacity_;
+}
+
 void HashPipeline::run()
 {
 	std::deque<Piece> batch;
@@ -193,6 +211,7 @@ void HashPipeline::run()
 				// everything queued at once: one lock per batch, not per mail
 				batch.swap(queue_);
 				queued_bytes_ = 0;
+				queued_capacity_ = 0;
 				flush_requested_ = false;
 			}
 			space_ready_.notify_one();

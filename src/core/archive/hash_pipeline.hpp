@@ -53,6 +53,9 @@ public:
 	bool next(Result &out, bool wait);
 	// Mails ended whose results were not taken yet.
 	std::size_t pending() const;
+	// The most memory the queue's buffers have held at once (their
+	// capacity, not only the bytes in use): within max_queued_bytes.
+	std::size_t peak_queued_capacity() const;
 
 private:
 	struct Piece {
@@ -88,6 +91,8 @@ private:
 	std::condition_variable result_ready_; // next(wait) waits for results
 	std::deque<Piece> queue_;
 	std::size_t queued_bytes_ = 0;
+	std::size_t queued_capacity_ = 0;
+	std::size_t peak_queued_capacity_ = 0;
 	std::deque<Result> results_;
 	std::vector<std::string> spare_; // consumed buffers, to reuse
 	bool worker_idle_ = false;     // waiting for work_ready_

@@ -130,6 +130,43 @@ TEST(HashPipeline, ACancelledMailHasNoResultAndSpoilsNoOther)
 	EXPECT_FALSE(pipeline.next(r, false));
 }
 
+TEST(HashPipeline, TheQueueHoldsNoMoreThanItsBoundAfterLargeMails)
+{
+	// large mails leave large buffers to reuse; small mails after them
+	// must not each hold one (the bound counts what the buffers hold)
+	Config cfg;
+	const std::size_t bound = 256 * 1024;
+	HashPipeline p(cfg, Hasher::Hashes::Sha256Only, bound);
+	std::vector<std::string> mails;
+	std::mt19937 random(7);
+	for (int round = 0; round < 20; round++) {
+		mails.push_back(std::string(300 * 1024 + random() % 1000, 'L'));
+		for (int i = 0; i < 200; i++)
+			mails.push_back("Subject: " + std::to_string(i) + "\n\n" +
+					std::string(random() % 3000, 's'));
+	}
+	std::size_t taken = 0;
+	for (std::size_t i = 0; i < mails.size(); i++) {
+		p.begin(i);
+		for (std::size_t at = 0; at < mails[i].size(); at += 8192)
+			p.append(mails[i].data() + at, std::min<std::size_t>(8192, mails[i].size() - at));
+		p.end();
+		HashPipeline::Result r;
+		// results taken only now and then: the queue fills up
+		while (i % 500 == 499 && p.next(r, false))
+			taken++;
+	}
+	HashPipeline::Result r;
+	while (p.next(r, true)) {
+		ASSERT_TRUE(r.ok);
+		EXPECT_EQ(r.hashes.sha256, hash_here(cfg, mails[r.tag]));
+		taken++;
+	}
+	EXPECT_EQ(taken, mails.size());
+	EXPECT_GT(p.peak_queued_capacity(), bound / 2);
+	EXPECT_LE(p.peak_queued_capacity(), bound);
+}
+
 TEST(HashPipeline, Misuse)
 {
 	HashPipeline pipeline(Config{}, Hasher::Hashes::Sha256Only);
