@@ -219,6 +219,48 @@ class AdoptTests(AdoptCase):
         self.assertEqual(self.adopt(u)["adopted"], 0)
         self.assertChainIntact(u)
 
+    def test_a_folder_larger_than_a_window_beside_deliveries(self):
+        # adopt's second pass takes 8,192 mails per journal lock (memory
+        # bounded by that, not by the folder): a larger folder is adopted
+        # over several windows, and the journal is read again when a
+        # delivery appended between them - still one record per mail
+        if self.dc.mail_format in ("sdbox", "mdbox"):
+            self.skipTest("planting 8,500 mails takes a doveadm save each "
+                          "on %s (the window is the same code on every "
+                          "format)" % self.dc.mail_format)
+        u = self.user()
+        planted = 8192 + 300
+        self.plant(u, "INBOX", planted)
+        done = threading.Event()
+        delivered, errors = [], []
+
+        def deliver():
+            try:
+                while not done.is_set() or not delivered:
+                    delivered.append(self.dc.lmtp_deliver(
+                        "%s@example.com" % u, self.gen.mail())
+                        ["%s@example.com" % u][0])
+            except Exception as e:  # reported below
+                errors.append(e)
+
+        t = threading.Thread(target=deliver)
+        t.start()
+        try:
+            rc, out, err = self.dc.doveadm("tresor", "adopt", "-u", u)
+        finally:
+            done.set()
+            t.join()
+        self.assertEqual(errors, [])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("adopted %d mails in 1 mailboxes" % planted, out)
+        self.assertEqual(set(delivered), {250})
+        self.assertClean(u)
+        recs = self.assertOneRecordPerMail(u, "INBOX")
+        self.assertEqual(sorted(r["event"] for r in recs),
+                         ["adopt"] * planted + ["save"] * len(delivered))
+        self.assertChainIntact(u)
+        self.assertEqual(self.adopt(u)["adopted"], 0)
+
     def test_export_carries_adopt_records(self):
         u = self.user()
         self.plant(u, "INBOX", 2)

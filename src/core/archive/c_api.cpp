@@ -692,6 +692,20 @@ int tresor_journal_get_status(const char *dir, tresor_journal_status *st_r, char
 	});
 }
 
+int tresor_journal_head(const char *dir, uint64_t *seq_r,
+			char sha256_r[TRESOR_SHA256_HEX_SIZE], char *err, size_t err_size)
+{
+	return guarded(err, err_size, [&]() {
+		if (dir == nullptr || seq_r == nullptr || sha256_r == nullptr)
+			throw std::invalid_argument("no journal directory or no result");
+		tresor::JournalPos head = tresor::read_journal_head(dir);
+		*seq_r = head.seq;
+		copy_out(sha256_r, TRESOR_SHA256_HEX_SIZE, head.hash);
+		clear_error(err, err_size);
+		return 0;
+	});
+}
+
 /* ---------------------------------------------------------------- verify */
 
 tresor_verify *tresor_verify_new(const char *dir, char *err, size_t err_size)
@@ -747,6 +761,12 @@ tresor_verify *tresor_verify_load_end(tresor_verify_loader *loader, int *config_
 			throw std::invalid_argument("no journal being read");
 		return owned->b->get();
 	});
+}
+
+void tresor_verify_list_unjournaled(tresor_verify *v, int list)
+{
+	if (v != nullptr)
+		v->v->list_unjournaled(list != 0);
 }
 
 int tresor_verify_chain_broken(const tresor_verify *v)

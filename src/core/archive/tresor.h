@@ -320,6 +320,13 @@ typedef struct tresor_journal_status {
 
 int tresor_journal_get_status(const char *dir, tresor_journal_status *st_r,
 			      char *err, size_t err_size);
+/* The journal's head without reading the journal: the seq and the hash of
+   its last complete line (0 and 64 zeros when it is empty). Under the
+   lock, an unchanged head means nobody appended since it was last read.
+   0, or -1 with err set. */
+int tresor_journal_head(const char *dir, uint64_t *seq_r,
+			char sha256_r[TRESOR_SHA256_HEX_SIZE],
+			char *err, size_t err_size);
 
 /* ------------------------------------------------------------------ */
 /* Verification                                                       */
@@ -433,6 +440,10 @@ const tresor_problem *tresor_verify_problem(const tresor_verify *v,
    problem); known right after tresor_verify_new(). Adopting then would
    cover it. */
 int tresor_verify_chain_broken(const tresor_verify *v);
+/* Whether observing a mail UNJOURNALED also lists it as a problem (the
+   default, 1). adopt journals such mails instead: with 0, the observation
+   says so and nothing is kept per mail. */
+void tresor_verify_list_unjournaled(tresor_verify *v, int list);
 /* Number of save records checked against the store (for the summary). */
 /* An incremental verify (doveadm tresor verify --since): 1 when a mail the
    journal expects, saved before since_seq, is accounted for by its UID (or

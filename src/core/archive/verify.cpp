@@ -733,6 +733,8 @@ Observation Verifier::observe(std::string_view mailbox_guid, std::string_view ma
 	// would count for nothing (same_folder())
 	const Observation unjournaled = own_folder ? Observation::Unjournaled
 						   : Observation::Other;
+	if (!list_unjournaled_)
+		return unjournaled;
 	if (!unexpected_.emplace(std::string(mailbox_guid), uid).second)
 		return unjournaled;
 	Problem p;

@@ -108,6 +108,10 @@ public:
 	// expunge after the record was interrupted): not a problem, the next
 	// purge finishes them. Counted by observe().
 	std::uint64_t purge_pending_count() const { return purge_pending_; }
+	// Whether observe() lists an UNJOURNALED mail as a problem (by
+	// default it does); adopt journals them instead, and with false
+	// nothing is kept per such mail.
+	void list_unjournaled(bool list) { list_unjournaled_ = list; }
 	// Changes whenever the problem list changes.
 	std::uint64_t generation() const { return generation_; }
 
@@ -200,6 +204,7 @@ private:
 	HoldSet holds_; // in force at the record being applied
 	std::uint64_t purge_pending_ = 0;
 	bool finished_ = false;
+	bool list_unjournaled_ = true;
 };
 
 // Reads a journal into a Verifier on a thread of its own, so that the

@@ -297,8 +297,9 @@ struct doveadm_tresor_uid_hash {
 	uint32_t uid;
 	bool unreadable;
 	unsigned char sha256[TRESOR_SHA256_SIZE];
-	/* adopt: set when the first pass found it UNJOURNALED */
-	const struct doveadm_tresor_adoptee *adoptee;
+	/* adopt: the first pass found it UNJOURNALED (the second reads it
+	   again for every hash its adopt record needs) */
+	bool unjournaled;
 };
 
 /* adopt: a mail found in the second pass, looked up once the journal is
@@ -392,6 +393,15 @@ struct doveadm_tresor_verify_run {
 	uint64_t next_tag;
 	bool hash_failed:1;
 
+	/* adopt's second pass looks at a mailbox in windows of at most
+	   DOVEADM_TRESOR_ADOPT_WINDOW mails, from window_first_uid on;
+	   window_more: mails are left after this window. What a window
+	   keeps (the adopt records' data) is in window_pool, cleared after
+	   it: memory is bounded by the window, not by the mailbox. */
+	uint32_t window_first_uid;
+	bool window_more:1;
+	pool_t window_pool;
+
 	uint64_t mails_checked;
 	/* verify --since: mails saved before this seq are not read again,
 	   only found by UID (0: every mail is read) */
@@ -470,30 +480,30 @@ doveadm_tresor_adoptee_new(struct doveadm_tresor_verify_run *run,
 			   struct mail *mail, const char *guid,
 			   const tresor_hash_result *result)
 {
+	pool_t pool = run->window_pool;
 	struct doveadm_tresor_adoptee *a;
 	char internaldate[TRESOR_UTC_TIME_SIZE];
 	time_t received;
 
-	a = p_new(run->pool, struct doveadm_tresor_adoptee, 1);
-	a->guid = guid == NULL || guid[0] == '\0' ? NULL :
-		p_strdup(run->pool, guid);
-	a->sha256 = p_strdup(run->pool, result->sha256);
-	a->content_sha256 = p_strdup_empty(run->pool, result->content_sha256);
-	a->imap_sha256 = p_strdup_empty(run->pool, result->imap_sha256);
-	a->message_id = p_strdup_empty(run->pool, result->message_id);
+	i_assert(run->second_pass);
+	a = p_new(pool, struct doveadm_tresor_adoptee, 1);
+	a->guid = guid == NULL || guid[0] == '\0' ? NULL : p_strdup(pool, guid);
+	a->sha256 = p_strdup(pool, result->sha256);
+	a->content_sha256 = p_strdup_empty(pool, result->content_sha256);
+	a->imap_sha256 = p_strdup_empty(pool, result->imap_sha256);
+	a->message_id = p_strdup_empty(pool, result->message_id);
 	a->size = result->size;
 	if (mail_get_received_date(mail, &received) == 0) {
 		tresor_format_utc_time(received, internaldate);
-		a->internaldate = p_strdup_empty(run->pool, internaldate);
+		a->internaldate = p_strdup_empty(pool, internaldate);
 	}
 	return a;
 }
 
 /* adopt: counts what verify observed of a mail; in the second pass, under
    the journal lock, queues the adopt record of one found UNJOURNALED.
-   adoptee: its data from the first pass, or from hashing it in the
-   second (NULL when it had a record in the first: it is adopted next
-   time). */
+   adoptee: its data from hashing it in the second pass (NULL when it had
+   a record in the first: it is adopted next time). */
 static void
 doveadm_tresor_adopt_observed(struct doveadm_tresor_verify_run *run,
 			      struct doveadm_tresor_verify_box *vbox,
@@ -562,8 +572,8 @@ doveadm_tresor_adopt_pending_add(struct doveadm_tresor_verify_run *run,
 		array_append_space(&vbox->pending);
 
 	pm->uid = uid;
-	pm->guid = guid == NULL ? NULL : p_strdup(run->pool, guid);
-	pm->sha256 = p_strdup(run->pool, sha256);
+	pm->guid = guid == NULL ? NULL : p_strdup(run->window_pool, guid);
+	pm->sha256 = p_strdup(run->window_pool, sha256);
 	pm->readable = readable;
 	pm->adoptee = adoptee;
 }
@@ -571,6 +581,11 @@ doveadm_tresor_adopt_pending_add(struct doveadm_tresor_verify_run *run,
 /* at most this many observations wait for the journal being read, then
    verify waits for it: memory stays bounded by this, not by the mailbox */
 #define DOVEADM_TRESOR_VERIFY_DEFER_MAX 8192
+
+/* adopt's second pass: mails looked at (and adopted) per journal lock.
+   Bounds its memory (about 0.6 KB per mail to be adopted) whatever the
+   mailbox's size; each window syncs the mailbox once. */
+#define DOVEADM_TRESOR_ADOPT_WINDOW 8192
 
 static void
 doveadm_tresor_verify_open_failed(struct doveadm_mail_cmd_context *ctx,
@@ -650,7 +665,7 @@ doveadm_tresor_verify_loaded(struct doveadm_tresor_verify_run *run,
 /* Hands a hashed mail to the verifier (or, adopting, to what adopt
    journals). result is NULL when the mail could not be read or hashed:
    error says why. mail is NULL for a mail hashed by the pipeline (never
-   when adopting). */
+   in adopt's second pass, whose adopt records need the mail). */
 static void
 doveadm_tresor_verify_hashed(struct doveadm_tresor_verify_run *run,
 			     tresor_verify *v,
@@ -659,14 +674,13 @@ doveadm_tresor_verify_hashed(struct doveadm_tresor_verify_run *run,
 			     bool journaled, const tresor_hash_result *result,
 			     const char *error)
 {
-	const struct doveadm_tresor_adoptee *adoptee;
 	struct doveadm_tresor_uid_hash *uh;
 	enum tresor_observation obs;
 	const char *sha256;
 	buffer_t buf;
 	bool readable;
 
-	i_assert(mail != NULL || !run->adopt);
+	i_assert(mail != NULL || !(run->adopt && run->second_pass));
 	if (result == NULL) {
 		i_error("tresor %s: %s UID %u: can't read the mail: %s",
 			run->name, vbox->vname, uid, error);
@@ -713,12 +727,8 @@ doveadm_tresor_verify_hashed(struct doveadm_tresor_verify_run *run,
 	if (run->adopt) {
 		doveadm_tresor_adopt_observed(run, vbox, uid, obs,
 					      readable, NULL);
-		if (obs == TRESOR_OBSERVED_UNJOURNALED && readable) {
-			adoptee = doveadm_tresor_adoptee_new(run, mail, guid,
-							     result);
-			if (uh != NULL)
-				uh->adoptee = adoptee;
-		}
+		if (obs == TRESOR_OBSERVED_UNJOURNALED && readable && uh != NULL)
+			uh->unjournaled = TRUE;
 	}
 }
 
@@ -830,7 +840,9 @@ doveadm_tresor_verify_queue(struct doveadm_tresor_verify_run *run,
 }
 
 /* Hashes one mail and hands it to the verifier. In the second pass a mail
-   already hashed in the first is not read again. */
+   already hashed in the first is not read again - unless adopt is to
+   journal it: its adopt record needs every hash, the first pass took only
+   the SHA-256. */
 static void
 doveadm_tresor_verify_mail(struct doveadm_tresor_verify_run *run,
 			   tresor_verify *v,
@@ -852,14 +864,15 @@ doveadm_tresor_verify_mail(struct doveadm_tresor_verify_run *run,
 		return;
 	if (run->second_pass &&
 	    (known = doveadm_tresor_verify_box_lookup(vbox,
-						      mail->uid)) != NULL) {
+						      mail->uid)) != NULL &&
+	    !(run->adopt && known->unjournaled)) {
 		sha256 = known->unreadable ? "no readable content" :
 			binary_to_hex(known->sha256, sizeof(known->sha256));
 		if (run->adopt) {
 			doveadm_tresor_adopt_pending_add(run, vbox, mail->uid,
 							 guid, sha256,
 							 !known->unreadable,
-							 known->adoptee);
+							 NULL);
 			return;
 		}
 		tresor_verify_observe(v, vbox->guid, vbox->vname, mail->uid,
@@ -931,7 +944,7 @@ doveadm_tresor_verify_mailbox(struct doveadm_tresor_verify_run *run,
 	struct mail *mail;
 	const char *guid;
 	bool journaled;
-	uint32_t seq;
+	uint32_t seq, first_seq, last_seq;
 	int ret = 1;
 
 	*guid_r = NULL;
@@ -1007,8 +1020,6 @@ doveadm_tresor_verify_mailbox(struct doveadm_tresor_verify_run *run,
 	} else {
 		i_assert(recheck_vbox != NULL);
 		vbox = recheck_vbox;
-		/* the second look decides */
-		i_zero(&vbox->counts);
 		if (run->adopt) {
 			array_clear(&vbox->pending);
 			array_clear(&vbox->adoptions);
@@ -1022,9 +1033,22 @@ doveadm_tresor_verify_mailbox(struct doveadm_tresor_verify_run *run,
 	else
 		tresor_verify_mailbox_seen(v, guid, vname, status.uidvalidity);
 
+	first_seq = 1;
+	last_seq = status.messages;
+	if (run->second_pass && run->adopt) {
+		/* this window: the mails from window_first_uid on */
+		mailbox_get_seq_range(box, I_MAX(run->window_first_uid, 1),
+				      (uint32_t)-1, &first_seq, &last_seq);
+		if (first_seq == 0)
+			last_seq = 0;
+		else if (last_seq - first_seq >= DOVEADM_TRESOR_ADOPT_WINDOW)
+			last_seq = first_seq + DOVEADM_TRESOR_ADOPT_WINDOW - 1;
+		run->window_more = last_seq < status.messages;
+	}
+
 	trans = mailbox_transaction_begin(box, 0, "tresor verify");
 	mail = mail_alloc(trans, 0, NULL);
-	for (seq = 1; seq <= status.messages; seq++) {
+	for (seq = first_seq; seq <= last_seq && seq > 0; seq++) {
 		if (doveadm_is_killed()) {
 			run->killed = TRUE;
 			ret = -1;
@@ -1039,6 +1063,8 @@ doveadm_tresor_verify_mailbox(struct doveadm_tresor_verify_run *run,
 			doveadm_tresor_verify_mail(run, v, vbox, mail,
 						   journaled);
 		} T_END;
+		if (run->second_pass && run->adopt)
+			run->window_first_uid = mail->uid + 1;
 		if (!run->second_pass) {
 			doveadm_tresor_progress(run->name, vname, seq,
 						status.messages, "mails read");
@@ -1422,7 +1448,27 @@ doveadm_tresor_verify_run_free(struct doveadm_tresor_verify_run *run)
 	/* (stops the thread) */
 	tresor_hash_pipeline_free(run->pipeline);
 	tresor_hasher_free(run->hasher);
+	if (run->window_pool != NULL)
+		pool_unref(&run->window_pool);
 	pool_unref(&run->pool);
+}
+
+/* The first pass hashes on a thread of its own while it reads (without
+   it, hashing while reading). */
+static void
+doveadm_tresor_verify_start_pipeline(struct doveadm_tresor_verify_run *run)
+{
+	char err[TRESOR_ERR_SIZE];
+
+	run->pipeline = tresor_hash_pipeline_new_sha256_only(run->cfg, err,
+							     sizeof(err));
+	if (run->pipeline == NULL) {
+		i_warning("tresor %s: hashing on a thread of its own failed "
+			  "to start (%s): hashing while reading",
+			  run->name, err);
+	} else {
+		i_array_init(&run->queued, 256);
+	}
 }
 
 static int
@@ -1465,14 +1511,7 @@ cmd_tresor_verify_run(struct doveadm_mail_cmd_context *ctx,
 	p_array_init(&run.boxes, run.pool, 16);
 	p_array_init(&run.failed_guids, run.pool, 4);
 	p_array_init(&run.rows, run.pool, 16);
-	run.pipeline = tresor_hash_pipeline_new_sha256_only(cfg, err,
-							     sizeof(err));
-	if (run.pipeline == NULL) {
-		i_warning("tresor verify: hashing on a thread of its own "
-			  "failed to start (%s): hashing while reading", err);
-	} else {
-		i_array_init(&run.queued, 256);
-	}
+	doveadm_tresor_verify_start_pipeline(&run);
 
 	if (tctx->verify_since_seq == 0 && !tctx->verify_since_seal) {
 		/* the journal is read while the mailboxes are */
@@ -1640,15 +1679,17 @@ doveadm_tresor_adopt_write(struct doveadm_tresor_verify_run *run,
 }
 
 /* Journals the mails of one mailbox that the first pass found
-   UNJOURNALED. The mailbox is looked at again (mails hashed in the first
-   pass are not read again), then the journal is locked and read anew and
-   each mail looked up as verify does: the mail plugin holds the lock
-   across each commit and its journal append, so a mail committed before
-   the lock is ours has its record by then, and one committed after it
-   was not in the mailbox when we looked - a delivery racing the adopt is
-   neither lost nor journaled twice. The mailbox is not touched under the
-   lock (an mbox save locks the mailbox, then the journal). Returns -1 on
-   error (logged, exit code set). */
+   UNJOURNALED, a window of mails at a time: the window is looked at again
+   (mails hashed in the first pass are read again only when they are to
+   be adopted), then the journal is locked and each mail looked up as
+   verify does: the mail plugin holds the lock across each commit and its
+   journal append, so a mail committed before the lock is ours has its
+   record by then, and one committed after it was not in the mailbox when
+   we looked - a delivery racing the adopt is neither lost nor journaled
+   twice. The journal is read anew under the lock unless its head is
+   still the one this adopt left: nobody appended meanwhile. The mailbox
+   is not touched under the lock (an mbox save locks the mailbox, then the
+   journal). Returns -1 on error (logged, exit code set). */
 static int
 doveadm_tresor_adopt_box(struct doveadm_tresor_verify_run *run,
 			 tresor_journal *journal,
@@ -1657,67 +1698,113 @@ doveadm_tresor_adopt_box(struct doveadm_tresor_verify_run *run,
 {
 	struct doveadm_mail_cmd_context *ctx = &run->tctx->ctx;
 	const struct doveadm_tresor_pending_mail *pm;
-	tresor_verify *v;
+	tresor_verify *v = NULL;
 	const char *checked_guid;
 	char err[TRESOR_ERR_SIZE];
-	int ret;
+	char head_sha256[TRESOR_SHA256_HEX_SIZE];
+	char left_sha256[TRESOR_SHA256_HEX_SIZE] = "";
+	uint64_t head_seq, left_seq = 0;
+	uint32_t first_uidvalidity = 0;
+	unsigned int window_adopted;
+	int ret = 1;
 
 	*adopted_r = 0;
-	ret = doveadm_tresor_verify_mailbox(run, NULL, vbox->ns, vbox->vname,
-					    vbox, &checked_guid);
-	if (ret == 0) {
-		i_warning("tresor adopt: %s was renamed or replaced while adopt "
-			  "ran: nothing adopted there (run it again)",
-			  vbox->vname);
-	}
-	if (ret <= 0)
-		return ret;
+	/* the second look decides */
+	i_zero(&vbox->counts);
+	run->window_first_uid = 1;
+	do {
+		p_clear(run->window_pool);
+		ret = doveadm_tresor_verify_mailbox(run, NULL, vbox->ns,
+						    vbox->vname, vbox,
+						    &checked_guid);
+		if (ret > 0 && first_uidvalidity != 0 &&
+		    vbox->uidvalidity != first_uidvalidity)
+			ret = 0;
+		first_uidvalidity = vbox->uidvalidity;
+		if (ret == 0) {
+			i_warning("tresor adopt: %s was renamed or replaced "
+				  "while adopt ran: %u mails adopted there, the "
+				  "rest not (run it again)", vbox->vname,
+				  *adopted_r);
+		}
+		if (ret <= 0)
+			break;
 
-	if (tresor_journal_lock(journal, TRESOR_JOURNAL_LOCK_TIMEOUT_MSECS,
-				err, sizeof(err)) < 0) {
-		i_error("tresor adopt: %s: can't lock the journal: %s - "
-			"nothing adopted there", vbox->vname, err);
-		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
-		return -1;
-	}
-	v = tresor_verify_new(run->dir, err, sizeof(err));
-	if (v == NULL) {
-		i_error("tresor adopt: can't read the journal in %s: %s",
-			run->dir, err);
-		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
-		tresor_journal_unlock(journal);
-		return -1;
-	}
-	tresor_verify_mailbox_seen(v, vbox->guid, vbox->vname,
-				   vbox->uidvalidity);
-	array_foreach(&vbox->pending, pm) {
-		doveadm_tresor_adopt_observed(run, vbox, pm->uid,
-			tresor_verify_observe(v, vbox->guid, vbox->vname,
-					      pm->uid, pm->guid, pm->sha256, 1),
-			pm->readable, pm->adoptee);
-		if (array_count(&vbox->adoptions) >=
-		    DOVEADM_TRESOR_ADOPT_WRITE_CHUNK &&
-		    doveadm_tresor_adopt_write(run, journal, vbox,
-					       adopted_r) < 0) {
+		if (tresor_journal_lock(journal,
+					TRESOR_JOURNAL_LOCK_TIMEOUT_MSECS,
+					err, sizeof(err)) < 0) {
+			i_error("tresor adopt: %s: can't lock the journal: %s "
+				"- %u mails adopted there, the rest not",
+				vbox->vname, err, *adopted_r);
+			doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
 			ret = -1;
 			break;
 		}
-	}
+		if (v != NULL &&
+		    (tresor_journal_head(run->dir, &head_seq, head_sha256,
+					 err, sizeof(err)) < 0 ||
+		     head_seq != left_seq ||
+		     strcmp(head_sha256, left_sha256) != 0)) {
+			/* another writer appended since the last window */
+			tresor_verify_free(v);
+			v = NULL;
+		}
+		if (v == NULL &&
+		    (v = tresor_verify_new(run->dir, err, sizeof(err))) == NULL) {
+			i_error("tresor adopt: can't read the journal in %s: %s",
+				run->dir, err);
+			doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
+			tresor_journal_unlock(journal);
+			ret = -1;
+			break;
+		}
+		tresor_verify_list_unjournaled(v, 0);
+		tresor_verify_mailbox_seen(v, vbox->guid, vbox->vname,
+					   vbox->uidvalidity);
+		window_adopted = 0;
+		array_foreach(&vbox->pending, pm) {
+			doveadm_tresor_adopt_observed(run, vbox, pm->uid,
+				tresor_verify_observe(v, vbox->guid, vbox->vname,
+						      pm->uid, pm->guid,
+						      pm->sha256, 1),
+				pm->readable, pm->adoptee);
+			if (array_count(&vbox->adoptions) >=
+			    DOVEADM_TRESOR_ADOPT_WRITE_CHUNK &&
+			    doveadm_tresor_adopt_write(run, journal, vbox,
+						       &window_adopted) < 0) {
+				ret = -1;
+				break;
+			}
+		}
+		if (ret > 0 && doveadm_tresor_adopt_write(run, journal, vbox,
+							  &window_adopted) < 0)
+			ret = -1;
+		/* one fdatasync per window; until it returns, nothing of it
+		   is reported adopted */
+		if (window_adopted > 0 &&
+		    tresor_journal_flush(journal, err, sizeof(err)) < 0) {
+			i_error("tresor adopt: %s: can't write the adopt "
+				"records: %s", vbox->vname, err);
+			doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
+			window_adopted = 0;
+			ret = -1;
+		}
+		*adopted_r += window_adopted;
+		/* the head this adopt leaves: unchanged at the next window
+		   means the verifier is still current */
+		if (ret > 0 &&
+		    tresor_journal_head(run->dir, &left_seq, left_sha256,
+					err, sizeof(err)) < 0) {
+			tresor_verify_free(v);
+			v = NULL;
+		}
+		tresor_journal_unlock(journal);
+		if (run->progress && run->window_more) {
+			fprintf(stderr, "tresor adopt: %s: %u mails journaled "
+				"so far\n", vbox->vname, *adopted_r);
+		}
+	} while (ret > 0 && run->window_more && !run->killed);
 	tresor_verify_free(v);
-	if (ret >= 0 &&
-	    doveadm_tresor_adopt_write(run, journal, vbox, adopted_r) < 0)
-		ret = -1;
-	/* one fdatasync for the whole mailbox; until it returns, nothing
-	   is reported adopted */
-	if (*adopted_r > 0 && tresor_journal_flush(journal, err,
-						   sizeof(err)) < 0) {
-		i_error("tresor adopt: %s: can't write the adopt records: %s",
-			vbox->vname, err);
-		doveadm_tresor_set_exit_code(ctx, EX_TEMPFAIL);
-		*adopted_r = 0;
-		ret = -1;
-	}
-	tresor_journal_unlock(journal);
 	return ret < 0 ? -1 : 0;
 }
 
@@ -1789,7 +1876,11 @@ cmd_tresor_adopt_run(struct doveadm_mail_cmd_context *ctx,
 	p_array_init(&run.failed_guids, run.pool, 4);
 	p_array_init(&run.rows, run.pool, 4);
 
-	/* every hash a save record has: an adopt record has them too */
+	run.window_pool = pool_alloconly_create("tresor adopt window", 65536);
+	/* the first pass looks up the SHA-256 (on a thread of its own); the
+	   second hashes the mails to adopt with every hash a save record
+	   has: an adopt record has them too */
+	doveadm_tresor_verify_start_pipeline(&run);
 	run.hasher = tresor_hasher_new(cfg);
 	v = run.hasher == NULL ? NULL : tresor_verify_new(dir, err, sizeof(err));
 	if (run.hasher != NULL && v != NULL)
@@ -1804,6 +1895,9 @@ cmd_tresor_adopt_run(struct doveadm_mail_cmd_context *ctx,
 		return -1;
 	}
 
+	/* what it finds UNJOURNALED, adopt journals: nothing is kept of it
+	   in the verifier */
+	tresor_verify_list_unjournaled(v, 0);
 	/* a journal damaged or shorter than it was stays that way: adopt
 	   records appended now would make it look whole */
 	if (tresor_verify_chain_broken(v) != 0) {

@@ -530,6 +530,13 @@ TEST(JournalReader, FieldsAsTextBrokenLinesAsErrorsAndTheStatus)
 	auto l2027 = split_lines(read_file(jfile(d, 2027)));
 	EXPECT_STREQ(st.head_sha256, sha256_oneshot(l2027[2]).c_str());
 	EXPECT_EQ(std::string(st.files), jfile(d, 2026) + " " + jfile(d, 2027));
+	// the head alone, without reading the journal: the same
+	std::uint64_t head_seq = 0;
+	char head_sha256[TRESOR_SHA256_HEX_SIZE];
+	ASSERT_EQ(tresor_journal_head(d.path().c_str(), &head_seq, head_sha256, err,
+				      sizeof(err)), 0) << err;
+	EXPECT_EQ(head_seq, st.head_seq);
+	EXPECT_STREQ(head_sha256, st.head_sha256);
 
 	// no journal yet: empty, not an error
 	TempDir empty;
@@ -542,6 +549,11 @@ TEST(JournalReader, FieldsAsTextBrokenLinesAsErrorsAndTheStatus)
 	EXPECT_EQ(st.head_seq, 0u);
 	EXPECT_STREQ(st.head_sha256, zero_hash.c_str());
 	EXPECT_STREQ(st.files, "");
+	ASSERT_EQ(tresor_journal_head((empty / "none").c_str(), &head_seq, head_sha256, err,
+				      sizeof(err)), 0) << err;
+	EXPECT_EQ(head_seq, 0u);
+	EXPECT_STREQ(head_sha256, zero_hash.c_str());
+	EXPECT_EQ(tresor_journal_head(nullptr, &head_seq, head_sha256, err, sizeof(err)), -1);
 }
 
 TEST(JournalFiles, OnlyYearFilesCount)

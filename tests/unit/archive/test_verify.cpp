@@ -366,6 +366,48 @@ TEST(Verify, ModifiedMissingUnjournaled)
 	EXPECT_EQ(v.checked_count(), 2u);
 }
 
+TEST(Verify, UnjournaledMailsNotListedForAdopt)
+{
+	// adopt journals what it finds UNJOURNALED: observed as such, kept
+	// nowhere; everything else is found as before
+	using tresor::Observation;
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(save_record(kGuid1, 1, mail_hash("1"), "", "Rechnungen"), utc(2026, 1, 1));
+		j.append(save_record(kGuid1, 2, mail_hash("2"), "", "Rechnungen"), utc(2026, 1, 1));
+	}
+	Verifier v(d.path());
+	v.list_unjournaled(false);
+	v.mailbox_seen(kGuid1, "Rechnungen", 1700000000);
+	EXPECT_EQ(v.observe(kGuid1, "Rechnungen", 1, mail_hash("1"), true), Observation::Journaled);
+	EXPECT_EQ(v.observe(kGuid1, "Rechnungen", 2, mail_hash("x"), true), Observation::Modified);
+	for (std::uint32_t uid = 3; uid < 1000; uid++)
+		EXPECT_EQ(v.observe(kGuid1, "Rechnungen", uid, mail_hash(std::to_string(uid)), true),
+			  Observation::Unjournaled);
+	EXPECT_EQ(v.observe(kGuid1, "Rechnungen", 1000, mail_hash("1000"), false),
+		  Observation::Other);
+	v.finish(false);
+	ASSERT_EQ(v.problems().size(), 1u);
+	EXPECT_EQ(v.problems()[0].kind, ProblemKind::Modified);
+
+	// the C ABI's switch
+	char err[256];
+	tresor_verify *cv = tresor_verify_new(d.path().c_str(), err, sizeof(err));
+	ASSERT_NE(cv, nullptr) << err;
+	tresor_verify_list_unjournaled(cv, 0);
+	EXPECT_EQ(tresor_verify_observe(cv, kGuid1.c_str(), "Rechnungen", 9, "", mail_hash("9").c_str(), 1),
+		  TRESOR_OBSERVED_UNJOURNALED);
+	tresor_verify_list_unjournaled(cv, 1);
+	EXPECT_EQ(tresor_verify_observe(cv, kGuid1.c_str(), "Rechnungen", 10, "", mail_hash("10").c_str(), 1),
+		  TRESOR_OBSERVED_UNJOURNALED);
+	tresor_verify_finish(cv, 1); // (no mailbox seen: nothing MISSING)
+	ASSERT_EQ(tresor_verify_problem_count(cv), 1u);
+	EXPECT_EQ(tresor_verify_problem(cv, 0)->kind, TRESOR_PROBLEM_UNJOURNALED);
+	EXPECT_EQ(tresor_verify_problem(cv, 0)->uid, 10u);
+	tresor_verify_free(cv);
+}
+
 TEST(Verify, OnlySeenMailboxes)
 {
 	TempDir d;
