@@ -6,9 +6,14 @@ Delivers a generated corpus into an archive folder, then times, in
 alternating order, `doveadm tresor verify -u USER` (chain check plus a
 re-hash of every mail through Dovecot) and `sha256sum` over every file of
 the user's Maildir (with the page cache warm for both). Prints the median
-of each and the ratio verify / sha256sum. Target: <= 1.5.
+of each and the ratio verify / sha256sum. Target: <= 1.10.
 
-    bench/verify_throughput.py [--messages 5000] [--rounds 5]
+doveadm gets its configuration as an admin's `doveadm` on a running
+server does: from Dovecot's config socket. --config-file times it with
+`-c dovecot.conf` instead, which makes doveadm run doveconf to parse the
+file first (about 15 ms on 2.3, 20-30 ms on 2.4: a fixed cost per run).
+
+    bench/verify_throughput.py [--messages 5000] [--rounds 5] [--config-file]
 """
 import argparse
 import os
@@ -23,6 +28,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--messages", type=int, default=5000)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--config-file", action="store_true",
+                    help="doveadm -c dovecot.conf (runs doveconf each time) "
+                    "instead of the running Dovecot's config socket")
     args = ap.parse_args()
     reason = harness.skip_reason()
     if reason:
@@ -46,6 +54,10 @@ def main():
         size = sum(os.path.getsize(f) for f in files)
         print("store: %d mails, %.1f MB; %s" % (len(files), size / 1e6,
                                                  machine()))
+        config = dc.conf_path if args.config_file else dc.config_socket
+        print("doveadm's configuration: %s" % (
+            "parsed from the file by doveconf at every run"
+            if args.config_file else "from the running Dovecot's config socket"))
 
         def run_sha256sum():
             start = time.monotonic()
@@ -57,7 +69,8 @@ def main():
 
         def run_verify():
             start = time.monotonic()
-            rc, out, err = dc.doveadm("tresor", "verify", "-u", "bench")
+            rc, out, err = dc.doveadm("tresor", "verify", "-u", "bench",
+                                      config=config)
             elapsed = time.monotonic() - start
             if rc != 0:
                 raise RuntimeError("verify failed (%d): %s %s"
@@ -78,7 +91,7 @@ def main():
         print("verify    median %.3f s (%.1f MB/s, %.0f mails/s)"
               % (v, size / 1e6 / v, len(files) / v))
         print("verify throughput ratio (verify/sha256sum): %.3f  "
-              "target <= 1.5  %s" % (ratio, "MET" if ratio <= 1.5
+              "target <= 1.10  %s" % (ratio, "MET" if ratio <= 1.10
                                      else "NOT MET"))
     return 0
 

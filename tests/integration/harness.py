@@ -751,6 +751,13 @@ class Dovecot:
         return os.path.join(self.tmp, "run")
 
     @property
+    def config_socket(self):
+        """The running Dovecot's config socket: `doveadm -c` with it gets
+        the parsed configuration from there, as a root doveadm without -c
+        does from the system's Dovecot, instead of running doveconf."""
+        return os.path.join(self.base_dir, "config")
+
+    @property
     def imap_port(self):
         return self.ports.get("imap")
 
@@ -1545,10 +1552,11 @@ class Dovecot:
         return p.returncode, p.stderr.decode("utf-8", "replace")
 
     def doveadm(self, *args, fmt=None, options=None, timeout=DOVEADM_TIMEOUT,
-                input=None):
-        """Runs doveadm -c CONF [-o k=v ...] [-f fmt] ARGS.
+                input=None, config=None):
+        """Runs doveadm -c CONFIG [-o k=v ...] [-f fmt] ARGS; CONFIG is
+        the config file unless given (e.g. config_socket).
         Returns (returncode, stdout, stderr) as text."""
-        cmd = ["doveadm", "-c", self.conf_path] + option_args(options)
+        cmd = ["doveadm", "-c", config or self.conf_path] + option_args(options)
         if fmt:
             cmd += ["-f", fmt]
         cmd += [str(a) for a in args]
