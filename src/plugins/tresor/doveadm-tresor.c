@@ -1039,16 +1039,18 @@ doveadm_tresor_verify_mailbox(struct doveadm_tresor_verify_run *run,
 		/* this window: the mails from window_first_uid on */
 		mailbox_get_seq_range(box, I_MAX(run->window_first_uid, 1),
 				      (uint32_t)-1, &first_seq, &last_seq);
-		if (first_seq == 0)
+		if (first_seq == 0) {
+			/* none left */
+			first_seq = 1;
 			last_seq = 0;
-		else if (last_seq - first_seq >= DOVEADM_TRESOR_ADOPT_WINDOW)
+		} else if (last_seq - first_seq >= DOVEADM_TRESOR_ADOPT_WINDOW)
 			last_seq = first_seq + DOVEADM_TRESOR_ADOPT_WINDOW - 1;
 		run->window_more = last_seq < status.messages;
 	}
 
 	trans = mailbox_transaction_begin(box, 0, "tresor verify");
 	mail = mail_alloc(trans, 0, NULL);
-	for (seq = first_seq; seq <= last_seq && seq > 0; seq++) {
+	for (seq = first_seq; seq <= last_seq; seq++) {
 		if (doveadm_is_killed()) {
 			run->killed = TRUE;
 			ret = -1;
