@@ -17,6 +17,7 @@ tests_unit_common_common_test_CXXFLAGS = $(UNIT_TEST_CXXFLAGS)
 tests_unit_common_common_test_SOURCES = tests/unit/test_util.hpp \
 	tests/unit/common/test_setting_values.cpp \
 	tests/unit/common/test_text.cpp \
+	tests/unit/common/test_string_arena.cpp \
 	tests/unit/common/test_c_abi.cpp
 tests_unit_common_common_test_LDADD = $(TRESOR_COMMON_LIBS) $(GTEST_LIBS)
 

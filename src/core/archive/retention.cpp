@@ -273,14 +273,57 @@ const Hold *HoldSet::first_match(const HeldMailRef &mail) const
 
 // ---------------------------------------------------------------- locator
 
+SaveLocator::UidIndex::Entry *SaveLocator::UidIndex::find_ascending(std::uint32_t uid)
+{
+	auto it = std::lower_bound(ascending_.begin(), ascending_.end(), uid,
+				   [](const Entry &e, std::uint32_t u) { return e.uid < u; });
+	return it != ascending_.end() && it->uid == uid ? &*it : nullptr;
+}
+
+const SaveLocator::UidIndex::Entry *SaveLocator::UidIndex::find_ascending(std::uint32_t uid) const
+{
+	return const_cast<UidIndex *>(this)->find_ascending(uid);
+}
+
+std::optional<std::size_t> SaveLocator::UidIndex::set(std::uint32_t uid, std::size_t save)
+{
+	std::optional<std::size_t> old = get(uid);
+	const bool fits = save < kErased; // (a larger index goes into others_)
+	if (Entry *e = find_ascending(uid)) {
+		if (fits) {
+			e->save = static_cast<std::uint32_t>(save);
+			others_.erase(uid);
+			return old;
+		}
+		e->save = kErased;
+	} else if (fits && others_.count(uid) == 0 &&
+		   (ascending_.empty() || ascending_.back().uid < uid)) {
+		ascending_.push_back(Entry{uid, static_cast<std::uint32_t>(save)});
+		return old;
+	}
+	others_[uid] = save;
+	return old;
+}
+
+std::optional<std::size_t> SaveLocator::UidIndex::get(std::uint32_t uid) const
+{
+	if (const Entry *e = find_ascending(uid); e != nullptr && e->save != kErased)
+		return e->save;
+	if (auto o = others_.find(uid); o != others_.end())
+		return o->second;
+	return std::nullopt;
+}
+
+void SaveLocator::UidIndex::erase(std::uint32_t uid)
+{
+	if (Entry *e = find_ascending(uid))
+		e->save = kErased;
+	others_.erase(uid);
+}
+
 std::optional<std::size_t> SaveLocator::add_uid(std::uint32_t uid, std::size_t save)
 {
-	auto [it, inserted] = by_uid_.try_emplace(uid, save);
-	if (inserted)
-		return std::nullopt;
-	std::size_t old = it->second;
-	it->second = save;
-	return old;
+	return by_uid_.set(uid, save);
 }
 
 void SaveLocator::add_guid(std::string_view guid, std::size_t save)
@@ -533,8 +576,8 @@ Record purge_record(const JournaledSave &save, const RetentionRule &rule,
 // ---------------------------------------------------------------- verify
 
 std::string purge_record_problem(const json &purge, std::uint64_t save_seq,
-				 std::string_view save_time, std::string_view save_message_id,
-				 const HoldSet &holds)
+				 std::optional<Clock::time_point> saved,
+				 std::string_view save_message_id, const HoldSet &holds)
 {
 	std::vector<std::string> why;
 	std::uint64_t named_seq = json_uint(purge, "save_seq");
@@ -544,7 +587,6 @@ std::string purge_record_problem(const json &purge, std::uint64_t save_seq,
 			      std::to_string(save_seq));
 	}
 	auto purged_at = parse_utc_time(json_string(purge, "time"));
-	auto saved = parse_utc_time(save_time);
 	std::optional<RetentionRule> rule;
 	std::string rule_text = json_string(purge, "retention_rule");
 	try {

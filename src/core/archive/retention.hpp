@@ -105,9 +105,8 @@ public:
 					Gone gone) const
 	{
 		if (uid != 0) {
-			auto u = by_uid_.find(uid);
-			if (u != by_uid_.end())
-				return u->second;
+			if (auto save = by_uid_.get(uid))
+				return save;
 		}
 		return first(by_guid_, guid, gone);
 	}
@@ -178,7 +177,30 @@ private:
 		return std::nullopt;
 	}
 
-	std::map<std::uint32_t, std::size_t> by_uid_;
+	// Save indexes by UID, as compact as a journal of hundreds of
+	// thousands of saves needs: a mailbox hands out UIDs in ascending
+	// order, so nearly all are appended to a sorted array (8 bytes
+	// each, not a tree node's 64); the few others go into a map.
+	class UidIndex {
+	public:
+		// Sets the save of uid; returns the one it replaces.
+		std::optional<std::size_t> set(std::uint32_t uid, std::size_t save);
+		std::optional<std::size_t> get(std::uint32_t uid) const;
+		void erase(std::uint32_t uid);
+
+	private:
+		static constexpr std::uint32_t kErased = UINT32_MAX;
+		struct Entry {
+			std::uint32_t uid;
+			std::uint32_t save; // kErased: none any more
+		};
+		Entry *find_ascending(std::uint32_t uid);
+		const Entry *find_ascending(std::uint32_t uid) const;
+		std::vector<Entry> ascending_;
+		std::map<std::uint32_t, std::size_t> others_;
+	};
+
+	UidIndex by_uid_;
 	Index by_guid_, by_sha256_;
 	std::map<std::uint32_t, std::size_t> placed_by_uid_;
 	std::map<std::size_t, std::uint32_t> uid_of_placed_;
@@ -276,9 +298,10 @@ Record purge_record(const JournaledSave &save, const RetentionRule &rule,
 
 // Why a purge record is not a proper purge of the save it ends, or "" when
 // it is: its retention must have ended at the purge record's time, under
-// the rule it names, and no hold may have matched the mail then.
+// the rule it names, and no hold may have matched the mail then. saved:
+// the time of the save record, nullopt where it can't be read.
 std::string purge_record_problem(const json &purge, std::uint64_t save_seq,
-				 std::string_view save_time, std::string_view save_message_id,
-				 const HoldSet &holds);
+				 std::optional<Clock::time_point> saved,
+				 std::string_view save_message_id, const HoldSet &holds);
 
 } // namespace tresor

@@ -15,13 +15,13 @@ namespace tresor {
 namespace {
 
 using tresor::text::iequals;
-std::string mail_name(std::uint32_t uid, const std::string &mailbox,
-		      const std::string &guid = std::string())
+std::string mail_name(std::uint32_t uid, std::string_view mailbox,
+		      std::string_view guid = {})
 {
 	std::string which = uid != 0 ? "UID " + std::to_string(uid)
-				     : "the mail with GUID " + guid;
+				     : "the mail with GUID " + std::string(guid);
 	return which + " in " +
-	       (mailbox.empty() ? std::string("(unnamed mailbox)") : mailbox);
+	       std::string(mailbox.empty() ? std::string_view("(unnamed mailbox)") : mailbox);
 }
 
 // "1 hour 5 minutes", "3.2 seconds": how far the clock went back.
@@ -247,12 +247,18 @@ void Verifier::check_catalog_position(const JournalPos &cat,
 	}
 }
 
+std::optional<std::size_t> Verifier::MailboxExpectation::find_index(std::uint32_t uid,
+								     std::string_view guid) const
+{
+	return locator.find(uid, guid, [this](std::size_t i) {
+		return mails[i].removed || mails[i].observed;
+	});
+}
+
 Verifier::Expected *Verifier::MailboxExpectation::find(std::uint32_t uid,
 							std::string_view guid)
 {
-	auto idx = locator.find(uid, guid, [this](std::size_t i) {
-		return mails[i].removed || mails[i].observed;
-	});
+	auto idx = find_index(uid, guid);
 	return idx ? &mails[*idx] : nullptr;
 }
 
@@ -362,8 +368,9 @@ void Verifier::apply(const RecordFields &rec, std::uint64_t seq, std::string_vie
 		if (!new_name.empty() && g != expected_.end()) {
 			bypassed(g->second, mailbox_guid, rec, seq,
 				 "renamed to " + new_name);
+			std::string_view name = text_.intern(new_name);
 			for (Expected &e : g->second.mails)
-				e.mailbox = new_name;
+				e.mailbox = name;
 		}
 	}
 }
@@ -395,14 +402,9 @@ void Verifier::apply_save(const RecordFields &rec, std::uint64_t seq)
 			return;
 		}
 	}
-	Expected e;
-	e.seq = seq;
-	e.mailbox = rec.mailbox;
-	e.sha256 = rec.sha256;
+	Expected e = expect(rec, seq);
 	e.uidvalidity = static_cast<std::uint32_t>(rec.uidvalidity);
 	e.uid = uid;
-	e.time = rec.time;
-	e.message_id = rec.message_id;
 	e.archive = rec.archive != 0;
 	if (uid != 0) {
 		// a UID saved again replaces the old expectation
@@ -411,11 +413,60 @@ void Verifier::apply_save(const RecordFields &rec, std::uint64_t seq)
 			box.locator.add_uid(uid, box.mails.size());
 		}
 	} else {
-		e.guid = guid;
+		e.guid = text_.keep(guid);
 		box.locator.add_guid(guid, box.mails.size());
 	}
-	box.mails.push_back(std::move(e));
+	box.mails.push_back(e);
 	box.live++;
+}
+
+Verifier::Expected Verifier::expect(const RecordFields &rec, std::uint64_t seq)
+{
+	Expected e;
+	e.seq = seq;
+	e.mailbox = text_.intern(rec.mailbox);
+	if (rec.sha256.empty()) {
+		e.sha256_form = HashForm::None;
+	} else if (sha256_from_lowercase_hex(rec.sha256, e.sha256)) {
+		e.sha256_form = HashForm::Digest;
+	} else {
+		e.sha256_form = HashForm::Text;
+		odd_sha256_[seq] = rec.sha256;
+	}
+	if (auto t = parse_utc_time(rec.time)) {
+		e.saved = *t;
+		e.saved_known = true;
+	}
+	e.message_id = text_.keep(rec.message_id);
+	return e;
+}
+
+std::string Verifier::journaled_sha256(const Expected &e) const
+{
+	switch (e.sha256_form) {
+	case HashForm::None:
+		break;
+	case HashForm::Digest:
+		return to_hex(e.sha256.data(), e.sha256.size());
+	case HashForm::Text:
+		if (auto t = odd_sha256_.find(e.seq); t != odd_sha256_.end())
+			return t->second;
+		break;
+	}
+	return std::string();
+}
+
+bool Verifier::same_sha256(const Expected &e, std::string_view sha256) const
+{
+	if (e.sha256_form == HashForm::None)
+		return true;
+	if (e.sha256_form == HashForm::Digest) {
+		// hex as the mail store's side gives it, in either case
+		Sha256::Digest d;
+		return sha256_from_lowercase_hex(sha256, d) ? d == e.sha256
+							     : iequals(journaled_sha256(e), sha256);
+	}
+	return iequals(journaled_sha256(e), sha256);
 }
 
 // A folder is its GUID under the name the journal gives it (following
@@ -496,26 +547,30 @@ void Verifier::apply_purge(const RecordFields &rec, std::uint64_t seq, std::stri
 	p.uid = uid;
 	auto j = parse_line(line);
 	auto g = expected_.find(rec.mailbox_guid);
-	Expected *e = g == expected_.end() ? nullptr : g->second.find(uid, rec.guid);
-	if (j && g != expected_.end() && (e == nullptr || e->removed)) {
+	std::optional<std::size_t> idx;
+	if (g != expected_.end())
+		idx = g->second.find_index(uid, rec.guid);
+	if (j && g != expected_.end() && (!idx || g->second.mails[*idx].removed)) {
 		// the mail of an interrupted save found by its hash: the purge
 		// names it by save_seq and sha256 (its UID and GUID are the
 		// store's)
 		std::uint64_t save_seq = json_uint(*j, "save_seq");
 		MailboxExpectation &box = g->second;
-		auto idx = box.locator.find_interrupted(rec.sha256, [&box, save_seq](std::size_t i) {
-			return box.mails[i].removed || box.mails[i].seq != save_seq;
-		});
-		if (idx)
-			e = &box.mails[*idx];
+		if (auto i = box.locator.find_interrupted(rec.sha256, [&box, save_seq](std::size_t i) {
+			    return box.mails[i].removed || box.mails[i].seq != save_seq;
+		    }))
+			idx = i;
 	}
+	Expected *e = idx ? &g->second.mails[*idx] : nullptr;
 	if (!j || e == nullptr || e->removed) {
 		p.detail = "the purge record for " + mail_name(uid, rec.mailbox, rec.guid) +
 			   " ends no save record that was still in force";
 		add(std::move(p));
 		return;
 	}
-	std::string why = purge_record_problem(*j, e->seq, e->time, e->message_id, holds_);
+	std::string why = purge_record_problem(
+		*j, e->seq, e->saved_known ? std::optional<Clock::time_point>(e->saved) : std::nullopt,
+		e->message_id, holds_);
 	if (!why.empty()) {
 		p.detail = mail_name(uid, rec.mailbox) + " (saved as seq " +
 			   std::to_string(e->seq) + ") was purged although it was not "
@@ -525,11 +580,10 @@ void Verifier::apply_purge(const RecordFields &rec, std::uint64_t seq, std::stri
 	MailboxExpectation &box = g->second;
 	box.remove(*e);
 	e->purged = true;
-	std::size_t idx = static_cast<std::size_t>(e - box.mails.data());
 	if (uid != 0)
-		box.purged_by_uid[uid] = idx;
+		box.purged_by_uid[uid] = *idx;
 	if (!rec.guid.empty())
-		box.purged_by_guid[rec.guid] = idx;
+		box.purged_by_guid[rec.guid] = *idx;
 }
 
 // A save or expunge whose process ended between the mail store's commit
@@ -551,18 +605,13 @@ void Verifier::apply_interrupted(const RecordFields &rec, std::uint64_t seq,
 		if (g == expected_.end())
 			g = expected_.emplace(rec.mailbox_guid, MailboxExpectation()).first;
 		MailboxExpectation &box = g->second;
-		Expected e;
-		e.seq = seq;
-		e.mailbox = rec.mailbox;
-		e.sha256 = rec.sha256;
-		e.time = rec.time;
-		e.message_id = rec.message_id;
+		Expected e = expect(rec, seq);
 		e.interrupted = true;
 		std::size_t idx = box.mails.size();
-		e.guid = rec.guid;
+		e.guid = text_.keep(rec.guid);
 		box.locator.add_guid(rec.guid, idx);
 		box.locator.add_sha256(rec.sha256, idx);
-		box.mails.push_back(std::move(e));
+		box.mails.push_back(e);
 		box.live++;
 	} else if (action == "expunge") {
 		auto g = expected_.find(rec.mailbox_guid);
@@ -674,16 +723,16 @@ Observation Verifier::observe(std::string_view mailbox_guid, std::string_view ma
 			x.observed = true;
 			x.observed_uid = uid;
 			checked_++;
-			if (!x.sha256.empty() && !iequals(x.sha256, sha256)) {
+			if (!same_sha256(x, sha256)) {
 				Problem p;
 				p.kind = ProblemKind::Modified;
 				p.seq = x.seq;
-				p.mailbox = x.mailbox.empty() ? std::string(mailbox) : x.mailbox;
+				p.mailbox = x.mailbox.empty() ? mailbox : x.mailbox;
 				p.mailbox_guid = mailbox_guid;
 				p.uid = uid;
 				p.detail = mail_name(uid, p.mailbox) +
 					   " was changed: the journal recorded sha256 " +
-					   x.sha256 + " when it was saved (seq " +
+					   journaled_sha256(x) + " when it was saved (seq " +
 					   std::to_string(x.seq) + "), the stored mail now has ";
 				p.detail += sha256;
 				add(std::move(p));
@@ -709,16 +758,16 @@ Observation Verifier::observe(std::string_view mailbox_guid, std::string_view ma
 			e->observed = true;
 			checked_++;
 			purge_pending_++;
-			if (!e->sha256.empty() && !iequals(e->sha256, sha256)) {
+			if (!same_sha256(*e, sha256)) {
 				Problem p;
 				p.kind = ProblemKind::Modified;
 				p.seq = e->seq;
-				p.mailbox = e->mailbox.empty() ? std::string(mailbox) : e->mailbox;
+				p.mailbox = e->mailbox.empty() ? mailbox : e->mailbox;
 				p.mailbox_guid = mailbox_guid;
 				p.uid = uid;
 				p.detail = mail_name(uid, p.mailbox) +
 					   " (purge pending) was changed: the journal recorded "
-					   "sha256 " + e->sha256 + " when it was saved (seq " +
+					   "sha256 " + journaled_sha256(*e) + " when it was saved (seq " +
 					   std::to_string(e->seq) + "), the stored mail now has ";
 				p.detail += sha256;
 				add(std::move(p));
@@ -760,8 +809,8 @@ void Verifier::finish(bool only_seen_mailboxes)
 		for (const Expected &x : box.mails) {
 			if (x.removed)
 				continue;
-			const std::string name = x.mailbox.empty() ? std::string("(unnamed mailbox)")
-								   : x.mailbox;
+			const std::string name(x.mailbox.empty() ? std::string_view("(unnamed mailbox)")
+								 : x.mailbox);
 			if (x.interrupted) {
 				note(x.seq, x.observed
 					? "seq " + std::to_string(x.seq) + ": the interrupted save " +
@@ -769,7 +818,7 @@ void Verifier::finish(bool only_seen_mailboxes)
 						  std::to_string(x.observed_uid) + " in " + name
 					: "seq " + std::to_string(x.seq) + ": the interrupted save " +
 						  "to " + name + (x.message_id.empty() ? std::string()
-									       : " (Message-ID " + x.message_id + ")") +
+									       : " (Message-ID " + std::string(x.message_id) + ")") +
 						  " did not reach the store; nothing is missing");
 			}
 			if (x.maybe_expunged_by != 0) {
@@ -787,9 +836,10 @@ void Verifier::finish(bool only_seen_mailboxes)
 			p.mailbox = x.mailbox;
 			p.mailbox_guid = guid;
 			p.uid = x.uid;
+			const std::string sha256 = journaled_sha256(x);
 			std::string what = mail_name(x.uid, x.mailbox, x.guid) + " (saved as seq " +
 					   std::to_string(x.seq) +
-					   (x.sha256.empty() ? "" : ", sha256 " + x.sha256) + ")";
+					   (sha256.empty() ? "" : ", sha256 " + sha256) + ")";
 			if (seen == seen_.end()) {
 				p.detail = what + " is gone: the mailbox with GUID " + guid +
 					   " was not found, and no delete of it was journaled";

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <future>
 #include <map>
 #include <memory>
@@ -17,6 +18,8 @@
 #include "archive/record.hpp"
 #include "archive/retention.hpp"
 #include "archive/seal.hpp"
+#include "common/sha256.hpp"
+#include "common/string_arena.hpp"
 
 namespace tresor {
 
@@ -116,29 +119,41 @@ public:
 	std::uint64_t generation() const { return generation_; }
 
 private:
+	// How a save record gave the mail's sha256.
+	enum class HashForm : unsigned char {
+		None,   // not at all: nothing to compare
+		Digest, // 64 lowercase hex digits (as the plugin writes them)
+		Text,   // anything else, kept as written (odd_sha256_)
+	};
+	// One per save record still to be accounted for: kept small (its
+	// strings in text_), as a user's journal can hold hundreds of
+	// thousands of them.
 	struct Expected {
 		std::uint64_t seq = 0;
-		std::string mailbox;
-		std::string sha256;
-		std::uint32_t uidvalidity = 0;
-		std::uint32_t uid = 0;  // 0: saved without one
-		std::string guid;       // only kept for those saved without a UID
-		std::string time;       // of the save record: checks its purge
-		std::string message_id; // matched against holds at its purge
-		bool archive = false;   // saved into an archive folder
-		bool observed = false;
-		bool removed = false;
-		bool purged = false;    // removed by a purge record
-		// an "interrupted" save: it may never have reached the store
-		bool interrupted = false;
 		// seq of an "interrupted" expunge of it: it may be gone
 		std::uint64_t maybe_expunged_by = 0;
+		Clock::time_point saved{}; // of the save record: checks its purge
+		Sha256::Digest sha256{};   // HashForm::Digest
+		std::string_view mailbox;
+		std::string_view guid;       // only kept for those saved without a UID
+		std::string_view message_id; // matched against holds at its purge
+		std::uint32_t uidvalidity = 0;
+		std::uint32_t uid = 0; // 0: saved without one
 		std::uint32_t observed_uid = 0;
+		HashForm sha256_form = HashForm::None;
+		bool saved_known : 1 = false; // `saved` read from the record's time
+		bool archive : 1 = false;     // saved into an archive folder
+		bool observed : 1 = false;
+		bool removed : 1 = false;
+		bool purged : 1 = false; // removed by a purge record
+		// an "interrupted" save: it may never have reached the store
+		bool interrupted : 1 = false;
 	};
 	// The mails a mailbox must still hold, found as SaveLocator
 	// (retention.hpp) finds them.
 	struct MailboxExpectation {
-		std::vector<Expected> mails;
+		// a deque: growing it moves nothing (no second copy at its peak)
+		std::deque<Expected> mails;
 		SaveLocator locator;
 		// purged mails by the purge record's UID and GUID: one still
 		// present is a pending purge, not UNJOURNALED
@@ -147,6 +162,7 @@ private:
 		std::size_t live = 0;
 
 		// A mail still expected and not yet observed: by UID or GUID.
+		std::optional<std::size_t> find_index(std::uint32_t uid, std::string_view guid) const;
 		Expected *find(std::uint32_t uid, std::string_view guid);
 		// An interrupted save by its hash.
 		Expected *find_interrupted(std::string_view sha256);
@@ -184,11 +200,23 @@ private:
 		      std::string_view mailbox_guid, std::string detail);
 	void add(Problem p);
 	void note(std::uint64_t seq, std::string detail);
+	// A new expectation from a save (or interrupted save) record.
+	Expected expect(const RecordFields &rec, std::uint64_t seq);
+	// The sha256 its record gave, as written ("" for none).
+	std::string journaled_sha256(const Expected &e) const;
+	// Whether a mail with this sha256 (hex) is the one its record saved:
+	// also when the record gave none.
+	bool same_sha256(const Expected &e, std::string_view sha256) const;
 
 	// std::less<>: looked up by string_view without a copy
 	std::map<std::string, MailboxExpectation, std::less<>> expected_;
 	std::map<std::string, Seen, std::less<>> seen_;
 	std::map<std::string, FolderName, std::less<>> names_;
+	// the strings of the expectations: folder names (interned), GUIDs,
+	// Message-IDs
+	StringArena text_;
+	// sha256 values journaled as other text than HashForm::Digest, by seq
+	std::map<std::uint64_t, std::string> odd_sha256_;
 	// (mailbox GUID, folder) pairs already reported as IDENTITY
 	std::set<std::pair<std::string, std::string>> identity_reported_;
 	std::set<std::pair<std::string, std::uint32_t>> unexpected_;

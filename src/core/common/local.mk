@@ -1,5 +1,6 @@
 # libtresor_common: what every library of the core uses - ASCII text,
-# POSIX file I/O, setting values, SHA-256, threads, the C ABI helpers.
+# POSIX file I/O, setting values, SHA-256, a string arena, threads, the C
+# ABI helpers.
 # OpenSSL.
 noinst_LTLIBRARIES += src/core/common/libtresor_common.la
 src_core_common_libtresor_common_la_CPPFLAGS = $(TRESOR_CORE_CPPFLAGS)
@@ -10,6 +11,7 @@ src_core_common_libtresor_common_la_SOURCES = \
 	src/core/common/posix_io.hpp src/core/common/posix_io.cpp \
 	src/core/common/setting_values.hpp src/core/common/setting_values.cpp \
 	src/core/common/sha256.hpp src/core/common/sha256.cpp \
+	src/core/common/string_arena.hpp src/core/common/string_arena.cpp \
 	src/core/common/threads.hpp \
 	src/core/common/utc_time.hpp src/core/common/utc_time.cpp
 src_core_common_libtresor_common_la_LIBADD = $(OPENSSL_LIBS)

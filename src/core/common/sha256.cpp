@@ -112,4 +112,22 @@ bool is_sha256_hex(std::string_view s)
 	return true;
 }
 
+bool sha256_from_lowercase_hex(std::string_view hex, Sha256::Digest &out)
+{
+	if (hex.size() != out.size() * 2)
+		return false;
+	auto nibble = [](char c) {
+		return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+	};
+	Sha256::Digest d;
+	for (std::size_t i = 0; i < d.size(); i++) {
+		int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return false;
+		d[i] = static_cast<unsigned char>(hi << 4 | lo);
+	}
+	out = d;
+	return true;
+}
+
 } // namespace tresor

@@ -44,5 +44,8 @@ std::string to_hex(const unsigned char *data, std::size_t size);
 std::string sha256_hex(std::string_view data);
 // True for exactly 64 lowercase or uppercase hex digits.
 bool is_sha256_hex(std::string_view s);
+// The digest written as exactly 64 lowercase hex digits (as the journal
+// writes it); false, out unchanged, for any other text.
+bool sha256_from_lowercase_hex(std::string_view hex, Sha256::Digest &out);
 
 } // namespace tresor

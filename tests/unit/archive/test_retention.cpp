@@ -2,6 +2,9 @@
 // decisions from the journal, and verify's check of purge records.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -550,10 +553,10 @@ TEST(Retention, VerifyMatchesMailboxHoldsAgainstThePurgeRecord)
 					R"("event":"purge","save_seq":1,"mailbox":"Rechnungen","mailbox_guid":")" +
 					kGuid1 + R"(","uid":1,"retention_rule":"Rechnungen=10y"})");
 	ASSERT_TRUE(purge.has_value());
-	EXPECT_EQ(tresor::purge_record_problem(*purge, 1, "2014-06-01T00:00:00.000000Z", "", holds),
+	EXPECT_EQ(tresor::purge_record_problem(*purge, 1, tresor::parse_utc_time("2014-06-01T00:00:00.000000Z"), "", holds),
 		  "hold seq 2 (mailbox Rechnungen) stood");
 	(*purge)["mailbox_guid"] = kGuid2;
-	EXPECT_EQ(tresor::purge_record_problem(*purge, 1, "2014-06-01T00:00:00.000000Z", "", holds),
+	EXPECT_EQ(tresor::purge_record_problem(*purge, 1, tresor::parse_utc_time("2014-06-01T00:00:00.000000Z"), "", holds),
 		  "");
 }
 
@@ -740,4 +743,50 @@ TEST(Retention, AdoptedMailsCountFromTheirAdoption)
 	EXPECT_EQ(v.problems()[0].kind, ProblemKind::Purge);
 	EXPECT_NE(v.problems()[0].detail.find("ends 2037-01-01T00:00:00Z"), std::string::npos)
 		<< v.problems()[0].detail;
+}
+
+// SaveLocator keeps UIDs mostly in a sorted array appended in ascending
+// order; out-of-order, repeated and forgotten UIDs, and save indexes
+// beyond 32 bits, must find exactly what a plain map would.
+TEST(SaveLocator, FindsByUidAsAMapWould)
+{
+	std::mt19937 rng(20261207);
+	for (int round = 0; round < 20; round++) {
+		tresor::SaveLocator locator;
+		std::map<std::uint32_t, std::size_t> model;
+		std::uint32_t next_uid = 1;
+		const auto none = [](std::size_t) { return false; };
+		for (std::size_t save = 0; save < 3000; save++) {
+			const int what = static_cast<int>(rng() % 20);
+			std::uint32_t uid;
+			if (what < 14) {
+				uid = next_uid++; // as a mailbox hands them out
+			} else if (what < 17) {
+				uid = 1 + rng() % next_uid; // saved again, or an older one
+			} else {
+				uid = 1 + rng() % next_uid;
+				locator.forget_uid(uid);
+				model.erase(uid);
+				continue;
+			}
+			// now and then an index only size_t holds
+			const std::size_t index = rng() % 50 == 0 ? (std::size_t{1} << 33) + save : save;
+			std::optional<std::size_t> old = locator.add_uid(uid, index);
+			auto m = model.find(uid);
+			if (m == model.end()) {
+				EXPECT_FALSE(old) << "uid " << uid;
+				model.emplace(uid, index);
+			} else {
+				EXPECT_EQ(old, std::optional<std::size_t>(m->second)) << "uid " << uid;
+				m->second = index;
+			}
+		}
+		for (std::uint32_t uid = 0; uid <= next_uid + 1; uid++) {
+			auto m = model.find(uid);
+			std::optional<std::size_t> want;
+			if (m != model.end() && uid != 0)
+				want = m->second;
+			ASSERT_EQ(locator.find(uid, "", none), want) << "round " << round << " uid " << uid;
+		}
+	}
 }

@@ -2,10 +2,13 @@
 // lines; expected mails against what the glue observes in the store.
 #include <gtest/gtest.h>
 
+#include <malloc.h>
 #include <pthread.h>
 
+#include <cctype>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -1176,4 +1179,92 @@ TEST(Verify, LoaderCApi)
 	// nothing to read
 	EXPECT_EQ(tresor_verify_load_end(nullptr, &config_error, err, sizeof(err)), nullptr);
 	EXPECT_EQ(config_error, 0);
+}
+
+// verify keeps a journaled sha256 of 64 lowercase hex digits as its 32
+// bytes; any other text the journal holds must still compare (and be
+// reported) as it did as text: case-insensitively, and as written.
+TEST(Verify, JournaledHashesCompareAndReadAsWritten)
+{
+	TempDir d;
+	std::string upper = mail_hash("2");
+	for (char &c : upper)
+		c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+	{
+		Journal j(d.path());
+		j.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 1, 1));
+		j.append(save_record(kGuid1, 2, upper), utc(2026, 1, 1));
+		j.append(save_record(kGuid1, 3, "not-a-hash"), utc(2026, 1, 1));
+		j.append(save_record(kGuid1, 4, upper), utc(2026, 1, 1));
+		j.append(save_record(kGuid1, 5, ""), utc(2026, 1, 1));
+	}
+	Verifier v(d.path());
+	v.mailbox_seen(kGuid1, "INBOX", 1700000000);
+	EXPECT_EQ(v.observe(kGuid1, "INBOX", 1, mail_hash("1"), true),
+		  tresor::Observation::Journaled);
+	EXPECT_EQ(v.observe(kGuid1, "INBOX", 2, mail_hash("2"), true),
+		  tresor::Observation::Journaled);
+	EXPECT_EQ(v.observe(kGuid1, "INBOX", 3, mail_hash("3"), true),
+		  tresor::Observation::Modified);
+	// a record without a sha256 has nothing to compare
+	EXPECT_EQ(v.observe(kGuid1, "INBOX", 5, mail_hash("5"), true),
+		  tresor::Observation::Journaled);
+	v.finish(false);
+	const auto &ps = v.problems();
+	ASSERT_EQ(ps.size(), 2u);
+	EXPECT_EQ(ps[0].kind, ProblemKind::Modified);
+	EXPECT_EQ(ps[0].detail, "UID 3 in INBOX was changed: the journal recorded sha256 "
+				"not-a-hash when it was saved (seq 3), the stored mail now has " +
+					mail_hash("3"));
+	EXPECT_EQ(ps[1].kind, ProblemKind::Missing);
+	EXPECT_EQ(ps[1].detail, "UID 4 in INBOX (saved as seq 4, sha256 " + upper +
+					") is no longer in the mailbox, and no expunge or "
+					"delete of it was journaled");
+}
+
+namespace {
+// Bytes the heap gives out now (glibc's count); 0 where another
+// allocator (a sanitizer's) does not keep it.
+std::size_t heap_in_use()
+{
+	struct mallinfo2 m = mallinfo2();
+	return m.uordblks + m.hblkhd; // small blocks, and those mmap()ed
+}
+} // namespace
+
+// A user's journal can hold hundreds of thousands of saves, all of them
+// in verify's memory at once, beside Dovecot's index of the mails: what
+// verify keeps per save record is bounded (it was about 450 bytes, when
+// the hashes, times, folder names and Message-IDs were strings each).
+TEST(Verify, MemoryPerSaveRecordIsBounded)
+{
+	{
+		const std::size_t before = heap_in_use();
+		// (volatile: the compiler may not leave the allocation out)
+		void *volatile probe = std::malloc(1 << 20);
+		const bool counted = heap_in_use() >= before + (1u << 20);
+		std::free(probe);
+		if (!counted)
+			GTEST_SKIP() << "the heap's allocator does not report its use (mallinfo2): "
+					"a sanitizer's";
+	}
+	TempDir d;
+	const std::uint32_t n = 10000;
+	{
+		Journal j(d.path());
+		std::vector<Record> batch;
+		for (std::uint32_t uid = 1; uid <= n; uid++) {
+			Record r = save_record(kGuid1, uid, mail_hash(std::to_string(uid)), "",
+					       "Rechnungen/2026");
+			r.message_id = "<" + std::to_string(uid) + ".1767225600@mail.lieferant.example>";
+			batch.push_back(std::move(r));
+		}
+		j.append_batch(std::move(batch), utc(2026, 1, 1));
+	}
+	const std::size_t before = heap_in_use();
+	auto v = std::make_unique<Verifier>(d.path());
+	const std::size_t per_record = (heap_in_use() - before) / n;
+	EXPECT_EQ(v->expected_count(), n);
+	EXPECT_LE(per_record, 200u) << "bytes of heap per save record";
+	RecordProperty("heap_bytes_per_save_record", static_cast<int>(per_record));
 }
