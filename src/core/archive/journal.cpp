@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <stdexcept>
+#include <string>
 #include <thread>
+#include <unordered_map>
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -150,6 +152,9 @@ std::vector<Journal::BatchDuplicates> Journal::fill_duplicates(std::vector<Recor
 							     const JournalPos &head)
 {
 	std::vector<BatchDuplicates> in_batch(recs.size());
+	// the first save of the batch with a mailbox GUID and hash (of the
+	// mail, of its content): a batch can be adopt's window of thousands
+	std::unordered_map<std::string, std::size_t> first_in_batch[2];
 	bool synced = false;
 	for (std::size_t i = 0; i < recs.size(); i++) {
 		Record &rec = recs[i];
@@ -160,30 +165,28 @@ std::vector<Journal::BatchDuplicates> Journal::fill_duplicates(std::vector<Recor
 						     : rec.duplicate_of;
 			const std::optional<std::string> &hash =
 				content ? rec.content_sha256 : rec.sha256;
-			if (dup != 0 || !hash)
+			if (!hash)
 				continue;
-			try {
-				if (!synced) {
-					catalog().sync(&head);
-					synced = true;
+			// (the GUID's length first: no two pairs give one key)
+			std::string key = std::to_string(rec.mailbox_guid->size()) + ':' +
+					  *rec.mailbox_guid + *hash;
+			if (dup == 0) {
+				try {
+					if (!synced) {
+						catalog().sync(&head);
+						synced = true;
+					}
+					if (auto d = catalog().find_synced(*rec.mailbox_guid,
+									   *hash, content != 0))
+						dup = d->seq;
+				} catch (const std::exception &e) {
+					catalog_error_ = e.what(); // derived data: no failure
 				}
-				if (auto d = catalog().find_synced(*rec.mailbox_guid,
-								   *hash, content != 0))
-					dup = d->seq;
-			} catch (const std::exception &e) {
-				catalog_error_ = e.what(); // derived data: no failure
 			}
-			if (dup != 0)
-				continue;
 			// an earlier save of this batch: its seq is known later
-			for (std::size_t k = 0; k < i; k++) {
-				const Record &o = recs[k];
-				if (o.event == "save" && o.mailbox_guid == rec.mailbox_guid &&
-				    (content ? o.content_sha256 : o.sha256) == hash) {
-					in_batch[i][content] = k;
-					break;
-				}
-			}
+			auto [first, fresh] = first_in_batch[content].try_emplace(std::move(key), i);
+			if (dup == 0 && !fresh)
+				in_batch[i][content] = first->second;
 		}
 	}
 	return in_batch;
@@ -325,13 +328,12 @@ std::vector<std::uint64_t> Journal::write_batch(std::vector<Record> recs,
 	// The catalog is derived: its failures are remembered, never
 	// reported as a failed append.
 	try {
-		JournalPos before = head;
-		for (std::size_t i = 0; i < recs.size(); i++) {
-			JournalPos after{target.name, orig_size + lines.ends[i], seqs[i],
-					 lines.hashes[i]};
-			catalog().after_append(before, after, lines.objects[i]);
-			before = after;
-		}
+		std::vector<JournalPos> afters;
+		afters.reserve(recs.size());
+		for (std::size_t i = 0; i < recs.size(); i++)
+			afters.push_back(JournalPos{target.name, orig_size + lines.ends[i], seqs[i],
+						    lines.hashes[i]});
+		catalog().after_append(head, afters, lines.objects);
 		catalog_error_.clear();
 	} catch (const std::exception &e) {
 		catalog_error_ = e.what();

@@ -602,6 +602,32 @@ TEST(Journal, BatchIsOneChainedWriteAndFillsDuplicates)
 	explicit_dup.duplicate_of = 3;
 	EXPECT_EQ(j.append(explicit_dup, utc(2026, 3, 3)), 6u);
 	EXPECT_EQ(json::parse(split_lines(read_file(jfile(d, 2026))).back())["duplicate_of"], 3);
+
+	// copies within one batch name its first copy, per mailbox, by the
+	// mail's hash and by its content's
+	std::string h3 = mail_hash("3"), c = mail_hash("content");
+	std::vector<Record> batch2 = {
+		save_record(kGuid2, 2, h3),                   // seq 7, new
+		save_record(kGuid2, 3, h3),                   // 8: of 7
+		save_record(kGuid2, 4, h3),                   // 9: of 7, not of 8
+		save_record(kGuid1, 6, h3),                   // 10: other mailbox, new
+		save_record(kGuid1, 7, mail_hash("7"), c),    // 11: content new
+		save_record(kGuid1, 8, mail_hash("8"), c),    // 12: content of 11
+		save_record(kGuid2, 5, mail_hash("9"), c),    // 13: other mailbox
+	};
+	EXPECT_EQ(j.append_batch(batch2, utc(2026, 3, 4)),
+		  (std::vector<std::uint64_t>{7, 8, 9, 10, 11, 12, 13}));
+	raw = split_lines(read_file(jfile(d, 2026)));
+	ASSERT_EQ(raw.size(), 13u);
+	expect_chain(raw);
+	EXPECT_FALSE(rec(6).contains("duplicate_of"));
+	EXPECT_EQ(rec(7)["duplicate_of"], 7);
+	EXPECT_EQ(rec(8)["duplicate_of"], 7);
+	EXPECT_FALSE(rec(9).contains("duplicate_of"));
+	EXPECT_FALSE(rec(10).contains("content_duplicate_of"));
+	EXPECT_EQ(rec(11)["content_duplicate_of"], 11);
+	EXPECT_FALSE(rec(11).contains("duplicate_of"));
+	EXPECT_FALSE(rec(12).contains("content_duplicate_of"));
 }
 
 TEST(Journal, UnflushedBatchIsWrittenAndFlushedLater)
