@@ -2,6 +2,7 @@
 // the journal, rebuilt when missing, corrupt or inconsistent.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -412,4 +413,61 @@ TEST(Catalog, AdoptedMailIsTheOriginalOfALaterSave)
 	EXPECT_EQ((*tresor::parse_line(lines[1]))["duplicate_of"], 1);
 	j.append(expunge_record(kGuid1, 1), utc(2026, 1, 3));
 	EXPECT_EQ(dup(j, kGuid1, h), P(2, 2));
+}
+
+// The layout before version 3 (GUIDs and hashes as text, an index by GUID)
+// is replaced on first use, built again from the journal: none of its
+// rows may answer.
+TEST(Catalog, PreviousLayoutIsReplacedFromTheJournal)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		five_saves(j);
+	}
+	remove_catalog(d);
+	{
+		sqlite3 *db = nullptr;
+		ASSERT_EQ(sqlite3_open(catalog_path(d).c_str(), &db), SQLITE_OK);
+		const std::string sql =
+			"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+			"CREATE TABLE saves (seq INTEGER PRIMARY KEY, mailbox_guid TEXT NOT NULL,"
+			" uid INTEGER NOT NULL, guid TEXT, sha256 TEXT, content_sha256 TEXT);"
+			"CREATE INDEX saves_sha256 ON saves (mailbox_guid, sha256, seq);"
+			"CREATE INDEX saves_guid ON saves (mailbox_guid, guid);"
+			// a wrong answer only this file has
+			"INSERT INTO saves VALUES (4, '" + kGuid1 + "', 4, NULL, '" +
+			mail_hash("1") + "', NULL);"
+			"INSERT INTO meta VALUES ('version', '2');";
+		ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+		sqlite3_close(db);
+	}
+	Journal j(d.path());
+	EXPECT_EQ(dup(j, kGuid1, mail_hash("1")), P(1, 1));
+	EXPECT_EQ(dup(j, kGuid1, mail_hash("4")), P(4, 4));
+	EXPECT_EQ(j.catalog_stats().rebuilds, 1u);
+	EXPECT_EQ(j.last_catalog_error(), "");
+	j.append(save_record(kGuid1, 6, mail_hash("6")), utc(2026, 6, 2));
+	EXPECT_EQ(dup(j, kGuid1, mail_hash("6")), P(6, 6));
+	EXPECT_EQ(j.last_catalog_error(), "");
+}
+
+// Hashes are kept as their 32 bytes; one journaled in another form
+// (upper case, not hex) is kept as written and found only as written.
+TEST(Catalog, HashesInAnyFormAreFoundAsJournaled)
+{
+	TempDir d;
+	Journal j(d.path());
+	std::string upper = mail_hash("u");
+	for (char &c : upper)
+		c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+	j.append(save_record(kGuid1, 1, mail_hash("l")), utc(2026, 1, 1));
+	j.append(save_record(kGuid1, 2, upper), utc(2026, 1, 2));
+	j.append(save_record(kGuid1, 3, "not-a-hash"), utc(2026, 1, 3));
+	EXPECT_EQ(dup(j, kGuid1, mail_hash("l")), P(1, 1));
+	EXPECT_EQ(dup(j, kGuid1, upper), P(2, 2));
+	EXPECT_EQ(dup(j, kGuid1, mail_hash("u")), P(0, 0));
+	EXPECT_EQ(dup(j, kGuid1, "not-a-hash"), P(3, 3));
+	EXPECT_EQ(dup(j, kGuid2, mail_hash("l")), P(0, 0));
+	EXPECT_EQ(j.last_catalog_error(), "");
 }
