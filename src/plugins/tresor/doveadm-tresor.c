@@ -401,6 +401,10 @@ struct doveadm_tresor_verify_run {
 	uint32_t window_first_uid;
 	bool window_more:1;
 	pool_t window_pool;
+	/* the mailbox, kept open from one window to the next: opening a
+	   maildir folder reads its whole dovecot-uidlist (a quarter of an
+	   adopt's CPU at 200,000 mails, with 25 windows) */
+	struct mailbox *window_box;
 
 	uint64_t mails_checked;
 	/* verify --since: mails saved before this seq are not read again,
@@ -943,22 +947,29 @@ doveadm_tresor_verify_mailbox(struct doveadm_tresor_verify_run *run,
 	struct doveadm_tresor_verify_box *vbox, new_vbox;
 	struct mail *mail;
 	const char *guid;
-	bool journaled;
+	bool journaled, kept_open = FALSE;
 	uint32_t seq, first_seq, last_seq;
 	int ret = 1;
 
 	*guid_r = NULL;
-	box = mailbox_alloc(ns->list, vname,
-			    MAILBOX_FLAG_READONLY | MAILBOX_FLAG_IGNORE_ACLS);
-	/* a virtual mailbox only shows mails stored in real ones */
-	if (strcmp(box->storage->name, "virtual") == 0) {
-		mailbox_free(&box);
-		return 0;
-	}
-	if (mailbox_open(box) < 0) {
-		doveadm_tresor_verify_box_error(run, box, "Can't open mailbox");
-		mailbox_free(&box);
-		return -1;
+	if (run->window_box != NULL) {
+		/* adopt's next window */
+		box = run->window_box;
+		run->window_box = NULL;
+		kept_open = TRUE;
+	} else {
+		box = mailbox_alloc(ns->list, vname,
+				    MAILBOX_FLAG_READONLY | MAILBOX_FLAG_IGNORE_ACLS);
+		/* a virtual mailbox only shows mails stored in real ones */
+		if (strcmp(box->storage->name, "virtual") == 0) {
+			mailbox_free(&box);
+			return 0;
+		}
+		if (mailbox_open(box) < 0) {
+			doveadm_tresor_verify_box_error(run, box, "Can't open mailbox");
+			mailbox_free(&box);
+			return -1;
+		}
 	}
 	if (mailbox_get_metadata(box, MAILBOX_METADATA_GUID, &metadata) < 0) {
 		doveadm_tresor_verify_box_error(run, box,
@@ -999,6 +1010,15 @@ doveadm_tresor_verify_mailbox(struct doveadm_tresor_verify_run *run,
 	   of the folder (a plain sync still notices changed directories) */
 	if (mailbox_sync(box, run->second_pass ? 0 :
 			 MAILBOX_SYNC_FLAG_FULL_READ) < 0) {
+		enum mail_error error;
+
+		(void)mailbox_get_last_error(box, &error);
+		if (kept_open && error == MAIL_ERROR_NOTFOUND) {
+			/* renamed or deleted since the last window: as when
+			   the name leads to another mailbox */
+			mailbox_free(&box);
+			return 0;
+		}
 		doveadm_tresor_verify_box_error(run, box,
 						"Syncing mailbox failed");
 		doveadm_tresor_verify_box_failed(run, guid);
@@ -1080,7 +1100,10 @@ doveadm_tresor_verify_mailbox(struct doveadm_tresor_verify_run *run,
 		doveadm_tresor_verify_take_hashed(run, v, TRUE);
 	mail_free(&mail);
 	(void)mailbox_transaction_commit(&trans);
-	mailbox_free(&box);
+	if (ret > 0 && run->second_pass && run->adopt && run->window_more)
+		run->window_box = box;
+	else
+		mailbox_free(&box);
 	return ret;
 }
 
@@ -1810,6 +1833,8 @@ doveadm_tresor_adopt_box(struct doveadm_tresor_verify_run *run,
 				"so far\n", vbox->vname, *adopted_r);
 		}
 	} while (ret > 0 && run->window_more && !run->killed);
+	if (run->window_box != NULL)
+		mailbox_free(&run->window_box);
 	tresor_verify_free(v);
 	return ret < 0 ? -1 : 0;
 }
