@@ -1008,7 +1008,7 @@ doveadm_tresor_verify_mailbox(struct doveadm_tresor_verify_run *run,
 	   each window of adopt's second pass: that would read a maildir's
 	   whole directory once per window, a cost growing with the square
 	   of the folder (a plain sync still notices changed directories) */
-	if (mailbox_sync(box, run->second_pass ? 0 :
+	if (mailbox_sync(box, run->second_pass && run->adopt ? 0 :
 			 MAILBOX_SYNC_FLAG_FULL_READ) < 0) {
 		enum mail_error error;
 
