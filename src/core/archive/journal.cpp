@@ -100,8 +100,22 @@ void Journal::unlock()
 		// an intent not ended by now (the append failed) is left to
 		// the next holder of the lock
 		intent_depth_ = 0;
+		held_head_.reset(); // others may write once it is released
 		::flock(lock_fd_, LOCK_UN);
 	}
+}
+
+const Journal::FilesAndHead &Journal::files_and_head()
+{
+	if (held_head_ && lock_depth_ > 0)
+		return *held_head_;
+	FilesAndHead known;
+	known.files = list_journal_files(dir_);
+	if (!known.files.empty())
+		repair_tail(known.files.back());
+	known.head = read_journal_head(dir_);
+	held_head_ = std::move(known);
+	return *held_head_;
 }
 
 void Journal::repair_tail(const JournalFile &f)
@@ -285,10 +299,9 @@ std::vector<std::uint64_t> Journal::write_batch(std::vector<Record> recs,
 	}
 	JournalLock guard(*this, kAppendLockTimeoutMs);
 
-	std::vector<JournalFile> files = list_journal_files(dir_);
-	if (!files.empty())
-		repair_tail(files.back());
-	JournalPos head = read_journal_head(dir_);
+	const FilesAndHead &known = files_and_head();
+	const std::vector<JournalFile> &files = known.files;
+	const JournalPos head = known.head;
 	std::vector<BatchDuplicates> in_batch = fill_duplicates(recs, head);
 
 	int year = utc_year(now);
@@ -308,6 +321,7 @@ std::vector<std::uint64_t> Journal::write_batch(std::vector<Record> recs,
 
 	std::uint64_t orig_size = file_size(fd.get(), target.path);
 	auto rollback = [&]() {
+		held_head_.reset();
 		if (created) {
 			fd.reset();
 			::unlink(target.path.c_str());
@@ -325,6 +339,10 @@ std::vector<std::uint64_t> Journal::write_batch(std::vector<Record> recs,
 		rollback();
 		throw_errno("write(" + target.path + ")", err);
 	}
+	if (created)
+		held_head_->files.push_back(target);
+	held_head_->head = JournalPos{target.name, orig_size + data.size(), seqs.back(),
+				      lines.hashes.back()};
 	// The catalog is derived: its failures are remembered, never
 	// reported as a failed append.
 	try {

@@ -89,7 +89,9 @@ public:
 	// fails - the commit must then not happen, as it could not be
 	// journaled. end_intent() after the records were appended, or when
 	// the commit failed; intents nest (a commit within a commit), and
-	// the file goes with the last end. An intent left behind - by a
+	// the file is emptied with the last end (emptied, not removed: a
+	// file created and removed per commit costs an inode allocation
+	// under the lock). An intent left behind - by a
 	// process killed between the commit and the append, or by an append
 	// that failed - is journaled by the next lock() as "interrupted"
 	// records: the mail may or may not be in the store, and verify
@@ -125,6 +127,16 @@ public:
 
 private:
 	void repair_tail(const JournalFile &f);
+	// The journal's files (the newest one's tail repaired) and head.
+	struct FilesAndHead {
+		std::vector<JournalFile> files;
+		JournalPos head;
+	};
+	// Read once per hold of the lock: nobody else writes while this
+	// object holds it, and write_batch() keeps it up to date. (A commit
+	// reads it for its intent and again for its append.)
+	const FilesAndHead &files_and_head();
+	void empty_intent();
 	std::vector<std::uint64_t> write_batch(std::vector<Record> recs,
 					       Clock::time_point now, bool flush_now);
 	// per record: the batch index of the earlier save it duplicates by
@@ -147,6 +159,7 @@ private:
 	unsigned intent_depth_ = 0; // write_intent()s of this object not ended
 	std::string recovery_error_;
 	std::uint64_t recovered_count_ = 0;
+	std::optional<FilesAndHead> held_head_; // files_and_head(); reset by unlock()
 };
 
 // RAII reentrant lock.

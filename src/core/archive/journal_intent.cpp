@@ -66,10 +66,8 @@ void Journal::write_intent(const std::vector<Record> &recs)
 		recover_intent();
 
 	Clock::time_point now = Clock::now();
-	std::vector<JournalFile> files = list_journal_files(dir_);
-	if (!files.empty())
-		repair_tail(files.back());
-	JournalPos head = read_journal_head(dir_);
+	const std::vector<JournalFile> files = files_and_head().files;
+	const JournalPos head = files_and_head().head;
 
 	// Space for the lines, reserved in the file they will go to: a full
 	// file system then refuses the commit here rather than the journal
@@ -99,8 +97,10 @@ void Journal::write_intent(const std::vector<Record> &recs)
 		if (rc < 0 && errno != EOPNOTSUPP && errno != ENOSYS)
 			throw_errno("fallocate(" + target.path + ", " + std::to_string(bytes) +
 				    " bytes)");
-		if (created)
+		if (created) {
 			fsync_dir(journal_dir_); // chained to before it is flushed
+			held_head_.reset(); // one more file: listed again
+		}
 	} catch (...) {
 		if (created) {
 			fd.reset();
@@ -147,8 +147,10 @@ void Journal::write_intent(const std::vector<Record> &recs)
 		// announce what was never committed: recovered as
 		// interrupted, found not stored - true)
 		if (intent_depth_ == 0) {
-			ifd.reset();
-			::unlink(intent_path_.c_str());
+			if (::ftruncate(ifd.get(), 0) < 0) {
+				ifd.reset();
+				::unlink(intent_path_.c_str());
+			}
 		} else {
 			(void)::ftruncate(ifd.get(), static_cast<off_t>(old_size));
 		}
@@ -161,10 +163,20 @@ void Journal::end_intent()
 {
 	if (intent_depth_ == 0 || --intent_depth_ > 0)
 		return;
-	// Should it stay (it can't be removed), its recovery finds the
+	// Should it stay (it can't be emptied), its recovery finds the
 	// records journaled and adds none.
-	if (::unlink(intent_path_.c_str()) < 0 && errno != ENOENT)
-		throw_errno("unlink(" + intent_path_ + ")");
+	empty_intent();
+}
+
+// An empty (or missing) intent file announces nothing.
+void Journal::empty_intent()
+{
+	int rc;
+	do
+		rc = ::truncate(intent_path_.c_str(), 0);
+	while (rc < 0 && errno == EINTR);
+	if (rc < 0 && errno != ENOENT)
+		throw_errno("truncate(" + intent_path_ + ")");
 }
 
 namespace {
@@ -284,6 +296,8 @@ std::size_t Journal::recover_intent()
 			return 0;
 		throw_errno("stat(" + intent_path_ + ")");
 	}
+	if (st.st_size == 0)
+		return 0;
 
 	LeftIntent intent = read_left_intent(intent_path_);
 	std::map<std::string, unsigned> journaled;
@@ -304,8 +318,7 @@ std::size_t Journal::recover_intent()
 	std::size_t n = recs.size();
 	if (!recs.empty())
 		write_batch(std::move(recs), Clock::now(), true);
-	if (::unlink(intent_path_.c_str()) < 0 && errno != ENOENT)
-		throw_errno("unlink(" + intent_path_ + ")");
+	empty_intent();
 	return n;
 }
 

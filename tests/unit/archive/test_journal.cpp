@@ -291,6 +291,46 @@ TEST(Journal, ProcessesAppendConcurrently)
 	EXPECT_EQ(j.catalog_stats().rebuilds, 0u);
 }
 
+// A commit reads the journal's head once for its intent and uses it for
+// its append; another writer in between two commits must be seen.
+TEST(Journal, EachHoldOfTheLockSeesTheOtherWritersLines)
+{
+	TempDir d;
+	Journal a(d.path()), b(d.path());
+	std::uint32_t uid = 0;
+	for (int round = 0; round < 3; round++) {
+		for (Journal *j : {&a, &b}) {
+			j->lock(1000);
+			Record announced = save_record(kGuid1, 0, mail_hash(std::to_string(++uid)));
+			j->write_intent({announced});
+			Record saved = announced;
+			saved.uid = uid;
+			EXPECT_EQ(j->append(saved, utc(2026, 3, 1)), uid);
+			j->end_intent();
+			j->unlock();
+		}
+	}
+	// a new year's file created by the intent, appended to in that hold
+	a.lock(1000);
+	a.write_intent({save_record(kGuid1, 0, mail_hash("new year"))});
+	EXPECT_EQ(a.append(save_record(kGuid1, ++uid, mail_hash("new year")), utc(2027, 1, 1)),
+		  uid);
+	a.end_intent();
+	a.unlock();
+	EXPECT_EQ(b.append(save_record(kGuid1, ++uid, mail_hash("after")), utc(2027, 1, 2)), uid);
+	EXPECT_EQ(tresor::list_journal_files(d.path()).size(), 2u);
+	std::vector<std::string> lines;
+	for (const auto &f : tresor::list_journal_files(d.path())) {
+		auto l = split_lines(read_file(f.path));
+		lines.insert(lines.end(), l.begin(), l.end());
+	}
+	ASSERT_EQ(lines.size(), uid);
+	expect_chain(lines);
+	tresor::Verifier v(d.path());
+	EXPECT_EQ(v.problems().size(), 0u);
+	EXPECT_EQ(v.head_seq(), uid);
+}
+
 TEST(Journal, YearRollover)
 {
 	TempDir d;
@@ -840,6 +880,13 @@ std::string intent_of(const TempDir &d)
 	return d / "intent.jsonl";
 }
 
+// Whether an intent is pending: the file is emptied, not removed, when
+// its commit ends.
+bool intent_pending(const TempDir &d)
+{
+	return exists(intent_of(d)) && !read_file(intent_of(d)).empty();
+}
+
 // A save as the glue announces it before the commit: no UID yet.
 Record announced_save(const std::string &guid, const std::string &sha256)
 {
@@ -862,13 +909,13 @@ std::vector<json> records_of(const TempDir &d)
 
 } // namespace
 
-TEST(JournalIntent, TheAppendRemovesIt)
+TEST(JournalIntent, TheAppendEndsIt)
 {
 	TempDir d;
 	Journal j(d.path());
 	j.lock(1000);
 	j.write_intent({announced_save("g1", mail_hash("1")), expunge_record(kGuid1, 9)});
-	ASSERT_TRUE(exists(intent_of(d)));
+	ASSERT_TRUE(intent_pending(d));
 	auto lines = split_lines(read_file(intent_of(d)));
 	ASSERT_EQ(lines.size(), 3u); // where the journal stood, then the records
 	EXPECT_EQ(json::parse(lines[0])["seq"], 0);
@@ -877,7 +924,7 @@ TEST(JournalIntent, TheAppendRemovesIt)
 	saved.uid = 4;
 	j.append_batch({saved, expunge_record(kGuid1, 9)}, utc(2026, 5, 1));
 	j.end_intent();
-	EXPECT_FALSE(exists(intent_of(d)));
+	EXPECT_FALSE(intent_pending(d));
 	j.unlock();
 	Journal j2(d.path());
 	j2.lock(1000);
@@ -899,13 +946,13 @@ TEST(JournalIntent, LeftBehindItIsJournaledAsInterrupted)
 		j.write_intent({s, expunge_record(kGuid1, 1)});
 		// the process dies here: after the commit, before the append
 	}
-	ASSERT_TRUE(exists(intent_of(d)));
+	ASSERT_TRUE(intent_pending(d));
 	Journal j(d.path());
 	j.lock(1000);
 	EXPECT_EQ(j.last_recovered_count(), 2u);
 	EXPECT_EQ(j.last_recovery_error(), "");
 	j.unlock();
-	EXPECT_FALSE(exists(intent_of(d)));
+	EXPECT_FALSE(intent_pending(d));
 	auto recs = records_of(d);
 	ASSERT_EQ(recs.size(), 3u);
 	EXPECT_EQ(recs[1]["event"], "interrupted");
@@ -963,7 +1010,7 @@ TEST(JournalIntent, WhatWasJournaledIsNotJournaledAgain)
 	EXPECT_EQ(recs[3]["event"], "interrupted");
 	EXPECT_EQ(recs[3]["sha256"], mail_hash("same"));
 	EXPECT_FALSE(recs[3].contains("guid"));
-	EXPECT_FALSE(exists(intent_of(d)));
+	EXPECT_FALSE(intent_pending(d));
 }
 
 TEST(JournalIntent, TheJournalChangedBelowTheIntent)
@@ -1006,7 +1053,7 @@ TEST(JournalIntent, NestedCommits)
 		inner.uid = 1;
 		j.append(inner, utc(2026, 5, 1));
 		j.end_intent();
-		EXPECT_TRUE(exists(intent_of(d)));
+		EXPECT_TRUE(intent_pending(d));
 		EXPECT_EQ(split_lines(read_file(intent_of(d))).size(), 3u);
 		// the process dies before the outer append
 	}
@@ -1024,8 +1071,31 @@ TEST(JournalIntent, NestedCommits)
 	j.write_intent({announced_save("inner2", mail_hash("inner2"))});
 	j.end_intent();
 	j.end_intent();
-	EXPECT_FALSE(exists(intent_of(d)));
+	EXPECT_FALSE(intent_pending(d));
 	j.end_intent(); // one too many: nothing
+	j.unlock();
+}
+
+TEST(JournalIntent, AnEmptyIntentFileAnnouncesNothing)
+{
+	TempDir d;
+	{
+		Journal j(d.path());
+		j.append(save_record(kGuid1, 1, mail_hash("1")));
+	}
+	write_file(intent_of(d), "");
+	Journal j(d.path());
+	j.lock(1000);
+	EXPECT_EQ(j.last_recovered_count(), 0u);
+	EXPECT_EQ(j.last_recovery_error(), "");
+	j.unlock();
+	EXPECT_EQ(records_of(d).size(), 1u);
+	// and the next commit's intent goes into the same file
+	j.lock(1000);
+	j.write_intent({announced_save("g2", mail_hash("2"))});
+	EXPECT_TRUE(intent_pending(d));
+	j.end_intent();
+	EXPECT_FALSE(intent_pending(d));
 	j.unlock();
 }
 
@@ -1036,7 +1106,7 @@ TEST(JournalIntent, CancelledOrDamagedLeavesNoRecord)
 	j.lock(1000);
 	j.write_intent({announced_save("g1", mail_hash("1"))});
 	j.end_intent(); // the commit failed: nothing stored
-	EXPECT_FALSE(exists(intent_of(d)));
+	EXPECT_FALSE(intent_pending(d));
 	j.unlock();
 
 	// garbage, and a last line cut off by the writer's death
@@ -1045,7 +1115,7 @@ TEST(JournalIntent, CancelledOrDamagedLeavesNoRecord)
 	EXPECT_EQ(j.last_recovered_count(), 0u);
 	EXPECT_EQ(j.last_recovery_error(), "");
 	j.unlock();
-	EXPECT_FALSE(exists(intent_of(d)));
+	EXPECT_FALSE(intent_pending(d));
 	EXPECT_TRUE(records_of(d).empty());
 }
 
@@ -1057,7 +1127,7 @@ TEST(JournalIntent, LeftBehindByAFailedAppendOfTheSameProcess)
 	j.write_intent({announced_save("g1", mail_hash("1"))});
 	// the append failed (not simulated: nothing appended); the lock goes
 	j.unlock();
-	ASSERT_TRUE(exists(intent_of(d)));
+	ASSERT_TRUE(intent_pending(d));
 	// the next lock, in this process, journals it
 	j.lock(1000);
 	EXPECT_EQ(j.last_recovered_count(), 1u);
@@ -1106,7 +1176,7 @@ TEST(JournalIntent, NoRoomRefusesTheCommit)
 	ASSERT_EQ(::waitpid(pid, &status, 0), pid);
 	ASSERT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(WEXITSTATUS(status), 0);
-	EXPECT_FALSE(exists(intent_of(d)));
+	EXPECT_FALSE(intent_pending(d));
 	EXPECT_EQ(read_file(jfile(d, 2026)), before);
 }
 
@@ -1125,9 +1195,9 @@ TEST(JournalIntent, ViaCApi)
 	rec.sha256 = sha.c_str();
 	rec.guid = "gc";
 	ASSERT_EQ(tresor_journal_write_intent(j, &rec, 1, err, sizeof(err)), 0) << err;
-	EXPECT_TRUE(exists(intent_of(d)));
+	EXPECT_TRUE(intent_pending(d));
 	ASSERT_EQ(tresor_journal_end_intent(j, err, sizeof(err)), 0) << err;
-	EXPECT_FALSE(exists(intent_of(d)));
+	EXPECT_FALSE(intent_pending(d));
 	ASSERT_EQ(tresor_journal_write_intent(j, &rec, 1, err, sizeof(err)), 0) << err;
 	tresor_journal_unlock(j); // not ended: left behind
 	ASSERT_EQ(tresor_journal_lock(j, 1000, err, sizeof(err)), 0) << err;
