@@ -316,6 +316,24 @@ class JournalFsCase(FaultCase):
         self.assertPresent(user, mailbox, amid, 0)
         return text
 
+    def assertRefusedOnceReservedRoomIsUsed(self, user, mailbox="INBOX",
+                                            limit=8):
+        """Deliveries right after the file system filled up: the journal
+        may still take a few, into the room it reserved before and the
+        intent file's own block (each of them stored and journaled), then
+        refuses with 4xx and stores nothing. Returns the LMTP reply."""
+        for _ in range(limit):
+            mid, raw = self.new_mail("while-full")
+            code, text = self.deliver(user, raw, mailbox)
+            if 400 <= code < 500:
+                self.assertPresent(user, mailbox, mid, 0)
+                return text
+            self.assertEqual(code, 250, "LMTP delivery to %s while full: "
+                             "%d %s" % (mailbox, code, text))
+            self.assertPresent(user, mailbox, mid, 1)
+        self.fail("%d deliveries to %s accepted on a full file system"
+                  % (limit, mailbox))
+
     def assertAccepted(self, user, mailbox="INBOX", what=""):
         mid, raw = self.new_mail("accepted")
         code, text = self.deliver(user, raw, mailbox)
@@ -643,7 +661,9 @@ class JournalFullTests(JournalFsCase):
         self.assertAccepted(user, "Archiv", "before")
         self.fs.fill()
         try:
-            text = self.assertTempRefusal(user, "INBOX")
+            text = self.assertRefusedOnceReservedRoomIsUsed(user, "INBOX")
+            self.assertTempRefusal(user, "INBOX")
+            self.assertRefusedOnceReservedRoomIsUsed(user, "Archiv")
             self.assertTempRefusal(user, "Archiv")
             # several refusals in a row leave no partial line behind
             for _ in range(3):

@@ -89,9 +89,8 @@ public:
 	// fails - the commit must then not happen, as it could not be
 	// journaled. end_intent() after the records were appended, or when
 	// the commit failed; intents nest (a commit within a commit), and
-	// the file is emptied with the last end (emptied, not removed: a
-	// file created and removed per commit costs an inode allocation
-	// under the lock). An intent left behind - by a
+	// the last end marks the file ended (in place: a file created and
+	// removed per commit costs an inode allocation under the lock). An intent left behind - by a
 	// process killed between the commit and the append, or by an append
 	// that failed - is journaled by the next lock() as "interrupted"
 	// records: the mail may or may not be in the store, and verify
@@ -136,7 +135,8 @@ private:
 	// object holds it, and write_batch() keeps it up to date. (A commit
 	// reads it for its intent and again for its append.)
 	const FilesAndHead &files_and_head();
-	void empty_intent();
+	bool intent_pending();
+	void mark_intent_ended();
 	std::vector<std::uint64_t> write_batch(std::vector<Record> recs,
 					       Clock::time_point now, bool flush_now);
 	// per record: the batch index of the earlier save it duplicates by

@@ -6,7 +6,6 @@
 #include <map>
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/posix_io.hpp"
@@ -134,12 +133,24 @@ void Journal::write_intent(const std::vector<Record> &recs)
 		data += dump_line(j);
 		data += '\n';
 	}
-	int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (intent_depth_ == 0 ? O_TRUNC : O_APPEND);
+	// A new intent overwrites the last one in place. Neither created and
+	// removed (an inode allocation under the lock) nor cut to nothing
+	// (ext4 then writes the file out when it is closed, as it does for
+	// a file replaced by truncating it): a shorter intent is padded with
+	// line ends, which recovery skips.
+	int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (intent_depth_ == 0 ? 0 : O_APPEND);
 	Fd ifd(open_retry(intent_path_, flags, 0600));
 	if (ifd.get() < 0)
 		throw_errno("open(" + intent_path_ + ")");
 	std::uint64_t old_size = file_size(ifd.get(), intent_path_);
 	try {
+		if (intent_depth_ == 0 && old_size > data.size()) {
+			constexpr std::uint64_t kMaxPadding = 4096;
+			if (old_size - data.size() <= kMaxPadding)
+				data.append(old_size - data.size(), '\n');
+			else if (::ftruncate(ifd.get(), static_cast<off_t>(data.size())) < 0)
+				throw_errno("ftruncate(" + intent_path_ + ")");
+		}
 		write_all(ifd.get(), data, intent_path_);
 	} catch (...) {
 		// nothing of this commit: a new intent goes, a nested one's
@@ -163,20 +174,48 @@ void Journal::end_intent()
 {
 	if (intent_depth_ == 0 || --intent_depth_ > 0)
 		return;
-	// Should it stay (it can't be emptied), its recovery finds the
+	// Should it stay (it can't be marked), its recovery finds the
 	// records journaled and adds none.
-	empty_intent();
+	mark_intent_ended();
 }
 
-// An empty (or missing) intent file announces nothing.
-void Journal::empty_intent()
+// An intent is pending while its file begins with its header's "{"; the
+// end overwrites that byte (one byte in place: see write_intent()). An
+// empty or missing file announces nothing either.
+constexpr char kEndedIntentMark = '#';
+
+bool Journal::intent_pending()
 {
-	int rc;
+	Fd fd(open_retry(intent_path_, O_RDONLY | O_CLOEXEC));
+	if (fd.get() < 0) {
+		if (errno == ENOENT)
+			return false;
+		throw_errno("open(" + intent_path_ + ")");
+	}
+	char first;
+	ssize_t n;
 	do
-		rc = ::truncate(intent_path_.c_str(), 0);
-	while (rc < 0 && errno == EINTR);
-	if (rc < 0 && errno != ENOENT)
-		throw_errno("truncate(" + intent_path_ + ")");
+		n = ::pread(fd.get(), &first, 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		throw_errno("read(" + intent_path_ + ")");
+	return n == 1 && first != kEndedIntentMark;
+}
+
+void Journal::mark_intent_ended()
+{
+	Fd fd(open_retry(intent_path_, O_WRONLY | O_CLOEXEC));
+	if (fd.get() < 0) {
+		if (errno == ENOENT)
+			return;
+		throw_errno("open(" + intent_path_ + ")");
+	}
+	ssize_t n;
+	do
+		n = ::pwrite(fd.get(), &kEndedIntentMark, 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		throw_errno("write(" + intent_path_ + ")", n < 0 ? errno : ENOSPC);
 }
 
 namespace {
@@ -290,13 +329,7 @@ std::size_t Journal::recover_intent()
 	JournalLock guard(*this, kAppendLockTimeoutMs);
 	if (intent_depth_ > 0)
 		return 0; // ours, still in progress
-	struct stat st;
-	if (::stat(intent_path_.c_str(), &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		throw_errno("stat(" + intent_path_ + ")");
-	}
-	if (st.st_size == 0)
+	if (!intent_pending())
 		return 0;
 
 	LeftIntent intent = read_left_intent(intent_path_);
@@ -318,7 +351,7 @@ std::size_t Journal::recover_intent()
 	std::size_t n = recs.size();
 	if (!recs.empty())
 		write_batch(std::move(recs), Clock::now(), true);
-	empty_intent();
+	mark_intent_ended();
 	return n;
 }
 

@@ -880,11 +880,14 @@ std::string intent_of(const TempDir &d)
 	return d / "intent.jsonl";
 }
 
-// Whether an intent is pending: the file is emptied, not removed, when
-// its commit ends.
+// Whether an intent is pending: the file is marked ended in place, not
+// removed, when its commit ends.
 bool intent_pending(const TempDir &d)
 {
-	return exists(intent_of(d)) && !read_file(intent_of(d)).empty();
+	if (!exists(intent_of(d)))
+		return false;
+	std::string text = read_file(intent_of(d));
+	return !text.empty() && text[0] != '#';
 }
 
 // A save as the glue announces it before the commit: no UID yet.
@@ -1097,6 +1100,61 @@ TEST(JournalIntent, AnEmptyIntentFileAnnouncesNothing)
 	j.end_intent();
 	EXPECT_FALSE(intent_pending(d));
 	j.unlock();
+}
+
+// Each intent overwrites the last in place; what is left of a longer one
+// must not be announced again.
+TEST(JournalIntent, AShorterIntentAfterALongerOneAnnouncesOnlyItsOwn)
+{
+	TempDir d;
+	Journal j(d.path());
+	std::vector<Record> many;
+	for (int i = 0; i < 5; i++)
+		many.push_back(announced_save("long" + std::to_string(i),
+					      mail_hash("long" + std::to_string(i))));
+	j.lock(1000);
+	j.write_intent(many);
+	for (int i = 0; i < 5; i++) {
+		Record saved = many[static_cast<std::size_t>(i)];
+		saved.uid = static_cast<std::uint32_t>(i + 1);
+		j.append(saved);
+	}
+	j.end_intent();
+	j.unlock();
+	std::size_t long_size = read_file(intent_of(d)).size();
+
+	// a short one, and the process dies before the append
+	{
+		Journal dying(d.path());
+		dying.lock(1000);
+		dying.write_intent({announced_save("short", mail_hash("short"))});
+		EXPECT_TRUE(intent_pending(d));
+		EXPECT_EQ(read_file(intent_of(d)).size(), long_size); // padded
+		dying.unlock();
+	}
+	Journal next(d.path());
+	next.lock(1000);
+	EXPECT_EQ(next.last_recovered_count(), 1u);
+	next.unlock();
+	auto recs = records_of(d);
+	ASSERT_EQ(recs.size(), 6u);
+	EXPECT_EQ(recs.back()["event"], "interrupted");
+	EXPECT_EQ(recs.back()["guid"], "short");
+	EXPECT_FALSE(intent_pending(d));
+
+	// an intent far shorter than a large one before it: the file is cut
+	std::vector<Record> window;
+	for (int i = 0; i < 200; i++)
+		window.push_back(announced_save("w" + std::to_string(i), mail_hash("w" + std::to_string(i))));
+	next.lock(1000);
+	next.write_intent(window);
+	next.end_intent();
+	std::size_t window_size = read_file(intent_of(d)).size();
+	next.write_intent({announced_save("small", mail_hash("small"))});
+	EXPECT_LT(read_file(intent_of(d)).size(), window_size);
+	next.end_intent();
+	next.unlock();
+	EXPECT_FALSE(intent_pending(d));
 }
 
 TEST(JournalIntent, CancelledOrDamagedLeavesNoRecord)
