@@ -591,6 +591,25 @@ class IMAPClient(imaplib.IMAP4):
             return typ, text, int(m.group(1)), int(m.group(2))
         return typ, text, None, None
 
+    def multiappend(self, mailbox, msgs):
+        """MULTIAPPEND (RFC 3502): several mails in one APPEND command, as
+        non-synchronising literals (LITERAL+); returns the IMAPResult."""
+        tag = self._new_tag()
+        line = tag + b" APPEND " + quote(mailbox).encode("utf-8")
+        for msg in msgs:
+            msg = crlf(msg)
+            line += b" {%d+}\r\n" % len(msg) + msg
+        self.send(line + b"\r\n")
+        untagged = []
+        while True:
+            resp = self._get_line()
+            if resp.startswith(tag + b" "):
+                status, _, text = resp[len(tag) + 1:].partition(b" ")
+                return IMAPResult(status.decode().upper(),
+                                  text.decode("utf-8", "replace"), untagged)
+            if resp.startswith(b"* "):
+                untagged.append(resp[2:])
+
     def uids(self, mailbox=None):
         if mailbox is not None:
             self.select_box(mailbox, readonly=True)

@@ -540,6 +540,40 @@ class DuplicateDropTests(JournalTestCase):
         self.assertEqual([r["event"] for r in recs], ["save", "duplicate"])
         self.assertEqual(recs[1].get("duplicate_of"), recs[0]["seq"])
 
+    def test_what_was_stored_before_stays_readable(self):
+        """A dropped copy is taken out of the store again; mdbox appends
+        mails to shared storage files, and taking one out must leave the
+        mails before it as they were. In a MULTIAPPEND with other mails
+        mdbox can't take it out: it is kept and journaled as a save."""
+        u = self.user()
+        c = self.imap(u)
+        box = "Archiv/2024"
+        c.create_with_parents(box)
+        first, second = self.gen.invoice(), self.gen.invoice()
+        typ, text, _, uid1 = c.append_msg(box, first)
+        self.assertEqual(typ, "OK", text)
+        c.select_box(box, readonly=True)
+        before = c.fetch_body(uid1)
+        typ, text, _, _ = c.append_msg(box, first)
+        self.assertEqual(typ, "OK", text)
+        # the duplicate first, so that nothing of this command precedes it
+        res = c.multiappend(box, [first, second])
+        self.assertEqual(res.status, "OK", res.text)
+        c.select_box(box, readonly=True)
+        self.assertEqual(c.fetch_body(uid1), before)
+        uids = c.uids(box)
+        bodies = [c.fetch_body(uid) for uid in uids]
+        mid = re.search(rb"(?im)^Message-ID:\s*(\S+)", second).group(1)
+        self.assertEqual(sum(1 for b in bodies if mid in b), 1, mid)
+        kept = self.dc.mail_format == "mdbox"
+        self.assertEqual(len(uids), 3 if kept else 2, uids)
+        self.assertEqual([r["event"] for r in self.dc.journal(u)],
+                         ["save", "duplicate",
+                          "save" if kept else "duplicate", "save"])
+        self.assertChainIntact(u)
+        rc, _, err = self.dc.doveadm("tresor", "verify", "-u", u)
+        self.assertEqual(rc, 0, err)
+
     def test_same_mail_in_other_folders_kept(self):
         u = self.user()
         msg = self.gen.invoice()

@@ -43,6 +43,9 @@ struct tresor_mailbox {
 	bool save_guids;
 	/* mbox: drops header fields it keeps its own state in */
 	bool mbox;
+	/* mdbox: a save cancelled and then committed with others cuts the
+	   storage file it was appended to (see tresor_save_finish()) */
+	bool mdbox;
 	char guid[GUID_128_SIZE * 2 + 1]; /* "" until looked up */
 };
 
@@ -55,6 +58,10 @@ struct tresor_save {
 	uint32_t dropped_for_uid;
 	uint64_t dropped_for_seq;
 	bool dropped_by_content;
+	/* mdbox: a duplicate written to the store all the same; dropped only
+	   when the transaction stores nothing else (rolled back), else kept
+	   as an ordinary save (tresor_transaction_keep_written_duplicates) */
+	bool written;
 	/* a delivered invoice (tresor-invoice-note.h): name, value pairs */
 	const char *const *invoice_fields;
 };
@@ -608,7 +615,19 @@ static int tresor_save_finish(struct mail_save_context *ctx)
 	}
 
 	if (tresor_save_is_dropped_duplicate(box, tt, &save)) {
-		tbox->module_ctx.super.save_cancel(ctx);
+		if (!tbox->mdbox) {
+			tbox->module_ctx.super.save_cancel(ctx);
+			array_push_back(&tt->saves, &save);
+			return 0;
+		}
+		/* mdbox checkpoints each finished mail in the storage file
+		   it appends to, and a commit cuts the file back to the last
+		   checkpoint: a cancelled first mail leaves that at 0, which
+		   truncated the file and the mails already in it (Dovecot
+		   2.3 and 2.4). A rollback cuts it correctly. */
+		if (tbox->module_ctx.super.save_finish(ctx) < 0)
+			return -1;
+		save.written = TRUE;
 		array_push_back(&tt->saves, &save);
 		return 0;
 	}
@@ -1068,6 +1087,27 @@ static bool tresor_transaction_stores(const struct tresor_transaction *tt)
 	return FALSE;
 }
 
+/* mdbox: the duplicates written to the store in a transaction that
+   stores other mails too can't be taken out again; they stay, journaled
+   as the saves they now are. */
+static void
+tresor_transaction_keep_written_duplicates(struct mailbox *box,
+					   struct tresor_transaction *tt)
+{
+	struct tresor_save *save;
+
+	array_foreach_modifiable(&tt->saves, save) {
+		if (!save->written || save->dropped_for_uid == 0)
+			continue;
+		e_info(box->event, "tresor: a duplicate of UID %u kept: it came "
+		       "with other mails in one transaction, out of which "
+		       "mdbox can't take it", save->dropped_for_uid);
+		save->dropped_for_uid = 0;
+		save->dropped_for_seq = 0;
+		save->dropped_by_content = FALSE;
+	}
+}
+
 /* Ends a transaction that stored nothing (its saves were dropped
    duplicates), with the changes a commit reports. */
 static void
@@ -1129,6 +1169,8 @@ tresor_transaction_commit(struct mailbox_transaction_context *t,
 		return -1;
 	}
 	mailbox_guid = t_strdup(mailbox_guid);
+	if (tresor_transaction_stores(tt))
+		tresor_transaction_keep_written_duplicates(box, tt);
 	if (tresor_transaction_write_intent(box, tt, journal,
 					    mailbox_guid) < 0) {
 		tbox->module_ctx.super.transaction_rollback(t);
@@ -1137,9 +1179,12 @@ tresor_transaction_commit(struct mailbox_transaction_context *t,
 	}
 
 	/* t is freed by the commit; tt lives on. */
-	if (tbox->mbox && !tresor_transaction_stores(tt)) {
-		/* Only dropped duplicates: nothing to store, and mbox can't
-		   commit a save context that never opened its file. */
+	if (!tresor_transaction_stores(tt)) {
+		/* Only dropped duplicates: nothing to store. Committed, a
+		   save context whose only mail was cancelled breaks two
+		   formats: mbox can't commit one that never opened its file,
+		   and mdbox cut the storage file it had opened for appending
+		   to nothing - the mails already in it with it. */
 		tresor_transaction_commit_nothing(t, changes_r);
 		ret = 0;
 	} else {
@@ -1503,6 +1548,8 @@ void tresor_mailbox_allocated(struct mailbox *box)
 	tbox->save_guids = (box->storage->class_flags &
 			    MAIL_STORAGE_CLASS_FLAG_HAVE_MAIL_SAVE_GUIDS) != 0;
 	tbox->mbox = strcmp(box->storage->name, MBOX_STORAGE_NAME) == 0;
+	/* (MDBOX_STORAGE_NAME; its header pulls in all of dbox) */
+	tbox->mdbox = strcmp(box->storage->name, "mdbox") == 0;
 	tbox->module_ctx.super = *v;
 	box->vlast = &tbox->module_ctx.super;
 	tbox->tuser = tuser;
