@@ -341,6 +341,21 @@ JournalPos Catalog::read_meta()
 
 void Catalog::write_meta(const JournalPos &pos)
 {
+	{
+		// after every append: rows updated in place touch the table's
+		// page only, rows replaced its key index's too
+		Stmt st(db_, prepared("UPDATE meta SET value = CASE key"
+			     " WHEN 'seq' THEN ?1 WHEN 'hash' THEN ?2 WHEN 'file' THEN ?3"
+			     " ELSE ?4 END"
+			     " WHERE key IN ('seq', 'hash', 'file', 'offset')"));
+		st.bind(1, std::to_string(pos.seq));
+		st.bind(2, pos.hash);
+		st.bind(3, pos.file);
+		st.bind(4, std::to_string(pos.offset));
+		st.step();
+		if (sqlite3_changes(db_) == 4)
+			return;
+	}
 	Stmt st(db_, prepared("INSERT OR REPLACE INTO meta (key, value) VALUES"
 		     " ('version', ?1), ('seq', ?2), ('hash', ?3), ('file', ?4), ('offset', ?5)"));
 	st.bind(1, std::string(kVersion));

@@ -279,8 +279,11 @@ JournalPos read_journal_head(const std::string &dir)
 		pos.file = f.name;
 		pos.offset = end;
 		pos.hash = sha256_hex(line);
-		auto j = parse_line(line);
-		auto s = j ? record_seq(*j) : std::nullopt;
+		// (read at every commit: the fast path where it can)
+		RecordFields fields;
+		std::optional<std::uint64_t> s;
+		if (parse_record_fields(line, fields))
+			s = fields.seq;
 		pos.seq = s ? *s : count_seq(files);
 		return pos;
 	}
