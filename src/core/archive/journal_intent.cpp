@@ -137,19 +137,22 @@ void Journal::write_intent(const std::vector<Record> &recs)
 	// removed (an inode allocation under the lock) nor cut to nothing
 	// (ext4 then writes the file out when it is closed, as it does for
 	// a file replaced by truncating it): a shorter intent is padded with
-	// line ends, which recovery skips.
+	// line ends, which recovery skips. The last one is overwritten whole
+	// by the first page of the write, which a killed process can't leave
+	// half done; a larger one (adopt's windows) is cut first, so that no
+	// line of it can be read with a new one cut short.
 	int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (intent_depth_ == 0 ? 0 : O_APPEND);
 	Fd ifd(open_retry(intent_path_, flags, 0600));
 	if (ifd.get() < 0)
 		throw_errno("open(" + intent_path_ + ")");
 	std::uint64_t old_size = file_size(ifd.get(), intent_path_);
 	try {
-		if (intent_depth_ == 0 && old_size > data.size()) {
-			constexpr std::uint64_t kMaxPadding = 4096;
-			if (old_size - data.size() <= kMaxPadding)
-				data.append(old_size - data.size(), '\n');
-			else if (::ftruncate(ifd.get(), static_cast<off_t>(data.size())) < 0)
+		constexpr std::uint64_t kPage = 4096;
+		if (intent_depth_ == 0 && old_size > kPage) {
+			if (::ftruncate(ifd.get(), 0) < 0)
 				throw_errno("ftruncate(" + intent_path_ + ")");
+		} else if (intent_depth_ == 0 && old_size > data.size()) {
+			data.append(old_size - data.size(), '\n');
 		}
 		write_all(ifd.get(), data, intent_path_);
 	} catch (...) {
