@@ -522,9 +522,14 @@ class IMAPClient(imaplib.IMAP4):
         (use append_msg())."""
         if isinstance(line, str):
             line = line.encode("utf-8")
-        untagged, literals = [], []
         tag = self._new_tag()
         self.send(tag + b" " + line + b"\r\n")
+        return self._response(tag, line)
+
+    def _response(self, tag, line):
+        """Reads up to the tagged answer to the command `line` (bytes,
+        without the tag) sent as `tag`."""
+        untagged, literals = [], []
         while True:
             resp = self._get_line()
             if resp.startswith(tag + b" "):
@@ -600,15 +605,7 @@ class IMAPClient(imaplib.IMAP4):
             msg = crlf(msg)
             line += b" {%d+}\r\n" % len(msg) + msg
         self.send(line + b"\r\n")
-        untagged = []
-        while True:
-            resp = self._get_line()
-            if resp.startswith(tag + b" "):
-                status, _, text = resp[len(tag) + 1:].partition(b" ")
-                return IMAPResult(status.decode().upper(),
-                                  text.decode("utf-8", "replace"), untagged)
-            if resp.startswith(b"* "):
-                untagged.append(resp[2:])
+        return self._response(tag, b"APPEND")
 
     def uids(self, mailbox=None):
         if mailbox is not None:

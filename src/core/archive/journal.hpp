@@ -90,9 +90,10 @@ public:
 	// journaled. end_intent() after the records were appended, or when
 	// the commit failed; intents nest (a commit within a commit), and
 	// the last end marks the file ended (in place: a file created and
-	// removed per commit costs an inode allocation under the lock). An intent left behind - by a
-	// process killed between the commit and the append, or by an append
-	// that failed - is journaled by the next lock() as "interrupted"
+	// removed per commit costs an inode allocation under the lock). An
+	// intent left behind - by a process killed between the commit and
+	// the append, or by an append that failed - is journaled by the
+	// next lock() as "interrupted"
 	// records: the mail may or may not be in the store, and verify
 	// accepts either (docs/auditor.md).
 	void write_intent(const std::vector<Record> &recs);

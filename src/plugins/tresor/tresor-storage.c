@@ -615,19 +615,19 @@ static int tresor_save_finish(struct mail_save_context *ctx)
 	}
 
 	if (tresor_save_is_dropped_duplicate(box, tt, &save)) {
-		if (!tbox->mdbox) {
+		if (!tbox->mdbox)
 			tbox->module_ctx.super.save_cancel(ctx);
-			array_push_back(&tt->saves, &save);
-			return 0;
+		else {
+			/* mdbox checkpoints each finished mail in the storage
+			   file it appends to, and a commit cuts the file back
+			   to the last checkpoint: a cancelled first mail leaves
+			   that at 0, which truncated the file and the mails
+			   already in it (Dovecot 2.3 and 2.4). A rollback cuts
+			   it correctly. */
+			if (tbox->module_ctx.super.save_finish(ctx) < 0)
+				return -1;
+			save.written = TRUE;
 		}
-		/* mdbox checkpoints each finished mail in the storage file
-		   it appends to, and a commit cuts the file back to the last
-		   checkpoint: a cancelled first mail leaves that at 0, which
-		   truncated the file and the mails already in it (Dovecot
-		   2.3 and 2.4). A rollback cuts it correctly. */
-		if (tbox->module_ctx.super.save_finish(ctx) < 0)
-			return -1;
-		save.written = TRUE;
 		array_push_back(&tt->saves, &save);
 		return 0;
 	}
@@ -1133,7 +1133,7 @@ tresor_transaction_commit(struct mailbox_transaction_context *t,
 	const char *mailbox_guid, *error;
 	tresor_journal *journal;
 	char err[512];
-	bool intent_done = FALSE;
+	bool intent_done = FALSE, stores;
 	int ret;
 
 	if (tresor_transaction_refuse(t, tt)) {
@@ -1169,7 +1169,8 @@ tresor_transaction_commit(struct mailbox_transaction_context *t,
 		return -1;
 	}
 	mailbox_guid = t_strdup(mailbox_guid);
-	if (tresor_transaction_stores(tt))
+	stores = tresor_transaction_stores(tt);
+	if (stores)
 		tresor_transaction_keep_written_duplicates(box, tt);
 	if (tresor_transaction_write_intent(box, tt, journal,
 					    mailbox_guid) < 0) {
@@ -1179,7 +1180,7 @@ tresor_transaction_commit(struct mailbox_transaction_context *t,
 	}
 
 	/* t is freed by the commit; tt lives on. */
-	if (!tresor_transaction_stores(tt)) {
+	if (!stores) {
 		/* Only dropped duplicates: nothing to store. Committed, a
 		   save context whose only mail was cancelled breaks two
 		   formats: mbox can't commit one that never opened its file,

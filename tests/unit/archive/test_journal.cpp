@@ -901,6 +901,15 @@ Record announced_save(const std::string &guid, const std::string &sha256)
 	return r;
 }
 
+// A new holder of the lock finds no left-over intent to journal.
+void expect_lock_recovers_nothing(Journal &j)
+{
+	j.lock(1000);
+	EXPECT_EQ(j.last_recovered_count(), 0u);
+	EXPECT_EQ(j.last_recovery_error(), "");
+	j.unlock();
+}
+
 std::vector<json> records_of(const TempDir &d)
 {
 	std::vector<json> out;
@@ -930,10 +939,7 @@ TEST(JournalIntent, TheAppendEndsIt)
 	EXPECT_FALSE(intent_pending(d));
 	j.unlock();
 	Journal j2(d.path());
-	j2.lock(1000);
-	EXPECT_EQ(j2.last_recovered_count(), 0u);
-	EXPECT_EQ(j2.last_recovery_error(), "");
-	j2.unlock();
+	expect_lock_recovers_nothing(j2);
 	EXPECT_EQ(records_of(d).size(), 2u);
 }
 
@@ -975,9 +981,7 @@ TEST(JournalIntent, LeftBehindItIsJournaledAsInterrupted)
 
 	// once journaled, never again
 	Journal j2(d.path());
-	j2.lock(1000);
-	EXPECT_EQ(j2.last_recovered_count(), 0u);
-	j2.unlock();
+	expect_lock_recovers_nothing(j2);
 	EXPECT_EQ(records_of(d).size(), 3u);
 }
 
@@ -1088,10 +1092,7 @@ TEST(JournalIntent, AnEmptyIntentFileAnnouncesNothing)
 	}
 	write_file(intent_of(d), "");
 	Journal j(d.path());
-	j.lock(1000);
-	EXPECT_EQ(j.last_recovered_count(), 0u);
-	EXPECT_EQ(j.last_recovery_error(), "");
-	j.unlock();
+	expect_lock_recovers_nothing(j);
 	EXPECT_EQ(records_of(d).size(), 1u);
 	// and the next commit's intent goes into the same file
 	j.lock(1000);
@@ -1173,10 +1174,7 @@ TEST(JournalIntent, CancelledOrDamagedLeavesNoRecord)
 
 	// garbage, and a last line cut off by the writer's death
 	write_file(intent_of(d), "\x01garbage\n[1,2]\n{\"event\":\"save\",\"mailbox_guid\":\"x");
-	j.lock(1000);
-	EXPECT_EQ(j.last_recovered_count(), 0u);
-	EXPECT_EQ(j.last_recovery_error(), "");
-	j.unlock();
+	expect_lock_recovers_nothing(j);
 	EXPECT_FALSE(intent_pending(d));
 	EXPECT_TRUE(records_of(d).empty());
 }
