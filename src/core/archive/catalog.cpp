@@ -17,8 +17,27 @@ namespace {
 
 // 2: saves.guid; 3: mailboxes by number, hashes as 32-byte blobs, no
 // index by GUID (half the size: an adopt of 200,000 mails into one folder
-// took 48 s, most of it in the catalog's pages)
-constexpr const char *kVersion = "3";
+// took 48 s, most of it in the catalog's pages); 4: the hashes indexed by
+// their first 8 bytes (an index entry of about 20 bytes instead of 48:
+// the indexes take random hashes, and each insert dirties a page of them)
+constexpr const char *kVersion = "4";
+
+// The hash indexes' key: a prefix of the hash, enough to pick it out
+// among the mailbox's saves (the full hash is compared in the row).
+#define HASH_KEY(expr) "substr(" expr ", 1, 8)"
+
+// Changes applied at most in one transaction (Catalog::after_append).
+// Each transaction writes the index pages it touched once; a mailbox's
+// hash indexes at 200,000 mails have about 1,100 pages each, so a
+// transaction of 256 adopted mails wrote 500 pages, one of 4,096 about
+// 2,000 (docs/benchmarks.md, "adopt's catalog").
+constexpr std::size_t kMaxPendingChanges = 4096;
+// The page cache during a transaction of at least kBulkChanges changes,
+// in KiB (SQLite's default is 2,000): the pages it dirties are written
+// once, not spilled to the WAL again and again. Smaller ones keep the
+// default cache, and the pages they use in it.
+constexpr int kBulkCacheKiB = 8192;
+constexpr std::size_t kBulkChanges = 512;
 
 class CatalogError : public std::runtime_error {
 public:
@@ -148,6 +167,33 @@ public:
 private:
 	sqlite3 *db_;
 	bool done_ = false;
+};
+
+// A larger page cache for one large transaction; the connection's
+// previous size (and the memory above it) afterwards.
+class BulkCache {
+public:
+	explicit BulkCache(sqlite3 *db) : db_(db)
+	{
+		sqlite3_stmt *st = nullptr;
+		if (sqlite3_prepare_v2(db, "PRAGMA cache_size", -1, &st, nullptr) == SQLITE_OK &&
+		    sqlite3_step(st) == SQLITE_ROW)
+			previous_ = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+		set(-kBulkCacheKiB);
+	}
+	~BulkCache() { set(previous_); }
+	BulkCache(const BulkCache &) = delete;
+	BulkCache &operator=(const BulkCache &) = delete;
+
+private:
+	void set(int size)
+	{
+		std::string sql = "PRAGMA cache_size = " + std::to_string(size);
+		sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
+	}
+	sqlite3 *db_;
+	int previous_ = -2000;
 };
 
 std::uint64_t parse_u64(const std::string &s)
@@ -294,8 +340,8 @@ void Catalog::open_db()
 	     " guid TEXT,"
 	     " sha256 BLOB,"
 	     " content_sha256 BLOB)");
-	exec("CREATE INDEX IF NOT EXISTS saves_sha256 ON saves (box, sha256, seq)");
-	exec("CREATE INDEX IF NOT EXISTS saves_content ON saves (box, content_sha256, seq)");
+	exec("CREATE INDEX IF NOT EXISTS saves_sha256 ON saves (box, substr(sha256, 1, 8))");
+	exec("CREATE INDEX IF NOT EXISTS saves_content ON saves (box, substr(content_sha256, 1, 8))");
 	// (also finds a mail saved without UID by GUID: among the box's UID 0)
 	exec("CREATE INDEX IF NOT EXISTS saves_uid ON saves (box, uid)");
 	{
@@ -366,54 +412,89 @@ void Catalog::write_meta(const JournalPos &pos)
 	st.step();
 }
 
-void Catalog::apply(const json &rec, std::uint64_t seq)
+std::optional<Catalog::Change> Catalog::change_of(const json &rec, std::uint64_t seq)
 {
+	Change c;
+	c.seq = seq;
+	c.mailbox_guid = json_string(rec, "mailbox_guid");
+	if (c.mailbox_guid.empty())
+		return std::nullopt;
 	std::string event = json_string(rec, "event");
-	std::string guid = json_string(rec, "mailbox_guid");
-	if (guid.empty())
-		return;
-	std::uint64_t uid = json_uint(rec, "uid");
 	// an adopted mail is in the archive like a saved one: the original
 	// of a later duplicate
 	if (event == "save" || event == "adopt") {
+		c.kind = Change::Kind::Save;
+		c.uid = json_uint(rec, "uid");
+		c.guid = json_string(rec, "guid");
+		c.sha256 = json_string(rec, "sha256");
+		c.content_sha256 = json_string(rec, "content_sha256");
+	} else if (event == "expunge" || event == "purge" ||
+		   (event == "interrupted" && json_string(rec, "action") == "expunge")) {
+		// (an interrupted expunge may have happened: its mail is no
+		// longer offered as the original of a duplicate)
+		c.kind = Change::Kind::Remove;
+		c.uid = json_uint(rec, "uid");
+		c.guid = json_string(rec, "guid");
+	} else if (event == "delete") {
+		c.kind = Change::Kind::RemoveMailbox;
+	} else {
+		// duplicate, denied, rename (the guid stays), an interrupted
+		// save (it may not be in the store): nothing changes
+		return std::nullopt;
+	}
+	return c;
+}
+
+void Catalog::apply(const Change &c)
+{
+	switch (c.kind) {
+	case Change::Kind::Save: {
 		{
 			Stmt box(db_, prepared("INSERT OR IGNORE INTO mailboxes (guid) VALUES (?1)"));
-			box.bind(1, guid);
+			box.bind(1, c.mailbox_guid);
 			box.step();
 		}
 		Stmt st(db_, prepared("INSERT OR REPLACE INTO saves"
 			     " (seq, box, uid, guid, sha256, content_sha256)"
 			     " VALUES (?1, (" BOX_ID_OF("?2") "), ?3, ?4, ?5, ?6)"));
-		st.bind(1, seq);
-		st.bind(2, guid);
-		st.bind(3, uid);
-		st.bind_opt(4, json_string(rec, "guid"));
-		st.bind_hash(5, json_string(rec, "sha256"));
-		st.bind_hash(6, json_string(rec, "content_sha256"));
+		st.bind(1, c.seq);
+		st.bind(2, c.mailbox_guid);
+		st.bind(3, c.uid);
+		st.bind_opt(4, c.guid);
+		st.bind_hash(5, c.sha256);
+		st.bind_hash(6, c.content_sha256);
 		st.step();
-	} else if (event == "expunge" || event == "purge" ||
-		   (event == "interrupted" && json_string(rec, "action") == "expunge")) {
-		// (an interrupted expunge may have happened: its mail is no
-		// longer offered as the original of a duplicate)
+		break;
+	}
+	case Change::Kind::Remove: {
 		// by UID, or by GUID for a mail saved without one (the
 		// backend assigned its UID after the commit)
 		Stmt st(db_, prepared("DELETE FROM saves WHERE box = (" BOX_ID_OF("?1") ") AND"
 				      " (uid = ?2 OR (uid = 0 AND guid = ?3))"));
-		st.bind(1, guid);
-		st.bind(2, uid);
-		st.bind_opt(3, json_string(rec, "guid"));
+		st.bind(1, c.mailbox_guid);
+		st.bind(2, c.uid);
+		st.bind_opt(3, c.guid);
 		st.step();
-	} else if (event == "delete") {
-		Stmt st(db_, prepared("DELETE FROM saves WHERE box = (" BOX_ID_OF("?1") ")"));
-		st.bind(1, guid);
-		st.step();
+		break;
 	}
-	// duplicate, denied, rename (the guid stays), an interrupted save (it
-	// may not be in the store): nothing changes
+	case Change::Kind::RemoveMailbox: {
+		Stmt st(db_, prepared("DELETE FROM saves WHERE box = (" BOX_ID_OF("?1") ")"));
+		st.bind(1, c.mailbox_guid);
+		st.step();
+		break;
+	}
+	}
+}
+
+void Catalog::apply(const json &rec, std::uint64_t seq)
+{
+	if (auto c = change_of(rec, seq))
+		apply(*c);
 }
 
 void Catalog::load_all()
 {
+	BulkCache bulk(db_); // (a rebuild reads the whole journal)
 	Txn txn(db_);
 	exec("DELETE FROM saves");
 	exec("DELETE FROM mailboxes");
@@ -460,6 +541,7 @@ void Catalog::catch_up()
 		start = *k;
 	}
 
+	std::optional<BulkCache> bulk;
 	Txn txn(db_);
 	JournalPos cur = pos;
 	std::uint64_t applied = 0;
@@ -470,11 +552,12 @@ void Catalog::catch_up()
 		if (!s || *s != cur.seq + 1 || json_string(*j, "prev") != cur.hash)
 			throw NeedRebuild("journal chain break after the catalog's position");
 		apply(*j, *s);
+		if (++applied == kBulkChanges)
+			bulk.emplace(db_);
 		cur.seq = *s;
 		cur.hash = sha256_hex(line);
 		cur.file = file.name;
 		cur.offset = end;
-		applied++;
 	});
 	if (cur != pos) {
 		write_meta(cur);
@@ -485,6 +568,11 @@ void Catalog::catch_up()
 
 void Catalog::sync(const JournalPos *journal_head)
 {
+	try {
+		apply_pending();
+	} catch (const std::exception &) {
+		// caught up from the journal below
+	}
 	try {
 		ensure_open();
 		if (fresh_) {
@@ -511,30 +599,63 @@ void Catalog::after_append(const JournalPos &before, std::span<const JournalPos>
 	if (recs.empty())
 		return;
 	try {
-		ensure_open();
-		if (!fresh_) {
-			Txn txn(db_);
-			if (read_meta() == before) {
-				for (std::size_t i = 0; i < recs.size(); i++)
-					apply(recs[i], afters[i].seq);
-				write_meta(afters.back());
-				txn.commit();
-				stats_.fast_appends += recs.size();
-				return;
+		// another writer's lines in between: ours first, theirs by
+		// the sync below
+		if (pending_ && pending_->to != before)
+			apply_pending();
+		if (!pending_) {
+			ensure_open();
+			if (!fresh_ && read_meta() == before)
+				pending_.emplace().from = before;
+		}
+		if (pending_) {
+			for (std::size_t i = 0; i < recs.size(); i++) {
+				if (auto c = change_of(recs[i], afters[i].seq))
+					pending_->changes.push_back(std::move(*c));
 			}
+			pending_->to = afters.back();
+			pending_->records += recs.size();
+			if (pending_->changes.size() >= kMaxPendingChanges)
+				apply_pending();
+			return;
 		}
 	} catch (const std::exception &) {
+		pending_.reset();
 		// fall through to a full sync
 	}
 	sync();
+}
+
+void Catalog::apply_pending()
+{
+	if (!pending_)
+		return;
+	Pending p = std::move(*pending_);
+	pending_.reset();
+	ensure_open();
+	std::optional<BulkCache> bulk;
+	if (p.changes.size() >= kBulkChanges)
+		bulk.emplace(db_);
+	Txn txn(db_);
+	// moved on meanwhile (another process caught it up, or it was
+	// replaced): the next sync brings it up to date
+	if (read_meta() != p.from)
+		return;
+	for (const Change &c : p.changes)
+		apply(c);
+	write_meta(p.to);
+	txn.commit();
+	stats_.fast_appends += p.records;
 }
 
 std::optional<Catalog::Match> Catalog::query(const std::string &mailbox_guid,
 					     const std::string &hash, bool content)
 {
 	Stmt st(db_, prepared(content ? "SELECT seq, uid FROM saves WHERE box = (" BOX_ID_OF("?1") ")"
+			       " AND " HASH_KEY("content_sha256") " = " HASH_KEY("?2")
 			       " AND content_sha256 = ?2 ORDER BY seq LIMIT 1"
 			     : "SELECT seq, uid FROM saves WHERE box = (" BOX_ID_OF("?1") ")"
+			       " AND " HASH_KEY("sha256") " = " HASH_KEY("?2")
 			       " AND sha256 = ?2 ORDER BY seq LIMIT 1"));
 	st.bind(1, mailbox_guid);
 	st.bind_hash(2, hash);

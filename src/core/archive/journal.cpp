@@ -44,6 +44,13 @@ Journal::~Journal()
 	} catch (...) {
 		// nobody to tell: the caller that wanted it flushed did
 	}
+	if (catalog_ && lock_depth_ > 0) {
+		try {
+			catalog_->apply_pending();
+		} catch (...) {
+			// derived: the next holder of the lock catches it up
+		}
+	}
 	catalog_.reset();
 	if (lock_fd_ >= 0)
 		::close(lock_fd_); // releases the lock
@@ -97,6 +104,15 @@ void Journal::unlock()
 	if (lock_depth_ == 0)
 		return;
 	if (--lock_depth_ == 0) {
+		// the catalog is written by the lock's holder: what this hold
+		// appended, in one transaction
+		if (catalog_) {
+			try {
+				catalog_->apply_pending();
+			} catch (const std::exception &e) {
+				catalog_error_ = e.what(); // derived data: no failure
+			}
+		}
 		// an intent not ended by now (the append failed) is left to
 		// the next holder of the lock
 		intent_depth_ = 0;

@@ -89,6 +89,125 @@ TEST(Catalog, DuplicateFound)
 	EXPECT_EQ(j.last_catalog_error(), "");
 }
 
+// The indexes hold only the start of each hash: hashes that share it are
+// still told apart, by mail and by content.
+TEST(Catalog, HashesSharingTheIndexedPrefixAreToldApart)
+{
+	TempDir d;
+	Journal j(d.path());
+	std::string a = mail_hash("a");
+	std::string b = a, c = a;
+	b[63] = b[63] == '0' ? '1' : '0'; // differs in the last byte
+	c[20] = c[20] == '0' ? '1' : '0'; // just past the first 8 bytes
+	j.append(save_record(kGuid1, 1, a, a), utc(2026, 1, 1));
+	EXPECT_EQ(dup(j, kGuid1, b), P(0, 0));
+	EXPECT_EQ(dup(j, kGuid1, c), P(0, 0));
+	EXPECT_EQ(dup(j, kGuid1, b, true), P(0, 0));
+	j.append(save_record(kGuid1, 2, b, c), utc(2026, 1, 2));
+	j.append(save_record(kGuid1, 3, c, b), utc(2026, 1, 3));
+	EXPECT_EQ(dup(j, kGuid1, a), P(1, 1));
+	EXPECT_EQ(dup(j, kGuid1, b), P(2, 2));
+	EXPECT_EQ(dup(j, kGuid1, c), P(3, 3));
+	EXPECT_EQ(dup(j, kGuid1, a, true), P(1, 1));
+	EXPECT_EQ(dup(j, kGuid1, b, true), P(3, 3));
+	EXPECT_EQ(dup(j, kGuid1, c, true), P(2, 2));
+	// a hash in another form than the journal's hex is compared as text
+	j.append(save_record(kGuid1, 4, "not-a-hash"), utc(2026, 1, 4));
+	EXPECT_EQ(dup(j, kGuid1, "not-a-hash"), P(4, 4));
+	EXPECT_EQ(dup(j, kGuid1, "not-a-has"), P(0, 0));
+	// expunged: no longer found, its neighbour still is
+	j.append(expunge_record(kGuid1, 2), utc(2026, 1, 5));
+	EXPECT_EQ(dup(j, kGuid1, b), P(0, 0));
+	EXPECT_EQ(dup(j, kGuid1, a), P(1, 1));
+}
+
+// What one hold of the lock appends reaches the catalog in one
+// transaction when the lock is released (a long hold's in several);
+// a look-up during the hold sees it all the same.
+TEST(Catalog, WrittenOncePerHoldOfTheLock)
+{
+	TempDir d;
+	Journal j(d.path());
+	j.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 1, 1));
+	auto start = tresor::Catalog::peek_position(d.path());
+	ASSERT_TRUE(start);
+	EXPECT_EQ(start->seq, 1u);
+
+	j.lock(1000);
+	for (std::uint32_t uid = 2; uid <= 4; uid++)
+		j.append_batch_unflushed({adopt_record(kGuid1, uid, mail_hash(std::to_string(uid)))},
+					 utc(2026, 1, 2));
+	EXPECT_EQ(tresor::Catalog::peek_position(d.path()), start);
+	EXPECT_EQ(dup(j, kGuid1, mail_hash("3")), P(3, 3)); // applied first
+	EXPECT_EQ(tresor::Catalog::peek_position(d.path())->seq, 4u);
+	j.append_batch_unflushed({expunge_record(kGuid1, 3),
+				  adopt_record(kGuid1, 5, mail_hash("5"))},
+				 utc(2026, 1, 3));
+	EXPECT_EQ(tresor::Catalog::peek_position(d.path())->seq, 4u);
+	j.unlock();
+	j.flush();
+	EXPECT_EQ(tresor::Catalog::peek_position(d.path())->seq, 6u);
+
+	// thousands of records in one hold: applied as they pass a few
+	// thousand changes, the rest at the release
+	const std::uint32_t many = 10000;
+	j.lock(1000);
+	for (std::uint32_t first = 100; first < 100 + many; first += 256) {
+		std::vector<Record> batch;
+		for (std::uint32_t uid = first; uid < first + 256 && uid < 100 + many; uid++)
+			batch.push_back(adopt_record(kGuid2, uid, mail_hash("m" + std::to_string(uid))));
+		j.append_batch_unflushed(std::move(batch), utc(2026, 1, 4));
+	}
+	std::uint64_t during = tresor::Catalog::peek_position(d.path())->seq;
+	EXPECT_GT(during, 6u);
+	EXPECT_LT(during, 6u + many);
+	j.unlock();
+	j.flush();
+	EXPECT_EQ(tresor::Catalog::peek_position(d.path())->seq, 6u + many);
+
+	EXPECT_EQ(dup(j, kGuid1, mail_hash("3")), P(0, 0));
+	EXPECT_EQ(dup(j, kGuid1, mail_hash("5")), P(6, 5));
+	EXPECT_EQ(dup(j, kGuid2, mail_hash("m100")), P(7, 100));
+	EXPECT_EQ(dup(j, kGuid2, mail_hash("m10099")), P(6 + many, 10099));
+	EXPECT_EQ(j.catalog_stats().rebuilds, 1u);
+	EXPECT_EQ(j.catalog_stats().lines_caught_up, 0u);
+	EXPECT_EQ(j.catalog_stats().fast_appends, 6u + many);
+	EXPECT_EQ(j.last_catalog_error(), "");
+
+	// and the same catalog as a rebuild from the journal makes
+	remove_catalog(d);
+	Journal fresh(d.path());
+	EXPECT_EQ(dup(fresh, kGuid2, mail_hash("m5000")), P(6 + 5000 - 99, 5000));
+	EXPECT_EQ(dup(fresh, kGuid1, mail_hash("3")), P(0, 0));
+}
+
+// A writer that held the lock in between: its lines are caught up, the
+// next hold's are queued again.
+TEST(Catalog, AnotherWriterBetweenTwoHolds)
+{
+	TempDir d;
+	Journal a(d.path()), b(d.path());
+	a.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 1, 1));
+	b.lock(1000);
+	b.append_batch_unflushed({save_record(kGuid1, 2, mail_hash("2"))}, utc(2026, 1, 2));
+	b.unlock();
+	b.flush();
+	a.lock(1000);
+	a.append_batch_unflushed({save_record(kGuid1, 3, mail_hash("2"))}, utc(2026, 1, 3));
+	a.append_batch_unflushed({save_record(kGuid1, 4, mail_hash("4"))}, utc(2026, 1, 4));
+	a.unlock();
+	a.flush();
+	EXPECT_EQ(tresor::Catalog::peek_position(d.path())->seq, 4u);
+	EXPECT_EQ(dup(b, kGuid1, mail_hash("4")), P(4, 4));
+	EXPECT_EQ(dup(a, kGuid1, mail_hash("2")), P(2, 2));
+	// the journal says so too: the later save names the earlier
+	auto lines = split_lines(read_file(journal_2026(d)));
+	ASSERT_EQ(lines.size(), 4u);
+	EXPECT_NE(lines[2].find("\"duplicate_of\":2"), std::string::npos) << lines[2];
+	EXPECT_EQ(a.last_catalog_error(), "");
+	EXPECT_EQ(b.last_catalog_error(), "");
+}
+
 TEST(Catalog, ExpungedNotFound)
 {
 	TempDir d;
