@@ -28,9 +28,9 @@ constexpr const char *kVersion = "4";
 
 // Changes applied at most in one transaction (Catalog::after_append).
 // Each transaction writes the index pages it touched once; a mailbox's
-// hash indexes at 200,000 mails have about 1,100 pages each, so a
-// transaction of 256 adopted mails wrote 500 pages, one of 4,096 about
-// 2,000 (docs/benchmarks.md, "adopt's catalog").
+// hash indexes at 200,000 mails have about 960 pages each, so a
+// transaction of 256 adopted mails writes about 450 of them, one of 4,096
+// almost all 1,900 (docs/benchmarks.md, "adopt's catalog").
 constexpr std::size_t kMaxPendingChanges = 4096;
 // The page cache during a transaction of at least kBulkChanges changes,
 // in KiB (SQLite's default is 2,000): the pages it dirties are written
