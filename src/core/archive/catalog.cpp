@@ -606,7 +606,7 @@ void Catalog::after_append(const JournalPos &before, std::span<const JournalPos>
 		if (!pending_) {
 			ensure_open();
 			if (!fresh_ && read_meta() == before)
-				pending_.emplace().from = before;
+				pending_ = Pending{before, before, {}, 0};
 		}
 		if (pending_) {
 			for (std::size_t i = 0; i < recs.size(); i++) {

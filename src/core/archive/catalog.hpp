@@ -24,6 +24,16 @@ struct CatalogStats {
 	std::uint64_t fast_appends = 0;  // records applied directly by append
 };
 
+// What one journal line changes in the catalog.
+struct CatalogChange {
+	enum class Kind { Save, Remove, RemoveMailbox } kind = Kind::Save;
+	std::uint64_t seq = 0;
+	std::string mailbox_guid;
+	std::uint64_t uid = 0;
+	std::string guid;
+	std::string sha256, content_sha256;
+};
+
 class Catalog {
 public:
 	struct Meta {
@@ -89,20 +99,12 @@ private:
 	void catch_up();
 	JournalPos read_meta();
 	void write_meta(const JournalPos &pos);
-	// What one journal line changes in the catalog.
-	struct Change {
-		enum class Kind { Save, Remove, RemoveMailbox } kind = Kind::Save;
-		std::uint64_t seq = 0;
-		std::string mailbox_guid;
-		std::uint64_t uid = 0;
-		std::string guid;
-		std::string sha256, content_sha256;
-	};
+	using Change = CatalogChange;
 	// after_append()'s queue: the changes of the lines from `from` to `to`
 	struct Pending {
 		JournalPos from, to;
 		std::vector<Change> changes;
-		std::uint64_t records = 0;
+		std::uint64_t records;
 	};
 	// nullopt for a line that changes nothing
 	static std::optional<Change> change_of(const json &rec, std::uint64_t seq);
