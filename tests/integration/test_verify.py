@@ -164,6 +164,28 @@ class VerifyTests(VerifyCase):
         self.imap(u).logout()
         self.assertClean(u)
 
+    def test_temporary_file_left_by_dovecot_is_not_a_mailbox(self):
+        """A process killed in the middle of a write leaves Dovecot's
+        temporary file in the mail directory, and Dovecot 2.4 lists an mbox
+        one as a mailbox: verify passes over it, says so, and stays clean
+        (it failed with "Can't get the mailbox GUID: Mailbox isn't a valid
+        mbox file" and exit code 65 until the file was removed)."""
+        u = self.user()
+        self.populate(u)
+        root = {"mbox": "mail", "maildir": "Maildir", "sdbox": "sdbox",
+                "mdbox": "mdbox"}[self.dc.mail_format]
+        name = ".temp.%s.4242.0123456789abcdef" % os.uname().nodename
+        path = os.path.join(self.dc.home(u), root, name)
+        with open(path, "wb") as f:
+            f.write(b"From: half a mail\n")
+        chown_mail_user(path)
+        rc, listed, err = self.dc.doveadm_json("mailbox", "list", "-u", u)
+        self.assertEqual(rc, 0, err)
+        self.assertClean(u)
+        if any(row.get("mailbox") == name for row in listed):
+            rc, out, err = self.dc.doveadm("tresor", "verify", "-u", u)
+            self.assertIn("%s is a temporary file Dovecot left" % name, err)
+
     # -------------------------------------------------- mails
     def test_flipped_byte_is_modified(self):
         u = self.user()

@@ -929,6 +929,37 @@ doveadm_tresor_verify_box_error(struct doveadm_tresor_verify_run *run,
 	doveadm_mail_failed_error(&run->tctx->ctx, error);
 }
 
+/* Whether the mailbox that can't be opened is a temporary file Dovecot
+   left in the mail directory (a process ended before removing it; Dovecot
+   2.4 lists an mbox one as a mailbox, and removes it once it is old): not
+   a mailbox, nothing to verify. A real mailbox of that name that opens is
+   verified as any other. */
+static bool doveadm_tresor_is_temp_file(struct mailbox *box)
+{
+	const char *vname = mailbox_get_vname(box);
+	const char *name = strrchr(vname, mail_namespace_get_sep(mailbox_get_namespace(box)));
+	const char *prefix = mailbox_list_get_global_temp_prefix(box->list);
+
+	name = name == NULL ? vname : name + 1;
+	return strncmp(name, prefix, strlen(prefix)) == 0;
+}
+
+/* A mailbox that can't be opened: 0 for a temporary file of Dovecot's
+   (logged), else -1 (logged, exit code set). */
+static int
+doveadm_tresor_verify_unopenable(struct doveadm_tresor_verify_run *run,
+				 struct mailbox *box, const char *what)
+{
+	if (doveadm_tresor_is_temp_file(box)) {
+		i_info("tresor %s: %s is a temporary file Dovecot left in the "
+		       "mail directory, not a mailbox: skipped", run->name,
+		       mailbox_get_vname(box));
+		return 0;
+	}
+	doveadm_tresor_verify_box_error(run, box, what);
+	return -1;
+}
+
 /* Examines one mailbox. Returns 1 when it was checked (*guid_r set), 0
    when it isn't relevant (not journaled, nothing expected, virtual) or,
    in the second pass, the name now belongs to another mailbox than
@@ -966,16 +997,17 @@ doveadm_tresor_verify_mailbox(struct doveadm_tresor_verify_run *run,
 			return 0;
 		}
 		if (mailbox_open(box) < 0) {
-			doveadm_tresor_verify_box_error(run, box, "Can't open mailbox");
+			ret = doveadm_tresor_verify_unopenable(run, box,
+							       "Can't open mailbox");
 			mailbox_free(&box);
-			return -1;
+			return ret;
 		}
 	}
 	if (mailbox_get_metadata(box, MAILBOX_METADATA_GUID, &metadata) < 0) {
-		doveadm_tresor_verify_box_error(run, box,
-						"Can't get the mailbox GUID");
+		ret = doveadm_tresor_verify_unopenable(run, box,
+						       "Can't get the mailbox GUID");
 		mailbox_free(&box);
-		return -1;
+		return ret;
 	}
 	guid = p_strdup(run->pool, guid_128_to_string(metadata.guid));
 	*guid_r = guid;
