@@ -1061,6 +1061,15 @@ class Dovecot:
         """The journal records as dicts, read directly from the files."""
         return [json.loads(line) for line in self.journal_lines(user)]
 
+    def mailbox_guid(self, user, mailbox="INBOX"):
+        """The mailbox's GUID, as doveadm mailbox status gives it."""
+        rc, data, err = self.doveadm_json("mailbox", "status", "-u", user,
+                                          "guid", mailbox)
+        if rc != 0 or not data:
+            raise AssertionError("doveadm mailbox status guid %s: rc %d %s"
+                                 % (mailbox, rc, err))
+        return data[0]["guid"]
+
     # ---------------------------------------------------------- config
     def _config_text(self):
         if DOVECOT24:

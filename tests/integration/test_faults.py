@@ -610,12 +610,6 @@ class KillTests(FaultCase):
             log = f.read()
         return b"rebuilding indexes" in log or b"Corrupted dbox file" in log
 
-    def mailbox_guid(self, user, box):
-        rc, data, err = self.dc.doveadm_json("mailbox", "status", "-u", user,
-                                             "guid", box)
-        self.assertEqual(rc, 0, err)
-        return data[0]["guid"]
-
     def check_round(self, user, seed, outcomes, earlier, kills, log_start):
         """outcomes: this round's; earlier: the rounds' before, checked
         again (a later mdbox repair may lose or add their mails); log_start:
@@ -672,7 +666,7 @@ class KillTests(FaultCase):
         # where the save records put their mails: (folder, UID) under the
         # folder's GUID now, and the GUIDs a folder had before a repair
         # renumbered it
-        current_guid = {box: self.mailbox_guid(user, box)
+        current_guid = {box: self.dc.mailbox_guid(user, box)
                         for box in self.BOXES}
         journaled = set()
         former_guids = collections.defaultdict(set)

@@ -112,19 +112,10 @@ def index_root(dc, user):
     return os.path.join(dc.index_dir(user), sub)
 
 
-def mailbox_guid(dc, user, box="INBOX"):
-    rc, data, err = dc.doveadm_json("mailbox", "status", "-u", user, "guid",
-                                    box)
-    if rc != 0 or not data:
-        raise AssertionError("doveadm mailbox status guid %s: rc %d %s"
-                             % (box, rc, err))
-    return data[0]["guid"]
-
-
 def mailbox_index_dir(dc, user, box="INBOX"):
     """The backend's index directory of one mailbox (xapian: the user's)."""
     if BACKEND == "tresor":
-        return os.path.join(index_root(dc, user), mailbox_guid(dc, user, box))
+        return os.path.join(index_root(dc, user), dc.mailbox_guid(user, box))
     return index_root(dc, user)
 
 
@@ -1034,7 +1025,7 @@ class FtsLifecycleTests(FtsCase):
         c = self.imap(user)
         c.select_box("Temp")
         self.assertTokens(c, old)
-        old_guid = mailbox_guid(self.dc, user, "Temp")
+        old_guid = self.dc.mailbox_guid(user, "Temp")
         c.cmd("UNSELECT")
         self.assertOK(c.cmd('DELETE "Temp"'))
         self.assertOK(c.cmd('CREATE "Temp"'))

@@ -453,19 +453,13 @@ class FolderIdentityTests(VerifyCase):
         self.assertNotEqual(rc, 0, "verify exited 0: %s" % err)
         return {p["problem"] for p in problems}, problems
 
-    def guid(self, u, mailbox):
-        rc, data, err = self.dc.doveadm_json("mailbox", "status", "-u", u,
-                                             "guid", mailbox)
-        self.assertEqual(rc, 0, err)
-        return data[0]["guid"]
-
     def archive_with_mails(self, u, n=2):
         c = self.imap(u)
         c.cmd("CREATE Archiv")
         for _ in range(n):
             c.append_msg("Archiv", self.gen.invoice())
         c.logout()
-        return self.guid(u, "Archiv")
+        return self.dc.mailbox_guid(u, "Archiv")
 
     def denied(self, u, action):
         return [r for r in self.dc.journal(u)
@@ -496,7 +490,7 @@ class FolderIdentityTests(VerifyCase):
         rc, out, err = self.dc.doveadm("mailbox", "update", "-u", u,
                                        "--mailbox-guid", guid, "Scratch")
         self.assertNotEqual(rc, 0, "Scratch got Archiv's GUID")
-        self.assertNotEqual(self.guid(u, "Scratch"), guid)
+        self.assertNotEqual(self.dc.mailbox_guid(u, "Scratch"), guid)
         self.assertEqual(len(self.denied(u, "mailbox-guid")), 1)
         self.assertClean(u)
 
@@ -506,7 +500,7 @@ class FolderIdentityTests(VerifyCase):
         rc, out, err = self.dc.doveadm("mailbox", "update", "-u", u,
                                        "--mailbox-guid", "1" * 32, "Archiv")
         self.assertNotEqual(rc, 0, "Archiv's GUID changed")
-        self.assertEqual(self.guid(u, "Archiv"), guid)
+        self.assertEqual(self.dc.mailbox_guid(u, "Archiv"), guid)
         self.assertEqual(len(self.denied(u, "mailbox-guid")), 1)
         self.assertClean(u)
 
@@ -516,7 +510,7 @@ class FolderIdentityTests(VerifyCase):
         rc, out, err = self.dc.doveadm("mailbox", "create", "-u", u, "-g",
                                        "2" * 32, "Neu")
         self.assertEqual(rc, 0, err)
-        self.assertEqual(self.guid(u, "Neu"), "2" * 32)
+        self.assertEqual(self.dc.mailbox_guid(u, "Neu"), "2" * 32)
         self.assertClean(u)
 
     # -------------------------------------------------- with the plugin out of the path

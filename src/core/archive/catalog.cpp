@@ -23,7 +23,8 @@ namespace {
 constexpr const char *kVersion = "4";
 
 // The hash indexes' key: a prefix of the hash, enough to pick it out
-// among the mailbox's saves (the full hash is compared in the row).
+// among the mailbox's saves (the full hash is compared in the row). The
+// look-ups must write it as the index does for SQLite to use the index.
 #define HASH_KEY(expr) "substr(" expr ", 1, 8)"
 
 // Changes applied at most in one transaction (Catalog::after_append).
@@ -340,8 +341,9 @@ void Catalog::open_db()
 	     " guid TEXT,"
 	     " sha256 BLOB,"
 	     " content_sha256 BLOB)");
-	exec("CREATE INDEX IF NOT EXISTS saves_sha256 ON saves (box, substr(sha256, 1, 8))");
-	exec("CREATE INDEX IF NOT EXISTS saves_content ON saves (box, substr(content_sha256, 1, 8))");
+	// (an index entry ends with the row's seq: equal keys in seq order)
+	exec("CREATE INDEX IF NOT EXISTS saves_sha256 ON saves (box, " HASH_KEY("sha256") ")");
+	exec("CREATE INDEX IF NOT EXISTS saves_content ON saves (box, " HASH_KEY("content_sha256") ")");
 	// (also finds a mail saved without UID by GUID: among the box's UID 0)
 	exec("CREATE INDEX IF NOT EXISTS saves_uid ON saves (box, uid)");
 	{

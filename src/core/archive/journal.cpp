@@ -44,13 +44,8 @@ Journal::~Journal()
 	} catch (...) {
 		// nobody to tell: the caller that wanted it flushed did
 	}
-	if (catalog_ && lock_depth_ > 0) {
-		try {
-			catalog_->apply_pending();
-		} catch (...) {
-			// derived: the next holder of the lock catches it up
-		}
-	}
+	if (lock_depth_ > 0)
+		write_catalog();
 	catalog_.reset();
 	if (lock_fd_ >= 0)
 		::close(lock_fd_); // releases the lock
@@ -104,15 +99,7 @@ void Journal::unlock()
 	if (lock_depth_ == 0)
 		return;
 	if (--lock_depth_ == 0) {
-		// the catalog is written by the lock's holder: what this hold
-		// appended, in one transaction
-		if (catalog_) {
-			try {
-				catalog_->apply_pending();
-			} catch (const std::exception &e) {
-				catalog_error_ = e.what(); // derived data: no failure
-			}
-		}
+		write_catalog();
 		// an intent not ended by now (the append failed) is left to
 		// the next holder of the lock
 		intent_depth_ = 0;
@@ -401,6 +388,19 @@ std::vector<std::uint64_t> Journal::write_batch(std::vector<Record> recs,
 	if (created)
 		fsync_dir(journal_dir_);
 	return seqs;
+}
+
+void Journal::write_catalog()
+{
+	if (!catalog_)
+		return;
+	try {
+		catalog_->apply_pending();
+	} catch (const std::exception &e) {
+		// derived data: no failure; the next holder of the lock
+		// catches it up
+		catalog_error_ = e.what();
+	}
 }
 
 Catalog &Journal::catalog()

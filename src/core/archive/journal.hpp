@@ -146,6 +146,9 @@ private:
 	std::vector<BatchDuplicates> fill_duplicates(std::vector<Record> &recs,
 						     const JournalPos &head);
 	Catalog &catalog();
+	// Writes what this hold of the lock appended into the catalog, before
+	// the lock is released; a failure is remembered, never thrown.
+	void write_catalog();
 
 	std::string dir_;
 	std::string journal_dir_;
