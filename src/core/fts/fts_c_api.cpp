@@ -224,6 +224,14 @@ int tresor_fts_commit(tresor_fts_index *idx, char *err, size_t err_size)
 	});
 }
 
+int tresor_fts_commit_in_background(tresor_fts_index *idx, char *err, size_t err_size)
+{
+	return guarded_index(err, err_size, [&] {
+		idx->index->commit_in_background();
+		return 0;
+	});
+}
+
 int tresor_fts_builds_on(tresor_fts_index *idx, uint32_t caller_last_uid, char *err,
 			 size_t err_size)
 {

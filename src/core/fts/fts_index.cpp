@@ -4,8 +4,12 @@
 #include <cerrno>
 #include <cstdio>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <exception>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -24,6 +28,7 @@
 
 #include "common/posix_io.hpp"
 #include "common/text.hpp"
+#include "common/threads.hpp"
 
 namespace tresor::fts {
 
@@ -540,6 +545,158 @@ bool worth_extracting(std::string_view content_type, std::string_view head)
 
 namespace {
 
+// A mail's terms as they are cut from its text, until the writer turns
+// them into a Xapian document: each term followed by a NUL, which
+// RunSplitter never leaves inside a run.
+struct CollectedDocument {
+	std::uint32_t uid = 0;
+	std::string terms;
+	// Runs of text/html parts: HTML usually repeats the text/plain
+	// alternative, so they are kept only where the body lacks them (they
+	// only ever answer "maybe"), which the document's own terms tell.
+	std::string html_runs;
+
+	void add(std::string_view prefix, std::string_view run)
+	{
+		terms.append(prefix);
+		terms.append(run);
+		terms.push_back('\0');
+	}
+	void add_html(std::string_view run)
+	{
+		html_runs.append(run);
+		html_runs.push_back('\0');
+	}
+	std::size_t bytes() const { return terms.size() + html_runs.size(); }
+};
+
+template <class F> void for_each_packed(std::string_view packed, F &&f)
+{
+	while (!packed.empty()) {
+		const std::size_t end = packed.find('\0');
+		f(packed.substr(0, end));
+		packed.remove_prefix(end == std::string_view::npos ? packed.size() : end + 1);
+	}
+}
+
+// What the writer does, in this order.
+struct WriterJob {
+	bool commit = false; // else: write doc
+	CollectedDocument doc;
+};
+
+// Xapian's share of indexing - each document's term map, its inversion
+// into the postings, the commits: about half of an indexing process's
+// time - on a thread of its own, while the caller's thread has Dovecot
+// parse the next mails and cuts them into terms. Jobs run in the order
+// they came. At most kMaxQueuedBytes of documents wait; push() waits
+// beyond (the thread holds at most as much again, the jobs it took). The
+// first job that throws stops the rest: every later push() and drain()
+// throws its exception. The thread calls nothing of Dovecot's and runs
+// with every signal blocked (threads.hpp).
+class BackgroundWriter {
+  public:
+	static constexpr std::size_t kMaxQueuedBytes = 8u << 20;
+
+	explicit BackgroundWriter(std::function<void(WriterJob &)> run) : run_(std::move(run))
+	{
+		thread_ = threads::with_signals_blocked([this] { return std::thread([this] { loop(); }); });
+	}
+	// Stops after the jobs in hand; the others are dropped.
+	~BackgroundWriter()
+	{
+		{
+			std::lock_guard<std::mutex> guard(lock_);
+			stop_ = true;
+		}
+		wake_.notify_one();
+		thread_.join();
+	}
+	BackgroundWriter(const BackgroundWriter &) = delete;
+	BackgroundWriter &operator=(const BackgroundWriter &) = delete;
+
+	void push(WriterJob &&job)
+	{
+		const std::size_t bytes = job.doc.bytes();
+		std::unique_lock<std::mutex> held(lock_);
+		room_.wait(held, [&] {
+			return failure_ || queued_bytes_ == 0 || queued_bytes_ + bytes <= kMaxQueuedBytes;
+		});
+		if (failure_)
+			std::rethrow_exception(failure_);
+		queue_.push_back(std::move(job));
+		queued_bytes_ += bytes;
+		if (waiting_)
+			wake_.notify_one();
+	}
+
+	// Returns once every job pushed has run; throws the first failure.
+	void drain()
+	{
+		std::unique_lock<std::mutex> held(lock_);
+		idle_.wait(held, [&] { return failure_ || (queue_.empty() && !busy_); });
+		if (failure_)
+			std::rethrow_exception(failure_);
+	}
+
+  private:
+	void loop()
+	{
+		std::unique_lock<std::mutex> held(lock_);
+		for (;;) {
+			waiting_ = true;
+			wake_.wait(held, [&] { return stop_ || !queue_.empty(); });
+			waiting_ = false;
+			if (stop_)
+				return;
+			std::deque<WriterJob> taken;
+			taken.swap(queue_);
+			queued_bytes_ = 0;
+			busy_ = true;
+			held.unlock();
+			room_.notify_one();
+			std::exception_ptr failure;
+			try {
+				for (WriterJob &job : taken) {
+					run_(job);
+					if (stop_requested())
+						break;
+				}
+			} catch (...) {
+				failure = std::current_exception();
+			}
+			taken.clear();
+			held.lock();
+			busy_ = false;
+			if (failure) {
+				failure_ = failure;
+				queue_.clear();
+				queued_bytes_ = 0;
+				room_.notify_all();
+			}
+			idle_.notify_all();
+		}
+	}
+	bool stop_requested()
+	{
+		std::lock_guard<std::mutex> guard(lock_);
+		return stop_;
+	}
+
+	std::function<void(WriterJob &)> run_;
+	std::mutex lock_;
+	std::condition_variable wake_; // the thread: jobs, or stop
+	std::condition_variable room_; // push(): the queue has room
+	std::condition_variable idle_; // drain(): all done
+	std::deque<WriterJob> queue_;
+	std::size_t queued_bytes_ = 0;
+	bool waiting_ = false;
+	bool busy_ = false;
+	bool stop_ = false;
+	std::exception_ptr failure_;
+	std::thread thread_;
+};
+
 bool has_document(const Xapian::Database &db, std::uint32_t uid)
 {
 	if (uid > db.get_lastdocid())
@@ -573,24 +730,19 @@ struct Index::Impl {
 	std::vector<Range> expunged;
 	bool expunged_dirty = false;
 
-	// the document being built
-	std::optional<Xapian::Document> doc;
-	std::uint32_t doc_uid = 0;
-	bool skip_doc = false; // already indexed (a second indexer, a rescan)
+	// --- the caller's thread: the document being cut into terms
+	std::optional<CollectedDocument> doc;
 	Field cur_field = Field::body;
 	std::string cur_prefix;
 	bool field_open = false;
 	RunSplitter splitter;
-	// HTML usually repeats the text/plain alternative: its runs are kept
-	// only where the body lacks them (they only ever answer "maybe"),
-	// which the document's own body terms tell at its end.
-	std::vector<std::string> html_runs;
 	// ended, waiting for attachment text (hold_document)
-	struct HeldDocument {
-		Xapian::Document doc;
-		bool skip = false;
-	};
-	std::map<std::uint32_t, HeldDocument> held;
+	std::map<std::uint32_t, CollectedDocument> held;
+
+	// --- the writer's state below (and the database, last_uid, expunged
+	// above): used on the background writer's thread when there is one
+	// (OpenOptions::background_writer); the caller's thread touches it
+	// only after drain().
 	// Whether a UID above the last committed one has a document is known
 	// from what this writer wrote since: Xapian answers a missing document
 	// with an exception, and exceptions are slow where Dovecot's libunwind
@@ -761,20 +913,52 @@ struct Index::Impl {
 	{
 		if (run.size() < RunSplitter::kMinIndexed)
 			return;
-		if (cur_field == Field::html) {
-			html_runs.emplace_back(run);
-			return;
-		}
-		std::string term;
-		term.reserve(cur_prefix.size() + run.size());
-		term += cur_prefix;
-		term += run;
-		doc->add_boolean_term(term);
+		if (cur_field == Field::html)
+			doc->add_html(run);
+		else
+			doc->add(cur_prefix, run);
 	}
 
-	// closes the last field and adds the HTML-only runs
-	void finish_document();
-	void write_document(std::uint32_t uid, const Xapian::Document &document, bool skip);
+	// Hands a complete document to the writer.
+	void write_or_queue(CollectedDocument &&document)
+	{
+		if (!opts.background_writer) {
+			write_document(document);
+			return;
+		}
+		if (!background)
+			background = std::make_unique<BackgroundWriter>(
+				[this](WriterJob &job) { run_job(job); });
+		background->push(WriterJob{false, std::move(document)});
+	}
+	// Before the caller's thread reads or changes the writer's state:
+	// waits for the writer's jobs, and throws the first one's failure.
+	void drain()
+	{
+		if (background)
+			background->drain();
+	}
+	// drain() for what can't fail (the accessors): a failure is thrown by
+	// the next call that can.
+	void wait_for_writer() noexcept
+	{
+		try {
+			drain();
+		} catch (...) {
+		}
+	}
+	void run_job(WriterJob &job)
+	{
+		if (job.commit)
+			commit_written();
+		else
+			write_document(job.doc);
+	}
+
+	Xapian::Document build_document(const CollectedDocument &collected) const;
+	void write_document(const CollectedDocument &collected);
+	// the writer's half of commit()
+	void commit_written();
 
 	void close_field()
 	{
@@ -978,6 +1162,9 @@ struct Index::Impl {
 	void open_for_reading();
 	void open_for_writing(std::string &notice);
 	void start_afresh_if_outdated(std::string &notice);
+
+	// Last, so that it stops first: its jobs use the members above.
+	std::unique_ptr<BackgroundWriter> background;
 };
 
 namespace {
@@ -997,6 +1184,9 @@ void keep_abandoned(std::unique_ptr<Xapian::Database> db)
 Index::Index(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Index::~Index()
 {
+	// (what it had not written yet is indexed again by the next writer)
+	if (impl_)
+		impl_->background.reset();
 	if (impl_ && impl_->abandoned) {
 		keep_abandoned(std::move(impl_->db));
 		return;
@@ -1164,11 +1354,16 @@ std::unique_ptr<Index> Index::open(const std::string &dir_str, const OpenOptions
 }
 
 bool Index::exists() const { return impl_->exists; }
-std::uint32_t Index::last_uid() const { return impl_->last_uid; }
+std::uint32_t Index::last_uid() const
+{
+	impl_->wait_for_writer();
+	return impl_->last_uid;
+}
 std::uint32_t Index::uidvalidity() const { return impl_->uidvalidity; }
 
 std::uint32_t Index::document_count() const
 {
+	impl_->drain();
 	if (!impl_->db)
 		return 0;
 	try {
@@ -1188,12 +1383,9 @@ void Index::begin_document(std::uint32_t uid)
 		throw IndexError("UID 0 cannot be indexed");
 	if (m.doc)
 		end_document();
-	// one indexed already is kept (write_document)
-	m.skip_doc = in_ranges(m.expunged, uid);
 	m.doc.emplace();
-	m.doc_uid = uid;
+	m.doc->uid = uid;
 	m.field_open = false;
-	m.html_runs.clear();
 }
 
 void Index::add_text(Field field, std::string_view header_name, std::string_view text)
@@ -1216,7 +1408,7 @@ void Index::add_text(Field field, std::string_view header_name, std::string_view
 	case Field::header:
 	case Field::mime_header: {
 		if (!valid_header_name(header_name)) {
-			m.doc->add_boolean_term(kIncomplete);
+			m.doc->add(kIncomplete, "");
 			return;
 		}
 		std::string name = text::ascii_uppercase(header_name);
@@ -1236,7 +1428,7 @@ void Index::add_text(Field field, std::string_view header_name, std::string_view
 		m.cur_prefix = std::move(prefix);
 		m.field_open = true;
 		if (!name_term.empty())
-			m.doc->add_boolean_term(name_term);
+			m.doc->add(name_term, "");
 	}
 	m.splitter.feed(text, [&](std::string_view r) { m.emit(r); });
 }
@@ -1250,17 +1442,52 @@ void Index::mark_incomplete()
 {
 	if (!impl_->doc)
 		throw IndexError("mark_incomplete outside a document");
-	impl_->doc->add_boolean_term(kIncomplete);
+	impl_->doc->add(kIncomplete, "");
 }
 
-void Index::Impl::write_document(std::uint32_t uid, const Xapian::Document &document, bool skip)
+Xapian::Document Index::Impl::build_document(const CollectedDocument &collected) const
 {
-	// Without a termlist a document can't be replaced; one indexed
-	// already (by an earlier run, or below a rescan's last_uid) is
-	// complete, so it is kept as it is.
-	if (!skip) {
+	Xapian::Document document;
+	std::string term;
+	for_each_packed(collected.terms, [&](std::string_view t) {
+		term.assign(t);
+		document.add_boolean_term(term);
+	});
+	if (collected.html_runs.empty())
+		return document;
+	// one walk over the document's terms, in order (a document's
+	// skip_to() steps through them one by one)
+	std::vector<std::string_view> html_runs;
+	for_each_packed(collected.html_runs, [&](std::string_view r) { html_runs.push_back(r); });
+	std::sort(html_runs.begin(), html_runs.end());
+	html_runs.erase(std::unique(html_runs.begin(), html_runs.end()), html_runs.end());
+	std::string body_term(1, kBody);
+	Xapian::TermIterator t = document.termlist_begin();
+	const Xapian::TermIterator end = document.termlist_end();
+	std::vector<std::string> html_only;
+	for (std::string_view run : html_runs) {
+		body_term.resize(1);
+		body_term += run;
+		t.skip_to(body_term);
+		if (t == end || *t != body_term)
+			html_only.push_back(std::string(1, kHtml).append(run));
+	}
+	// (added after the walk: adding terms would end the iteration)
+	for (const auto &html_term : html_only)
+		document.add_boolean_term(html_term);
+	return document;
+}
+
+// Without a termlist a document can't be replaced; one indexed already
+// (by an earlier run, or below a rescan's last_uid), or expunged, is kept
+// as it is.
+void Index::Impl::write_document(const CollectedDocument &collected)
+{
+	const std::uint32_t uid = collected.uid;
+	if (!in_ranges(expunged, uid)) {
 		try {
 			if (!document_exists(uid)) {
+				const Xapian::Document document = build_document(collected);
 				note_terms(document);
 				wdb->replace_document(uid, document);
 				written.insert(uid);
@@ -1272,40 +1499,15 @@ void Index::Impl::write_document(std::uint32_t uid, const Xapian::Document &docu
 	pending_last_uid = std::max(pending_last_uid, uid);
 }
 
-void Index::Impl::finish_document()
-{
-	close_field();
-	if (html_runs.empty())
-		return;
-	// one walk over the document's terms, in order (a document's
-	// skip_to() steps through them one by one)
-	std::sort(html_runs.begin(), html_runs.end());
-	std::string body_term(1, kBody);
-	Xapian::TermIterator t = doc->termlist_begin();
-	const Xapian::TermIterator end = doc->termlist_end();
-	std::vector<std::string> html_only;
-	for (const auto &run : html_runs) {
-		body_term.resize(1);
-		body_term += run;
-		t.skip_to(body_term);
-		if (t == end || *t != body_term)
-			html_only.push_back(std::string(1, kHtml) + run);
-	}
-	// (added after the walk: adding terms would end the iteration)
-	for (const auto &term : html_only)
-		doc->add_boolean_term(term);
-	html_runs.clear();
-}
-
 void Index::end_document()
 {
 	Impl &m = *impl_;
 	if (!m.doc)
 		return;
-	m.finish_document();
-	Xapian::Document doc = std::move(*m.doc);
+	m.close_field();
+	CollectedDocument doc = std::move(*m.doc);
 	m.doc.reset();
-	m.write_document(m.doc_uid, doc, m.skip_doc);
+	m.write_or_queue(std::move(doc));
 }
 
 void Index::hold_document()
@@ -1313,8 +1515,9 @@ void Index::hold_document()
 	Impl &m = *impl_;
 	if (!m.doc)
 		throw IndexError("hold_document outside a document");
-	m.finish_document();
-	m.held[m.doc_uid] = Impl::HeldDocument{std::move(*m.doc), m.skip_doc};
+	m.close_field();
+	const std::uint32_t uid = m.doc->uid;
+	m.held[uid] = std::move(*m.doc);
 	m.doc.reset();
 }
 
@@ -1324,15 +1527,11 @@ void Index::add_held_text(std::uint32_t uid, std::string_view attachment_text)
 	auto it = m.held.find(uid);
 	if (it == m.held.end())
 		throw IndexError("no held document for UID " + std::to_string(uid));
-	Xapian::Document &doc = it->second.doc;
+	CollectedDocument &doc = it->second;
+	const std::string_view prefix(&kAttachment, 1);
 	auto add = [&](std::string_view run) {
-		if (run.size() < RunSplitter::kMinIndexed)
-			return;
-		std::string term;
-		term.reserve(1 + run.size());
-		term += kAttachment;
-		term += run;
-		doc.add_boolean_term(term);
+		if (run.size() >= RunSplitter::kMinIndexed)
+			doc.add(prefix, run);
 	};
 	RunSplitter splitter;
 	splitter.feed(attachment_text, add);
@@ -1345,15 +1544,16 @@ void Index::release_document(std::uint32_t uid)
 	auto it = m.held.find(uid);
 	if (it == m.held.end())
 		throw IndexError("no held document for UID " + std::to_string(uid));
-	Impl::HeldDocument held = std::move(it->second);
+	CollectedDocument doc = std::move(it->second);
 	m.held.erase(it);
-	m.write_document(uid, held.doc, held.skip);
+	m.write_or_queue(std::move(doc));
 }
 
 void Index::expunge(std::uint32_t uid)
 {
 	Impl &m = *impl_;
 	m.check_writable();
+	m.drain();
 	try {
 		if (!m.document_exists(uid) || in_ranges(m.expunged, uid))
 			return; // never indexed, or expunged twice
@@ -1366,37 +1566,55 @@ void Index::expunge(std::uint32_t uid)
 
 void Index::commit()
 {
+	commit_in_background();
+	impl_->drain();
+}
+
+void Index::commit_in_background()
+{
 	Impl &m = *impl_;
 	m.check_writable();
 	end_document();
 	if (!m.held.empty())
 		throw IndexError("commit while UID " + std::to_string(m.held.begin()->first) +
 				 " still waits for its attachment text");
+	if (!m.opts.background_writer) {
+		m.commit_written();
+		return;
+	}
+	if (m.background)
+		m.background->push(WriterJob{true, {}});
+	else
+		m.commit_written(); // nothing written yet: no thread needed
+}
+
+void Index::Impl::commit_written()
+{
 	try {
-		std::uint32_t stored = parse_uint(m.wdb->get_metadata(kMetaLastUid));
-		std::uint32_t last = m.behind_caller ? stored : std::max(stored, m.pending_last_uid);
+		std::uint32_t stored = parse_uint(wdb->get_metadata(kMetaLastUid));
+		std::uint32_t last = behind_caller ? stored : std::max(stored, pending_last_uid);
 		if (last != stored)
-			m.wdb->set_metadata(kMetaLastUid, std::to_string(last));
-		if (m.expunged_dirty) {
+			wdb->set_metadata(kMetaLastUid, std::to_string(last));
+		if (expunged_dirty) {
 			// another writer may have added some since we opened: merge
-			for (auto r : parse_ranges(m.wdb->get_metadata(kMetaExpunged)))
+			for (auto r : parse_ranges(wdb->get_metadata(kMetaExpunged)))
 				for (std::uint32_t u = r.first; u <= r.last && u != 0; u++)
-					add_to_ranges(m.expunged, u);
-			m.wdb->set_metadata(kMetaExpunged, format_ranges(m.expunged));
+					add_to_ranges(expunged, u);
+			wdb->set_metadata(kMetaExpunged, format_ranges(expunged));
 		}
-		m.check_still_current();
-		m.prepare_commit(*m.wdb);
-		m.before_commit();
-		m.wdb->commit();
-		m.mark_committed();
-		m.last_uid = last;
-		m.pending_last_uid = 0;
-		m.expunged_dirty = false;
-		if (m.vocab_name.empty() && m.wdb->get_doccount() >= m.opts.vocabulary_from_documents)
-			m.attach_vocabulary(); // grown large enough for one
+		check_still_current();
+		prepare_commit(*wdb);
+		before_commit();
+		wdb->commit();
+		mark_committed();
+		last_uid = last;
+		pending_last_uid = 0;
+		expunged_dirty = false;
+		if (vocab_name.empty() && wdb->get_doccount() >= opts.vocabulary_from_documents)
+			attach_vocabulary(); // grown large enough for one
 	} catch (const Xapian::Error &e) {
-		m.check_still_current(); // (removed while Xapian committed)
-		rethrow_xapian(e, m.dir.string());
+		check_still_current(); // (removed while Xapian committed)
+		rethrow_xapian(e, dir.string());
 	}
 }
 
@@ -1404,6 +1622,7 @@ bool Index::builds_on(std::uint32_t caller_last_uid)
 {
 	Impl &m = *impl_;
 	m.check_writable();
+	m.drain();
 	if (m.last_uid < caller_last_uid)
 		m.behind_caller = true;
 	return m.behind_caller;
@@ -1414,6 +1633,7 @@ std::uint32_t Index::reconcile(const std::vector<std::uint32_t> &existing)
 	Impl &m = *impl_;
 	m.check_writable();
 	end_document();
+	m.drain();
 	try {
 		std::vector<std::uint32_t> indexed;
 		for (auto it = m.wdb->postlist_begin(""); it != m.wdb->postlist_end(""); ++it) {
@@ -1545,6 +1765,7 @@ bool Index::compact_if_worthwhile()
 {
 	Impl &m = *impl_;
 	m.check_writable();
+	m.drain();
 	std::uint64_t docs, at_last, gone;
 	try {
 		docs = m.wdb->get_doccount();
@@ -1706,6 +1927,7 @@ std::optional<Result> Index::lookup(std::vector<Key> &keys, bool and_args,
 				    std::uint32_t assumed_last_uid)
 {
 	Impl &m = *impl_;
+	m.drain();
 	for (int attempt = 0;; attempt++) {
 		const std::uint32_t last = m.last_uid;
 		std::vector<std::uint8_t> combined;

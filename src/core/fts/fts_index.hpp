@@ -89,6 +89,11 @@ struct OpenOptions {
 	// enough (about 40 ms at 20,000 business mails), and the file would
 	// make the index a third larger.
 	std::uint32_t vocabulary_from_documents = 25000;
+	// A writer hands each ended document to a thread of its own, which
+	// builds, inverts and commits while the caller cuts the next mails
+	// into terms (fts_index.cpp, BackgroundWriter). Off: all on the
+	// caller's thread.
+	bool background_writer = true;
 };
 
 class Index {
@@ -140,6 +145,10 @@ class Index {
 	// highest UID added (not when the writer builds on what it was told
 	// about an index since removed: see builds_on).
 	void commit();
+	// commit() without waiting for it: with a background writer it runs
+	// there after the documents so far, and its failure (or theirs) is
+	// thrown by a later call.
+	void commit_in_background();
 	// The writer will add the mails after caller_last_uid, the last_uid the
 	// caller read before opening it (Dovecot asks, then indexes what
 	// follows). When this index holds less, it was removed as damaged or

@@ -75,6 +75,11 @@ int tresor_fts_release_document(tresor_fts_index *idx, uint32_t uid,
 int tresor_fts_expunge(tresor_fts_index *idx, uint32_t uid,
 		       char *err, size_t err_size);
 int tresor_fts_commit(tresor_fts_index *idx, char *err, size_t err_size);
+/* tresor_fts_commit() without waiting: it runs on the index's writer
+   thread after the documents so far; a failure comes from a later call
+   (at the latest tresor_fts_commit()). */
+int tresor_fts_commit_in_background(tresor_fts_index *idx, char *err,
+				    size_t err_size);
 /* The writer adds the mails after caller_last_uid (what get_last_uid told
    Dovecot). Returns 1 when the index holds less (removed or rebuilt
    meanwhile): its commits then keep last_uid, so the mails in between are

@@ -407,7 +407,8 @@ fts_backend_tresor_update_end_document(struct fts_tresor_update_context *ctx)
 		ctx->docs_since_commit = 0;
 		fts_backend_tresor_collect_attachment(ctx);
 		if (!ctx->ctx.failed &&
-		    tresor_fts_commit(ctx->index, err, sizeof(err)) < 0)
+		    tresor_fts_commit_in_background(ctx->index, err,
+						    sizeof(err)) < 0)
 			fts_backend_tresor_update_error(ctx, "committing", err);
 	}
 }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <random>
 #include <set>
@@ -1222,4 +1223,179 @@ TEST(FtsSettings, VocabularyFrom)
 	for (auto name = Settings::setting_names(); *name != nullptr; name++)
 		listed = listed || std::string(*name) == "tresor_fts_vocabulary_from";
 	EXPECT_TRUE(listed);
+}
+
+namespace {
+
+std::unique_ptr<Index> open_writer(const std::string &dir, bool background_writer,
+				   std::uint32_t vocabulary_from_documents = 0)
+{
+	OpenOptions o;
+	o.writable = true;
+	o.uidvalidity = 7;
+	o.vocabulary_from_documents = vocabulary_from_documents;
+	o.background_writer = background_writer;
+	std::string notice;
+	return Index::open(dir, o, notice);
+}
+
+// Every term with the UIDs of its postings, and the metadata a reader
+// goes by: all there is of a database without a term list.
+struct IndexContent {
+	std::map<std::string, std::vector<std::uint32_t>> postings;
+	std::string last_uid, expunged;
+	bool operator==(const IndexContent &) const = default;
+};
+
+IndexContent content_of(const std::string &dir)
+{
+	Xapian::Database db(current_db(dir));
+	IndexContent c;
+	for (auto t = db.allterms_begin(); t != db.allterms_end(); ++t)
+		for (auto p = db.postlist_begin(*t); p != db.postlist_end(*t); ++p)
+			c.postings[*t].push_back(*p);
+	c.last_uid = db.get_metadata("tresor.last_uid");
+	c.expunged = db.get_metadata("tresor.expunged");
+	return c;
+}
+
+// What the plugin does while Dovecot indexes: mails with an attachment
+// are held until the helper's text comes, some mails later; commits in
+// the background every 25 mails; a few expunges, and a last commit.
+void write_like_the_plugin(Index &w, std::uint32_t mails, std::uint32_t seed)
+{
+	std::mt19937 random(seed);
+	auto word = [&] {
+		std::string out = kWords[random() % std::size(kWords)];
+		if (random() % 3 == 0)
+			out += std::to_string(random() % 500);
+		return out;
+	};
+	std::uint32_t held = 0;
+	for (std::uint32_t uid = 1; uid <= mails; uid++) {
+		w.begin_document(uid);
+		w.add_text(Field::header, "SUBJECT", word() + " " + word());
+		w.end_field();
+		w.add_text(Field::body, "", word() + " " + word() + "\n" + word() + " " + word());
+		w.end_field();
+		if (uid % 3 == 0) {
+			w.add_text(Field::html, "", word() + " " + word());
+			w.end_field();
+		}
+		if (uid % 50 == 0)
+			w.add_text(Field::header, std::string(80, 'Q'), "TOO LONG A NAME");
+		const bool with_attachment = uid % 4 == 0;
+		if (held != 0 && (with_attachment || uid % 25 == 0)) {
+			w.add_held_text(held, word() + " ANHANG" + std::to_string(held) + "X");
+			w.release_document(held);
+			held = 0;
+		}
+		if (with_attachment) {
+			w.hold_document();
+			held = uid;
+		} else {
+			w.end_document();
+		}
+		if (uid % 25 == 0 && held == 0)
+			w.commit_in_background();
+		if (uid == mails / 2) {
+			w.expunge(3);
+			w.expunge(uid - 1);
+		}
+	}
+	if (held != 0) {
+		w.add_held_text(held, "LETZTER ANHANG");
+		w.release_document(held);
+	}
+	w.commit();
+}
+
+} // namespace
+
+// The writer's thread builds the same index as the caller's thread does:
+// the same postings, the same last_uid, the same expunged mails.
+TEST(FtsBackgroundWriter, BuildsTheSameIndexAsTheCallersThread)
+{
+	TempDir tmp;
+	for (bool background : {false, true}) {
+		auto w = open_writer(tmp.str(background ? "thread" : "caller"), background);
+		write_like_the_plugin(*w, 400, 11);
+		EXPECT_EQ(w->last_uid(), 400u);
+		EXPECT_EQ(w->document_count(), 398u);
+	}
+	const IndexContent on_caller = content_of(tmp.str("caller"));
+	const IndexContent on_thread = content_of(tmp.str("thread"));
+	EXPECT_EQ(on_caller.last_uid, "400");
+	EXPECT_FALSE(on_caller.expunged.empty());
+	EXPECT_GT(on_caller.postings.size(), 200u);
+	EXPECT_TRUE(on_caller.postings.count("Z") != 0) << "the incomplete mails";
+	EXPECT_TRUE(on_caller.postings.count("AANHANG8X") != 0) << "held attachment text";
+	EXPECT_TRUE(on_thread == on_caller);
+	auto r = open_index(tmp.str("thread"), false);
+	EXPECT_EQ(ask(*r, {key(KeyType::body, "ANHANG16X")}).definite,
+		  (std::set<std::uint32_t>{16}));
+}
+
+// A commit in the background runs after the documents before it; until
+// it has, last_uid (which waits for it) is not raised past them.
+TEST(FtsBackgroundWriter, ACommitInTheBackgroundCoversTheDocumentsBeforeIt)
+{
+	TempDir tmp;
+	auto w = open_writer(tmp.str(), true);
+	for (std::uint32_t uid = 1; uid <= 300; uid++) {
+		w->begin_document(uid);
+		w->add_text(Field::body, "", "TEXT NUMMER" + std::to_string(uid));
+		w->end_document();
+		if (uid % 100 == 0) {
+			w->commit_in_background();
+			EXPECT_EQ(w->last_uid(), uid);
+			auto r = open_index(tmp.str(), false);
+			EXPECT_EQ(r->last_uid(), uid);
+			EXPECT_EQ(ask(*r, {key(KeyType::body, "NUMMER")}).definite.size(), uid);
+		}
+	}
+	// a document larger than the writer's queue passes too
+	w->begin_document(301);
+	w->add_text(Field::attachment, "", std::string(9u << 20, 'X') + " GROSS");
+	w->commit();
+	auto r = open_index(tmp.str(), false);
+	EXPECT_EQ(ask(*r, {key(KeyType::text, "GROSS")}).definite, (std::set<std::uint32_t>{301}));
+}
+
+// A failure on the writer's thread is thrown to the caller by its next
+// call that can fail, and the writer commits nothing after it: last_uid
+// never passes a mail that is in no index.
+TEST(FtsBackgroundWriter, AFailureOnTheThreadIsThrownByALaterCall)
+{
+	TempDir tmp;
+	const std::string dir = tmp.str();
+	auto w = open_writer(dir, true);
+	for (std::uint32_t uid = 1; uid <= 10; uid++) {
+		w->begin_document(uid);
+		w->add_text(Field::body, "", "ERSTER TEIL");
+	}
+	w->commit();
+	w->begin_document(11);
+	w->add_text(Field::body, "", "ZWEITER TEIL");
+	Index::remove(dir); // as another process does with a damaged index
+	w->commit_in_background(); // fails on the thread
+	bool thrown = false;
+	try {
+		for (std::uint32_t uid = 12; uid <= 5000; uid++) {
+			w->begin_document(uid);
+			w->add_text(Field::body, "", "DRITTER TEIL");
+			w->end_document();
+		}
+		w->commit();
+	} catch (const CorruptIndex &e) {
+		thrown = true;
+		EXPECT_NE(std::string(e.what()).find("removed or replaced"), std::string::npos)
+			<< e.what();
+	}
+	EXPECT_TRUE(thrown);
+	EXPECT_THROW(w->commit(), CorruptIndex) << "and again at every later commit";
+	EXPECT_EQ(w->last_uid(), 10u);
+	w.reset();
+	auto successor = open_writer(dir, true);
+	EXPECT_EQ(successor->last_uid(), 0u);
 }
