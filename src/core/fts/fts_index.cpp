@@ -456,10 +456,14 @@ std::string format_vocabulary_ref(Xapian::rev revision, std::uint64_t size,
 }
 
 // A vocabulary open for reading: the terms of one database revision.
+// The vocabulary a search scans: the file (fd, size, path), or the term
+// list held in memory in the same form (in_memory; see
+// remembered_term_list()).
 struct VocabularyFile {
 	Fd fd;
 	std::uint64_t size = 0;
 	std::string path;
+	std::shared_ptr<const std::string> in_memory;
 };
 
 // The vocabulary of the revision db has open; nullptr when there is none
@@ -480,11 +484,92 @@ std::unique_ptr<VocabularyFile> open_vocabulary(const Xapian::Database &db,
 	return file;
 }
 
-// Calls found(term) for each term of the vocabulary that contains needle
-// (which holds no line break), read a piece at a time.
+// A folder below tresor_fts_vocabulary_from mails has no vocabulary file:
+// every key of every search walks Xapian's term list (about 490,000 terms,
+// 40-60 ms for a TEXT key, at 20,000 business mails). A search process
+// keeps the term list of the folder it searched last in memory, in the
+// vocabulary file's form, for as long as that folder's database stays at
+// the same revision: an IMAP client searching again (a quick filter, a
+// search as you type) then scans memory. At most max_bytes
+// (OpenOptions::remembered_term_list_max); one folder per process.
+// nullptr for a larger term list.
+std::unique_ptr<VocabularyFile> remembered_term_list(const Xapian::Database &db,
+						     const std::string &db_dir,
+						     std::size_t max_bytes)
+{
+	struct Remembered {
+		std::string db_dir;
+		Xapian::rev revision = 0;
+		bool too_large = false;
+		std::size_t max_bytes = 0;
+		std::shared_ptr<const std::string> lines;
+	};
+	if (max_bytes == 0)
+		return nullptr;
+	static std::mutex lock;
+	// (never destroyed: no order to keep with other objects at exit)
+	static auto *remembered = new Remembered;
+	std::lock_guard<std::mutex> guard(lock);
+	const Xapian::rev revision = db.get_revision();
+	if (remembered->db_dir != db_dir || remembered->revision != revision ||
+	    remembered->max_bytes != max_bytes) {
+		*remembered = Remembered{}; // the last folder's memory first
+		auto lines = std::make_shared<std::string>();
+		bool too_large = false;
+		for (auto t = db.allterms_begin(); t != db.allterms_end(); ++t) {
+			const std::string &term = *t;
+			if (lines->size() + term.size() + 1 > max_bytes) {
+				too_large = true;
+				break;
+			}
+			lines->append(term);
+			lines->push_back('\n');
+		}
+		remembered->db_dir = db_dir;
+		remembered->revision = revision;
+		remembered->too_large = too_large;
+		remembered->max_bytes = max_bytes;
+		if (!too_large)
+			remembered->lines = std::move(lines);
+	}
+	if (remembered->too_large)
+		return nullptr;
+	auto vocab = std::make_unique<VocabularyFile>();
+	vocab->in_memory = remembered->lines;
+	vocab->size = vocab->in_memory->size();
+	return vocab;
+}
+
+// Calls found(term) for each of the lines (terms) that contains needle
+// (which holds no line break).
+template <class Found>
+void scan_lines(std::string_view lines, std::string_view needle, Found &found)
+{
+	for (std::size_t at = 0; at < lines.size();) {
+		const void *hit =
+			memmem(lines.data() + at, lines.size() - at, needle.data(), needle.size());
+		if (hit == nullptr)
+			break;
+		const auto pos =
+			static_cast<std::size_t>(static_cast<const char *>(hit) - lines.data());
+		std::size_t begin = lines.rfind('\n', pos);
+		begin = begin == std::string_view::npos ? 0 : begin + 1;
+		std::size_t end = lines.find('\n', pos);
+		if (end == std::string_view::npos)
+			end = lines.size();
+		found(lines.substr(begin, end - begin));
+		at = end + 1;
+	}
+}
+
+// scan_lines() over the whole vocabulary, a file read a piece at a time.
 template <class Found>
 void scan_vocabulary(const VocabularyFile &vocab, std::string_view needle, Found &&found)
 {
+	if (vocab.in_memory) {
+		scan_lines(*vocab.in_memory, needle, found);
+		return;
+	}
 	std::string buf;
 	std::uint64_t offset = 0;
 	std::size_t carry = 0; // the start of a line the last piece cut off
@@ -500,22 +585,7 @@ void scan_vocabulary(const VocabularyFile &vocab, std::string_view needle, Found
 			const std::size_t nl = piece.rfind('\n');
 			complete = nl == std::string_view::npos ? 0 : nl + 1;
 		}
-		const std::string_view lines = piece.substr(0, complete);
-		for (std::size_t at = 0; at < lines.size();) {
-			const void *hit = memmem(lines.data() + at, lines.size() - at, needle.data(),
-						 needle.size());
-			if (hit == nullptr)
-				break;
-			const auto pos = static_cast<std::size_t>(static_cast<const char *>(hit) -
-								  lines.data());
-			std::size_t begin = lines.rfind('\n', pos);
-			begin = begin == std::string_view::npos ? 0 : begin + 1;
-			std::size_t end = lines.find('\n', pos);
-			if (end == std::string_view::npos)
-				end = lines.size();
-			found(lines.substr(begin, end - begin));
-			at = end + 1;
-		}
+		scan_lines(piece.substr(0, complete), needle, found);
 		carry = piece.size() - complete;
 		std::memmove(buf.data(), buf.data() + complete, carry);
 	}
@@ -1938,8 +2008,13 @@ std::optional<Result> Index::lookup(std::vector<Key> &keys, bool and_args,
 				scan_terms(*m.db, {kIncomplete, true, false}, "", incomplete, kYes);
 			// (a writer's uncommitted terms are in no vocabulary yet)
 			std::unique_ptr<VocabularyFile> vocab;
-			if (m.db && m.wdb == nullptr)
+			if (m.db && m.wdb == nullptr) {
 				vocab = open_vocabulary(*m.db, m.dir / m.db_target);
+				if (!vocab)
+					vocab = remembered_term_list(*m.db,
+								     (m.dir / m.db_target).string(),
+								     m.opts.remembered_term_list_max);
+			}
 
 			for (Key &key : keys) {
 				key.handled = false;

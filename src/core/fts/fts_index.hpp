@@ -94,6 +94,10 @@ struct OpenOptions {
 	// into terms (fts_index.cpp, BackgroundWriter). Off: all on the
 	// caller's thread.
 	bool background_writer = true;
+	// A reader of a folder without a vocabulary file keeps its term list
+	// in memory for the next search of the same revision, up to this
+	// many bytes (fts_index.cpp, remembered_term_list); 0: never.
+	std::size_t remembered_term_list_max = 16u << 20;
 };
 
 class Index {

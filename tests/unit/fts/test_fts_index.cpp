@@ -907,9 +907,10 @@ const char *const kWords[] = {"RECHNUNG", "EINGANGSRECHNUNG", "ZAHLUNG", "LIEFER
 			      "MAHNUNG", "ÜBERWEISUNG", "KONTO", "DE89370400440532013000",
 			      "BESTELLUNG", "ANGEBOT", "MÜLLER", "VERTRAG", "STEUER"};
 
-void write_random_corpus(const std::string &dir, std::uint32_t mails, std::mt19937 &random)
+void write_random_corpus(const std::string &dir, std::uint32_t mails, std::mt19937 &random,
+			 std::uint32_t vocabulary_from_documents = 0)
 {
-	auto w = open_index(dir, true);
+	auto w = open_index(dir, true, 7, 30000, vocabulary_from_documents);
 	auto word = [&] {
 		std::string out = kWords[random() % std::size(kWords)];
 		if (random() % 3 == 0)
@@ -1398,4 +1399,74 @@ TEST(FtsBackgroundWriter, AFailureOnTheThreadIsThrownByALaterCall)
 	w.reset();
 	auto successor = open_writer(dir, true);
 	EXPECT_EQ(successor->last_uid(), 0u);
+}
+
+namespace {
+
+std::unique_ptr<Index> open_reader(const std::string &dir, std::size_t remembered_term_list_max)
+{
+	OpenOptions o;
+	o.uidvalidity = 7;
+	o.remembered_term_list_max = remembered_term_list_max;
+	std::string notice;
+	return Index::open(dir, o, notice);
+}
+
+} // namespace
+
+// A folder without a vocabulary file: readers answer from the term list
+// they remember (or, beyond its limit, from Xapian's) exactly as the
+// writer does from Xapian's, and a commit in between is seen at once.
+TEST(FtsVocabulary, AReaderRemembersTheTermListOfAnUnchangedFolder)
+{
+	TempDir tmp;
+	const std::string dir = tmp.str();
+	std::mt19937 random(5);
+	write_random_corpus(dir, 300, random, 1000000);
+	ASSERT_TRUE(vocabulary_files(dir).empty());
+	std::vector<std::vector<Key>> queries;
+	for (int i = 0; i < 200; i++)
+		queries.push_back(random_query(random));
+	queries.push_back({key(KeyType::text, "KUNDE:")});
+	queries.push_back({key(KeyType::text, "NEUWORT")});
+	auto answers = [&](Index &idx) {
+		std::vector<Answer> out;
+		for (const auto &q : queries)
+			out.push_back(ask(idx, q, false));
+		return out;
+	};
+	auto expect_same = [&](const std::vector<Answer> &got, const std::vector<Answer> &want,
+			       const char *what) {
+		ASSERT_EQ(got.size(), want.size());
+		for (std::size_t i = 0; i < got.size(); i++) {
+			EXPECT_EQ(got[i].handled, want[i].handled) << what << " " << queries[i][0].value;
+			EXPECT_EQ(got[i].definite, want[i].definite) << what << " " << queries[i][0].value;
+			EXPECT_EQ(got[i].maybe, want[i].maybe) << what << " " << queries[i][0].value;
+		}
+	};
+	std::vector<Answer> from_xapian;
+	for (int round = 0; round < 2; round++) {
+		{
+			auto w = open_index(dir, true, 7, 30000, 1000000);
+			if (round == 1) {
+				w->begin_document(301);
+				w->add_text(Field::body, "", "EIN NEUWORT KOMMT DAZU");
+				w->commit();
+			}
+			from_xapian = answers(*w); // a writer walks Xapian's term list
+		}
+		std::size_t found = 0;
+		for (const auto &a : from_xapian)
+			found += a.definite.size() + a.maybe.size();
+		EXPECT_GT(found, 1000u) << "the queries find something";
+		EXPECT_EQ(from_xapian.back().definite.size(), round == 1 ? 1u : 0u);
+		// twice: the second search scans what the first remembered
+		// (in the second round, of the revision before the commit)
+		auto remembering = open_reader(dir, 16u << 20);
+		expect_same(answers(*remembering), from_xapian, "remembered");
+		expect_same(answers(*remembering), from_xapian, "remembered again");
+	}
+	auto over_its_limit = open_reader(dir, 100);
+	expect_same(answers(*over_its_limit), from_xapian, "over the limit");
+	expect_same(answers(*over_its_limit), from_xapian, "over the limit again");
 }
