@@ -455,10 +455,9 @@ std::string format_vocabulary_ref(Xapian::rev revision, std::uint64_t size,
 	return std::to_string(revision) + " " + std::to_string(size) + " " + name;
 }
 
-// A vocabulary open for reading: the terms of one database revision.
-// The vocabulary a search scans: the file (fd, size, path), or the term
-// list held in memory in the same form (in_memory; see
-// remembered_term_list()).
+// A vocabulary open for reading, the terms of one database revision: the
+// file (fd, size, path), or the term list held in memory in the same form
+// (in_memory; see remembered_term_list()).
 struct VocabularyFile {
 	Fd fd;
 	std::uint64_t size = 0;
