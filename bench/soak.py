@@ -1120,7 +1120,10 @@ def soak(args, env, wall_start):
         errors=stats.errors, samples=sampler.samples,
         processes=sampler.pids,
         wall_seconds=time.monotonic() - wall_start)
-    report["passed"] = not stats.errors
+    # an error in Dovecot's log fails the run too (a setting it refused
+    # turns a plugin off without a client noticing)
+    report["passed"] = not stats.errors and not crashes and not any(
+        k.startswith("Error:") for k in groups)
     print()
     print_report(report)
     if args.json:

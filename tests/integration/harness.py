@@ -63,7 +63,9 @@ MAIL_USER = "dovenull"
 
 SRCDIR = os.environ.get("TRESOR_SRCDIR") or os.path.abspath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-BUILDDIR = os.environ.get("TRESOR_BUILDDIR") or os.path.join(SRCDIR, "build")
+# (absolute: it ends up in Dovecot's settings, such as tresor_extract)
+BUILDDIR = os.path.abspath(os.environ.get("TRESOR_BUILDDIR") or
+                           os.path.join(SRCDIR, "build"))
 
 SETTINGS_MODULE_DIR = os.path.join(DOVECOT_MODULE_DIR, "settings")
 
