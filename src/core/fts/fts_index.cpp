@@ -1,6 +1,7 @@
 #include "fts/fts_index.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <chrono>
@@ -728,7 +729,7 @@ class BackgroundWriter {
 			try {
 				for (WriterJob &job : taken) {
 					run_(job);
-					if (stop_requested())
+					if (stop_)
 						break;
 				}
 			} catch (...) {
@@ -746,12 +747,6 @@ class BackgroundWriter {
 			idle_.notify_all();
 		}
 	}
-	bool stop_requested()
-	{
-		std::lock_guard<std::mutex> guard(lock_);
-		return stop_;
-	}
-
 	std::function<void(WriterJob &)> run_;
 	std::mutex lock_;
 	std::condition_variable wake_; // the thread: jobs, or stop
@@ -761,7 +756,9 @@ class BackgroundWriter {
 	std::size_t queued_bytes_ = 0;
 	bool waiting_ = false;
 	bool busy_ = false;
-	bool stop_ = false;
+	// (set under lock_, so that the thread's wait sees it; read without
+	// it between jobs)
+	std::atomic<bool> stop_{false};
 	std::exception_ptr failure_;
 	std::thread thread_;
 };
@@ -1647,14 +1644,10 @@ void Index::commit_in_background()
 	if (!m.held.empty())
 		throw IndexError("commit while UID " + std::to_string(m.held.begin()->first) +
 				 " still waits for its attachment text");
-	if (!m.opts.background_writer) {
-		m.commit_written();
-		return;
-	}
 	if (m.background)
 		m.background->push(WriterJob{true, {}});
 	else
-		m.commit_written(); // nothing written yet: no thread needed
+		m.commit_written(); // no thread (none wanted, or nothing written yet)
 }
 
 void Index::Impl::commit_written()
