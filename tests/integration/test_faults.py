@@ -28,6 +28,7 @@ itself):
 
 import collections
 import errno
+import fcntl
 import json
 import os
 import pwd
@@ -274,6 +275,24 @@ class FaultCase(DovecotTestCase):
                 out[rec["message_id"]].append(rec)
         return out
 
+    def assertAccepted(self, user, mailbox="INBOX", what=""):
+        mid, raw = self.new_mail("accepted")
+        code, text = self.deliver(user, raw, mailbox)
+        self.assertEqual(code, 250, "%s: LMTP delivery to %s: %d %s"
+                         % (what, mailbox, code, text))
+        self.assertPresent(user, mailbox, mid, 1)
+        amid, araw = self.new_mail("accepted-append")
+        c = self.imap(user)
+        typ, atext, _, _ = c.append_msg(mailbox, araw)
+        c.close_quietly()
+        self.assertEqual(typ, "OK", "%s: APPEND to %s: %s" % (what, mailbox,
+                                                             atext))
+        self.assertPresent(user, mailbox, amid, 1)
+        saves = self.saves_by_message_id(user)
+        for m in (mid, amid):
+            self.assertEqual([r["event"] for r in saves.get(m, [])],
+                             ["save"], "journal records of %s" % m)
+
 
 class JournalFsCase(FaultCase):
     """A Dovecot whose users' tresor_dir lies on a small tmpfs of the
@@ -346,23 +365,6 @@ class JournalFsCase(FaultCase):
         self.fail("%d deliveries to %s accepted on a full file system"
                   % (limit, mailbox))
 
-    def assertAccepted(self, user, mailbox="INBOX", what=""):
-        mid, raw = self.new_mail("accepted")
-        code, text = self.deliver(user, raw, mailbox)
-        self.assertEqual(code, 250, "%s: LMTP delivery to %s: %d %s"
-                         % (what, mailbox, code, text))
-        self.assertPresent(user, mailbox, mid, 1)
-        amid, araw = self.new_mail("accepted-append")
-        c = self.imap(user)
-        typ, atext, _, _ = c.append_msg(mailbox, araw)
-        c.close_quietly()
-        self.assertEqual(typ, "OK", "%s: APPEND to %s: %s" % (what, mailbox,
-                                                             atext))
-        self.assertPresent(user, mailbox, amid, 1)
-        saves = self.saves_by_message_id(user)
-        for m in (mid, amid):
-            self.assertEqual([r["event"] for r in saves.get(m, [])],
-                             ["save"], "journal records of %s" % m)
 
 
 # --------------------------------------------------------------------------
@@ -1186,6 +1188,87 @@ def rechain(lines, k, new_record):
         out.append(json.dumps(rec, separators=(",", ":"),
                               ensure_ascii=False).encode())
     return out
+
+
+class JournalLockHeldTests(FaultCase):
+    """Another process holds the user's journal lock (a long doveadm
+    tresor run, a hung process): a delivery waits for it in the kernel,
+    goes on as soon as it is released, and after 30 seconds gives up with
+    a temporary failure, storing nothing."""
+
+    @classmethod
+    def dovecot_options(cls):
+        return {"plugin": {"tresor_archive": "Archiv"}}
+
+    def hold_journal_lock(self, user):
+        """An open file holding the journal lock; closing it releases it."""
+        f = open(os.path.join(self.dc.tresor_dir(user), "journal", ".lock"),
+                 "rb+")
+        fcntl.flock(f, fcntl.LOCK_EX)
+        return f
+
+    def deliver_in_background(self, user, raw):
+        done = {}
+
+        def run():
+            done["reply"] = self.deliver(user, raw)
+            done["at"] = time.monotonic()
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        return worker, done
+
+    def test_delivery_waits_and_goes_on_when_released(self):
+        user = self.user()
+        self.assertAccepted(user, "INBOX", "before")
+        lock = self.hold_journal_lock(user)
+        mid, raw = self.new_mail("waits")
+        try:
+            worker, done = self.deliver_in_background(user, raw)
+            worker.join(3)
+            self.assertTrue(worker.is_alive(), "the delivery did not wait "
+                            "for the journal lock: %r" % done.get("reply"))
+        finally:
+            released = time.monotonic()
+            lock.close()
+        worker.join(20)
+        self.assertFalse(worker.is_alive(), "the delivery still waits")
+        self.assertEqual(done["reply"][0], 250, done["reply"])
+        self.assertLess(done["at"] - released, 1.5, "the delivery went on "
+                        "%.1f s after the lock was released"
+                        % (done["at"] - released))
+        self.assertPresent(user, "INBOX", mid, 1)
+        saves = self.saves_by_message_id(user)
+        self.assertEqual([r["event"] for r in saves.get(mid, [])], ["save"])
+        self.assertChainComplete(user)
+        self.assertVerifyClean(user, "after waiting for the lock")
+        self.assertNoCrash()
+
+    def test_delivery_gives_up_after_the_timeout(self):
+        if MAIL_FORMAT != "maildir":
+            self.skipTest("waits 30 s; the wait is the same code for every "
+                          "mailbox format, so it runs on maildir only")
+        user = self.user()
+        self.assertAccepted(user, "INBOX", "before")
+        lock = self.hold_journal_lock(user)
+        mid, raw = self.new_mail("gives-up")
+        try:
+            start = time.monotonic()
+            code, text = self.deliver(user, raw)
+            waited = time.monotonic() - start
+        finally:
+            lock.close()
+        self.assertTrue(400 <= code < 500, "LMTP delivery while the journal "
+                        "lock is held: %d %s (expected 4xx)" % (code, text))
+        self.assertTrue(25 < waited < 60, "gave up after %.1f s, expected "
+                        "about 30" % waited)
+        self.assertPresent(user, "INBOX", mid, 0)
+        self.assertRegex(self.dc.log_since_mark(),
+                         r"tresor: .*journal/\.lock",
+                         "the log does not name the journal lock")
+        self.assertAccepted(user, "INBOX", "after the lock was released")
+        self.assertChainComplete(user)
+        self.assertVerifyClean(user, "after the timeout")
+        self.assertNoCrash()
 
 
 class TimeBackwardsTests(FaultCase):

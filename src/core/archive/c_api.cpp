@@ -468,6 +468,11 @@ void tresor_journal_unlock(tresor_journal *j)
 		j->j->unlock();
 }
 
+int tresor_journal_lock_fd(const tresor_journal *j)
+{
+	return j == nullptr ? -1 : j->j->lock_fd();
+}
+
 int tresor_journal_append(tresor_journal *j, const tresor_record *rec, uint64_t *seq_r,
 			  char *err, size_t err_size)
 {

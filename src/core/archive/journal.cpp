@@ -99,10 +99,17 @@ void Journal::unlock()
 	if (lock_depth_ == 0)
 		return;
 	if (--lock_depth_ == 0) {
-		write_catalog();
+		// After an unflushed append the catalog is written by flush(),
+		// outside the lock, so that the next writer need not wait for
+		// it; one that comes first catches it up from the journal
+		// (Catalog::after_append()), and ours is then dropped.
+		if (unflushed_fd_ < 0)
+			write_catalog();
 		// an intent not ended by now (the append failed) is left to
 		// the next holder of the lock
 		intent_depth_ = 0;
+		intent_checked_ = false;
+		held_intent_.reset(); // another holder may replace the file
 		held_head_.reset(); // others may write once it is released
 		::flock(lock_fd_, LOCK_UN);
 	}
@@ -116,7 +123,7 @@ const Journal::FilesAndHead &Journal::files_and_head()
 	known.files = list_journal_files(dir_);
 	if (!known.files.empty())
 		repair_tail(known.files.back());
-	known.head = read_journal_head(dir_);
+	known.head = read_journal_head(known.files);
 	held_head_ = std::move(known);
 	return *held_head_;
 }
@@ -223,6 +230,8 @@ std::vector<std::uint64_t> Journal::append_batch_unflushed(std::vector<Record> r
 
 void Journal::flush()
 {
+	if (lock_depth_ == 0)
+		write_catalog(); // left by unlock()
 	if (unflushed_fd_ < 0)
 		return;
 	Fd fd(unflushed_fd_);

@@ -37,6 +37,7 @@
 
 #include "archive/journal_files.hpp"
 #include "archive/record.hpp"
+#include "common/posix_io.hpp"
 
 namespace tresor {
 
@@ -58,6 +59,10 @@ public:
 	void lock(unsigned timeout_ms);
 	void unlock();
 	unsigned lock_depth() const { return lock_depth_; }
+	// The descriptor lock() flocks: a caller that waited for the lock on
+	// it (flock blocks there, bounded by the caller's own alarm) gets it
+	// from lock() without polling.
+	int lock_fd() const { return lock_fd_; }
 
 	// Appends one record at time `now`; returns its seq. Throws, and
 	// leaves the journal as it was, when the line couldn't be made
@@ -78,7 +83,9 @@ public:
 	std::vector<std::uint64_t> append_batch_unflushed(std::vector<Record> recs,
 							  Clock::time_point now);
 	// fdatasync()s what append_batch_unflushed() wrote; no-op if nothing
-	// is pending. Throws on failure.
+	// is pending. Throws on failure. Called after unlock(), it first
+	// writes the catalog, which unlock() leaves to it after an
+	// unflushed append.
 	void flush();
 
 	// ---- a commit of the mail store in progress
@@ -138,6 +145,10 @@ private:
 	const FilesAndHead &files_and_head();
 	bool intent_pending();
 	void mark_intent_ended();
+	// The intent file, opened once per hold of the lock and kept until
+	// unlock(); outside a hold owned by scratch. -1 when it is missing
+	// and create is false.
+	int intent_fd(bool create, Fd &scratch);
 	std::vector<std::uint64_t> write_batch(std::vector<Record> recs,
 					       Clock::time_point now, bool flush_now);
 	// per record: the batch index of the earlier save it duplicates by
@@ -161,6 +172,8 @@ private:
 	std::string catalog_error_;
 	std::string intent_path_;
 	unsigned intent_depth_ = 0; // write_intent()s of this object not ended
+	bool intent_checked_ = false; // recover_intent() done in this hold
+	Fd held_intent_;	      // intent_fd(); closed by unlock()
 	std::string recovery_error_;
 	std::uint64_t recovered_count_ = 0;
 	std::optional<FilesAndHead> held_head_; // files_and_head(); reset by unlock()

@@ -263,7 +263,11 @@ std::uint64_t count_seq(const std::vector<JournalFile> &files)
 
 JournalPos read_journal_head(const std::string &dir)
 {
-	std::vector<JournalFile> files = list_journal_files(dir);
+	return read_journal_head(list_journal_files(dir));
+}
+
+JournalPos read_journal_head(const std::vector<JournalFile> &files)
+{
 	for (std::size_t k = files.size(); k-- > 0;) {
 		const JournalFile &f = files[k];
 		Fd fd(open_retry(f.path, O_RDONLY | O_CLOEXEC));

@@ -104,5 +104,7 @@ std::optional<std::size_t> journal_resume_point(const std::vector<JournalFile> &
 // line's seq; when the line can't be parsed, it is counted from the last
 // parseable line before it.
 JournalPos read_journal_head(const std::string &dir);
+// The same, from a listing of the journal's files just made.
+JournalPos read_journal_head(const std::vector<JournalFile> &files);
 
 } // namespace tresor

@@ -60,7 +60,8 @@ void Journal::write_intent(const std::vector<Record> &recs)
 	if (recs.empty())
 		return;
 	JournalLock guard(*this, kAppendLockTimeoutMs);
-	// a left-over intent must be journaled before it is replaced
+	// a left-over intent must be journaled before it is replaced (done
+	// once per hold of the lock: lock() tried it)
 	if (intent_depth_ == 0)
 		recover_intent();
 
@@ -141,32 +142,35 @@ void Journal::write_intent(const std::vector<Record> &recs)
 	// by the first page of the write, which a killed process can't leave
 	// half done; a larger one (adopt's windows) is cut first, so that no
 	// line of it can be read with a new one cut short.
-	int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (intent_depth_ == 0 ? 0 : O_APPEND);
-	Fd ifd(open_retry(intent_path_, flags, 0600));
-	if (ifd.get() < 0)
-		throw_errno("open(" + intent_path_ + ")");
-	std::uint64_t old_size = file_size(ifd.get(), intent_path_);
+	Fd scratch;
+	int ifd = intent_fd(true, scratch);
+	std::uint64_t old_size = file_size(ifd, intent_path_);
 	try {
 		constexpr std::uint64_t kPage = 4096;
 		if (intent_depth_ == 0 && old_size > kPage) {
-			if (::ftruncate(ifd.get(), 0) < 0)
+			if (::ftruncate(ifd, 0) < 0)
 				throw_errno("ftruncate(" + intent_path_ + ")");
 		} else if (intent_depth_ == 0 && old_size > data.size()) {
 			data.append(old_size - data.size(), '\n');
 		}
-		write_all(ifd.get(), data, intent_path_);
+		// a new intent from the start, a nested one's lines after
+		// the last
+		off_t at = intent_depth_ == 0 ? 0 : static_cast<off_t>(old_size);
+		if (::lseek(ifd, at, SEEK_SET) < 0)
+			throw_errno("lseek(" + intent_path_ + ")");
+		write_all(ifd, data, intent_path_);
 	} catch (...) {
 		// nothing of this commit: a new intent goes, a nested one's
 		// part is cut off again (should that fail too, its lines
 		// announce what was never committed: recovered as
 		// interrupted, found not stored - true)
 		if (intent_depth_ == 0) {
-			if (::ftruncate(ifd.get(), 0) < 0) {
-				ifd.reset();
+			if (::ftruncate(ifd, 0) < 0) {
+				held_intent_.reset();
 				::unlink(intent_path_.c_str());
 			}
 		} else {
-			(void)::ftruncate(ifd.get(), static_cast<off_t>(old_size));
+			(void)::ftruncate(ifd, static_cast<off_t>(old_size));
 		}
 		throw;
 	}
@@ -179,7 +183,27 @@ void Journal::end_intent()
 		return;
 	// Should it stay (it can't be marked), its recovery finds the
 	// records journaled and adds none.
-	mark_intent_ended();
+	try {
+		mark_intent_ended();
+	} catch (...) {
+		intent_checked_ = false; // the next write_intent() recovers it
+		throw;
+	}
+}
+
+int Journal::intent_fd(bool create, Fd &scratch)
+{
+	if (held_intent_ && lock_depth_ > 0)
+		return held_intent_.get();
+	Fd fd(open_retry(intent_path_, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600));
+	if (!fd) {
+		if (errno == ENOENT && !create)
+			return -1;
+		throw_errno("open(" + intent_path_ + ")");
+	}
+	Fd &keep = lock_depth_ > 0 ? held_intent_ : scratch;
+	keep.reset(fd.release());
+	return keep.get();
 }
 
 // An intent is pending while its file begins with its header's "{"; the
@@ -189,16 +213,14 @@ constexpr char kEndedIntentMark = '#';
 
 bool Journal::intent_pending()
 {
-	Fd fd(open_retry(intent_path_, O_RDONLY | O_CLOEXEC));
-	if (fd.get() < 0) {
-		if (errno == ENOENT)
-			return false;
-		throw_errno("open(" + intent_path_ + ")");
-	}
+	Fd scratch;
+	int fd = intent_fd(false, scratch);
+	if (fd < 0)
+		return false;
 	char first;
 	ssize_t n;
 	do
-		n = ::pread(fd.get(), &first, 1, 0);
+		n = ::pread(fd, &first, 1, 0);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		throw_errno("read(" + intent_path_ + ")");
@@ -207,15 +229,13 @@ bool Journal::intent_pending()
 
 void Journal::mark_intent_ended()
 {
-	Fd fd(open_retry(intent_path_, O_WRONLY | O_CLOEXEC));
-	if (fd.get() < 0) {
-		if (errno == ENOENT)
-			return;
-		throw_errno("open(" + intent_path_ + ")");
-	}
+	Fd scratch;
+	int fd = intent_fd(false, scratch);
+	if (fd < 0)
+		return;
 	ssize_t n;
 	do
-		n = ::pwrite(fd.get(), &kEndedIntentMark, 1, 0);
+		n = ::pwrite(fd, &kEndedIntentMark, 1, 0);
 	while (n < 0 && errno == EINTR);
 	if (n != 1)
 		throw_errno("write(" + intent_path_ + ")", n < 0 ? errno : ENOSPC);
@@ -332,8 +352,12 @@ std::size_t Journal::recover_intent()
 	JournalLock guard(*this, kAppendLockTimeoutMs);
 	if (intent_depth_ > 0)
 		return 0; // ours, still in progress
-	if (!intent_pending())
+	if (intent_checked_)
+		return 0; // checked in this hold, and ended since if ours
+	if (!intent_pending()) {
+		intent_checked_ = true;
 		return 0;
+	}
 
 	LeftIntent intent = read_left_intent(intent_path_);
 	std::map<std::string, unsigned> journaled;
@@ -355,6 +379,7 @@ std::size_t Journal::recover_intent()
 	if (!recs.empty())
 		write_batch(std::move(recs), Clock::now(), true);
 	mark_intent_ended();
+	intent_checked_ = true;
 	return n;
 }
 

@@ -223,6 +223,12 @@ void tresor_journal_close(tresor_journal *j);
 int tresor_journal_lock(tresor_journal *j, unsigned int timeout_ms,
 			char *err, size_t err_size);
 void tresor_journal_unlock(tresor_journal *j);
+/* The descriptor tresor_journal_lock() flocks, for a caller that can wait
+   for the lock in the kernel with a timeout of its own (the core polls,
+   as it has no signal handler to end a blocking wait): once the caller's
+   flock(LOCK_EX) on it returns, tresor_journal_lock() takes it at once.
+   -1 if j is NULL. */
+int tresor_journal_lock_fd(const tresor_journal *j);
 
 /* Appends one record: takes the lock itself if not already held, reads
    the current head (last line of the newest journal file), writes the

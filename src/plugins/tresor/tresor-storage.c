@@ -46,6 +46,9 @@ struct tresor_mailbox {
 	/* mdbox: a save cancelled and then committed with others cuts the
 	   storage file it was appended to (see tresor_save_finish()) */
 	bool mdbox;
+	/* sdbox, mdbox: records journaled at the commit point, inside
+	   Dovecot's commit (tresor_transaction_save_commit_post()) */
+	bool journal_at_commit_point;
 	char guid[GUID_128_SIZE * 2 + 1]; /* "" until looked up */
 };
 
@@ -90,6 +93,13 @@ struct tresor_transaction {
 	   serves at save_finish */
 	struct ostream *append_spool;
 	const char *append_guid;
+	/* set while Dovecot commits, when the records may be journaled at
+	   its commit point (tresor_transaction_save_commit_post()) */
+	tresor_journal *commit_journal;
+	const char *commit_mailbox_guid;
+	/* journaled at the commit point; journal_ret says how that went */
+	bool journaled;
+	int journal_ret;
 	bool locked;
 };
 
@@ -1108,6 +1118,74 @@ tresor_transaction_keep_written_duplicates(struct mailbox *box,
 	}
 }
 
+/* Journals the records of a committed transaction and ends its intent
+   (which stays, for the next writer, when the append fails); the result
+   is in tt->journal_ret. */
+static void
+tresor_transaction_journal_committed(struct mailbox *box,
+				     struct tresor_transaction *tt,
+				     struct mail_transaction_commit_changes *changes)
+{
+	char err[512];
+
+	T_BEGIN {
+		tt->journal_ret = tresor_transaction_journal(box, tt,
+			tt->commit_journal, tt->commit_mailbox_guid, changes);
+	} T_END;
+	tt->journaled = TRUE;
+	if (tt->journal_ret == 0 &&
+	    tresor_journal_end_intent(tt->commit_journal, err,
+				      sizeof(err)) < 0) {
+		/* the next writer finds its records journaled: harmless */
+		e_warning(box->event, "tresor: %s", err);
+	}
+}
+
+/* Whether every save's GUID is known before the commit ends (a copy that
+   fell back to saving without one is looked up after it). */
+static bool tresor_transaction_guids_known(const struct tresor_mailbox *tbox,
+					   const struct tresor_transaction *tt)
+{
+	const struct tresor_save *save;
+
+	if (!tbox->save_guids)
+		return TRUE;
+	array_foreach(&tt->saves, save) {
+		if (save->guid == NULL && save->dropped_for_uid == 0)
+			return FALSE;
+	}
+	return TRUE;
+}
+
+/* sdbox, mdbox: called by Dovecot's commit once the index transaction is
+   written (the mails are there, with their UIDs) while the folder's index
+   is still locked. The records are journaled here and the journal lock is
+   given up, so that the journal's order is still the order in which the
+   mails appeared, while the rest of Dovecot's commit (the index written
+   out, the folder's fdatasync) overlaps with the next commit of the user.
+   Dovecot's locks here block until free; maildir's uidlist dotlock and
+   mbox's lock are retried with sleeps, so those formats keep the journal
+   lock to the end of the commit instead. */
+static void
+tresor_transaction_save_commit_post(struct mail_save_context *ctx,
+				    struct mail_index_transaction_commit_result *result)
+{
+	struct mailbox_transaction_context *t = ctx->transaction;
+	struct tresor_mailbox *tbox = TRESOR_CONTEXT_REQUIRE(t->box);
+	struct tresor_transaction *tt = TRESOR_CONTEXT(t);
+
+	/* commit_size is 0 when the index transaction failed: nothing was
+	   stored, and the caller ends the intent */
+	if (tt != NULL && tt->commit_journal != NULL &&
+	    result->commit_size > 0) {
+		tresor_transaction_journal_committed(t->box, tt, t->changes);
+		i_assert(tt->locked);
+		tt->locked = FALSE;
+		tresor_user_unlock(tbox->tuser);
+	}
+	tbox->module_ctx.super.transaction_save_commit_post(ctx, result);
+}
+
 /* Ends a transaction that stored nothing (its saves were dropped
    duplicates), with the changes a commit reports. */
 static void
@@ -1133,7 +1211,7 @@ tresor_transaction_commit(struct mailbox_transaction_context *t,
 	const char *mailbox_guid, *error;
 	tresor_journal *journal;
 	char err[512];
-	bool intent_done = FALSE, stores;
+	bool stores;
 	int ret;
 
 	if (tresor_transaction_refuse(t, tt)) {
@@ -1189,22 +1267,28 @@ tresor_transaction_commit(struct mailbox_transaction_context *t,
 		tresor_transaction_commit_nothing(t, changes_r);
 		ret = 0;
 	} else {
+		tt->commit_mailbox_guid = mailbox_guid;
+		if (tbox->journal_at_commit_point &&
+		    tresor_transaction_guids_known(tbox, tt))
+			tt->commit_journal = journal;
 		ret = tbox->module_ctx.super.transaction_commit(t, changes_r);
+		tt->commit_journal = NULL;
 	}
-	if (ret < 0)
-		intent_done = TRUE; /* nothing was stored */
-	else if ((ret = tresor_transaction_journal(box, tt, journal,
-						   mailbox_guid,
-						   changes_r)) == 0)
-		intent_done = TRUE;
-	/* else: the append failed - the intent stays for the next writer */
-	if (intent_done && tresor_journal_end_intent(journal, err,
-						      sizeof(err)) < 0) {
-		/* the next writer finds its records journaled (or, after a
-		   failed commit, journals them as interrupted): harmless */
-		e_warning(box->event, "tresor: %s", err);
+	if (tt->journaled) {
+		/* at the commit point; a failure after it still fails the
+		   commit for the client */
+		if (ret == 0)
+			ret = tt->journal_ret;
+	} else if (ret < 0) {
+		/* nothing was stored */
+		if (tresor_journal_end_intent(journal, err, sizeof(err)) < 0)
+			e_warning(box->event, "tresor: %s", err);
+	} else {
+		tt->commit_journal = journal;
+		tresor_transaction_journal_committed(box, tt, changes_r);
+		ret = tt->journal_ret;
 	}
-	tresor_transaction_free(tbox, tt); /* releases the lock */
+	tresor_transaction_free(tbox, tt); /* releases the lock, if held */
 	if (ret == 0 && tresor_journal_flush(journal, err, sizeof(err)) < 0) {
 		e_error(box->event, "tresor: journal write failed: %s", err);
 		tresor_set_journal_error(box);
@@ -1551,6 +1635,8 @@ void tresor_mailbox_allocated(struct mailbox *box)
 	tbox->mbox = strcmp(box->storage->name, MBOX_STORAGE_NAME) == 0;
 	/* (MDBOX_STORAGE_NAME; its header pulls in all of dbox) */
 	tbox->mdbox = strcmp(box->storage->name, "mdbox") == 0;
+	tbox->journal_at_commit_point = tbox->mdbox ||
+		strcmp(box->storage->name, "sdbox") == 0;
 	tbox->module_ctx.super = *v;
 	box->vlast = &tbox->module_ctx.super;
 	tbox->tuser = tuser;
@@ -1566,6 +1652,10 @@ void tresor_mailbox_allocated(struct mailbox *box)
 	v->save_finish = tresor_save_finish;
 	v->save_cancel = tresor_save_cancel;
 	v->copy = tresor_copy;
+	if (tbox->journal_at_commit_point) {
+		v->transaction_save_commit_post =
+			tresor_transaction_save_commit_post;
+	}
 	v->delete_box = tresor_mailbox_delete;
 	v->rename_box = tresor_mailbox_rename;
 	v->create_box = tresor_mailbox_create;

@@ -1,6 +1,8 @@
 /* The journal of a mail user: opened once per process and cached, locked
    around a commit, appended to with the session's service and ID. */
 #include "lib.h"
+#include "file-lock.h"
+#include <sys/file.h>
 #include "mail-user.h"
 #include "tresor-plugin.h"
 #include "tresor-storage.h"
@@ -91,6 +93,30 @@ static void tresor_user_journal_log_recovery(struct tresor_user_journal_cache_en
 	}
 }
 
+/* Waits for the journal lock in the kernel, bounded by Dovecot's alarm,
+   instead of in the core's loop, which polls every 50 µs: with several
+   deliveries to one user waiting, their wake-ups took CPU from the one
+   holding the lock. The core then takes the lock it already holds. */
+static int
+tresor_user_journal_wait(struct tresor_user_journal_cache_entry *entry,
+			 const char **error_r)
+{
+	const struct file_lock_settings lock_set = {
+		.lock_method = FILE_LOCK_METHOD_FLOCK,
+	};
+	struct file_lock *lock;
+	const char *path = t_strconcat(entry->dir, "/journal/.lock", NULL);
+	int fd = tresor_journal_lock_fd(entry->journal);
+
+	if (file_wait_lock(fd, path, F_WRLCK, &lock_set,
+			   TRESOR_JOURNAL_LOCK_TIMEOUT_MSECS / 1000,
+			   &lock, error_r) <= 0)
+		return -1;
+	/* the lock stays with fd, for tresor_journal_lock() */
+	file_lock_free(&lock);
+	return 0;
+}
+
 int tresor_user_lock(struct tresor_user *tuser, const char **error_r)
 {
 	struct tresor_user_journal_cache_entry *entry;
@@ -98,10 +124,16 @@ int tresor_user_lock(struct tresor_user *tuser, const char **error_r)
 
 	if ((entry = tresor_user_journal_cache_get(tuser->dir, error_r)) == NULL)
 		return -1;
+	if (entry->lock_count == 0 &&
+	    tresor_user_journal_wait(entry, error_r) < 0)
+		return -1;
 	if (tresor_journal_lock(entry->journal,
 				TRESOR_JOURNAL_LOCK_TIMEOUT_MSECS,
 				err, sizeof(err)) < 0) {
 		*error_r = t_strdup(err);
+		if (entry->lock_count == 0)
+			(void)flock(tresor_journal_lock_fd(entry->journal),
+				    LOCK_UN);
 		return -1;
 	}
 	if (entry->lock_count++ == 0)

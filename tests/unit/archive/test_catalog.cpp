@@ -208,6 +208,43 @@ TEST(Catalog, AnotherWriterBetweenTwoHolds)
 	EXPECT_EQ(b.last_catalog_error(), "");
 }
 
+// After an unflushed append the catalog is written by flush(), outside
+// the lock. A writer that appends before that flush catches the first
+// writer's lines up from the journal; the late write is then dropped.
+TEST(Catalog, WrittenAfterTheLockWhenTheAppendIsFlushedLater)
+{
+	TempDir d;
+	Journal a(d.path()), b(d.path());
+	a.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 1, 1));
+	a.lock(1000);
+	a.append_batch_unflushed({save_record(kGuid1, 2, mail_hash("2"))}, utc(2026, 1, 2));
+	a.unlock();
+	EXPECT_EQ(tresor::Catalog::peek_position(d.path())->seq, 1u);
+	a.flush();
+	EXPECT_EQ(tresor::Catalog::peek_position(d.path())->seq, 2u);
+
+	// b comes between a's unlock and a's flush
+	a.lock(1000);
+	a.append_batch_unflushed({save_record(kGuid1, 3, mail_hash("3"))}, utc(2026, 1, 3));
+	a.unlock();
+	b.lock(1000);
+	b.append_batch_unflushed({save_record(kGuid1, 4, mail_hash("3"))}, utc(2026, 1, 4));
+	b.unlock();
+	b.flush();
+	EXPECT_EQ(tresor::Catalog::peek_position(d.path())->seq, 4u);
+	a.flush();
+	EXPECT_EQ(tresor::Catalog::peek_position(d.path())->seq, 4u);
+	EXPECT_EQ(dup(a, kGuid1, mail_hash("3")), P(3, 3));
+	EXPECT_EQ(dup(b, kGuid1, mail_hash("2")), P(2, 2));
+	// b's save names a's, which only the journal held when b appended
+	auto lines = split_lines(read_file(journal_2026(d)));
+	ASSERT_EQ(lines.size(), 4u);
+	EXPECT_NE(lines[3].find("\"duplicate_of\":3"), std::string::npos) << lines[3];
+	EXPECT_EQ(a.last_catalog_error(), "");
+	EXPECT_EQ(b.last_catalog_error(), "");
+	EXPECT_EQ(tresor::Catalog::peek_position(d.path())->seq, 4u);
+}
+
 TEST(Catalog, ExpungedNotFound)
 {
 	TempDir d;
