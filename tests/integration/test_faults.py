@@ -1263,7 +1263,8 @@ class JournalLockHeldTests(FaultCase):
                         "about 30" % waited)
         self.assertPresent(user, "INBOX", mid, 0)
         self.assertRegex(self.dc.log_since_mark(),
-                         r"tresor: .*journal/\.lock",
+                         r"tresor: flock\(.*journal/\.lock.*\) failed: "
+                         r"Timed out after 30 seconds",
                          "the log does not name the journal lock")
         self.assertAccepted(user, "INBOX", "after the lock was released")
         self.assertChainComplete(user)
