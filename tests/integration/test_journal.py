@@ -598,6 +598,29 @@ class DuplicateDropTests(JournalTestCase):
         self.assertEqual(len(c.uids("Archiv")), 2)
 
 
+class DuplicateDropWithMailLogTests(DuplicateDropTests):
+    """The same with Dovecot's mail_log plugin, which checks that a commit
+    reports one UID per save it was told of: a dropped duplicate's UID
+    (the earlier copy's) is added to the commit's UIDs only after the
+    plugins Dovecot notifies have seen it (on sdbox and mdbox the records
+    are journaled inside Dovecot's commit)."""
+
+    @classmethod
+    def dovecot_options(cls):
+        opts = super().dovecot_options()
+        opts["mail_plugins"] = ["tresor", "notify", "mail_log"]
+        opts["plugin"]["mail_log_events"] = "save copy expunge"
+        opts["plugin"]["mail_log_fields"] = "uid msgid"
+        return opts
+
+    def tearDown(self):
+        if self.dc is not None:
+            bad = [line for line in self.dc.log_since_mark().splitlines()
+                   if "Panic" in line or "Fatal" in line]
+            self.assertEqual(bad, [], "Dovecot crashed")
+        super().tearDown()
+
+
 class ContentDuplicateDropTests(JournalTestCase):
     """tresor_content_duplicates = drop: the same mail by another path
     (different Received/Delivered-To) is recognised by content_sha256."""

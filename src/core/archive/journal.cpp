@@ -88,8 +88,9 @@ void Journal::lock(unsigned timeout_ms)
 		auto left = duration_cast<microseconds>(deadline - now);
 		std::this_thread::sleep_for(std::min(pause, left));
 		// A commit holds the lock for 1-3 ms and nothing wakes a
-		// waiter: polled often, the next commit starts right after
-		// (docs/benchmarks.md, "One user's parallel deliveries").
+		// waiter: polled often, the next commit starts right after.
+		// (Dovecot's processes wait in the kernel on lock_fd() first,
+		// with Dovecot's alarm as the bound, and get here holding it.)
 		pause = std::min(pause * 2, microseconds(50));
 	}
 }

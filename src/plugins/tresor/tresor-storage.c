@@ -100,6 +100,11 @@ struct tresor_transaction {
 	/* journaled at the commit point; journal_ret says how that went */
 	bool journaled;
 	int journal_ret;
+	/* the UIDs the dropped duplicates report (those of the earlier
+	   copies), added to the commit's saved UIDs once Dovecot's commit
+	   has returned: the plugins it notifies (mail_log) count only the
+	   saves they saw */
+	ARRAY_TYPE(seq_range) dropped_uids;
 	bool locked;
 };
 
@@ -278,6 +283,7 @@ tresor_transaction_pool(struct tresor_transaction *tt)
 		p_array_init(&tt->denied_expunge_uids, tt->pool, 4);
 		p_array_init(&tt->denied_flag_uids, tt->pool, 4);
 		p_array_init(&tt->purge_uids, tt->pool, 4);
+		p_array_init(&tt->dropped_uids, tt->pool, 4);
 	}
 	return tt;
 }
@@ -1034,13 +1040,13 @@ tresor_transaction_write_intent(struct mailbox *box,
 }
 
 /* Journals the committed saves and expunges, with one write and one
-   fdatasync, before the commit is reported to the caller. */
+   fdatasync, before the commit is reported to the caller. The dropped
+   duplicates' UIDs go to tt->dropped_uids. */
 static int
 tresor_transaction_journal(struct mailbox *box, struct tresor_transaction *tt,
 			   tresor_journal *journal, const char *mailbox_guid,
 			   struct mail_transaction_commit_changes *changes)
 {
-	ARRAY_TYPE(seq_range) dropped_uids;
 	ARRAY_TYPE(tresor_record) records;
 	const char *error;
 	char err[512];
@@ -1053,11 +1059,10 @@ tresor_transaction_journal(struct mailbox *box, struct tresor_transaction *tt,
 		mailbox_get_open_status(box, STATUS_UIDVALIDITY, &status);
 		changes->uid_validity = status.uidvalidity;
 	}
-	t_array_init(&dropped_uids, 4);
 	t_array_init(&records, array_count(&tt->saves) +
 		     array_count(&tt->expunges) + 1);
 	tresor_transaction_records(box, tt, mailbox_guid, changes, &records,
-				   &dropped_uids);
+				   &tt->dropped_uids);
 
 	/* flushed by the caller once the lock is released */
 	if (tresor_journal_append_batch_unflushed(journal,
@@ -1066,10 +1071,6 @@ tresor_transaction_journal(struct mailbox *box, struct tresor_transaction *tt,
 		error = t_strdup(err);
 		goto failed;
 	}
-	/* A dropped duplicate reports the earlier copy's UID as its own
-	   (APPENDUID, delivery logs), which keeps Dovecot's one-UID-per-
-	   save accounting intact. */
-	seq_range_array_merge(&changes->saved_uids, &dropped_uids);
 	return 0;
 
 failed:
@@ -1288,6 +1289,11 @@ tresor_transaction_commit(struct mailbox_transaction_context *t,
 		tresor_transaction_journal_committed(box, tt, changes_r);
 		ret = tt->journal_ret;
 	}
+	/* A dropped duplicate reports the earlier copy's UID as its own
+	   (APPENDUID, delivery logs), which keeps Dovecot's one-UID-per-
+	   save accounting intact. */
+	if (ret == 0)
+		seq_range_array_merge(&changes_r->saved_uids, &tt->dropped_uids);
 	tresor_transaction_free(tbox, tt); /* releases the lock, if held */
 	if (ret == 0 && tresor_journal_flush(journal, err, sizeof(err)) < 0) {
 		e_error(box->event, "tresor: journal write failed: %s", err);
