@@ -183,29 +183,44 @@ TEST(Catalog, WrittenOncePerHoldOfTheLock)
 
 // A writer that held the lock in between: its lines are caught up, the
 // next hold's are queued again.
+// One commit's append as the storage glue makes it: under the lock, made
+// durable (and the catalog written) by a flush() after it.
+static void append_in_one_hold(Journal &j, std::vector<Record> recs, tresor::Clock::time_point t)
+{
+	j.lock(1000);
+	for (Record &rec : recs)
+		j.append_batch_unflushed({std::move(rec)}, t);
+	j.unlock();
+}
+
+// The journal (lines lines long) says that its line `line` duplicates seq,
+// and neither writer had a catalog error.
+static void expect_journaled_duplicate(const TempDir &d, std::size_t lines, std::size_t line,
+				       std::uint64_t seq, const Journal &a, const Journal &b)
+{
+	auto got = split_lines(read_file(journal_2026(d)));
+	ASSERT_EQ(got.size(), lines);
+	EXPECT_NE(got[line].find("\"duplicate_of\":" + std::to_string(seq)), std::string::npos)
+		<< got[line];
+	EXPECT_EQ(a.last_catalog_error(), "");
+	EXPECT_EQ(b.last_catalog_error(), "");
+}
+
 TEST(Catalog, AnotherWriterBetweenTwoHolds)
 {
 	TempDir d;
 	Journal a(d.path()), b(d.path());
 	a.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 1, 1));
-	b.lock(1000);
-	b.append_batch_unflushed({save_record(kGuid1, 2, mail_hash("2"))}, utc(2026, 1, 2));
-	b.unlock();
+	append_in_one_hold(b, {save_record(kGuid1, 2, mail_hash("2"))}, utc(2026, 1, 2));
 	b.flush();
-	a.lock(1000);
-	a.append_batch_unflushed({save_record(kGuid1, 3, mail_hash("2"))}, utc(2026, 1, 3));
-	a.append_batch_unflushed({save_record(kGuid1, 4, mail_hash("4"))}, utc(2026, 1, 4));
-	a.unlock();
+	append_in_one_hold(a, {save_record(kGuid1, 3, mail_hash("2")),
+			       save_record(kGuid1, 4, mail_hash("4"))}, utc(2026, 1, 3));
 	a.flush();
 	EXPECT_EQ(tresor::Catalog::peek_position(d.path())->seq, 4u);
 	EXPECT_EQ(dup(b, kGuid1, mail_hash("4")), P(4, 4));
 	EXPECT_EQ(dup(a, kGuid1, mail_hash("2")), P(2, 2));
 	// the journal says so too: the later save names the earlier
-	auto lines = split_lines(read_file(journal_2026(d)));
-	ASSERT_EQ(lines.size(), 4u);
-	EXPECT_NE(lines[2].find("\"duplicate_of\":2"), std::string::npos) << lines[2];
-	EXPECT_EQ(a.last_catalog_error(), "");
-	EXPECT_EQ(b.last_catalog_error(), "");
+	expect_journaled_duplicate(d, 4, 2, 2, a, b);
 }
 
 // After an unflushed append the catalog is written by flush(), outside
@@ -216,20 +231,14 @@ TEST(Catalog, WrittenAfterTheLockWhenTheAppendIsFlushedLater)
 	TempDir d;
 	Journal a(d.path()), b(d.path());
 	a.append(save_record(kGuid1, 1, mail_hash("1")), utc(2026, 1, 1));
-	a.lock(1000);
-	a.append_batch_unflushed({save_record(kGuid1, 2, mail_hash("2"))}, utc(2026, 1, 2));
-	a.unlock();
+	append_in_one_hold(a, {save_record(kGuid1, 2, mail_hash("2"))}, utc(2026, 1, 2));
 	EXPECT_EQ(tresor::Catalog::peek_position(d.path())->seq, 1u);
 	a.flush();
 	EXPECT_EQ(tresor::Catalog::peek_position(d.path())->seq, 2u);
 
 	// b comes between a's unlock and a's flush
-	a.lock(1000);
-	a.append_batch_unflushed({save_record(kGuid1, 3, mail_hash("3"))}, utc(2026, 1, 3));
-	a.unlock();
-	b.lock(1000);
-	b.append_batch_unflushed({save_record(kGuid1, 4, mail_hash("3"))}, utc(2026, 1, 4));
-	b.unlock();
+	append_in_one_hold(a, {save_record(kGuid1, 3, mail_hash("3"))}, utc(2026, 1, 3));
+	append_in_one_hold(b, {save_record(kGuid1, 4, mail_hash("3"))}, utc(2026, 1, 4));
 	b.flush();
 	EXPECT_EQ(tresor::Catalog::peek_position(d.path())->seq, 4u);
 	a.flush();
@@ -237,12 +246,7 @@ TEST(Catalog, WrittenAfterTheLockWhenTheAppendIsFlushedLater)
 	EXPECT_EQ(dup(a, kGuid1, mail_hash("3")), P(3, 3));
 	EXPECT_EQ(dup(b, kGuid1, mail_hash("2")), P(2, 2));
 	// b's save names a's, which only the journal held when b appended
-	auto lines = split_lines(read_file(journal_2026(d)));
-	ASSERT_EQ(lines.size(), 4u);
-	EXPECT_NE(lines[3].find("\"duplicate_of\":3"), std::string::npos) << lines[3];
-	EXPECT_EQ(a.last_catalog_error(), "");
-	EXPECT_EQ(b.last_catalog_error(), "");
-	EXPECT_EQ(tresor::Catalog::peek_position(d.path())->seq, 4u);
+	expect_journaled_duplicate(d, 4, 3, 3, a, b);
 }
 
 TEST(Catalog, ExpungedNotFound)
