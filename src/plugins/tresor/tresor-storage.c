@@ -94,7 +94,8 @@ struct tresor_transaction {
 	struct ostream *append_spool;
 	const char *append_guid;
 	/* set while Dovecot commits, when the records may be journaled at
-	   its commit point (tresor_transaction_save_commit_post()) */
+	   its commit point (tresor_transaction_save_commit_post()): where
+	   to, and under which mailbox GUID */
 	tresor_journal *commit_journal;
 	const char *commit_mailbox_guid;
 	/* journaled at the commit point; journal_ret says how that went */
@@ -1125,18 +1126,19 @@ tresor_transaction_keep_written_duplicates(struct mailbox *box,
 static void
 tresor_transaction_journal_committed(struct mailbox *box,
 				     struct tresor_transaction *tt,
+				     tresor_journal *journal,
+				     const char *mailbox_guid,
 				     struct mail_transaction_commit_changes *changes)
 {
 	char err[512];
 
 	T_BEGIN {
-		tt->journal_ret = tresor_transaction_journal(box, tt,
-			tt->commit_journal, tt->commit_mailbox_guid, changes);
+		tt->journal_ret = tresor_transaction_journal(box, tt, journal,
+			mailbox_guid, changes);
 	} T_END;
 	tt->journaled = TRUE;
 	if (tt->journal_ret == 0 &&
-	    tresor_journal_end_intent(tt->commit_journal, err,
-				      sizeof(err)) < 0) {
+	    tresor_journal_end_intent(journal, err, sizeof(err)) < 0) {
 		/* the next writer finds its records journaled: harmless */
 		e_warning(box->event, "tresor: %s", err);
 	}
@@ -1179,7 +1181,9 @@ tresor_transaction_save_commit_post(struct mail_save_context *ctx,
 	   stored, and the caller ends the intent */
 	if (tt != NULL && tt->commit_journal != NULL &&
 	    result->commit_size > 0) {
-		tresor_transaction_journal_committed(t->box, tt, t->changes);
+		tresor_transaction_journal_committed(t->box, tt,
+			tt->commit_journal, tt->commit_mailbox_guid,
+			t->changes);
 		i_assert(tt->locked);
 		tt->locked = FALSE;
 		tresor_user_unlock(tbox->tuser);
@@ -1268,10 +1272,11 @@ tresor_transaction_commit(struct mailbox_transaction_context *t,
 		tresor_transaction_commit_nothing(t, changes_r);
 		ret = 0;
 	} else {
-		tt->commit_mailbox_guid = mailbox_guid;
 		if (tbox->journal_at_commit_point &&
-		    tresor_transaction_guids_known(tbox, tt))
+		    tresor_transaction_guids_known(tbox, tt)) {
 			tt->commit_journal = journal;
+			tt->commit_mailbox_guid = mailbox_guid;
+		}
 		ret = tbox->module_ctx.super.transaction_commit(t, changes_r);
 		tt->commit_journal = NULL;
 	}
@@ -1285,8 +1290,8 @@ tresor_transaction_commit(struct mailbox_transaction_context *t,
 		if (tresor_journal_end_intent(journal, err, sizeof(err)) < 0)
 			e_warning(box->event, "tresor: %s", err);
 	} else {
-		tt->commit_journal = journal;
-		tresor_transaction_journal_committed(box, tt, changes_r);
+		tresor_transaction_journal_committed(box, tt, journal,
+						     mailbox_guid, changes_r);
 		ret = tt->journal_ret;
 	}
 	/* A dropped duplicate reports the earlier copy's UID as its own
