@@ -69,6 +69,10 @@ BUILDDIR = os.path.abspath(os.environ.get("TRESOR_BUILDDIR") or
 
 SETTINGS_MODULE_DIR = os.path.join(DOVECOT_MODULE_DIR, "settings")
 
+# A line of Dovecot's log saying a process crashed or gave up.
+CRASH_RE = re.compile(r"Panic:|Fatal:|killed with signal|killed by signal|"
+                      r"Segmentation fault|core dumped|Out of memory")
+
 
 def dovecot_version():
     """(major, minor) of the installed Dovecot; (0, 0) when there is none."""

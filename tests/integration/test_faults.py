@@ -44,15 +44,12 @@ import unittest
 import zlib
 
 import harness
-from harness import (MAIL_FORMAT, HOST, MAIL_USER, PASSWORD, TRESOR_DOVEADM_PLUGIN,
+from harness import (CRASH_RE, MAIL_FORMAT, HOST, MAIL_USER, PASSWORD, TRESOR_DOVEADM_PLUGIN,
                      TRESOR_FTS_PLUGIN, TRESOR_MAIL_PLUGIN, DovecotTestCase,
                      HarnessError, IMAPClient, check_chain, descendants,
                      extract_path, sha256_hex, skip_reason)
 from mailgen import MailGenerator
 
-# Lines that mean a Dovecot process crashed or gave up.
-CRASH_RE = re.compile(r"Panic:|Fatal:|killed with signal|killed by signal|"
-                      r"Segmentation fault|core dumped|Out of memory")
 # The master's line for a child that died of a signal.
 CHILD_KILLED_RE = re.compile(r"child (\d+) killed with signal (\d+)")
 

@@ -46,7 +46,7 @@ import zipfile
 from email.message import EmailMessage
 
 from fts_corpus import FtsCorpus, generate_queries
-from harness import (BUILDDIR, SRCDIR, TRESOR_FTS_PLUGIN, Dovecot,
+from harness import (BUILDDIR, CRASH_RE, SRCDIR, TRESOR_FTS_PLUGIN, Dovecot,
                      DovecotTestCase, HarnessError, built_plugin,
                      chown_mail_user, crlf, extract_path, quote,
                      sanitizers_enabled, skip_reason)
@@ -65,10 +65,6 @@ QUERY_COUNT = 240
 MEMORY_MAILS = int(os.environ.get("TRESOR_FTS_MEMORY_MAILS", "2000"))
 DELIVERY_BOUND = 10.0  # seconds one LMTP delivery may take under load
 POLICY = email.policy.SMTP
-
-# Lines that mean a Dovecot process crashed or gave up.
-CRASH_RE = re.compile(r"Panic:|Fatal:|killed with signal|killed by signal|"
-                      r"Segmentation fault|core dumped|Out of memory")
 
 
 def fts_options(autoindex=False, plugin=None, extra_conf=""):

@@ -13,7 +13,7 @@ import threading
 import unittest
 import zlib
 
-from harness import (DEFAULT_CONTENT_HEADERS, DOVECOT24, PASSWORD,
+from harness import (CRASH_RE, DEFAULT_CONTENT_HEADERS, DOVECOT24, PASSWORD,
                      DovecotTestCase,
                      check_chain, crlf, Dovecot, expected_content_sha256,
                      expected_sha256, sha256_hex, TRESOR_DOVEADM_PLUGIN,
@@ -616,7 +616,7 @@ class DuplicateDropWithMailLogTests(DuplicateDropTests):
     def tearDown(self):
         if self.dc is not None:
             bad = [line for line in self.dc.log_since_mark().splitlines()
-                   if "Panic" in line or "Fatal" in line]
+                   if CRASH_RE.search(line)]
             self.assertEqual(bad, [], "Dovecot crashed")
         super().tearDown()
 
